@@ -1,0 +1,151 @@
+"""The one registry of model specs and `create`, the zoo's single entry point.
+
+Reference figures come from `shared/reference/models.md` (the papers, the authors' releases, timm's
+re-evaluations); each carries its source so a table can say where a number came from.
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import partial
+from pathlib import Path
+
+from torch import nn
+
+from model_zoo import baselines, mobileformer, mobileone
+from model_zoo.errors import CheckpointError, UnknownModelError
+from model_zoo.reparam import reparameterize
+from model_zoo.spec import Form, FORMS, ModelSpec, Preprocess, Reference
+from model_zoo.weights import is_fused_state, load_into, read_state_dict, rename
+
+TIMM_PREFIX = "timm:"
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model {spec.name!r} is registered twice")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def list_specs() -> list[ModelSpec]:
+    return list(_REGISTRY.values())
+
+
+def mission_models() -> list[str]:
+    """The models of the default sweep."""
+    return [s.name for s in _REGISTRY.values() if s.in_mission]
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Look a name up; `timm:<name>` builds any timm architecture; unknown names suggest close ones."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if name.startswith(TIMM_PREFIX):
+        return _timm_spec(name[len(TIMM_PREFIX):])
+    close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise UnknownModelError(f"unknown model {name!r}{hint} (`bench list models` lists them; `timm:<name>` builds any timm model)")
+
+
+def _timm_spec(arch: str) -> ModelSpec:
+    names = baselines.timm_available_names()
+    if arch not in names:
+        close = difflib.get_close_matches(arch, names, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(TIMM_PREFIX + c for c in close)}?" if close else ""
+        raise UnknownModelError(f"timm has no model {arch!r}{hint}")
+    return ModelSpec(
+        name=TIMM_PREFIX + arch,
+        family="timm",
+        build=lambda form, num_classes: baselines.build_timm(arch, num_classes),
+        preprocess=baselines.timm_preprocess(arch),
+        reference=Reference(source="timm (no reference figures registered)"),
+    )
+
+
+def create(name: str, form: Form = "fused", weights: str | Path | None = None, num_classes: int = 1000) -> nn.Module:
+    """Build `name` in `form` ("train" or "fused"), optionally loading a local checkpoint, in eval mode.
+
+    A MobileOne checkpoint may be fused or unfused: an unfused one loads into the training form,
+    which is then fused if `form == "fused"`; a fused one cannot give the training form back.
+    """
+    if form not in FORMS:
+        raise UnknownModelError(f"unknown form {form!r}; use one of {', '.join(FORMS)}")
+    spec = get_spec(name)
+    if weights is None:
+        return spec.build(form, num_classes).eval()
+    state = rename(read_state_dict(weights), spec.key_maps)
+    build_form: Form = form
+    if spec.reparameterizable:
+        build_form = "fused" if is_fused_state(state) else "train"
+        if build_form == "fused" and form == "train":
+            raise CheckpointError(
+                f"{weights} holds the fused (inference) form of {name}, which cannot be unfused; "
+                "use form='fused', or the unfused checkpoint for the training form"
+            )
+    model = load_into(spec.build(build_form, num_classes), state, weights).eval()
+    return reparameterize(model) if build_form != form else model
+
+
+_MOBILEONE_TOP1 = {"s0": 71.4, "s1": 75.9, "s2": 77.4, "s3": 78.1, "s4": 79.4}
+_MOBILEONE_PARAMS = {  # (unfused, fused) from the authors' state dicts
+    "s0": (5_293_272, 2_078_504), "s1": (4_825_192, 4_764_840), "s2": (7_884_648, 7_808_168),
+    "s3": (10_170_600, 10_078_312), "s4": (14_951_248, 14_838_352),
+}
+_MOBILEONE_MACS = {"s0": (275.2, 275), "s1": (825.1, 825), "s2": (1298.5, 1299), "s3": (1895.9, 1896), "s4": (2979.4, 2978)}
+
+for _v in mobileone.VARIANTS:
+    register(ModelSpec(
+        name=f"mobileone_{_v}",
+        family="mobileone",
+        build=partial(lambda v, form, num_classes: mobileone.build(v, form, num_classes), _v),
+        reference=Reference(
+            params=_MOBILEONE_PARAMS[_v][1], params_train=_MOBILEONE_PARAMS[_v][0],
+            macs_m=_MOBILEONE_MACS[_v][0], macs_paper_m=_MOBILEONE_MACS[_v][1], top1=_MOBILEONE_TOP1[_v],
+            source="Vasu et al. CVPR 2023; top-1 from apple/ml-mobileone",
+        ),
+        preprocess=Preprocess(crop_pct=0.875, interpolation="bilinear"),
+        reparameterizable=True,
+        key_maps=(mobileone.timm_to_authors,),
+        in_mission=True,
+        description=f"MobileOne-{_v.upper()}",
+    ))
+
+_MOBILEFORMER_REF = {  # params (authors' state dict), MACs counted (fvcore convention) / paper, top-1 (paper)
+    "508m": (13_976_976, 510.6, 508, 79.3), "294m": (11_422_648, 295.4, 294, 77.9),
+    "214m": (9_425_920, 215.3, 214, 76.7), "151m": (7_595_828, 152.0, 151, 75.2),
+    "96m": (4_585_252, 96.3, 96, 72.8), "52m": (3_469_092, 51.8, 52, 68.7), "26m": (3_232_788, 26.0, 26, 64.0),
+}
+for _v, (_p, _macs, _paper, _top1) in _MOBILEFORMER_REF.items():
+    register(ModelSpec(
+        name=f"mobileformer_{_v}",
+        family="mobileformer",
+        build=partial(lambda v, form, num_classes: mobileformer.build(v, form, num_classes), _v),
+        reference=Reference(
+            params=_p, macs_m=_macs, macs_paper_m=_paper, top1=_top1,
+            source="Chen et al. CVPR 2022 (MACs count norm layers, fvcore convention)",
+        ),
+        preprocess=Preprocess(crop_pct=0.875, interpolation="bilinear"),
+        in_mission=_v in ("294m", "508m"),
+        description=f"Mobile-Former-{_v.upper()}",
+    ))
+
+for _name, _p, _macs, _top1, _desc in (
+    ("mobilenetv2_100", 3_504_872, 300.8, 72.0, "MobileNetV2 1.0 (timm)"),
+    ("efficientnet_b0", 5_288_548, 385.8, 77.1, "EfficientNet-B0 (timm)"),
+):
+    register(ModelSpec(
+        name=_name,
+        family="baseline",
+        build=partial(lambda arch, form, num_classes: baselines.build_timm(arch, num_classes), _name),
+        reference=Reference(params=_p, macs_m=_macs, top1=_top1, source="the model's paper; params/MACs counted on timm's build"),
+        preprocess=baselines.timm_preprocess(_name),
+        in_mission=True,
+        description=_desc,
+    ))
+
+
+def macs_convention(spec: ModelSpec) -> str:
+    """The counting convention under which the spec's reference MACs were taken."""
+    return "fvcore" if spec.family == "mobileformer" else "matmul"
