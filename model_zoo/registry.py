@@ -44,15 +44,21 @@ def get_spec(name: str) -> ModelSpec:
         return _REGISTRY[name]
     if name.startswith(TIMM_PREFIX):
         return _timm_spec(name[len(TIMM_PREFIX):])
-    close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+    close = closest(name, list(_REGISTRY))
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise UnknownModelError(f"unknown model {name!r}{hint} (`bench list models` lists them; `timm:<name>` builds any timm model)")
+
+
+def closest(word: str, candidates: list[str], n: int = 3, cutoff: float = 0.5) -> list[str]:
+    """The `n` candidates most like `word`, best first, ties in name order."""
+    scored = [(difflib.SequenceMatcher(None, word, c).ratio(), c) for c in candidates]
+    return [c for score, c in sorted(scored, key=lambda t: (-t[0], t[1])) if score >= cutoff][:n]
 
 
 def _timm_spec(arch: str) -> ModelSpec:
     names = baselines.timm_available_names()
     if arch not in names:
-        close = difflib.get_close_matches(arch, names, n=3, cutoff=0.6)
+        close = closest(arch, names, cutoff=0.6)
         hint = f"; did you mean {', '.join(TIMM_PREFIX + c for c in close)}?" if close else ""
         raise UnknownModelError(f"timm has no model {arch!r}{hint}")
     return ModelSpec(

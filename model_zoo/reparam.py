@@ -49,7 +49,7 @@ def reparameterize(model: nn.Module) -> nn.Module:
     """
     fused = copy.deepcopy(model)
     for module in list(fused.modules()):
-        if module is not fused and hasattr(module, "reparameterize"):
+        if hasattr(module, "reparameterize"):
             module.reparameterize()
     fused.eval()
     return fused

@@ -8,6 +8,7 @@ plain unpickle) or a safetensors file. Foreign names (timm's) are renamed by the
 from __future__ import annotations
 
 import pickle
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -37,10 +38,13 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             raise CheckpointError(f"{path} is not a readable safetensors file ({_first_line(exc)})") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc), flags=re.IGNORECASE)
+        if found is None:  # not a pickle the safe loader can parse at all
+            raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (truncated or not a checkpoint)") from None
         raise CheckpointError(
-            f"refusing to load {path}: it holds pickled Python objects beyond tensors and plain containers, "
-            "which could run code; re-save its state dict with torch.save(model.state_dict(), ...) or as safetensors"
+            f"refusing to load {path}: it holds a pickled Python object ({found.group(1)}) beyond tensors and plain "
+            "containers, which could run code; re-save its state dict with torch.save(model.state_dict(), ...) or as safetensors"
         ) from None
     except (RuntimeError, EOFError, KeyError, ValueError, OSError, AttributeError, IndexError) as exc:
         raise CheckpointError(

@@ -1,0 +1,1 @@
+"""One module per runtime; each imports its runtime only when a job needs it."""

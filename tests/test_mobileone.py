@@ -1,0 +1,62 @@
+"""MobileOne: exact reparameterization, and figures that match the authors' release."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import model_zoo
+from model_zoo.mobileone import MobileOneBlock, VARIANTS
+from tests.conftest import max_rel_err, randomize_bn
+
+REFERENCE = json.loads((Path(__file__).parents[2] / "shared/reference/reference_state_dicts.json").read_text()) \
+    if (Path(__file__).parents[2] / "shared/reference/reference_state_dicts.json").exists() else None
+needs_reference = pytest.mark.skipif(REFERENCE is None, reason="../shared/reference is not beside the checkout")
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float64, 1e-9)])
+def test_fused_equals_training_form(variant: str, dtype: torch.dtype, tol: float) -> None:
+    train = randomize_bn(model_zoo.create(f"mobileone_{variant}", form="train"), seed=hash(variant) % 1000).to(dtype)
+    before = {k: v.clone() for k, v in train.state_dict().items()}
+    fused = model_zoo.reparameterize(train)
+    x = torch.randn(2, 3, 96, 96, dtype=dtype, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        err = max_rel_err(fused(x), train(x))
+    assert err < tol, f"{variant} {dtype}: fused vs train max relative error {err:.3g}"
+    assert model_zoo.is_fused(fused) and not model_zoo.is_fused(train)
+    after = train.state_dict()  # the original is untouched
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_fusion_catches_a_wrong_branch() -> None:
+    """The exactness test above must be able to fail: drop one branch from the fused kernel."""
+    block = randomize_bn(MobileOneBlock(8, 8, 3, groups=8, branches=2)).double().eval()
+    fused = model_zoo.reparameterize(block)
+    x = torch.randn(1, 8, 10, 10, dtype=torch.float64)
+    with torch.no_grad():
+        assert max_rel_err(fused(x), block(x)) < 1e-12
+        fused.reparam_conv.bias.sub_(block.rbr_skip.bias)  # drop the skip branch's shift
+        assert max_rel_err(fused(x), block(x)) > 1e-3
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_params_and_macs_match_reference(variant: str) -> None:
+    spec = model_zoo.get_spec(f"mobileone_{variant}")
+    train = model_zoo.create(spec.name, form="train")
+    fused = model_zoo.reparameterize(train)
+    assert model_zoo.count_params(train) == spec.reference.params_train
+    assert model_zoo.count_params(fused) == spec.reference.params
+    macs = model_zoo.count_macs(fused, 224) / 1e6
+    assert abs(macs / spec.reference.macs_m - 1) < 0.005, macs
+
+
+@needs_reference
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_state_dict_names_are_the_authors(variant: str) -> None:
+    for form, suffix in (("train", "unfused"), ("fused", "fused")):
+        ours = {k: list(v.shape) for k, v in model_zoo.create(f"mobileone_{variant}", form=form).state_dict().items()}
+        assert ours == REFERENCE[f"apple_mobileone_{variant}_{suffix}"]["state_dict"]
