@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
 from typing import TypeVar
 
 import typer
@@ -13,6 +16,8 @@ from rich.table import Table
 
 from harness.errors import HarnessError
 from model_zoo.errors import ZooError
+
+RESULTS = Path("results")
 
 app = typer.Typer(help="onebench: one timing protocol for mobile vision backbones on every runtime.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -72,6 +77,139 @@ def list_models(
     out.print(table)
     out.print("MACs = torch FlopCounterMode FLOPs / 2; Mobile-Former rows add fvcore's per-element cost of norm and "
               "pooling layers, the convention of its paper. `timm:<name>` builds any timm model.")
+
+
+
+@list_app.command("backends")
+@user_errors
+def list_backends() -> None:
+    """Every backend: whether it runs here, and if not, why and the command that fixes it."""
+    from harness.backend_listing import backend_rows
+
+    table = Table(title="onebench backends")
+    for col in ("backend", "runs here", "version", "why not / install"):
+        table.add_column(col, overflow="fold")
+    for r in backend_rows():
+        table.add_row(r.name, "yes" if r.ok else "no", r.version, "" if r.ok else f"{r.reason}" + (f" — {r.install}" if r.install else ""))
+    out.print(table)
+
+
+class Fmt(str, Enum):
+    rich = "rich"
+    md = "md"
+    csv = "csv"
+
+
+def _default_threads() -> int:
+    import psutil
+
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
+@app.command()
+@user_errors
+def run(
+    model: list[str] = typer.Option(None, "--model", "-m", help="Model name (repeatable); default: the mission's models."),
+    backend: list[str] = typer.Option(None, "--backend", "-b", help="Backend (repeatable); default: every available CPU backend."),
+    precision: list[str] = typer.Option(None, "--precision", "-p", help="fp32 (default), bf16, fp16 (repeatable)."),
+    batch: list[int] = typer.Option(None, "--batch", help="Batch size (repeatable); default 1."),
+    threads: int = typer.Option(None, "--threads", help="Threads for every backend; default: physical cores."),
+    quick: bool = typer.Option(False, "--quick", help="1 process per job, short windows."),
+    precise: bool = typer.Option(False, "--precise", help="7 processes per job, long windows, tight CI."),
+    repeats: int = typer.Option(None, "--repeats", help="Processes per job (overrides the preset)."),
+    form: str = typer.Option("fused", "--form", help="fused (inference form) or train."),
+    device: str = typer.Option("cpu", "--device", help="cpu (GPU and Core ML devices come with their backends)."),
+    weights: str = typer.Option(None, "--weights", help="Checkpoint to load (one model only); default: seeded random weights."),
+    out_dir: Path = typer.Option(None, "--out", help="Run folder; an existing one is resumed. Default: results/runs/<new id>."),
+    fmt: Fmt = typer.Option(Fmt.rich, "--format", help="Leaderboard format printed at the end."),
+) -> None:
+    """Measure models x backends with the shared protocol; one record per job; then the leaderboard."""
+    from harness.leaderboard import to_markdown
+    from harness.plan_cli import plan_from_options, protocol_from_options
+    from harness.runner import new_run_dir, run_sweep
+    from harness.store import default_index
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    cfg = protocol_from_options(quick, precise, repeats)
+    jobs = plan_from_options(model, backend, precision, batch, threads or _default_threads(), device, form, weights)
+    folder = out_dir or new_run_dir(RESULTS)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("jobs", total=len(jobs))
+
+        def progress(job, rec) -> None:
+            if rec is None:
+                bar.update(task, description=f"{job.model} · {job.backend} · {job.precision}")
+            else:
+                bar.advance(task)
+
+        records = run_sweep(jobs, cfg, folder, weights=weights, index_db=default_index(RESULTS), progress=progress)
+    _print_board(records, fmt)
+    for rec in records:
+        if rec["status"] != "ok":
+            err.print(f"{rec['status']}: {rec['job_id']}: {rec['message']}", markup=False, highlight=False)
+    out.print(f"run folder: {folder}", markup=False, highlight=False)
+
+
+def _print_board(records: list[dict], fmt: Fmt) -> None:
+    from harness.leaderboard import LEGEND, as_lists, to_csv, to_markdown
+
+    if fmt is Fmt.md:
+        out.print(to_markdown(records), markup=False, highlight=False, soft_wrap=True)
+    elif fmt is Fmt.csv:
+        sys.stdout.write(to_csv(records))
+    else:
+        header, body = as_lists(records)
+        table = Table(title="onebench leaderboard (latency, ms)")
+        for i, col in enumerate(header):
+            table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        for row in body:
+            table.add_row(*row)
+        out.print(table)
+        out.print(LEGEND, highlight=False)
+
+
+@app.command()
+@user_errors
+def leaderboard(
+    runs: list[str] = typer.Argument(None, help="Run folders or ids (default: the latest run)."),
+    fmt: Fmt = typer.Option(Fmt.rich, "--format", help="rich (terminal), md (README), csv (one line per job)."),
+) -> None:
+    """The models x backends table of one or more runs."""
+    from harness.store import find_run, load_run
+
+    records = [rec for arg in (runs or ["latest"]) for rec in load_run(find_run(arg, RESULTS))]
+    _print_board(records, fmt)
+
+
+@app.command()
+@user_errors
+def show(run_arg: str = typer.Argument("latest", metavar="RUN", help="A run folder, run id, record file, or 'latest'.")) -> None:
+    """Every job of a run: statistics, spread between processes, cold start, parity, why unstable."""
+    from harness.show import job_lines
+    from harness.store import find_run, load_run
+
+    path = find_run(run_arg, RESULTS)
+    records = load_run(path)
+    host = records[0]["host"]
+    out.print(f"run {records[0]['run_id']} · {host['cpu']['model']} · {host['cpu']['logical_cores']} cores · "
+              f"{host['os']} · commit {(host['project'].get('commit') or '?')[:10]}", markup=False, highlight=False)
+    for line in job_lines(records):
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+index_app = typer.Typer(help="The SQLite index of all runs.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+
+@index_app.command("rebuild")
+@user_errors
+def index_rebuild(root: Path = typer.Option(RESULTS, "--root", help="Results folder to index.")) -> None:
+    """Recreate results/index.sqlite from the JSON records."""
+    from harness.store import default_index, rebuild
+
+    count = rebuild(default_index(root), root)
+    out.print(f"indexed {count} records into {default_index(root)}", markup=False, highlight=False)
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

@@ -1,0 +1,97 @@
+"""The contract between the harness and a runtime.
+
+A backend checks whether its runtime is here, says which jobs it cannot run (and why), and opens a
+`Session` for a model: export / convert / compile, input bound once. A session runs one inference
+including whatever sync makes its output ready. It never times itself: the shared protocol does
+(MLPerf LoadGen's split), except for a device timer the protocol may ask for.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Availability:
+    ok: bool
+    reason: str = ""  # why not, when not ok
+    install: str = ""  # the exact command that fixes it, when pip can
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """The fields of a job a backend needs to decide and open (a view of `harness.jobs.Job`)."""
+
+    model: str
+    backend: str
+    device: str = "cpu"
+    precision: str = "fp32"
+    batch: int = 1
+    threads: int = 1
+    form: str = "fused"
+    input_size: int = 224
+
+
+@dataclass
+class OpenContext:
+    """What the harness hands a backend when opening a session."""
+
+    cache_dir: Path
+    weights_hash: str  # identifies the model's weights, for artifact caches
+    example: np.ndarray  # the timing input, already allocated (float32, NCHW)
+
+
+@dataclass
+class Session:
+    """A ready-to-time inference. `run` does one inference on the bound input, synchronously."""
+
+    run: Callable[[], None]
+    infer: Callable[[np.ndarray], np.ndarray]  # one inference on a given input (parity, accuracy)
+    cold: dict[str, float] = field(default_factory=dict)  # export_s / convert_s / compile_s / load_s
+    artifact: dict[str, str] = field(default_factory=dict)  # path and sha256 of the file that runs
+    info: dict[str, object] = field(default_factory=dict)  # settings the runtime reports it used
+    boundary: str = "host-sync"
+    close: Callable[[], None] = lambda: None
+
+
+class Backend(Protocol):
+    name: str
+    description: str
+    devices: tuple[str, ...]
+    precisions: tuple[str, ...]
+
+    def availability(self) -> Availability: ...
+
+    def unsupported(self, job: JobSpec) -> str | None:
+        """Why this backend cannot run `job` here (a `skipped` record), or None."""
+
+    def open(self, model: nn.Module, job: JobSpec, ctx: OpenContext) -> Session: ...
+
+
+def module_availability(module: str, install: str, dist: str | None = None) -> Availability:
+    """Available when `module` can be imported (found without importing it)."""
+    if importlib.util.find_spec(module) is None:
+        return Availability(False, f"the Python package {dist or module!r} is not installed", install)
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return Availability(True, version=version(dist or module))
+    except PackageNotFoundError:
+        return Availability(True)
+
+
+def common_unsupported(backend: Backend, job: JobSpec) -> str | None:
+    """Device and precision checks every backend shares."""
+    if job.device not in backend.devices:
+        return f"{backend.name} runs on {', '.join(backend.devices)}, not {job.device}"
+    if job.precision not in backend.precisions:
+        return f"{backend.name} does not run {job.precision} here (it runs {', '.join(backend.precisions)})"
+    return None

@@ -1,0 +1,65 @@
+"""ONNX Runtime, CPU execution provider, on the cached ONNX export.
+
+Graph optimization ALL, `intra_op_num_threads` = the job's threads, sequential execution, and the
+input and output bound once as OrtValues (I/O binding), so an iteration copies nothing.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from torch import nn
+
+from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported, module_availability
+from backends.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx, file_sha256
+
+INSTALL = "pip install 'onebench[onnxruntime]'"
+
+
+class OnnxRuntimeCPU:
+    name = "onnxruntime"
+    description = "ONNX Runtime (CPU EP)"
+    devices = ("cpu",)
+    precisions = ("fp32",)
+
+    def availability(self) -> Availability:
+        for module, dist in (("onnx", "onnx"), ("onnxscript", "onnxscript")):
+            missing = module_availability(module, INSTALL, dist)
+            if not missing.ok:
+                return missing
+        return module_availability("onnxruntime", INSTALL)
+
+    def unsupported(self, job: JobSpec) -> str | None:
+        return common_unsupported(self, job)
+
+    def open(self, model: nn.Module, job: JobSpec, ctx: OpenContext) -> Session:
+        import onnxruntime as ort
+
+        path, export_s = export_onnx(model, job.model, ctx.weights_hash, job.batch, job.input_size, ctx.cache_dir)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.intra_op_num_threads = job.threads
+        options.inter_op_num_threads = 1
+        start = time.perf_counter()
+        sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        load_s = time.perf_counter() - start
+
+        out_shape = [d if isinstance(d, int) else job.batch for d in sess.get_outputs()[0].shape]
+        output = np.empty(out_shape, dtype=np.float32)
+        binding = sess.io_binding()
+        binding.bind_ortvalue_input(INPUT_NAME, ort.OrtValue.ortvalue_from_numpy(ctx.example))
+        binding.bind_ortvalue_output(OUTPUT_NAME, ort.OrtValue.ortvalue_from_numpy(output))
+
+        def run() -> None:
+            sess.run_with_iobinding(binding)
+
+        def infer(x: np.ndarray) -> np.ndarray:
+            return sess.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+        return Session(
+            run=run, infer=infer, cold={"export_s": export_s, "load_s": load_s},
+            artifact={"path": str(path), "sha256": file_sha256(path), "format": "onnx"},
+            info={"providers": sess.get_providers(), "intra_op_num_threads": job.threads},
+        )

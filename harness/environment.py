@@ -1,0 +1,93 @@
+"""The environment a run measured on, captured once per run and copied into each record."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import psutil
+
+LIBRARIES = ("onebench", "torch", "timm", "numpy", "onnx", "onnxscript", "onnxruntime", "onnxruntime-gpu", "openvino",
+             "coremltools", "tensorrt", "scipy")
+INTERESTING_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8",
+                     "amx_tile", "neon", "asimd", "sve")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def cpu_info() -> dict[str, object]:
+    model, flags = platform.processor() or platform.machine(), []
+    text = _read("/proc/cpuinfo") or ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and model in ("", platform.machine(), platform.processor()):
+            model = value.strip()
+        elif key in ("flags", "Features") and not flags:
+            present = set(value.split())
+            flags = [f for f in INTERESTING_FLAGS if f in present]
+    if sys.platform == "darwin":
+        try:
+            model = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True,
+                                   timeout=5).stdout.strip() or model
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return {
+        "model": model,
+        "flags": flags,
+        "logical_cores": os.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        "max_freq_mhz": (int(_read("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") or 0) / 1000) or None,
+    }
+
+
+def library_versions() -> dict[str, str]:
+    found = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def git_commit(root: Path = PROJECT_ROOT) -> dict[str, object]:
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=5)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def capture() -> dict[str, object]:
+    """Everything about this machine and software that can change a timing."""
+    mem = psutil.virtual_memory()
+    return {
+        "hostname": platform.node(),
+        "os": f"{platform.system()} {platform.release()}",
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu_info(),
+        "memory_gb": round(mem.total / 2**30, 1),
+        "accelerator": None,
+        "libraries": library_versions(),
+        "project": git_commit(),
+        "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE",
+                                           "KMP_AFFINITY", "OMP_PROC_BIND") if k in os.environ},
+    }

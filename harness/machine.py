@@ -1,0 +1,108 @@
+"""Machine-state signals around a measurement, so a disturbed job is marked, not published.
+
+Shared hosts shift whole processes (a vCPU taken away, a noisy neighbour) in ways one process cannot
+see in its own samples. Each process records load average, CPU steal time (/proc/stat), frequency
+where readable, and a fixed parallel probe's speed; `disturbances` turns them into reasons.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+STEAL_LIMIT = 0.02  # fraction of CPU time stolen by the hypervisor during the process
+PROBE_SPREAD_LIMIT = 0.10  # probe slower than the job's fastest process by more than this
+FREQ_CHANGE_LIMIT = 0.10
+
+
+@dataclass(frozen=True)
+class CpuTimes:
+    total: int
+    steal: int
+
+
+def cpu_times() -> CpuTimes | None:
+    """Aggregate jiffies from /proc/stat (None off Linux)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    values = [int(v) for v in fields]
+    steal = values[7] if len(values) > 7 else 0
+    return CpuTimes(sum(values[:8]), steal)
+
+
+def cpu_freq_mhz() -> float | None:
+    for path in ("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq",):
+        try:
+            return int(Path(path).read_text()) / 1000
+        except (OSError, ValueError):
+            pass
+    return None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    time: float
+    loadavg_1m: float
+    cpu: CpuTimes | None
+    freq_mhz: float | None
+
+
+def snapshot() -> Snapshot:
+    return Snapshot(time.time(), os.getloadavg()[0], cpu_times(), cpu_freq_mhz())
+
+
+def between(before: Snapshot, after: Snapshot) -> dict[str, float | None]:
+    """The signals of one process, for its record."""
+    steal = None
+    if before.cpu and after.cpu and after.cpu.total > before.cpu.total:
+        steal = (after.cpu.steal - before.cpu.steal) / (after.cpu.total - before.cpu.total)
+    return {
+        "loadavg_start": before.loadavg_1m, "loadavg_end": after.loadavg_1m, "steal_frac": steal,
+        "freq_mhz_start": before.freq_mhz, "freq_mhz_end": after.freq_mhz,
+    }
+
+
+def probe(threads: int, reps: int = 15) -> float:
+    """Median ns of a fixed parallel GEMM on `threads` threads: the machine's speed right now."""
+    import torch
+
+    a = torch.ones(384, 384)
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    times = []
+    try:
+        for _ in range(reps):
+            t0 = time.perf_counter_ns()
+            torch.mm(a, a)
+            times.append(time.perf_counter_ns() - t0)
+    finally:
+        torch.set_num_threads(prev)
+    return float(np.median(times[3:]))
+
+
+def disturbances(processes: list[dict], cores: int) -> list[str]:
+    """Reasons, from the per-process signals, to distrust a job's numbers."""
+    reasons = []
+    for i, p in enumerate(processes):
+        m = p.get("machine", {})
+        if (m.get("steal_frac") or 0) > STEAL_LIMIT:
+            reasons.append(f"process {i}: {m['steal_frac']:.1%} of CPU time stolen by the hypervisor")
+        if max(m.get("loadavg_start") or 0, m.get("loadavg_end") or 0) > cores + 1:
+            reasons.append(f"process {i}: load average {max(m['loadavg_start'], m['loadavg_end']):.1f} on {cores} cores")
+        f0, f1 = m.get("freq_mhz_start"), m.get("freq_mhz_end")
+        if f0 and f1 and abs(f1 - f0) / f0 > FREQ_CHANGE_LIMIT:
+            reasons.append(f"process {i}: CPU frequency moved {f0:.0f} -> {f1:.0f} MHz")
+    probes = [p["probe_ns"] for p in processes if p.get("probe_ns")]
+    if len(probes) > 1 and max(probes) / min(probes) - 1 > PROBE_SPREAD_LIMIT:
+        reasons.append(f"machine probe varied {max(probes) / min(probes) - 1:.0%} between processes")
+    return reasons
+
+
+def as_dict(s: Snapshot) -> dict:
+    return asdict(s)

@@ -1,0 +1,52 @@
+"""Turn `bench run` options into a checked job list and protocol, failing early on bad input."""
+
+from __future__ import annotations
+
+import model_zoo
+from backends import registry
+from harness.backend_listing import available_cpu_backends
+from harness.errors import HarnessError
+from harness.jobs import Job, plan
+from harness.protocol import ProtocolConfig, preset
+from model_zoo.registry import closest
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+DEVICES = ("cpu", "cuda", "ane", "gpu")
+
+
+def protocol_from_options(quick: bool, precise: bool, repeats: int | None) -> ProtocolConfig:
+    if quick and precise:
+        raise HarnessError("--quick and --precise contradict each other; pass one")
+    if repeats is not None and repeats < 1:
+        raise HarnessError(f"--repeats must be at least 1, not {repeats}")
+    return preset("quick" if quick else "precise" if precise else "default", repeats=repeats)
+
+
+def _check(kind: str, value: str, allowed: list[str] | tuple[str, ...]) -> None:
+    if value not in allowed:
+        near = closest(value, list(allowed))
+        hint = f"; did you mean {near[0]}?" if near else ""
+        raise HarnessError(f"unknown {kind} {value!r}{hint} (choose from {', '.join(allowed)})")
+
+
+def plan_from_options(models: list[str] | None, backends: list[str] | None, precisions: list[str] | None,
+                      batches: list[int] | None, threads: int, device: str, form: str,
+                      weights: str | None) -> list[Job]:
+    models = models or model_zoo.mission_models()
+    sizes = {m: model_zoo.get_spec(m).input_size for m in models}  # unknown names fail here, with suggestions
+    for b in backends or []:
+        _check("backend", b, registry.names())
+    for p in precisions or []:
+        _check("precision", p, PRECISIONS)
+    _check("device", device, DEVICES)
+    _check("form", form, model_zoo.FORMS)
+    if threads < 1:
+        raise HarnessError(f"--threads must be at least 1, not {threads}")
+    if any(n < 1 for n in batches or []):
+        raise HarnessError("--batch must be at least 1")
+    if weights and len(models) != 1:
+        raise HarnessError("--weights loads one checkpoint: pass exactly one --model with it")
+    backends = backends or available_cpu_backends()
+    if not backends:
+        raise HarnessError("no backend is available; `bench list backends` says what to install")
+    return plan(models, backends, precisions or ["fp32"], batches or [1], threads, device, form, sizes)

@@ -1,0 +1,125 @@
+"""The timing protocol, shared by every backend (and by the on-device runner, as data).
+
+Warm-up runs until the median of the last window is within a tolerance of the window before (at
+least `warmup_iters` and `warmup_s`, at most `warmup_max_s`). Measurement runs at least `min_iters`
+and `min_s`, then stops when the distribution-free 95% CI of the median is within `target_rel_ci`
+of the median, or at `max_s` / `max_iters`. Every iteration's time is kept. The stop rule is checked
+at geometrically spaced iteration counts, so its cost stays outside the timed region and small.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from harness.stats import rel_ci_halfwidth
+
+Clock = Callable[[], int]
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """The rules of one measurement; stored in every record."""
+
+    warmup_iters: int = 10
+    warmup_s: float = 0.2
+    warmup_max_s: float = 3.0
+    warmup_window: int = 10
+    warmup_tol: float = 0.05
+    min_iters: int = 30
+    min_s: float = 0.5
+    max_s: float = 3.0
+    max_iters: int = 100_000
+    target_rel_ci: float = 0.01
+    repeats: int = 3  # separate processes per job
+    timeout_s: float = 600.0  # per process, including export / compile
+    preset: str = "default"
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> "ProtocolConfig":
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+PRESETS: dict[str, ProtocolConfig] = {
+    "quick": ProtocolConfig(warmup_iters=5, warmup_s=0.05, warmup_max_s=1.0, warmup_window=5, min_iters=10,
+                            min_s=0.2, max_s=1.0, target_rel_ci=0.02, repeats=1, preset="quick"),
+    "default": ProtocolConfig(),
+    "precise": ProtocolConfig(warmup_iters=20, warmup_s=1.0, warmup_max_s=10.0, warmup_window=20, min_iters=100,
+                              min_s=2.0, max_s=15.0, target_rel_ci=0.005, repeats=7, preset="precise"),
+}
+
+
+def preset(name: str, **overrides: object) -> ProtocolConfig:
+    return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass
+class Measurement:
+    """What one process measured: warm-up and timed iterations, in ns."""
+
+    samples_ns: list[int]
+    warmup_ns: list[int] = field(default_factory=list)
+    warmup_converged: bool = True
+    stop_reason: str = ""  # "ci" (target reached), "max_s", "max_iters"
+    wall_s: float = 0.0
+
+
+def _warm_up(step: Callable[[], int], cfg: ProtocolConfig, clock: Clock) -> tuple[list[int], bool]:
+    times: list[int] = []
+    start = clock()
+    w = cfg.warmup_window
+    while True:
+        times.append(step())
+        elapsed = (clock() - start) / 1e9
+        if len(times) < cfg.warmup_iters or elapsed < cfg.warmup_s:
+            continue
+        if elapsed >= cfg.warmup_max_s:
+            return times, False
+        if len(times) >= 2 * w and len(times) % w == 0:
+            last, before = np.median(times[-w:]), np.median(times[-2 * w:-w])
+            if abs(last - before) <= cfg.warmup_tol * before:
+                return times, True
+
+
+def measure(run: Callable[[], None], cfg: ProtocolConfig, timed_run: Callable[[], int] | None = None,
+            clock: Clock = time.perf_counter_ns) -> Measurement:
+    """Time `run` (one inference including its sync) under `cfg`.
+
+    `timed_run`, when given, performs one inference and returns its duration in ns from a device
+    timer (CUDA events); the host clock then only bounds the wall time of the protocol.
+    """
+    if timed_run is None:
+        def timed_run() -> int:
+            t0 = clock()
+            run()
+            return clock() - t0
+
+    wall_start = time.perf_counter()
+    warmup, converged = _warm_up(timed_run, cfg, clock)
+    samples: list[int] = []
+    append = samples.append
+    start = clock()
+    next_check = cfg.min_iters
+    reason = "max_iters"
+    while len(samples) < cfg.max_iters:
+        append(timed_run())
+        if len(samples) < next_check:
+            continue
+        elapsed = (clock() - start) / 1e9
+        if elapsed < cfg.min_s:
+            next_check = len(samples) + max(1, len(samples) // 4)
+            continue
+        if elapsed >= cfg.max_s:
+            reason = "max_s"
+            break
+        if rel_ci_halfwidth(samples) <= cfg.target_rel_ci:
+            reason = "ci"
+            break
+        next_check = len(samples) + max(1, len(samples) // 4)
+    return Measurement(samples, warmup, converged, reason, time.perf_counter() - wall_start)

@@ -1,0 +1,122 @@
+"""Result records: one JSON file per job, validated by a JSON Schema on write and on read.
+
+Writes are atomic (temporary file in the same folder, fsync, rename), so Ctrl-C or kill -9 leaves
+either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from harness.errors import HarnessError
+
+SCHEMA_VERSION = 1
+_NUM = {"type": ["number", "null"]}
+_SUMMARY = {"type": "object", "required": ["n", "min", "p50", "p90", "p99", "ci_low", "ci_high"]}
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "onebench job record",
+    "type": "object",
+    "required": ["schema_version", "run_id", "job_id", "created", "job", "status", "message", "unstable",
+                 "unstable_reasons", "protocol", "host", "processes", "stats", "parity"],
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION},
+        "run_id": {"type": "string", "minLength": 1},
+        "job_id": {"type": "string", "minLength": 1},
+        "created": {"type": "string"},
+        "job": {
+            "type": "object",
+            "required": ["model", "backend", "form", "device", "precision", "batch", "threads", "boundary"],
+            "properties": {
+                "model": {"type": "string"}, "backend": {"type": "string"}, "form": {"enum": ["train", "fused"]},
+                "device": {"type": "string"}, "precision": {"type": "string"},
+                "batch": {"type": "integer", "minimum": 1}, "threads": {"type": "integer", "minimum": 1},
+                "boundary": {"enum": ["host-sync", "device", "end-to-end", "on-device"]},
+                "input_size": {"type": "integer", "minimum": 1},
+            },
+        },
+        "status": {"enum": ["ok", "skipped", "error"]},
+        "message": {"type": "string"},
+        "unstable": {"type": "boolean"},
+        "unstable_reasons": {"type": "array", "items": {"type": "string"}},
+        "protocol": {"type": "object", "required": ["min_iters", "min_s", "max_s", "target_rel_ci", "repeats"]},
+        "host": {"type": "object"},
+        "model_info": {"type": ["object", "null"]},
+        "cold_start": {"type": "object", "additionalProperties": _NUM},
+        "processes": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["samples_ns", "summary", "machine"],
+                "properties": {
+                    "samples_ns": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1},
+                    "warmup_ns": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                    "summary": _SUMMARY,
+                    "machine": {"type": "object"},
+                    "probe_ns": _NUM,
+                    "peak_rss_mb": _NUM,
+                },
+            },
+        },
+        "stats": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["p50", "p90", "ci_low", "ci_high",
+                                                                               "spread", "processes", "throughput"]}]},
+        "parity": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["passed", "cosine", "max_abs_err"]}]},
+        "artifact": {"type": "object"},
+        "backend_info": {"type": "object"},
+        "peak_rss_mb": _NUM,
+    },
+    "allOf": [
+        {"if": {"properties": {"status": {"const": "ok"}}},
+         "then": {"properties": {"stats": {"type": "object"}, "processes": {"minItems": 1}}}},
+        {"if": {"properties": {"status": {"enum": ["skipped", "error"]}}},
+         "then": {"properties": {"message": {"minLength": 1}}}},
+    ],
+}
+_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+def validate(record: dict[str, Any], source: str = "record") -> None:
+    """Raise HarnessError naming the first schema violation."""
+    error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(record))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise HarnessError(f"{source} is not a valid onebench record: {where}: {error.message[:200]}")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    validate(record, str(path))
+    atomic_write_text(path, json.dumps(record, separators=(",", ":"), allow_nan=False))
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise HarnessError(f"{path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HarnessError(f"{path} is not a readable results file ({exc.__class__.__name__}: {str(exc)[:120]})") from None
+    if not isinstance(record, dict):
+        raise HarnessError(f"{path} is not an onebench record (expected a JSON object)")
+    validate(record, str(path))
+    return record

@@ -1,0 +1,36 @@
+"""The lines of `bench show`: one block per job, every number with its unit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _ms(ns: float | None) -> str:
+    return "—" if ns is None else f"{ns / 1e6:.3f} ms"
+
+
+def job_lines(records: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for rec in records:
+        j = rec["job"]
+        head = (f"{j['model']} ({j['form']}) · {j['backend']} · {j['device']} · {j['precision']} · batch {j['batch']} · "
+                f"{j['threads']} threads · boundary {j['boundary']}: {rec['status'].upper()}")
+        lines.append(head)
+        if rec["status"] != "ok":
+            lines.append(f"    {rec['message']}")
+            continue
+        s = rec["stats"]
+        lines.append(f"    p50 {_ms(s['p50'])} [CI {_ms(s['ci_low'])} – {_ms(s['ci_high'])}] · p90 {_ms(s['p90'])} · "
+                     f"p99 {_ms(s['p99'])} · min {_ms(s['min'])} · {s['throughput']:.1f} img/s")
+        medians = ", ".join(f"{m / 1e6:.3f}" for m in s["process_medians"])
+        lines.append(f"    {s['processes']} processes, medians [{medians}] ms, spread {s['spread']:.1%} · "
+                     f"{s['n']} iterations · {s['outliers']} outliers")
+        cold = ", ".join(f"{k} {v:.2f}" for k, v in rec["cold_start"].items() if v is not None)
+        lines.append(f"    cold start: {cold} · peak RSS {rec['peak_rss_mb']:.0f} MB")
+        p = rec["parity"]
+        if p:
+            lines.append(f"    parity vs PyTorch fp32: {'PASS' if p['passed'] else 'FAIL'} · cosine {p['cosine']:.6f} · "
+                         f"max abs err {p['max_abs_err']:.2e} · top-1 agreement {p['top1_agreement']:.0%}")
+        if rec["unstable"]:
+            lines.append("    UNSTABLE: " + "; ".join(rec["unstable_reasons"]))
+    return lines

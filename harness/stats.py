@@ -1,0 +1,112 @@
+"""Summary statistics of latency samples, and the pooling of per-process results.
+
+The confidence interval of the median is distribution-free (order statistics; scipy's
+`quantile_test`), because latency distributions are skewed and multi-modal, not normal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+CONFIDENCE = 0.95
+TUKEY_K = 1.5
+
+
+def median_ci(samples: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Distribution-free CI of the median; (nan, nan) when there are too few samples to have one."""
+    x = np.asarray(samples, dtype=np.float64)
+    if x.size < 2:
+        return math.nan, math.nan
+    ci = sps.quantile_test(x, q=float(np.median(x)), p=0.5).confidence_interval(confidence)
+    return float(ci.low), float(ci.high)
+
+
+def rel_ci_halfwidth(samples: Sequence[float] | np.ndarray) -> float:
+    """Half the width of the median's CI relative to the median (inf when undefined)."""
+    lo, hi = median_ci(samples)
+    med = float(np.median(samples))
+    if math.isnan(lo) or math.isnan(hi) or med <= 0:
+        return math.inf
+    return (hi - lo) / 2 / med
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Statistics of one set of samples, in nanoseconds per inference."""
+
+    n: int
+    min: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    mean: float
+    std: float
+    iqr: float
+    ci_low: float
+    ci_high: float
+    outliers: int  # beyond Tukey's fences (1.5 IQR outside the quartiles)
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+
+
+def summarize(samples_ns: Sequence[int] | np.ndarray) -> Summary:
+    x = np.asarray(samples_ns, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError("no samples to summarize")
+    q1, p50, q3, p90, p95, p99 = np.percentile(x, [25, 50, 75, 90, 95, 99])
+    iqr = q3 - q1
+    lo, hi = median_ci(x)
+    outliers = int(np.count_nonzero((x < q1 - TUKEY_K * iqr) | (x > q3 + TUKEY_K * iqr)))
+    return Summary(int(x.size), float(x.min()), float(p50), float(p90), float(p95), float(p99), float(x.mean()),
+                   float(x.std(ddof=1)) if x.size > 1 else 0.0, float(iqr), lo, hi, outliers)
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """A job's figures over its processes: the process is the unit of variation.
+
+    p50 is the median of per-process medians; the tail percentiles and the CI come from all
+    iterations pooled; `spread` is (max - min) / p50 of the per-process medians.
+    """
+
+    processes: int
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    min: float
+    mean: float
+    std: float
+    iqr: float
+    ci_low: float
+    ci_high: float
+    n: int
+    outliers: int
+    process_medians: list[float]
+    spread: float
+    throughput: float  # images per second at p50
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+
+
+def pool(per_process_samples: Sequence[Sequence[int]], batch: int) -> Pooled:
+    if not per_process_samples:
+        raise ValueError("no processes to pool")
+    medians = [float(np.median(s)) for s in per_process_samples]
+    everything = summarize(np.concatenate([np.asarray(s, dtype=np.float64) for s in per_process_samples]))
+    p50 = float(np.median(medians))
+    spread = (max(medians) - min(medians)) / p50 if p50 > 0 else 0.0
+    return Pooled(
+        processes=len(medians), p50=p50, p90=everything.p90, p95=everything.p95, p99=everything.p99,
+        min=everything.min, mean=everything.mean, std=everything.std, iqr=everything.iqr,
+        ci_low=everything.ci_low, ci_high=everything.ci_high, n=everything.n, outliers=everything.outliers,
+        process_medians=medians, spread=spread, throughput=batch * 1e9 / p50 if p50 > 0 else 0.0,
+    )

@@ -1,0 +1,96 @@
+"""Where runs live: a folder per run (`run.json` + `records/*.json`) and a SQLite index of all of them.
+
+The JSON files are the truth; the index (standard-library sqlite3, next to the results) makes history
+queries fast and can always be rebuilt from the files with `bench index rebuild`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.records import read_record
+
+COLUMNS = ("run_id", "job_id", "created", "model", "form", "backend", "device", "precision", "batch", "threads",
+           "boundary", "status", "unstable", "parity_passed", "p50_ns", "p90_ns", "ci_low_ns", "ci_high_ns",
+           "spread", "processes", "commit_sha", "cpu", "path")
+_DDL = f"""CREATE TABLE IF NOT EXISTS records ({', '.join(COLUMNS)}, PRIMARY KEY (run_id, job_id));
+CREATE INDEX IF NOT EXISTS records_key ON records (model, backend, device, precision, batch, threads);"""
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=1, sort_keys=False, allow_nan=False)
+
+
+def default_index(root: Path) -> Path:
+    return root / "index.sqlite"
+
+
+def _row(rec: dict[str, Any], path: Path) -> tuple:
+    job, stats, parity = rec["job"], rec.get("stats") or {}, rec.get("parity") or {}
+    return (rec["run_id"], rec["job_id"], rec["created"], job["model"], job["form"], job["backend"], job["device"],
+            job["precision"], job["batch"], job["threads"], job["boundary"], rec["status"], int(rec["unstable"]),
+            None if not parity else int(parity["passed"]), stats.get("p50"), stats.get("p90"), stats.get("ci_low"),
+            stats.get("ci_high"), stats.get("spread"), stats.get("processes"),
+            (rec["host"].get("project") or {}).get("commit"), (rec["host"].get("cpu") or {}).get("model"),
+            str(path))
+
+
+def index_record(db: Path, rec: dict[str, Any], path: Path) -> None:
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(db) as con:
+        con.executescript(_DDL)
+        con.execute(f"INSERT OR REPLACE INTO records VALUES ({', '.join('?' * len(COLUMNS))})", _row(rec, path))
+
+
+def rebuild(db: Path, root: Path) -> int:
+    """Recreate the index from every record under `root`; returns how many were indexed."""
+    tmp = db.with_suffix(".rebuild")
+    tmp.unlink(missing_ok=True)
+    count = 0
+    for path in sorted(root.glob("**/records/*.json")):
+        index_record(tmp, read_record(path), path)
+        count += 1
+    if count == 0:
+        raise HarnessError(f"no records under {root}; run `bench run` first")
+    tmp.replace(db)
+    return count
+
+
+def query(db: Path, **where: Any) -> list[dict[str, Any]]:
+    if not db.exists():
+        raise HarnessError(f"no index at {db}; run `bench index rebuild` or `bench run` first")
+    clauses = [f"{k} = ?" for k, v in where.items() if v is not None]
+    sql = "SELECT * FROM records" + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY created"
+    with sqlite3.connect(db) as con:
+        con.row_factory = sqlite3.Row
+        return [dict(r) for r in con.execute(sql, [v for v in where.values() if v is not None])]
+
+
+def find_run(arg: str, root: Path) -> Path:
+    """A run given as a folder, a run id under `root/runs`, or "latest"."""
+    runs = root / "runs"
+    if arg == "latest":
+        candidates = sorted((p for p in runs.glob("*") if (p / "records").is_dir()), key=lambda p: p.stat().st_mtime)
+        if not candidates:
+            raise HarnessError(f"no runs under {runs}; run `bench run` first")
+        return candidates[-1]
+    for path in (Path(arg), runs / arg):
+        if path.is_dir():
+            return path
+    if Path(arg).is_file():
+        return Path(arg)
+    raise HarnessError(f"no run {arg!r} (neither a folder nor a run id under {runs})")
+
+
+def load_run(path: Path) -> list[dict[str, Any]]:
+    """Every record of a run folder (or the one record file given)."""
+    if path.is_file():
+        return [read_record(path)]
+    files = sorted((path / "records").glob("*.json"))
+    if not files:
+        raise HarnessError(f"{path} holds no records (expected {path}/records/*.json)")
+    return [read_record(f) for f in files]

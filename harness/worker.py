@@ -1,0 +1,106 @@
+"""What runs inside one measurement process: build, open, warm up, measure, check parity.
+
+The runner forks a fresh process per repeat (from a fork server that has already imported torch, so
+a process costs milliseconds, not seconds). Nothing here decides whether numbers are trustworthy;
+it only measures and reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import model_zoo
+from backends import registry
+from backends.base import OpenContext
+from harness import machine
+from harness.jobs import Job
+from harness.parity import compare
+from harness.protocol import ProtocolConfig, measure
+from harness.stats import summarize
+
+TIMING_SEED = 0
+PARITY_SEED = 1
+WEIGHTS_SEED = 0
+
+
+def weights_hash(model: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def input_tensor(job: Job, seed: int) -> np.ndarray:
+    """The seeded float32 NCHW input, allocated before timing."""
+    return np.random.default_rng(seed).standard_normal((job.batch, 3, job.input_size, job.input_size), dtype=np.float32)
+
+
+def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
+    job = Job(**payload["job"])
+    cfg = ProtocolConfig.from_dict(payload["protocol"])
+    before = machine.snapshot()
+    probe_ns = machine.probe(job.threads)
+    torch.set_num_threads(job.threads)
+
+    start = time.perf_counter()
+    torch.manual_seed(WEIGHTS_SEED)
+    model = model_zoo.create(job.model, form=job.form, weights=payload.get("weights"))
+    build_s = time.perf_counter() - start
+    info = {"params": model_zoo.count_params(model)}
+    parity_input = input_tensor(job, PARITY_SEED)
+    reference = None
+    if payload["parity"]:
+        with torch.inference_mode():
+            reference = model(torch.from_numpy(parity_input)).float().numpy()
+    ctx = OpenContext(Path(payload["cache_dir"]), weights_hash(model), input_tensor(job, TIMING_SEED))
+
+    backend = registry.load(payload["backend_ref"])
+    session = backend.open(model, job.spec(), ctx)
+    t0 = time.perf_counter()
+    session.run()
+    first_ms = (time.perf_counter() - t0) * 1e3
+
+    result = measure(session.run, cfg)
+    after = machine.snapshot()
+    parity = compare(session.infer(parity_input), reference, job.precision).as_dict() if reference is not None else None
+    session.close()
+    return {
+        "samples_ns": result.samples_ns,
+        "warmup_ns": result.warmup_ns,
+        "warmup_converged": result.warmup_converged,
+        "stop_reason": result.stop_reason,
+        "wall_s": result.wall_s,
+        "summary": summarize(result.samples_ns).as_dict(),
+        "machine": machine.between(before, after),
+        "probe_ns": probe_ns,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "cold_start": {"build_s": build_s, **session.cold, "first_inference_ms": first_ms},
+        "parity": parity,
+        "artifact": session.artifact,
+        "backend_info": session.info,
+        "boundary": session.boundary,
+        "model_info": info,
+    }
+
+
+def child_main(payload: dict[str, Any], conn) -> None:
+    """Entry point of the forked process: send ("ok", result) or ("error", message, traceback)."""
+    try:
+        conn.send(("ok", measure_process(payload)))
+    except BaseException as exc:  # noqa: BLE001 - everything a job raises becomes its record
+        lines = traceback.format_exception(exc)
+        conn.send(("error", f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:500],
+                   "".join(lines)[-4000:]))
+    finally:
+        conn.close()
+        sys.stdout.flush()
