@@ -26,6 +26,11 @@ def cpu_capabilities() -> list[str]:
     return list(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
+def _text(value: object) -> str:
+    """A property as OpenVINO spells it in its config ("f32", not "<Type: 'float32'>")."""
+    return value.get_type_name() if hasattr(value, "get_type_name") else str(value)
+
+
 class OpenVinoCPU:
     name = "openvino"
     description = "OpenVINO (CPU plugin)"
@@ -70,7 +75,7 @@ class OpenVinoCPU:
         def infer(x: np.ndarray) -> np.ndarray:
             return np.array(compiled(np.ascontiguousarray(x, dtype=np.float32))[0], dtype=np.float32)
 
-        reported = {key: str(compiled.get_property(key)) for key in
+        reported = {key: _text(compiled.get_property(key)) for key in
                     ("INFERENCE_PRECISION_HINT", "INFERENCE_NUM_THREADS", "PERFORMANCE_HINT", "NUM_STREAMS")}
         return Session(
             run=run, infer=infer, cold={"export_s": export_s, "convert_s": convert_s, "compile_s": compile_s},

@@ -198,6 +198,34 @@ def show(run_arg: str = typer.Argument("latest", metavar="RUN", help="A run fold
         out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
+@app.command()
+@user_errors
+def selfcheck(
+    model: str = typer.Option("mobileone_s0", "--model", "-m", help="Model to compare on."),
+    threads: int = typer.Option(None, "--threads", help="Threads (default: physical cores)."),
+    rounds: int = typer.Option(3, "--rounds", help="Harness/reference alternations."),
+    seconds: float = typer.Option(3.0, "--seconds", help="Measuring time per process."),
+) -> None:
+    """Measure the harness itself: overhead per iteration and agreement with ORT and benchmark_app."""
+    from harness.selfcheck import run_selfcheck
+
+    threads = threads or _default_threads()
+    with err.status("selfcheck") as status:
+        result = run_selfcheck(model, threads, rounds, seconds, progress=lambda m: status.update(f"selfcheck: {m}"))
+    out.print(f"harness clock cost inside each sample: {result.empty_step_ns:.0f} ns (p50 of an empty step)", highlight=False)
+    out.print(f"harness loop cost per iteration: {result.loop_ns_per_iter:.0f} ns", highlight=False)
+    for comp in result.comparisons:
+        if comp.skipped:
+            out.print(f"{comp.name}: skipped ({comp.skipped})", markup=False, highlight=False)
+            continue
+        h = ", ".join(f"{v:.3f}" for v in comp.harness_ms)
+        r = ", ".join(f"{v:.3f}" for v in comp.reference_ms)
+        out.print(f"{comp.name} ({model}, {threads} threads): ratio {comp.ratio:.3f} "
+                  f"(harness p50 [{h}] ms, reference [{r}] ms)", markup=False, highlight=False)
+        fastest = min(comp.harness_ms)
+        out.print(f"    overhead share of this job: {result.empty_step_ns / (fastest * 1e6):.3%}", highlight=False)
+
+
 index_app = typer.Typer(help="The SQLite index of all runs.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 

@@ -62,7 +62,7 @@ class RunContext:
     records: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _mp_context() -> mp.context.BaseContext:
+def mp_context() -> mp.context.BaseContext:
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(["harness.worker"])
@@ -70,12 +70,16 @@ def _mp_context() -> mp.context.BaseContext:
     return mp.get_context("spawn")
 
 
-def run_in_process(ctx: mp.context.BaseContext, payload: dict[str, Any], timeout_s: float) -> tuple:
-    """("ok", result) or ("error", message, detail); never raises for what happens in the child."""
+def run_in_process(ctx: mp.context.BaseContext, payload: dict[str, Any], timeout_s: float,
+                   target: str = "harness.worker:measure_process") -> tuple:
+    """Run `target(payload)` in a fresh process: ("ok", result) or ("error", message, detail).
+
+    Never raises for what happens in the child: a crash or a hang is an outcome like any other.
+    """
     from harness.worker import child_main
 
     receiver, sender = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=child_main, args=(payload, sender), daemon=True)
+    proc = ctx.Process(target=child_main, args=(target, payload, sender), daemon=True)
     proc.start()
     sender.close()
     message = None
@@ -194,7 +198,7 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
     if not meta.exists():
         records.atomic_write_text(meta, store.dumps({"run_id": run.run_id, "host": run.host, "protocol": cfg.as_dict(),
                                                      "jobs": [j.as_dict() for j in jobs]}))
-    mpctx = _mp_context()
+    mpctx = mp_context()
     for job in jobs:
         path = records_dir / f"{job.id}.json"
         if resume and path.exists():

@@ -8,6 +8,7 @@ it only measures and reports.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import resource
 import sys
 import time
@@ -93,10 +94,11 @@ def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def child_main(payload: dict[str, Any], conn) -> None:
-    """Entry point of the forked process: send ("ok", result) or ("error", message, traceback)."""
+def child_main(target: str, payload: dict[str, Any], conn) -> None:
+    """Entry point of the forked process: send ("ok", target(payload)) or ("error", message, traceback)."""
     try:
-        conn.send(("ok", measure_process(payload)))
+        module, _, name = target.partition(":")
+        conn.send(("ok", getattr(importlib.import_module(module), name)(payload)))
     except BaseException as exc:  # noqa: BLE001 - everything a job raises becomes its record
         lines = traceback.format_exception(exc)
         conn.send(("error", f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:500],

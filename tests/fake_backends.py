@@ -1,0 +1,85 @@
+"""Test doubles for the runner: backends that misbehave the ways native runtimes do."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+
+from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
+
+
+class _Fake:
+    description = "test double"
+    devices = ("cpu",)
+    precisions = ("fp32",)
+    delay_s = 0.001
+
+    def availability(self) -> Availability:
+        return Availability(True, version="0")
+
+    def unsupported(self, job: JobSpec) -> str | None:
+        return common_unsupported(self, job)
+
+    def open(self, model, job: JobSpec, ctx: OpenContext) -> Session:
+        import torch
+
+        def infer(x: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return model(torch.from_numpy(x)).numpy()
+
+        return Session(run=lambda: time.sleep(self.delay_s), infer=infer)
+
+
+class Sleeps(_Fake):
+    name = "fake-sleep"
+
+
+class SleepsLonger(_Fake):
+    """The same job 10% slower: a planted regression."""
+
+    name = "fake-sleep-slow"
+    delay_s = 0.0011
+
+
+class Segfaults(_Fake):
+    name = "fake-segfault"
+
+    def open(self, model, job, ctx):
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+
+class Hangs(_Fake):
+    name = "fake-hang"
+
+    def open(self, model, job, ctx):
+        time.sleep(3600)
+
+
+class Raises(_Fake):
+    name = "fake-raise"
+
+    def open(self, model, job, ctx):
+        raise RuntimeError("the runtime rejected the graph: Unsupported op Foo")
+
+
+class WrongOutputs(_Fake):
+    name = "fake-wrong"
+
+    def open(self, model, job, ctx):
+        session = super().open(model, job, ctx)
+        session.infer = lambda x: np.random.default_rng(0).standard_normal((x.shape[0], 1000)).astype(np.float32)
+        return session
+
+
+class Missing(_Fake):
+    name = "fake-missing"
+
+    def availability(self) -> Availability:
+        return Availability(False, "the Python package 'fakert' is not installed", "pip install fakert")
+
+
+ALL = {cls.name: f"tests.fake_backends:{cls.__name__}"
+       for cls in (Sleeps, SleepsLonger, Segfaults, Hangs, Raises, WrongOutputs, Missing)}

@@ -1,0 +1,72 @@
+"""End to end: `bench run --quick` per CPU backend as a user runs it, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MODEL = "timm:test_byobnet"
+ROOT = Path(__file__).parents[1]
+
+
+def bench(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ONEBENCH_CACHE": str(cwd / "cache"), "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=cwd, env={**env, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("backend", ["torch", "torch-compile", "onnxruntime", "openvino"])
+def test_quick_run_writes_a_valid_record(backend: str, tmp_path: Path) -> None:
+    done = bench("run", "--quick", "--model", MODEL, "--backend", backend, "--threads", "1", "--out", "run",
+                 "--format", "md", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    files = list((tmp_path / "run" / "records").glob("*.json"))
+    assert len(files) == 1
+    rec = json.loads(files[0].read_text())
+    assert rec["status"] == "ok", rec["message"]
+    assert rec["job"]["backend"] == backend and rec["job"]["boundary"] == "host-sync" and rec["job"]["input_size"] == 160
+    assert rec["parity"]["passed"] and rec["parity"]["cosine"] > 0.9999
+    assert rec["stats"]["n"] >= 10 and rec["stats"]["p50"] > 0
+    assert f"| {MODEL} |" in done.stdout and backend in done.stdout
+    if backend == "torch-compile":
+        assert rec["cold_start"]["compile_s"] > 0
+    if backend in ("onnxruntime", "openvino"):
+        assert rec["artifact"]["format"] == "onnx" and len(rec["artifact"]["sha256"]) == 64
+    if backend == "openvino":
+        assert "f32" in rec["backend_info"]["openvino"]["INFERENCE_PRECISION_HINT"]
+    shown = bench("show", "run", cwd=tmp_path)
+    assert shown.returncode == 0 and "parity vs PyTorch fp32: PASS" in shown.stdout
+
+
+def test_unsupported_precision_and_coreml_are_skipped_records(tmp_path: Path) -> None:
+    done = bench("run", "--quick", "--model", MODEL, "--backend", "onnxruntime", "--backend", "coreml",
+                 "--precision", "bf16", "--threads", "1", "--out", "run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    recs = {json.loads(f.read_text())["job"]["backend"]: json.loads(f.read_text())
+            for f in (tmp_path / "run" / "records").glob("*.json")}
+    assert recs["onnxruntime"]["status"] == "skipped" and "does not run bf16" in recs["onnxruntime"]["message"]
+    assert recs["coreml"]["status"] == "skipped" and "macOS" in recs["coreml"]["message"]
+    assert "skipped: " in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "--model", "mobileone_s9"], "unknown model 'mobileone_s9'; did you mean mobileone_s0"),
+    (["run", "--backend", "onnxruntim"], "unknown backend 'onnxruntim'; did you mean onnxruntime?"),
+    (["run", "--precision", "fp8"], "unknown precision 'fp8'"),
+    (["run", "--quick", "--precise"], "contradict"),
+    (["run", "--out", "/proc/nope/run"], "cannot write results to /proc/nope/run"),
+    (["show", "no-such-run"], "no run 'no-such-run'"),
+    (["leaderboard", "corrupt.json"], "corrupt.json is not a readable results file"),
+])
+def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str, tmp_path: Path) -> None:
+    (tmp_path / "corrupt.json").write_text('{"schema_version": 1, "run_')
+    done = bench(*args, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert needle in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (tmp_path / "results").exists()  # nothing half-written

@@ -1,0 +1,80 @@
+"""Records: schema on write and read, atomic writes that survive kill -9."""
+
+from __future__ import annotations
+
+import copy
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.records import read_record, validate, write_record
+
+RECORD = {
+    "schema_version": 1, "run_id": "r1", "job_id": "j1", "created": "2026-11-24T00:00:00+00:00",
+    "job": {"model": "m", "backend": "torch", "form": "fused", "device": "cpu", "precision": "fp32", "batch": 1,
+            "threads": 2, "boundary": "host-sync", "input_size": 224},
+    "status": "ok", "message": "", "unstable": False, "unstable_reasons": [],
+    "protocol": {"min_iters": 30, "min_s": 0.5, "max_s": 3.0, "target_rel_ci": 0.01, "repeats": 3},
+    "host": {}, "model_info": {"params": 1}, "cold_start": {"build_s": 0.1},
+    "processes": [{"samples_ns": [1, 2, 3], "summary": {"n": 3, "min": 1, "p50": 2, "p90": 3, "p99": 3,
+                                                        "ci_low": 1, "ci_high": 3}, "machine": {}}],
+    "stats": {"p50": 2, "p90": 3, "ci_low": 1, "ci_high": 3, "spread": 0.0, "processes": 1, "throughput": 5e8},
+    "parity": None, "artifact": {}, "backend_info": {}, "peak_rss_mb": 100.0,
+}
+
+
+def test_valid_record_round_trips(tmp_path: Path) -> None:
+    write_record(tmp_path / "r.json", RECORD)
+    assert read_record(tmp_path / "r.json") == RECORD
+
+
+@pytest.mark.parametrize("mutate, where", [
+    (lambda r: r.pop("status"), "status"),
+    (lambda r: r["job"].update(batch=0), "job/batch"),
+    (lambda r: r.update(stats=None), "stats"),
+    (lambda r: r["processes"][0].update(samples_ns=[-1]), "processes/0/samples_ns/0"),
+    (lambda r: r.update(status="skipped", message=""), "message"),
+])
+def test_invalid_records_are_refused_on_write(tmp_path: Path, mutate, where: str) -> None:
+    bad = copy.deepcopy(RECORD)
+    mutate(bad)
+    with pytest.raises(HarnessError, match=where.split("/")[0]):
+        write_record(tmp_path / "bad.json", bad)
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_corrupt_files_are_one_line_errors(tmp_path: Path) -> None:
+    (tmp_path / "cut.json").write_text(json.dumps(RECORD)[:100])
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "other.json").write_text(json.dumps({"hello": 1}))
+    for name, match in (("cut.json", "not a readable results file"), ("list.json", "expected a JSON object"),
+                        ("other.json", "not a valid onebench record"), ("absent.json", "does not exist")):
+        with pytest.raises(HarnessError, match=match) as info:
+            read_record(tmp_path / name)
+        assert "\n" not in str(info.value)
+    validate(RECORD)
+
+
+def test_kill_9_during_writes_never_leaves_a_corrupt_file(tmp_path: Path) -> None:
+    """A writer killed at a random moment leaves the old record or the new one, never a fragment."""
+    target = tmp_path / "r.json"
+    big = copy.deepcopy(RECORD)
+    big["processes"][0]["samples_ns"] = list(range(1, 200_000))
+    script = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parents[1])!r})\n"
+              f"from harness.records import write_record\nrec = json.loads(open({str(tmp_path / 'src.json')!r}).read())\n"
+              f"while True:\n    write_record(__import__('pathlib').Path({str(target)!r}), rec)\n")
+    (tmp_path / "src.json").write_text(json.dumps(big))
+    for delay in (0.3, 0.45, 0.6):
+        proc = subprocess.Popen([sys.executable, "-c", script])
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if target.exists():
+            assert len(read_record(target)["processes"][0]["samples_ns"]) == 199_999
+    assert target.exists(), "the writer never got to write: the test proved nothing"

@@ -1,0 +1,85 @@
+"""The runner: crash isolation, records for every outcome, resume, and the SQLite index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from backends import registry
+from harness import records, store
+from harness.jobs import plan
+from harness.protocol import preset
+from harness.runner import run_sweep
+from tests.fake_backends import ALL
+
+MODEL = "timm:test_byobnet"
+FAST = preset("quick", min_s=0.05, max_s=0.2, warmup_s=0.01, timeout_s=20.0)
+
+
+@pytest.fixture(autouse=True)
+def fake_backends():
+    for name, ref in ALL.items():
+        registry.register(name, ref)
+    yield
+    for name in ALL:
+        registry.unregister(name)
+
+
+def _sweep(tmp_path: Path, backends: list[str], **kw) -> dict[str, dict]:
+    jobs = plan([MODEL], backends, ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
+    recs = run_sweep(jobs, kw.pop("cfg", FAST), tmp_path / "run", cache_dir=tmp_path / "cache",
+                     index_db=tmp_path / "index.sqlite", **kw)
+    return {r["job"]["backend"]: r for r in recs}
+
+
+def test_every_failure_is_one_record_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    cfg = preset("quick", min_s=0.05, max_s=0.2, warmup_s=0.01, timeout_s=8.0)
+    recs = _sweep(tmp_path, ["fake-segfault", "fake-hang", "fake-raise", "fake-missing", "fake-wrong", "fake-sleep"], cfg=cfg)
+    assert recs["fake-segfault"]["status"] == "error" and "SIGSEGV" in recs["fake-segfault"]["message"]
+    assert recs["fake-hang"]["status"] == "error" and "timed out after 8 s" in recs["fake-hang"]["message"]
+    assert recs["fake-raise"]["status"] == "error" and "Unsupported op Foo" in recs["fake-raise"]["message"]
+    assert "rejected the graph" in recs["fake-raise"]["backend_info"]["traceback"]
+    assert recs["fake-missing"]["status"] == "skipped" and "pip install fakert" in recs["fake-missing"]["message"]
+    wrong = recs["fake-wrong"]
+    assert wrong["status"] == "ok" and wrong["parity"]["passed"] is False and "parity failed" in wrong["message"]
+    good = recs["fake-sleep"]
+    assert good["status"] == "ok" and good["parity"]["passed"] is True
+    assert len(good["processes"]) == 1 and len(good["processes"][0]["samples_ns"]) == good["stats"]["n"]
+    assert 0.9e6 < good["stats"]["p50"] < 50e6  # a 1 ms sleep, whatever the machine
+    files = sorted(p.name for p in (tmp_path / "run" / "records").iterdir())
+    assert len(files) == 6 and not [f for f in files if f.endswith(".tmp")]
+    for f in (tmp_path / "run" / "records").iterdir():
+        records.read_record(f)  # every record validates
+
+
+def test_repeats_are_separate_processes_and_pooled(tmp_path: Path) -> None:
+    cfg = preset("default", repeats=3, min_s=0.05, max_s=0.2, warmup_s=0.01, warmup_max_s=0.5, min_iters=10)
+    rec = _sweep(tmp_path, ["fake-sleep"], cfg=cfg)["fake-sleep"]
+    assert rec["stats"]["processes"] == 3 and len(rec["processes"]) == 3
+    medians = sorted(rec["stats"]["process_medians"])
+    assert rec["stats"]["p50"] == medians[1]
+    assert rec["protocol"]["repeats"] == 3 and rec["job"]["threads"] == 1
+    assert rec["host"]["cpu"]["logical_cores"] >= 1 and "torch" in rec["host"]["libraries"]
+    assert all(p["machine"]["loadavg_start"] is not None and p["probe_ns"] > 0 for p in rec["processes"])
+    assert rec["peak_rss_mb"] > 10
+
+
+def test_resume_skips_finished_jobs_and_index_rebuilds(tmp_path: Path) -> None:
+    first = _sweep(tmp_path, ["fake-sleep", "fake-raise"])
+    seen = []
+    second = _sweep(tmp_path, ["fake-sleep", "fake-raise"], progress=lambda job, rec: seen.append((job.backend, rec is None)))
+    assert second["fake-sleep"]["created"] == first["fake-sleep"]["created"]  # not measured again
+    assert ("fake-raise", True) in seen and ("fake-sleep", True) not in seen  # errors are retried
+    rows = store.query(tmp_path / "index.sqlite", backend="fake-sleep")
+    assert len(rows) == 1 and rows[0]["p50_ns"] == second["fake-sleep"]["stats"]["p50"]
+    (tmp_path / "index.sqlite").unlink()
+    assert store.rebuild(tmp_path / "index.sqlite", tmp_path) == 2
+    assert {r["backend"] for r in store.query(tmp_path / "index.sqlite")} == {"fake-sleep", "fake-raise"}
+
+
+def test_run_metadata(tmp_path: Path) -> None:
+    _sweep(tmp_path, ["fake-sleep"])
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert meta["run_id"] == "run" and meta["protocol"]["preset"] == "quick" and len(meta["jobs"]) == 1
