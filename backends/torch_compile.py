@@ -1,10 +1,17 @@
-"""`torch.compile` with inductor on the CPU (C++/OpenMP codegen with the system compiler).
+"""Inductor on the CPU (C++/OpenMP code generated and built with the system compiler).
 
-Compilation happens on the first call; it is timed as cold start (`compile_s`), not as an iteration.
+The model is compiled ahead of time with AOTInductor (`torch.export` + `aoti_compile_and_package`) and
+the package is cached, keyed by the weights' hash, torch version, precision, batch and input size.
+Every measurement process then loads the same compiled code in milliseconds instead of re-tracing
+and re-compiling for 5-50 s, which is what lets a job have several processes; the kernels are those
+`torch.compile` generates, without its Python guard checks. `compile_s` is recorded when a process
+compiled, `load_s` always.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import time
 
@@ -15,9 +22,16 @@ from backends.base import Availability, JobSpec, OpenContext, Session, common_un
 from backends.torch_eager import DTYPES, torch_session
 
 
+def package_path(ctx: OpenContext, job: JobSpec):
+    key = f"{ctx.weights_hash}|{torch.__version__}|{job.precision}|{job.batch}|{job.input_size}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    safe = job.model.replace(":", "_").replace("/", "_")
+    return ctx.cache_dir / "aoti" / f"{safe}-{job.precision}-b{job.batch}-{job.input_size}-{digest}.pt2"
+
+
 class TorchCompile:
     name = "torch-compile"
-    description = "torch.compile (inductor)"
+    description = "Inductor (AOTInductor package)"
     devices = ("cpu",)
     precisions = ("fp32", "bf16")
 
@@ -32,9 +46,23 @@ class TorchCompile:
 
     def open(self, model: nn.Module, job: JobSpec, ctx: OpenContext) -> Session:
         torch.set_num_threads(job.threads)
-        compiled = torch.compile(model.to(DTYPES[job.precision]).eval(), backend="inductor", dynamic=False)
-        session = torch_session(compiled, job, ctx, {})
+        path = package_path(ctx, job)
+        cold: dict[str, float] = {"compile_s": 0.0}
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            example = torch.from_numpy(ctx.example).to(DTYPES[job.precision])
+            start = time.perf_counter()
+            with torch.inference_mode():
+                program = torch.export.export(model.to(DTYPES[job.precision]).eval(), (example,))
+                tmp = path.with_suffix(f".tmp{os.getpid()}.pt2")
+                torch._inductor.aoti_compile_and_package(program, package_path=str(tmp))
+            os.replace(tmp, path)
+            cold["compile_s"] = time.perf_counter() - start
         start = time.perf_counter()
-        session.run()  # triggers compilation for this input shape
-        session.cold["compile_s"] = time.perf_counter() - start
+        compiled = torch._inductor.aoti_load_package(str(path))
+        cold["load_s"] = time.perf_counter() - start
+        from backends.onnx_export import file_sha256
+
+        session = torch_session(compiled, job, ctx, cold)
+        session.artifact = {"path": str(path), "sha256": file_sha256(path), "format": "aoti-package"}
         return session

@@ -2,7 +2,7 @@
 
 Shared hosts shift whole processes (a vCPU taken away, a noisy neighbour) in ways one process cannot
 see in its own samples. Each process records load average, CPU steal time (/proc/stat), frequency
-where readable, and a fixed parallel probe's speed; `disturbances` turns them into reasons.
+where readable, and fixed probes' speed; `disturbances` turns them into reasons.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 STEAL_LIMIT = 0.02  # fraction of CPU time stolen by the hypervisor during the process
-PROBE_SPREAD_LIMIT = 0.10  # probe slower than the job's fastest process by more than this
 FREQ_CHANGE_LIMIT = 0.10
 
 
@@ -68,22 +67,31 @@ def between(before: Snapshot, after: Snapshot) -> dict[str, float | None]:
     }
 
 
-def probe(threads: int, reps: int = 15) -> float:
-    """Median ns of a fixed parallel GEMM on `threads` threads: the machine's speed right now."""
+def _median_ns(fn, reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter_ns()
+        fn()
+        times.append(time.perf_counter_ns() - t0)
+    return float(np.median(times[2:]))
+
+
+def probe(threads: int) -> dict[str, float]:
+    """The machine's speed right now: a parallel GEMM (compute) and a 32 MB copy (memory bandwidth).
+
+    Neighbours on a shared host often take memory bandwidth rather than cores, which slows inference
+    but not a cache-resident GEMM; hence both.
+    """
     import torch
 
     a = torch.ones(384, 384)
+    src, dst = np.ones(4 << 20), np.empty(4 << 20)
     prev = torch.get_num_threads()
     torch.set_num_threads(threads)
-    times = []
     try:
-        for _ in range(reps):
-            t0 = time.perf_counter_ns()
-            torch.mm(a, a)
-            times.append(time.perf_counter_ns() - t0)
+        return {"gemm_ns": _median_ns(lambda: torch.mm(a, a), 15), "copy_ns": _median_ns(lambda: np.copyto(dst, src), 8)}
     finally:
         torch.set_num_threads(prev)
-    return float(np.median(times[3:]))
 
 
 def disturbances(processes: list[dict], cores: int) -> list[str]:
@@ -98,9 +106,6 @@ def disturbances(processes: list[dict], cores: int) -> list[str]:
         f0, f1 = m.get("freq_mhz_start"), m.get("freq_mhz_end")
         if f0 and f1 and abs(f1 - f0) / f0 > FREQ_CHANGE_LIMIT:
             reasons.append(f"process {i}: CPU frequency moved {f0:.0f} -> {f1:.0f} MHz")
-    probes = [p["probe_ns"] for p in processes if p.get("probe_ns")]
-    if len(probes) > 1 and max(probes) / min(probes) - 1 > PROBE_SPREAD_LIMIT:
-        reasons.append(f"machine probe varied {max(probes) / min(probes) - 1:.0%} between processes")
     return reasons
 
 

@@ -60,7 +60,7 @@ SCHEMA: dict[str, Any] = {
                     "warmup_ns": {"type": "array", "items": {"type": "integer", "minimum": 0}},
                     "summary": _SUMMARY,
                     "machine": {"type": "object"},
-                    "probe_ns": _NUM,
+                    "probe": {"type": "object", "additionalProperties": {"type": "number"}},
                     "peak_rss_mb": _NUM,
                 },
             },

@@ -12,7 +12,6 @@ import datetime as dt
 import multiprocessing as mp
 import os
 import signal
-import statistics
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,7 +57,7 @@ class RunContext:
     cache_dir: Path
     weights: str | None = None
     index_db: Path | None = None
-    best_probe_ns: float | None = None
+    best_probe: dict[str, float] = field(default_factory=dict)  # fastest probe seen in the run, per kind
     records: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -122,8 +121,8 @@ def _record(run: RunContext, job: Job, status: str, message: str, processes: lis
         "host": run.host,
         "model_info": first.get("model_info"),
         "cold_start": first.get("cold_start", {}),
-        "processes": [{k: v for k, v in p.items() if k not in ("cold_start", "parity", "artifact", "backend_info",
-                                                                "model_info", "boundary")} for p in processes],
+        "processes": [{k: v for k, v in p.items() if k not in ("parity", "artifact", "backend_info", "model_info",
+                                                                "boundary")} for p in processes],
         "stats": pool([p["samples_ns"] for p in processes], job.batch).as_dict() if processes else None,
         "parity": first.get("parity"),
         "artifact": first.get("artifact", {}),
@@ -158,10 +157,10 @@ def run_job(run: RunContext, job: Job, mpctx: mp.context.BaseContext) -> dict[st
         processes.append(outcome[1])
     job = Job(**{**job.as_dict(), "boundary": processes[0].get("boundary", job.boundary)})
     rec = _record(run, job, "ok", "", processes)
-    probe = statistics.median(p["probe_ns"] for p in processes)
-    run.best_probe_ns = min(filter(None, (run.best_probe_ns, probe)))
+    probes = trust.job_probes(processes)
+    run.best_probe = {k: min(v, run.best_probe.get(k, v)) for k, v in probes.items()}
     reasons = trust.unstable_reasons(rec["processes"], rec["stats"], run.cfg)
-    reasons += trust.probe_reasons(probe, run.best_probe_ns)
+    reasons += trust.probe_reasons(probes, run.best_probe)
     parity = rec["parity"]
     rec["unstable"], rec["unstable_reasons"] = bool(reasons), reasons
     if parity is not None and not parity["passed"]:
@@ -174,9 +173,9 @@ def recheck_probes(run: RunContext) -> None:
     for rec in run.records:
         if rec["status"] != "ok":
             continue
-        probe = statistics.median(p["probe_ns"] for p in rec["processes"])
-        extra = [r for r in trust.probe_reasons(probe, run.best_probe_ns) if r not in rec["unstable_reasons"]]
-        extra = [r for r in extra if not any(u.startswith("machine probe") for u in rec["unstable_reasons"])]
+        known = {r.split(")")[0] for r in rec["unstable_reasons"] if r.startswith("machine probe")}
+        extra = [r for r in trust.probe_reasons(trust.job_probes(rec["processes"]), run.best_probe)
+                 if r.split(")")[0] not in known]
         if extra:
             rec["unstable_reasons"] += extra
             rec["unstable"] = True

@@ -1,10 +1,11 @@
 """When a job's numbers cannot be trusted: the `unstable` rule, in one place.
 
-A job is unstable when (a) its processes disagree: per-process medians spread by more than
-SPREAD_LIMIT of the pooled p50 — on shared hosts whole processes shift together, so this is the
-signal that matters most; (b) the machine says it was disturbed (steal time, load, frequency, or the
-fixed probe slower than the run's best; see `harness.machine`); (c) the stop rule never reached its
-CI target; (d) warm-up never settled. Tukey outliers are counted and reported but do not by
+A job is unstable when (a) its processes do not confirm its p50: no other process's median lies
+within AGREE_LIMIT of the median process's (with two processes: their spread exceeds it). On shared
+hosts whole processes shift together; one slow process out of three does not move a median of
+three, but a median that no second process confirms can; (b) the machine says it was disturbed
+(steal time, load, frequency, or a probe more than PROBE_SLOWDOWN_LIMIT slower than its best in the
+run; see `harness.machine`); (c) the stop rule never reached its CI target; (d) warm-up never settled. Tukey outliers are counted and reported but do not by
 themselves make a job unstable: latency has a right tail (10-15% beyond the fences is usual here)
 that moves neither the median nor its CI.
 """
@@ -12,18 +13,21 @@ that moves neither the median nor its CI.
 from __future__ import annotations
 
 import os
+import statistics
 
 from harness import machine
 from harness.protocol import ProtocolConfig
 
-SPREAD_LIMIT = 0.03
-PROBE_SLOWDOWN_LIMIT = 0.10
+AGREE_LIMIT = 0.03
+PROBE_SLOWDOWN_LIMIT = 0.15
 
 
 def unstable_reasons(processes: list[dict], pooled: dict, cfg: ProtocolConfig, cores: int | None = None) -> list[str]:
     reasons = []
-    if pooled["processes"] > 1 and pooled["spread"] > SPREAD_LIMIT:
-        reasons.append(f"per-process medians spread {pooled['spread']:.1%} (limit {SPREAD_LIMIT:.0%})")
+    gap = confirmation_gap(pooled["process_medians"], pooled["p50"])
+    if gap is not None and gap > AGREE_LIMIT:
+        reasons.append(f"no second process confirms p50: nearest process median {gap:.1%} away "
+                       f"(limit {AGREE_LIMIT:.0%}; spread {pooled['spread']:.1%})")
     reasons += machine.disturbances(processes, cores or os.cpu_count() or 1)
     for i, p in enumerate(processes):
         s = p["summary"]
@@ -36,8 +40,27 @@ def unstable_reasons(processes: list[dict], pooled: dict, cfg: ProtocolConfig, c
     return reasons
 
 
-def probe_reasons(probe_ns: float | None, best_probe_ns: float | None) -> list[str]:
+def confirmation_gap(medians: list[float], p50: float) -> float | None:
+    """Relative distance from the median process to the nearest other one (None with one process)."""
+    if len(medians) < 2 or p50 <= 0:
+        return None
+    ordered = sorted(medians)
+    mid = len(ordered) // 2
+    if len(ordered) % 2 == 0:
+        return (ordered[mid] - ordered[mid - 1]) / p50
+    return min(abs(m - ordered[mid]) for m in ordered[:mid] + ordered[mid + 1:]) / p50
+
+
+def job_probes(processes: list[dict]) -> dict[str, float]:
+    """Median of each probe over a job's processes."""
+    keys = {k for p in processes for k in (p.get("probe") or {})}
+    return {k: float(statistics.median(p["probe"][k] for p in processes if p.get("probe"))) for k in keys}
+
+
+def probe_reasons(probes: dict[str, float], best: dict[str, float]) -> list[str]:
     """The machine ran this job slower than at its best moment in the same run."""
-    if not probe_ns or not best_probe_ns or probe_ns / best_probe_ns - 1 <= PROBE_SLOWDOWN_LIMIT:
-        return []
-    return [f"machine probe {probe_ns / best_probe_ns - 1:.0%} slower than its best in this run"]
+    reasons = []
+    for key, value in sorted(probes.items()):
+        if best.get(key) and value / best[key] - 1 > PROBE_SLOWDOWN_LIMIT:
+            reasons.append(f"machine probe ({key.removesuffix('_ns')}) {value / best[key] - 1:.0%} slower than its best in this run")
+    return reasons

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import logging
 import resource
 import sys
 import time
@@ -27,6 +28,9 @@ from harness.jobs import Job
 from harness.parity import compare
 from harness.protocol import ProtocolConfig, measure
 from harness.stats import summarize
+
+# A CUDA build of torch on a machine without CUDA warns on every inductor compile; it is not news here.
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
 TIMING_SEED = 0
 PARITY_SEED = 1
@@ -50,7 +54,7 @@ def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
     job = Job(**payload["job"])
     cfg = ProtocolConfig.from_dict(payload["protocol"])
     before = machine.snapshot()
-    probe_ns = machine.probe(job.threads)
+    probe = machine.probe(job.threads)
     torch.set_num_threads(job.threads)
 
     start = time.perf_counter()
@@ -83,7 +87,7 @@ def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
         "wall_s": result.wall_s,
         "summary": summarize(result.samples_ns).as_dict(),
         "machine": machine.between(before, after),
-        "probe_ns": probe_ns,
+        "probe": probe,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "cold_start": {"build_s": build_s, **session.cold, "first_inference_ms": first_ms},
         "parity": parity,

@@ -65,16 +65,18 @@ def test_kill_9_during_writes_never_leaves_a_corrupt_file(tmp_path: Path) -> Non
     """A writer killed at a random moment leaves the old record or the new one, never a fragment."""
     target = tmp_path / "r.json"
     big = copy.deepcopy(RECORD)
-    big["processes"][0]["samples_ns"] = list(range(1, 200_000))
-    script = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parents[1])!r})\n"
-              f"from harness.records import write_record\nrec = json.loads(open({str(tmp_path / 'src.json')!r}).read())\n"
-              f"while True:\n    write_record(__import__('pathlib').Path({str(target)!r}), rec)\n")
+    big["processes"][0]["samples_ns"] = list(range(1, 20_000))
     (tmp_path / "src.json").write_text(json.dumps(big))
-    for delay in (0.3, 0.45, 0.6):
+    script = (f"import json, sys, pathlib; sys.path.insert(0, {str(Path(__file__).parents[1])!r})\n"
+              f"from harness.records import write_record\nrec = json.loads(open({str(tmp_path / 'src.json')!r}).read())\n"
+              f"while True:\n    write_record(pathlib.Path({str(target)!r}), rec)\n")
+    for delay in (0.013, 0.05, 0.11, 0.17):
         proc = subprocess.Popen([sys.executable, "-c", script])
-        time.sleep(delay)
+        deadline = time.monotonic() + 60
+        while not target.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert target.exists(), "the writer never got to write: the test would prove nothing"
+        time.sleep(delay)  # now it is rewriting the file in a loop: kill it somewhere inside a write
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        if target.exists():
-            assert len(read_record(target)["processes"][0]["samples_ns"]) == 199_999
-    assert target.exists(), "the writer never got to write: the test proved nothing"
+        assert len(read_record(target)["processes"][0]["samples_ns"]) == 19_999

@@ -62,7 +62,7 @@ def test_repeats_are_separate_processes_and_pooled(tmp_path: Path) -> None:
     assert rec["stats"]["p50"] == medians[1]
     assert rec["protocol"]["repeats"] == 3 and rec["job"]["threads"] == 1
     assert rec["host"]["cpu"]["logical_cores"] >= 1 and "torch" in rec["host"]["libraries"]
-    assert all(p["machine"]["loadavg_start"] is not None and p["probe_ns"] > 0 for p in rec["processes"])
+    assert all(p["machine"]["loadavg_start"] is not None and p["probe"]["gemm_ns"] > 0 for p in rec["processes"])
     assert rec["peak_rss_mb"] > 10
 
 
