@@ -174,11 +174,19 @@ def _print_board(records: list[dict], fmt: Fmt) -> None:
 def leaderboard(
     runs: list[str] = typer.Argument(None, help="Run folders or ids (default: the latest run)."),
     fmt: Fmt = typer.Option(Fmt.rich, "--format", help="rich (terminal), md (README), csv (one line per job)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write md/csv to this file instead of printing."),
 ) -> None:
     """The models x backends table of one or more runs."""
+    from harness.leaderboard import to_csv, to_markdown
+    from harness.records import atomic_write_text
     from harness.store import find_run, load_run
 
     records = [rec for arg in (runs or ["latest"]) for rec in load_run(find_run(arg, RESULTS))]
+    if output:
+        if fmt is Fmt.rich:
+            raise HarnessError("--output writes md or csv: add --format md or --format csv")
+        atomic_write_text(output, to_markdown(records) if fmt is Fmt.md else to_csv(records))
+        return
     _print_board(records, fmt)
 
 
@@ -224,6 +232,166 @@ def selfcheck(
                   f"(harness p50 [{h}] ms, reference [{r}] ms)", markup=False, highlight=False)
         fastest = min(comp.harness_ms)
         out.print(f"    overhead share of this job: {result.empty_step_ns / (fastest * 1e6):.3%}", highlight=False)
+
+
+class CompareFmt(str, Enum):
+    rich = "rich"
+    md = "md"
+    json = "json"
+
+
+@app.command()
+@user_errors
+def compare(
+    runs: list[str] = typer.Argument(None, metavar="BASELINE CANDIDATE",
+                                     help="Two runs (folders, ids, 'latest'); not with --interleave."),
+    threshold: float = typer.Option(0.05, "--threshold", help="Slowdown that counts as a regression (0.05 = 5%)."),
+    fmt: CompareFmt = typer.Option(CompareFmt.rich, "--format", help="rich, md (a CI comment) or json."),
+    markdown: Path = typer.Option(None, "--markdown", help="Also write the Markdown report here."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the JSON report here."),
+    interleave: bool = typer.Option(False, "--interleave", help="Re-measure both sides now, alternating A B A B."),
+    model: list[str] = typer.Option(None, "--model", "-m", help="--interleave: models (default: the mission's)."),
+    backend: list[str] = typer.Option(None, "--backend", "-b", help="--interleave: backends."),
+    precision: list[str] = typer.Option(None, "--precision", "-p", help="--interleave: precisions."),
+    threads: int = typer.Option(None, "--threads", help="--interleave: threads."),
+    repeats: int = typer.Option(None, "--repeats", help="--interleave: processes per side (default 3)."),
+    baseline_python: str = typer.Option(sys.executable, "--baseline-python", help="--interleave: baseline interpreter."),
+    candidate_python: str = typer.Option(sys.executable, "--candidate-python", help="--interleave: candidate interpreter."),
+    baseline_env: list[str] = typer.Option(None, "--baseline-env", help="--interleave: KEY=VALUE for the baseline."),
+    candidate_env: list[str] = typer.Option(None, "--candidate-env", help="--interleave: KEY=VALUE for the candidate."),
+    baseline_weights: str = typer.Option(None, "--baseline-weights", help="--interleave: checkpoint for the baseline."),
+    candidate_weights: str = typer.Option(None, "--candidate-weights", help="--interleave: checkpoint for the candidate."),
+) -> None:
+    """Compare two runs key by key; exit 1 when any job regressed, 0 otherwise, 2 on bad input."""
+    from harness import compare as cmp
+    from harness.store import find_run, load_run
+
+    if interleave:
+        if runs:
+            raise HarnessError("--interleave measures both sides now: pass models and backends, not run folders")
+        from harness.interleave import Side, parse_env, run_interleaved
+        from harness.plan_cli import plan_from_options, protocol_from_options
+        from harness.runner import default_cache_dir, new_run_dir
+
+        cfg = protocol_from_options(False, False, repeats)
+        jobs = plan_from_options(model, backend, precision, None, threads or _default_threads(), "cpu", "fused", None)
+        sides = (Side("baseline", baseline_python, parse_env(baseline_env), baseline_weights),
+                 Side("candidate", candidate_python, parse_env(candidate_env), candidate_weights))
+        folder = new_run_dir(RESULTS).with_name("interleave-" + new_run_dir(RESULTS).name)
+        with err.status("interleaving") as status:
+            base, cand = run_interleaved(jobs, cfg, sides, folder, default_cache_dir(),
+                                         progress=lambda j, side, r: status.update(f"{j.model} · {j.backend}: {side} {r + 1}"))
+        out.print(f"interleaved runs: {folder}/baseline, {folder}/candidate", markup=False, highlight=False)
+    else:
+        if not runs or len(runs) != 2:
+            raise HarnessError("bench compare takes two runs: BASELINE CANDIDATE (or --interleave)")
+        base, cand = (load_run(find_run(r, RESULTS)) for r in runs)
+    result = cmp.compare_runs(base, cand, threshold)
+    report = cmp.to_markdown(result)
+    if markdown:
+        from harness.records import atomic_write_text
+
+        atomic_write_text(markdown, report)
+    if json_out:
+        from harness.records import atomic_write_text
+        from harness.store import dumps
+
+        atomic_write_text(json_out, dumps(result.as_dict()))
+    if fmt is CompareFmt.md:
+        out.print(report, markup=False, highlight=False, soft_wrap=True)
+    elif fmt is CompareFmt.json:
+        from harness.store import dumps
+
+        sys.stdout.write(dumps(result.as_dict()) + "\n")
+    else:
+        _print_comparison(result)
+    raise typer.Exit(1 if result.regressions else 0)
+
+
+def _print_comparison(result) -> None:
+    if result.different_machines:
+        out.print("[bold red]DIFFERENT MACHINES: not comparable as a regression test[/]")
+    for line in result.environment:
+        out.print(f"[yellow]environment:[/] {line}", highlight=False)
+    table = Table(title=f"baseline vs candidate (regression: significant and > {result.threshold:.0%} slower)")
+    for col in ("job", "baseline ms", "candidate ms", "ratio [95% CI]", "p90 ratio", "p", "verdict"):
+        table.add_column(col, justify="left" if col in ("job", "verdict") else "right")
+    colour = {"slower": "red", "faster": "green", "same": "", "noisy": "yellow"}
+    for r in result.rows:
+        verdict = "REGRESSION" if r.regression else r.verdict
+        table.add_row(r.label, f"{r.baseline_p50_ms:.3f}", f"{r.candidate_p50_ms:.3f}",
+                      f"{r.ratio:.3f} [{r.ci_low:.3f}–{r.ci_high:.3f}]", f"{r.ratio_p90:.3f}", f"{r.p_value:.2g}",
+                      f"[{colour[r.verdict]}]{verdict}[/]" if colour[r.verdict] else verdict)
+    out.print(table)
+    for label, items in (("only in baseline", result.only_baseline), ("only in candidate", result.only_candidate),
+                         ("not comparable", result.not_comparable)):
+        for item in items:
+            out.print(f"{label}: {item}", markup=False, highlight=False)
+    out.print(f"{len(result.regressions)} regression(s) over {len(result.rows)} jobs. {result.method}.",
+              markup=False, highlight=False)
+
+
+@app.command()
+@user_errors
+def history(
+    model: str = typer.Option(None, "--model", "-m"),
+    backend: str = typer.Option(None, "--backend", "-b"),
+    precision: str = typer.Option(None, "--precision", "-p"),
+    plot: Path = typer.Option(None, "--plot", help="Write a plot (.png or .svg)."),
+) -> None:
+    """p50 per job over every indexed run, with detected steps (change points)."""
+    from harness.history import load_series, plot as draw
+    from harness.store import default_index
+
+    series = load_series(default_index(RESULTS), model=model, backend=backend, precision=precision)
+    for s in series:
+        pts = " ".join(f"{p.p50_ms:.2f}{'~' if p.unstable else ''}" for p in s.points)
+        out.print(f"{s.label}: {pts} ms", markup=False, highlight=False)
+        for st in s.steps:
+            out.print(f"    step {st.size:+.1%} at run {st.run_id} (commit {(st.commit or '?')[:10]})",
+                      markup=False, highlight=False)
+    if plot:
+        out.print(f"plot: {draw(series, plot)}", markup=False, highlight=False)
+
+
+@app.command()
+@user_errors
+def nightly(
+    quick: bool = typer.Option(False, "--quick", help="1 process per job (smoke test of the gate, not a gate)."),
+    threshold: float = typer.Option(0.05, "--threshold", help="Slowdown that counts as a regression."),
+    model: list[str] = typer.Option(None, "--model", "-m", help="Models (default: the mission's)."),
+    backend: list[str] = typer.Option(None, "--backend", "-b", help="Backends (default: every available CPU one)."),
+) -> None:
+    """Default sweep, compare with results/baseline, refresh leaderboard and history; exit 1 on regression."""
+    from harness.nightly import run_nightly
+    from harness.compare import to_markdown
+    from harness.plan_cli import plan_from_options, protocol_from_options
+
+    cfg = protocol_from_options(quick, False, None)
+    jobs = plan_from_options(model, backend, None, None, _default_threads(), "cpu", "fused", None)
+    with err.status("nightly sweep") as status:
+        result = run_nightly(jobs, cfg, RESULTS, threshold,
+                             progress=lambda j, r: r is None and status.update(f"nightly: {j.model} · {j.backend}"))
+    if result.comparison:
+        _print_comparison(result.comparison)
+    for note in result.notes:
+        out.print(note, markup=False, highlight=False)
+    out.print(f"run folder: {result.run_dir}", markup=False, highlight=False)
+    raise typer.Exit(result.exit_code)
+
+
+baseline_app = typer.Typer(help="The committed baseline that nightly runs compare against.", no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("set")
+@user_errors
+def baseline_set(run_arg: str = typer.Argument(..., metavar="RUN")) -> None:
+    """Make RUN the baseline: copy its run.json and records to results/baseline/ (replacing it)."""
+    from harness.store import find_run, set_baseline
+
+    target = set_baseline(find_run(run_arg, RESULTS), RESULTS / "baseline")
+    out.print(f"baseline: {target} (commit it to make it the nightly reference)", markup=False, highlight=False)
 
 
 index_app = typer.Typer(help="The SQLite index of all runs.", no_args_is_help=True)

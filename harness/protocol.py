@@ -25,13 +25,13 @@ class ProtocolConfig:
     """The rules of one measurement; stored in every record."""
 
     warmup_iters: int = 10
-    warmup_s: float = 0.2
-    warmup_max_s: float = 1.5
+    warmup_s: float = 0.15
+    warmup_max_s: float = 1.0
     warmup_window: int = 10
     warmup_tol: float = 0.05
     min_iters: int = 20
-    min_s: float = 0.4
-    max_s: float = 1.5
+    min_s: float = 0.3
+    max_s: float = 1.0
     max_iters: int = 100_000
     target_rel_ci: float = 0.01
     repeats: int = 3  # separate processes per job

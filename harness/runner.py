@@ -122,7 +122,7 @@ def _record(run: RunContext, job: Job, status: str, message: str, processes: lis
         "model_info": first.get("model_info"),
         "cold_start": first.get("cold_start", {}),
         "processes": [{k: v for k, v in p.items() if k not in ("parity", "artifact", "backend_info", "model_info",
-                                                                "boundary")} for p in processes],
+                                                                "boundary", "libraries")} for p in processes],
         "stats": pool([p["samples_ns"] for p in processes], job.batch).as_dict() if processes else None,
         "parity": first.get("parity"),
         "artifact": first.get("artifact", {}),

@@ -94,3 +94,26 @@ def load_run(path: Path) -> list[dict[str, Any]]:
     if not files:
         raise HarnessError(f"{path} holds no records (expected {path}/records/*.json)")
     return [read_record(f) for f in files]
+
+
+def set_baseline(run_dir: Path, target: Path) -> Path:
+    """Replace `target` with a validated copy of a run folder, atomically (copy aside, then rename)."""
+    import shutil
+
+    recs = load_run(run_dir)
+    if run_dir.is_file():
+        raise HarnessError(f"{run_dir} is one record; a baseline is a whole run folder")
+    staging = target.with_name(target.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "records").mkdir(parents=True)
+    for rec in recs:
+        (staging / "records" / f"{rec['job_id']}.json").write_text(json.dumps(rec, separators=(",", ":")))
+    if (run_dir / "run.json").exists():
+        shutil.copy2(run_dir / "run.json", staging / "run.json")
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target

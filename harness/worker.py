@@ -24,6 +24,7 @@ import model_zoo
 from backends import registry
 from backends.base import OpenContext
 from harness import machine
+from harness.environment import library_versions
 from harness.jobs import Job
 from harness.parity import compare
 from harness.protocol import ProtocolConfig, measure
@@ -95,6 +96,7 @@ def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
         "backend_info": session.info,
         "boundary": session.boundary,
         "model_info": info,
+        "libraries": library_versions(),
     }
 
 
@@ -110,3 +112,24 @@ def child_main(target: str, payload: dict[str, Any], conn) -> None:
     finally:
         conn.close()
         sys.stdout.flush()
+
+
+def main(argv: list[str]) -> int:
+    """`python -m harness.worker PAYLOAD.json RESULT.json`: one measurement process started by path.
+
+    Used when the process must run another interpreter (an environment with a different runtime
+    version, for `bench compare --interleave`); the sweep itself forks from its fork server.
+    """
+    import json
+
+    payload = json.loads(Path(argv[1]).read_text())
+    try:
+        outcome: tuple = ("ok", measure_process(payload))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent as the job's error
+        outcome = ("error", f"{type(exc).__name__}: {exc}"[:500], traceback.format_exc()[-4000:])
+    Path(argv[2]).write_text(json.dumps(outcome))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

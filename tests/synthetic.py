@@ -1,0 +1,31 @@
+"""Records built from synthetic samples, for testing comparison and history without measuring."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from harness.stats import pool, summarize
+from tests.test_records import RECORD
+
+
+def record(samples: list[np.ndarray], model: str = "m", backend: str = "torch", unstable: bool = False,
+           run_id: str = "r", created: str = "2026-11-24T00:00:00+00:00", cpu: str = "AMD EPYC",
+           commit: str = "abc") -> dict:
+    rec = copy.deepcopy(RECORD)
+    rec.update(run_id=run_id, created=created, unstable=unstable, unstable_reasons=["planted"] if unstable else [])
+    rec["job"].update(model=model, backend=backend)
+    rec["job_id"] = f"{model}.{backend}"
+    rec["host"] = {"cpu": {"model": cpu, "logical_cores": 2}, "hostname": "h", "libraries": {"torch": "2.14.1"},
+                   "project": {"commit": commit}}
+    ints = [np.maximum(np.round(s), 1).astype(int) for s in samples]
+    rec["processes"] = [{"samples_ns": s.tolist(), "summary": summarize(s).as_dict(), "machine": {}} for s in ints]
+    rec["stats"] = pool(ints, 1).as_dict()
+    return rec
+
+
+def process_samples(rng: np.random.Generator, median_ns: float, processes: int = 3, n: int = 200,
+                    process_sd: float = 0.01, iter_sd: float = 0.05) -> list[np.ndarray]:
+    """Iterations lognormal around a per-process level that itself varies between processes."""
+    return [median_ns * rng.normal(1, process_sd) * rng.lognormal(0, iter_sd, n) for _ in range(processes)]

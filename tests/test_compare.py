@@ -1,0 +1,100 @@
+"""`bench compare`: known answers on synthetic samples, bad input, and the CLI's exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.compare import bootstrap_ratio, compare_records, compare_runs
+from harness.errors import HarnessError
+from harness.records import write_record
+from tests.synthetic import process_samples, record
+
+
+def test_same_distribution_is_not_flagged_over_many_trials() -> None:
+    rng = np.random.default_rng(0)
+    flagged = sum(compare_records(record(process_samples(rng, 3e6)), record(process_samples(rng, 3e6)), 0.05).regression
+                  for _ in range(100))
+    assert flagged == 0
+
+
+@pytest.mark.parametrize("shift, min_rate", [(0.10, 0.95), (0.20, 1.0)])
+def test_a_real_slowdown_is_flagged(shift: float, min_rate: float) -> None:
+    rng = np.random.default_rng(1)
+    results = [compare_records(record(process_samples(rng, 3e6)), record(process_samples(rng, 3e6 * (1 + shift))), 0.05)
+               for _ in range(60)]
+    assert sum(r.regression for r in results) / 60 >= min_rate
+    assert all(r.ratio > 1 for r in results)
+
+
+def test_faster_and_same_verdicts() -> None:
+    rng = np.random.default_rng(2)
+    assert compare_records(record(process_samples(rng, 3e6)), record(process_samples(rng, 2.5e6)), 0.05).verdict == "faster"
+    assert compare_records(record(process_samples(rng, 3e6, process_sd=0.002)),
+                           record(process_samples(rng, 3e6, process_sd=0.002)), 0.05).verdict == "same"
+
+
+def test_slower_on_a_disturbed_machine_is_noisy_not_a_regression() -> None:
+    rng = np.random.default_rng(3)
+    result = compare_records(record(process_samples(rng, 3e6)), record(process_samples(rng, 3.6e6), unstable=True), 0.05)
+    assert result.verdict == "noisy" and not result.regression and "unstable" in result.why
+
+
+def test_one_slow_process_does_not_make_a_regression() -> None:
+    """Whole processes shift on shared hosts: one of three at +60% must not flag the key."""
+    rng = np.random.default_rng(4)
+    base = process_samples(rng, 3e6)
+    cand = process_samples(rng, 3e6)
+    cand[1] = cand[1] * 1.6
+    assert not compare_records(record(base), record(cand), 0.05).regression
+
+
+def test_bootstrap_ci_covers_the_true_ratio() -> None:
+    rng = np.random.default_rng(5)
+    cis = [bootstrap_ratio(process_samples(rng, 1e6), process_samples(rng, 1.1e6), seed=i) for i in range(100)]
+    assert sum(lo <= 1.1 <= hi for lo, hi in cis) >= 90
+    assert all(lo > 1.0 for lo, _ in cis)
+
+
+def test_keys_on_one_side_environment_and_no_common_key() -> None:
+    rng = np.random.default_rng(6)
+    a = [record(process_samples(rng, 1e6), model="x"), record(process_samples(rng, 1e6), model="only-a")]
+    b = [record(process_samples(rng, 1e6), model="x", cpu="Intel Xeon"), record(process_samples(rng, 1e6), model="only-b")]
+    result = compare_runs(a, b)
+    assert len(result.rows) == 1 and result.only_baseline[0].startswith("only-a") and result.only_candidate[0].startswith("only-b")
+    assert result.different_machines and any("AMD EPYC -> Intel Xeon" in line for line in result.environment)
+    with pytest.raises(HarnessError, match="no job in common"):
+        compare_runs([a[1]], [b[1]])
+    with pytest.raises(HarnessError, match="threshold"):
+        compare_runs(a, b, threshold=5)
+
+
+def _write_run(folder: Path, recs: list[dict]) -> Path:
+    for rec in recs:
+        write_record(folder / "records" / f"{rec['job_id']}.json", rec)
+    return folder
+
+
+def test_cli_exit_codes_and_reports(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    base = _write_run(tmp_path / "base", [record(process_samples(rng, 2e6), model=m) for m in ("a", "b")])
+    same = _write_run(tmp_path / "same", [record(process_samples(rng, 2e6), model=m) for m in ("a", "b")])
+    slow = _write_run(tmp_path / "slow", [record(process_samples(rng, 2e6 * f), model=m) for m, f in (("a", 1.0), ("b", 1.15))])
+    runner = CliRunner()
+    ok = runner.invoke(app, ["compare", str(base), str(same)])
+    assert ok.exit_code == 0, ok.output
+    bad = runner.invoke(app, ["compare", str(base), str(slow), "--format", "md", "--json", str(tmp_path / "c.json")])
+    assert bad.exit_code == 1 and "**REGRESSION**" in bad.output and "| b · torch" in bad.output
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert data["regression_count"] == 1 and "Mann-Whitney" in data["method"]
+    missing = runner.invoke(app, ["compare", str(base), str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "no run" in missing.output
+    (tmp_path / "corrupt" / "records").mkdir(parents=True)
+    (tmp_path / "corrupt" / "records" / "x.json").write_text("{")
+    corrupt = runner.invoke(app, ["compare", str(base), str(tmp_path / "corrupt")])
+    assert corrupt.exit_code == 2 and "not a readable results file" in corrupt.output

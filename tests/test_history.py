@@ -1,0 +1,63 @@
+"""History: change points on planted steps, series from the index, plots, and too-short histories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import store
+from harness.errors import HarnessError
+from harness.history import change_points, load_series, plot
+from tests.synthetic import process_samples, record
+
+
+def _noisy(levels: list[tuple[int, float]], sd: float = 0.01, seed: int = 0) -> list[float]:
+    rng = np.random.default_rng(seed)
+    return [level * rng.normal(1, sd) for n, level in levels for _ in range(n)]
+
+
+def test_a_planted_step_is_found_where_it_is() -> None:
+    found = [change_points(_noisy([(15, 3.0), (15, 3.3)], seed=seed)) for seed in range(20)]
+    assert all(15 in f for f in found)
+    assert sum(f != [15] for f in found) <= 2  # an occasional extra step in 20 noisy series
+
+
+def test_two_steps_and_no_step() -> None:
+    assert change_points(_noisy([(10, 3.0), (10, 3.45), (10, 3.0)], seed=1)) == [10, 20]
+    assert sum(bool(change_points(_noisy([(30, 3.0)], seed=s))) for s in range(20)) <= 1
+    assert change_points([3.0, 3.0, 3.3, 3.3]) == []  # too short to call a step
+
+
+def _index(tmp_path: Path, p50s: list[float]) -> Path:
+    db = tmp_path / "index.sqlite"
+    rng = np.random.default_rng(0)
+    for i, p50 in enumerate(p50s):
+        rec = record(process_samples(rng, p50 * 1e6, process_sd=0.0, iter_sd=0.001), run_id=f"run{i:02d}",
+                     created=f"2026-11-{i + 1:02d}T00:00:00+00:00", commit=f"c{i:02d}")
+        store.index_record(db, rec, tmp_path / f"{i}.json")
+    return db
+
+
+def test_series_from_the_index_and_plots(tmp_path: Path) -> None:
+    db = _index(tmp_path, [3.0] * 8 + [3.6] * 8)
+    (series,) = load_series(db, model="m")
+    assert [round(p.p50_ms, 1) for p in series.points][:2] == [3.0, 3.0]
+    (step,) = series.steps
+    assert step.index == 8 and step.commit == "c08" and step.size == pytest.approx(0.2, abs=0.01)
+    for suffix in ("png", "svg"):
+        path = plot([series], tmp_path / f"history.{suffix}")
+        assert path.stat().st_size > 1000
+    with pytest.raises(HarnessError, match="png or .svg"):
+        plot([series], tmp_path / "history.jpg")
+
+
+def test_one_point_or_no_match_is_a_clear_error(tmp_path: Path) -> None:
+    db = _index(tmp_path, [3.0])
+    with pytest.raises(HarnessError, match="only one run"):
+        load_series(db)
+    with pytest.raises(HarnessError, match="no measured jobs"):
+        load_series(db, model="other")
+    with pytest.raises(HarnessError, match="no index"):
+        load_series(tmp_path / "absent.sqlite")
