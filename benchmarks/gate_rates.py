@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backends import registry  # noqa: E402
+from harness import store  # noqa: E402
 from harness.compare import compare_runs  # noqa: E402
 from harness.jobs import Job  # noqa: E402
 from harness.protocol import preset  # noqa: E402
@@ -28,16 +30,26 @@ MODEL = "timm:test_byobnet"
 
 
 def sweep(folder: Path, keys: int, slowdown: float) -> list[dict]:
-    os.environ["ONEBENCH_FAKE_SLOWDOWN"] = str(slowdown)
+    """One sweep in its own interpreter: measurement processes inherit the environment of the fork
+    server, which is fixed when the first sweep of an interpreter starts it."""
+    env = {**os.environ, "ONEBENCH_FAKE_SLOWDOWN": str(slowdown)}
+    subprocess.run([sys.executable, __file__, "--sweep", str(folder), "--keys", str(keys)], env=env, check=True)
+    return store.load_run(folder)
+
+
+def run_one(folder: Path, keys: int) -> None:
+    registry.register("fake-sleep", "tests.fake_backends:Sleeps")
     jobs = [Job(MODEL, "fake-sleep", batch=b + 1, threads=1, input_size=64) for b in range(keys)]
-    return run_sweep(jobs, preset("default"), folder, cache_dir=folder.parent / "cache")
+    run_sweep(jobs, preset("default"), folder, cache_dir=folder.parent / "cache")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--keys", type=int, default=12)
+    parser.add_argument("--sweep", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    registry.register("fake-sleep", "tests.fake_backends:Sleeps")
+    if args.sweep:
+        return run_one(args.sweep, args.keys)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         base = sweep(root / "base", args.keys, 0.0)

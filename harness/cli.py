@@ -380,6 +380,47 @@ def nightly(
     raise typer.Exit(result.exit_code)
 
 
+@app.command()
+@user_errors
+def ablation(
+    kind: str = typer.Argument(..., help="activations (the paper's Table 2) or blocks (skip / SE, Table 3)."),
+    backend: list[str] = typer.Option(None, "--backend", "-b", help="Backends (default: every available CPU one)."),
+    threads: int = typer.Option(None, "--threads", help="Threads for every backend; default: physical cores."),
+    quick: bool = typer.Option(False, "--quick"),
+    precise: bool = typer.Option(False, "--precise"),
+    out_dir: Path = typer.Option(None, "--out", help="Run folder (resumed if it exists)."),
+    fmt: Fmt = typer.Option(Fmt.rich, "--format", help="rich or md."),
+) -> None:
+    """Time the paper's 30-layer ablation networks per activation or block type, relative to the baseline."""
+    from harness import ablation as abl
+    from harness.plan_cli import plan_from_options, protocol_from_options
+    from harness.runner import new_run_dir, run_sweep
+    from harness.store import default_index
+
+    prefix, names, _ = abl.kind_info(kind)
+    cfg = protocol_from_options(quick, precise, None)
+    jobs = plan_from_options([f"ablation_{prefix}_{n}" for n in names], backend, None, None,
+                             threads or _default_threads(), "cpu", "fused", None)
+    folder = out_dir or new_run_dir(RESULTS).with_name(f"ablation-{kind}-" + new_run_dir(RESULTS).name)
+    with err.status(f"ablation {kind}") as status:
+        records = run_sweep(jobs, cfg, folder, index_db=default_index(RESULTS),
+                            progress=lambda j, r: r is None and status.update(f"ablation: {j.model} · {j.backend}"))
+    if fmt is Fmt.md:
+        out.print(abl.to_markdown(kind, records), markup=False, highlight=False, soft_wrap=True)
+    else:
+        header, rows = abl.table(kind, records)
+        table = Table(title=f"ablation: {kind} (p50 ms ± CI, × vs {abl.KINDS[kind][2]})")
+        for i, col in enumerate(header):
+            table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
+    for rec in records:
+        if rec["status"] != "ok":
+            err.print(f"{rec['status']}: {rec['job_id']}: {rec['message']}", markup=False, highlight=False)
+    out.print(f"run folder: {folder}", markup=False, highlight=False)
+
+
 baseline_app = typer.Typer(help="The committed baseline that nightly runs compare against.", no_args_is_help=True)
 app.add_typer(baseline_app, name="baseline")
 

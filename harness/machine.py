@@ -77,18 +77,23 @@ def _median_ns(fn, reps: int) -> float:
 
 
 def probe(threads: int) -> dict[str, float]:
-    """The machine's speed right now: median of a fixed parallel GEMM on the job's threads (~20 ms).
+    """The machine's speed right now, on the job's threads (~40 ms): a cache-resident GEMM, and a small
+    conv stack whose working set spills out of the caches the way a backbone's does.
 
-    A 32 MB copy was tried as a memory-bandwidth probe and dropped: here it varied by +-50% from
-    one process to the next on its own, flagging everything and predicting nothing.
+    Measured here: stretches in which whole inference processes ran 1.5-3x slower while the GEMM did
+    not move (a neighbour taking cache or memory bandwidth, not cores); the conv probe is there to
+    see those. A 32 MB copy was tried for the same purpose and dropped: it varied by +-50% on its own.
     """
     import torch
 
     a = torch.ones(384, 384)
+    x = torch.ones(1, 32, 56, 56)
+    convs = torch.nn.Sequential(*[torch.nn.Conv2d(32, 32, 3, padding=1) for _ in range(6)]).eval()
     prev = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return {"gemm_ns": _median_ns(lambda: torch.mm(a, a), 32)}
+        with torch.inference_mode():
+            return {"gemm_ns": _median_ns(lambda: torch.mm(a, a), 32), "conv_ns": _median_ns(lambda: convs(x), 12)}
     finally:
         torch.set_num_threads(prev)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from torch import nn
 
-from model_zoo import baselines, mobileformer, mobileone
+from model_zoo import ablation, baselines, mobileformer, mobileone
 from model_zoo.errors import CheckpointError, UnknownModelError
 from model_zoo.reparam import reparameterize
 from model_zoo.spec import Form, FORMS, ModelSpec, Preprocess, Reference
@@ -150,6 +150,18 @@ for _name, _p, _macs, _top1, _desc in (
         in_mission=True,
         description=_desc,
     ))
+
+
+for _kind, _names in (("act", ablation.ACTIVATIONS), ("block", ablation.BLOCKS)):
+    for _n in _names:
+        _cfg = ablation.variant_cfg("activations" if _kind == "act" else "blocks", _n)
+        register(ModelSpec(
+            name=f"ablation_{_kind}_{_n}",
+            family="ablation",
+            build=partial(lambda cfg, form, num_classes: ablation.AblationNet(cfg, num_classes), _cfg),
+            reference=Reference(source="MobileOne paper, Tables 2-3 (network layout ours; see model_zoo/ablation.py)"),
+            description=f"30-layer ablation net, {_kind} variant {_n}",
+        ))
 
 
 def macs_convention(spec: ModelSpec) -> str:

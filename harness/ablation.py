@@ -1,0 +1,78 @@
+"""`bench ablation activations|blocks`: the paper's bottleneck analyses on any backend.
+
+The variants are ordinary zoo models (`ablation_act_*`, `ablation_block_*`), measured by the ordinary
+runner, so their records join leaderboards, comparisons and history like any other. This module
+only plans them and lays the results out as the paper's tables: p50 per variant and backend, and its
+ratio to the ReLU (activations) or plain (blocks) network on the same backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.jobs import Job, plan
+from model_zoo.ablation import ACTIVATIONS, BLOCKS
+
+KINDS = {"activations": ("act", ACTIVATIONS, "relu"), "blocks": ("block", BLOCKS, "plain")}
+
+
+def kind_info(kind: str) -> tuple[str, tuple[str, ...], str]:
+    if kind not in KINDS:
+        raise HarnessError(f"unknown ablation {kind!r}; choose activations or blocks")
+    return KINDS[kind]
+
+
+def ablation_jobs(kind: str, backends: list[str], threads: int, precision: str = "fp32") -> list[Job]:
+    prefix, names, _ = kind_info(kind)
+    return plan([f"ablation_{prefix}_{n}" for n in names], backends, [precision], [1], threads)
+
+
+@dataclass(frozen=True)
+class AblationCell:
+    text: str
+    ratio: float | None
+
+
+def table(kind: str, records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: one row per variant, one column per backend, 'p50 ±CI (x ratio)'."""
+    prefix, names, base = kind_info(kind)
+    backends: list[str] = []
+    by_key: dict[tuple[str, str], dict[str, Any]] = {}
+    for rec in records:
+        variant = rec["job"]["model"].removeprefix(f"ablation_{prefix}_")
+        if rec["job"]["backend"] not in backends:
+            backends.append(rec["job"]["backend"])
+        by_key[(variant, rec["job"]["backend"])] = rec
+    rows = []
+    for name in names:
+        row = [name]
+        for backend in backends:
+            rec = by_key.get((name, backend))
+            baseline = by_key.get((base, backend))
+            row.append(_cell(rec, baseline))
+        rows.append(row)
+    return ["variant", *backends], rows
+
+
+def _cell(rec: dict[str, Any] | None, baseline: dict[str, Any] | None) -> str:
+    if rec is None:
+        return ""
+    if rec["status"] != "ok":
+        return rec["status"]
+    s = rec["stats"]
+    half = (s["ci_high"] - s["ci_low"]) / 2 / s["p50"] if s.get("ci_high") is not None else None
+    text = f"{s['p50'] / 1e6:.2f}" + (f" ±{half:.1%}" if half is not None else "")
+    if baseline is not None and baseline["status"] == "ok":
+        text += f" (×{s['p50'] / baseline['stats']['p50']:.2f})"
+    flags = ("~" if rec["unstable"] else "") + ("!" if rec.get("parity") and not rec["parity"]["passed"] else "")
+    return text + flags
+
+
+def to_markdown(kind: str, records: list[dict[str, Any]]) -> str:
+    header, rows = table(kind, records)
+    base = KINDS[kind][2]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + f"\n\np50 ms ± half-width of its 95% CI (× ratio to {base} on the same backend); ~ unstable, ! failed parity.\n"
