@@ -22,6 +22,17 @@ EXPORTER = f"torch.export-{torch.__version__}"
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
 
+def export_availability(runtime: str, install: str):
+    """Available when the exporter's packages and `runtime` import (found without importing them)."""
+    from backends.base import module_availability
+
+    for module in ("onnx", "onnxscript"):
+        missing = module_availability(module, install)
+        if not missing.ok:
+            return missing
+    return module_availability(runtime, install)
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -11,8 +11,8 @@ import time
 import numpy as np
 from torch import nn
 
-from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported, module_availability
-from backends.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx, file_sha256
+from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
+from backends.onnx_export import export_availability, INPUT_NAME, OUTPUT_NAME, export_onnx, file_sha256
 
 INSTALL = "pip install 'onebench[onnxruntime]'"
 
@@ -24,11 +24,7 @@ class OnnxRuntimeCPU:
     precisions = ("fp32",)
 
     def availability(self) -> Availability:
-        for module, dist in (("onnx", "onnx"), ("onnxscript", "onnxscript")):
-            missing = module_availability(module, INSTALL, dist)
-            if not missing.ok:
-                return missing
-        return module_availability("onnxruntime", INSTALL)
+        return export_availability("onnxruntime", INSTALL)
 
     def unsupported(self, job: JobSpec) -> str | None:
         return common_unsupported(self, job)

@@ -12,8 +12,8 @@ import time
 import numpy as np
 from torch import nn
 
-from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported, module_availability
-from backends.onnx_export import export_onnx, file_sha256
+from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
+from backends.onnx_export import export_availability, export_onnx, file_sha256
 
 INSTALL = "pip install 'onebench[openvino]'"
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
@@ -38,11 +38,7 @@ class OpenVinoCPU:
     precisions = ("fp32", "bf16", "fp16")
 
     def availability(self) -> Availability:
-        for module, dist in (("onnx", "onnx"), ("onnxscript", "onnxscript")):
-            missing = module_availability(module, INSTALL, dist)
-            if not missing.ok:
-                return missing
-        return module_availability("openvino", INSTALL)
+        return export_availability("openvino", INSTALL)
 
     def unsupported(self, job: JobSpec) -> str | None:
         reason = common_unsupported(self, job)

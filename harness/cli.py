@@ -449,9 +449,5 @@ def index_rebuild(root: Path = typer.Option(RESULTS, "--root", help="Results fol
     out.print(f"indexed {count} records into {default_index(root)}", markup=False, highlight=False)
 
 
-def main() -> None:  # pragma: no cover - console entry point alias
-    app()
-
-
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -23,7 +23,7 @@ from harness import environment, records, store
 from harness.errors import HarnessError
 from harness.jobs import Job
 from harness.protocol import ProtocolConfig
-from harness.runner import RunContext, _record, ensure_writable
+from harness.runner import RunContext, ensure_writable, judged, make_record
 
 
 @dataclass(frozen=True)
@@ -97,16 +97,12 @@ def run_interleaved(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Sid
                     per_side[i].append(outcome[1])
         for i, run in enumerate(runs):
             if reason:
-                rec = _record(run, job, "skipped", reason)
+                rec = make_record(run, job, "skipped", reason)
             elif error:
-                rec = _record(run, job, "error", error)
+                rec = make_record(run, job, "error", error)
             else:
                 run.host = {**host, "libraries": per_side[i][0]["libraries"]}
-                rec = _record(run, job, "ok", "", per_side[i])
-                from harness import trust
-
-                reasons = trust.unstable_reasons(rec["processes"], rec["stats"], cfg)
-                rec["unstable"], rec["unstable_reasons"] = bool(reasons), reasons
+                rec = judged(make_record(run, job, "ok", "", per_side[i]), cfg)
             path = run.out_dir / "records" / f"{job.id}.json"
             records.write_record(path, rec)
             results[i].append(rec)

@@ -13,16 +13,10 @@ KEY_FIELDS = ("model", "form", "backend", "device", "precision", "batch", "threa
 
 
 @dataclass(frozen=True)
-class Job:
-    model: str
-    backend: str
-    form: str = "fused"
-    device: str = "cpu"
-    precision: str = "fp32"
-    batch: int = 1
-    threads: int = 1
+class Job(JobSpec):
+    """A backend's `JobSpec` plus the timing boundary, which completes the key."""
+
     boundary: str = "host-sync"
-    input_size: int = 224
 
     @property
     def key(self) -> tuple:
@@ -35,8 +29,7 @@ class Job:
         return re.sub(r"[^A-Za-z0-9._-]+", "_", raw)
 
     def spec(self) -> JobSpec:
-        return JobSpec(self.model, self.backend, self.device, self.precision, self.batch, self.threads, self.form,
-                       self.input_size)
+        return JobSpec(**{f: getattr(self, f) for f in JobSpec.__dataclass_fields__})
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -47,6 +40,7 @@ def plan(models: list[str], backends: list[str], precisions: list[str], batches:
     """Every combination, model-major so a model's backends run back to back."""
     sizes = input_sizes or {}
     return [
-        Job(m, b, form, device, p, n, threads, BOUNDARY.get(device, "host-sync"), sizes.get(m, 224))
+        Job(model=m, backend=b, form=form, device=device, precision=p, batch=n, threads=threads,
+            boundary=BOUNDARY.get(device, "host-sync"), input_size=sizes.get(m, 224))
         for m, b, p, n in itertools.product(models, backends, precisions, batches)
     ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +111,3 @@ def disturbances(processes: list[dict], cores: int) -> list[str]:
         if f0 and f1 and abs(f1 - f0) / f0 > FREQ_CHANGE_LIMIT:
             reasons.append(f"process {i}: CPU frequency moved {f0:.0f} -> {f1:.0f} MHz")
     return reasons
-
-
-def as_dict(s: Snapshot) -> dict:
-    return asdict(s)

@@ -103,7 +103,7 @@ def run_in_process(ctx: mp.context.BaseContext, payload: dict[str, Any], timeout
     return message
 
 
-def _record(run: RunContext, job: Job, status: str, message: str, processes: list[dict] | None = None,
+def make_record(run: RunContext, job: Job, status: str, message: str, processes: list[dict] | None = None,
             unstable: list[str] | None = None, detail: str = "") -> dict[str, Any]:
     processes = processes or []
     first = processes[0] if processes else {}
@@ -142,10 +142,10 @@ def run_job(run: RunContext, job: Job, mpctx: mp.context.BaseContext) -> dict[st
     avail = backend.availability()
     if not avail.ok:
         fix = f"; to fix: {avail.install}" if avail.install else ""
-        return _record(run, job, "skipped", f"{avail.reason}{fix}")
+        return make_record(run, job, "skipped", f"{avail.reason}{fix}")
     reason = backend.unsupported(job.spec())
     if reason:
-        return _record(run, job, "skipped", reason)
+        return make_record(run, job, "skipped", reason)
 
     processes = []
     for repeat in range(run.cfg.repeats):
@@ -153,16 +153,19 @@ def run_job(run: RunContext, job: Job, mpctx: mp.context.BaseContext) -> dict[st
                    "cache_dir": str(run.cache_dir), "parity": repeat == 0, "weights": run.weights}
         outcome = run_in_process(mpctx, payload, run.cfg.timeout_s)
         if outcome[0] != "ok":
-            return _record(run, job, "error", f"process {repeat}: {outcome[1]}", processes, detail=outcome[2])
+            return make_record(run, job, "error", f"process {repeat}: {outcome[1]}", processes, detail=outcome[2])
         processes.append(outcome[1])
     job = Job(**{**job.as_dict(), "boundary": processes[0].get("boundary", job.boundary)})
-    rec = _record(run, job, "ok", "", processes)
     probes = trust.job_probes(processes)
     run.best_probe = {k: min(v, run.best_probe.get(k, v)) for k, v in probes.items()}
-    reasons = trust.unstable_reasons(rec["processes"], rec["stats"], run.cfg)
-    reasons += trust.probe_reasons(probes, run.best_probe)
-    parity = rec["parity"]
+    return judged(make_record(run, job, "ok", "", processes), run.cfg, trust.probe_reasons(probes, run.best_probe))
+
+
+def judged(rec: dict[str, Any], cfg: ProtocolConfig, extra_reasons: list[str] | None = None) -> dict[str, Any]:
+    """Apply the `unstable` rule and the parity verdict to a measured record."""
+    reasons = trust.unstable_reasons(rec["processes"], rec["stats"], cfg) + (extra_reasons or [])
     rec["unstable"], rec["unstable_reasons"] = bool(reasons), reasons
+    parity = rec["parity"]
     if parity is not None and not parity["passed"]:
         rec["message"] = f"parity failed: cosine {parity['cosine']:.6f}, max rel err {parity['max_rel_err']:.2e}"
     return rec

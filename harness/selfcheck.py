@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +49,6 @@ class SelfCheckResult:
     empty_step_ns: float  # what the protocol's clock adds inside each timed sample
     loop_ns_per_iter: float  # the whole loop's cost per iteration (outside the samples too)
     comparisons: list[Comparison]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ratios": {c.name: c.ratio for c in self.comparisons}}
 
 
 def harness_overhead(cfg: ProtocolConfig | None = None) -> tuple[float, float]:
