@@ -314,13 +314,14 @@ def _print_comparison(result) -> None:
     for line in result.environment:
         out.print(f"[yellow]environment:[/] {line}", highlight=False)
     table = Table(title=f"baseline vs candidate (regression: significant and > {result.threshold:.0%} slower)")
-    for col in ("job", "baseline ms", "candidate ms", "ratio [95% CI]", "p90 ratio", "p", "verdict"):
+    for col in ("job", "baseline ms", "candidate ms", "ratio [95% CI]", "p90 ratio", "p", "machine", "verdict"):
         table.add_column(col, justify="left" if col in ("job", "verdict") else "right")
     colour = {"slower": "red", "faster": "green", "same": "", "noisy": "yellow"}
     for r in result.rows:
         verdict = "REGRESSION" if r.regression else r.verdict
         table.add_row(r.label, f"{r.baseline_p50_ms:.3f}", f"{r.candidate_p50_ms:.3f}",
                       f"{r.ratio:.3f} [{r.ci_low:.3f}–{r.ci_high:.3f}]", f"{r.ratio_p90:.3f}", f"{r.p_value:.2g}",
+                      "—" if r.probe_ratio is None else f"{r.probe_ratio:.3f}",
                       f"[{colour[r.verdict]}]{verdict}[/]" if colour[r.verdict] else verdict)
     out.print(table)
     for label, items in (("only in baseline", result.only_baseline), ("only in candidate", result.only_candidate),

@@ -7,8 +7,12 @@ per side that CI ignores between-process variation, and the output says so. The 
 is Mann-Whitney U (scipy) on per-process medians when each side has at least MWU_MIN_PROCESSES
 processes (below that it cannot reach significance), else on the pooled iterations, and then only
 together with the bootstrap CI excluding 1. A key is a regression only when it is significant, slower
-by more than the threshold, and neither side was marked unstable; a difference measured on a
-disturbed machine is "noisy", never "slower".
+by more than the threshold, neither side was marked unstable, and the machine itself did not change
+speed between the runs: each process records a fixed conv-stack probe before it loads the model, and
+when the candidate's probe is more than MACHINE_DRIFT_LIMIT slower (or faster) than the baseline's, the
+machine moved, and the difference is "noisy", never "slower". (Measured here on two default sweeps
+minutes apart: job ratios and probe ratios correlate at r = 0.61; four of five would-be false
+regressions had the candidate's probe 9-20% slower.)
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from harness.jobs import KEY_FIELDS
 BOOTSTRAP = 2000
 MWU_MIN_PROCESSES = 4
 ALPHA = 0.05
+MACHINE_DRIFT_LIMIT = 0.05
+PROBE = "conv_ns"
 
 
 @dataclass
@@ -38,6 +44,7 @@ class KeyResult:
     ratio_p90: float
     p_value: float
     test_unit: str
+    probe_ratio: float | None  # candidate / baseline machine probe: how much the machine itself moved
     verdict: str  # faster | slower | same | noisy
     regression: bool
     why: str = ""
@@ -95,6 +102,11 @@ def _samples(rec: dict[str, Any]) -> list[np.ndarray]:
     return [np.asarray(p["samples_ns"], dtype=np.float64) for p in rec["processes"]]
 
 
+def probe_median(rec: dict[str, Any]) -> float | None:
+    values = [p["probe"][PROBE] for p in rec["processes"] if PROBE in (p.get("probe") or {})]
+    return float(np.median(values)) if values else None
+
+
 def compare_records(base: dict[str, Any], cand: dict[str, Any], threshold: float) -> KeyResult:
     bs, cs = _samples(base), _samples(cand)
     ratio = cand["stats"]["p50"] / base["stats"]["p50"]
@@ -106,10 +118,17 @@ def compare_records(base: dict[str, Any], cand: dict[str, Any], threshold: float
     p_value = float(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
     significant = p_value < ALPHA and (lo > 1.0 or hi < 1.0)
     unstable = base["unstable"] or cand["unstable"]
+    pa, pb = probe_median(base), probe_median(cand)
+    probe_ratio = pb / pa if pa and pb else None
+    drifted = probe_ratio is not None and abs(probe_ratio - 1) > MACHINE_DRIFT_LIMIT
     why = ""
-    if significant and ratio >= 1 + threshold:
-        verdict = "noisy" if unstable else "slower"
-        why = "slower, but a side was marked unstable" if unstable else ""
+    if significant and abs(ratio - 1) >= threshold and (unstable or drifted):
+        verdict = "noisy"
+        why = ("a side was marked unstable" if unstable else
+               f"the machine itself ran {abs(probe_ratio - 1):.0%} {'slower' if probe_ratio > 1 else 'faster'} "
+               "in the candidate run (probe)")
+    elif significant and ratio >= 1 + threshold:
+        verdict = "slower"
     elif significant and ratio <= 1 - threshold:
         verdict = "faster"
     elif 1 - threshold <= lo and hi <= 1 + threshold:
@@ -122,7 +141,8 @@ def compare_records(base: dict[str, Any], cand: dict[str, Any], threshold: float
     return KeyResult(
         key=dict(zip(KEY_FIELDS, key_of(base))), baseline_p50_ms=base["stats"]["p50"] / 1e6,
         candidate_p50_ms=cand["stats"]["p50"] / 1e6, ratio=ratio, ci_low=lo, ci_high=hi,
-        ratio_p90=cand["stats"]["p90"] / base["stats"]["p90"], p_value=p_value, test_unit=unit, verdict=verdict,
+        ratio_p90=cand["stats"]["p90"] / base["stats"]["p90"], p_value=p_value, test_unit=unit,
+        probe_ratio=probe_ratio, verdict=verdict,
         regression=verdict == "slower", why=why,
     )
 
@@ -170,7 +190,8 @@ def compare_runs(base: list[dict[str, Any]], cand: list[dict[str, Any]], thresho
     result.method = (
         f"p50 ratio CI: hierarchical bootstrap ({BOOTSTRAP} draws; processes, then iterations); test: Mann-Whitney U "
         f"on {'per-process medians' if processes >= MWU_MIN_PROCESSES else 'pooled iterations (fewer than 4 processes a side), required to agree with the CI'}; "
-        f"alpha {ALPHA}; regression = significant and slower by more than {threshold:.0%} with neither side unstable"
+        f"alpha {ALPHA}; regression = significant and slower by more than {threshold:.0%} with neither side unstable "
+        f"and the machine probe within ±{MACHINE_DRIFT_LIMIT:.0%} between the runs"
         + ("; WARNING: one process per side, so the CI ignores between-process variation" if processes == 1 else "")
     )
     return result
@@ -182,12 +203,13 @@ def to_markdown(c: Comparison) -> str:
         lines.append("**Different machines: these numbers are not comparable as a regression test.**\n")
     if c.environment:
         lines.append("Environment changes: " + "; ".join(c.environment) + "\n")
-    lines += ["| job | baseline ms | candidate ms | ratio [95% CI] | p90 ratio | p | verdict |",
-              "|---|---:|---:|---:|---:|---:|---|"]
+    lines += ["| job | baseline ms | candidate ms | ratio [95% CI] | p90 ratio | p | machine | verdict |",
+              "|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in c.rows:
-        mark = "**REGRESSION**" if r.regression else r.verdict
+        mark = "**REGRESSION**" if r.regression else r.verdict + (f" ({r.why})" if r.why else "")
+        machine = "—" if r.probe_ratio is None else f"{r.probe_ratio:.3f}"
         lines.append(f"| {r.label} | {r.baseline_p50_ms:.3f} | {r.candidate_p50_ms:.3f} | {r.ratio:.3f} "
-                     f"[{r.ci_low:.3f}–{r.ci_high:.3f}] | {r.ratio_p90:.3f} | {r.p_value:.3g} | {mark} |")
+                     f"[{r.ci_low:.3f}–{r.ci_high:.3f}] | {r.ratio_p90:.3f} | {r.p_value:.3g} | {machine} | {mark} |")
     for label, items in (("Only in baseline", c.only_baseline), ("Only in candidate", c.only_candidate),
                          ("Not comparable", c.not_comparable)):
         if items:

@@ -41,10 +41,10 @@ class Sleeps(_Fake):
 
 
 class SleepsLonger(_Fake):
-    """The same job 10% slower: a planted regression."""
+    """The same job 30% slower: a planted regression."""
 
     name = "fake-sleep-slow"
-    delay_s = 0.0011
+    delay_s = 0.0013
 
 
 class Segfaults(_Fake):

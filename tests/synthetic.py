@@ -12,7 +12,7 @@ from tests.test_records import RECORD
 
 def record(samples: list[np.ndarray], model: str = "m", backend: str = "torch", unstable: bool = False,
            run_id: str = "r", created: str = "2026-11-24T00:00:00+00:00", cpu: str = "AMD EPYC",
-           commit: str = "abc") -> dict:
+           commit: str = "abc", probe_ns: float = 2.6e6) -> dict:
     rec = copy.deepcopy(RECORD)
     rec.update(run_id=run_id, created=created, unstable=unstable, unstable_reasons=["planted"] if unstable else [])
     rec["job"].update(model=model, backend=backend)
@@ -20,7 +20,8 @@ def record(samples: list[np.ndarray], model: str = "m", backend: str = "torch", 
     rec["host"] = {"cpu": {"model": cpu, "logical_cores": 2}, "hostname": "h", "libraries": {"torch": "2.14.1"},
                    "project": {"commit": commit}}
     ints = [np.maximum(np.round(s), 1).astype(int) for s in samples]
-    rec["processes"] = [{"samples_ns": s.tolist(), "summary": summarize(s).as_dict(), "machine": {}} for s in ints]
+    rec["processes"] = [{"samples_ns": s.tolist(), "summary": summarize(s).as_dict(), "machine": {},
+                         "probe": {"conv_ns": probe_ns}} for s in ints]
     rec["stats"] = pool(ints, 1).as_dict()
     return rec
 

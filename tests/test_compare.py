@@ -45,6 +45,14 @@ def test_slower_on_a_disturbed_machine_is_noisy_not_a_regression() -> None:
     assert result.verdict == "noisy" and not result.regression and "unstable" in result.why
 
 
+def test_slower_because_the_machine_slowed_is_noisy() -> None:
+    """The candidate run's machine probe was 15% slower: the job's 15% is the machine's, not the code's."""
+    rng = np.random.default_rng(8)
+    result = compare_records(record(process_samples(rng, 3e6)), record(process_samples(rng, 3.45e6), probe_ns=3.0e6), 0.05)
+    assert result.verdict == "noisy" and not result.regression and "machine" in result.why
+    assert result.probe_ratio == pytest.approx(3.0 / 2.6)
+
+
 def test_one_slow_process_does_not_make_a_regression() -> None:
     """Whole processes shift on shared hosts: one of three at +60% must not flag the key."""
     rng = np.random.default_rng(4)

@@ -1,0 +1,41 @@
+"""`bench nightly`'s function and `bench baseline set`: no baseline, a clean night, a regressed night."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from backends import registry
+from harness import store
+from harness.jobs import plan
+from harness.nightly import run_nightly
+from harness.protocol import preset
+from tests.fake_backends import ALL
+
+CFG = preset("default", repeats=3, min_s=0.1, max_s=0.3, warmup_s=0.02, warmup_max_s=0.3, min_iters=20)
+MODEL = "timm:test_byobnet"
+
+
+@pytest.fixture(autouse=True)
+def restore_registry():
+    yield
+    registry.unregister("fake-sleep")
+
+
+def test_nightly_gates_on_the_committed_baseline(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ONEBENCH_CACHE", str(tmp_path / "cache"))
+    jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
+    registry.register("fake-sleep", ALL["fake-sleep"])
+    first = run_nightly(jobs, CFG, tmp_path)
+    assert first.exit_code == 0 and first.comparison is None and "no baseline" in first.notes[0]
+    assert (tmp_path / "leaderboard.md").read_text().startswith("| model |")
+    store.set_baseline(first.run_dir, tmp_path / "baseline")
+    assert len(store.load_run(tmp_path / "baseline")) == 1
+
+    regressed = None
+    registry.register("fake-sleep", ALL["fake-sleep-slow"])  # same key, 30% slower implementation
+    regressed = run_nightly(jobs, CFG, tmp_path)
+    assert regressed.exit_code == 1, regressed.comparison.rows
+    assert "REGRESSION" in (regressed.run_dir / "compare.md").read_text()
+    assert any("history plot" in n for n in regressed.notes)
