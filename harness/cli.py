@@ -124,7 +124,6 @@ def run(
     fmt: Fmt = typer.Option(Fmt.rich, "--format", help="Leaderboard format printed at the end."),
 ) -> None:
     """Measure models x backends with the shared protocol; one record per job; then the leaderboard."""
-    from harness.leaderboard import to_markdown
     from harness.plan_cli import plan_from_options, protocol_from_options
     from harness.runner import new_run_dir, run_sweep
     from harness.store import default_index
@@ -365,7 +364,6 @@ def nightly(
 ) -> None:
     """Default sweep, compare with results/baseline, refresh leaderboard and history; exit 1 on regression."""
     from harness.nightly import run_nightly
-    from harness.compare import to_markdown
     from harness.plan_cli import plan_from_options, protocol_from_options
 
     cfg = protocol_from_options(quick, False, None)
