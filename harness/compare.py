@@ -25,6 +25,7 @@ from scipy import stats as sps
 
 from harness.errors import HarnessError
 from harness.jobs import KEY_FIELDS
+from harness.stats import median_of_medians_draws
 
 BOOTSTRAP = 2000
 MWU_MIN_PROCESSES = 4
@@ -86,14 +87,7 @@ def key_label(key: tuple) -> str:
 
 def bootstrap_ratio(base: list[np.ndarray], cand: list[np.ndarray], seed: int = 0) -> tuple[float, float]:
     """95% CI of median-of-process-medians(cand) / (base), resampling processes then iterations."""
-    rng = np.random.default_rng(seed)
-
-    def draws(processes: list[np.ndarray]) -> np.ndarray:
-        inner = np.stack([np.median(p[rng.integers(0, p.size, size=(BOOTSTRAP, p.size))], axis=1) for p in processes])
-        pick = rng.integers(0, len(processes), size=(BOOTSTRAP, len(processes)))
-        return np.median(inner[pick, np.arange(BOOTSTRAP)[:, None]], axis=1)
-
-    ratios = draws(cand) / draws(base)
+    ratios = median_of_medians_draws(cand, BOOTSTRAP, seed + 1) / median_of_medians_draws(base, BOOTSTRAP, seed)
     lo, hi = np.percentile(ratios, [2.5, 97.5])
     return float(lo), float(hi)
 

@@ -36,6 +36,7 @@ class ProtocolConfig:
     target_rel_ci: float = 0.01
     repeats: int = 3  # separate processes per job
     timeout_s: float = 600.0  # per process, including export / compile
+    probe: bool = True  # run the machine probes before each process (`harness.machine.probe`)
     preset: str = "default"
 
     def as_dict(self) -> dict[str, object]:

@@ -15,6 +15,7 @@ from scipy import stats as sps
 
 CONFIDENCE = 0.95
 TUKEY_K = 1.5
+BOOTSTRAP_DRAWS = 2000
 
 
 def median_ci(samples: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -68,11 +69,35 @@ def summarize(samples_ns: Sequence[int] | np.ndarray) -> Summary:
                    float(x.std(ddof=1)) if x.size > 1 else 0.0, float(iqr), lo, hi, outliers)
 
 
+def bootstrap_medians(samples: np.ndarray, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """`draws` bootstrap replicates of the median of `samples`, drawn exactly and in O(n).
+
+    The median of a resample of n points is at most the k-th smallest sample exactly when at least
+    m = n // 2 + 1 of the n draws are among the k smallest: P = P(Binomial(n, k/n) >= m). Inverting
+    that CDF gives the replicates without materialising draws x n resamples.
+    """
+    ordered = np.sort(np.asarray(samples, dtype=np.float64))
+    n = ordered.size
+    cdf = sps.binom.sf(n // 2, n, np.arange(1, n + 1) / n)
+    return ordered[np.minimum(np.searchsorted(cdf, rng.random(draws)), n - 1)]
+
+
+def median_of_medians_draws(processes: Sequence[np.ndarray], draws: int = BOOTSTRAP_DRAWS,
+                            seed: int = 0) -> np.ndarray:
+    """Hierarchical bootstrap of the median of per-process medians: resample the processes, then the
+    iterations inside each (iterations of one process are not independent of each other)."""
+    rng = np.random.default_rng(seed)
+    inner = np.stack([bootstrap_medians(p, draws, rng) for p in processes])  # processes x draws
+    pick = rng.integers(0, len(processes), size=(draws, len(processes)))
+    return np.median(inner[pick, np.arange(draws)[:, None]], axis=1)
+
+
 @dataclass(frozen=True)
 class Pooled:
     """A job's figures over its processes: the process is the unit of variation.
 
-    p50 is the median of per-process medians; the tail percentiles and the CI come from all
+    p50 is the median of per-process medians and its CI a hierarchical bootstrap over processes and
+    then iterations (so it widens when processes disagree); the tail percentiles come from all
     iterations pooled; `spread` is (max - min) / p50 of the per-process medians.
     """
 
@@ -100,13 +125,15 @@ class Pooled:
 def pool(per_process_samples: Sequence[Sequence[int]], batch: int) -> Pooled:
     if not per_process_samples:
         raise ValueError("no processes to pool")
-    medians = [float(np.median(s)) for s in per_process_samples]
-    everything = summarize(np.concatenate([np.asarray(s, dtype=np.float64) for s in per_process_samples]))
+    arrays = [np.asarray(s, dtype=np.float64) for s in per_process_samples]
+    medians = [float(np.median(a)) for a in arrays]
+    everything = summarize(np.concatenate(arrays))
     p50 = float(np.median(medians))
+    lo, hi = np.percentile(median_of_medians_draws(arrays), [2.5, 97.5])
     spread = (max(medians) - min(medians)) / p50 if p50 > 0 else 0.0
     return Pooled(
         processes=len(medians), p50=p50, p90=everything.p90, p95=everything.p95, p99=everything.p99,
         min=everything.min, mean=everything.mean, std=everything.std, iqr=everything.iqr,
-        ci_low=everything.ci_low, ci_high=everything.ci_high, n=everything.n, outliers=everything.outliers,
+        ci_low=min(float(lo), p50), ci_high=max(float(hi), p50), n=everything.n, outliers=everything.outliers,
         process_medians=medians, spread=spread, throughput=batch * 1e9 / p50 if p50 > 0 else 0.0,
     )

@@ -55,7 +55,7 @@ def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
     job = Job(**payload["job"])
     cfg = ProtocolConfig.from_dict(payload["protocol"])
     before = machine.snapshot()
-    probe = machine.probe(job.threads)
+    probe = machine.probe(job.threads) if cfg.probe else {}
     torch.set_num_threads(job.threads)
 
     start = time.perf_counter()

@@ -35,7 +35,7 @@ def test_interleaved_sides_catch_a_planted_slowdown(tmp_path: Path) -> None:
     assert base[0]["status"] == "ok" == cand[0]["status"] and len(cand[0]["processes"]) == 2
     assert (tmp_path / "il" / "candidate" / "records").is_dir()
     result = compare_runs(base, cand, 0.05)
-    assert result.rows[0].ratio > 1.2
+    assert result.rows[0].ratio > 1.1  # 2.6 vs 2.0 ms of sleep; margin for sleep overshoot under load
 
 
 def test_interleave_input_checks(tmp_path: Path) -> None:

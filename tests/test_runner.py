@@ -47,7 +47,7 @@ def test_every_failure_is_one_record_and_the_sweep_goes_on(tmp_path: Path) -> No
     good = recs["fake-sleep"]
     assert good["status"] == "ok" and good["parity"]["passed"] is True
     assert len(good["processes"]) == 1 and len(good["processes"][0]["samples_ns"]) == good["stats"]["n"]
-    assert 0.9e6 < good["stats"]["p50"] < 50e6  # a 1 ms sleep, whatever the machine
+    assert good["stats"]["min"] >= 1e6  # the samples contain the 1 ms sleep (no speed is asserted)
     files = sorted(p.name for p in (tmp_path / "run" / "records").iterdir())
     assert len(files) == 6 and not [f for f in files if f.endswith(".tmp")]
     for f in (tmp_path / "run" / "records").iterdir():
