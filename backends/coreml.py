@@ -22,8 +22,8 @@ class CoreML:
 
     def availability(self) -> Availability:
         if sys.platform != "darwin":
-            return Availability(False, f"Core ML prediction needs macOS or iOS (this is {sys.platform})",
-                                "run on a Mac, or time on an iPhone with the device runner")
+            return Availability(False, f"Core ML prediction needs macOS or iOS (this is {sys.platform}); "
+                                "onebench does not convert or time Core ML yet")
         avail = module_availability("coremltools", INSTALL)
         if avail.ok:
             return Availability(False, "Core ML timing is not implemented yet in onebench", "")

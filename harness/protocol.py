@@ -1,4 +1,4 @@
-"""The timing protocol, shared by every backend (and by the on-device runner, as data).
+"""The timing protocol, shared by every backend (kept as data so an on-device runner can apply the same rules).
 
 Warm-up runs until the median of the last window is within a tolerance of the window before (at
 least `warmup_iters` and `warmup_s`, at most `warmup_max_s`). Measurement runs at least `min_iters`
