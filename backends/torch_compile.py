@@ -18,8 +18,8 @@ import time
 import torch
 from torch import nn
 
-from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported, module_availability
-from backends.torch_eager import DTYPES, torch_session
+from backends.base import Availability, JobSpec, OpenContext, Session
+from backends.torch_eager import DTYPES, TorchEager, torch_session
 
 
 def package_path(ctx: OpenContext, job: JobSpec):
@@ -29,20 +29,17 @@ def package_path(ctx: OpenContext, job: JobSpec):
     return ctx.cache_dir / "aoti" / f"{safe}-{job.precision}-b{job.batch}-{job.input_size}-{digest}.pt2"
 
 
-class TorchCompile:
+class TorchCompile(TorchEager):
+    """Eager's devices, precisions and session; compiled code instead of the eager module."""
+
     name = "torch-compile"
     description = "Inductor (AOTInductor package)"
-    devices = ("cpu",)
-    precisions = ("fp32", "bf16")
 
     def availability(self) -> Availability:
-        avail = module_availability("torch", "pip install torch")
+        avail = super().availability()
         if avail.ok and shutil.which("g++") is None and shutil.which("c++") is None:
             return Availability(False, "inductor needs a C++ compiler on PATH", "apt-get install g++")
         return avail
-
-    def unsupported(self, job: JobSpec) -> str | None:
-        return common_unsupported(self, job)
 
     def open(self, model: nn.Module, job: JobSpec, ctx: OpenContext) -> Session:
         torch.set_num_threads(job.threads)

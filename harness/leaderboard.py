@@ -29,12 +29,12 @@ class Cell:
     parity_failed: bool = False
     message: str = ""
 
-    def text(self, with_ci: bool = True) -> str:
+    def text(self) -> str:
         if self.status != "ok":
             return self.status
         flags = ("!" if self.parity_failed else "") + ("~" if self.unstable else "")
         ci = ""
-        if with_ci and self.ci_ms and self.p50_ms:
+        if self.ci_ms and self.p50_ms:
             ci = f" ±{(self.ci_ms[1] - self.ci_ms[0]) / 2 / self.p50_ms:.1%}"
         return f"{self.p50_ms:.2f}{ci}{flags}"
 
@@ -92,11 +92,11 @@ def build(records: list[dict[str, Any]]) -> tuple[list[str], list[Row]]:
     return columns, sorted(rows.values(), key=lambda r: (r.best(), r.model))
 
 
-def as_lists(records: list[dict[str, Any]], with_ci: bool = True) -> tuple[list[str], list[list[str]]]:
+def as_lists(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     columns, rows = build(records)
     header = ["model", "params (M)", "MACs (M)", *columns]
     body = [[r.model, "—" if r.params is None else f"{r.params / 1e6:.2f}", "—" if r.macs_m is None else f"{r.macs_m:.0f}",
-             *[r.cells[c].text(with_ci) if c in r.cells else "" for c in columns]] for r in rows]
+             *[r.cells[c].text() if c in r.cells else "" for c in columns]] for r in rows]
     return header, body
 
 

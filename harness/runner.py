@@ -57,7 +57,6 @@ class RunContext:
     cache_dir: Path
     weights: str | None = None
     index_db: Path | None = None
-    best_probe: dict[str, float] = field(default_factory=dict)  # fastest probe seen in the run, per kind
     records: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -156,14 +155,12 @@ def run_job(run: RunContext, job: Job, mpctx: mp.context.BaseContext) -> dict[st
             return make_record(run, job, "error", f"process {repeat}: {outcome[1]}", processes, detail=outcome[2])
         processes.append(outcome[1])
     job = Job(**{**job.as_dict(), "boundary": processes[0].get("boundary", job.boundary)})
-    probes = trust.job_probes(processes)
-    run.best_probe = {k: min(v, run.best_probe.get(k, v)) for k, v in probes.items()}
-    return judged(make_record(run, job, "ok", "", processes), run.cfg, trust.probe_reasons(probes, run.best_probe))
+    return judged(make_record(run, job, "ok", "", processes), run.cfg)
 
 
-def judged(rec: dict[str, Any], cfg: ProtocolConfig, extra_reasons: list[str] | None = None) -> dict[str, Any]:
+def judged(rec: dict[str, Any], cfg: ProtocolConfig) -> dict[str, Any]:
     """Apply the `unstable` rule and the parity verdict to a measured record."""
-    reasons = trust.unstable_reasons(rec["processes"], rec["stats"], cfg) + (extra_reasons or [])
+    reasons = trust.unstable_reasons(rec["processes"], rec["stats"], cfg)
     rec["unstable"], rec["unstable_reasons"] = bool(reasons), reasons
     parity = rec["parity"]
     if parity is not None and not parity["passed"]:
@@ -172,16 +169,18 @@ def judged(rec: dict[str, Any], cfg: ProtocolConfig, extra_reasons: list[str] | 
 
 
 def recheck_probes(run: RunContext) -> None:
-    """After the sweep: mark jobs whose machine probe was slow relative to the run's best moment."""
-    for rec in run.records:
-        if rec["status"] != "ok":
-            continue
-        known = {r.split(")")[0] for r in rec["unstable_reasons"] if r.startswith("machine probe")}
-        extra = [r for r in trust.probe_reasons(trust.job_probes(rec["processes"]), run.best_probe)
-                 if r.split(")")[0] not in known]
-        if extra:
-            rec["unstable_reasons"] += extra
-            rec["unstable"] = True
+    """After the sweep, when the run's best machine probe is known: mark jobs measured while the
+    machine was slower than that (resumed records included; their old probe verdicts are replaced)."""
+    measured = [rec for rec in run.records if rec["status"] == "ok"]
+    best: dict[str, float] = {}
+    for rec in measured:
+        for kind, value in trust.job_probes(rec["processes"]).items():
+            best[kind] = min(value, best.get(kind, value))
+    for rec in measured:
+        kept = [r for r in rec["unstable_reasons"] if not r.startswith("machine probe")]
+        reasons = kept + trust.probe_reasons(trust.job_probes(rec["processes"]), best)
+        if reasons != rec["unstable_reasons"]:
+            rec["unstable_reasons"], rec["unstable"] = reasons, bool(reasons)
             path = run.out_dir / "records" / f"{rec['job_id']}.json"
             records.write_record(path, rec)
             if run.index_db:

@@ -41,10 +41,10 @@ class Sleeps(_Fake):
 
 
 class SleepsLonger(_Fake):
-    """The same job 30% slower: a planted regression."""
+    """The same job 3x slower: a planted regression no scheduler jitter can hide."""
 
     name = "fake-sleep-slow"
-    delay_s = 0.0013
+    delay_s = 0.003
 
 
 class Segfaults(_Fake):
