@@ -43,6 +43,15 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+@app.callback()
+@user_errors
+def _load_plugins() -> None:
+    """Import the modules named in $ONEBENCH_PLUGINS before any command (models and backends they add)."""
+    from harness.plugins import load_plugins
+
+    load_plugins()
+
+
 def _fmt_int(n: int | None) -> str:
     return "—" if n is None else f"{n:,}"
 
@@ -148,6 +157,48 @@ def run(
         if rec["status"] != "ok":
             err.print(f"{rec['status']}: {rec['job_id']}: {rec['message']}", markup=False, highlight=False)
     out.print(f"run folder: {folder}", markup=False, highlight=False)
+
+
+@app.command()
+@user_errors
+def accuracy(
+    model: str = typer.Option(..., "--model", "-m", help="Model name."),
+    backend: str = typer.Option("torch", "--backend", "-b", help="Backend whose artifact is evaluated."),
+    weights: Path = typer.Option(..., "--weights", help="Trained checkpoint (.pth/.pt/.safetensors)."),
+    data: Path = typer.Option(..., "--data", help="ImageFolder of class folders, or a folder of images + labels file."),
+    precision: str = typer.Option("fp32", "--precision", "-p", help="fp32, bf16 or fp16, as the latency job."),
+    device: str = typer.Option("cpu", "--device", help="Device, as the latency job."),
+    limit: int = typer.Option(None, "--limit", help="Evaluate N images spread evenly over the set."),
+    batch: int = typer.Option(1, "--batch", help="Batch of the artifact (1 = the file batch-1 latency jobs time)."),
+    threads: int = typer.Option(None, "--threads", help="Threads (default: physical cores)."),
+    labels: Path = typer.Option(None, "--labels", help="Labels file for a flat folder ('IMAGE LABEL' lines or LOC_val_solution.csv)."),
+    class_map: Path = typer.Option(None, "--class-map", help="Class ids in the model's output order, one per line."),
+    num_classes: int = typer.Option(1000, "--num-classes", help="Outputs of the model's head."),
+    workers: int = typer.Option(2, "--workers", help="Image-decoding processes (0 = in this process)."),
+    root: Path = typer.Option(RESULTS, "--results", help="Results folder; the record goes to RESULTS/accuracy/."),
+) -> None:
+    """Top-1/top-5 through the backend's own artifact, beside PyTorch fp32 on the same images."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from harness import accuracy as acc
+    from harness.runner import default_cache_dir, ensure_writable
+
+    ensure_writable(root / acc.ACCURACY_DIR)
+    with Progress(TextColumn(f"{model} · {backend} · {precision}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("images", total=None)
+        rec = acc.evaluate(model, backend, weights, data, precision=precision, device=device, batch=batch,
+                           threads=threads or _default_threads(), limit=limit, labels=labels, class_map=class_map,
+                           num_classes=num_classes, workers=workers, cache_dir=default_cache_dir(),
+                           progress=lambda done, total: bar.update(task, completed=done, total=total))
+    path = acc.save(root, rec)
+    ref = rec["reference"]
+    out.print(f"{model} · {backend} {precision}: top-1 {rec['top1']:.2%}, top-{rec['k']} {rec['top5']:.2%} on "
+              f"{rec['data']['images']} images; PyTorch fp32 {ref['top1']:.2%} / {ref['top5']:.2%} "
+              f"(Δ top-1 {rec['delta_top1'] * 100:+.2f} pt, same top-1 prediction on {rec['agreement']:.2%})",
+              markup=False, highlight=False)
+    out.print(f"artifact: {rec['artifact'].get('path', 'PyTorch module (no file)')}; record: {path}",
+              markup=False, highlight=False)
 
 
 def _print_board(records: list[dict], fmt: Fmt) -> None:

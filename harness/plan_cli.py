@@ -22,7 +22,7 @@ def protocol_from_options(quick: bool, precise: bool, repeats: int | None) -> Pr
     return preset("quick" if quick else "precise" if precise else "default", repeats=repeats)
 
 
-def _check(kind: str, value: str, allowed: list[str] | tuple[str, ...]) -> None:
+def check_choice(kind: str, value: str, allowed: list[str] | tuple[str, ...]) -> None:
     if value not in allowed:
         near = closest(value, list(allowed))
         hint = f"; did you mean {near[0]}?" if near else ""
@@ -35,11 +35,11 @@ def plan_from_options(models: list[str] | None, backends: list[str] | None, prec
     models = models or model_zoo.mission_models()
     sizes = {m: model_zoo.get_spec(m).input_size for m in models}  # unknown names fail here, with suggestions
     for b in backends or []:
-        _check("backend", b, registry.names())
+        check_choice("backend", b, registry.names())
     for p in precisions or []:
-        _check("precision", p, PRECISIONS)
-    _check("device", device, DEVICES)
-    _check("form", form, model_zoo.FORMS)
+        check_choice("precision", p, PRECISIONS)
+    check_choice("device", device, DEVICES)
+    check_choice("form", form, model_zoo.FORMS)
     if threads < 1:
         raise HarnessError(f"--threads must be at least 1, not {threads}")
     if any(n < 1 for n in batches or []):

@@ -7,9 +7,7 @@ it only measures and reports.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import logging
 import resource
 import sys
 import time
@@ -21,29 +19,20 @@ import numpy as np
 import torch
 
 import model_zoo
+from model_zoo.weights import state_sha256
 from backends import registry
 from backends.base import OpenContext
 from harness import machine
 from harness.environment import library_versions
 from harness.jobs import Job
 from harness.parity import compare
+from harness.plugins import load_plugins
 from harness.protocol import ProtocolConfig, measure
 from harness.stats import summarize
-
-# A CUDA build of torch on a machine without CUDA warns on every inductor compile; it is not news here.
-logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
 TIMING_SEED = 0
 PARITY_SEED = 1
 WEIGHTS_SEED = 0
-
-
-def weights_hash(model: torch.nn.Module) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def input_tensor(job: Job, seed: int) -> np.ndarray:
@@ -52,6 +41,7 @@ def input_tensor(job: Job, seed: int) -> np.ndarray:
 
 
 def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
+    load_plugins()
     job = Job(**payload["job"])
     cfg = ProtocolConfig.from_dict(payload["protocol"])
     before = machine.snapshot()
@@ -62,13 +52,14 @@ def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
     torch.manual_seed(WEIGHTS_SEED)
     model = model_zoo.create(job.model, form=job.form, weights=payload.get("weights"))
     build_s = time.perf_counter() - start
-    info = {"params": model_zoo.count_params(model)}
+    weights_sha = state_sha256(model)
+    info = {"params": model_zoo.count_params(model), "weights_sha256": weights_sha}
     parity_input = input_tensor(job, PARITY_SEED)
     reference = None
     if payload["parity"]:
         with torch.inference_mode():
             reference = model(torch.from_numpy(parity_input)).float().numpy()
-    ctx = OpenContext(Path(payload["cache_dir"]), weights_hash(model), input_tensor(job, TIMING_SEED))
+    ctx = OpenContext(Path(payload["cache_dir"]), weights_sha, input_tensor(job, TIMING_SEED))
 
     backend = registry.load(payload["backend_ref"])
     session = backend.open(model, job.spec(), ctx)

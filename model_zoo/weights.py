@@ -7,6 +7,7 @@ plain unpickle) or a safetensors file. Foreign names (timm's) are renamed by the
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import re
 from collections.abc import Mapping, Sequence
@@ -115,3 +116,13 @@ def load_into(model: nn.Module, state: Mapping[str, torch.Tensor], source: str |
         raise CheckpointError(f"{source} does not fit {type(model).__name__}: {problem}")
     model.load_state_dict(state, strict=False)
     return model
+
+
+def state_sha256(model: torch.nn.Module) -> str:
+    """Identifies a model's weights (names and values), whatever file or seed they came from: the key of
+    artifact caches, and how an accuracy record is joined to the latency records of the same weights."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,242 @@
+"""Top-1/top-5 measured through a backend's own artifact, beside PyTorch fp32 on the same images.
+
+The backend opens the model exactly as a latency job does (the same cached ONNX / OpenVINO / Core ML
+file for the same weights, precision and batch), so an accuracy record and a latency record with the
+same artifact describe one file: `join_key` is how leaderboards pair them. A partial last batch is
+padded to the artifact's fixed batch and the padding's outputs dropped.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+import torch
+
+import model_zoo
+from model_zoo.weights import state_sha256
+from backends import registry
+from backends.base import JobSpec, OpenContext
+from harness import environment
+from harness.datasets import ImageDataset, Samples, scan
+from harness.errors import HarnessError
+from harness.plan_cli import PRECISIONS, check_choice
+from harness.records import atomic_write_text
+
+SCHEMA_VERSION = 1
+ACCURACY_DIR = "accuracy"  # under the results root, beside runs/
+Progress = Callable[[int, int], None]  # (images done, images in all)
+_RATE = {"type": "number", "minimum": 0, "maximum": 1}
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "onebench accuracy record",
+    "type": "object",
+    "required": ["schema_version", "kind", "created", "job", "weights", "artifact", "data", "top1", "top5", "k",
+                 "reference", "delta_top1", "agreement", "host"],
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION},
+        "kind": {"const": "accuracy"},
+        "job": {"type": "object", "required": ["model", "backend", "device", "precision", "batch", "form"]},
+        "weights": {"type": "object", "required": ["path", "sha256", "state_sha256"]},
+        "artifact": {"type": "object"},
+        "data": {"type": "object", "required": ["path", "layout", "images", "classes"],
+                 "properties": {"images": {"type": "integer", "minimum": 1}}},
+        "top1": _RATE, "top5": _RATE, "k": {"type": "integer", "minimum": 1},
+        "reference": {"type": "object", "required": ["backend", "precision", "top1", "top5"]},
+        "delta_top1": {"type": "number"},
+        "agreement": _RATE,
+        "host": {"type": "object"},
+    },
+}
+_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+def join_key(job: dict[str, Any], artifact: dict[str, Any], weights_sha: str | None) -> tuple | None:
+    """What a latency record and an accuracy record share when they ran the same file.
+
+    The artifact's hash where the backend runs a file (ONNX, a compiled package), else the weights'
+    hash (PyTorch eager); None when neither is known, which joins nothing.
+    """
+    ident = artifact.get("sha256") or (f"weights:{weights_sha}" if weights_sha else None)
+    if ident is None:
+        return None
+    return (job["model"], job["backend"], job["device"], job["precision"], ident)
+
+
+def record_key(rec: dict[str, Any]) -> tuple | None:
+    """`join_key` of a latency or an accuracy record."""
+    if rec.get("kind") == "accuracy":
+        return join_key(rec["job"], rec["artifact"], rec["weights"]["state_sha256"])
+    return join_key(rec["job"], rec.get("artifact") or {}, (rec.get("model_info") or {}).get("weights_sha256"))
+
+
+def _subset(samples: Samples, limit: int | None) -> Samples:
+    """`limit` images spread evenly over the (class-sorted) set, so every part of it is represented."""
+    if limit is None or limit >= len(samples):
+        return samples
+    if limit < 1:
+        raise HarnessError(f"--limit must be at least 1, not {limit}")
+    idx = np.unique(np.linspace(0, len(samples) - 1, limit).round().astype(int))
+    return Samples([samples.paths[i] for i in idx], [samples.labels[i] for i in idx], samples.layout,
+                   len({samples.labels[i] for i in idx}))
+
+
+class _Tally:
+    """Running top-1/top-k counts."""
+
+    def __init__(self, k: int) -> None:
+        self.k, self.top1, self.topk, self.n = k, 0, 0, 0
+
+    def add(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        topk = np.argsort(-logits, axis=1, kind="stable")[:, : self.k]
+        self.top1 += int((topk[:, 0] == labels).sum())
+        self.topk += int((topk == labels[:, None]).any(axis=1).sum())
+        self.n += len(labels)
+        return topk[:, 0]
+
+    def rates(self) -> tuple[float, float]:
+        return self.top1 / self.n, self.topk / self.n
+
+
+def _backend(name: str, spec: JobSpec):
+    check_choice("backend", name, registry.names())
+    backend = registry.get(name)
+    avail = backend.availability()
+    if not avail.ok:
+        raise HarnessError(f"backend {name} cannot run here: {avail.reason}" + (f"; to fix: {avail.install}" if avail.install else ""))
+    reason = backend.unsupported(spec)
+    if reason:
+        raise HarnessError(f"backend {name} cannot run this job: {reason}")
+    return backend
+
+
+def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, precision: str = "fp32",
+             device: str = "cpu", batch: int = 1, threads: int = 1, limit: int | None = None,
+             labels: Path | None = None, class_map: Path | None = None, num_classes: int = 1000,
+             workers: int = 0, cache_dir: Path, progress: Progress | None = None) -> dict[str, Any]:
+    """Evaluate `model_name` with `weights` on `data` through `backend_name`; return the record."""
+    check_choice("precision", precision, PRECISIONS)
+    if batch < 1 or threads < 1 or num_classes < 1:
+        raise HarnessError("--batch, --threads and --num-classes must be at least 1")
+    if not Path(weights).is_file():
+        raise HarnessError(f"--weights {weights} is not a file; accuracy needs trained weights")
+    spec = model_zoo.get_spec(model_name)
+    job = JobSpec(model=model_name, backend=backend_name, device=device, precision=precision, batch=batch,
+                  threads=threads, form="fused", input_size=spec.input_size)
+    backend = _backend(backend_name, job)
+    samples = _subset(scan(data, num_classes, labels, class_map), limit)
+
+    torch.set_num_threads(threads)
+    model = model_zoo.create(model_name, form="fused", weights=weights, num_classes=num_classes)
+    weights_state = state_sha256(model)
+    same_as_reference = backend_name == "torch" and precision == "fp32" and device == "cpu"
+    reference_model = None if same_as_reference else copy.deepcopy(model)
+    example = np.zeros((batch, 3, spec.input_size, spec.input_size), dtype=np.float32)
+    start = time.perf_counter()
+    session = backend.open(model, job, OpenContext(Path(cache_dir), weights_state, example))
+    open_s = time.perf_counter() - start
+
+    k = min(5, num_classes)
+    measured, reference = _Tally(k), _Tally(k)
+    agree = 0
+    loader = torch.utils.data.DataLoader(ImageDataset(samples, spec.preprocess), batch_size=batch,
+                                         num_workers=workers, shuffle=False)
+    start = time.perf_counter()
+    try:
+        for images, targets, errors in loader:
+            problem = next((e for e in errors if e), None)
+            if problem:
+                raise HarnessError(f"{problem}; remove or replace the file")
+            n = len(targets)
+            x = images.numpy()
+            if n < batch:  # the artifact has a fixed batch: pad, then drop the padding's outputs
+                x = np.concatenate([x, np.zeros((batch - n, *x.shape[1:]), dtype=x.dtype)])
+            logits = np.asarray(session.infer(np.ascontiguousarray(x)), dtype=np.float32)[:n]
+            y = targets.numpy()
+            top1 = measured.add(logits, y)
+            if reference_model is None:
+                ref_top1 = reference.add(logits, y)
+            else:
+                with torch.inference_mode():
+                    ref_top1 = reference.add(reference_model(images).float().numpy(), y)
+            agree += int((top1 == ref_top1).sum())
+            if progress:
+                progress(measured.n, len(samples))
+    finally:
+        session.close()
+    (top1, top5), (ref1, ref5) = measured.rates(), reference.rates()
+    from backends.onnx_export import file_sha256
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "accuracy",
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "job": {**job.__dict__, "input_size": spec.input_size},
+        "weights": {"path": str(weights), "sha256": file_sha256(Path(weights)), "state_sha256": weights_state},
+        "artifact": session.artifact,
+        "data": {"path": str(data), "layout": samples.layout, "images": measured.n, "classes": samples.classes,
+                 "limit": limit, "num_classes": num_classes},
+        "preprocess": {**spec.preprocess.__dict__},
+        "top1": top1, "top5": top5, "k": k,
+        "reference": {"backend": "torch", "precision": "fp32", "device": "cpu", "top1": ref1, "top5": ref5},
+        "delta_top1": top1 - ref1,
+        "agreement": agree / measured.n,
+        "timing_s": {"open": open_s, "evaluate": time.perf_counter() - start},
+        "backend_info": session.info,
+        "host": environment.capture(),
+    }
+
+
+def validate(rec: dict[str, Any], source: str) -> None:
+    error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(rec))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise HarnessError(f"{source} is not a valid onebench accuracy record: {where}: {error.message[:200]}")
+
+
+def record_path(root: Path, rec: dict[str, Any]) -> Path:
+    """One file per (job, artifact): evaluating the same file again replaces its record."""
+    j = rec["job"]
+    key = record_key(rec)
+    digest = hashlib.sha256(repr(key).encode()).hexdigest()[:12]
+    safe = f"{j['model']}.{j['backend']}.{j['device']}.{j['precision']}.b{j['batch']}".replace(":", "_").replace("/", "_")
+    return root / ACCURACY_DIR / f"{safe}.{digest}.json"
+
+
+def save(root: Path, rec: dict[str, Any]) -> Path:
+    path = record_path(root, rec)
+    validate(rec, str(path))
+    atomic_write_text(path, json.dumps(rec, indent=1, allow_nan=False))
+    return path
+
+
+def load_all(root: Path) -> list[dict[str, Any]]:
+    """Every accuracy record under `root/accuracy` (none is fine: leaderboards then say "reported")."""
+    out = []
+    for path in sorted((Path(root) / ACCURACY_DIR).glob("*.json")):
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise HarnessError(f"{path} is not a readable accuracy record ({exc}); delete it or re-run bench accuracy") from None
+        validate(rec, str(path))
+        out.append(rec)
+    return out
+
+
+def index(accuracy: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
+    """Accuracy records by join key; of several for one artifact, the one over the most images wins."""
+    best: dict[tuple, dict[str, Any]] = {}
+    for rec in accuracy:
+        key = record_key(rec)
+        if key is not None and (key not in best or rec["data"]["images"] >= best[key]["data"]["images"]):
+            best[key] = rec
+    return best

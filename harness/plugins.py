@@ -1,0 +1,26 @@
+"""Models and backends from outside the project: modules named in `ONEBENCH_PLUGINS` are imported.
+
+A plugin module registers what it adds when imported (`model_zoo.registry.register(ModelSpec(...))`,
+`backends.registry.register(name, "module:Class")`), as timm's `register_model` does. The CLI and
+every measurement process load them, so a plugin model runs like a built-in one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from harness.errors import HarnessError
+
+ENV = "ONEBENCH_PLUGINS"
+
+
+def load_plugins() -> list[str]:
+    """Import every comma-separated module of $ONEBENCH_PLUGINS (once each); return their names."""
+    names = [n.strip() for n in os.environ.get(ENV, "").split(",") if n.strip()]
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise HarnessError(f"{ENV} names {name!r}, which cannot be imported ({exc}); fix the variable or PYTHONPATH") from None
+    return names
