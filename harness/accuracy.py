@@ -121,15 +121,16 @@ def _backend(name: str, spec: JobSpec):
 
 def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, precision: str = "fp32",
              device: str = "cpu", batch: int = 1, threads: int = 1, limit: int | None = None,
-             labels: Path | None = None, class_map: Path | None = None, num_classes: int = 1000,
+             labels: Path | None = None, class_map: Path | None = None, num_classes: int | None = None,
              workers: int = 0, cache_dir: Path, progress: Progress | None = None) -> dict[str, Any]:
     """Evaluate `model_name` with `weights` on `data` through `backend_name`; return the record."""
     check_choice("precision", precision, PRECISIONS)
+    spec = model_zoo.get_spec(model_name)
+    num_classes = num_classes or spec.num_classes
     if batch < 1 or threads < 1 or num_classes < 1:
         raise HarnessError("--batch, --threads and --num-classes must be at least 1")
     if not Path(weights).is_file():
         raise HarnessError(f"--weights {weights} is not a file; accuracy needs trained weights")
-    spec = model_zoo.get_spec(model_name)
     job = JobSpec(model=model_name, backend=backend_name, device=device, precision=precision, batch=batch,
                   threads=threads, form="fused", input_size=spec.input_size)
     backend = _backend(backend_name, job)

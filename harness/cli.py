@@ -173,7 +173,7 @@ def accuracy(
     threads: int = typer.Option(None, "--threads", help="Threads (default: physical cores)."),
     labels: Path = typer.Option(None, "--labels", help="Labels file for a flat folder ('IMAGE LABEL' lines or LOC_val_solution.csv)."),
     class_map: Path = typer.Option(None, "--class-map", help="Class ids in the model's output order, one per line."),
-    num_classes: int = typer.Option(1000, "--num-classes", help="Outputs of the model's head."),
+    num_classes: int = typer.Option(None, "--num-classes", help="Outputs of the model's head (default: the spec's, 1000 for ImageNet)."),
     workers: int = typer.Option(2, "--workers", help="Image-decoding processes (0 = in this process)."),
     root: Path = typer.Option(RESULTS, "--results", help="Results folder; the record goes to RESULTS/accuracy/."),
 ) -> None:
@@ -184,13 +184,22 @@ def accuracy(
     from harness.runner import default_cache_dir, ensure_writable
 
     ensure_writable(root / acc.ACCURACY_DIR)
-    with Progress(TextColumn(f"{model} · {backend} · {precision}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=err, transient=True) as bar:
-        task = bar.add_task("images", total=None)
+    bar = Progress(TextColumn(f"{model} · {backend} · {precision}"), BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn(), console=err, transient=True)
+    task = bar.add_task("images", total=None, start=False)
+
+    def progress(done: int, total: int) -> None:
+        if not bar.live.is_started:  # shown once images flow: input errors stay one clean line
+            bar.start()
+        bar.update(task, completed=done, total=total)
+
+    try:
         rec = acc.evaluate(model, backend, weights, data, precision=precision, device=device, batch=batch,
                            threads=threads or _default_threads(), limit=limit, labels=labels, class_map=class_map,
-                           num_classes=num_classes, workers=workers, cache_dir=default_cache_dir(),
-                           progress=lambda done, total: bar.update(task, completed=done, total=total))
+                           num_classes=num_classes, workers=workers, cache_dir=default_cache_dir(), progress=progress)
+    finally:
+        if bar.live.is_started:
+            bar.stop()
     path = acc.save(root, rec)
     ref = rec["reference"]
     out.print(f"{model} · {backend} {precision}: top-1 {rec['top1']:.2%}, top-{rec['k']} {rec['top5']:.2%} on "
@@ -202,14 +211,16 @@ def accuracy(
 
 
 def _print_board(records: list[dict], fmt: Fmt) -> None:
+    from harness.accuracy import load_all
     from harness.leaderboard import LEGEND, as_lists, to_csv, to_markdown
 
+    accuracy = load_all(RESULTS)
     if fmt is Fmt.md:
-        out.print(to_markdown(records), markup=False, highlight=False, soft_wrap=True)
+        out.print(to_markdown(records, accuracy), markup=False, highlight=False, soft_wrap=True)
     elif fmt is Fmt.csv:
-        sys.stdout.write(to_csv(records))
+        sys.stdout.write(to_csv(records, accuracy))
     else:
-        header, body = as_lists(records)
+        header, body = as_lists(records, accuracy)
         table = Table(title="onebench leaderboard (latency, ms)")
         for i, col in enumerate(header):
             table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
@@ -224,20 +235,30 @@ def _print_board(records: list[dict], fmt: Fmt) -> None:
 def leaderboard(
     runs: list[str] = typer.Argument(None, help="Run folders or ids (default: the latest run)."),
     fmt: Fmt = typer.Option(Fmt.rich, "--format", help="rich (terminal), md (README), csv (one line per job)."),
-    output: Path = typer.Option(None, "--output", "-o", help="Write md/csv to this file instead of printing."),
+    output: Path = typer.Option(None, "--output", "-o",
+                                help="Write md (with its plots, PNG and SVG, in a plots/ folder beside it) or csv."),
+    html_dir: Path = typer.Option(None, "--html", help="Write a static site (index.html, plots, raw records) here."),
 ) -> None:
-    """The models x backends table of one or more runs."""
-    from harness.leaderboard import to_csv, to_markdown
+    """The models x backends table of one or more runs, with top-1 and accuracy-vs-latency plots."""
+    from harness.accuracy import load_all
+    from harness.leaderboard import to_csv
     from harness.records import atomic_write_text
+    from harness.site import write_markdown, write_site
     from harness.store import find_run, load_run
 
     records = [rec for arg in (runs or ["latest"]) for rec in load_run(find_run(arg, RESULTS))]
+    if output and fmt is Fmt.rich:
+        raise HarnessError("--output writes md or csv: add --format md or --format csv")
+    if html_dir:
+        page = write_site(records, load_all(RESULTS), html_dir)
+        out.print(f"site: {page} (open it in a browser; it works offline)", markup=False, highlight=False)
     if output:
-        if fmt is Fmt.rich:
-            raise HarnessError("--output writes md or csv: add --format md or --format csv")
-        atomic_write_text(output, to_markdown(records) if fmt is Fmt.md else to_csv(records))
-        return
-    _print_board(records, fmt)
+        if fmt is Fmt.md:
+            write_markdown(records, load_all(RESULTS), output)
+        else:
+            atomic_write_text(output, to_csv(records, load_all(RESULTS)))
+    if not html_dir and not output:
+        _print_board(records, fmt)
 
 
 @app.command()

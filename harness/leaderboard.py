@@ -1,7 +1,10 @@
-"""Leaderboard tables: models x backends, p50 with its CI, params, MACs and trust flags.
+"""Leaderboard tables: models x backends, p50 with its CI, params, MACs, top-1 and trust flags.
 
 A cell that failed parity or was unstable carries a flag in every format; models are sorted by their
-fastest p50, and a fast but wrong or noisy number carries its flag wherever it lands.
+fastest p50, and a fast but wrong or noisy number carries its flag wherever it lands. Top-1 is the
+value measured through a cell's own artifact (`bench accuracy`, joined by `accuracy.record_key`)
+where one exists, else the spec's reference figure labelled "reported" with its source: the two are
+never mixed unlabelled.
 """
 
 from __future__ import annotations
@@ -14,9 +17,24 @@ from typing import Any
 
 import model_zoo
 from backends import registry
+from harness.accuracy import index as accuracy_index
+from harness.accuracy import record_key
 from model_zoo.errors import ZooError
 
-LEGEND = "p50 in ms ± half-width of its 95% CI; ! = failed parity, ~ = unstable (see `bench show`), skip/error = no number"
+LEGEND = ("p50 in ms ± half-width of its 95% CI; ! = failed parity, ~ = unstable (see `bench show`), skip/error = no "
+          "number; top-1 in %, measured through the timed artifact (`bench accuracy`) unless marked (reported)")
+
+
+@dataclass(frozen=True)
+class Top1:
+    """A top-1 accuracy in percent and whether onebench measured it or a paper reported it."""
+
+    value: float
+    measured: bool
+    source: str  # the data set and image count, or where the reported figure comes from
+
+    def text(self) -> str:
+        return f"{self.value:.1f}" + ("" if self.measured else " (reported)")
 
 
 @dataclass(frozen=True)
@@ -28,6 +46,9 @@ class Cell:
     unstable: bool = False
     parity_failed: bool = False
     message: str = ""
+    top1: Top1 | None = None  # measured through this cell's artifact
+    record: dict[str, Any] | None = None
+    accuracy: dict[str, Any] | None = None  # the accuracy record `top1` comes from
 
     def text(self) -> str:
         if self.status != "ok":
@@ -45,6 +66,13 @@ class Row:
     params: int | None
     macs_m: float | None
     cells: dict[str, Cell]
+    family: str = ""
+    top1: Top1 | None = None  # the model's: PyTorch fp32 measured on its weights, else reported
+
+    def top1_for(self, label: str) -> Top1 | None:
+        """What a plot puts on this cell's y axis: its own measured top-1, else the model's."""
+        cell = self.cells.get(label)
+        return (cell.top1 if cell else None) or self.top1
 
     def best(self) -> float:
         """The fastest measured p50 (flags stay visible in the cell), inf when nothing ran."""
@@ -52,28 +80,45 @@ class Row:
 
 
 def column_label(job: dict[str, Any], vary: set[str]) -> str:
-    parts = [job["backend"]] + [str(job[k]) if k != "batch" else f"b{job[k]}" for k in ("device", "precision", "batch", "threads") if k in vary]
+    prefix = {"batch": "b", "threads": "t"}
+    parts = [job["backend"]] + [prefix.get(k, "") + str(job[k]) for k in ("device", "precision", "batch", "threads") if k in vary]
     return " ".join(parts)
 
 
-def _cell(rec: dict[str, Any]) -> Cell:
+def _measured(acc: dict[str, Any] | None, reference: bool = False) -> Top1 | None:
+    if acc is None:
+        return None
+    data = acc["data"]
+    what = "PyTorch fp32 on the same images" if reference else f"{acc['job']['backend']} {acc['job']['precision']}"
+    return Top1(100 * (acc["reference"]["top1"] if reference else acc["top1"]), True,
+                f"{what}: {data['images']} images of {data['path']}")
+
+
+def _cell(rec: dict[str, Any], acc: dict[str, Any] | None) -> Cell:
     stats, parity = rec.get("stats"), rec.get("parity")
     if rec["status"] != "ok" or not stats:
-        return Cell(rec["status"], message=rec["message"])
+        return Cell(rec["status"], message=rec["message"], record=rec)
     ci = (stats["ci_low"] / 1e6, stats["ci_high"] / 1e6) if stats.get("ci_low") is not None else None
     return Cell("ok", stats["p50"] / 1e6, stats["p90"] / 1e6, ci, rec["unstable"],
-                bool(parity) and not parity["passed"], rec["message"])
+                bool(parity) and not parity["passed"], rec["message"], _measured(acc), rec, acc)
 
 
-def _macs(model: str) -> float | None:
+def _spec_facts(model: str) -> tuple[float | None, str, Top1 | None]:
+    """Reference MACs, family and reported top-1 of a registered model (nothing for unknown names)."""
     try:
-        return model_zoo.get_spec(model).reference.macs_m
+        spec = model_zoo.get_spec(model)
     except ZooError:
-        return None
+        return None, "", None
+    ref = spec.reference
+    return ref.macs_m, spec.family, Top1(ref.top1, False, ref.source) if ref.top1 is not None else None
 
 
-def build(records: list[dict[str, Any]]) -> tuple[list[str], list[Row]]:
-    """Columns (one per backend/device/precision/batch/threads seen) and rows sorted by best p50."""
+def build(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None) -> tuple[list[str], list[Row]]:
+    """Columns (one per backend/device/precision/batch/threads seen) and rows sorted by best p50.
+
+    `accuracy` records are joined to the latency records that ran the same artifact.
+    """
+    joined = accuracy_index(accuracy or [])
     vary = {k for k in ("device", "precision", "batch", "threads") if len({r["job"][k] for r in records}) > 1}
     columns: list[str] = []
     rows: dict[str, Row] = {}
@@ -83,37 +128,50 @@ def build(records: list[dict[str, Any]]) -> tuple[list[str], list[Row]]:
         if label not in columns:
             columns.append(label)
         model = job["model"] + ("" if job["form"] == "fused" else f" ({job['form']})")
-        row = rows.setdefault(model, Row(model, None, _macs(job["model"]), {}))
+        if model not in rows:
+            macs, family, reported = _spec_facts(job["model"])
+            rows[model] = Row(model, None, macs, {}, family, reported)
+        row = rows[model]
         if rec.get("model_info") and row.params is None:
             row.params = rec["model_info"].get("params")
-        row.cells[label] = _cell(rec)
+        acc = joined.get(record_key(rec)) if rec["status"] == "ok" else None
+        row.cells[label] = _cell(rec, acc)
+        if acc is not None and (row.top1 is None or not row.top1.measured):
+            row.top1 = _measured(acc, reference=True)
     order = {name: i for i, name in enumerate(registry.names())}
     columns.sort(key=lambda label: (order.get(label.split()[0], len(order)), label))
     return columns, sorted(rows.values(), key=lambda r: (r.best(), r.model))
 
 
-def as_lists(records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    columns, rows = build(records)
-    header = ["model", "params (M)", "MACs (M)", *columns]
+def as_lists(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None) -> tuple[list[str], list[list[str]]]:
+    columns, rows = build(records, accuracy)
+    header = ["model", "params (M)", "MACs (M)", "top-1", *columns]
     body = [[r.model, "—" if r.params is None else f"{r.params / 1e6:.2f}", "—" if r.macs_m is None else f"{r.macs_m:.0f}",
+             "—" if r.top1 is None else r.top1.text(),
              *[r.cells[c].text() if c in r.cells else "" for c in columns]] for r in rows]
     return header, body
 
 
-def to_markdown(records: list[dict[str, Any]]) -> str:
-    header, body = as_lists(records)
+def to_markdown(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None,
+                plots: dict[str, str] | None = None) -> str:
+    """The table, its legend, and the accuracy-vs-latency plots given as {column: image path}."""
+    header, body = as_lists(records, accuracy)
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
-    return "\n".join(lines) + f"\n\n{LEGEND}.\n"
+    text = "\n".join(lines) + f"\n\n{LEGEND}.\n"
+    for column, image in (plots or {}).items():
+        text += f"\n![top-1 vs p50 latency, {column}]({image})\n"
+    return text
 
 
-def to_csv(records: list[dict[str, Any]]) -> str:
+def to_csv(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None) -> str:
     """One line per job (tidy data), for spreadsheets and plots."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["model", "form", "backend", "device", "precision", "batch", "threads", "boundary", "status",
                      "p50_ms", "p90_ms", "ci_low_ms", "ci_high_ms", "spread", "unstable", "parity_passed", "params",
-                     "message"])
+                     "top1_measured", "top1_reported", "message"])
+    joined = accuracy_index(accuracy or [])
     for rec in records:
         j, s, p = rec["job"], rec.get("stats") or {}, rec.get("parity")
         ms = lambda v: "" if v is None else f"{v / 1e6:.4f}"  # noqa: E731
@@ -121,5 +179,12 @@ def to_csv(records: list[dict[str, Any]]) -> str:
                          j["boundary"], rec["status"], ms(s.get("p50")), ms(s.get("p90")), ms(s.get("ci_low")),
                          ms(s.get("ci_high")), "" if s.get("spread") is None else f"{s['spread']:.4f}",
                          int(rec["unstable"]), "" if p is None else int(p["passed"]),
-                         (rec.get("model_info") or {}).get("params", ""), rec["message"]])
+                         (rec.get("model_info") or {}).get("params", ""), _top1_csv(joined.get(record_key(rec))),
+                         _top1_csv(_spec_facts(j["model"])[2]), rec["message"]])
     return out.getvalue()
+
+
+def _top1_csv(value: dict[str, Any] | Top1 | None) -> str:
+    if value is None:
+        return ""
+    return f"{value.value:.3f}" if isinstance(value, Top1) else f"{100 * value['top1']:.3f}"

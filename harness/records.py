@@ -104,6 +104,19 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def swap_in(staging: Path, target: Path) -> None:
+    """Replace folder `target` by the finished folder `staging` (old aside, rename, delete old):
+    readers see the old folder or the new one, never a half-written one."""
+    import shutil
+
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def write_record(path: Path, record: dict[str, Any]) -> None:
     validate(record, str(path))
     atomic_write_text(path, json.dumps(record, separators=(",", ":"), allow_nan=False))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.records import read_record
+from harness.records import read_record, swap_in
 
 COLUMNS = ("run_id", "job_id", "created", "model", "form", "backend", "device", "precision", "batch", "threads",
            "boundary", "status", "unstable", "parity_passed", "p50_ns", "p90_ns", "ci_low_ns", "ci_high_ns",
@@ -110,10 +110,5 @@ def set_baseline(run_dir: Path, target: Path) -> Path:
         (staging / "records" / f"{rec['job_id']}.json").write_text(json.dumps(rec, separators=(",", ":")))
     if (run_dir / "run.json").exists():
         shutil.copy2(run_dir / "run.json", staging / "run.json")
-    old = target.with_name(target.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_in(staging, target)
     return target

@@ -70,7 +70,7 @@ def _timm_spec(arch: str) -> ModelSpec:
     )
 
 
-def create(name: str, form: Form = "fused", weights: str | Path | None = None, num_classes: int = 1000) -> nn.Module:
+def create(name: str, form: Form = "fused", weights: str | Path | None = None, num_classes: int | None = None) -> nn.Module:
     """Build `name` in `form` ("train" or "fused"), optionally loading a local checkpoint, in eval mode.
 
     A MobileOne checkpoint may be fused or unfused: an unfused one loads into the training form,
@@ -79,6 +79,7 @@ def create(name: str, form: Form = "fused", weights: str | Path | None = None, n
     if form not in FORMS:
         raise UnknownModelError(f"unknown form {form!r}; use one of {', '.join(FORMS)}")
     spec = get_spec(name)
+    num_classes = num_classes or spec.num_classes
     if weights is None:
         return spec.build(form, num_classes).eval()
     state = rename(read_state_dict(weights), spec.key_maps)

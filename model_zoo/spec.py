@@ -62,6 +62,7 @@ class ModelSpec:
     reparameterizable: bool = False  # has train-time branches that `reparameterize` folds away
     key_maps: tuple[KeyMap, ...] = field(default=(), repr=False, compare=False)
     in_mission: bool = False  # part of the default sweep
+    num_classes: int = 1000  # outputs of the head (ImageNet-1k)
     description: str = ""
 
     @property

@@ -79,4 +79,5 @@ def make_imagefolder(root: Path, per_class: int = 3, wrong: dict[str, str] | Non
 
 
 register(ModelSpec(name=NAME, family="test", build=lambda form, num_classes: build(form, num_classes), preprocess=PRE,
-                   reference=Reference(top1=50.0, source="made up for tests"), description="colour classifier (tests)"))
+                   num_classes=len(COLOURS), reference=Reference(top1=50.0, source="made up for tests"),
+                   description="colour classifier (tests)"))

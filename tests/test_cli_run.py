@@ -14,8 +14,8 @@ MODEL = "timm:test_byobnet"
 ROOT = Path(__file__).parents[1]
 
 
-def bench(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ONEBENCH_CACHE": str(cwd / "cache"), "COLUMNS": "200"}
+def bench(*args: str, cwd: Path, timeout: int = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ONEBENCH_CACHE": str(cwd / "cache"), "COLUMNS": "200", **(env or {})}
     return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=cwd, env={**env, "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=timeout)
 

@@ -1,0 +1,170 @@
+"""The leaderboard as a static site (one `index.html`, its plots and the raw records, all local) and
+as a Markdown page embedding the same plots.
+
+Everything from a record (model names, messages, library versions) is escaped with `html.escape`;
+the page has no external asset and no network request, so it works from a file, offline, in CI
+artifacts. Sorting is a few lines of inline JavaScript over `data-sort` attributes. The site is built
+in a sibling folder and renamed into place: an interrupted build leaves the previous site whole.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from harness.accuracy import index, record_key, record_path
+from harness.errors import HarnessError
+from harness.leaderboard import LEGEND, Cell, Row, build, to_markdown
+from harness.plots import draw_all, slug
+from harness.records import atomic_write_text, swap_in
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem;color:#222}
+table{border-collapse:collapse;font-size:.9rem}th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:right}
+th{background:#f3f3f3;cursor:pointer;user-select:none;position:sticky;top:0}th[aria-sort=ascending]::after{content:" ▲"}
+th[aria-sort=descending]::after{content:" ▼"}td.model,th.model{text-align:left}tr.mobileone td.model{color:#b22;font-weight:600}
+.flag{color:#b22;font-weight:700}.dim{color:#777;font-size:.8em}.reported{color:#777;font-style:italic}
+figure{display:inline-block;margin:1rem}figure img{max-width:640px;border:1px solid #ddd}footer{margin-top:2rem;color:#555;font-size:.85rem}
+"""
+
+SCRIPT = """
+document.querySelectorAll("table.board th").forEach(function (th, col) {
+  th.addEventListener("click", function () {
+    var table = th.closest("table"), body = table.tBodies[0];
+    var asc = th.getAttribute("aria-sort") !== "ascending";
+    table.querySelectorAll("th").forEach(function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+    var numeric = th.dataset.type === "num";
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = a.cells[col].dataset.sort, y = b.cells[col].dataset.sort;
+      if (numeric) {
+        x = x === "" ? Infinity : parseFloat(x); y = y === "" ? Infinity : parseFloat(y);
+        if (x === y) return 0;
+        if (x === Infinity) return 1; if (y === Infinity) return -1;
+        return asc ? x - y : y - x;
+      }
+      return asc ? x.localeCompare(y) : y.localeCompare(x);
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  });
+});
+"""
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _record_href(rec: dict[str, Any]) -> str:
+    return f"records/{slug(rec['run_id'])}/{slug(rec['job_id'])}.json"
+
+
+def joined_accuracy(records: list[dict[str, Any]], accuracy: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The accuracy records some latency record of the page is joined to (the page links them)."""
+    keys = {record_key(r) for r in records}
+    return [rec for rec in index(accuracy).values() if record_key(rec) in keys]
+
+
+def _cell_html(cell: Cell | None) -> str:
+    if cell is None:
+        return '<td data-sort=""></td>'
+    link = f'<a href="{esc(_record_href(cell.record))}">record</a>' if cell.record else ""
+    if cell.status != "ok" or cell.p50_ms is None:
+        return f'<td data-sort="" title="{esc(cell.message)}">{esc(cell.status)} <span class="dim">{link}</span></td>'
+    flags = ("!" if cell.parity_failed else "") + ("~" if cell.unstable else "")
+    ci = ""
+    if cell.ci_ms:
+        ci = f" ±{(cell.ci_ms[1] - cell.ci_ms[0]) / 2 / cell.p50_ms:.1%}"
+    top1 = ""
+    if cell.top1 and cell.accuracy:
+        href = "records/" + str(record_path(Path(), cell.accuracy))
+        top1 = f'<br><span class="dim">top-1 <a href="{esc(href)}" title="{esc(cell.top1.source)}">{cell.top1.value:.1f}%</a></span>'
+    flag = f' <span class="flag" title="{esc(cell.message or "unstable")}">{esc(flags)}</span>' if flags else ""
+    return (f'<td data-sort="{cell.p50_ms:.6f}">{cell.p50_ms:.2f}{esc(ci)}{flag}'
+            f'<br><span class="dim">p90 {cell.p90_ms:.2f} · {link}</span>{top1}</td>')
+
+
+def _row_html(row: Row, columns: list[str]) -> str:
+    top1 = ('<td data-sort="">—</td>' if row.top1 is None else
+            f'<td data-sort="{row.top1.value:.3f}" title="{esc(row.top1.source)}"'
+            f'{"" if row.top1.measured else " class=reported"}>{esc(row.top1.text())}</td>')
+    params = "" if row.params is None else f"{row.params / 1e6:.2f}"
+    macs = "" if row.macs_m is None else f"{row.macs_m:.0f}"
+    cells = "".join(_cell_html(row.cells.get(c)) for c in columns)
+    return (f'<tr class="{esc(row.family)}"><td class="model" data-sort="{esc(row.model)}">{esc(row.model)}</td>'
+            f'<td data-sort="{params}">{params or "—"}</td><td data-sort="{macs}">{macs or "—"}</td>{top1}{cells}</tr>')
+
+
+def render(columns: list[str], rows: list[Row], plots: dict[str, list[str]], hosts: list[str], runs: list[str]) -> str:
+    """The page's HTML (plots given as {column: [png, svg] relative paths})."""
+    head = ('<th class="model" data-type="text">model</th><th data-type="num">params (M)</th>'
+            '<th data-type="num">MACs (M)</th><th data-type="num">top-1 (%)</th>'
+            + "".join(f'<th data-type="num">{esc(c)}</th>' for c in columns))
+    body = "\n".join(_row_html(r, columns) for r in rows)
+    figures = "\n".join(
+        f'<figure><img src="{esc(files[1])}" alt="top-1 vs p50 latency, {esc(c)}" width="640">'
+        f'<figcaption>{esc(c)} · <a href="{esc(files[0])}">PNG</a> · <a href="{esc(files[1])}">SVG</a></figcaption></figure>'
+        for c, files in plots.items())
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>onebench leaderboard</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
+<body><h1>onebench leaderboard</h1>
+<p>{esc(LEGEND)}. Click a column to sort. MobileOne rows are highlighted.</p>
+<table class="board"><thead><tr>{head}</tr></thead>
+<tbody>
+{body}
+</tbody></table>
+<h2>Accuracy vs latency</h2>
+{figures or "<p>No model has both a measured latency and a top-1 yet.</p>"}
+<footer>Machines: {esc("; ".join(hosts))}. Runs: {esc(", ".join(runs))}.</footer>
+<script>{SCRIPT}</script></body></html>
+"""
+
+
+def _host(rec: dict[str, Any]) -> str:
+    host = rec.get("host") or {}
+    cpu = (host.get("cpu") or {}).get("model", "unknown CPU")
+    gpu = (host.get("gpu") or {}).get("name")
+    return f"{cpu}{' + ' + gpu if gpu else ''} ({host.get('os', '?')})"
+
+
+MARKER = ".onebench-site"
+
+
+def write_site(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], folder: Path) -> Path:
+    """Build the site into `folder` (replacing an earlier site there) and return its index.html."""
+    if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not (folder / MARKER).exists())):
+        raise HarnessError(f"{folder} exists and is not an onebench site; pass a new or empty folder to --html")
+    columns, rows = build(records, accuracy)
+    hosts = sorted({_host(r) for r in records})
+    staging = folder.with_name(folder.name + ".building")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        plots = draw_all(columns, rows, staging / "plots", hosts[0] if len(hosts) == 1 else "")
+        relative = {c: [str(p.relative_to(staging)) for p in files] for c, files in plots.items()}
+        for rec in records:
+            atomic_write_text(staging / _record_href(rec), json.dumps(rec, indent=1))
+        for rec in joined_accuracy(records, accuracy):
+            atomic_write_text(staging / "records" / record_path(Path(), rec), json.dumps(rec, indent=1))
+        runs = sorted({r["run_id"] for r in records})
+        atomic_write_text(staging / "index.html", render(columns, rows, relative, hosts, runs))
+        (staging / MARKER).write_text("built by `bench leaderboard --html`; the whole folder is replaced on rebuild\n")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    swap_in(staging, folder)
+    return folder / "index.html"
+
+
+def write_markdown(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], path: Path) -> Path:
+    """The Markdown table with its plots (PNG embedded, SVG beside it) in `plots/` next to `path`."""
+    columns, rows = build(records, accuracy)
+    plots = draw_all(columns, rows, path.parent / "plots")
+    embedded = {c: str(files[0].relative_to(path.parent)) for c, files in plots.items()}
+    atomic_write_text(path, to_markdown(records, accuracy, embedded))
+    return path

@@ -1,0 +1,151 @@
+"""`bench accuracy`: known top-1/top-5 through every CPU backend's artifact, data layouts, bad data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness import accuracy
+from harness.errors import HarnessError
+from tests import colour_model as cm
+from tests.test_cli_run import bench
+
+# Red filed as cyan (its farthest colour: misses top-1 and top-5), green as yellow (its nearest: top-5 hit).
+WRONG = {"c0_red": "c3_cyan", "c2_green": "c1_yellow"}
+
+
+@pytest.fixture(scope="module")
+def colour_data(tmp_path_factory) -> tuple[Path, Path, int, int]:
+    root = tmp_path_factory.mktemp("colours")
+    data, hits1, hits5 = cm.make_imagefolder(root / "data", per_class=3, wrong=WRONG)
+    return data, cm.save_weights(root / "w.pth"), hits1, hits5
+
+
+def evaluate(data: Path, weights: Path, tmp_path: Path, **kw):
+    return accuracy.evaluate(cm.NAME, kw.pop("backend", "torch"), weights, data, cache_dir=tmp_path / "cache", **kw)
+
+
+def test_known_answers_hold_by_construction(colour_data) -> None:
+    _, _, hits1, hits5 = colour_data
+    assert (hits1, hits5) == (16, 17)  # 18 images: two wrong at top-1, one of them also outside the top 5
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime", "openvino", "torch-compile"])
+def test_top1_top5_through_each_backend(backend: str, colour_data, tmp_path: Path) -> None:
+    data, weights, hits1, hits5 = colour_data
+    rec = evaluate(data, weights, tmp_path, backend=backend, batch=4)  # 18 = 4 x 4 + 2: the last batch is padded
+    assert rec["data"]["images"] == 18 and rec["data"]["layout"] == "imagefolder"
+    assert rec["top1"] == pytest.approx(hits1 / 18) and rec["top5"] == pytest.approx(hits5 / 18) and rec["k"] == 5
+    assert rec["reference"]["top1"] == pytest.approx(hits1 / 18) and rec["delta_top1"] == 0 and rec["agreement"] == 1
+    if backend in ("onnxruntime", "openvino"):
+        assert rec["artifact"]["format"] == "onnx" and len(rec["artifact"]["sha256"]) == 64
+    accuracy.validate(rec, "test")
+
+
+def test_record_joins_the_latency_record_of_the_same_artifact(colour_data, tmp_path: Path) -> None:
+    data, weights, _, _ = colour_data
+    rec = evaluate(data, weights, tmp_path, backend="onnxruntime")
+    path = accuracy.save(tmp_path, rec)
+    assert accuracy.load_all(tmp_path) == [json.loads(path.read_text())]
+    latency = {"job": {"model": cm.NAME, "backend": "onnxruntime", "device": "cpu", "precision": "fp32"},
+               "artifact": dict(rec["artifact"]), "model_info": {"weights_sha256": rec["weights"]["state_sha256"]}}
+    assert accuracy.record_key(latency) == accuracy.record_key(rec)
+    latency["artifact"]["sha256"] = "0" * 64  # another file (other weights, other batch): no join
+    assert accuracy.record_key(latency) != accuracy.record_key(rec)
+
+
+def _flat(tmp_path: Path, lines: list[str], name: str = "labels.txt") -> Path:
+    from PIL import Image
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i, colour in enumerate(cm.COLOURS):
+        Image.fromarray(cm.image(colour, i)).save(flat / f"img{i}.png")
+    (flat / name).write_text("\n".join(lines) + "\n")
+    return flat
+
+
+@pytest.mark.parametrize("style", ["index", "wnid", "kaggle-csv"])
+def test_flat_folder_with_a_labels_file(style: str, colour_data, tmp_path: Path) -> None:
+    names = list(cm.COLOURS)
+    wrong = {0: 3}  # img0 (red) labelled cyan
+    labels = {i: wrong.get(i, i) for i in range(6)}
+    if style == "index":
+        flat = _flat(tmp_path, [f"img{i}.png {j}" for i, j in labels.items()])
+    elif style == "wnid":
+        flat = _flat(tmp_path, [f"img{i}.png {names[j]}" for i, j in labels.items()], "val.txt")
+    else:
+        flat = _flat(tmp_path, ["ImageId,PredictionString"] + [f"img{i},{names[j]} 1 2 3 4" for i, j in labels.items()],
+                     "LOC_val_solution.csv")
+    class_map = tmp_path / "synsets.txt"  # red is never a label here: ids alone cannot give the output order
+    class_map.write_text("\n".join(names) + "\n")
+    rec = evaluate(flat, colour_data[1], tmp_path, class_map=None if style == "index" else class_map)
+    assert rec["data"]["images"] == 6 and rec["top1"] == pytest.approx(5 / 6) and rec["top5"] == pytest.approx(5 / 6)
+
+
+def test_limit_spreads_over_classes_and_class_map_orders_outputs(colour_data, tmp_path: Path) -> None:
+    data, weights, _, _ = colour_data
+    rec = evaluate(data, weights, tmp_path, limit=6)
+    assert rec["data"]["images"] == 6 and rec["data"]["classes"] >= 5
+    subset = tmp_path / "subset"
+    for colour in ("c4_blue", "c5_magenta"):
+        (subset / colour).mkdir(parents=True)
+        for f in (data / colour).iterdir():
+            (subset / colour / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(HarnessError, match="has 2 classes but the model has 6 outputs; .*--class-map"):
+        evaluate(subset, weights, tmp_path)
+    class_map = tmp_path / "classes.txt"
+    class_map.write_text("\n".join(cm.COLOURS) + "\n")
+    assert evaluate(subset, weights, tmp_path, class_map=class_map)["top1"] == 1.0
+
+
+@pytest.mark.parametrize("problem, needle", [
+    ("files-only", "has neither class folders nor a labels file"),
+    ("corrupt-image", "cannot read image .*broken.png"),
+    ("extra-class", "has 7 classes but the model has 6 outputs"),
+    ("label-out-of-range", "label 6 of img1.png is outside the model's 6 classes"),
+    ("unknown-image", "names 'missing.png', which is not an image"),
+    ("bad-line", "expected 'IMAGE LABEL'"),
+    ("empty", "holds no images"),
+])
+def test_bad_data_is_one_clear_error(problem: str, needle: str, colour_data, tmp_path: Path) -> None:
+    data, weights, _, _ = colour_data
+    target = tmp_path / "bad"
+    if problem in ("corrupt-image", "extra-class", "empty"):
+        for folder in data.iterdir():
+            (target / folder.name).mkdir(parents=True)
+            if problem != "empty":
+                for f in folder.iterdir():
+                    (target / folder.name / f.name).write_bytes(f.read_bytes())
+        if problem == "corrupt-image":
+            (target / "c4_blue" / "broken.png").write_bytes(b"\x89PNG not really")
+        if problem == "extra-class":
+            (target / "c6_white").mkdir()
+    elif problem == "files-only":
+        target = _flat(tmp_path, ["x"], name="notes.md")
+    else:
+        lines = {"label-out-of-range": ["img0.png 0", "img1.png 6"], "unknown-image": ["missing.png 1"],
+                 "bad-line": ["img0.png 1 2"]}[problem]
+        target = _flat(tmp_path, lines)
+    with pytest.raises(HarnessError, match=needle):
+        evaluate(target, weights, tmp_path, batch=4)
+
+
+def test_cli_writes_the_record_and_refuses_bad_input_in_one_line(colour_data, tmp_path: Path) -> None:
+    data, weights, hits1, _ = colour_data
+    env = {"ONEBENCH_PLUGINS": "tests.colour_model"}
+    done = bench("accuracy", "-m", cm.NAME, "-b", "onnxruntime", "--weights", str(weights), "--data", str(data),
+                 "--threads", "1", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"top-1 {hits1 / 18:.2%}" in done.stdout and "Δ top-1 +0.00 pt" in done.stdout
+    (saved,) = (tmp_path / "results" / "accuracy").glob("*.json")
+    assert json.loads(saved.read_text())["job"]["backend"] == "onnxruntime"
+
+    bad = bench("accuracy", "-m", cm.NAME, "--weights", str(weights), "--data", str(tmp_path / "nope"), cwd=tmp_path, env=env)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "is not a folder" in bad.stderr
+    assert len(list((tmp_path / "results" / "accuracy").glob("*.json"))) == 1
+    coreml = bench("accuracy", "-m", cm.NAME, "-b", "coreml", "--weights", str(weights), "--data", str(data),
+                   cwd=tmp_path, env=env)
+    assert coreml.returncode == 2 and "macOS" in coreml.stderr and "Traceback" not in coreml.stderr

@@ -1,0 +1,115 @@
+"""The leaderboard site and plots: joined accuracy, escaping, the Pareto frontier, and a real browser."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import accuracy, leaderboard, plots, site
+from harness.errors import HarnessError
+from tests import colour_model as cm
+from tests.browser import open_page
+from tests.synthetic import record
+from tests.test_cli_run import bench
+
+EVIL = '<script>window.pwned = 1</script>'
+PLUGIN = {"ONEBENCH_PLUGINS": "tests.colour_model"}
+
+
+def test_pareto_keeps_points_no_other_beats_on_both_axes() -> None:
+    pts = [plots.Point(n, lat, top1, True, False) for n, lat, top1 in
+           [("a", 1.0, 70.0), ("b", 2.0, 69.0), ("c", 2.5, 75.0), ("d", 3.0, 74.0), ("e", 4.0, 79.0), ("f", 1.0, 65.0)]]
+    assert [p.model for p in plots.pareto(pts)] == ["a", "c", "e"]
+
+
+def test_reported_top1_is_labelled_and_names_are_escaped(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    recs = [record([rng.normal(5e6, 1e4, 50)], model="mobileone_s0", run_id="r1"),
+            record([rng.normal(3e6, 1e4, 50)], model=EVIL, run_id="r1")]
+    recs[1]["message"] = '<img src=x onerror="window.pwned=2">'
+    header, body = leaderboard.as_lists(recs)
+    assert header[3] == "top-1" and body[1][3] == "71.4 (reported)" and body[0][3] == "—"
+    page = site.write_site(recs, [], tmp_path / "site").read_text()
+    assert EVIL not in page and "&lt;script&gt;window.pwned = 1&lt;/script&gt;" in page and "onerror=" not in page
+    assert (tmp_path / "site" / "plots" / "accuracy-latency-torch.svg").exists()
+
+
+def test_site_refuses_to_replace_a_folder_it_did_not_build(tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(HarnessError, match="is not an onebench site"):
+        site.write_site([record([np.full(20, 1e6)])], [], tmp_path / "mine")
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    """A results folder as a user makes it: two runs, one accuracy record, and a hostile record."""
+    root = tmp_path_factory.mktemp("user")
+    data, _, _ = cm.make_imagefolder(root / "data", per_class=2, wrong={"c0_red": "c3_cyan"})
+    weights = cm.save_weights(root / "w.pth")
+    steps = [
+        ("run", "--quick", "-m", cm.NAME, "-b", "onnxruntime", "-b", "torch", "--threads", "1", "--weights", str(weights),
+         "--out", "results/runs/colours"),
+        ("run", "--quick", "-m", "timm:test_byobnet", "-b", "onnxruntime", "-b", "torch", "--threads", "1",
+         "--out", "results/runs/byob"),
+        ("accuracy", "-m", cm.NAME, "-b", "onnxruntime", "--weights", str(weights), "--data", str(data), "--threads", "1"),
+    ]
+    for args in steps:
+        done = bench(*args, cwd=root, env=PLUGIN)
+        assert done.returncode == 0, done.stderr[-2000:]
+    evil = record([np.random.default_rng(1).normal(2e6, 1e4, 50)], model=EVIL, backend="onnxruntime", run_id="evil")
+    evil["job"]["threads"] = 1
+    (root / "results/runs/evil/records").mkdir(parents=True)
+    (root / "results/runs/evil/records/evil.json").write_text(json.dumps(evil))
+    return root
+
+
+def test_measured_top1_joins_the_timed_artifact_in_every_format(results: Path) -> None:
+    done = bench("leaderboard", "colours", "byob", "--format", "md", "-o", "board/README.md", cwd=results, env=PLUGIN)
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (results / "board/README.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith(f"| {cm.NAME} "))
+    assert "| 91.7 |" in row  # 11 of 12 images: measured, so not marked (reported)
+    assert "![top-1 vs p50 latency, onnxruntime](plots/accuracy-latency-onnxruntime.png)" in text
+    assert (results / "board/plots/accuracy-latency-onnxruntime.svg").stat().st_size > 1000
+    csv = bench("leaderboard", "colours", "--format", "csv", cwd=results, env=PLUGIN).stdout.splitlines()
+    ort = next(line for line in csv if ",onnxruntime," in line)
+    assert ",91.667,50.000," in ort  # measured on the artifact beside the (made-up) reported figure
+
+
+def test_site_in_headless_chromium(results: Path, tmp_path: Path) -> None:
+    done = bench("leaderboard", "colours", "byob", "evil", "--html", "site", cwd=results, env=PLUGIN)
+    assert done.returncode == 0, done.stderr[-2000:]
+    index = results / "site" / "index.html"
+    records = [json.loads(p.read_text()) for p in (results / "results/runs").glob("*/records/*.json")]
+    with open_page(index) as visit:
+        page = visit.page
+        names = lambda: [td.inner_text() for td in page.query_selector_all("table.board tbody td.model")]  # noqa: E731
+        assert sorted(names()) == sorted({r["job"]["model"] for r in records})  # one row per model, hostile one as text
+        assert page.evaluate("window.pwned") is None
+        page.click("table.board th:nth-child(1)")
+        assert names() == sorted(names())
+        page.click("table.board th:nth-child(1)")
+        assert names() == sorted(names(), reverse=True)
+        headers = [th.inner_text() for th in page.query_selector_all("table.board th")]
+        ort = next(i for i, h in enumerate(headers) if h.startswith("onnxruntime")) + 1
+        page.click(f"table.board th:nth-child({ort})")
+        p50 = [float(td.get_attribute("data-sort")) for td in page.query_selector_all(f"tbody td:nth-child({ort})")]
+        assert p50 == sorted(p50) and len(p50) == 3
+        page.click(f"table.board th:nth-child({ort})")
+        assert [float(td.get_attribute("data-sort")) for td in page.query_selector_all(f"tbody td:nth-child({ort})")] \
+            == sorted(p50, reverse=True)
+        images = page.query_selector_all("figure img")
+        assert images and all(page.evaluate("(img) => img.naturalWidth > 0", img) for img in images)
+        link = page.query_selector("a[href^='records/colours/']").get_attribute("href")
+        assert json.loads((index.parent / link).read_text())["job"]["model"] == cm.NAME
+        shot = tmp_path / "leaderboard.png"
+        page.screenshot(path=str(shot), full_page=True)
+    assert visit.console_errors == []
+    site_root = index.parent.resolve().as_uri()
+    assert visit.requests and all(url.startswith(site_root) for url in visit.requests), visit.requests
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
