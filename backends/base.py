@@ -24,6 +24,17 @@ class Availability:
     reason: str = ""  # why not, when not ok
     install: str = ""  # the exact command that fixes it, when pip can
     version: str = ""
+    prepares: bool = False  # not ok, yet jobs still export/convert and check before their `skipped` record
+
+
+class SkipJob(Exception):
+    """Raised by `open` once a job is prepared as far as this machine allows (converted, checked) but
+    cannot be timed here; the job's `skipped` record keeps the artifact and what the checks found."""
+
+    def __init__(self, reason: str, artifact: dict | None = None, info: dict | None = None,
+                 cold: dict[str, float] | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.artifact, self.info, self.cold = reason, artifact or {}, info or {}, cold or {}
 
 
 @dataclass(frozen=True)

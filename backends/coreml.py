@@ -1,36 +1,200 @@
-"""Core ML: its availability on this machine. Conversion and timing come with the CoreML issue (#8).
+"""Core ML: convert anywhere, check the converted program, time `predict` on macOS per compute unit.
 
-Core ML predicts only on macOS and iOS; elsewhere every job is a `skipped` record saying so.
+Conversion is coremltools' `convert` of a `torch.export` program to an ML Program (`.mlpackage`),
+minimum deployment target iOS 16 / macOS 13, fixed input shape, fp16 (Core ML's default) or fp32
+compute precision, cached by weights hash, coremltools version and options. The converted program's
+operations are counted, and a fused reparameterizable model (MobileOne) must have no `add` left: the
+paper's claim that inference has no branches, checked on the file that ships.
+
+A job's device is the Core ML compute units (`all`, `cpu`, `cpu-gpu`, `cpu-ne`). On macOS the
+package is compiled (`compile_s`), loaded with those units (`load_s`) and `predict` is timed by the
+shared protocol; on macOS 14.4+ the compute plan records where each operation is meant to run. Off
+Apple OSes a job converts and checks, then ends as a `skipped` record that says where the package is.
 """
 
 from __future__ import annotations
 
+import collections
+import hashlib
+import os
+import platform
+import shutil
 import sys
+import time
+from pathlib import Path
+from typing import Any
 
+import numpy as np
+import torch
 from torch import nn
 
-from backends.base import Availability, JobSpec, OpenContext, Session, module_availability
+from backends.base import Availability, JobSpec, OpenContext, Session, SkipJob, common_unsupported, module_availability
+from backends.onnx_export import INPUT_NAME, OUTPUT_NAME
 
 INSTALL = "pip install 'onebench[coreml]'"
+COMPUTE_UNITS = {"all": "ALL", "cpu": "CPU_ONLY", "cpu-gpu": "CPU_AND_GPU", "cpu-ne": "CPU_AND_NE"}
+PRECISIONS = {"fp16": "FLOAT16", "fp32": "FLOAT32"}
+TARGET = "iOS16"  # ML Program on iOS 16 / macOS 13 and newer
+# What a fused MobileOne may contain: convs, activations, the S4's squeeze-excitation ops, the head.
+FUSED_MOBILEONE_OPS = {"const", "conv", "relu", "reduce_mean", "sigmoid", "mul", "reshape", "linear", "cast"}
+DEVICE_CLASSES = {"MLNeuralEngineComputeDevice": "neural-engine", "MLGPUComputeDevice": "gpu", "MLCPUComputeDevice": "cpu"}
+
+
+def predicts_here() -> bool:
+    return sys.platform == "darwin"
+
+
+def coremltools_version() -> str:
+    from importlib.metadata import version
+
+    return version("coremltools")
+
+
+def package_path(cache_dir: Path, job: JobSpec, weights_hash: str) -> Path:
+    key = f"{weights_hash}|{coremltools_version()}|{torch.__version__}|{TARGET}|{job.precision}|{job.batch}|{job.input_size}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    safe = job.model.replace(":", "_").replace("/", "_")
+    return cache_dir / "coreml" / f"{safe}-{job.precision}-b{job.batch}-{job.input_size}-{digest}.mlpackage"
+
+
+def convert(model: nn.Module, job: JobSpec, cache_dir: Path, weights_hash: str) -> tuple[Path, float]:
+    """Return the cached `.mlpackage` for this model and options, and the seconds spent converting (0 on a hit)."""
+    import coremltools as ct
+
+    path = package_path(cache_dir, job, weights_hash)
+    if path.exists():
+        return path, 0.0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.zeros(job.batch, 3, job.input_size, job.input_size)
+    start = time.perf_counter()
+    program = torch.export.export(model.float().eval(), (example,)).run_decompositions({})
+    mlmodel = ct.convert(
+        program, inputs=[ct.TensorType(name=INPUT_NAME, shape=tuple(example.shape))],
+        outputs=[ct.TensorType(name=OUTPUT_NAME)], convert_to="mlprogram",
+        minimum_deployment_target=getattr(ct.target, TARGET),
+        compute_precision=getattr(ct.precision, PRECISIONS[job.precision]),
+    )
+    tmp = path.with_name(f".tmp{os.getpid()}-{path.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    mlmodel.save(str(tmp))
+    os.replace(tmp, path)
+    return path, time.perf_counter() - start
+
+
+def op_counts(package: Path) -> dict[str, int]:
+    """Operations of the package's ML Program by type (nested blocks included); no Apple OS needed."""
+    import coremltools as ct
+
+    spec = ct.models.MLModel(str(package), skip_model_load=True).get_spec()
+    counts: collections.Counter[str] = collections.Counter()
+
+    def walk(block: Any) -> None:
+        for op in block.operations:
+            counts[op.type] += 1
+            for inner in op.blocks:
+                walk(inner)
+
+    for function in spec.mlProgram.functions.values():
+        for block in function.block_specializations.values():
+            walk(block)
+    return dict(sorted(counts.items()))
+
+
+def graph_check(counts: dict[str, int], fused_reparameterizable: bool) -> dict[str, Any]:
+    """The no-branch check of a fused reparameterizable model (no `add`, nothing but the allowed ops)."""
+    if not fused_reparameterizable:
+        return {"applies": False, "ops": counts}
+    extra = sorted(set(counts) - FUSED_MOBILEONE_OPS)
+    adds = counts.get("add", 0)
+    return {"applies": True, "ops": counts, "branch_adds": adds, "unexpected_ops": extra,
+            "passed": adds == 0 and not extra}
+
+
+def package_sha256(package: Path) -> str:
+    """A hash over every file of the package directory (relative names and bytes, sorted)."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in Path(package).rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(package)).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def convert_and_check(model: nn.Module, job: JobSpec, cache_dir: Path, weights_hash: str) -> tuple[Path, dict, dict]:
+    """Convert (cached), count and check: (package, artifact, info). A failed check raises."""
+    import model_zoo
+
+    path, convert_s = convert(model, job, cache_dir, weights_hash)
+    fused_reparam = job.form == "fused" and model_zoo.get_spec(job.model).reparameterizable
+    check = graph_check(op_counts(path), fused_reparam)
+    if check.get("passed") is False:
+        raise RuntimeError(f"the converted fused {job.model} still has branches: {check['branch_adds']} add op(s), "
+                           f"unexpected ops {check['unexpected_ops']}")
+    artifact = {"path": str(path), "sha256": package_sha256(path), "format": "mlpackage",
+                "deployment_target": TARGET, "convert_s": convert_s}
+    return path, artifact, {"coremltools": coremltools_version(), "graph": check}
+
+
+def compute_plan(compiled: str, units: Any) -> dict[str, int] | None:
+    """Operations per preferred compute device (macOS 14.4+), or None where Core ML cannot tell."""
+    try:
+        from coremltools.models.compute_plan import MLComputePlan
+
+        plan = MLComputePlan.load_from_path(path=compiled, compute_units=units)
+        program = plan.model_structure.program
+        counts: collections.Counter[str] = collections.Counter()
+        for op in program.functions["main"].block.operations:
+            usage = plan.get_compute_device_usage_for_mlprogram_operation(op)
+            device = type(usage.preferred_compute_device).__name__ if usage else "unknown"
+            counts[DEVICE_CLASSES.get(device, device)] += 1
+        return dict(counts)
+    except Exception:  # noqa: BLE001 - older macOS or coremltools: the plan is optional information
+        return None
 
 
 class CoreML:
     name = "coreml"
-    description = "Core ML (macOS / iOS)"
-    devices = ("cpu", "ane", "gpu")
-    precisions = ("fp16", "fp32")
+    description = "Core ML (ML Program; times on macOS, converts anywhere)"
+    devices = tuple(COMPUTE_UNITS)
+    precisions = tuple(PRECISIONS)
 
     def availability(self) -> Availability:
-        if sys.platform != "darwin":
-            return Availability(False, f"Core ML prediction needs macOS or iOS (this is {sys.platform}); "
-                                "onebench does not convert or time Core ML yet")
         avail = module_availability("coremltools", INSTALL)
-        if avail.ok:
-            return Availability(False, "Core ML timing is not implemented yet in onebench", "")
-        return avail
+        if not avail.ok or predicts_here():
+            return avail
+        return Availability(False, f"Core ML prediction needs macOS or iOS (this is {sys.platform}); jobs convert and "
+                            "check the package, then are skipped", version=avail.version, prepares=True)
 
     def unsupported(self, job: JobSpec) -> str | None:
-        return self.availability().reason or None
+        reason = common_unsupported(self, job)
+        if reason and job.device not in COMPUTE_UNITS:
+            reason += " (Core ML compute units: pass --compute-units)"
+        return reason
 
     def open(self, model: nn.Module, job: JobSpec, ctx: OpenContext) -> Session:
-        raise RuntimeError(self.availability().reason)
+        path, artifact, info = convert_and_check(model, job, ctx.cache_dir, ctx.weights_hash)
+        cold = {"convert_s": artifact.pop("convert_s")}
+        if not predicts_here():
+            raise SkipJob(f"Core ML prediction needs macOS or iOS (this is {sys.platform}); converted and checked "
+                          f"{path} (time it on a Mac with `bench run --backend coreml`, or on an iPhone through "
+                          "`bench export --backend coreml --bundle DIR`)", artifact=artifact, info=info, cold=cold)
+        import coremltools as ct
+
+        units = getattr(ct.ComputeUnit, COMPUTE_UNITS[job.device])
+        start = time.perf_counter()
+        compiled = ct.models.utils.compile_model(str(path))
+        cold["compile_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        loaded = ct.models.CompiledMLModel(compiled, compute_units=units)
+        cold["load_s"] = time.perf_counter() - start
+        feed = {INPUT_NAME: ctx.example}
+
+        def run() -> None:
+            loaded.predict(feed)
+
+        def infer(x: np.ndarray) -> np.ndarray:
+            return np.asarray(loaded.predict({INPUT_NAME: np.ascontiguousarray(x, dtype=np.float32)})[OUTPUT_NAME],
+                              dtype=np.float32)
+
+        info.update(compute_units=job.device, macos=platform.mac_ver()[0], compute_plan=compute_plan(compiled, units))
+        return Session(run=run, infer=infer, cold=cold, artifact=artifact, info=info,
+                       close=lambda: shutil.rmtree(compiled, ignore_errors=True))

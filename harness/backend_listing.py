@@ -15,6 +15,7 @@ class BackendRow:
     version: str
     reason: str
     install: str
+    prepares: bool = False
 
 
 def backend_rows() -> list[BackendRow]:
@@ -22,7 +23,8 @@ def backend_rows() -> list[BackendRow]:
     for name in registry.names():
         backend = registry.get(name)
         avail = backend.availability()
-        rows.append(BackendRow(name, backend.description, avail.ok, avail.version, avail.reason, avail.install))
+        rows.append(BackendRow(name, backend.description, avail.ok, avail.version, avail.reason, avail.install,
+                               avail.prepares))
     return rows
 
 

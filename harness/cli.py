@@ -99,7 +99,7 @@ def list_backends() -> None:
     for col in ("backend", "runs here", "version", "why not / install"):
         table.add_column(col, overflow="fold")
     for r in backend_rows():
-        table.add_row(r.name, "yes" if r.ok else "no", r.version, "" if r.ok else f"{r.reason}" + (f" — {r.install}" if r.install else ""))
+        table.add_row(r.name, "yes" if r.ok else "converts only" if r.prepares else "no", r.version, "" if r.ok else f"{r.reason}" + (f" — {r.install}" if r.install else ""))
     out.print(table)
 
 
@@ -127,7 +127,8 @@ def run(
     precise: bool = typer.Option(False, "--precise", help="7 processes per job, long windows, tight CI."),
     repeats: int = typer.Option(None, "--repeats", help="Processes per job (overrides the preset)."),
     form: str = typer.Option("fused", "--form", help="fused (inference form) or train."),
-    device: str = typer.Option("cpu", "--device", help="cpu (GPU and Core ML devices come with their backends)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    compute_units: list[str] = typer.Option(None, "--compute-units", help="Core ML: all (default), cpu, cpu-gpu, cpu-ne (repeatable)."),
     weights: str = typer.Option(None, "--weights", help="Checkpoint to load (one model only); default: seeded random weights."),
     out_dir: Path = typer.Option(None, "--out", help="Run folder; an existing one is resumed. Default: results/runs/<new id>."),
     fmt: Fmt = typer.Option(Fmt.rich, "--format", help="Leaderboard format printed at the end."),
@@ -139,7 +140,8 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     cfg = protocol_from_options(quick, precise, repeats)
-    jobs = plan_from_options(model, backend, precision, batch, threads or _default_threads(), device, form, weights)
+    jobs = plan_from_options(model, backend, precision, batch, threads or _default_threads(), device, form, weights,
+                             compute_units)
     folder = out_dir or new_run_dir(RESULTS)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as bar:

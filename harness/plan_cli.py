@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import model_zoo
 from backends import registry
+from backends.coreml import COMPUTE_UNITS
 from harness.backend_listing import available_cpu_backends
 from harness.errors import HarnessError
 from harness.jobs import Job, plan
@@ -31,7 +32,7 @@ def check_choice(kind: str, value: str, allowed: list[str] | tuple[str, ...]) ->
 
 def plan_from_options(models: list[str] | None, backends: list[str] | None, precisions: list[str] | None,
                       batches: list[int] | None, threads: int, device: str, form: str,
-                      weights: str | None) -> list[Job]:
+                      weights: str | None, compute_units: list[str] | None = None) -> list[Job]:
     models = models or model_zoo.mission_models()
     sizes = {m: model_zoo.get_spec(m).input_size for m in models}  # unknown names fail here, with suggestions
     for b in backends or []:
@@ -46,7 +47,16 @@ def plan_from_options(models: list[str] | None, backends: list[str] | None, prec
         raise HarnessError("--batch must be at least 1")
     if weights and len(models) != 1:
         raise HarnessError("--weights loads one checkpoint: pass exactly one --model with it")
+    for unit in compute_units or []:
+        check_choice("Core ML compute unit", unit, tuple(COMPUTE_UNITS))
     backends = backends or available_cpu_backends()
     if not backends:
         raise HarnessError("no backend is available; `bench list backends` says what to install")
-    return plan(models, backends, precisions or ["fp32"], batches or [1], threads, device, form, sizes)
+    if compute_units and "coreml" not in backends:
+        raise HarnessError("--compute-units applies to --backend coreml; add it or drop the option")
+    others = [b for b in backends if b != "coreml"]
+    jobs = plan(models, others, precisions or ["fp32"], batches or [1], threads, device, form, sizes) if others else []
+    if "coreml" in backends:  # a Core ML job's device is its compute units
+        for unit in compute_units or ["all"]:
+            jobs += plan(models, ["coreml"], precisions or ["fp16"], batches or [1], threads, unit, form, sizes)
+    return jobs

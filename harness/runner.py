@@ -139,7 +139,7 @@ def run_job(run: RunContext, job: Job, mpctx: mp.context.BaseContext) -> dict[st
     except KeyError:
         raise HarnessError(f"unknown backend {job.backend!r}; choose from {', '.join(registry.names())}") from None
     avail = backend.availability()
-    if not avail.ok:
+    if not avail.ok and not avail.prepares:
         fix = f"; to fix: {avail.install}" if avail.install else ""
         return make_record(run, job, "skipped", f"{avail.reason}{fix}")
     reason = backend.unsupported(job.spec())
@@ -153,6 +153,11 @@ def run_job(run: RunContext, job: Job, mpctx: mp.context.BaseContext) -> dict[st
         outcome = run_in_process(mpctx, payload, run.cfg.timeout_s)
         if outcome[0] != "ok":
             return make_record(run, job, "error", f"process {repeat}: {outcome[1]}", processes, detail=outcome[2])
+        if "skipped" in outcome[1]:  # prepared (converted, checked), but it cannot be timed here
+            prepared = outcome[1]
+            rec = make_record(run, job, "skipped", prepared["skipped"])
+            rec.update({k: prepared[k] for k in ("artifact", "backend_info", "model_info", "cold_start")})
+            return rec
         processes.append(outcome[1])
     job = Job(**{**job.as_dict(), "boundary": processes[0].get("boundary", job.boundary)})
     return judged(make_record(run, job, "ok", "", processes), run.cfg)

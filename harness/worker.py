@@ -21,7 +21,7 @@ import torch
 import model_zoo
 from model_zoo.weights import state_sha256
 from backends import registry
-from backends.base import OpenContext
+from backends.base import OpenContext, SkipJob
 from harness import machine
 from harness.environment import library_versions
 from harness.jobs import Job
@@ -62,7 +62,11 @@ def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
     ctx = OpenContext(Path(payload["cache_dir"]), weights_sha, input_tensor(job, TIMING_SEED))
 
     backend = registry.load(payload["backend_ref"])
-    session = backend.open(model, job.spec(), ctx)
+    try:
+        session = backend.open(model, job.spec(), ctx)
+    except SkipJob as skip:
+        return {"skipped": skip.reason, "artifact": skip.artifact, "backend_info": skip.info, "model_info": info,
+                "cold_start": {"build_s": build_s, **skip.cold}}
     t0 = time.perf_counter()
     session.run()
     first_ms = (time.perf_counter() - t0) * 1e3
