@@ -44,6 +44,20 @@ def predicts_here() -> bool:
     return sys.platform == "darwin"
 
 
+def quiet_coremltools():
+    """Import coremltools without its import-time chatter (the native proxies it cannot load off macOS,
+    the untested-torch warning); conversion progress bars are silenced the same way."""
+    import contextlib
+    import io
+    import warnings
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore")
+    return stack
+
+
 def coremltools_version() -> str:
     from importlib.metadata import version
 
@@ -59,21 +73,22 @@ def package_path(cache_dir: Path, job: JobSpec, weights_hash: str) -> Path:
 
 def convert(model: nn.Module, job: JobSpec, cache_dir: Path, weights_hash: str) -> tuple[Path, float]:
     """Return the cached `.mlpackage` for this model and options, and the seconds spent converting (0 on a hit)."""
-    import coremltools as ct
-
     path = package_path(cache_dir, job, weights_hash)
     if path.exists():
         return path, 0.0
     path.parent.mkdir(parents=True, exist_ok=True)
     example = torch.zeros(job.batch, 3, job.input_size, job.input_size)
     start = time.perf_counter()
-    program = torch.export.export(model.float().eval(), (example,)).run_decompositions({})
-    mlmodel = ct.convert(
-        program, inputs=[ct.TensorType(name=INPUT_NAME, shape=tuple(example.shape))],
-        outputs=[ct.TensorType(name=OUTPUT_NAME)], convert_to="mlprogram",
-        minimum_deployment_target=getattr(ct.target, TARGET),
-        compute_precision=getattr(ct.precision, PRECISIONS[job.precision]),
-    )
+    with quiet_coremltools():
+        import coremltools as ct
+
+        program = torch.export.export(model.float().eval(), (example,)).run_decompositions({})
+        mlmodel = ct.convert(
+            program, inputs=[ct.TensorType(name=INPUT_NAME, shape=tuple(example.shape))],
+            outputs=[ct.TensorType(name=OUTPUT_NAME)], convert_to="mlprogram",
+            minimum_deployment_target=getattr(ct.target, TARGET),
+            compute_precision=getattr(ct.precision, PRECISIONS[job.precision]),
+        )
     tmp = path.with_name(f".tmp{os.getpid()}-{path.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     mlmodel.save(str(tmp))
@@ -83,7 +98,8 @@ def convert(model: nn.Module, job: JobSpec, cache_dir: Path, weights_hash: str) 
 
 def op_counts(package: Path) -> dict[str, int]:
     """Operations of the package's ML Program by type (nested blocks included); no Apple OS needed."""
-    import coremltools as ct
+    with quiet_coremltools():
+        import coremltools as ct
 
     spec = ct.models.MLModel(str(package), skip_model_load=True).get_spec()
     counts: collections.Counter[str] = collections.Counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -261,6 +262,51 @@ def leaderboard(
             atomic_write_text(output, to_csv(records, load_all(RESULTS)))
     if not html_dir and not output:
         _print_board(records, fmt)
+
+
+@app.command()
+@user_errors
+def export(
+    backend: str = typer.Option(..., "--backend", "-b", help="coreml (the one backend with a device bundle)."),
+    bundle: Path = typer.Option(..., "--bundle", help="Folder to write (replaced if it is an earlier bundle)."),
+    model: list[str] = typer.Option(None, "--model", "-m", help="Models (repeatable); default: the mission's."),
+    precision: list[str] = typer.Option(None, "--precision", "-p", help="fp16 (default) and/or fp32."),
+    compute_units: list[str] = typer.Option(None, "--compute-units", help="all (default), cpu, cpu-gpu, cpu-ne (repeatable)."),
+    weights: str = typer.Option(None, "--weights", help="Checkpoint (one model only); default: the sweep's seeded weights."),
+    quick: bool = typer.Option(False, "--quick", help="The quick protocol preset."),
+    precise: bool = typer.Option(False, "--precise", help="The precise protocol preset."),
+) -> None:
+    """Write a device bundle (packages, protocol rules, manifest) for the iPhone runner in runners/ios."""
+    from harness.bundle import export_bundle
+    from harness.plan_cli import check_choice, protocol_from_options
+    from harness.runner import default_cache_dir
+    import model_zoo
+
+    if backend != "coreml":
+        raise HarnessError(f"bench export writes device bundles for --backend coreml only, not {backend!r}")
+    models = model or model_zoo.mission_models()
+    for m in models:
+        model_zoo.get_spec(m)
+    for p in precision or []:
+        check_choice("precision", p, ("fp16", "fp32"))
+    if weights and len(models) != 1:
+        raise HarnessError("--weights loads one checkpoint: pass exactly one --model with it")
+    with err.status("converting"):
+        manifest = export_bundle(models, precision or ["fp16"], compute_units or ["all"], bundle,
+                                 protocol_from_options(quick, precise, None), default_cache_dir(), weights)
+    jobs = len(json.loads(manifest.read_text())["jobs"])
+    out.print(f"bundle: {bundle} ({jobs} jobs); run it with the Swift runner (README: 'iPhone'), then "
+              "`bench ingest RESULTS.json`", markup=False, highlight=False)
+
+
+@app.command()
+@user_errors
+def ingest(file: Path = typer.Argument(..., help="A results file written by the device runner.")) -> None:
+    """Validate device results and store them as a run (they then join leaderboards and comparisons)."""
+    from harness.ingest import ingest as ingest_file
+
+    folder = ingest_file(file, RESULTS)
+    out.print(f"run folder: {folder}", markup=False, highlight=False)
 
 
 @app.command()

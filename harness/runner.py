@@ -126,7 +126,7 @@ def make_record(run: RunContext, job: Job, status: str, message: str, processes:
         "parity": first.get("parity"),
         "artifact": first.get("artifact", {}),
         "backend_info": first.get("backend_info", {}),
-        "peak_rss_mb": max((p["peak_rss_mb"] for p in processes), default=None),
+        "peak_rss_mb": max((p["peak_rss_mb"] for p in processes if p.get("peak_rss_mb") is not None), default=None),
     }
     if detail:
         rec["backend_info"] = {**rec["backend_info"], "traceback": detail}

@@ -1,0 +1,115 @@
+"""`bench ingest FILE`: results measured on a device (the iPhone runner) become ordinary run records.
+
+The runner writes raw samples per process and the job keys from the bundle's manifest; statistics,
+the CI and the `unstable` verdict are computed here by the same code as every other record, so an
+iPhone number is judged like a desktop one. The file is validated first (JSON Schema, job ids match
+their keys, samples positive): a bad file is one line of error and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from harness import records, store
+from harness.errors import HarnessError
+from harness.jobs import Job
+from harness.protocol import ProtocolConfig
+from harness.runner import RunContext, judged, make_record, new_run_dir
+from harness.stats import summarize
+
+FORMAT = "onebench-device-results"
+_SAMPLES = {"type": "array", "items": {"type": "integer", "minimum": 1}}
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["format", "version", "device", "runner", "protocol", "results"],
+    "properties": {
+        "format": {"const": FORMAT},
+        "version": {"const": 1},
+        "device": {"type": "object", "required": ["model", "os"],
+                   "properties": {"model": {"type": "string", "minLength": 1}, "os": {"type": "string"}}},
+        "runner": {"type": "object", "required": ["name", "version", "clock"]},
+        "protocol": {"type": "object", "required": ["min_iters", "min_s", "max_s", "target_rel_ci", "repeats"]},
+        "results": {"type": "array", "minItems": 1, "items": {
+            "type": "object",
+            "required": ["job_id", "job", "status", "processes"],
+            "properties": {
+                "job": {"type": "object", "required": ["model", "backend", "device", "precision", "batch", "threads",
+                                                       "form", "boundary"]},
+                "status": {"enum": ["ok", "error"]},
+                "message": {"type": "string"},
+                "package_sha256": {"type": "string"},
+                "cold_start": {"type": "object", "additionalProperties": {"type": ["number", "null"]}},
+                "processes": {"type": "array", "items": {
+                    "type": "object", "required": ["samples_ns"],
+                    "properties": {"samples_ns": {**_SAMPLES, "minItems": 1}, "warmup_ns": _SAMPLES,
+                                   "warmup_converged": {"type": "boolean"}, "stop_reason": {"type": "string"}}}},
+            },
+            "allOf": [{"if": {"properties": {"status": {"const": "ok"}}},
+                       "then": {"properties": {"processes": {"minItems": 1}}}}],
+        }},
+    },
+}
+_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise HarnessError(f"{path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HarnessError(f"{path} is not a readable results file ({exc.__class__.__name__}: {str(exc)[:120]})") from None
+    error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(data))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise HarnessError(f"{path} is not a valid {FORMAT} file: {where}: {error.message[:200]}")
+    for i, result in enumerate(data["results"]):
+        try:
+            job = Job(**result["job"])
+        except TypeError as exc:
+            raise HarnessError(f"{path}: results/{i}/job has unknown or missing fields ({exc})") from None
+        if job.id != result["job_id"]:
+            raise HarnessError(f"{path}: results/{i}: job_id {result['job_id']!r} does not match its job ({job.id}); "
+                               "the runner must copy both from the bundle's manifest")
+    return data
+
+
+def _host(data: dict[str, Any]) -> dict[str, Any]:
+    device = data["device"]
+    return {"cpu": {"model": device["model"], "logical_cores": device.get("cores")}, "os": device["os"],
+            "hostname": device.get("name", device["model"]), "device": device, "runner": data["runner"], "project": {}}
+
+
+def ingest(path: Path, root: Path) -> Path:
+    """Validate `path`, write one record per result into a new run folder under `root`; return the folder."""
+    data = read_results(path)
+    cfg = ProtocolConfig.from_dict(data["protocol"])
+    folder = new_run_dir(root).with_name("device-" + new_run_dir(root).name)
+    run = RunContext(folder.name, folder, _host(data), cfg, Path())
+    built = []
+    for result in data["results"]:
+        job = Job(**result["job"])
+        processes = [{"samples_ns": p["samples_ns"], "warmup_ns": p.get("warmup_ns", []),
+                      "warmup_converged": p.get("warmup_converged", True), "stop_reason": p.get("stop_reason", ""),
+                      "summary": summarize(p["samples_ns"]).as_dict(), "machine": {},
+                      "cold_start": result.get("cold_start", {}),
+                      "artifact": {"sha256": result.get("package_sha256", ""), "format": "mlpackage"},
+                      "backend_info": {"compute_units": job.device, "runner": data["runner"]}}
+                     for p in result["processes"]]
+        if result["status"] == "ok":
+            rec = judged(make_record(run, job, "ok", "", processes), cfg)
+        else:
+            rec = make_record(run, job, "error", result.get("message") or "the device runner reported an error", processes)
+        records.validate(rec, f"{path} ({result['job_id']})")
+        built.append(rec)
+    records.atomic_write_text(folder / "run.json", store.dumps({"run_id": run.run_id, "host": run.host, "protocol": cfg.as_dict(),
+                                                               "jobs": [r["job"] for r in built], "source": str(path)}))
+    for rec in built:
+        target = folder / "records" / f"{rec['job_id']}.json"
+        records.write_record(target, rec)
+        store.index_record(store.default_index(root), rec, target)
+    return folder

@@ -1,0 +1,157 @@
+"""Core ML as far as Linux allows: conversion, the no-branch check, the Linux `skipped` path, the
+iPhone bundle, `bench ingest` of a results file in the runner's format, and that format's Swift side."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import model_zoo
+from backends import coreml
+from backends.base import JobSpec
+from harness import ingest, store
+from harness.bundle import export_bundle
+from harness.errors import HarnessError
+from harness.leaderboard import as_lists
+from harness.protocol import preset
+from tests.test_cli_run import bench
+
+pytest.importorskip("coremltools")
+SWIFT = Path(__file__).parents[1] / "runners" / "ios"
+
+
+def _job(model: str, precision: str = "fp16", form: str = "fused") -> JobSpec:
+    return JobSpec(model=model, backend="coreml", device="all", precision=precision, form=form,
+                   input_size=model_zoo.get_spec(model).input_size)
+
+
+@pytest.mark.parametrize("variant", ["s0", "s4"])
+def test_fused_mobileone_converts_without_branches(variant: str, tmp_path: Path) -> None:
+    name = f"mobileone_{variant}"
+    torch.manual_seed(0)
+    model = model_zoo.create(name, form="fused")
+    path, artifact, info = coreml.convert_and_check(model, _job(name), tmp_path, "w" * 8)
+    graph = info["graph"]
+    assert path.suffix == ".mlpackage" and artifact["format"] == "mlpackage" and artifact["deployment_target"] == "iOS16"
+    assert graph["applies"] and graph["passed"] and graph["branch_adds"] == 0
+    assert graph["ops"]["conv"] > 40 and "add" not in graph["ops"]
+    if variant == "s4":  # its squeeze-excitation blocks: pooling, sigmoid gate and multiply, and nothing else
+        assert graph["ops"]["sigmoid"] == graph["ops"]["mul"] > 0
+    assert coreml.convert(model, _job(name), tmp_path, "w" * 8) == (path, 0.0)  # cached
+    assert coreml.package_path(tmp_path, _job(name, "fp32"), "w" * 8) != path
+
+
+def test_the_check_catches_branches_in_the_training_form(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = model_zoo.create("mobileone_s0", form="train")
+    path, _ = coreml.convert(model, _job("mobileone_s0", form="train"), tmp_path, "t" * 8)
+    counts = coreml.op_counts(path)
+    assert counts["add"] > 100  # the train-time branches, summed
+    check = coreml.graph_check(counts, fused_reparameterizable=True)
+    assert not check["passed"] and check["branch_adds"] == counts["add"] and "batch_norm" in check["unexpected_ops"]
+
+
+def test_linux_run_converts_checks_and_writes_skipped_records(tmp_path: Path) -> None:
+    done = bench("run", "--quick", "-m", "mobileone_s0", "-b", "coreml", "--compute-units", "all",
+                 "--compute-units", "cpu-ne", "--threads", "1", "--out", "run", cwd=tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    recs = [json.loads(p.read_text()) for p in (tmp_path / "run" / "records").glob("*.json")]
+    assert sorted(r["job"]["device"] for r in recs) == ["all", "cpu-ne"]
+    for rec in recs:
+        assert rec["status"] == "skipped" and "needs macOS or iOS" in rec["message"]
+        assert rec["job"]["precision"] == "fp16" and rec["backend_info"]["graph"]["passed"]
+        assert Path(rec["artifact"]["path"]).is_dir() and rec["artifact"]["path"] in rec["message"]
+    assert any(r["cold_start"]["convert_s"] > 0 for r in recs)
+    listing = bench("list", "backends", cwd=tmp_path).stdout
+    assert re.search(r"coreml\s+│\s+converts only", listing)
+    bad = bench("run", "-m", "mobileone_s0", "-b", "coreml", "--compute-units", "ane", cwd=tmp_path)
+    assert bad.returncode == 2 and "unknown Core ML compute unit 'ane'" in bad.stderr
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("b") / "bundle"
+    export_bundle(["mobileone_s0"], ["fp16"], ["all", "cpu-ne"], folder, preset("quick"), folder.parent / "cache")
+    return folder
+
+
+def test_bundle_holds_packages_rules_and_job_keys(bundle: Path, tmp_path: Path) -> None:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["format"] == "onebench-coreml-bundle" and manifest["protocol"] == preset("quick").as_dict()
+    assert json.loads((bundle / "protocol.json").read_text())["min_iters"] == preset("quick").min_iters
+    assert [j["job_id"] for j in manifest["jobs"]] == ["mobileone_s0.fused.coreml.all.fp16.b1.t1.on-device",
+                                                       "mobileone_s0.fused.coreml.cpu-ne.fp16.b1.t1.on-device"]
+    for entry in manifest["jobs"]:
+        assert coreml.package_sha256(bundle / entry["package"]) == entry["package_sha256"]
+        assert entry["input"] == {"name": "input", "shape": [1, 3, 224, 224]} and entry["graph"]["passed"]
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("keep")
+    with pytest.raises(HarnessError, match="is not an onebench bundle"):
+        export_bundle(["mobileone_s0"], ["fp16"], ["all"], tmp_path / "notes", preset("quick"), tmp_path / "cache")
+
+
+def runner_results(bundle: Path) -> dict:
+    """A results file as runners/ios writes it (DeviceResults in Formats.swift), with made-up samples."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    rng = np.random.default_rng(0)
+    results = []
+    for entry, level in zip(manifest["jobs"], (1.2e6, 0.9e6)):
+        procs = [{"samples_ns": [int(v) for v in rng.normal(level, level * 0.01, 200)], "warmup_ns": [int(level * 1.5)] * 10,
+                  "warmup_converged": True, "stop_reason": "ci"}]
+        results.append({"job_id": entry["job_id"], "job": entry["job"], "status": "ok", "message": "",
+                        "package_sha256": entry["package_sha256"], "processes": procs,
+                        "cold_start": {"compile_s": 0.8, "load_s": 0.2, "first_inference_ms": 35.0}})
+    return {"format": "onebench-device-results", "version": 1,
+            "device": {"model": "iPhone13,2", "os": "iOS 17.5", "name": "test phone", "cores": 6, "thermal_state": "nominal"},
+            "runner": {"name": "OnebenchRunner", "version": "0.1.0", "clock": "DispatchTime.uptimeNanoseconds (monotonic)"},
+            "protocol": manifest["protocol"], "results": results}
+
+
+def test_ingest_stores_device_results_as_ordinary_records(bundle: Path, tmp_path: Path) -> None:
+    path = tmp_path / "phone.json"
+    path.write_text(json.dumps(runner_results(bundle)))
+    done = bench("ingest", str(path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    folder = next((tmp_path / "results" / "runs").glob("device-*"))
+    recs = store.load_run(folder)
+    assert {r["job"]["boundary"] for r in recs} == {"on-device"} and all(r["status"] == "ok" for r in recs)
+    by_units = {r["job"]["device"]: r for r in recs}
+    assert by_units["cpu-ne"]["stats"]["p50"] == pytest.approx(0.9e6, rel=0.01)
+    assert by_units["all"]["host"]["cpu"]["model"] == "iPhone13,2" and by_units["all"]["cold_start"]["load_s"] == 0.2
+    assert len(store.query(store.default_index(tmp_path / "results"), backend="coreml")) == 2
+    header, body = as_lists(recs)
+    assert "coreml all" in header and "coreml cpu-ne" in header and body[0][0] == "mobileone_s0"
+
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda d: d["results"][0].update(job_id="other"), "does not match its job"),
+    (lambda d: d["results"][0]["processes"][0].update(samples_ns=[0, -5]), "results/0/processes/0/samples_ns/1"),
+    (lambda d: d.pop("device"), "'device' is a required property"),
+    (lambda d: d.update(format="something"), "format"),
+])
+def test_ingest_rejects_a_bad_file_and_writes_nothing(damage, needle: str, bundle: Path, tmp_path: Path) -> None:
+    data = runner_results(bundle)
+    damage(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(HarnessError, match=re.escape(needle)):
+        ingest.ingest(path, tmp_path / "results")
+    assert not (tmp_path / "results").exists()
+
+
+def test_swift_runner_emits_every_field_ingest_requires() -> None:
+    """The Swift structs cannot be compiled here; their field names are checked against ingest's schema."""
+    source = (SWIFT / "Sources" / "OnebenchProtocol" / "Formats.swift").read_text()
+    source += (SWIFT / "Sources" / "OnebenchProtocol" / "TimingProtocol.swift").read_text()
+    fields = set(re.findall(r"\bvar (\w+)", source)) | set(re.findall(r'= "(\w+)"', source))
+    schema = ingest.SCHEMA
+    required = set(schema["required"]) | set(schema["properties"]["device"]["required"])
+    result = schema["properties"]["results"]["items"]
+    required |= set(result["required"]) | set(result["properties"]["processes"]["items"]["required"])
+    required |= set(schema["properties"]["protocol"]["required"]) | set(result["properties"]["job"]["required"])
+    assert required - fields == set()
