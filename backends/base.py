@@ -49,6 +49,7 @@ class JobSpec:
     threads: int = 1
     form: str = "fused"
     input_size: int = 224
+    layout: str = "nchw"  # or "nhwc" (channels-last), where the backend supports it
 
 
 @dataclass
@@ -69,8 +70,11 @@ class Session:
     cold: dict[str, float] = field(default_factory=dict)  # export_s / convert_s / compile_s / load_s
     artifact: dict[str, str] = field(default_factory=dict)  # path and sha256 of the file that runs
     info: dict[str, object] = field(default_factory=dict)  # settings the runtime reports it used
-    boundary: str = "host-sync"
+    boundary: str = "host-sync"  # what `run` spans
     close: Callable[[], None] = lambda: None
+    # One inference timed on the device (CUDA events), in ns: the `device` boundary, where there is one.
+    device_timer: Callable[[], int] | None = None
+    memory: Callable[[], dict[str, float]] = dict  # peak device memory after timing, where known
 
 
 class Backend(Protocol):
@@ -105,4 +109,7 @@ def common_unsupported(backend: Backend, job: JobSpec) -> str | None:
         return f"{backend.name} runs on {', '.join(backend.devices)}, not {job.device}"
     if job.precision not in backend.precisions:
         return f"{backend.name} does not run {job.precision} here (it runs {', '.join(backend.precisions)})"
+    layouts = getattr(backend, "layouts", ("nchw",))
+    if job.layout not in layouts:
+        return f"{backend.name} runs the {', '.join(layouts)} layout, not {job.layout}"
     return None

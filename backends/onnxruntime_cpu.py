@@ -24,7 +24,10 @@ class OnnxRuntimeCPU:
     precisions = ("fp32",)
 
     def availability(self) -> Availability:
-        return export_availability("onnxruntime", INSTALL)
+        from backends.onnxruntime_gpu import conflict
+
+        broken = conflict()
+        return Availability(False, broken) if broken else export_availability("onnxruntime", INSTALL)
 
     def unsupported(self, job: JobSpec) -> str | None:
         return common_unsupported(self, job)

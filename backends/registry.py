@@ -16,6 +16,10 @@ BUILTIN: dict[str, str] = {
     "onnxruntime": "backends.onnxruntime_cpu:OnnxRuntimeCPU",
     "openvino": "backends.openvino_cpu:OpenVinoCPU",
     "coreml": "backends.coreml:CoreML",
+    "torch-cudagraph": "backends.torch_cuda:TorchCudaGraph",
+    "onnxruntime-cuda": "backends.onnxruntime_gpu:OnnxRuntimeGPU",
+    "onnxruntime-trt": "backends.onnxruntime_gpu:OnnxRuntimeTensorRT",
+    "tensorrt": "backends.tensorrt_engine:TensorRT",
 }
 _EXTRA: dict[str, str] = {}
 

@@ -1,4 +1,4 @@
-"""Inductor on the CPU (C++/OpenMP code generated and built with the system compiler).
+"""Inductor on the CPU (C++/OpenMP code built with the system compiler) or CUDA (Triton kernels).
 
 The model is compiled ahead of time with AOTInductor (`torch.export` + `aoti_compile_and_package`) and
 the package is cached, keyed by the weights' hash, torch version, precision, batch and input size.
@@ -19,21 +19,25 @@ import torch
 from torch import nn
 
 from backends.base import Availability, JobSpec, OpenContext, Session
+from backends.torch_cuda import CUDA_DTYPES, torch_cuda_session
 from backends.torch_eager import DTYPES, TorchEager, torch_session
 
 
 def package_path(ctx: OpenContext, job: JobSpec):
-    key = f"{ctx.weights_hash}|{torch.__version__}|{job.precision}|{job.batch}|{job.input_size}"
+    """Keyed by all that changes the compiled code: weights, torch, precision, shape, layout, device
+    (and the GPU model: kernels are tuned and built for one architecture)."""
+    gpu = torch.cuda.get_device_name() if job.device == "cuda" else ""
+    key = f"{ctx.weights_hash}|{torch.__version__}|{job.precision}|{job.batch}|{job.input_size}|{job.layout}|{job.device}|{gpu}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     safe = job.model.replace(":", "_").replace("/", "_")
-    return ctx.cache_dir / "aoti" / f"{safe}-{job.precision}-b{job.batch}-{job.input_size}-{digest}.pt2"
+    return ctx.cache_dir / "aoti" / f"{safe}-{job.device}-{job.precision}-b{job.batch}-{job.input_size}-{digest}.pt2"
 
 
 class TorchCompile(TorchEager):
     """Eager's devices, precisions and session; compiled code instead of the eager module."""
 
     name = "torch-compile"
-    description = "Inductor (AOTInductor package)"
+    description = "Inductor (AOTInductor package; CPU or CUDA)"
 
     def availability(self) -> Availability:
         avail = super().availability()
@@ -45,12 +49,16 @@ class TorchCompile(TorchEager):
         torch.set_num_threads(job.threads)
         path = package_path(ctx, job)
         cold: dict[str, float] = {"compile_s": 0.0}
+        cuda = job.device == "cuda"
+        dtype = (CUDA_DTYPES if cuda else DTYPES)[job.precision]
+        fmt = torch.channels_last if job.layout == "nhwc" else torch.contiguous_format
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            example = torch.from_numpy(ctx.example).to(DTYPES[job.precision])
+            example = torch.from_numpy(ctx.example).to(device=job.device, dtype=dtype).contiguous(memory_format=fmt)
             start = time.perf_counter()
             with torch.inference_mode():
-                program = torch.export.export(model.to(DTYPES[job.precision]).eval(), (example,))
+                module = model.to(device=job.device, dtype=dtype, memory_format=fmt).eval()
+                program = torch.export.export(module, (example,))
                 tmp = path.with_suffix(f".tmp{os.getpid()}.pt2")
                 torch._inductor.aoti_compile_and_package(program, package_path=str(tmp))
             os.replace(tmp, path)
@@ -60,6 +68,6 @@ class TorchCompile(TorchEager):
         cold["load_s"] = time.perf_counter() - start
         from backends.onnx_export import file_sha256
 
-        session = torch_session(compiled, job, ctx, cold)
+        session = torch_cuda_session(compiled, job, ctx, cold) if cuda else torch_session(compiled, job, ctx, cold)
         session.artifact = {"path": str(path), "sha256": file_sha256(path), "format": "aoti-package"}
         return session

@@ -1,4 +1,5 @@
-"""PyTorch eager on the CPU: `torch.inference_mode`, threads from the job."""
+"""PyTorch eager: on the CPU with `torch.inference_mode` and the job's threads; on CUDA through
+`backends.torch_cuda` (both timing boundaries, fp16/bf16, channels-last)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import torch
 from torch import nn
 
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported, module_availability
+from backends.torch_cuda import CUDA_DTYPES, cuda_unsupported, torch_cuda_session
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -27,18 +29,34 @@ def torch_session(module: nn.Module, job: JobSpec, ctx: OpenContext, cold: dict[
     return Session(run=run, infer=infer, cold=cold, info={"torch_threads": torch.get_num_threads()})
 
 
+def device_unsupported(job: JobSpec) -> str | None:
+    """What the CPU or the GPU cannot do of a job (the checks torch and torch-compile share)."""
+    if job.device == "cuda":
+        return cuda_unsupported(job)
+    if job.precision not in DTYPES:
+        return f"{job.precision} on the CPU is not a deployment target here; it runs with --device cuda"
+    if job.layout != "nchw":
+        return "channels-last is offered on CUDA; on the CPU each backend picks its own layout"
+    return None
+
+
 class TorchEager:
     name = "torch"
-    description = "PyTorch eager (inference_mode)"
-    devices = ("cpu",)
-    precisions = ("fp32", "bf16")
+    description = "PyTorch eager (inference_mode; CPU or CUDA)"
+    devices = ("cpu", "cuda")
+    precisions = ("fp32", "bf16", "fp16")
+    layouts = ("nchw", "nhwc")
 
     def availability(self) -> Availability:
         return module_availability("torch", "pip install torch")
 
     def unsupported(self, job: JobSpec) -> str | None:
-        return common_unsupported(self, job)
+        return common_unsupported(self, job) or device_unsupported(job)
 
     def open(self, model: nn.Module, job: JobSpec, ctx: OpenContext) -> Session:
+        if job.device == "cuda":
+            fmt = torch.channels_last if job.layout == "nhwc" else torch.contiguous_format
+            module = model.to(device="cuda", dtype=CUDA_DTYPES[job.precision], memory_format=fmt).eval()
+            return torch_cuda_session(module, job, ctx, {})
         torch.set_num_threads(job.threads)
         return torch_session(model.to(DTYPES[job.precision]).eval(), job, ctx, {})

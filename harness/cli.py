@@ -130,6 +130,7 @@ def run(
     form: str = typer.Option("fused", "--form", help="fused (inference form) or train."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     compute_units: list[str] = typer.Option(None, "--compute-units", help="Core ML: all (default), cpu, cpu-gpu, cpu-ne (repeatable)."),
+    channels_last: bool = typer.Option(False, "--channels-last", help="CUDA: run PyTorch backends in NHWC memory format."),
     weights: str = typer.Option(None, "--weights", help="Checkpoint to load (one model only); default: seeded random weights."),
     out_dir: Path = typer.Option(None, "--out", help="Run folder; an existing one is resumed. Default: results/runs/<new id>."),
     fmt: Fmt = typer.Option(Fmt.rich, "--format", help="Leaderboard format printed at the end."),
@@ -142,7 +143,7 @@ def run(
 
     cfg = protocol_from_options(quick, precise, repeats)
     jobs = plan_from_options(model, backend, precision, batch, threads or _default_threads(), device, form, weights,
-                             compute_units)
+                             compute_units, channels_last)
     folder = out_dir or new_run_dir(RESULTS)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as bar:

@@ -25,6 +25,7 @@ from scipy import stats as sps
 
 from harness.errors import HarnessError
 from harness.jobs import KEY_FIELDS
+from harness.jobs import key_of as job_key
 from harness.stats import median_of_medians_draws
 
 BOOTSTRAP = 2000
@@ -78,7 +79,7 @@ class Comparison:
 
 
 def key_of(rec: dict[str, Any]) -> tuple:
-    return tuple(rec["job"][f] for f in KEY_FIELDS)
+    return job_key(rec["job"])
 
 
 def key_label(key: tuple) -> str:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import psutil
 
+from harness import gpu
+
 LIBRARIES = ("onebench", "torch", "timm", "numpy", "onnx", "onnxscript", "onnxruntime", "onnxruntime-gpu", "openvino",
              "coremltools", "tensorrt", "scipy")
 INTERESTING_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8",
@@ -85,7 +87,7 @@ def capture() -> dict[str, object]:
         "python": platform.python_version(),
         "cpu": cpu_info(),
         "memory_gb": round(mem.total / 2**30, 1),
-        "accelerator": None,
+        "gpu": gpu.device_info(),
         "libraries": library_versions(),
         "project": git_commit(),
         "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE",

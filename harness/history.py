@@ -21,7 +21,7 @@ import numpy as np
 from harness import store
 from harness.errors import HarnessError
 
-SERIES_KEY = ("model", "form", "backend", "device", "precision", "batch", "threads", "boundary")
+SERIES_KEY = ("model", "form", "backend", "device", "precision", "batch", "threads", "boundary", "layout")
 PENALTY = 6.0
 MIN_SIGMA = 0.005  # floor for the noise estimate (0.5%): a perfectly flat series would make any wiggle a step
 

@@ -8,8 +8,11 @@ from dataclasses import asdict, dataclass
 
 from backends.base import JobSpec
 
-BOUNDARY = {"cpu": "host-sync"}
-KEY_FIELDS = ("model", "form", "backend", "device", "precision", "batch", "threads", "boundary")
+# A GPU job is timed at two boundaries, as two jobs: CUDA events around the model alone (`device`) and
+# host input to host output including copies and sync (`end-to-end`). Numbers never cross boundaries.
+BOUNDARIES = {"cuda": ("device", "end-to-end")}
+KEY_FIELDS = ("model", "form", "backend", "device", "precision", "batch", "threads", "boundary", "layout")
+DEFAULTS = {"layout": "nchw"}  # key fields older records may lack
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class Job(JobSpec):
     def id(self) -> str:
         """A file-name-safe id that spells the key."""
         raw = f"{self.model}.{self.form}.{self.backend}.{self.device}.{self.precision}.b{self.batch}.t{self.threads}.{self.boundary}"
+        if self.layout != DEFAULTS["layout"]:
+            raw += f".{self.layout}"
         return re.sub(r"[^A-Za-z0-9._-]+", "_", raw)
 
     def spec(self) -> JobSpec:
@@ -35,12 +40,19 @@ class Job(JobSpec):
         return asdict(self)
 
 
+def key_of(job: dict) -> tuple:
+    """The key of a record's job dict (older records lack newer key fields: their defaults apply)."""
+    return tuple(job.get(f, DEFAULTS.get(f)) for f in KEY_FIELDS)
+
+
 def plan(models: list[str], backends: list[str], precisions: list[str], batches: list[int], threads: int,
-         device: str = "cpu", form: str = "fused", input_sizes: dict[str, int] | None = None) -> list[Job]:
+         device: str = "cpu", form: str = "fused", input_sizes: dict[str, int] | None = None,
+         layout: str = "nchw") -> list[Job]:
     """Every combination, model-major so a model's backends run back to back."""
     sizes = input_sizes or {}
     return [
         Job(model=m, backend=b, form=form, device=device, precision=p, batch=n, threads=threads,
-            boundary=BOUNDARY.get(device, "host-sync"), input_size=sizes.get(m, 224))
-        for m, b, p, n in itertools.product(models, backends, precisions, batches)
+            boundary=boundary, input_size=sizes.get(m, 224), layout=layout)
+        for m, b, p, n, boundary in itertools.product(models, backends, precisions, batches,
+                                                      BOUNDARIES.get(device, ("host-sync",)))
     ]

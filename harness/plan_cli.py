@@ -12,7 +12,7 @@ from harness.protocol import ProtocolConfig, preset
 from model_zoo.registry import closest
 
 PRECISIONS = ("fp32", "bf16", "fp16")
-DEVICES = ("cpu", "cuda", "ane", "gpu")
+DEVICES = ("cpu", "cuda")
 
 
 def protocol_from_options(quick: bool, precise: bool, repeats: int | None) -> ProtocolConfig:
@@ -32,7 +32,8 @@ def check_choice(kind: str, value: str, allowed: list[str] | tuple[str, ...]) ->
 
 def plan_from_options(models: list[str] | None, backends: list[str] | None, precisions: list[str] | None,
                       batches: list[int] | None, threads: int, device: str, form: str,
-                      weights: str | None, compute_units: list[str] | None = None) -> list[Job]:
+                      weights: str | None, compute_units: list[str] | None = None,
+                      channels_last: bool = False) -> list[Job]:
     models = models or model_zoo.mission_models()
     sizes = {m: model_zoo.get_spec(m).input_size for m in models}  # unknown names fail here, with suggestions
     for b in backends or []:
@@ -49,13 +50,16 @@ def plan_from_options(models: list[str] | None, backends: list[str] | None, prec
         raise HarnessError("--weights loads one checkpoint: pass exactly one --model with it")
     for unit in compute_units or []:
         check_choice("Core ML compute unit", unit, tuple(COMPUTE_UNITS))
+    if device == "cuda" and not backends:  # every GPU backend: those that cannot run here say why in a skipped record
+        backends = [n for n in registry.names() if "cuda" in registry.get(n).devices]
     backends = backends or available_cpu_backends()
     if not backends:
         raise HarnessError("no backend is available; `bench list backends` says what to install")
     if compute_units and "coreml" not in backends:
         raise HarnessError("--compute-units applies to --backend coreml; add it or drop the option")
     others = [b for b in backends if b != "coreml"]
-    jobs = plan(models, others, precisions or ["fp32"], batches or [1], threads, device, form, sizes) if others else []
+    layout = "nhwc" if channels_last else "nchw"
+    jobs = plan(models, others, precisions or ["fp32"], batches or [1], threads, device, form, sizes, layout) if others else []
     if "coreml" in backends:  # a Core ML job's device is its compute units
         for unit in compute_units or ["all"]:
             jobs += plan(models, ["coreml"], precisions or ["fp16"], batches or [1], threads, unit, form, sizes)

@@ -159,7 +159,6 @@ def run_job(run: RunContext, job: Job, mpctx: mp.context.BaseContext) -> dict[st
             rec.update({k: prepared[k] for k in ("artifact", "backend_info", "model_info", "cold_start")})
             return rec
         processes.append(outcome[1])
-    job = Job(**{**job.as_dict(), "boundary": processes[0].get("boundary", job.boundary)})
     return judged(make_record(run, job, "ok", "", processes), run.cfg)
 
 

@@ -15,7 +15,7 @@ from harness.errors import HarnessError
 from harness.records import read_record, swap_in
 
 COLUMNS = ("run_id", "job_id", "created", "model", "form", "backend", "device", "precision", "batch", "threads",
-           "boundary", "status", "unstable", "parity_passed", "p50_ns", "p90_ns", "ci_low_ns", "ci_high_ns",
+           "boundary", "layout", "status", "unstable", "parity_passed", "p50_ns", "p90_ns", "ci_low_ns", "ci_high_ns",
            "spread", "processes", "commit_sha", "cpu", "path")
 _DDL = f"""CREATE TABLE IF NOT EXISTS records ({', '.join(COLUMNS)}, PRIMARY KEY (run_id, job_id));
 CREATE INDEX IF NOT EXISTS records_key ON records (model, backend, device, precision, batch, threads);"""
@@ -32,7 +32,8 @@ def default_index(root: Path) -> Path:
 def _row(rec: dict[str, Any], path: Path) -> tuple:
     job, stats, parity = rec["job"], rec.get("stats") or {}, rec.get("parity") or {}
     return (rec["run_id"], rec["job_id"], rec["created"], job["model"], job["form"], job["backend"], job["device"],
-            job["precision"], job["batch"], job["threads"], job["boundary"], rec["status"], int(rec["unstable"]),
+            job["precision"], job["batch"], job["threads"], job["boundary"], job.get("layout", "nchw"), rec["status"],
+            int(rec["unstable"]),
             None if not parity else int(parity["passed"]), stats.get("p50"), stats.get("p90"), stats.get("ci_low"),
             stats.get("ci_high"), stats.get("spread"), stats.get("processes"),
             (rec["host"].get("project") or {}).get("commit"), (rec["host"].get("cpu") or {}).get("model"),
@@ -42,8 +43,16 @@ def _row(rec: dict[str, Any], path: Path) -> tuple:
 def index_record(db: Path, rec: dict[str, Any], path: Path) -> None:
     db.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(db) as con:
+        columns = tuple(r[1] for r in con.execute("PRAGMA table_info(records)"))
+        if columns and columns != COLUMNS:  # an index from an older onebench: drop it, the files are the truth
+            con.execute("DROP TABLE records")
+            stale = True
+        else:
+            stale = False
         con.executescript(_DDL)
         con.execute(f"INSERT OR REPLACE INTO records VALUES ({', '.join('?' * len(COLUMNS))})", _row(rec, path))
+    if stale:
+        rebuild(db, db.parent)
 
 
 def rebuild(db: Path, root: Path) -> int:

@@ -6,7 +6,8 @@ hosts whole processes shift together; one slow process out of three does not mov
 three, but a median that no second process confirms can; (b) the machine says it was disturbed
 (steal time, load, frequency, or a probe more than PROBE_SLOWDOWN_LIMIT slower than its best in the
 run; see `harness.machine`); (c) the CI of p50 over all iterations is wider than +-2x the protocol's
-target; (d) warm-up never settled. Tukey outliers are counted and reported but do not by
+target; (d) warm-up never settled; (e) on a GPU, its SM clock or temperature moved during a
+process (`harness.gpu`). Tukey outliers are counted and reported but do not by
 themselves make a job unstable: latency has a right tail (10-15% beyond the fences is usual here)
 that moves neither the median nor its CI.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 import os
 import statistics
 
-from harness import machine
+from harness import gpu, machine
 from harness.protocol import ProtocolConfig
 
 AGREE_LIMIT = 0.03
@@ -39,6 +40,8 @@ def unstable_reasons(processes: list[dict], pooled: dict, cfg: ProtocolConfig, c
     for i, p in enumerate(processes):
         if not p.get("warmup_converged", True):
             reasons.append(f"process {i}: warm-up did not settle within {cfg.warmup_max_s:g} s")
+        if p.get("gpu"):
+            reasons += [f"process {i}: {r}" for r in gpu.changes(p["gpu"].get("before", {}), p["gpu"].get("after", {}))]
     return reasons
 
 

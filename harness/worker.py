@@ -13,6 +13,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,8 +22,8 @@ import torch
 import model_zoo
 from model_zoo.weights import state_sha256
 from backends import registry
-from backends.base import OpenContext, SkipJob
-from harness import machine
+from backends.base import OpenContext, Session, SkipJob
+from harness import gpu, machine
 from harness.environment import library_versions
 from harness.jobs import Job
 from harness.parity import compare
@@ -38,6 +39,18 @@ WEIGHTS_SEED = 0
 def input_tensor(job: Job, seed: int) -> np.ndarray:
     """The seeded float32 NCHW input, allocated before timing."""
     return np.random.default_rng(seed).standard_normal((job.batch, 3, job.input_size, job.input_size), dtype=np.float32)
+
+
+def boundary_timer(session: Session, job: Job) -> Callable[[], int] | None:
+    """The device timer for a `device`-boundary job; None (host clock around `run`) when `run` spans
+    the job's boundary. A mismatch is an error, never a number under the wrong label."""
+    if job.boundary == "device":
+        if session.device_timer is None:
+            raise RuntimeError(f"{job.backend} has no device timer, so it cannot measure the device boundary")
+        return session.device_timer
+    if job.boundary != session.boundary:
+        raise RuntimeError(f"{job.backend} measures the {session.boundary} boundary, not {job.boundary}")
+    return None
 
 
 def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
@@ -71,8 +84,10 @@ def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
     session.run()
     first_ms = (time.perf_counter() - t0) * 1e3
 
-    result = measure(session.run, cfg)
+    gpu_before = gpu.snapshot() if job.device == "cuda" else {}
+    result = measure(session.run, cfg, timed_run=boundary_timer(session, job))
     after = machine.snapshot()
+    gpu_state = {"before": gpu_before, "after": gpu.snapshot(), **session.memory()} if job.device == "cuda" else None
     parity = compare(session.infer(parity_input), reference, job.precision).as_dict() if reference is not None else None
     session.close()
     return {
@@ -89,7 +104,8 @@ def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
         "parity": parity,
         "artifact": session.artifact,
         "backend_info": session.info,
-        "boundary": session.boundary,
+        "boundary": job.boundary,
+        "gpu": gpu_state,
         "model_info": info,
         "libraries": library_versions(),
     }

@@ -1,0 +1,145 @@
+"""TensorRT: an engine built from the cached ONNX export with the TensorRT Python API (10.x).
+
+The ONNX parser's errors are reported one by one; the builder config sets the workspace limit and
+fp16 on or off, int8 always off. The serialized engine is cached, keyed by the ONNX file's hash, the
+TensorRT version, the GPU's name and the precision (an engine is valid for one GPU model and one
+TensorRT build). Buffers are allocated once (as torch CUDA tensors, so no second CUDA binding is
+needed) and addressed by tensor name; inference is `execute_async_v3` on our stream. Engine build
+time is the job's cold start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported, module_availability
+from backends.onnx_export import export_onnx, file_sha256
+
+INSTALL = "pip install 'onebench[tensorrt]' (needs an NVIDIA GPU and driver)"
+WORKSPACE_BYTES = 4 << 30
+
+
+def engine_key(onnx_sha256: str, trt_version: str, gpu_name: str, precision: str, workspace: int = WORKSPACE_BYTES) -> str:
+    """Everything an engine depends on; a change in any of them builds a new engine."""
+    return hashlib.sha256(f"{onnx_sha256}|{trt_version}|{gpu_name}|{precision}|{workspace}".encode()).hexdigest()[:20]
+
+
+def engine_path(cache_dir: Path, model: str, precision: str, key: str) -> Path:
+    return cache_dir / "tensorrt" / f"{model.replace(':', '_').replace('/', '_')}-{precision}-{key}.engine"
+
+
+def parse_errors(parser) -> list[str]:
+    return [str(parser.get_error(i)) for i in range(parser.num_errors)]
+
+
+def build_engine(onnx_file: Path, precision: str, logger) -> bytes:
+    """Parse the ONNX file and build a serialized engine; raise with the parser's or builder's errors."""
+    import tensorrt as trt
+
+    builder = trt.Builder(logger)
+    major = int(trt.__version__.split(".")[0])
+    flags = 0 if major >= 10 else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)  # explicit batch
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(Path(onnx_file).read_bytes()):
+        raise RuntimeError(f"TensorRT's ONNX parser rejected {onnx_file.name}: " + "; ".join(parse_errors(parser)))
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
+    if precision == "fp16":
+        config.set_flag(trt.BuilderFlag.FP16)
+    config.clear_flag(trt.BuilderFlag.INT8)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise RuntimeError(f"TensorRT could not build an engine for {onnx_file.name} ({precision}); its log says why")
+    return bytes(serialized)
+
+
+class TensorRT:
+    name = "tensorrt"
+    description = "TensorRT engine (NVIDIA GPU)"
+    devices = ("cuda",)
+    precisions = ("fp32", "fp16")
+
+    def availability(self) -> Availability:
+        avail = module_availability("tensorrt", INSTALL)
+        if not avail.ok:
+            return avail
+        from backends.torch_cuda import cuda_availability
+
+        cuda = cuda_availability()
+        return avail if cuda.ok else cuda
+
+    def unsupported(self, job: JobSpec) -> str | None:
+        return common_unsupported(self, job)
+
+    def open(self, model: nn.Module, job: JobSpec, ctx: OpenContext) -> Session:
+        import tensorrt as trt
+        import torch
+
+        from backends.torch_cuda import event_timer
+
+        onnx_file, export_s = export_onnx(model, job.model, ctx.weights_hash, job.batch, job.input_size, ctx.cache_dir)
+        logger = trt.Logger(trt.Logger.WARNING)
+        path = engine_path(ctx.cache_dir, job.model, job.precision,
+                           engine_key(file_sha256(onnx_file), trt.__version__, torch.cuda.get_device_name(), job.precision))
+        cold = {"export_s": export_s, "build_s": 0.0}
+        if not path.exists():
+            start = time.perf_counter()
+            blob = build_engine(onnx_file, job.precision, logger)
+            cold["build_s"] = time.perf_counter() - start
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_bytes(blob)
+            os.replace(tmp, path)
+        start = time.perf_counter()
+        engine = trt.Runtime(logger).deserialize_cuda_engine(path.read_bytes())
+        context = engine.create_execution_context()
+        cold["load_s"] = time.perf_counter() - start
+
+        buffers: dict[str, torch.Tensor] = {}
+        inputs, outputs = [], []
+        for i in range(engine.num_io_tensors):
+            name = engine.get_tensor_name(i)
+            dtype = torch.from_numpy(np.empty(0, dtype=trt.nptype(engine.get_tensor_dtype(name)))).dtype
+            buffers[name] = torch.empty(tuple(engine.get_tensor_shape(name)), dtype=dtype, device="cuda")
+            context.set_tensor_address(name, buffers[name].data_ptr())
+            (inputs if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT else outputs).append(name)
+        (dev_in,), (dev_out,) = [buffers[n] for n in inputs], [buffers[n] for n in outputs]
+        stream = torch.cuda.Stream()
+        host_in = torch.from_numpy(ctx.example).pin_memory()
+        host_out = torch.empty(dev_out.shape, dtype=dev_out.dtype).pin_memory()
+
+        def execute() -> None:
+            if not context.execute_async_v3(stream.cuda_stream):
+                raise RuntimeError("TensorRT execute_async_v3 failed")
+
+        def run() -> None:  # end-to-end
+            with torch.cuda.stream(stream):
+                dev_in.copy_(host_in, non_blocking=True)
+                execute()
+                host_out.copy_(dev_out, non_blocking=True)
+            stream.synchronize()
+
+        def infer(x: np.ndarray) -> np.ndarray:
+            with torch.cuda.stream(stream):
+                dev_in.copy_(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+                execute()
+                out = dev_out.float().cpu()
+            stream.synchronize()
+            return out.numpy()
+
+        return Session(
+            run=run, infer=infer, boundary="end-to-end", device_timer=event_timer(stream, execute), cold=cold,
+            artifact={"path": str(path), "sha256": file_sha256(path), "format": "tensorrt-engine",
+                      "onnx_sha256": file_sha256(onnx_file)},
+            info={"tensorrt": trt.__version__, "device": torch.cuda.get_device_name(), "workspace_bytes": WORKSPACE_BYTES,
+                  "io": {"inputs": inputs, "outputs": outputs}},
+            memory=lambda: {"engine_device_memory_mb": getattr(engine, "device_memory_size_v2",
+                                                               getattr(engine, "device_memory_size", 0)) / 2**20},
+        )
