@@ -34,8 +34,7 @@ def cuda_unsupported(job: JobSpec) -> str | None:
 
 def cuda_availability() -> Availability:
     reason = cuda_unsupported(JobSpec(model="", backend="", device="cuda"))
-    return Availability(False, reason, "a machine with an NVIDIA GPU and a CUDA build of torch") if reason \
-        else Availability(True, version=torch.__version__)
+    return Availability(False, reason) if reason else Availability(True, version=torch.__version__)
 
 
 def event_timer(stream: torch.cuda.Stream, forward: Callable[[], object]) -> Callable[[], int]:

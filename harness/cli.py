@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.errors import HarnessError
@@ -100,7 +101,8 @@ def list_backends() -> None:
     for col in ("backend", "runs here", "version", "why not / install"):
         table.add_column(col, overflow="fold")
     for r in backend_rows():
-        table.add_row(r.name, "yes" if r.ok else "converts only" if r.prepares else "no", r.version, "" if r.ok else f"{r.reason}" + (f" — {r.install}" if r.install else ""))
+        why = "" if r.ok else r.reason + (f" — {r.install}" if r.install else "")
+        table.add_row(r.name, "yes" if r.ok else "converts only" if r.prepares else "no", r.version, escape(why))
     out.print(table)
 
 
@@ -229,7 +231,7 @@ def _print_board(records: list[dict], fmt: Fmt) -> None:
         for i, col in enumerate(header):
             table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
         for row in body:
-            table.add_row(*row)
+            table.add_row(*(escape(cell) for cell in row))
         out.print(table)
         out.print(LEGEND, highlight=False)
 
@@ -533,7 +535,7 @@ def ablation(
         for i, col in enumerate(header):
             table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(escape(cell) for cell in row))
         out.print(table)
     for rec in records:
         if rec["status"] != "ok":

@@ -84,5 +84,19 @@ class Missing(_Fake):
         return Availability(False, "the Python package 'fakert' is not installed", "pip install fakert")
 
 
+class DeviceTimed(_Fake):
+    """A GPU-like session: `run` spans end-to-end, and a device timer that always reads 7 ms."""
+
+    name = "fake-device-timer"
+    DEVICE_NS = 7_000_000
+
+    def open(self, model, job, ctx):
+        session = super().open(model, job, ctx)
+        session.boundary = "end-to-end"
+        session.device_timer = lambda: self.DEVICE_NS
+        session.memory = lambda: {"fake_peak_mb": 12.0}
+        return session
+
+
 ALL = {cls.name: f"tests.fake_backends:{cls.__name__}"
-       for cls in (Sleeps, SleepsLonger, Segfaults, Hangs, Raises, WrongOutputs, Missing)}
+       for cls in (Sleeps, SleepsLonger, Segfaults, Hangs, Raises, WrongOutputs, Missing, DeviceTimed)}

@@ -1,0 +1,171 @@
+"""GPU backends on a machine without a GPU: what is unit-testable (provider checks against fake
+sessions, engine cache keys, boundaries, telemetry rules, install conflicts) and the skipped path.
+The `gpu` tests run the torch CUDA matrix where a GPU is visible and are skipped here with the reason."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+import torch
+
+from backends import onnxruntime_gpu, registry, tensorrt_engine
+from backends.base import JobSpec, Session
+from harness import gpu, store, trust
+from harness.jobs import Job, key_of, plan
+from harness.protocol import preset
+from harness.runner import run_sweep
+from harness.worker import boundary_timer
+from tests.fake_backends import ALL, DeviceTimed
+from tests.test_cli_run import bench
+
+GPU_BACKENDS = ["torch", "torch-compile", "torch-cudagraph", "onnxruntime-cuda", "onnxruntime-trt", "tensorrt"]
+needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU (torch.cuda.is_available() is False)")
+
+
+def test_a_provider_that_did_not_load_is_an_error_not_a_cpu_number() -> None:
+    class FakeSession:  # what ONNX Runtime hands back after a silent fallback
+        def get_providers(self) -> list[str]:
+            return ["CPUExecutionProvider"]
+
+    with pytest.raises(RuntimeError, match="CUDAExecutionProvider did not load .*runs on CPUExecutionProvider"):
+        onnxruntime_gpu.check_providers(["CUDAExecutionProvider"], FakeSession().get_providers())
+    onnxruntime_gpu.check_providers(["TensorrtExecutionProvider", "CUDAExecutionProvider"],
+                                    ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
+
+
+def test_both_onnxruntime_wheels_are_detected(monkeypatch) -> None:
+    assert "both installed" in onnxruntime_gpu.conflict(["onnxruntime", "onnxruntime-gpu"])
+    assert onnxruntime_gpu.conflict(["onnxruntime"]) is None and onnxruntime_gpu.conflict(["onnxruntime-gpu"]) is None
+    monkeypatch.setattr(onnxruntime_gpu, "installed", lambda dist: True)
+    for name in ("onnxruntime", "onnxruntime-cuda"):
+        avail = registry.get(name).availability()
+        assert not avail.ok and "overwrite each other's files" in avail.reason
+
+
+def test_provider_options_bind_our_stream_and_tensorrt_settings() -> None:
+    job = JobSpec(model="m", backend="onnxruntime-trt", device="cuda", precision="fp16")
+    opts = onnxruntime_gpu.provider_options("TensorrtExecutionProvider", job, 1234, "/c")
+    assert opts["user_compute_stream"] == "1234" and opts["trt_fp16_enable"] == "True"
+    assert opts["trt_int8_enable"] == "False" and opts["trt_engine_cache_path"] == "/c"
+    assert "trt_fp16_enable" not in onnxruntime_gpu.provider_options("CUDAExecutionProvider", job, 1, "")
+
+
+def test_engine_cache_key_covers_onnx_tensorrt_gpu_and_precision(tmp_path: Path) -> None:
+    base = ("a" * 64, "10.9.0", "NVIDIA H100 80GB HBM3", "fp16")
+    key = tensorrt_engine.engine_key(*base)
+    for i, other in enumerate(("b" * 64, "10.10.0", "NVIDIA A100-SXM4-40GB", "fp32")):
+        changed = list(base)
+        changed[i] = other
+        assert tensorrt_engine.engine_key(*changed) != key
+    assert tensorrt_engine.engine_key(*base) == key
+    path = tensorrt_engine.engine_path(tmp_path, "timm:x/y", "fp16", key)
+    assert path.parent == tmp_path / "tensorrt" and path.name == f"timm_x_y-fp16-{key}.engine"
+
+
+def test_boundary_timer_is_the_device_timer_or_an_error() -> None:
+    session = Session(run=lambda: None, infer=lambda x: x, boundary="end-to-end", device_timer=lambda: 5)
+    cuda = dict(model="m", backend="b", device="cuda")
+    assert boundary_timer(session, Job(**cuda, boundary="device"))() == 5
+    assert boundary_timer(session, Job(**cuda, boundary="end-to-end")) is None
+    with pytest.raises(RuntimeError, match="measures the end-to-end boundary, not host-sync"):
+        boundary_timer(session, Job(**cuda, boundary="host-sync"))
+    session.device_timer = None
+    with pytest.raises(RuntimeError, match="has no device timer"):
+        boundary_timer(session, Job(**cuda, boundary="device"))
+
+
+def test_device_boundary_jobs_are_timed_by_the_device_timer(tmp_path: Path) -> None:
+    registry.register("fake-device-timer", ALL["fake-device-timer"])
+    try:
+        cfg = preset("quick", probe=False)
+        jobs = [Job(model="timm:test_byobnet", backend="fake-device-timer", input_size=64, boundary=b)
+                for b in ("device", "end-to-end")]
+        recs = {r["job"]["boundary"]: r for r in run_sweep(jobs, cfg, tmp_path / "run", cache_dir=tmp_path / "c")}
+    finally:
+        registry.unregister("fake-device-timer")
+    assert set(recs["device"]["processes"][0]["samples_ns"]) == {DeviceTimed.DEVICE_NS}
+    assert recs["end-to-end"]["stats"]["p50"] != DeviceTimed.DEVICE_NS and recs["end-to-end"]["status"] == "ok"
+    assert recs["device"]["job_id"] != recs["end-to-end"]["job_id"]
+
+
+def test_gpu_drift_makes_a_job_unstable() -> None:
+    before = {"sm_clock_mhz": 1980, "temperature_c": 45}
+    assert gpu.changes(before, {"sm_clock_mhz": 1965, "temperature_c": 48}) == []
+    reasons = gpu.changes(before, {"sm_clock_mhz": 1410, "temperature_c": 71})
+    assert any("SM clock changed 1980 → 1410" in r for r in reasons) and any("temperature" in r for r in reasons)
+    procs = [{"samples_ns": [1] * 30, "gpu": {"before": before, "after": {"sm_clock_mhz": 1410}}}]
+    pooled = {"process_medians": [1.0], "p50": 1.0, "spread": 0.0, "ci_low": 1.0, "ci_high": 1.0}
+    assert any("process 0: GPU SM clock" in r for r in trust.unstable_reasons(procs, pooled, preset("quick")))
+
+
+def test_telemetry_is_empty_without_nvml() -> None:
+    pytest.importorskip("torch")
+    try:
+        import pynvml  # noqa: F401
+        pytest.skip("nvidia-ml-py is installed here")
+    except ImportError:
+        assert gpu.snapshot() == {} and gpu.device_info() is None
+
+
+def test_layout_is_part_of_the_key_and_old_records_read_as_nchw(tmp_path: Path) -> None:
+    jobs = plan(["m"], ["torch"], ["fp16"], [1], 1, device="cuda", layout="nhwc")
+    assert [j.boundary for j in jobs] == ["device", "end-to-end"]
+    assert all(j.id.endswith(".nhwc") for j in jobs)
+    assert key_of({**jobs[0].as_dict(), "layout": "nchw"}) != jobs[0].key
+    old = {k: v for k, v in Job(model="m", backend="torch").as_dict().items() if k != "layout"}
+    assert key_of(old) == Job(model="m", backend="torch").key
+
+
+def test_an_index_from_an_older_onebench_is_rebuilt(tmp_path: Path) -> None:
+    from tests.synthetic import record
+
+    import numpy as np
+
+    rec = record([np.full(30, 1e6)])
+    path = tmp_path / "runs" / "r" / "records" / "x.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(rec))
+    db = tmp_path / "index.sqlite"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE records (run_id, job_id, path)")
+    store.index_record(db, rec, path)
+    assert [r["layout"] for r in store.query(db)] == ["nchw"]
+
+
+def test_no_gpu_means_skipped_records_with_the_reason(tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    listing = bench("list", "backends", cwd=tmp_path)
+    assert listing.returncode == 0
+    for name in ("torch-cudagraph", "onnxruntime-cuda", "onnxruntime-trt", "tensorrt"):
+        assert re.search(rf"{name}\s+│\s+no", listing.stdout), name
+    assert "onebench[tensorrt]" in listing.stdout and "onebench[gpu]" in listing.stdout
+    done = bench("run", "--quick", "-m", "timm:test_byobnet", "--device", "cuda", "-p", "fp16", "--out", "run", cwd=tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    recs = [json.loads(p.read_text()) for p in (tmp_path / "run" / "records").glob("*.json")]
+    assert sorted({r["job"]["backend"] for r in recs}) == sorted(GPU_BACKENDS)
+    assert {r["job"]["boundary"] for r in recs} == {"device", "end-to-end"} and len(recs) == 2 * len(GPU_BACKENDS)
+    assert all(r["status"] == "skipped" for r in recs)
+    torch_rec = next(r for r in recs if r["job"]["backend"] == "torch")
+    assert "no CUDA GPU is visible" in torch_rec["message"]
+    assert "onnxruntime-gpu" in next(r for r in recs if r["job"]["backend"] == "onnxruntime-cuda")["message"]
+
+
+@needs_gpu
+@pytest.mark.parametrize("backend", ["torch", "torch-cudagraph", "torch-compile"])
+def test_torch_cuda_matrix(backend: str, tmp_path: Path) -> None:
+    args = ["run", "--quick", "-m", "mobileone_s0", "-b", backend, "--device", "cuda", "-p", "fp32", "-p", "fp16"]
+    if torch.cuda.is_bf16_supported():
+        args += ["-p", "bf16"]
+    done = bench(*args, "--out", "run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    recs = [json.loads(p.read_text()) for p in (tmp_path / "run" / "records").glob("*.json")]
+    assert recs and all(r["status"] == "ok" and r["parity"]["passed"] for r in recs), [r["message"] for r in recs]
+    assert all(r["host"]["gpu"] is None or r["host"]["gpu"]["name"] for r in recs)
+    by = {(r["job"]["precision"], r["job"]["boundary"]): r["stats"]["p50"] for r in recs}
+    for precision in {p for p, _ in by}:
+        assert by[(precision, "device")] > 0 and by[(precision, "end-to-end")] > 0
