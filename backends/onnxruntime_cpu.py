@@ -12,7 +12,7 @@ import numpy as np
 from torch import nn
 
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
-from backends.onnx_export import export_availability, INPUT_NAME, OUTPUT_NAME, export_onnx, file_sha256
+from backends.onnx_export import INPUT_NAME, OUTPUT_NAME, export_availability, export_onnx, file_sha256
 
 INSTALL = "pip install 'onebench[onnxruntime]'"
 

@@ -9,6 +9,7 @@ padded to the artifact's fixed batch and the padding's outputs dropped.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -22,14 +23,14 @@ import numpy as np
 import torch
 
 import model_zoo
-from model_zoo.weights import state_sha256
 from backends import registry
 from backends.base import JobSpec, OpenContext
 from harness import environment
 from harness.datasets import ImageDataset, Samples, scan
 from harness.errors import HarnessError
 from harness.plan_cli import PRECISIONS, check_choice
-from harness.records import atomic_write_text
+from harness.records import atomic_write_text, read_json
+from model_zoo.weights import state_sha256
 
 SCHEMA_VERSION = 1
 ACCURACY_DIR = "accuracy"  # under the results root, beside runs/
@@ -107,13 +108,14 @@ class _Tally:
         return self.top1 / self.n, self.topk / self.n
 
 
-def _backend(name: str, spec: JobSpec):
+def _backend(name: str, job: JobSpec):
+    """The backend, or a one-line error when it cannot run `job` here."""
     check_choice("backend", name, registry.names())
     backend = registry.get(name)
     avail = backend.availability()
     if not avail.ok:
         raise HarnessError(f"backend {name} cannot run here: {avail.reason}" + (f"; to fix: {avail.install}" if avail.install else ""))
-    reason = backend.unsupported(spec)
+    reason = backend.unsupported(job)
     if reason:
         raise HarnessError(f"backend {name} cannot run this job: {reason}")
     return backend
@@ -181,12 +183,12 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
         "schema_version": SCHEMA_VERSION,
         "kind": "accuracy",
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "job": {**job.__dict__, "input_size": spec.input_size},
+        "job": dataclasses.asdict(job),
         "weights": {"path": str(weights), "sha256": file_sha256(Path(weights)), "state_sha256": weights_state},
         "artifact": session.artifact,
         "data": {"path": str(data), "layout": samples.layout, "images": measured.n, "classes": samples.classes,
                  "limit": limit, "num_classes": num_classes},
-        "preprocess": {**spec.preprocess.__dict__},
+        "preprocess": dataclasses.asdict(spec.preprocess),
         "top1": top1, "top5": top5, "k": k,
         "reference": {"backend": "torch", "precision": "fp32", "device": "cpu", "top1": ref1, "top5": ref5},
         "delta_top1": top1 - ref1,
@@ -224,10 +226,7 @@ def load_all(root: Path) -> list[dict[str, Any]]:
     """Every accuracy record under `root/accuracy` (none is fine: leaderboards then say "reported")."""
     out = []
     for path in sorted((Path(root) / ACCURACY_DIR).glob("*.json")):
-        try:
-            rec = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise HarnessError(f"{path} is not a readable accuracy record ({exc}); delete it or re-run bench accuracy") from None
+        rec = read_json(path)
         validate(rec, str(path))
         out.append(rec)
     return out

@@ -138,10 +138,11 @@ def run(
     fmt: Fmt = typer.Option(Fmt.rich, "--format", help="Leaderboard format printed at the end."),
 ) -> None:
     """Measure models x backends with the shared protocol; one record per job; then the leaderboard."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from harness.plan_cli import plan_from_options, protocol_from_options
     from harness.runner import new_run_dir, run_sweep
     from harness.store import default_index
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     cfg = protocol_from_options(quick, precise, repeats)
     jobs = plan_from_options(model, backend, precision, batch, threads or _default_threads(), device, form, weights,
@@ -280,10 +281,10 @@ def export(
     precise: bool = typer.Option(False, "--precise", help="The precise protocol preset."),
 ) -> None:
     """Write a device bundle (packages, protocol rules, manifest) for the iPhone runner in runners/ios."""
+    import model_zoo
     from harness.bundle import export_bundle
     from harness.plan_cli import check_choice, protocol_from_options
     from harness.runner import default_cache_dir
-    import model_zoo
 
     if backend != "coreml":
         raise HarnessError(f"bench export writes device bundles for --backend coreml only, not {backend!r}")
@@ -463,7 +464,8 @@ def history(
     plot: Path = typer.Option(None, "--plot", help="Write a plot (.png or .svg)."),
 ) -> None:
     """p50 per job over every indexed run, with detected steps (change points)."""
-    from harness.history import load_series, plot as draw
+    from harness.history import load_series
+    from harness.history import plot as draw
     from harness.store import default_index
 
     series = load_series(default_index(RESULTS), model=model, backend=backend, precision=precision)

@@ -87,7 +87,7 @@ def capture() -> dict[str, object]:
         "python": platform.python_version(),
         "cpu": cpu_info(),
         "memory_gb": round(mem.total / 2**30, 1),
-        "gpu": gpu.device_info(),
+        "accelerator": gpu.device_info(),  # the NVIDIA GPU (nvidia-ml-py), or None
         "libraries": library_versions(),
         "project": git_commit(),
         "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE",

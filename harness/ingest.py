@@ -8,7 +8,6 @@ their keys, samples positive): a bad file is one line of error and writes nothin
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +56,7 @@ _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 
 def read_results(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise HarnessError(f"{path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HarnessError(f"{path} is not a readable results file ({exc.__class__.__name__}: {str(exc)[:120]})") from None
+    data = records.read_json(path)
     error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(data))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"

@@ -159,6 +159,12 @@ def to_markdown(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | 
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
     text = "\n".join(lines) + f"\n\n{LEGEND}.\n"
+    sources: dict[str, list[str]] = {}
+    for row in build(records, accuracy)[1]:
+        if row.top1 and not row.top1.measured:
+            sources.setdefault(row.top1.source, []).append(row.model)
+    if sources:
+        text += "\nReported top-1 — " + "; ".join(f"{', '.join(models)}: {src}" for src, models in sources.items()) + ".\n"
     for column, image in (plots or {}).items():
         text += f"\n![top-1 vs p50 latency, {column}]({image})\n"
     return text

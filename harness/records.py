@@ -122,13 +122,18 @@ def write_record(path: Path, record: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(record, separators=(",", ":"), allow_nan=False))
 
 
-def read_record(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> Any:
+    """A results file's JSON, or a one-line HarnessError saying why it cannot be read."""
     try:
-        record = json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise HarnessError(f"{path} does not exist") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HarnessError(f"{path} is not a readable results file ({exc.__class__.__name__}: {str(exc)[:120]})") from None
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    record = read_json(path)
     if not isinstance(record, dict):
         raise HarnessError(f"{path} is not an onebench record (expected a JSON object)")
     validate(record, str(path))

@@ -21,7 +21,6 @@ from harness.jobs import Job
 from harness.protocol import ProtocolConfig, measure, preset
 
 
-
 @dataclass
 class Comparison:
     name: str

@@ -128,7 +128,7 @@ def render(columns: list[str], rows: list[Row], plots: dict[str, list[str]], hos
 def _host(rec: dict[str, Any]) -> str:
     host = rec.get("host") or {}
     cpu = (host.get("cpu") or {}).get("model", "unknown CPU")
-    gpu = (host.get("gpu") or {}).get("name")
+    gpu = (host.get("accelerator") or {}).get("name")
     return f"{cpu}{' + ' + gpu if gpu else ''} ({host.get('os', '?')})"
 
 

@@ -12,15 +12,14 @@ import resource
 import sys
 import time
 import traceback
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 import model_zoo
-from model_zoo.weights import state_sha256
 from backends import registry
 from backends.base import OpenContext, Session, SkipJob
 from harness import gpu, machine
@@ -30,6 +29,7 @@ from harness.parity import compare
 from harness.plugins import load_plugins
 from harness.protocol import ProtocolConfig, measure
 from harness.stats import summarize
+from model_zoo.weights import state_sha256
 
 TIMING_SEED = 0
 PARITY_SEED = 1

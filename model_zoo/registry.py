@@ -15,7 +15,7 @@ from torch import nn
 from model_zoo import ablation, baselines, mobileformer, mobileone
 from model_zoo.errors import CheckpointError, UnknownModelError
 from model_zoo.reparam import reparameterize
-from model_zoo.spec import Form, FORMS, ModelSpec, Preprocess, Reference
+from model_zoo.spec import FORMS, Form, ModelSpec, Preprocess, Reference
 from model_zoo.weights import is_fused_state, load_into, read_state_dict, rename
 
 TIMM_PREFIX = "timm:"

@@ -9,6 +9,7 @@ import re
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -20,6 +21,7 @@ from harness.protocol import preset
 from harness.runner import run_sweep
 from harness.worker import boundary_timer
 from tests.fake_backends import ALL, DeviceTimed
+from tests.synthetic import record
 from tests.test_cli_run import bench
 
 GPU_BACKENDS = ["torch", "torch-compile", "torch-cudagraph", "onnxruntime-cuda", "onnxruntime-trt", "tensorrt"]
@@ -121,10 +123,6 @@ def test_layout_is_part_of_the_key_and_old_records_read_as_nchw(tmp_path: Path) 
 
 
 def test_an_index_from_an_older_onebench_is_rebuilt(tmp_path: Path) -> None:
-    from tests.synthetic import record
-
-    import numpy as np
-
     rec = record([np.full(30, 1e6)])
     path = tmp_path / "runs" / "r" / "records" / "x.json"
     path.parent.mkdir(parents=True)
@@ -165,7 +163,7 @@ def test_torch_cuda_matrix(backend: str, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     recs = [json.loads(p.read_text()) for p in (tmp_path / "run" / "records").glob("*.json")]
     assert recs and all(r["status"] == "ok" and r["parity"]["passed"] for r in recs), [r["message"] for r in recs]
-    assert all(r["host"]["gpu"] is None or r["host"]["gpu"]["name"] for r in recs)
+    assert all(r["host"]["accelerator"] is None or r["host"]["accelerator"]["name"] for r in recs)
     by = {(r["job"]["precision"], r["job"]["boundary"]): r["stats"]["p50"] for r in recs}
     for precision in {p for p, _ in by}:
         assert by[(precision, "device")] > 0 and by[(precision, "end-to-end")] > 0

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import model_zoo
-from model_zoo.mobileone import MobileOneBlock, VARIANTS
+from model_zoo.mobileone import VARIANTS, MobileOneBlock
 from tests.conftest import max_rel_err, randomize_bn
 
 REFERENCE = json.loads((Path(__file__).parents[2] / "shared/reference/reference_state_dicts.json").read_text()) \

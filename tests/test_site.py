@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import accuracy, leaderboard, plots, site
+from harness import leaderboard, plots, site
 from harness.errors import HarnessError
 from tests import colour_model as cm
 from tests.browser import open_page

@@ -63,6 +63,10 @@ public struct DeviceInfo: Codable {
     public var name: String
     public var cores: Int
     public var thermal_state: String
+
+    public init(model: String, os: String, name: String, cores: Int, thermal_state: String) {
+        self.model = model; self.os = os; self.name = name; self.cores = cores; self.thermal_state = thermal_state
+    }
 }
 
 public struct RunnerInfo: Codable {

@@ -7,16 +7,17 @@ public func median(_ sorted: [Double]) -> Double {
     return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
 }
 
-/// P(X <= k) for X ~ Binomial(n, 1/2), summed in log space so large n does not overflow.
-func binomialHalfCDF(_ k: Int, _ n: Int) -> Double {
-    if k < 0 { return 0 }
-    if k >= n { return 1 }
+/// The smallest k with P(X <= k) >= q for X ~ Binomial(n, 1/2) (scipy's `binom.ppf`), summing the
+/// probability mass in log space term by term: O(k), no overflow for large n.
+func binomialHalfQuantile(_ q: Double, _ n: Int) -> Int {
     let logHalfN = Double(n) * log(0.5)
-    var total = 0.0
-    for i in 0...k {
-        total += exp(lgamma(Double(n + 1)) - lgamma(Double(i + 1)) - lgamma(Double(n - i + 1)) + logHalfN)
+    let logNFactorial = lgamma(Double(n + 1))
+    var cdf = 0.0
+    for k in 0...n {
+        cdf += exp(logNFactorial - lgamma(Double(k + 1)) - lgamma(Double(n - k + 1)) + logHalfN)
+        if cdf >= q { return k }
     }
-    return min(total, 1)
+    return n
 }
 
 /// Distribution-free confidence interval of the median from order statistics: the same interval as
@@ -25,16 +26,14 @@ func binomialHalfCDF(_ k: Int, _ n: Int) -> Double {
 public func medianCI(_ sorted: [Double], confidence: Double = 0.95) -> (low: Double, high: Double)? {
     let n = sorted.count
     guard n >= 2 else { return nil }
-    let tail = (1 - confidence) / 2
-    var k = 0
-    while binomialHalfCDF(k, n) < tail { k += 1 }
-    guard k >= 1, n - k < n else { return nil }
+    let k = binomialHalfQuantile((1 - confidence) / 2, n)
+    guard k >= 1 else { return nil }
     return (sorted[k - 1], sorted[n - k])
 }
 
 /// Half the width of the median's CI relative to the median (infinity when undefined).
 public func relativeCIHalfWidth(_ samples: [UInt64]) -> Double {
-    let sorted = samples.map(Double.init).sorted()
+    let sorted = samples.map { Double($0) }.sorted()
     guard let ci = medianCI(sorted) else { return .infinity }
     let med = median(sorted)
     return med > 0 ? (ci.high - ci.low) / 2 / med : .infinity

@@ -45,8 +45,8 @@ public func measure(_ config: ProtocolConfig, clock: Clock = monotonicClock, ste
         if warmup.count < config.warmup_iters || elapsed < config.warmup_s { continue }
         if elapsed >= config.warmup_max_s { break }
         if warmup.count >= 2 * w && warmup.count % w == 0 {
-            let last = median(warmup.suffix(w).map(Double.init).sorted())
-            let before = median(warmup.suffix(2 * w).prefix(w).map(Double.init).sorted())
+            let last = median(warmup.suffix(w).map { Double($0) }.sorted())
+            let before = median(warmup.suffix(2 * w).prefix(w).map { Double($0) }.sorted())
             if abs(last - before) <= config.warmup_tol * before { converged = true; break }
         }
     }

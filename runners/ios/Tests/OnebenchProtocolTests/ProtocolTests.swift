@@ -17,11 +17,12 @@ final class ProtocolTests: XCTestCase {
         // Values checked against scipy.stats.quantile_test(...).confidence_interval(0.95) on 0..n-1.
         let cases: [(n: Int, low: Double, high: Double)] = [(10, 1, 8), (20, 5, 14), (100, 39, 60)]
         for c in cases {
-            let ci = medianCI((0..<c.n).map(Double.init))
+            let ci = medianCI((0..<c.n).map { Double($0) })
             XCTAssertEqual(ci?.low, c.low, "n=\(c.n)")
             XCTAssertEqual(ci?.high, c.high, "n=\(c.n)")
         }
         XCTAssertNil(medianCI([1.0]))
+        XCTAssertNil(medianCI([1.0, 2.0, 3.0]))  // too few samples for a 95% interval (scipy: nan)
         XCTAssertEqual(median([1, 2, 3, 4]), 2.5)
     }
 
