@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.jobs import Job, plan
 from model_zoo.ablation import ACTIVATIONS, BLOCKS
 
 KINDS = {"activations": ("act", ACTIVATIONS, "relu"), "blocks": ("block", BLOCKS, "plain")}
@@ -22,11 +21,6 @@ def kind_info(kind: str) -> tuple[str, tuple[str, ...], str]:
     if kind not in KINDS:
         raise HarnessError(f"unknown ablation {kind!r}; choose activations or blocks")
     return KINDS[kind]
-
-
-def ablation_jobs(kind: str, backends: list[str], threads: int, precision: str = "fp32") -> list[Job]:
-    prefix, names, _ = kind_info(kind)
-    return plan([f"ablation_{prefix}_{n}" for n in names], backends, [precision], [1], threads)
 
 
 @dataclass(frozen=True)

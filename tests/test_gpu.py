@@ -5,8 +5,10 @@ The `gpu` tests run the torch CUDA matrix where a GPU is visible and are skipped
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +169,115 @@ def test_torch_cuda_matrix(backend: str, tmp_path: Path) -> None:
     by = {(r["job"]["precision"], r["job"]["boundary"]): r["stats"]["p50"] for r in recs}
     for precision in {p for p, _ in by}:
         assert by[(precision, "device")] > 0 and by[(precision, "end-to-end")] > 0
+
+
+class FakeTensorRT:
+    """The slice of the TensorRT 10 Python API `build_engine` calls, recording what it was asked."""
+
+    __version__ = "10.9.0"
+
+    class Logger:
+        WARNING = 2
+
+        def __init__(self, level: int) -> None:
+            self.level = level
+
+    class NetworkDefinitionCreationFlag:
+        EXPLICIT_BATCH = 0
+
+    class MemoryPoolType:
+        WORKSPACE = "workspace"
+
+    class BuilderFlag:
+        FP16, INT8 = "fp16", "int8"
+
+    def __init__(self, parse_ok: bool = True, builds: bool = True) -> None:
+        self.parse_ok, self.builds, self.calls = parse_ok, builds, []
+        fake = self
+
+        class Config:
+            def set_memory_pool_limit(self, pool, size):
+                fake.calls.append(("pool", pool, size))
+
+            def set_flag(self, flag):
+                fake.calls.append(("set", flag))
+
+            def clear_flag(self, flag):
+                fake.calls.append(("clear", flag))
+
+        class Builder:
+            def __init__(self, logger):
+                pass
+
+            def create_network(self, flags):
+                fake.calls.append(("network", flags))
+                return "network"
+
+            def create_builder_config(self):
+                return Config()
+
+            def build_serialized_network(self, network, config):
+                return b"engine" if fake.builds else None
+
+        class OnnxParser:
+            num_errors = 0 if parse_ok else 2
+
+            def __init__(self, network, logger):
+                pass
+
+            def parse(self, data: bytes) -> bool:
+                return fake.parse_ok
+
+            def get_error(self, i: int) -> str:
+                return f"node {i}: unsupported operator Foo"
+
+        self.Builder, self.OnnxParser = Builder, OnnxParser
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_engine_build_sets_workspace_precision_and_no_int8(precision: str, monkeypatch, tmp_path: Path) -> None:
+    fake = FakeTensorRT()
+    monkeypatch.setitem(sys.modules, "tensorrt", fake)
+    onnx_file = tmp_path / "m.onnx"
+    onnx_file.write_bytes(b"onnx")
+    assert tensorrt_engine.build_engine(onnx_file, precision, fake.Logger(2)) == b"engine"
+    assert ("network", 0) in fake.calls  # TensorRT 10: networks are explicit-batch without a flag
+    assert ("pool", "workspace", tensorrt_engine.WORKSPACE_BYTES) in fake.calls and ("clear", "int8") in fake.calls
+    assert (("set", "fp16") in fake.calls) == (precision == "fp16")
+
+
+def test_engine_build_reports_the_parser_errors_and_a_failed_build(monkeypatch, tmp_path: Path) -> None:
+    onnx_file = tmp_path / "m.onnx"
+    onnx_file.write_bytes(b"onnx")
+    monkeypatch.setitem(sys.modules, "tensorrt", FakeTensorRT(parse_ok=False))
+    with pytest.raises(RuntimeError, match="rejected m.onnx: node 0: unsupported operator Foo; node 1: unsupported"):
+        tensorrt_engine.build_engine(onnx_file, "fp32", None)
+    monkeypatch.setitem(sys.modules, "tensorrt", FakeTensorRT(builds=False))
+    with pytest.raises(RuntimeError, match="could not build an engine for m.onnx"):
+        tensorrt_engine.build_engine(onnx_file, "fp16", None)
+
+
+def test_nvml_readings_map_to_the_record(monkeypatch) -> None:
+    class Process:
+        def __init__(self, pid: int, used: int) -> None:
+            self.pid, self.usedGpuMemory = pid, used
+
+    class FakeNvml:
+        NVML_CLOCK_SM, NVML_CLOCK_MEM, NVML_TEMPERATURE_GPU = 1, 2, 0
+
+        def nvmlInit(self): pass
+        def nvmlDeviceGetHandleByIndex(self, i): return "h"
+        def nvmlDeviceGetName(self, h): return b"NVIDIA H100 80GB HBM3"
+        def nvmlSystemGetDriverVersion(self): return "580.95"
+        def nvmlDeviceGetMemoryInfo(self, h): return type("M", (), {"total": 80 * 2**30})()
+        def nvmlSystemGetCudaDriverVersion_v2(self): return 13000
+        def nvmlDeviceGetClockInfo(self, h, which): return {1: 1980, 2: 2619}[which]
+        def nvmlDeviceGetTemperature(self, h, sensor): return 41
+        def nvmlDeviceGetPowerUsage(self, h): return 123_456
+        def nvmlDeviceGetComputeRunningProcesses(self, h): return [Process(1, 5), Process(os.getpid(), 512 * 2**20)]
+
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml())
+    info = gpu.device_info()
+    assert info["name"] == "NVIDIA H100 80GB HBM3" and info["driver"] == "580.95" and info["memory_gb"] == 80.0
+    assert gpu.snapshot() == {"sm_clock_mhz": 1980, "mem_clock_mhz": 2619, "temperature_c": 41, "power_w": 123.456,
+                              "process_memory_mb": 512.0}
