@@ -2,7 +2,8 @@
 
 Runs the default sweep into a new run folder, compares it with the committed baseline
 (`results/baseline/`), writes the comparison (Markdown for a CI comment, JSON), refreshes the
-leaderboard and the history plot, and returns 1 when any job regressed.
+leaderboard (Markdown with its plots, and the static site) and the history plot, and returns 1 when
+any job regressed.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import compare, leaderboard, runner, store
+from harness import accuracy, compare, runner, store
 from harness.errors import HarnessError
 from harness.history import load_series, plot
 from harness.jobs import Job
 from harness.protocol import ProtocolConfig
 from harness.records import atomic_write_text
+from harness.site import write_markdown, write_site
 
 
 @dataclass
@@ -35,7 +37,9 @@ def run_nightly(jobs: list[Job], cfg: ProtocolConfig, root: Path, threshold: flo
     run_dir = root / "runs" / f"nightly-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     records = runner.run_sweep(jobs, cfg, run_dir, index_db=store.default_index(root), progress=progress)
     notes = []
-    atomic_write_text(root / "leaderboard.md", leaderboard.to_markdown(records))
+    measured = accuracy.load_all(root)
+    write_markdown(records, measured, root / "leaderboard.md")
+    notes.append(f"site: {write_site(records, measured, root / 'site')}")
     result = None
     baseline = root / "baseline"
     if (baseline / "records").is_dir():

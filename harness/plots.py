@@ -1,7 +1,8 @@
 """Accuracy-vs-latency plots, one per leaderboard column: the MobileOne paper's Figure 1 for any machine.
 
 Each measured model is a point (p50 latency, top-1); filled markers are top-1 measured through the
-timed artifact, hollow ones the reported figure. The Pareto frontier (no other model both faster and
+timed artifact, hollow ones the reported figure; a `~` after a name marks an unstable latency and a
+failed parity keeps a model off the plot, as in the tables. The Pareto frontier (no other model both faster and
 more accurate) is drawn as a step line, and MobileOne is highlighted. PNG for READMEs, SVG for papers.
 """
 
@@ -23,6 +24,7 @@ class Point:
     top1: float
     measured: bool
     highlight: bool
+    unstable: bool = False
 
 
 def points(rows: list[Row], column: str) -> list[Point]:
@@ -32,7 +34,7 @@ def points(rows: list[Row], column: str) -> list[Point]:
         cell, top1 = row.cells.get(column), row.top1_for(column)
         if cell is None or cell.status != "ok" or cell.p50_ms is None or cell.parity_failed or top1 is None:
             continue
-        out.append(Point(row.model, cell.p50_ms, top1.value, top1.measured, row.family == HIGHLIGHT))
+        out.append(Point(row.model, cell.p50_ms, top1.value, top1.measured, row.family == HIGHLIGHT, cell.unstable))
     return out
 
 
@@ -65,7 +67,7 @@ def draw(pts: list[Point], title: str, stem: Path) -> list[Path]:
         colour = "#d62728" if p.highlight else "#1f77b4"
         ax.scatter([p.latency_ms], [p.top1], s=60 if p.highlight else 40, zorder=3, edgecolors=colour,
                    facecolors=colour if p.measured else "white", linewidths=1.5)
-        ax.annotate(p.model, (p.latency_ms, p.top1), textcoords="offset points", xytext=(5, 4), fontsize=8,
+        ax.annotate(p.model + ("~" if p.unstable else ""), (p.latency_ms, p.top1), textcoords="offset points", xytext=(5, 4), fontsize=8,
                     color=colour, fontweight="bold" if p.highlight else "normal")
     handles = [
         plt.Line2D([], [], marker="o", linestyle="", color="#d62728", label="MobileOne"),
@@ -74,6 +76,8 @@ def draw(pts: list[Point], title: str, stem: Path) -> list[Path]:
     ]
     if len(frontier) > 1:
         handles.append(plt.Line2D([], [], color="0.6", linestyle="--", label="Pareto frontier"))
+    if any(p.unstable for p in pts):
+        handles.append(plt.Line2D([], [], linestyle="", label="name~ = latency unstable"))
     ax.legend(handles=handles, loc="best", fontsize=8)
     ax.margins(x=0.2, y=0.15)
     ax.set_xlabel("p50 latency (ms)")

@@ -141,11 +141,12 @@ def write_site(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], fo
         raise HarnessError(f"{folder} exists and is not an onebench site; pass a new or empty folder to --html")
     columns, rows = build(records, accuracy)
     hosts = sorted({_host(r) for r in records})
+    where = hosts[0] if len(hosts) == 1 else ""
     staging = folder.with_name(folder.name + ".building")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        plots = draw_all(columns, rows, staging / "plots", hosts[0] if len(hosts) == 1 else "")
+        plots = draw_all(columns, rows, staging / "plots", where)
         relative = {c: [str(p.relative_to(staging)) for p in files] for c, files in plots.items()}
         for rec in records:
             atomic_write_text(staging / _record_href(rec), json.dumps(rec, indent=1))
@@ -164,7 +165,8 @@ def write_site(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], fo
 def write_markdown(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], path: Path) -> Path:
     """The Markdown table with its plots (PNG embedded, SVG beside it) in `plots/` next to `path`."""
     columns, rows = build(records, accuracy)
-    plots = draw_all(columns, rows, path.parent / "plots")
+    hosts = {_host(r) for r in records}
+    plots = draw_all(columns, rows, path.parent / "plots", hosts.pop() if len(hosts) == 1 else "")
     embedded = {c: str(files[0].relative_to(path.parent)) for c, files in plots.items()}
     atomic_write_text(path, to_markdown(records, accuracy, embedded))
     return path
