@@ -1,8 +1,10 @@
 """ImageNet-style validation data: which image has which label, and the model's own preprocessing.
 
-Two layouts, the two ImageNet val ships in: an ImageFolder (one folder per class, named by WordNet
+Two layouts, the ways ImageNet val ships: an ImageFolder (one folder per class, named by WordNet
 id, sorted order = output index, as torchvision and timm's `validate.py` read it) or a flat folder of
-images plus a labels file. Every problem with the data (wrong layout, an unreadable image, a label the
+images plus a labels file: `IMAGE LABEL` lines, Kaggle's `LOC_val_solution.csv`, or the devkit's
+`ILSVRC2012_validation_ground_truth.txt` (one ILSVRC2012 id per image in file-name order, mapped to
+WordNet ids through the devkit's `meta.mat`). Every problem with the data (wrong layout, an unreadable image, a label the
 model has no output for) is a one-line `HarnessError` naming the file, found before or while
 reading, never a wrong top-1.
 """
@@ -19,7 +21,8 @@ from harness.errors import HarnessError
 from model_zoo.spec import Preprocess
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff"}
-LABEL_FILES = ("labels.txt", "val.txt", "LOC_val_solution.csv")
+LABEL_FILES = ("labels.txt", "val.txt", "LOC_val_solution.csv", "ILSVRC2012_validation_ground_truth.txt")
+DEVKIT_META = "meta.mat"
 
 
 @dataclass(frozen=True)
@@ -82,13 +85,45 @@ def _image_folder(root: Path, class_map: list[str] | None, num_classes: int) -> 
     return Samples(paths, labels, "imagefolder", len(folders))
 
 
-def _parse_labels(path: Path) -> list[tuple[str, str]]:
-    """(image file name, label) pairs from `name label` lines or Kaggle's LOC_val_solution.csv."""
+def devkit_wnids(meta: Path) -> dict[int, str]:
+    """ILSVRC2012 id -> WordNet id of the 1000 leaf classes, from the devkit's `data/meta.mat`."""
+    import scipy.io
+
+    try:
+        synsets = scipy.io.loadmat(str(meta), squeeze_me=True)["synsets"]
+        return {int(s["ILSVRC2012_ID"]): str(s["WNID"]) for s in synsets if int(s["num_children"]) == 0}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise HarnessError(f"{meta} is not the ImageNet devkit's meta.mat ({exc})") from None
+
+
+def _devkit_pairs(path: Path, lines: list[str], images: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """The devkit's ground truth (the i-th id labels the i-th image in file-name order) and every
+    class of the devkit, whose sorted WordNet ids are the output order."""
+    meta = next((p / DEVKIT_META for p in (path.parent, path.parent / "data") if (p / DEVKIT_META).is_file()), None)
+    if meta is None:
+        raise HarnessError(f"{path} holds ILSVRC2012 ids, which need the devkit's {DEVKIT_META} beside it "
+                           "(ILSVRC2012_devkit_t12/data/meta.mat) to become class labels")
+    if len(lines) != len(images):
+        raise HarnessError(f"{path} has {len(lines)} labels for {len(images)} images; the devkit's ground truth "
+                           "labels every image of the full set, in file-name order")
+    wnids = devkit_wnids(meta)
+    unknown = next((v for v in lines if int(v) not in wnids), None)
+    if unknown is not None:
+        raise HarnessError(f"{path}: id {unknown} is not one of the devkit's {len(wnids)} leaf classes")
+    return [(name, wnids[int(v)]) for name, v in zip(sorted(images), lines)], sorted(wnids.values())
+
+
+def _parse_labels(path: Path, images: list[str]) -> tuple[list[tuple[str, str]], list[str] | None]:
+    """(image file name, label) pairs from `name label` lines, Kaggle's LOC_val_solution.csv, or the
+    devkit's ground truth (one id per line); and the full class list where the file defines one."""
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise HarnessError(f"cannot read labels file {path} ({exc})") from None
     pairs = []
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if lines and all(line.isdigit() for line in lines):
+        return _devkit_pairs(path, lines, images)
     if text.startswith("ImageId,"):  # LOC_val_solution.csv: ImageId,PredictionString "n01751748 x y x y ..."
         for row in csv.DictReader(text.splitlines()):
             pairs.append((row["ImageId"], (row.get("PredictionString") or "").split()[0] if row.get("PredictionString") else ""))
@@ -103,12 +138,12 @@ def _parse_labels(path: Path) -> list[tuple[str, str]]:
             pairs.append((fields[0], fields[1]))
     if not pairs:
         raise HarnessError(f"labels file {path} holds no labels")
-    return pairs
+    return pairs, None
 
 
 def _labels_file(root: Path, labels_path: Path, class_map: list[str] | None, num_classes: int) -> Samples:
-    pairs = _parse_labels(labels_path)
     files = {p.name: p for p in root.iterdir() if _is_image(p)}
+    pairs, all_classes = _parse_labels(labels_path, list(files))
     files.update({p.stem: p for p in files.values()})  # LOC_val_solution names images without their suffix
     numeric = all(label.lstrip("-").isdigit() for _, label in pairs)
     if numeric:
@@ -119,7 +154,7 @@ def _labels_file(root: Path, labels_path: Path, class_map: list[str] | None, num
                                f"{num_classes} classes (0..{num_classes - 1}); check --num-classes")
         labels = ints
     else:
-        index = _index_of(sorted({label for _, label in pairs}), class_map, num_classes, str(labels_path))
+        index = _index_of(all_classes or sorted({label for _, label in pairs}), class_map, num_classes, str(labels_path))
         labels = [index[label] for _, label in pairs]
     paths = []
     for name, _ in pairs:

@@ -85,6 +85,31 @@ def test_flat_folder_with_a_labels_file(style: str, colour_data, tmp_path: Path)
     assert rec["data"]["images"] == 6 and rec["top1"] == pytest.approx(5 / 6) and rec["top5"] == pytest.approx(5 / 6)
 
 
+def test_imagenet_devkit_ground_truth_maps_ids_through_meta_mat(colour_data, tmp_path: Path) -> None:
+    import numpy as np
+    import scipy.io
+    from PIL import Image
+
+    names = list(cm.COLOURS)
+    ids = {names[i]: 6 - i for i in range(6)}  # ILSVRC2012 ids are not in WordNet-id order: reversed here
+    flat = tmp_path / "val"
+    flat.mkdir()
+    for i, colour in enumerate(reversed(names)):  # file-name order: magenta first
+        Image.fromarray(cm.image(colour, i)).save(flat / f"ILSVRC2012_val_{i + 1:08d}.png")
+    truth = [ids[c] for c in reversed(names)]
+    truth[0] = ids["c2_green"]  # one wrong label (magenta's image filed as green)
+    (flat / "ILSVRC2012_validation_ground_truth.txt").write_text("\n".join(map(str, truth)) + "\n")
+    with pytest.raises(HarnessError, match="need the devkit's meta.mat"):
+        evaluate(flat, colour_data[1], tmp_path)
+    synsets = np.zeros((7, 1), dtype=[("ILSVRC2012_ID", "O"), ("WNID", "O"), ("num_children", "O")])
+    for row, (wnid, i) in enumerate([*ids.items(), ("n_animal", 7)]):
+        synsets[row, 0] = (np.array([[i]]), np.array([wnid]), np.array([[0 if i <= 6 else 3]]))
+    scipy.io.savemat(flat / "meta.mat", {"synsets": synsets})
+    rec = evaluate(flat, colour_data[1], tmp_path)
+    assert rec["data"]["layout"] == "labels-file:ILSVRC2012_validation_ground_truth.txt"
+    assert rec["data"]["images"] == 6 and rec["top1"] == pytest.approx(5 / 6)
+
+
 def test_limit_spreads_over_classes_and_class_map_orders_outputs(colour_data, tmp_path: Path) -> None:
     data, weights, _, _ = colour_data
     rec = evaluate(data, weights, tmp_path, limit=6)
