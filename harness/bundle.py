@@ -18,11 +18,12 @@ from typing import Any
 import torch
 
 import model_zoo
-from backends.coreml import COMPUTE_UNITS, convert_and_check
+from backends.coreml import COMPUTE_UNITS, PRECISIONS, convert_and_check
 from backends.onnx_export import INPUT_NAME, OUTPUT_NAME
 from harness import __version__
 from harness.errors import HarnessError
 from harness.jobs import Job
+from harness.plan_cli import check_choice
 from harness.protocol import ProtocolConfig
 from harness.records import atomic_write_text, swap_in
 from harness.worker import WEIGHTS_SEED
@@ -41,11 +42,17 @@ def bundle_jobs(models: list[str], precisions: list[str], compute_units: list[st
 
 
 def export_bundle(models: list[str], precisions: list[str], compute_units: list[str], folder: Path,
-                  cfg: ProtocolConfig, cache_dir: Path, weights: str | None = None) -> Path:
-    """Convert and check every (model, precision), copy the packages into `folder`, write the manifest."""
+                  cfg: ProtocolConfig, cache_dir: Path, weights: str | None = None) -> tuple[Path, int]:
+    """Convert and check every (model, precision), copy the packages into `folder`, write the manifest;
+    return the manifest's path and its number of jobs. Bad options fail before anything is written."""
+    for m in models:
+        model_zoo.get_spec(m)
+    for p in precisions:
+        check_choice("Core ML precision", p, tuple(PRECISIONS))
     for unit in compute_units:
-        if unit not in COMPUTE_UNITS:
-            raise HarnessError(f"unknown Core ML compute unit {unit!r} (choose from {', '.join(COMPUTE_UNITS)})")
+        check_choice("Core ML compute unit", unit, tuple(COMPUTE_UNITS))
+    if weights and len(models) != 1:
+        raise HarnessError("--weights loads one checkpoint: pass exactly one --model with it")
     if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not (folder / MARKER).exists())):
         raise HarnessError(f"{folder} exists and is not an onebench bundle; pass a new or empty folder to --bundle")
     staging = folder.with_name(folder.name + ".building")
@@ -77,4 +84,4 @@ def export_bundle(models: list[str], precisions: list[str], compute_units: list[
         shutil.rmtree(staging, ignore_errors=True)
         raise
     swap_in(staging, folder)
-    return folder / MARKER
+    return folder / MARKER, len(entries)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -253,17 +252,18 @@ def leaderboard(
     from harness.site import write_markdown, write_site
     from harness.store import find_run, load_run
 
-    records = [rec for arg in (runs or ["latest"]) for rec in load_run(find_run(arg, RESULTS))]
     if output and fmt is Fmt.rich:
         raise HarnessError("--output writes md or csv: add --format md or --format csv")
+    records = [rec for arg in (runs or ["latest"]) for rec in load_run(find_run(arg, RESULTS))]
+    measured = load_all(RESULTS)
     if html_dir:
-        page = write_site(records, load_all(RESULTS), html_dir)
+        page = write_site(records, measured, html_dir)
         out.print(f"site: {page} (open it in a browser; it works offline)", markup=False, highlight=False)
     if output:
         if fmt is Fmt.md:
-            write_markdown(records, load_all(RESULTS), output)
+            write_markdown(records, measured, output)
         else:
-            atomic_write_text(output, to_csv(records, load_all(RESULTS)))
+            atomic_write_text(output, to_csv(records, measured))
     if not html_dir and not output:
         _print_board(records, fmt)
 
@@ -283,24 +283,17 @@ def export(
     """Write a device bundle (packages, protocol rules, manifest) for the iPhone runner in runners/ios."""
     import model_zoo
     from harness.bundle import export_bundle
-    from harness.plan_cli import check_choice, protocol_from_options
+    from harness.plan_cli import protocol_from_options
     from harness.runner import default_cache_dir
 
     if backend != "coreml":
         raise HarnessError(f"bench export writes device bundles for --backend coreml only, not {backend!r}")
-    models = model or model_zoo.mission_models()
-    for m in models:
-        model_zoo.get_spec(m)
-    for p in precision or []:
-        check_choice("precision", p, ("fp16", "fp32"))
-    if weights and len(models) != 1:
-        raise HarnessError("--weights loads one checkpoint: pass exactly one --model with it")
     with err.status("converting"):
-        manifest = export_bundle(models, precision or ["fp16"], compute_units or ["all"], bundle,
-                                 protocol_from_options(quick, precise, None), default_cache_dir(), weights)
-    jobs = len(json.loads(manifest.read_text())["jobs"])
-    out.print(f"bundle: {bundle} ({jobs} jobs); run it with the Swift runner (README: 'iPhone'), then "
-              "`bench ingest RESULTS.json`", markup=False, highlight=False)
+        manifest, jobs = export_bundle(model or model_zoo.mission_models(), precision or ["fp16"],
+                                       compute_units or ["all"], bundle, protocol_from_options(quick, precise, None),
+                                       default_cache_dir(), weights)
+    out.print(f"bundle: {manifest.parent} ({jobs} jobs); run it with the Swift runner (README: 'Core ML on an "
+              "iPhone'), then `bench ingest RESULTS.json`", markup=False, highlight=False)
 
 
 @app.command()

@@ -76,7 +76,8 @@ def test_linux_run_converts_checks_and_writes_skipped_records(tmp_path: Path) ->
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("b") / "bundle"
-    export_bundle(["mobileone_s0"], ["fp16"], ["all", "cpu-ne"], folder, preset("quick"), folder.parent / "cache")
+    assert export_bundle(["mobileone_s0"], ["fp16"], ["all", "cpu-ne"], folder, preset("quick"),
+                         folder.parent / "cache") == (folder / "manifest.json", 2)
     return folder
 
 
@@ -93,6 +94,20 @@ def test_bundle_holds_packages_rules_and_job_keys(bundle: Path, tmp_path: Path) 
     (tmp_path / "notes" / "a.txt").write_text("keep")
     with pytest.raises(HarnessError, match="is not an onebench bundle"):
         export_bundle(["mobileone_s0"], ["fp16"], ["all"], tmp_path / "notes", preset("quick"), tmp_path / "cache")
+
+
+def test_cli_export_writes_a_bundle_and_refuses_bad_options(tmp_path: Path) -> None:
+    done = bench("export", "--backend", "coreml", "--bundle", "b", "-m", "mobileone_s0", "--quick", cwd=tmp_path)
+    assert done.returncode == 0 and "(1 jobs)" in done.stdout, done.stderr[-2000:]
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["protocol"]["preset"] == "quick"
+    for args, needle in ((["--compute-units", "ane"], "unknown Core ML compute unit 'ane'"),
+                         (["-p", "bf16"], "unknown Core ML precision 'bf16'"),
+                         (["-m", "mobileone_s9"], "unknown model 'mobileone_s9'")):
+        bad = bench("export", "--backend", "coreml", "--bundle", "c", *args, cwd=tmp_path)
+        assert bad.returncode == 2 and needle in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
+    assert not (tmp_path / "c").exists()
+    other = bench("export", "--backend", "onnxruntime", "--bundle", "c", cwd=tmp_path)
+    assert other.returncode == 2 and "coreml only" in other.stderr
 
 
 def runner_results(bundle: Path) -> dict:
