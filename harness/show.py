@@ -9,6 +9,22 @@ def _ms(ns: float | None) -> str:
     return "—" if ns is None else f"{ns / 1e6:.3f} ms"
 
 
+def _graph_line(graph: dict[str, Any]) -> str:
+    ops = ", ".join(f"{k} {v}" for k, v in graph["ops"].items() if k != "const")
+    if not graph.get("applies"):
+        return f"    converted program: {ops}"
+    verdict = "PASS" if graph["passed"] else f"FAIL ({graph['branch_adds']} add, unexpected {graph['unexpected_ops']})"
+    return f"    converted program: {ops} · no branches left: {verdict}"
+
+
+def _gpu_line(state: dict[str, Any]) -> str:
+    b, a = state.get("before") or {}, state.get("after") or {}
+    parts = [f"SM clock {b.get('sm_clock_mhz', '?')} → {a.get('sm_clock_mhz', '?')} MHz",
+             f"{b.get('temperature_c', '?')} → {a.get('temperature_c', '?')} °C"]
+    parts += [f"{k} {v:.0f}" for k, v in state.items() if k not in ("before", "after") and isinstance(v, (int, float))]
+    return " · ".join(parts)
+
+
 def job_lines(records: list[dict[str, Any]]) -> list[str]:
     lines = []
     for rec in records:
@@ -16,8 +32,11 @@ def job_lines(records: list[dict[str, Any]]) -> list[str]:
         head = (f"{j['model']} ({j['form']}) · {j['backend']} · {j['device']} · {j['precision']} · batch {j['batch']} · "
                 f"{j['threads']} threads · boundary {j['boundary']}: {rec['status'].upper()}")
         lines.append(head)
+        graph = (rec.get("backend_info") or {}).get("graph")
         if rec["status"] != "ok":
             lines.append(f"    {rec['message']}")
+            if graph:
+                lines.append(_graph_line(graph))
             continue
         s = rec["stats"]
         lines.append(f"    p50 {_ms(s['p50'])} [CI {_ms(s['ci_low'])} – {_ms(s['ci_high'])}] · p90 {_ms(s['p90'])} · "
@@ -26,7 +45,13 @@ def job_lines(records: list[dict[str, Any]]) -> list[str]:
         lines.append(f"    {s['processes']} processes, medians [{medians}] ms, spread {s['spread']:.1%} · "
                      f"{s['n']} iterations · {s['outliers']} outliers")
         cold = ", ".join(f"{k} {v:.2f}" for k, v in rec["cold_start"].items() if v is not None)
-        lines.append(f"    cold start: {cold} · peak RSS {rec['peak_rss_mb']:.0f} MB")
+        rss = "" if rec.get("peak_rss_mb") is None else f" · peak RSS {rec['peak_rss_mb']:.0f} MB"
+        lines.append(f"    cold start: {cold}{rss}")
+        if graph:
+            lines.append(_graph_line(graph))
+        for i, proc in enumerate(rec["processes"]):
+            if proc.get("gpu"):
+                lines.append(f"    process {i} GPU: {_gpu_line(proc['gpu'])}")
         p = rec["parity"]
         if p:
             lines.append(f"    parity vs PyTorch fp32: {'PASS' if p['passed'] else 'FAIL'} · cosine {p['cosine']:.6f} · "

@@ -67,6 +67,8 @@ def test_linux_run_converts_checks_and_writes_skipped_records(tmp_path: Path) ->
         assert rec["job"]["precision"] == "fp16" and rec["backend_info"]["graph"]["passed"]
         assert Path(rec["artifact"]["path"]).is_dir() and rec["artifact"]["path"] in rec["message"]
     assert any(r["cold_start"]["convert_s"] > 0 for r in recs)
+    shown = bench("show", "run", cwd=tmp_path).stdout
+    assert "converted program: conv 43" in shown and "no branches left: PASS" in shown
     listing = bench("list", "backends", cwd=tmp_path).stdout
     assert re.search(r"coreml\s+│\s+converts only", listing)
     bad = bench("run", "-m", "mobileone_s0", "-b", "coreml", "--compute-units", "ane", cwd=tmp_path)
@@ -139,6 +141,8 @@ def test_ingest_stores_device_results_as_ordinary_records(bundle: Path, tmp_path
     assert by_units["cpu-ne"]["stats"]["p50"] == pytest.approx(0.9e6, rel=0.01)
     assert by_units["all"]["host"]["cpu"]["model"] == "iPhone13,2" and by_units["all"]["cold_start"]["load_s"] == 0.2
     assert len(store.query(store.default_index(tmp_path / "results"), backend="coreml")) == 2
+    shown = bench("show", str(folder), cwd=tmp_path)
+    assert shown.returncode == 0 and "coreml · cpu-ne · fp16 · batch 1 · 1 threads · boundary on-device: OK" in shown.stdout
     header, body = as_lists(recs)
     assert "coreml all" in header and "coreml cpu-ne" in header and body[0][0] == "mobileone_s0"
 

@@ -106,6 +106,15 @@ def test_gpu_drift_makes_a_job_unstable() -> None:
     assert any("process 0: GPU SM clock" in r for r in trust.unstable_reasons(procs, pooled, preset("quick")))
 
 
+def test_show_prints_each_process_gpu_state() -> None:
+    from harness.show import job_lines
+
+    rec = record([np.full(30, 1e6)])
+    rec["processes"][0]["gpu"] = {"before": {"sm_clock_mhz": 1980, "temperature_c": 40},
+                                  "after": {"sm_clock_mhz": 1755, "temperature_c": 52}, "torch_peak_allocated_mb": 88.0}
+    assert "    process 0 GPU: SM clock 1980 → 1755 MHz · 40 → 52 °C · torch_peak_allocated_mb 88" in job_lines([rec])
+
+
 def test_telemetry_is_empty_without_nvml() -> None:
     pytest.importorskip("torch")
     try:
