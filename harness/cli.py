@@ -173,7 +173,7 @@ def accuracy(
     weights: Path = typer.Option(..., "--weights", help="Trained checkpoint (.pth/.pt/.safetensors)."),
     data: Path = typer.Option(..., "--data", help="ImageFolder of class folders, or a folder of images + labels file."),
     precision: str = typer.Option("fp32", "--precision", "-p", help="fp32, bf16 or fp16, as the latency job."),
-    device: str = typer.Option("cpu", "--device", help="Device, as the latency job."),
+    device: str = typer.Option("cpu", "--device", help="Device as the latency job: cpu, cuda, or Core ML compute units (all, cpu-ne, ...)."),
     limit: int = typer.Option(None, "--limit", help="Evaluate N images spread evenly over the set."),
     batch: int = typer.Option(1, "--batch", help="Batch of the artifact (1 = the file batch-1 latency jobs time)."),
     threads: int = typer.Option(None, "--threads", help="Threads (default: physical cores)."),
