@@ -8,7 +8,6 @@ any job regressed.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,8 @@ class NightlyResult:
 
 def run_nightly(jobs: list[Job], cfg: ProtocolConfig, root: Path, threshold: float = 0.05,
                 progress=None) -> NightlyResult:
-    run_dir = root / "runs" / f"nightly-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    fresh = runner.new_run_dir(root)  # unique (time + random suffix): two nights never share a folder
+    run_dir = fresh.with_name(f"nightly-{fresh.name}")
     records = runner.run_sweep(jobs, cfg, run_dir, index_db=store.default_index(root), progress=progress)
     notes = []
     measured = accuracy.load_all(root)
