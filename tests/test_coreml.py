@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
 import model_zoo
 from backends import coreml
 from backends.base import JobSpec
 from harness import ingest, store
 from harness.bundle import export_bundle
+from harness.cli import app
 from harness.errors import HarnessError
 from harness.leaderboard import as_lists
 from harness.protocol import preset
@@ -109,6 +111,8 @@ def test_cli_export_writes_a_bundle_and_refuses_bad_options(tmp_path: Path) -> N
         with pytest.raises((HarnessError, model_zoo.ZooError), match=needle):
             export_bundle(*args, tmp_path / "c", preset("quick"), tmp_path / "cache")
     assert not (tmp_path / "c").exists()
+    other = CliRunner().invoke(app, ["export", "--backend", "onnxruntime", "--bundle", str(tmp_path / "c")])
+    assert other.exit_code == 2 and "for --backend coreml only, not 'onnxruntime'" in other.stderr
 
 
 def runner_results(bundle: Path) -> dict:
