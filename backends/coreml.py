@@ -170,8 +170,10 @@ def compute_plan(compiled: str, units: Any) -> dict[str, int] | None:
 class CoreML:
     name = "coreml"
     description = "Core ML (ML Program; times on macOS, converts anywhere)"
-    devices = tuple(COMPUTE_UNITS)
+    devices = tuple(COMPUTE_UNITS)  # its own: the compute units, "all" first (the default)
+    own_devices = True
     precisions = tuple(PRECISIONS)
+    default_precision = "fp16"  # Core ML's own default, and the paper's iPhone figures
 
     def availability(self) -> Availability:
         avail = module_availability("coremltools", INSTALL)
@@ -186,8 +188,12 @@ class CoreML:
             reason += " (Core ML compute units: pass --compute-units)"
         return reason
 
+    def prepare(self, model: nn.Module, job: JobSpec, cache_dir: Path, weights_hash: str) -> tuple[Path, dict, dict]:
+        """The checked package a device runs (for `bench export --bundle`); the same file `open` times."""
+        return convert_and_check(model, job, cache_dir, weights_hash)
+
     def open(self, model: nn.Module, job: JobSpec, ctx: OpenContext) -> Session:
-        path, artifact, info = convert_and_check(model, job, ctx.cache_dir, ctx.weights_hash)
+        path, artifact, info = self.prepare(model, job, ctx.cache_dir, ctx.weights_hash)
         cold = {"convert_s": artifact.pop("convert_s")}
         if not predicts_here():
             raise SkipJob(f"Core ML prediction needs macOS or iOS (this is {sys.platform}); converted and checked "

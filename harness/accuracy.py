@@ -25,6 +25,7 @@ import torch
 import model_zoo
 from backends import registry
 from backends.base import JobSpec, OpenContext
+from backends.onnx_export import file_sha256
 from harness import environment
 from harness.datasets import ImageDataset, Samples, scan
 from harness.errors import HarnessError
@@ -141,8 +142,7 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
     torch.set_num_threads(threads)
     model = model_zoo.create(model_name, form="fused", weights=weights, num_classes=num_classes)
     weights_state = state_sha256(model)
-    same_as_reference = backend_name == "torch" and precision == "fp32" and device == "cpu"
-    reference_model = None if same_as_reference else copy.deepcopy(model)
+    reference_model = copy.deepcopy(model)  # backends may move or cast the model they open
     example = np.zeros((batch, 3, spec.input_size, spec.input_size), dtype=np.float32)
     start = time.perf_counter()
     session = backend.open(model, job, OpenContext(Path(cache_dir), weights_state, example))
@@ -166,19 +166,14 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
             logits = np.asarray(session.infer(np.ascontiguousarray(x)), dtype=np.float32)[:n]
             y = targets.numpy()
             top1 = measured.add(logits, y)
-            if reference_model is None:
-                ref_top1 = reference.add(logits, y)
-            else:
-                with torch.inference_mode():
-                    ref_top1 = reference.add(reference_model(images).float().numpy(), y)
+            with torch.inference_mode():
+                ref_top1 = reference.add(reference_model(images).float().numpy(), y)
             agree += int((top1 == ref_top1).sum())
             if progress:
                 progress(measured.n, len(samples))
     finally:
         session.close()
     (top1, top5), (ref1, ref5) = measured.rates(), reference.rates()
-    from backends.onnx_export import file_sha256
-
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "accuracy",

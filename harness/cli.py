@@ -274,8 +274,8 @@ def export(
     backend: str = typer.Option(..., "--backend", "-b", help="coreml (the one backend with a device bundle)."),
     bundle: Path = typer.Option(..., "--bundle", help="Folder to write (replaced if it is an earlier bundle)."),
     model: list[str] = typer.Option(None, "--model", "-m", help="Models (repeatable); default: the mission's."),
-    precision: list[str] = typer.Option(None, "--precision", "-p", help="fp16 (default) and/or fp32."),
-    compute_units: list[str] = typer.Option(None, "--compute-units", help="all (default), cpu, cpu-gpu, cpu-ne (repeatable)."),
+    precision: list[str] = typer.Option(None, "--precision", "-p", help="Core ML: fp16 (default) and/or fp32."),
+    compute_units: list[str] = typer.Option(None, "--compute-units", help="Core ML: all (default), cpu, cpu-gpu, cpu-ne (repeatable)."),
     weights: str = typer.Option(None, "--weights", help="Checkpoint (one model only); default: the sweep's seeded weights."),
     quick: bool = typer.Option(False, "--quick", help="The quick protocol preset."),
     precise: bool = typer.Option(False, "--precise", help="The precise protocol preset."),
@@ -286,12 +286,9 @@ def export(
     from harness.plan_cli import protocol_from_options
     from harness.runner import default_cache_dir
 
-    if backend != "coreml":
-        raise HarnessError(f"bench export writes device bundles for --backend coreml only, not {backend!r}")
     with err.status("converting"):
-        manifest, jobs = export_bundle(model or model_zoo.mission_models(), precision or ["fp16"],
-                                       compute_units or ["all"], bundle, protocol_from_options(quick, precise, None),
-                                       default_cache_dir(), weights)
+        manifest, jobs = export_bundle(backend, model or model_zoo.mission_models(), precision, compute_units, bundle,
+                                       protocol_from_options(quick, precise, None), default_cache_dir(), weights)
     out.print(f"bundle: {manifest.parent} ({jobs} jobs); run it with the Swift runner (README: 'Core ML on an "
               "iPhone'), then `bench ingest RESULTS.json`", markup=False, highlight=False)
 

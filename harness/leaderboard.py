@@ -46,9 +46,13 @@ class Cell:
     unstable: bool = False
     parity_failed: bool = False
     message: str = ""
-    top1: Top1 | None = None  # measured through this cell's artifact
     record: dict[str, Any] | None = None
-    accuracy: dict[str, Any] | None = None  # the accuracy record `top1` comes from
+    accuracy: dict[str, Any] | None = None  # the accuracy record joined to this cell's artifact
+
+    @property
+    def top1(self) -> Top1 | None:
+        """Top-1 measured through this cell's artifact, where an accuracy record is joined."""
+        return _measured(self.accuracy)
 
     def text(self) -> str:
         if self.status != "ok":
@@ -100,7 +104,7 @@ def _cell(rec: dict[str, Any], acc: dict[str, Any] | None) -> Cell:
         return Cell(rec["status"], message=rec["message"], record=rec)
     ci = (stats["ci_low"] / 1e6, stats["ci_high"] / 1e6) if stats.get("ci_low") is not None else None
     return Cell("ok", stats["p50"] / 1e6, stats["p90"] / 1e6, ci, rec["unstable"],
-                bool(parity) and not parity["passed"], rec["message"], _measured(acc), rec, acc)
+                bool(parity) and not parity["passed"], rec["message"], rec, acc)
 
 
 def _spec_facts(model: str) -> tuple[float | None, str, Top1 | None]:
@@ -143,8 +147,8 @@ def build(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None =
     return columns, sorted(rows.values(), key=lambda r: (r.best(), r.model))
 
 
-def as_lists(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None) -> tuple[list[str], list[list[str]]]:
-    columns, rows = build(records, accuracy)
+def table(columns: list[str], rows: list[Row]) -> tuple[list[str], list[list[str]]]:
+    """Header and body of the built table, as text cells."""
     header = ["model", "params (M)", "MACs (M)", "top-1", *columns]
     body = [[r.model, "—" if r.params is None else f"{r.params / 1e6:.2f}", "—" if r.macs_m is None else f"{r.macs_m:.0f}",
              "—" if r.top1 is None else r.top1.text(),
@@ -152,15 +156,19 @@ def as_lists(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | Non
     return header, body
 
 
-def to_markdown(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None,
-                plots: dict[str, str] | None = None) -> str:
-    """The table, its legend, and the accuracy-vs-latency plots given as {column: image path}."""
-    header, body = as_lists(records, accuracy)
+def as_lists(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None) -> tuple[list[str], list[list[str]]]:
+    return table(*build(records, accuracy))
+
+
+def markdown(columns: list[str], rows: list[Row], plots: dict[str, str] | None = None) -> str:
+    """The built table as Markdown, its legend, the sources of reported top-1, and the plots given as
+    {column: image path}."""
+    header, body = table(columns, rows)
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
     text = "\n".join(lines) + f"\n\n{LEGEND}.\n"
     sources: dict[str, list[str]] = {}
-    for row in build(records, accuracy)[1]:
+    for row in rows:
         if row.top1 and not row.top1.measured:
             sources.setdefault(row.top1.source, []).append(row.model)
     if sources:
@@ -168,6 +176,10 @@ def to_markdown(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | 
     for column, image in (plots or {}).items():
         text += f"\n![top-1 vs p50 latency, {column}]({image})\n"
     return text
+
+
+def to_markdown(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None) -> str:
+    return markdown(*build(records, accuracy))
 
 
 def to_csv(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import model_zoo
 from backends import registry
-from backends.coreml import COMPUTE_UNITS
 from harness.backend_listing import available_cpu_backends
 from harness.errors import HarnessError
 from harness.jobs import Job, plan
@@ -48,19 +47,22 @@ def plan_from_options(models: list[str] | None, backends: list[str] | None, prec
         raise HarnessError("--batch must be at least 1")
     if weights and len(models) != 1:
         raise HarnessError("--weights loads one checkpoint: pass exactly one --model with it")
-    for unit in compute_units or []:
-        check_choice("Core ML compute unit", unit, tuple(COMPUTE_UNITS))
     if device == "cuda" and not backends:  # every GPU backend: those that cannot run here say why in a skipped record
         backends = [n for n in registry.names() if "cuda" in registry.get(n).devices]
     backends = backends or available_cpu_backends()
     if not backends:
         raise HarnessError("no backend is available; `bench list backends` says what to install")
-    if compute_units and "coreml" not in backends:
-        raise HarnessError("--compute-units applies to --backend coreml; add it or drop the option")
-    others = [b for b in backends if b != "coreml"]
+    own = {b: registry.get(b).devices for b in backends if getattr(registry.get(b), "own_devices", False)}
+    if compute_units and not own:
+        raise HarnessError("--compute-units applies to backends with compute units (coreml); add one or drop the option")
+    for unit in compute_units or []:
+        check_choice("compute unit", unit, sorted({u for units in own.values() for u in units}))
     layout = "nhwc" if channels_last else "nchw"
-    jobs = plan(models, others, precisions or ["fp32"], batches or [1], threads, device, form, sizes, layout) if others else []
-    if "coreml" in backends:  # a Core ML job's device is its compute units
-        for unit in compute_units or ["all"]:
-            jobs += plan(models, ["coreml"], precisions or ["fp16"], batches or [1], threads, unit, form, sizes)
-    return jobs
+    jobs = []
+    for b in backends:
+        backend = registry.get(b)
+        devices = (compute_units or [own[b][0]]) if b in own else [device]
+        for dev in devices:
+            jobs += plan(models, [b], precisions or [getattr(backend, "default_precision", "fp32")], batches or [1],
+                         threads, dev, form, sizes, layout)
+    return sorted(jobs, key=lambda j: models.index(j.model))  # model-major: a model's backends run back to back

@@ -6,9 +6,11 @@ either the old file or the new one, never half of one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,27 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def replacing_folder(target: Path, marker: str, what: str, option: str) -> Iterator[Path]:
+    """Build a folder aside and swap it in whole; refuse to replace a folder that is not `what` (one
+    without its `marker` file), so a mistyped path never deletes a user's files."""
+    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / marker).exists())):
+        raise HarnessError(f"{target} exists and is not {what}; pass a new or empty folder to {option}")
+    import shutil
+
+    staging = target.with_name(target.name + ".building")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+        if not (staging / marker).exists():
+            raise RuntimeError(f"the {what} was built without its {marker}")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    swap_in(staging, target)
 
 
 def swap_in(staging: Path, target: Path) -> None:

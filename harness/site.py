@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import html
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
-from harness.accuracy import index, record_key, record_path
-from harness.errors import HarnessError
-from harness.leaderboard import LEGEND, Cell, Row, build, to_markdown
+from harness.accuracy import record_path
+from harness.leaderboard import LEGEND, Cell, Row, build, markdown
 from harness.plots import draw_all, slug
-from harness.records import atomic_write_text, swap_in
+from harness.records import atomic_write_text, replacing_folder
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem;color:#222}
@@ -63,10 +61,10 @@ def _record_href(rec: dict[str, Any]) -> str:
     return f"records/{slug(rec['run_id'])}/{slug(rec['job_id'])}.json"
 
 
-def joined_accuracy(records: list[dict[str, Any]], accuracy: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The accuracy records some latency record of the page is joined to (the page links them)."""
-    keys = {record_key(r) for r in records}
-    return [rec for rec in index(accuracy).values() if record_key(rec) in keys]
+def joined_accuracy(rows: list[Row]) -> list[dict[str, Any]]:
+    """The accuracy records the page's cells are joined to (the page links them)."""
+    found = {id(c.accuracy): c.accuracy for r in rows for c in r.cells.values() if c.accuracy is not None}
+    return list(found.values())
 
 
 def _cell_html(cell: Cell | None) -> str:
@@ -80,7 +78,7 @@ def _cell_html(cell: Cell | None) -> str:
     if cell.ci_ms:
         ci = f" ±{(cell.ci_ms[1] - cell.ci_ms[0]) / 2 / cell.p50_ms:.1%}"
     top1 = ""
-    if cell.top1 and cell.accuracy:
+    if cell.accuracy:
         href = "records/" + str(record_path(Path(), cell.accuracy))
         top1 = f'<br><span class="dim">top-1 <a href="{esc(href)}" title="{esc(cell.top1.source)}">{cell.top1.value:.1f}%</a></span>'
     flag = f' <span class="flag" title="{esc(cell.message or "unstable")}">{esc(flags)}</span>' if flags else ""
@@ -137,28 +135,18 @@ MARKER = ".onebench-site"
 
 def write_site(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], folder: Path) -> Path:
     """Build the site into `folder` (replacing an earlier site there) and return its index.html."""
-    if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not (folder / MARKER).exists())):
-        raise HarnessError(f"{folder} exists and is not an onebench site; pass a new or empty folder to --html")
     columns, rows = build(records, accuracy)
     hosts = sorted({_host(r) for r in records})
-    where = hosts[0] if len(hosts) == 1 else ""
-    staging = folder.with_name(folder.name + ".building")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        plots = draw_all(columns, rows, staging / "plots", where)
+    with replacing_folder(folder, MARKER, "an onebench site", "--html") as staging:
+        plots = draw_all(columns, rows, staging / "plots", hosts[0] if len(hosts) == 1 else "")
         relative = {c: [str(p.relative_to(staging)) for p in files] for c, files in plots.items()}
         for rec in records:
             atomic_write_text(staging / _record_href(rec), json.dumps(rec, indent=1))
-        for rec in joined_accuracy(records, accuracy):
+        for rec in joined_accuracy(rows):
             atomic_write_text(staging / "records" / record_path(Path(), rec), json.dumps(rec, indent=1))
         runs = sorted({r["run_id"] for r in records})
         atomic_write_text(staging / "index.html", render(columns, rows, relative, hosts, runs))
         (staging / MARKER).write_text("built by `bench leaderboard --html`; the whole folder is replaced on rebuild\n")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    swap_in(staging, folder)
     return folder / "index.html"
 
 
@@ -168,5 +156,5 @@ def write_markdown(records: list[dict[str, Any]], accuracy: list[dict[str, Any]]
     hosts = {_host(r) for r in records}
     plots = draw_all(columns, rows, path.parent / "plots", hosts.pop() if len(hosts) == 1 else "")
     embedded = {c: str(files[0].relative_to(path.parent)) for c, files in plots.items()}
-    atomic_write_text(path, to_markdown(records, accuracy, embedded))
+    atomic_write_text(path, markdown(columns, rows, embedded))
     return path

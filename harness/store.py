@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.records import read_record, swap_in
+from harness.records import read_record, replacing_folder
 
 COLUMNS = ("run_id", "job_id", "created", "model", "form", "backend", "device", "precision", "batch", "threads",
            "boundary", "layout", "status", "unstable", "parity_passed", "p50_ns", "p90_ns", "ci_low_ns", "ci_high_ns",
@@ -112,12 +112,10 @@ def set_baseline(run_dir: Path, target: Path) -> Path:
     recs = load_run(run_dir)
     if run_dir.is_file():
         raise HarnessError(f"{run_dir} is one record; a baseline is a whole run folder")
-    staging = target.with_name(target.name + ".new")
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "records").mkdir(parents=True)
-    for rec in recs:
-        (staging / "records" / f"{rec['job_id']}.json").write_text(json.dumps(rec, separators=(",", ":")))
-    if (run_dir / "run.json").exists():
-        shutil.copy2(run_dir / "run.json", staging / "run.json")
-    swap_in(staging, target)
+    with replacing_folder(target, "records", "a baseline (a run folder)", "bench baseline set") as staging:
+        (staging / "records").mkdir()
+        for rec in recs:
+            (staging / "records" / f"{rec['job_id']}.json").write_text(json.dumps(rec, separators=(",", ":")))
+        if (run_dir / "run.json").exists():
+            shutil.copy2(run_dir / "run.json", staging / "run.json")
     return target

@@ -74,13 +74,13 @@ def test_linux_run_converts_checks_and_writes_skipped_records(tmp_path: Path) ->
     listing = bench("list", "backends", cwd=tmp_path).stdout
     assert re.search(r"coreml\s+│\s+converts only", listing)
     bad = bench("run", "-m", "mobileone_s0", "-b", "coreml", "--compute-units", "ane", cwd=tmp_path)
-    assert bad.returncode == 2 and "unknown Core ML compute unit 'ane'" in bad.stderr
+    assert bad.returncode == 2 and "unknown compute unit 'ane'" in bad.stderr
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("b") / "bundle"
-    assert export_bundle(["mobileone_s0"], ["fp16"], ["all", "cpu-ne"], folder, preset("quick"),
+    assert export_bundle("coreml", ["mobileone_s0"], None, ["all", "cpu-ne"], folder, preset("quick"),
                          folder.parent / "cache") == (folder / "manifest.json", 2)
     return folder
 
@@ -97,7 +97,7 @@ def test_bundle_holds_packages_rules_and_job_keys(bundle: Path, tmp_path: Path) 
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "a.txt").write_text("keep")
     with pytest.raises(HarnessError, match="is not an onebench bundle"):
-        export_bundle(["mobileone_s0"], ["fp16"], ["all"], tmp_path / "notes", preset("quick"), tmp_path / "cache")
+        export_bundle("coreml", ["mobileone_s0"], ["fp16"], ["all"], tmp_path / "notes", preset("quick"), tmp_path / "cache")
 
 
 def test_cli_export_writes_a_bundle_and_refuses_bad_options(tmp_path: Path) -> None:
@@ -105,14 +105,14 @@ def test_cli_export_writes_a_bundle_and_refuses_bad_options(tmp_path: Path) -> N
     assert done.returncode == 0 and "(1 jobs)" in done.stdout, done.stderr[-2000:]
     assert json.loads((tmp_path / "b" / "manifest.json").read_text())["protocol"]["preset"] == "quick"
     bad = bench("export", "--backend", "coreml", "--bundle", "c", "--compute-units", "ane", cwd=tmp_path)
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "unknown Core ML compute unit 'ane'" in bad.stderr
-    for args, needle in (((["mobileone_s0"], ["bf16"], ["all"]), "unknown Core ML precision 'bf16'"),
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "unknown compute unit 'ane'" in bad.stderr
+    for args, needle in (((["mobileone_s0"], ["bf16"], ["all"]), "unknown coreml precision 'bf16'"),
                          ((["mobileone_s9"], ["fp16"], ["all"]), "unknown model 'mobileone_s9'")):
         with pytest.raises((HarnessError, model_zoo.ZooError), match=needle):
-            export_bundle(*args, tmp_path / "c", preset("quick"), tmp_path / "cache")
+            export_bundle("coreml", *args, tmp_path / "c", preset("quick"), tmp_path / "cache")
     assert not (tmp_path / "c").exists()
     other = CliRunner().invoke(app, ["export", "--backend", "onnxruntime", "--bundle", str(tmp_path / "c")])
-    assert other.exit_code == 2 and "for --backend coreml only, not 'onnxruntime'" in other.stderr
+    assert other.exit_code == 2 and "onnxruntime has no device bundle" in other.stderr
 
 
 def runner_results(bundle: Path) -> dict:
@@ -177,3 +177,15 @@ def test_swift_runner_emits_every_field_ingest_requires() -> None:
     required |= set(result["required"]) | set(result["properties"]["processes"]["items"]["required"])
     required |= set(schema["properties"]["protocol"]["required"]) | set(result["properties"]["job"]["required"])
     assert required - fields == set()
+
+
+def test_plan_gives_core_ml_its_compute_units_and_fp16_and_stays_model_major() -> None:
+    from harness.plan_cli import plan_from_options
+
+    jobs = plan_from_options(["mobileone_s0", "mobileone_s1"], ["onnxruntime", "coreml"], None, None, 1, "cpu", "fused",
+                             None, ["all", "cpu-ne"])
+    assert [(j.model[-2:], j.backend, j.device, j.precision) for j in jobs] == [
+        ("s0", "onnxruntime", "cpu", "fp32"), ("s0", "coreml", "all", "fp16"), ("s0", "coreml", "cpu-ne", "fp16"),
+        ("s1", "onnxruntime", "cpu", "fp32"), ("s1", "coreml", "all", "fp16"), ("s1", "coreml", "cpu-ne", "fp16")]
+    with pytest.raises(HarnessError, match="--compute-units applies to backends with compute units"):
+        plan_from_options(["mobileone_s0"], ["onnxruntime"], None, None, 1, "cpu", "fused", None, ["all"])
