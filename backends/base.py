@@ -59,6 +59,10 @@ class OpenContext:
     cache_dir: Path
     weights_hash: str  # identifies the model's weights, for artifact caches
     example: np.ndarray  # the timing input, already allocated (float32, NCHW)
+    # Lockstep (`bench compare --interleave`): two sessions stay resident and take turns, so the one
+    # that waits must not spin on a core. A backend that honours this sets its runtime's passive wait
+    # policy and reports it as `info["wait_policy"]`.
+    passive_wait: bool = False
 
 
 @dataclass

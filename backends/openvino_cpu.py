@@ -18,6 +18,9 @@ from backends.onnx_export import export_availability, export_onnx, file_sha256
 INSTALL = "pip install 'onebench[openvino]'"
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 CAPABILITY = {"bf16": "BF16", "fp16": "FP16"}
+# OpenVINO's CPU plugin has no wait-policy property: its TBB workers spin briefly, then sleep; at the
+# default single thread an idle request has no worker threads at all.
+WAIT_POLICY = "TBB default (no passive setting exists)"
 
 
 def cpu_capabilities() -> list[str]:
@@ -76,5 +79,5 @@ class OpenVinoCPU:
         return Session(
             run=run, infer=infer, cold={"export_s": export_s, "convert_s": convert_s, "compile_s": compile_s},
             artifact={"path": str(path), "sha256": file_sha256(path), "format": "onnx"},
-            info={"openvino": reported},
+            info={"openvino": reported, "wait_policy": WAIT_POLICY},
         )

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 from torch import nn
@@ -26,7 +28,13 @@ def torch_session(module: nn.Module, job: JobSpec, ctx: OpenContext, cold: dict[
         with torch.inference_mode():
             return module(torch.from_numpy(inp).to(dtype)).float().numpy()
 
-    return Session(run=run, infer=infer, cold=cold, info={"torch_threads": torch.get_num_threads()})
+    return Session(run=run, infer=infer, cold=cold, info={"torch_threads": torch.get_num_threads(),
+                                                          "wait_policy": omp_wait_policy()})
+
+
+def omp_wait_policy() -> str:
+    """OpenMP reads OMP_WAIT_POLICY once, at start-up: lockstep starts its processes with PASSIVE."""
+    return f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset (libgomp spins ~300k times)')}"
 
 
 def device_unsupported(job: JobSpec) -> str | None:

@@ -112,9 +112,8 @@ class Fmt(str, Enum):
 
 
 def _default_threads() -> int:
-    import psutil
-
-    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    """One thread: on shared VMs it is the setting that repeats (README, "Threads")."""
+    return 1
 
 
 @app.command()
@@ -124,7 +123,7 @@ def run(
     backend: list[str] = typer.Option(None, "--backend", "-b", help="Backend (repeatable); default: every available CPU backend."),
     precision: list[str] = typer.Option(None, "--precision", "-p", help="fp32 (default), bf16, fp16 (repeatable)."),
     batch: list[int] = typer.Option(None, "--batch", help="Batch size (repeatable); default 1."),
-    threads: int = typer.Option(None, "--threads", help="Threads for every backend; default: physical cores."),
+    threads: int = typer.Option(None, "--threads", help="Threads for every backend; default 1 (the count that repeats on shared VMs; see README)."),
     quick: bool = typer.Option(False, "--quick", help="1 process per job, short windows."),
     precise: bool = typer.Option(False, "--precise", help="7 processes per job, long windows, tight CI."),
     repeats: int = typer.Option(None, "--repeats", help="Processes per job (overrides the preset)."),
@@ -135,6 +134,7 @@ def run(
     weights: str = typer.Option(None, "--weights", help="Checkpoint to load (one model only); default: seeded random weights."),
     out_dir: Path = typer.Option(None, "--out", help="Run folder; an existing one is resumed. Default: results/runs/<new id>."),
     fmt: Fmt = typer.Option(Fmt.rich, "--format", help="Leaderboard format printed at the end."),
+    wait_quiet: float = typer.Option(60.0, "--wait-quiet", help="Seconds to wait for busy neighbours to stop before measuring (then the run is marked)."),
 ) -> None:
     """Measure models x backends with the shared protocol; one record per job; then the leaderboard."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -157,7 +157,9 @@ def run(
             else:
                 bar.advance(task)
 
-        records = run_sweep(jobs, cfg, folder, weights=weights, index_db=default_index(RESULTS), progress=progress)
+        records = run_sweep(jobs, cfg, folder, weights=weights, index_db=default_index(RESULTS), progress=progress,
+                            say=lambda line: bar.console.print(line, markup=False, highlight=False),
+                            neighbour_wait_s=wait_quiet)
     _print_board(records, fmt)
     for rec in records:
         if rec["status"] != "ok":
@@ -176,7 +178,7 @@ def accuracy(
     device: str = typer.Option("cpu", "--device", help="Device as the latency job: cpu, cuda, or Core ML compute units (all, cpu-ne, ...)."),
     limit: int = typer.Option(None, "--limit", help="Evaluate N images spread evenly over the set."),
     batch: int = typer.Option(1, "--batch", help="Batch of the artifact (1 = the file batch-1 latency jobs time)."),
-    threads: int = typer.Option(None, "--threads", help="Threads (default: physical cores)."),
+    threads: int = typer.Option(None, "--threads", help="Threads (default 1, see README)."),
     labels: Path = typer.Option(None, "--labels", help="Labels file for a flat folder ('IMAGE LABEL' lines or LOC_val_solution.csv)."),
     class_map: Path = typer.Option(None, "--class-map", help="Class ids in the model's output order, one per line."),
     num_classes: int = typer.Option(None, "--num-classes", help="Outputs of the model's head (default: the spec's, 1000 for ImageNet)."),
@@ -323,7 +325,7 @@ def show(run_arg: str = typer.Argument("latest", metavar="RUN", help="A run fold
 @user_errors
 def selfcheck(
     model: str = typer.Option("mobileone_s0", "--model", "-m", help="Model to compare on."),
-    threads: int = typer.Option(None, "--threads", help="Threads (default: physical cores)."),
+    threads: int = typer.Option(None, "--threads", help="Threads (default 1, see README)."),
     rounds: int = typer.Option(3, "--rounds", help="Harness/reference alternations."),
     seconds: float = typer.Option(3.0, "--seconds", help="Measuring time per process."),
 ) -> None:
@@ -362,12 +364,13 @@ def compare(
     fmt: CompareFmt = typer.Option(CompareFmt.rich, "--format", help="rich, md (a CI comment) or json."),
     markdown: Path = typer.Option(None, "--markdown", help="Also write the Markdown report here."),
     json_out: Path = typer.Option(None, "--json", help="Also write the JSON report here."),
-    interleave: bool = typer.Option(False, "--interleave", help="Re-measure both sides now, alternating A B A B."),
+    interleave: bool = typer.Option(False, "--interleave", help="Re-measure both sides now in lockstep: both resident, taking turns in short windows."),
+    pairs: int = typer.Option(20, "--pairs", help="--interleave: paired windows per job."),
+    window_ms: float = typer.Option(100.0, "--window-ms", help="--interleave: length of one window."),
     model: list[str] = typer.Option(None, "--model", "-m", help="--interleave: models (default: the mission's)."),
     backend: list[str] = typer.Option(None, "--backend", "-b", help="--interleave: backends."),
     precision: list[str] = typer.Option(None, "--precision", "-p", help="--interleave: precisions."),
     threads: int = typer.Option(None, "--threads", help="--interleave: threads."),
-    repeats: int = typer.Option(None, "--repeats", help="--interleave: processes per side (default 3)."),
     baseline_python: str = typer.Option(sys.executable, "--baseline-python", help="--interleave: baseline interpreter."),
     candidate_python: str = typer.Option(sys.executable, "--candidate-python", help="--interleave: candidate interpreter."),
     baseline_env: list[str] = typer.Option(None, "--baseline-env", help="--interleave: KEY=VALUE for the baseline."),
@@ -382,24 +385,27 @@ def compare(
     if interleave:
         if runs:
             raise HarnessError("--interleave measures both sides now: pass models and backends, not run folders")
-        from harness.interleave import Side, parse_env, run_interleaved
+        from harness.lockstep import Side, parse_env, run_lockstep
         from harness.plan_cli import plan_from_options, protocol_from_options
         from harness.runner import default_cache_dir, new_run_dir
 
-        cfg = protocol_from_options(False, False, repeats)
+        cfg = protocol_from_options(False, False, None)
         jobs = plan_from_options(model, backend, precision, None, threads or _default_threads(), "cpu", "fused", None)
         sides = (Side("baseline", baseline_python, parse_env(baseline_env), baseline_weights),
                  Side("candidate", candidate_python, parse_env(candidate_env), candidate_weights))
-        folder = new_run_dir(RESULTS).with_name("interleave-" + new_run_dir(RESULTS).name)
-        with err.status("interleaving") as status:
-            base, cand = run_interleaved(jobs, cfg, sides, folder, default_cache_dir(),
-                                         progress=lambda j, side, r: status.update(f"{j.model} · {j.backend}: {side} {r + 1}"))
-        out.print(f"interleaved runs: {folder}/baseline, {folder}/candidate", markup=False, highlight=False)
+        fresh = new_run_dir(RESULTS)
+        folder = fresh.with_name("lockstep-" + fresh.name)
+        with err.status("lockstep") as status:
+            base, cand, paired = run_lockstep(
+                jobs, cfg, sides, folder, default_cache_dir(), pairs, window_ms / 1e3,
+                progress=lambda j, i, n: status.update(f"{j.model} · {j.backend}: pair {max(i + 1, 0)}/{n}"))
+        out.print(f"lockstep runs: {folder}/baseline, {folder}/candidate", markup=False, highlight=False)
     else:
         if not runs or len(runs) != 2:
             raise HarnessError("bench compare takes two runs: BASELINE CANDIDATE (or --interleave)")
         base, cand = (load_run(find_run(r, RESULTS)) for r in runs)
-    result = cmp.compare_runs(base, cand, threshold)
+        paired = None
+    result = cmp.compare_runs(base, cand, threshold, paired)
     report = cmp.to_markdown(result)
     if markdown:
         from harness.records import atomic_write_text
@@ -426,14 +432,15 @@ def _print_comparison(result) -> None:
         out.print("[bold red]DIFFERENT MACHINES: not comparable as a regression test[/]")
     for line in result.environment:
         out.print(f"[yellow]environment:[/] {line}", highlight=False)
-    table = Table(title=f"baseline vs candidate (regression: significant and > {result.threshold:.0%} slower)")
-    for col in ("job", "baseline ms", "candidate ms", "ratio [95% CI]", "p90 ratio", "p", "machine", "verdict"):
+    table = Table(title=f"baseline vs candidate (regression: CI above the floor and reaching {result.threshold:.0%} slower)")
+    for col in ("job", "baseline ms", "candidate ms", "ratio [95% CI]", "floor", "p90 ratio", "machine", "verdict"):
         table.add_column(col, justify="left" if col in ("job", "verdict") else "right")
     colour = {"slower": "red", "faster": "green", "same": "", "noisy": "yellow"}
     for r in result.rows:
         verdict = "REGRESSION" if r.regression else r.verdict
         table.add_row(r.label, f"{r.baseline_p50_ms:.3f}", f"{r.candidate_p50_ms:.3f}",
-                      f"{r.ratio:.3f} [{r.ci_low:.3f}–{r.ci_high:.3f}]", f"{r.ratio_p90:.3f}", f"{r.p_value:.2g}",
+                      f"{r.ratio:.3f} [{r.ci_low:.3f}–{r.ci_high:.3f}]", f"±{r.floor:.1%}",
+                      "—" if r.ratio_p90 is None else f"{r.ratio_p90:.3f}",
                       "—" if r.probe_ratio is None else f"{r.probe_ratio:.3f}",
                       f"[{colour[r.verdict]}]{verdict}[/]" if colour[r.verdict] else verdict)
     out.print(table)
@@ -499,7 +506,7 @@ def nightly(
 def ablation(
     kind: str = typer.Argument(..., help="activations (the paper's Table 2) or blocks (skip / SE, Table 3)."),
     backend: list[str] = typer.Option(None, "--backend", "-b", help="Backends (default: every available CPU one)."),
-    threads: int = typer.Option(None, "--threads", help="Threads for every backend; default: physical cores."),
+    threads: int = typer.Option(None, "--threads", help="Threads for every backend; default 1 (the count that repeats on shared VMs; see README)."),
     quick: bool = typer.Option(False, "--quick"),
     precise: bool = typer.Option(False, "--precise"),
     out_dir: Path = typer.Option(None, "--out", help="Run folder (resumed if it exists)."),

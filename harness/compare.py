@@ -1,18 +1,21 @@
 """`bench compare`: is the candidate slower than the baseline, key by key, and can we tell?
 
-Method. Iterations inside one process are not independent (a whole process shifts together on a
-shared host), so the unit of variation is the process: the ratio of p50s gets a hierarchical
-bootstrap CI (resample processes, then iterations inside each resampled process). With one process
-per side that CI ignores between-process variation, and the output says so. The test of difference
-is Mann-Whitney U (scipy) on per-process medians when each side has at least MWU_MIN_PROCESSES
-processes (below that it cannot reach significance), else on the pooled iterations, and then only
-together with the bootstrap CI excluding 1. A key is a regression only when it is significant, slower
-by more than the threshold, neither side was marked unstable, and the machine itself did not change
-speed between the runs: each process records a fixed conv-stack probe before it loads the model, and
-when the candidate's probe is more than MACHINE_DRIFT_LIMIT slower (or faster) than the baseline's, the
-machine moved, and the difference is "noisy", never "slower". (Measured here on two default sweeps
-minutes apart: job ratios and probe ratios correlate at r = 0.61; four of five would-be false
-regressions had the candidate's probe 9-20% slower.)
+Method. Each key's figure is the quiet-window p50 (`harness.windows`); the ratio candidate/baseline
+gets a 95% CI from a hierarchical bootstrap (processes, then windows) of each side, or, for a lockstep
+comparison (`harness.lockstep`), from a bootstrap over the paired window ratios. The verdict follows
+from that CI against the threshold t and the key's noise floor f:
+
+- slower (a regression): the CI lies above 1 + f, and its upper end reaches 1 + t (a slowdown of the
+  threshold's size is not ruled out);
+- faster: the mirror image;
+- same: the CI lies within 1 +- t;
+- noisy: the CI straddles the threshold without clearing the floor; never silently "same".
+
+The floor f is what the key moves with nothing changed: at least MIN_FLOOR (calibrated from A/A runs,
+see README), in lockstep the in-run A/A pairs' median ratio, between stored runs the machine probe's
+drift (each process times a fixed conv stack before it loads the model; when the candidate run's
+machine was 9% slower, a 9% difference is the machine's). An `unstable` mark no longer silences a
+verdict: the CI already carries that uncertainty.
 """
 
 from __future__ import annotations
@@ -21,17 +24,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
+from harness import windows
 from harness.errors import HarnessError
 from harness.jobs import KEY_FIELDS
 from harness.jobs import key_of as job_key
-from harness.stats import median_of_medians_draws
 
-BOOTSTRAP = 2000
-MWU_MIN_PROCESSES = 4
-ALPHA = 0.05
-MACHINE_DRIFT_LIMIT = 0.05
+BOOTSTRAP = 1000
+MIN_FLOOR = 0.01
 PROBE = "conv_ns"
 
 
@@ -40,16 +40,16 @@ class KeyResult:
     key: dict[str, Any]
     baseline_p50_ms: float
     candidate_p50_ms: float
-    ratio: float  # candidate / baseline p50
+    ratio: float  # candidate / baseline
     ci_low: float
     ci_high: float
-    ratio_p90: float
-    p_value: float
-    test_unit: str
+    ratio_p90: float | None
+    floor: float  # the key's noise floor: differences within 1 +- floor are not attributed
     probe_ratio: float | None  # candidate / baseline machine probe: how much the machine itself moved
     verdict: str  # faster | slower | same | noisy
     regression: bool
     why: str = ""
+    unstable: bool = False  # a side was marked unstable (shown; the CI carries it)
 
     @property
     def label(self) -> str:
@@ -86,15 +86,29 @@ def key_label(key: tuple) -> str:
     return " · ".join(str(v) for v in key)
 
 
-def bootstrap_ratio(base: list[np.ndarray], cand: list[np.ndarray], seed: int = 0) -> tuple[float, float]:
-    """95% CI of median-of-process-medians(cand) / (base), resampling processes then iterations."""
-    ratios = median_of_medians_draws(cand, BOOTSTRAP, seed + 1) / median_of_medians_draws(base, BOOTSTRAP, seed)
+def gate_verdict(lo: float, hi: float, threshold: float, floor: float) -> tuple[str, str]:
+    """(verdict, why) from the ratio's CI, the threshold and the key's noise floor."""
+    if lo > 1 + floor and hi >= 1 + threshold:
+        return "slower", ""
+    if hi < 1 - floor and lo <= 1 - threshold:
+        return "faster", ""
+    if 1 - threshold <= lo and hi <= 1 + threshold:
+        return "same", ""
+    return "noisy", f"95% CI {lo:.3f}-{hi:.3f} straddles the ±{threshold:.0%} threshold without clearing the ±{floor:.1%} floor"
+
+
+def window_medians(rec: dict[str, Any]) -> list[list[float]]:
+    """Each process's window medians (recomputed from the raw samples for records older than windows)."""
+    window_s = rec["protocol"].get("window_s", windows.WINDOW_S)
+    return [[w["p50"] for w in (p.get("windows") or windows.summaries(p["samples_ns"], window_s))]
+            for p in rec["processes"]]
+
+
+def bootstrap_ratio(base: dict[str, Any], cand: dict[str, Any], seed: int = 0) -> tuple[float, float]:
+    """95% CI of the ratio of quiet-window p50s, resampling processes then windows on each side."""
+    ratios = windows.draws_of(window_medians(cand), BOOTSTRAP, seed + 1) / windows.draws_of(window_medians(base), BOOTSTRAP, seed)
     lo, hi = np.percentile(ratios, [2.5, 97.5])
     return float(lo), float(hi)
-
-
-def _samples(rec: dict[str, Any]) -> list[np.ndarray]:
-    return [np.asarray(p["samples_ns"], dtype=np.float64) for p in rec["processes"]]
 
 
 def probe_median(rec: dict[str, Any]) -> float | None:
@@ -102,44 +116,47 @@ def probe_median(rec: dict[str, Any]) -> float | None:
     return float(np.median(values)) if values else None
 
 
-def compare_records(base: dict[str, Any], cand: dict[str, Any], threshold: float) -> KeyResult:
-    bs, cs = _samples(base), _samples(cand)
-    ratio = cand["stats"]["p50"] / base["stats"]["p50"]
-    lo, hi = bootstrap_ratio(bs, cs)
-    if min(len(bs), len(cs)) >= MWU_MIN_PROCESSES:
-        unit, a, b = "process medians", [np.median(s) for s in bs], [np.median(s) for s in cs]
-    else:
-        unit, a, b = "iterations", np.concatenate(bs), np.concatenate(cs)
-    p_value = float(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
-    significant = p_value < ALPHA and (lo > 1.0 or hi < 1.0)
-    unstable = base["unstable"] or cand["unstable"]
-    pa, pb = probe_median(base), probe_median(cand)
-    probe_ratio = pb / pa if pa and pb else None
-    drifted = probe_ratio is not None and abs(probe_ratio - 1) > MACHINE_DRIFT_LIMIT
-    why = ""
-    if significant and abs(ratio - 1) >= threshold and (unstable or drifted):
-        verdict = "noisy"
-        why = ("a side was marked unstable" if unstable else
-               f"the machine itself ran {abs(probe_ratio - 1):.0%} {'slower' if probe_ratio > 1 else 'faster'} "
-               "in the candidate run (probe)")
-    elif significant and ratio >= 1 + threshold:
-        verdict = "slower"
-    elif significant and ratio <= 1 - threshold:
-        verdict = "faster"
-    elif 1 - threshold <= lo and hi <= 1 + threshold:
-        verdict = "same"
-    elif not significant and (hi - lo) <= 2 * threshold and 1 - threshold <= ratio <= 1 + threshold:
-        verdict = "same"
-    else:
-        verdict = "noisy"
-        why = f"95% CI {lo:.3f}-{hi:.3f} straddles the ±{threshold:.0%} threshold"
+def _row(base: dict[str, Any], cand: dict[str, Any], ratio: float, lo: float, hi: float, floor: float,
+         threshold: float, probe_ratio: float | None, note: str = "") -> KeyResult:
+    verdict, why = gate_verdict(lo, hi, threshold, floor)
+    p90 = cand["stats"].get("p90"), base["stats"].get("p90")
     return KeyResult(
         key=dict(zip(KEY_FIELDS, key_of(base))), baseline_p50_ms=base["stats"]["p50"] / 1e6,
         candidate_p50_ms=cand["stats"]["p50"] / 1e6, ratio=ratio, ci_low=lo, ci_high=hi,
-        ratio_p90=cand["stats"]["p90"] / base["stats"]["p90"], p_value=p_value, test_unit=unit,
-        probe_ratio=probe_ratio, verdict=verdict,
-        regression=verdict == "slower", why=why,
+        ratio_p90=p90[0] / p90[1] if all(p90) else None, floor=floor, probe_ratio=probe_ratio, verdict=verdict,
+        regression=verdict == "slower", why="; ".join(w for w in (why, note) if w),
+        unstable=bool(base["unstable"] or cand["unstable"]),
     )
+
+
+def compare_records(base: dict[str, Any], cand: dict[str, Any], threshold: float) -> KeyResult:
+    """Two stored runs' records of one key."""
+    ratio = cand["stats"]["p50"] / base["stats"]["p50"]
+    lo, hi = bootstrap_ratio(base, cand)
+    lo, hi = min(lo, ratio), max(hi, ratio)
+    pa, pb = probe_median(base), probe_median(cand)
+    probe_ratio = pb / pa if pa and pb else None
+    drift = abs(probe_ratio - 1) if probe_ratio is not None else 0.0
+    note = (f"the machine itself ran {drift:.0%} {'slower' if probe_ratio > 1 else 'faster'} in the candidate run (probe)"
+            if drift > MIN_FLOOR else "")
+    return _row(base, cand, ratio, lo, hi, max(MIN_FLOOR, drift), threshold, probe_ratio, note)
+
+
+def paired_ci(ratios: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+    """Median of paired ratios and its 95% bootstrap CI over pairs."""
+    rng = np.random.default_rng(seed)
+    reps = np.median(ratios[rng.integers(0, ratios.size, (BOOTSTRAP, ratios.size))], axis=1)
+    lo, hi = np.percentile(reps, [2.5, 97.5])
+    med = float(np.median(ratios))
+    return med, min(float(lo), med), max(float(hi), med)
+
+
+def compare_paired(base: dict[str, Any], cand: dict[str, Any], paired, threshold: float) -> KeyResult:
+    """A lockstep key: the median of paired window ratios, its CI over pairs, the in-run A/A floor."""
+    ratio, lo, hi = paired_ci(paired.ratios())
+    aa = paired.aa_ratios()
+    floor = max(MIN_FLOOR, abs(float(np.median(aa)) - 1)) if aa.size else MIN_FLOOR
+    return _row(base, cand, ratio, lo, hi, floor, threshold, None)
 
 
 def environment_differences(base: list[dict], cand: list[dict]) -> tuple[list[str], bool]:
@@ -162,10 +179,13 @@ def environment_differences(base: list[dict], cand: list[dict]) -> tuple[list[st
     return lines, machines
 
 
-def compare_runs(base: list[dict[str, Any]], cand: list[dict[str, Any]], threshold: float = 0.05) -> Comparison:
+def compare_runs(base: list[dict[str, Any]], cand: list[dict[str, Any]], threshold: float = 0.05,
+                 paired: list | None = None) -> Comparison:
+    """Key by key; `paired` (lockstep data, `harness.lockstep.Paired`) replaces run-vs-run statistics."""
     if not 0 < threshold < 1:
         raise HarnessError(f"--threshold must be a fraction between 0 and 1 (0.05 = 5%), not {threshold}")
     by_a, by_b = {key_of(r): r for r in base}, {key_of(r): r for r in cand}
+    pairs = {p.key: p for p in paired or []}
     common = [k for k in by_a if k in by_b]
     if not common:
         raise HarnessError("the two runs have no job in common (same model, form, backend, device, precision, "
@@ -179,17 +199,19 @@ def compare_runs(base: list[dict[str, Any]], cand: list[dict[str, Any]], thresho
         if a["status"] != "ok" or b["status"] != "ok":
             result.not_comparable.append(f"{key_label(key)} (baseline {a['status']}, candidate {b['status']})")
             continue
-        result.rows.append(compare_records(a, b, threshold))
-    processes = min(min(len(by_a[k]["processes"]), len(by_b[k]["processes"])) for k in common
-                    if by_a[k]["status"] == "ok" == by_b[k]["status"]) if result.rows else 0
-    result.method = (
-        f"p50 ratio CI: hierarchical bootstrap ({BOOTSTRAP} draws; processes, then iterations); test: Mann-Whitney U "
-        f"on {'per-process medians' if processes >= MWU_MIN_PROCESSES else 'pooled iterations (fewer than 4 processes a side), required to agree with the CI'}; "
-        f"alpha {ALPHA}; regression = significant and slower by more than {threshold:.0%} with neither side unstable "
-        f"and the machine probe within ±{MACHINE_DRIFT_LIMIT:.0%} between the runs"
-        + ("; WARNING: one process per side, so the CI ignores between-process variation" if processes == 1 else "")
-    )
+        result.rows.append(compare_paired(a, b, pairs[key], threshold) if key in pairs
+                           else compare_records(a, b, threshold))
+    how = ("lockstep: median of paired window ratios, 95% bootstrap CI over pairs, floor from the in-run A/A pairs"
+           if paired is not None else
+           "quiet-window p50 ratio, 95% CI by hierarchical bootstrap (processes, then windows), floor from the "
+           "machine probe's drift")
+    result.method = (f"{how}; regression = CI above 1 + floor (at least {MIN_FLOOR:.0%}) and reaching "
+                     f"1 + {threshold:.0%}")
     return result
+
+
+def _opt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3f}"
 
 
 def to_markdown(c: Comparison) -> str:
@@ -198,13 +220,12 @@ def to_markdown(c: Comparison) -> str:
         lines.append("**Different machines: these numbers are not comparable as a regression test.**\n")
     if c.environment:
         lines.append("Environment changes: " + "; ".join(c.environment) + "\n")
-    lines += ["| job | baseline ms | candidate ms | ratio [95% CI] | p90 ratio | p | machine | verdict |",
+    lines += ["| job | baseline ms | candidate ms | ratio [95% CI] | floor | p90 ratio | machine | verdict |",
               "|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in c.rows:
         mark = "**REGRESSION**" if r.regression else r.verdict + (f" ({r.why})" if r.why else "")
-        machine = "—" if r.probe_ratio is None else f"{r.probe_ratio:.3f}"
         lines.append(f"| {r.label} | {r.baseline_p50_ms:.3f} | {r.candidate_p50_ms:.3f} | {r.ratio:.3f} "
-                     f"[{r.ci_low:.3f}–{r.ci_high:.3f}] | {r.ratio_p90:.3f} | {r.p_value:.3g} | {machine} | {mark} |")
+                     f"[{r.ci_low:.3f}–{r.ci_high:.3f}] | ±{r.floor:.1%} | {_opt(r.ratio_p90)} | {_opt(r.probe_ratio)} | {mark} |")
     for label, items in (("Only in baseline", c.only_baseline), ("Only in candidate", c.only_candidate),
                          ("Not comparable", c.not_comparable)):
         if items:

@@ -18,10 +18,15 @@ STEAL_LIMIT = 0.02  # fraction of CPU time stolen by the hypervisor during the p
 FREQ_CHANGE_LIMIT = 0.10
 
 
+NEIGHBOUR_LIMIT = 0.25  # cores' worth of CPU used by other processes while a job was timed
+HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
 @dataclass(frozen=True)
 class CpuTimes:
     total: int
     steal: int
+    busy: int  # user + nice + system + irq + softirq: time some process (ours or not) ran
 
 
 def cpu_times() -> CpuTimes | None:
@@ -30,9 +35,16 @@ def cpu_times() -> CpuTimes | None:
         fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     except OSError:
         return None
-    values = [int(v) for v in fields]
-    steal = values[7] if len(values) > 7 else 0
-    return CpuTimes(sum(values[:8]), steal)
+    values = [int(v) for v in fields] + [0] * 8
+    return CpuTimes(sum(values[:8]), values[7], values[0] + values[1] + values[2] + values[5] + values[6])
+
+
+def own_cpu_s() -> float:
+    """CPU seconds this process (all its threads) has used."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def cpu_freq_mhz() -> float | None:
@@ -50,19 +62,24 @@ class Snapshot:
     loadavg_1m: float
     cpu: CpuTimes | None
     freq_mhz: float | None
+    own_cpu_s: float = 0.0
 
 
 def snapshot() -> Snapshot:
-    return Snapshot(time.time(), os.getloadavg()[0], cpu_times(), cpu_freq_mhz())
+    return Snapshot(time.time(), os.getloadavg()[0], cpu_times(), cpu_freq_mhz(), own_cpu_s())
 
 
 def between(before: Snapshot, after: Snapshot) -> dict[str, float | None]:
     """The signals of one process, for its record."""
-    steal = None
+    steal = others = None
     if before.cpu and after.cpu and after.cpu.total > before.cpu.total:
         steal = (after.cpu.steal - before.cpu.steal) / (after.cpu.total - before.cpu.total)
+        wall = after.time - before.time
+        if wall > 0:
+            others = max(0.0, ((after.cpu.busy - before.cpu.busy) / HZ - (after.own_cpu_s - before.own_cpu_s)) / wall)
     return {
         "loadavg_start": before.loadavg_1m, "loadavg_end": after.loadavg_1m, "steal_frac": steal,
+        "others_cpu": others,
         "freq_mhz_start": before.freq_mhz, "freq_mhz_end": after.freq_mhz,
     }
 
@@ -105,6 +122,8 @@ def disturbances(processes: list[dict], cores: int) -> list[str]:
         m = p.get("machine", {})
         if (m.get("steal_frac") or 0) > STEAL_LIMIT:
             reasons.append(f"process {i}: {m['steal_frac']:.1%} of CPU time stolen by the hypervisor")
+        if (m.get("others_cpu") or 0) > NEIGHBOUR_LIMIT:
+            reasons.append(f"process {i}: other processes used {m['others_cpu']:.2f} cores while it was timed")
         if max(m.get("loadavg_start") or 0, m.get("loadavg_end") or 0) > cores + 1:
             reasons.append(f"process {i}: load average {max(m['loadavg_start'], m['loadavg_end']):.1f} on {cores} cores")
         f0, f1 = m.get("freq_mhz_start"), m.get("freq_mhz_end")

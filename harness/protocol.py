@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from harness.stats import rel_ci_halfwidth
+from harness.windows import WINDOW_S
 
 Clock = Callable[[], int]
 
@@ -34,7 +35,9 @@ class ProtocolConfig:
     max_s: float = 1.0
     max_iters: int = 100_000
     target_rel_ci: float = 0.01
-    repeats: int = 3  # separate processes per job
+    window_s: float = WINDOW_S  # timed iterations are grouped in windows of this much wall time
+    repeats: int = 3  # separate processes per job, run in rounds across the sweep
+    max_repeats: int = 6  # a job whose processes disagree gets more, up to this many (adaptive repeats)
     timeout_s: float = 600.0  # per process, including export / compile
     probe: bool = True  # run the machine probes before each process (`harness.machine.probe`)
     preset: str = "default"
@@ -49,15 +52,18 @@ class ProtocolConfig:
 
 PRESETS: dict[str, ProtocolConfig] = {
     "quick": ProtocolConfig(warmup_iters=5, warmup_s=0.05, warmup_max_s=1.0, warmup_window=5, min_iters=10,
-                            min_s=0.2, max_s=1.0, target_rel_ci=0.02, repeats=1, preset="quick"),
+                            min_s=0.2, max_s=1.0, target_rel_ci=0.02, repeats=1, max_repeats=1, preset="quick"),
     "default": ProtocolConfig(),
     "precise": ProtocolConfig(warmup_iters=20, warmup_s=1.0, warmup_max_s=10.0, warmup_window=20, min_iters=100,
-                              min_s=2.0, max_s=15.0, target_rel_ci=0.005, repeats=7, preset="precise"),
+                              min_s=2.0, max_s=15.0, target_rel_ci=0.005, repeats=7, max_repeats=12,
+                              preset="precise"),
 }
 
 
 def preset(name: str, **overrides: object) -> ProtocolConfig:
-    return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+    """A named preset with overrides; `repeats` above the preset's bound raises the bound with it."""
+    cfg = replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+    return replace(cfg, max_repeats=max(cfg.max_repeats, cfg.repeats))
 
 
 @dataclass
@@ -71,7 +77,8 @@ class Measurement:
     wall_s: float = 0.0
 
 
-def _warm_up(step: Callable[[], int], cfg: ProtocolConfig, clock: Clock) -> tuple[list[int], bool]:
+def warm_up(step: Callable[[], int], cfg: ProtocolConfig, clock: Clock = time.perf_counter_ns) -> tuple[list[int], bool]:
+    """Run `step` (returns one iteration's ns) until the last window's median settles; (times, settled)."""
     times: list[int] = []
     start = clock()
     w = cfg.warmup_window
@@ -102,7 +109,7 @@ def measure(run: Callable[[], None], cfg: ProtocolConfig, timed_run: Callable[[]
             return clock() - t0
 
     wall_start = time.perf_counter()
-    warmup, converged = _warm_up(timed_run, cfg, clock)
+    warmup, converged = warm_up(timed_run, cfg, clock)
     samples: list[int] = []
     append = samples.append
     start = clock()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing as mp
 import os
+import random
 import signal
 import uuid
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from backends import registry
-from harness import environment, records, store, trust
+from harness import environment, neighbours, records, store, trust
 from harness.errors import HarnessError
 from harness.jobs import Job
 from harness.protocol import ProtocolConfig
@@ -103,9 +104,9 @@ def run_in_process(ctx: mp.context.BaseContext, payload: dict[str, Any], timeout
 
 
 def make_record(run: RunContext, job: Job, status: str, message: str, processes: list[dict] | None = None,
-            unstable: list[str] | None = None, detail: str = "") -> dict[str, Any]:
+                prepared: dict[str, Any] | None = None, detail: str = "") -> dict[str, Any]:
     processes = processes or []
-    first = processes[0] if processes else {}
+    first = prepared or {}
     rec: dict[str, Any] = {
         "schema_version": records.SCHEMA_VERSION,
         "run_id": run.run_id,
@@ -114,15 +115,14 @@ def make_record(run: RunContext, job: Job, status: str, message: str, processes:
         "job": job.as_dict(),
         "status": status,
         "message": message,
-        "unstable": bool(unstable),
-        "unstable_reasons": unstable or [],
+        "unstable": False,
+        "unstable_reasons": [],
         "protocol": run.cfg.as_dict(),
         "host": run.host,
         "model_info": first.get("model_info"),
         "cold_start": first.get("cold_start", {}),
-        "processes": [{k: v for k, v in p.items() if k not in ("parity", "artifact", "backend_info", "model_info",
-                                                                "boundary", "libraries")} for p in processes],
-        "stats": pool([p["samples_ns"] for p in processes], job.batch).as_dict() if processes else None,
+        "processes": [{k: v for k, v in p.items() if k != "boundary"} for p in processes],
+        "stats": pool([p["samples_ns"] for p in processes], job.batch, run.cfg.window_s).as_dict() if processes else None,
         "parity": first.get("parity"),
         "artifact": first.get("artifact", {}),
         "backend_info": first.get("backend_info", {}),
@@ -133,7 +133,24 @@ def make_record(run: RunContext, job: Job, status: str, message: str, processes:
     return rec
 
 
-def run_job(run: RunContext, job: Job, mpctx: mp.context.BaseContext) -> dict[str, Any]:
+@dataclass
+class JobState:
+    """A job between rounds: what its prepare step found and the processes measured so far."""
+
+    job: Job
+    prepared: dict[str, Any] | None = None
+    processes: list[dict[str, Any]] = field(default_factory=list)
+    record: dict[str, Any] | None = None  # set once the job is finished (ok, skipped or error)
+
+
+def _payload(run: RunContext, job: Job) -> dict[str, Any]:
+    return {"job": job.as_dict(), "protocol": run.cfg.as_dict(), "backend_ref": registry.ref(job.backend),
+            "cache_dir": str(run.cache_dir), "weights": run.weights}
+
+
+def prepare_job(run: RunContext, st: JobState, mpctx: mp.context.BaseContext) -> None:
+    """Round 0: a job that cannot run here, or fails to build, is finished with its record now."""
+    job = st.job
     try:
         backend = registry.get(job.backend)
     except KeyError:
@@ -141,25 +158,31 @@ def run_job(run: RunContext, job: Job, mpctx: mp.context.BaseContext) -> dict[st
     avail = backend.availability()
     if not avail.ok and not avail.prepares:
         fix = f"; to fix: {avail.install}" if avail.install else ""
-        return make_record(run, job, "skipped", f"{avail.reason}{fix}")
+        st.record = make_record(run, job, "skipped", f"{avail.reason}{fix}")
+        return
     reason = backend.unsupported(job.spec())
     if reason:
-        return make_record(run, job, "skipped", reason)
+        st.record = make_record(run, job, "skipped", reason)
+        return
+    outcome = run_in_process(mpctx, _payload(run, job), run.cfg.timeout_s, target="harness.worker:prepare_process")
+    if outcome[0] != "ok":
+        st.record = make_record(run, job, "error", f"prepare: {outcome[1]}", detail=outcome[2])
+    elif "skipped" in outcome[1]:  # prepared (converted, checked), but it cannot be timed here
+        prepared = outcome[1]
+        st.record = make_record(run, job, "skipped", prepared["skipped"])
+        st.record.update({k: prepared[k] for k in ("artifact", "backend_info", "model_info", "cold_start")})
+    else:
+        st.prepared = outcome[1]
 
-    processes = []
-    for repeat in range(run.cfg.repeats):
-        payload = {"job": job.as_dict(), "protocol": run.cfg.as_dict(), "backend_ref": registry.ref(job.backend),
-                   "cache_dir": str(run.cache_dir), "parity": repeat == 0, "weights": run.weights}
-        outcome = run_in_process(mpctx, payload, run.cfg.timeout_s)
-        if outcome[0] != "ok":
-            return make_record(run, job, "error", f"process {repeat}: {outcome[1]}", processes, detail=outcome[2])
-        if "skipped" in outcome[1]:  # prepared (converted, checked), but it cannot be timed here
-            prepared = outcome[1]
-            rec = make_record(run, job, "skipped", prepared["skipped"])
-            rec.update({k: prepared[k] for k in ("artifact", "backend_info", "model_info", "cold_start")})
-            return rec
-        processes.append(outcome[1])
-    return judged(make_record(run, job, "ok", "", processes), run.cfg)
+
+def measure_once(run: RunContext, st: JobState, mpctx: mp.context.BaseContext) -> None:
+    """One more timed process for the job; an error finishes the job with an `error` record."""
+    outcome = run_in_process(mpctx, _payload(run, st.job), run.cfg.timeout_s)
+    if outcome[0] != "ok":
+        st.record = make_record(run, st.job, "error", f"process {len(st.processes)}: {outcome[1]}", st.processes,
+                                st.prepared, detail=outcome[2])
+    else:
+        st.processes.append(outcome[1])
 
 
 def judged(rec: dict[str, Any], cfg: ProtocolConfig) -> dict[str, Any]:
@@ -191,39 +214,124 @@ def recheck_probes(run: RunContext) -> None:
                 store.index_record(run.index_db, rec, path)
 
 
+def _partial_path(run: RunContext, job: Job) -> Path:
+    return run.out_dir / "partial" / f"{job.id}.json"
+
+
+def _save_partial(run: RunContext, st: JobState) -> None:
+    records.atomic_write_text(_partial_path(run, st.job), store.dumps(
+        {"protocol": run.cfg.as_dict(), "weights": run.weights, "prepared": st.prepared, "processes": st.processes}))
+
+
+def _load_state(run: RunContext, job: Job, resume: bool) -> JobState:
+    """A job's finished record or its partial state from an interrupted sweep of the same protocol."""
+    st = JobState(job)
+    if not resume:
+        return st
+    path = run.out_dir / "records" / f"{job.id}.json"
+    if path.exists():
+        try:
+            done = records.read_record(path)
+        except HarnessError:
+            done = None
+        if done and done["status"] in ("ok", "skipped"):
+            st.record = done
+            return st
+    partial = _partial_path(run, job)
+    if partial.exists():
+        try:
+            data = records.read_json(partial)
+        except HarnessError:
+            return st
+        if isinstance(data, dict) and data.get("protocol") == run.cfg.as_dict() and data.get("weights") == run.weights:
+            st.prepared, st.processes = data.get("prepared"), list(data.get("processes") or [])
+    return st
+
+
+def needs_more(st: JobState, cfg: ProtocolConfig) -> bool:
+    """Adaptive repeats: the job's processes disagree, and the bound allows another."""
+    if st.record is not None or len(st.processes) >= cfg.max_repeats or len(st.processes) < cfg.repeats:
+        return False
+    return trust.processes_disagree(pool([p["samples_ns"] for p in st.processes], st.job.batch, cfg.window_s).as_dict())
+
+
 def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: str | None = None,
               cache_dir: Path | None = None, index_db: Path | None = None, resume: bool = True,
-              progress: Progress | None = None) -> list[dict[str, Any]]:
-    """Run `jobs` under `cfg` into `out_dir`; return their records (finished ones re-read on resume)."""
+              progress: Progress | None = None, say: Callable[[str], None] | None = None,
+              neighbour_wait_s: float | None = None) -> list[dict[str, Any]]:
+    """Run `jobs` under `cfg` into `out_dir` in rounds; return their records (finished ones re-read on resume).
+
+    Round 0 prepares every job (artifact, parity); rounds 1..repeats each time one process of every
+    job in a shuffled order, so a slow stretch of a shared machine touches many jobs once rather than
+    one job every time (randomized multiple interleaved trials, Abedi & Brecht 2017); then jobs whose
+    processes disagree get more rounds, up to `cfg.max_repeats`. `neighbour_wait_s` (None: no check)
+    bounds the wait for other busy processes to stop before round 1.
+    """
     ensure_writable(out_dir)
+    say = say or (lambda _: None)
     records_dir = out_dir / "records"
     run = RunContext(out_dir.name, out_dir, environment.capture(), cfg, cache_dir or default_cache_dir(), weights,
                      index_db)
+    states = [_load_state(run, job, resume) for job in jobs]
+    neighbour = None
+    if neighbour_wait_s is not None and any(st.record is None for st in states):
+        neighbour = neighbours.wait_for_quiet(neighbour_wait_s, say)
     meta = out_dir / "run.json"
-    if not meta.exists():
+    if not meta.exists() or neighbour:
         records.atomic_write_text(meta, store.dumps({"run_id": run.run_id, "host": run.host, "protocol": cfg.as_dict(),
-                                                     "jobs": [j.as_dict() for j in jobs]}))
+                                                     "neighbour": neighbour, "jobs": [j.as_dict() for j in jobs]}))
     mpctx = mp_context()
-    for job in jobs:
-        path = records_dir / f"{job.id}.json"
-        if resume and path.exists():
-            try:
-                done = records.read_record(path)
-            except HarnessError:
-                done = None
-            if done and done["status"] in ("ok", "skipped"):
-                run.records.append(done)
-                if progress:
-                    progress(job, done)
-                continue
-        if progress:
-            progress(job, None)
-        rec = run_job(run, job, mpctx)
-        records.write_record(path, rec)
+    rng = random.Random(run.run_id)
+
+    def finish(st: JobState) -> None:
+        path = records_dir / f"{st.job.id}.json"
+        records.write_record(path, st.record)
         if index_db:
-            store.index_record(index_db, rec, path)
-        run.records.append(rec)
+            store.index_record(index_db, st.record, path)
+        _partial_path(run, st.job).unlink(missing_ok=True)
         if progress:
-            progress(job, rec)
+            progress(st.job, st.record)
+
+    for st in states:
+        if st.record is not None and progress:
+            progress(st.job, st.record)
+    for st in states:
+        if st.record is None and st.prepared is None:
+            if progress:
+                progress(st.job, None)
+            prepare_job(run, st, mpctx)
+            if st.record is not None:
+                finish(st)
+            else:
+                _save_partial(run, st)
+
+    def one_round(label: str, todo: list[JobState]) -> None:
+        rng.shuffle(todo)
+        say(f"{label}: {len(todo)} job(s)")
+        for st in todo:
+            if progress:
+                progress(st.job, None)
+            measure_once(run, st, mpctx)
+            if st.record is not None:
+                finish(st)
+            else:
+                _save_partial(run, st)
+
+    for r in range(cfg.repeats):
+        todo = [st for st in states if st.record is None and len(st.processes) <= r]
+        if todo:
+            one_round(f"round {r + 1}/{cfg.repeats}", todo)
+    extra = 0
+    while todo := [st for st in states if needs_more(st, cfg)]:
+        extra += 1
+        one_round(f"extra round {extra} (processes disagree)", todo)
+    for st in states:
+        if st.record is None:
+            st.record = judged(make_record(run, st.job, "ok", "", st.processes, st.prepared), cfg)
+            if neighbour:
+                st.record["unstable"] = True
+                st.record["unstable_reasons"].append(f"a neighbour was busy when the sweep started: {neighbour}")
+            finish(st)
+    run.records = [st.record for st in states]
     recheck_probes(run)
     return run.records

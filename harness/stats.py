@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats as sps
 
+from harness import windows
+
 CONFIDENCE = 0.95
 TUKEY_K = 1.5
 BOOTSTRAP_DRAWS = 2000
@@ -94,11 +96,12 @@ def median_of_medians_draws(processes: Sequence[np.ndarray], draws: int = BOOTST
 
 @dataclass(frozen=True)
 class Pooled:
-    """A job's figures over its processes: the process is the unit of variation.
+    """A job's figures over its processes and their windows.
 
-    p50 is the median of per-process medians and its CI a hierarchical bootstrap over processes and
-    then iterations (so it widens when processes disagree); the tail percentiles come from all
-    iterations pooled; `spread` is (max - min) / p50 of the per-process medians.
+    p50 is the headline: the quiet-window p50 (`harness.windows`), with a hierarchical bootstrap CI
+    over processes and then windows; `p50_all` is the plain median of every iteration, and the tail
+    percentiles come from all iterations pooled. `process_p50s` applies the headline rule to each
+    process alone; `spread` is their (max - min) / p50. `process_medians` are all-iteration medians.
     """
 
     processes: int
@@ -117,23 +120,32 @@ class Pooled:
     process_medians: list[float]
     spread: float
     throughput: float  # images per second at p50
+    p50_all: float
+    process_p50s: list[float]
+    windows: int
+    windows_set_aside: int
+    set_aside_share: float
+    statistic: str = windows.STATISTIC
 
     def as_dict(self) -> dict[str, object]:
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
 
 
-def pool(per_process_samples: Sequence[Sequence[int]], batch: int) -> Pooled:
+def pool(per_process_samples: Sequence[Sequence[int]], batch: int, window_s: float = windows.WINDOW_S) -> Pooled:
     if not per_process_samples:
         raise ValueError("no processes to pool")
     arrays = [np.asarray(s, dtype=np.float64) for s in per_process_samples]
     medians = [float(np.median(a)) for a in arrays]
     everything = summarize(np.concatenate(arrays))
-    p50 = float(np.median(medians))
-    lo, hi = np.percentile(median_of_medians_draws(arrays), [2.5, 97.5])
-    spread = (max(medians) - min(medians)) / p50 if p50 > 0 else 0.0
+    window_medians = [[w["p50"] for w in windows.summaries(a, window_s)] for a in arrays]
+    head = windows.headline(window_medians)
+    p50 = head.p50
+    spread = (max(head.process_p50s) - min(head.process_p50s)) / p50 if p50 > 0 else 0.0
     return Pooled(
         processes=len(medians), p50=p50, p90=everything.p90, p95=everything.p95, p99=everything.p99,
         min=everything.min, mean=everything.mean, std=everything.std, iqr=everything.iqr,
-        ci_low=min(float(lo), p50), ci_high=max(float(hi), p50), n=everything.n, outliers=everything.outliers,
+        ci_low=head.ci_low, ci_high=head.ci_high, n=everything.n, outliers=everything.outliers,
         process_medians=medians, spread=spread, throughput=batch * 1e9 / p50 if p50 > 0 else 0.0,
+        p50_all=everything.p50, process_p50s=head.process_p50s, windows=head.windows,
+        windows_set_aside=head.set_aside, set_aside_share=head.set_aside_share,
     )

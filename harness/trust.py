@@ -24,12 +24,23 @@ AGREE_LIMIT = 0.03
 PROBE_SLOWDOWN_LIMIT = 0.25
 
 
+def _process_figures(pooled: dict) -> list[float]:
+    """Each process's headline figure (older records: its all-iteration median)."""
+    return pooled.get("process_p50s") or pooled["process_medians"]
+
+
+def processes_disagree(pooled: dict) -> bool:
+    """No second process confirms the job's figure: adaptive repeats give such a job more processes."""
+    gap = confirmation_gap(_process_figures(pooled), pooled["p50"])
+    return gap is not None and gap > AGREE_LIMIT
+
+
 def unstable_reasons(processes: list[dict], pooled: dict, cfg: ProtocolConfig, cores: int | None = None) -> list[str]:
     reasons = []
-    gap = confirmation_gap(pooled["process_medians"], pooled["p50"])
+    gap = confirmation_gap(_process_figures(pooled), pooled["p50"])
     if gap is not None and gap > AGREE_LIMIT:
-        reasons.append(f"no second process confirms p50: nearest process median {gap:.1%} away "
-                       f"(limit {AGREE_LIMIT:.0%}; spread {pooled['spread']:.1%})")
+        reasons.append(f"no second process confirms p50: nearest process {gap:.1%} away "
+                       f"(limit {AGREE_LIMIT:.0%}; spread {pooled['spread']:.1%}; {len(processes)} processes)")
     reasons += machine.disturbances(processes, cores or os.cpu_count() or 1)
     if pooled.get("ci_high") is None or pooled.get("ci_low") is None:
         reasons.append("too few iterations for a confidence interval of p50")

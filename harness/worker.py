@@ -8,13 +8,14 @@ it only measures and reports.
 from __future__ import annotations
 
 import importlib
+import os
 import resource
 import sys
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -22,12 +23,12 @@ import torch
 import model_zoo
 from backends import registry
 from backends.base import OpenContext, Session, SkipJob
-from harness import gpu, machine
+from harness import gpu, machine, windows
 from harness.environment import library_versions
 from harness.jobs import Job
 from harness.parity import compare
 from harness.plugins import load_plugins
-from harness.protocol import ProtocolConfig, measure
+from harness.protocol import ProtocolConfig, measure, warm_up
 from harness.stats import summarize
 from model_zoo.weights import state_sha256
 
@@ -53,42 +54,71 @@ def boundary_timer(session: Session, job: Job) -> Callable[[], int] | None:
     return None
 
 
-def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
+def _setup(payload: dict[str, Any], parity: bool) -> tuple[Job, dict, np.ndarray | None, Any, float]:
+    """Build the model and open the backend's session (cached artifact); the PyTorch fp32 reference
+    output when `parity`. Returns (job, model info, reference, session or SkipJob, build seconds)."""
     load_plugins()
     job = Job(**payload["job"])
-    cfg = ProtocolConfig.from_dict(payload["protocol"])
-    before = machine.snapshot()
-    probe = machine.probe(job.threads) if cfg.probe else {}
     torch.set_num_threads(job.threads)
-
     start = time.perf_counter()
     torch.manual_seed(WEIGHTS_SEED)
     model = model_zoo.create(job.model, form=job.form, weights=payload.get("weights"))
     build_s = time.perf_counter() - start
     weights_sha = state_sha256(model)
     info = {"params": model_zoo.count_params(model), "weights_sha256": weights_sha}
-    parity_input = input_tensor(job, PARITY_SEED)
     reference = None
-    if payload["parity"]:
+    if parity:
         with torch.inference_mode():
-            reference = model(torch.from_numpy(parity_input)).float().numpy()
-    ctx = OpenContext(Path(payload["cache_dir"]), weights_sha, input_tensor(job, TIMING_SEED))
-
+            reference = model(torch.from_numpy(input_tensor(job, PARITY_SEED))).float().numpy()
+    ctx = OpenContext(Path(payload["cache_dir"]), weights_sha, input_tensor(job, TIMING_SEED),
+                      passive_wait=bool(payload.get("passive_wait")))
     backend = registry.load(payload["backend_ref"])
     try:
-        session = backend.open(model, job.spec(), ctx)
+        return job, info, reference, backend.open(model, job.spec(), ctx), build_s
     except SkipJob as skip:
-        return {"skipped": skip.reason, "artifact": skip.artifact, "backend_info": skip.info, "model_info": info,
-                "cold_start": {"build_s": build_s, **skip.cold}}
+        return job, info, reference, skip, build_s
+
+
+def prepare_process(payload: dict[str, Any]) -> dict[str, Any]:
+    """Round 0 of a sweep: build or load the artifact, time the first inference, check parity.
+
+    Every job is prepared before any is timed, so exports and compiles never share a round with
+    measurements, and a job that cannot run is known before the rounds start.
+    """
+    job, info, reference, session, build_s = _setup(payload, parity=True)
+    if isinstance(session, SkipJob):
+        return {"skipped": session.reason, "artifact": session.artifact, "backend_info": session.info,
+                "model_info": info, "cold_start": {"build_s": build_s, **session.cold}}
     t0 = time.perf_counter()
     session.run()
     first_ms = (time.perf_counter() - t0) * 1e3
+    parity = compare(session.infer(input_tensor(job, PARITY_SEED)), reference, job.precision).as_dict()
+    session.close()
+    return {"parity": parity, "artifact": session.artifact, "backend_info": session.info, "model_info": info,
+            "cold_start": {"build_s": build_s, **session.cold, "first_inference_ms": first_ms},
+            "libraries": library_versions()}
 
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process: ru_maxrss is KiB on Linux, bytes on macOS."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024
+
+
+def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
+    """One timed process of a round: open the prepared artifact, warm up, measure in windows."""
+    job = Job(**payload["job"])
+    cfg = ProtocolConfig.from_dict(payload["protocol"])
+    before = machine.snapshot()
+    probe = machine.probe(job.threads) if cfg.probe else {}
+    job, info, _, session, _ = _setup(payload, parity=False)
+    if isinstance(session, SkipJob):
+        raise RuntimeError(f"prepared earlier, but now: {session.reason}")
+    session.run()
     gpu_before = gpu.snapshot() if job.device == "cuda" else {}
     result = measure(session.run, cfg, timed_run=boundary_timer(session, job))
     after = machine.snapshot()
     gpu_state = {"before": gpu_before, "after": gpu.snapshot(), **session.memory()} if job.device == "cuda" else None
-    parity = compare(session.infer(parity_input), reference, job.precision).as_dict() if reference is not None else None
     session.close()
     return {
         "samples_ns": result.samples_ns,
@@ -97,17 +127,13 @@ def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
         "stop_reason": result.stop_reason,
         "wall_s": result.wall_s,
         "summary": summarize(result.samples_ns).as_dict(),
+        "windows": windows.summaries(result.samples_ns, cfg.window_s),
         "machine": machine.between(before, after),
         "probe": probe,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "cold_start": {"build_s": build_s, **session.cold, "first_inference_ms": first_ms},
-        "parity": parity,
-        "artifact": session.artifact,
-        "backend_info": session.info,
+        "peak_rss_mb": peak_rss_mb(),
         "boundary": job.boundary,
         "gpu": gpu_state,
-        "model_info": info,
-        "libraries": library_versions(),
+        "wait_policy": session.info.get("wait_policy"),
     }
 
 
@@ -125,20 +151,71 @@ def child_main(target: str, payload: dict[str, Any], conn) -> None:
         sys.stdout.flush()
 
 
-def main(argv: list[str]) -> int:
-    """`python -m harness.worker PAYLOAD.json RESULT.json`: one measurement process started by path.
+def serve(commands: IO[str], replies: IO[str]) -> None:
+    """A resident lockstep process: open the job's session once, then time one window per command.
 
-    Used when the process must run another interpreter (an environment with a different runtime
-    version, for `bench compare --interleave`); the sweep itself forks from its fork server.
+    Protocol (JSON lines): the first line is the payload; the reply is the prepared state (artifact,
+    parity, settings). Then `{"window_s": S}` times iterations for S seconds and replies with their
+    samples; `{"quit": true}` replies with the machine signals and ends. Between commands the process
+    blocks on a read, and its runtime was opened with a passive wait policy, so it does not spin.
     """
     import json
 
-    payload = json.loads(Path(argv[1]).read_text())
-    try:
-        outcome: tuple = ("ok", measure_process(payload))
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent as the job's error
-        outcome = ("error", f"{type(exc).__name__}: {exc}"[:500], traceback.format_exc()[-4000:])
-    Path(argv[2]).write_text(json.dumps(outcome))
+    def reply(obj: dict[str, Any]) -> None:
+        replies.write(json.dumps(obj) + "\n")
+        replies.flush()
+
+    payload = json.loads(commands.readline())
+    load_plugins()
+    name = payload["job"]["backend"]
+    if name in registry.names():  # this side's own registry: a plugin may replace a backend on one side only
+        payload = {**payload, "backend_ref": registry.ref(name)}
+    before = machine.snapshot()
+    job, info, reference, session, build_s = _setup({**payload, "passive_wait": True}, parity=payload["parity"])
+    if isinstance(session, SkipJob):
+        reply({"skipped": session.reason})
+        return
+    cfg = ProtocolConfig.from_dict(payload["protocol"])
+    timer = boundary_timer(session, job)
+    step = timer or (lambda: _host_timed(session.run))
+    warm_up(step, cfg)
+    parity = (compare(session.infer(input_tensor(job, PARITY_SEED)), reference, job.precision).as_dict()
+              if reference is not None else None)
+    reply({"parity": parity, "artifact": session.artifact, "backend_info": session.info, "model_info": info,
+           "cold_start": {"build_s": build_s, **session.cold}, "libraries": library_versions(),
+           "wait_policy": session.info.get("wait_policy")})
+    for line in commands:
+        command = json.loads(line)
+        if command.get("quit"):
+            break
+        end = time.perf_counter() + command["window_s"]
+        samples = [step()]
+        while time.perf_counter() < end or len(samples) < windows.MIN_WINDOW_ITERS:
+            samples.append(step())
+        reply({"samples_ns": samples})
+    session.close()
+    reply({"machine": machine.between(before, machine.snapshot()), "peak_rss_mb": peak_rss_mb()})
+
+
+def _host_timed(run: Callable[[], None]) -> int:
+    t0 = time.perf_counter_ns()
+    run()
+    return time.perf_counter_ns() - t0
+
+
+def main(argv: list[str]) -> int:
+    """`python -m harness.worker --serve`: a resident lockstep process in this interpreter.
+
+    Its replies go to the original stdout, and anything a library prints is sent to stderr, so the
+    JSON-lines channel stays clean.
+    """
+    if argv[1:] != ["--serve"]:
+        sys.stderr.write("usage: python -m harness.worker --serve\n")
+        return 2
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    serve(sys.stdin, replies)
     return 0
 
 

@@ -52,12 +52,13 @@ def test_ci_is_undefined_for_too_few_samples() -> None:
     assert rel_ci_halfwidth([1.0]) == float("inf")
 
 
-def test_pool_uses_per_process_medians() -> None:
-    procs = [[10, 10, 11], [20, 20, 21], [12, 12, 13]]
+def test_pool_keeps_all_iteration_figures_beside_the_headline() -> None:
+    procs = [[10, 10, 11], [20, 20, 21], [12, 12, 13]]  # one window each (far shorter than 100 ms)
     p = pool(procs, batch=4)
-    assert p.p50 == 12.0 and p.process_medians == [10.0, 20.0, 12.0]
-    assert p.spread == pytest.approx((20 - 10) / 12)
-    assert p.throughput == pytest.approx(4 * 1e9 / 12) and p.n == 9
+    assert p.process_medians == [10.0, 20.0, 12.0] and p.p50_all == 12.0 and p.n == 9
+    assert p.p50 == 10.0 and p.windows == 3 and p.windows_set_aside == 2  # 20 and 12 are >3% above the quiet level
+    assert p.spread == pytest.approx((20 - 10) / 10)
+    assert p.throughput == pytest.approx(4 * 1e9 / 10)
     assert p.ci_low <= p.p50 <= p.ci_high and p.ci_high - p.ci_low >= 2  # processes disagree: a wide CI
 
 

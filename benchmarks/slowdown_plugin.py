@@ -1,0 +1,67 @@
+"""A planted regression for the gate's benchmarks: every CPU backend made N% slower, on one side only.
+
+Loaded through `ONEBENCH_PLUGINS=benchmarks.slowdown_plugin` with `ONEBENCH_SLOWDOWN=0.10`, it
+re-registers onnxruntime, openvino and torch under their own names with a wrapper whose `run` busy-waits
+for that fraction of each inference's own time, so the slowdown scales with the model and moves with
+the machine like a real one.
+
+    bench compare --interleave -m mobileone_s0 -b onnxruntime \\
+        --candidate-env ONEBENCH_PLUGINS=benchmarks.slowdown_plugin --candidate-env ONEBENCH_SLOWDOWN=0.10
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from backends import registry
+from backends.base import Session
+
+
+class Slowed:
+    """A backend whose every inference takes (1 + ONEBENCH_SLOWDOWN) times as long."""
+
+    inner_ref = ""
+
+    def __init__(self) -> None:
+        self.inner = registry.load(self.inner_ref)
+        self.name, self.description = self.inner.name, self.inner.description + " (planted slowdown)"
+        self.devices, self.precisions = self.inner.devices, self.inner.precisions
+
+    def availability(self):
+        return self.inner.availability()
+
+    def unsupported(self, job):
+        return self.inner.unsupported(job)
+
+    def open(self, model, job, ctx) -> Session:
+        session = self.inner.open(model, job, ctx)
+        extra = float(os.environ.get("ONEBENCH_SLOWDOWN", "0.1"))
+        inner_run, clock = session.run, time.perf_counter_ns
+
+        def run() -> None:
+            t0 = clock()
+            inner_run()
+            until = clock() + int((clock() - t0) * extra)
+            while clock() < until:
+                pass
+
+        session.run = run
+        session.info = {**session.info, "planted_slowdown": extra}
+        return session
+
+
+class SlowedOnnxRuntime(Slowed):
+    inner_ref = "backends.onnxruntime_cpu:OnnxRuntimeCPU"
+
+
+class SlowedOpenVino(Slowed):
+    inner_ref = "backends.openvino_cpu:OpenVinoCPU"
+
+
+class SlowedTorch(Slowed):
+    inner_ref = "backends.torch_eager:TorchEager"
+
+
+for _cls in (SlowedOnnxRuntime, SlowedOpenVino, SlowedTorch):
+    registry.register(_cls().name, f"{__name__}:{_cls.__name__}")

@@ -1,0 +1,243 @@
+"""`bench compare --interleave`: baseline and candidate resident at once, taking turns in short windows.
+
+Two runs made minutes apart on a shared VM differ by more than any regression worth catching (here:
+up to 35% between runs of the same build). Duet benchmarking (Bulej et al. 2020) and RMIT (Abedi &
+Brecht 2017) pair the measurements instead: both sides stay resident, each in its own interpreter and
+environment (`python -m harness.worker --serve`), and the parent passes the turn: A times a window,
+then B, then B, then A (ABBA, so neither side always goes first). A slow stretch of the machine hits
+both windows of a pair; the ratio is taken pair by pair, and the comparison reports the median of the
+paired ratios with a bootstrap CI over pairs. Measured here: A/A within +-1.1-1.3% in 4 s.
+
+The side that waits blocks on a read and its runtime was opened with a passive wait policy (ONNX
+Runtime `allow_spinning=0`, `OMP_WAIT_POLICY=PASSIVE` for PyTorch): a spinning idle pool takes the
+active side's core and scatters the paired ratios from 0.5 to 2.0.
+
+The noise floor of each key comes from A/A data in the same run: the two consecutive windows of the
+same side between pairs (A A, B B) are compared like a pair, and their median ratio's distance from 1
+says how far pairs can drift apart with nothing changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backends import registry
+from harness import environment, records, store
+from harness.errors import HarnessError
+from harness.jobs import Job
+from harness.protocol import ProtocolConfig
+from harness.runner import RunContext, ensure_writable, judged, make_record
+
+PAIRS = 20
+WINDOW_S = 0.1
+WARM_PAIRS = 2  # alternations discarded before pairing: both sides' caches and clocks settle
+LOCKSTEP_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}  # OpenMP reads it once at start-up
+
+
+@dataclass(frozen=True)
+class Side:
+    name: str
+    python: str = sys.executable
+    env: dict[str, str] = field(default_factory=dict)
+    weights: str | None = None
+
+
+def parse_env(pairs: list[str] | None) -> dict[str, str]:
+    env = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise HarnessError(f"--*-env takes KEY=VALUE, not {pair!r}")
+        env[key] = value
+    return env
+
+
+class SideFailed(Exception):
+    """A resident process died, hung or refused the job; the message names the side."""
+
+
+class Resident:
+    """One side's measurement process, kept alive and timing a window when told to."""
+
+    def __init__(self, side: Side, timeout_s: float) -> None:
+        root = Path(__file__).resolve().parents[1]
+        env = {**os.environ, **LOCKSTEP_ENV, **side.env,
+               "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+        self.side, self.timeout_s = side, timeout_s
+        self.stderr = tempfile.TemporaryFile(mode="w+")
+        try:
+            self.proc = subprocess.Popen([side.python, "-m", "harness.worker", "--serve"], env=env, text=True,
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
+        except OSError as exc:
+            raise HarnessError(f"cannot start {side.python} for the {side.name} side: {exc.strerror}") from None
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.proc.stdout, selectors.EVENT_READ)
+        self.ready: dict[str, Any] = {}
+
+    def open(self, payload: dict[str, Any]) -> None:
+        """Send the job; the reply comes once the session is open and warm."""
+        self.ready = self.ask({**payload, "weights": self.side.weights})
+        if "skipped" in self.ready:
+            raise SideFailed(f"{self.side.name}: {self.ready['skipped']}")
+
+    def ask(self, command: dict[str, Any]) -> dict[str, Any]:
+        try:
+            self.proc.stdin.write(json.dumps(command) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise SideFailed(self._death()) from None
+        if not self.selector.select(self.timeout_s):
+            self.proc.kill()
+            raise SideFailed(f"the {self.side.name} process did not answer within {self.timeout_s:g} s; killed")
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SideFailed(self._death())
+        return json.loads(line)
+
+    def _death(self) -> str:
+        self.proc.wait(10)
+        self.stderr.seek(0)
+        lines = [ln for ln in self.stderr.read().strip().splitlines() if ln.strip()]
+        return f"the {self.side.name} process died: {lines[-1][:300] if lines else f'exit code {self.proc.returncode}'}"
+
+    def close(self) -> dict[str, Any]:
+        try:
+            return self.ask({"quit": True})
+        except SideFailed:
+            return {}
+        finally:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.stderr.close()
+
+
+@dataclass
+class Paired:
+    """One key's lockstep data: each side's window medians in pair order, and the A/A pairs."""
+
+    key: tuple
+    base: list[float]
+    cand: list[float]
+    aa: list[tuple[float, float]]  # (earlier, later) windows of one side with nothing between them
+
+    def ratios(self) -> np.ndarray:
+        return np.asarray(self.cand) / np.asarray(self.base)
+
+    def aa_ratios(self) -> np.ndarray:
+        """Later/earlier on even pairs, earlier/later on odd ones, so a steady drift cancels."""
+        return np.array([(b / a) if i % 2 == 0 else (a / b) for i, (a, b) in enumerate(self.aa)])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": list(self.key), "baseline_window_p50_ns": self.base, "candidate_window_p50_ns": self.cand,
+                "aa_window_p50_ns": [list(p) for p in self.aa]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Paired":
+        return cls(tuple(data["key"]), data["baseline_window_p50_ns"], data["candidate_window_p50_ns"],
+                   [tuple(p) for p in data["aa_window_p50_ns"]])
+
+
+def _lockstep_job(job: Job, cfg: ProtocolConfig, sides: tuple[Side, Side], cache_dir: Path, pairs: int,
+                  window_s: float, progress) -> tuple[list[dict], list[dict[str, Any]], Paired]:
+    payload = {"job": job.as_dict(), "protocol": cfg.as_dict(), "backend_ref": registry.ref(job.backend),
+               "cache_dir": str(cache_dir), "parity": True}
+    residents: list[Resident] = []
+    try:
+        residents = [Resident(side, cfg.timeout_s) for side in sides]  # both interpreters start at once
+        for r in residents:
+            r.open(payload)
+        samples: list[list[list[int]]] = [[], []]
+        medians: list[list[float]] = [[], []]
+        aa: list[tuple[float, float]] = []
+        last: tuple[int, float] | None = None
+        for i in range(WARM_PAIRS + pairs):
+            if progress:
+                progress(job, i - WARM_PAIRS, pairs)
+            for s in ((0, 1) if i % 2 == 0 else (1, 0)):
+                window = residents[s].ask({"window_s": window_s})["samples_ns"]
+                med = float(np.median(window))
+                if i >= WARM_PAIRS:
+                    samples[s].append(window)
+                    medians[s].append(med)
+                    if last is not None and last[0] == s:
+                        aa.append((last[1], med))
+                last = (s, med) if i >= WARM_PAIRS else None
+        ends = [r.close() for r in residents]
+    finally:
+        for r in residents:
+            if r.proc.poll() is None:
+                r.proc.kill()
+    processes = []
+    for s in (0, 1):
+        flat = [t for w in samples[s] for t in w]
+        starts = np.cumsum([0] + [len(w) for w in samples[s][:-1]])
+        processes.append({
+            "samples_ns": flat, "warmup_ns": [], "warmup_converged": True, "stop_reason": "lockstep",
+            "summary": _summary(flat), "machine": ends[s].get("machine", {}), "peak_rss_mb": ends[s].get("peak_rss_mb"),
+            "windows": [{"start": int(st), "n": len(w), "p50": float(np.median(w)), "min": float(min(w)),
+                         "p90": float(np.percentile(w, 90))} for st, w in zip(starts, samples[s])],
+            "wait_policy": residents[s].ready.get("wait_policy"), "lockstep": {"pairs": pairs, "window_s": window_s},
+        })
+    return processes, [r.ready for r in residents], Paired(job.key, medians[0], medians[1], aa)
+
+
+def _summary(samples: list[int]) -> dict[str, Any]:
+    from harness.stats import summarize
+
+    return summarize(samples).as_dict()
+
+
+def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side], out_dir: Path, cache_dir: Path,
+                 pairs: int = PAIRS, window_s: float = WINDOW_S, progress=None) -> tuple[list[dict], list[dict], list[Paired]]:
+    """Measure every job in lockstep; write each side's records as an ordinary run, and the pairs."""
+    if pairs < 3:
+        raise HarnessError(f"--pairs must be at least 3 (a CI over pairs needs them), not {pairs}")
+    if not 0.005 <= window_s <= 10:
+        raise HarnessError(f"--window-ms must be between 5 and 10000, not {window_s * 1e3:g}")
+    host = environment.capture()
+    runs = []
+    for side in sides:
+        folder = out_dir / side.name
+        ensure_writable(folder)
+        runs.append(RunContext(f"{out_dir.name}-{side.name}", folder, dict(host), cfg, cache_dir, side.weights))
+    results: tuple[list[dict], list[dict]] = ([], [])
+    paired: list[Paired] = []
+    for job in jobs:
+        backend = registry.get(job.backend)
+        reason = None if backend.availability().ok else backend.availability().reason
+        reason = reason or backend.unsupported(job.spec())
+        recs: list[dict] = []
+        if reason:
+            recs = [make_record(run, job, "skipped", reason) for run in runs]
+        else:
+            try:
+                processes, ready, pair = _lockstep_job(job, cfg, sides, cache_dir, pairs, window_s, progress)
+            except SideFailed as exc:
+                recs = [make_record(run, job, "error", str(exc)) for run in runs]
+            else:
+                paired.append(pair)
+                for i, run in enumerate(runs):
+                    run.host = {**host, "libraries": ready[i]["libraries"]}
+                    rec = judged(make_record(run, job, "ok", "", [processes[i]], ready[i]), cfg)
+                    rec["backend_info"] = {**rec["backend_info"], "wait_policy": ready[i].get("wait_policy")}
+                    recs.append(rec)
+        for i, run in enumerate(runs):
+            path = run.out_dir / "records" / f"{job.id}.json"
+            records.write_record(path, recs[i])
+            results[i].append(recs[i])
+    for run in runs:
+        records.atomic_write_text(run.out_dir / "run.json", store.dumps(
+            {"run_id": run.run_id, "host": run.host, "protocol": cfg.as_dict(), "lockstep": {"pairs": pairs, "window_s": window_s},
+             "jobs": [j.as_dict() for j in jobs]}))
+    records.atomic_write_text(out_dir / "lockstep.json", store.dumps({"pairs": [p.as_dict() for p in paired]}))
+    return results[0], results[1], paired

@@ -1,0 +1,68 @@
+"""`bench compare --interleave`: two resident sides take turns; pairs, floor and verdicts follow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backends import registry
+from harness.compare import compare_runs, paired_ci
+from harness.errors import HarnessError
+from harness.jobs import plan
+from harness.lockstep import Paired, Side, parse_env, run_lockstep
+from harness.protocol import preset
+from tests.fake_backends import ALL
+
+CFG = preset("default", warmup_s=0.02, warmup_max_s=0.2, timeout_s=120.0)
+MODEL = "timm:test_byobnet"
+
+
+@pytest.fixture(autouse=True)
+def fake_backends():
+    registry.register("fake-sleep", ALL["fake-sleep"])
+    yield
+    registry.unregister("fake-sleep")
+
+
+def test_lockstep_sides_run_resident_with_their_own_environment(tmp_path: Path) -> None:
+    jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
+    steps = []
+    sides = (Side("baseline", env={"ONEBENCH_FAKE_DELAY_S": "0.002"}),
+             Side("candidate", env={"ONEBENCH_FAKE_DELAY_S": "0.004"}))
+    base, cand, paired = run_lockstep(jobs, CFG, sides, tmp_path / "ls", tmp_path / "cache", pairs=6, window_s=0.02,
+                                      progress=lambda job, i, n: steps.append(i))
+    assert steps == [-2, -1, 0, 1, 2, 3, 4, 5]  # two warm-up alternations, then the pairs
+    assert base[0]["status"] == "ok" == cand[0]["status"]
+    assert len(paired) == 1 and len(paired[0].base) == 6 == len(paired[0].cand)
+    assert len(paired[0].aa) == 5  # ABBA: the same side twice in a row between every two pairs
+    assert len(cand[0]["processes"][0]["windows"]) == 6 and cand[0]["parity"]["passed"]
+    assert (tmp_path / "ls" / "lockstep.json").exists() and (tmp_path / "ls" / "candidate" / "records").is_dir()
+    result = compare_runs(base, cand, 0.05, paired)
+    row = result.rows[0]
+    assert row.ratio > 1.5 and row.regression and "lockstep" in result.method  # 4 vs 2 ms of sleep
+
+
+def test_a_side_that_dies_is_an_error_record(tmp_path: Path) -> None:
+    jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
+    sides = (Side("baseline"), Side("candidate", env={"ONEBENCH_PLUGINS": "no_such_plugin_module"}))
+    base, cand, paired = run_lockstep(jobs, CFG, sides, tmp_path / "ls", tmp_path / "cache", pairs=3, window_s=0.01)
+    assert cand[0]["status"] == "error" and "candidate process died" in cand[0]["message"]
+    assert "no_such_plugin_module" in cand[0]["message"] and paired == []
+
+
+def test_paired_statistics_and_input_checks(tmp_path: Path) -> None:
+    ratios = np.random.default_rng(0).normal(1.10, 0.01, 40)
+    med, lo, hi = paired_ci(ratios)
+    assert lo < 1.10 < hi and hi - lo < 0.02
+    p = Paired(("k",), [1.0, 2.0], [1.1, 2.2], [(1.0, 1.02), (1.0, 1.02)])
+    assert np.allclose(p.ratios(), [1.1, 1.1])
+    assert np.allclose(p.aa_ratios(), [1.02, 1 / 1.02])  # alternate orientation: a steady drift cancels
+    assert Paired.from_dict(p.as_dict()) == p
+    assert parse_env(["A=1", "B=x=y"]) == {"A": "1", "B": "x=y"}
+    with pytest.raises(HarnessError, match="KEY=VALUE"):
+        parse_env(["nokey"])
+    jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1)
+    with pytest.raises(HarnessError, match="--pairs"):
+        run_lockstep(jobs, CFG, (Side("a"), Side("b")), tmp_path / "x", tmp_path / "c", pairs=1)
