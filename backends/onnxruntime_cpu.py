@@ -22,6 +22,7 @@ class OnnxRuntimeCPU:
     description = "ONNX Runtime (CPU EP)"
     devices = ("cpu",)
     precisions = ("fp32",)
+    preload = ("onnxruntime",)  # imported once by the sweep's fork server, not in every process
 
     def availability(self) -> Availability:
         from backends.onnxruntime_gpu import conflict

@@ -14,38 +14,59 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 HAND_LOOP_WARMUP_S = 1.0
 
 
-def hand_loop_ort(payload: dict[str, Any]) -> float:
-    """Median ms of a plain `session.run` loop on the harness's cached ONNX file (runs in a child)."""
+def _ort_loop(onnx: str, threads: int, shape: list[int]):
+    """A plain ONNX Runtime session and input, as a user would write them (numpy in, numpy out)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = payload["threads"]
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(payload["onnx"], options, providers=["CPUExecutionProvider"])
+    # Resident beside the harness's session, taking turns: an idle spinning pool would take its core.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    x = np.random.default_rng(0).standard_normal(payload["shape"], dtype=np.float32)
+    x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+    return lambda: session.run(None, {name: x})
+
+
+def serve_hand_loop(commands: IO[str], replies: IO[str]) -> None:
+    """The hand-written loop as a resident lockstep side (the JSON-lines protocol of
+    `harness.worker.serve`): warm up for HAND_LOOP_WARMUP_S, then time `session.run` for each window."""
+    def reply(obj: dict[str, Any]) -> None:
+        replies.write(json.dumps(obj) + "\n")
+        replies.flush()
+
+    payload = json.loads(commands.readline())
+    run = _ort_loop(payload["onnx"], payload["threads"], payload["shape"])
     end = time.perf_counter() + HAND_LOOP_WARMUP_S
     while time.perf_counter() < end:
-        session.run(None, {name: x})
-    times = []
-    end = time.perf_counter() + payload["seconds"]
-    while time.perf_counter() < end:
-        t0 = time.perf_counter_ns()
-        session.run(None, {name: x})
-        times.append(time.perf_counter_ns() - t0)
-    return float(np.median(times)) / 1e6
+        run()
+    reply({"ready": True})
+    for line in commands:
+        command = json.loads(line)
+        if command.get("quit"):
+            break
+        times = []
+        end = time.perf_counter() + command["window_s"]
+        while time.perf_counter() < end or len(times) < 3:
+            t0 = time.perf_counter_ns()
+            run()
+            times.append(time.perf_counter_ns() - t0)
+        reply({"samples_ns": times})
+    reply({})
 
 
-def benchmark_app_ms(onnx: str, shape: list[int], threads: int, seconds: float) -> float:
-    """OpenVINO's benchmark_app median latency, sync API, latency hint, fp32, the same threads."""
+def benchmark_app_ms(onnx: str, shape: list[int], threads: int, iterations: int) -> float:
+    """OpenVINO's benchmark_app median latency over `iterations`, sync API, latency hint, fp32, the
+    same threads (its start-up and compile fall outside what it times)."""
     exe = shutil.which("benchmark_app") or str(Path(sys.executable).with_name("benchmark_app"))
     if not Path(exe).exists():
         raise RuntimeError("benchmark_app is not installed; pip install 'onebench[openvino]'")
@@ -54,9 +75,19 @@ def benchmark_app_ms(onnx: str, shape: list[int], threads: int, seconds: float) 
         config.write_text(json.dumps({"CPU": {"INFERENCE_NUM_THREADS": str(threads), "INFERENCE_PRECISION_HINT": "f32"}}))
         shape_arg = "input[" + ",".join(map(str, shape)) + "]"
         done = subprocess.run([exe, "-m", onnx, "-d", "CPU", "-hint", "latency", "-api", "sync", "-load_config", str(config),
-                               "-shape", shape_arg, "-t", str(int(max(1, seconds)))], capture_output=True, text=True,
-                              timeout=120 + seconds)
+                               "-shape", shape_arg, "-niter", str(max(1, iterations))], capture_output=True, text=True,
+                              timeout=300)
     found = re.search(r"Median:\s+([\d.]+)\s*ms", done.stdout)
     if done.returncode != 0 or not found:
         raise RuntimeError(f"benchmark_app failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
     return float(found.group(1))
+
+
+if __name__ == "__main__":  # `python -m backends.reference_tools --serve`: the hand loop as a lockstep side
+    if sys.argv[1:] != ["--serve"]:
+        sys.exit("usage: python -m backends.reference_tools --serve")
+    import os
+
+    _replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    serve_hand_loop(sys.stdin, _replies)

@@ -38,6 +38,7 @@ class TorchCompile(TorchEager):
 
     name = "torch-compile"
     description = "Inductor (AOTInductor package; CPU or CUDA)"
+    preload = ("torch._inductor",)  # imported once by the sweep's fork server, not in every process
 
     def availability(self) -> Availability:
         avail = super().availability()

@@ -326,10 +326,12 @@ def show(run_arg: str = typer.Argument("latest", metavar="RUN", help="A run fold
 def selfcheck(
     model: str = typer.Option("mobileone_s0", "--model", "-m", help="Model to compare on."),
     threads: int = typer.Option(None, "--threads", help="Threads (default 1, see README)."),
-    rounds: int = typer.Option(3, "--rounds", help="Harness/reference alternations."),
-    seconds: float = typer.Option(3.0, "--seconds", help="Measuring time per process."),
+    rounds: int = typer.Option(12, "--rounds", help="Paired rounds per reference (harness, reference alternating)."),
+    seconds: float = typer.Option(0.5, "--seconds", help="Measuring time per side and round."),
 ) -> None:
     """Measure the harness itself: overhead per iteration and agreement with ORT and benchmark_app."""
+    import numpy as np
+
     from harness.selfcheck import run_selfcheck
 
     threads = threads or _default_threads()
@@ -341,12 +343,12 @@ def selfcheck(
         if comp.skipped:
             out.print(f"{comp.name}: skipped ({comp.skipped})", markup=False, highlight=False)
             continue
-        h = ", ".join(f"{v:.3f}" for v in comp.harness_ms)
-        r = ", ".join(f"{v:.3f}" for v in comp.reference_ms)
-        out.print(f"{comp.name} ({model}, {threads} threads): ratio {comp.ratio:.3f} "
-                  f"(harness p50 [{h}] ms, reference [{r}] ms)", markup=False, highlight=False)
-        fastest = min(comp.harness_ms)
-        out.print(f"    overhead share of this job: {result.empty_step_ns / (fastest * 1e6):.3%}", highlight=False)
+        lo, hi = comp.ci
+        out.print(f"{comp.name} ({model}, {threads} threads): median paired ratio {comp.ratio:.3f} "
+                  f"[95% CI {lo:.3f}-{hi:.3f}] over {len(comp.harness_ms)} rounds (harness median "
+                  f"{np.median(comp.harness_ms):.3f} ms, reference {np.median(comp.reference_ms):.3f} ms)",
+                  markup=False, highlight=False)
+        out.print(f"    overhead share of this job: {result.empty_step_ns / (min(comp.harness_ms) * 1e6):.3%}", highlight=False)
 
 
 class CompareFmt(str, Enum):
@@ -483,16 +485,26 @@ def nightly(
     threshold: float = typer.Option(0.05, "--threshold", help="Slowdown that counts as a regression."),
     model: list[str] = typer.Option(None, "--model", "-m", help="Models (default: the mission's)."),
     backend: list[str] = typer.Option(None, "--backend", "-b", help="Backends (default: every available CPU one)."),
+    baseline_python: str = typer.Option(None, "--baseline-python", help="Gate in lockstep against this interpreter's environment (shared runners)."),
+    baseline_constraints: Path = typer.Option(None, "--baseline-constraints", help="Gate in lockstep against a venv built from this pinned constraints file."),
 ) -> None:
-    """Default sweep, compare with results/baseline, refresh leaderboard and history; exit 1 on regression."""
+    """Default sweep vs results/baseline, or lockstep vs a pinned environment; refresh leaderboard and history; exit 1 on regression."""
     from harness.nightly import run_nightly
     from harness.plan_cli import plan_from_options, protocol_from_options
 
+    if baseline_python and baseline_constraints:
+        raise HarnessError("--baseline-python and --baseline-constraints both name the baseline side; pass one")
+    if baseline_constraints:
+        from harness.baseline_env import ensure_env
+        from harness.runner import default_cache_dir
+
+        baseline_python = str(ensure_env(baseline_constraints, default_cache_dir(), say=lambda m: err.print(m, markup=False)))
     cfg = protocol_from_options(quick, False, None)
     jobs = plan_from_options(model, backend, None, None, _default_threads(), "cpu", "fused", None)
-    with err.status("nightly sweep") as status:
-        result = run_nightly(jobs, cfg, RESULTS, threshold,
-                             progress=lambda j, r: r is None and status.update(f"nightly: {j.model} · {j.backend}"))
+    with err.status("nightly") as status:
+        result = run_nightly(jobs, cfg, RESULTS, threshold, baseline_python=baseline_python,
+                             progress=lambda j, r: r is None and status.update(f"nightly: {j.model} · {j.backend}"),
+                             say=lambda line: err.print(line, markup=False, highlight=False))
     if result.comparison:
         _print_comparison(result.comparison)
     for note in result.notes:

@@ -19,9 +19,15 @@ import model_zoo
 from backends import registry
 from harness.accuracy import index as accuracy_index
 from harness.accuracy import record_key
+from harness.windows import STATISTIC, rel_halfwidth
 from model_zoo.errors import ZooError
 
-LEGEND = ("p50 in ms ± half-width of its 95% CI; ! = failed parity, ~ = unstable (see `bench show`), skip/error = no "
+# A CI wider than this (half-width relative to the value) says nothing about the value: it is never
+# printed as if it did. The cell keeps its `~` and `bench show` has the figures.
+MEANINGLESS_CI = 0.5
+
+LEGEND = (f"p50 in ms = {STATISTIC}, ± half-width of its 95% CI (\"±?\": the CI is wider than ±{MEANINGLESS_CI:.0%}, "
+          "so no CI is shown); ! = failed parity, ~ = unstable (see `bench show`), skip/error = no "
           "number; top-1 in %, measured through the timed artifact (`bench accuracy`) unless marked (reported)")
 
 
@@ -60,7 +66,8 @@ class Cell:
         flags = ("!" if self.parity_failed else "") + ("~" if self.unstable else "")
         ci = ""
         if self.ci_ms and self.p50_ms:
-            ci = f" ±{(self.ci_ms[1] - self.ci_ms[0]) / 2 / self.p50_ms:.1%}"
+            half = rel_halfwidth(self.p50_ms, *self.ci_ms)
+            ci = " ±?" if half > MEANINGLESS_CI else f" ±{half:.1%}"
         return f"{self.p50_ms:.2f}{ci}{flags}"
 
 
@@ -187,15 +194,17 @@ def to_csv(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None 
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["model", "form", "backend", "device", "precision", "batch", "threads", "boundary", "status",
-                     "p50_ms", "p90_ms", "ci_low_ms", "ci_high_ms", "spread", "unstable", "parity_passed", "params",
-                     "top1_measured", "top1_reported", "message"])
+                     "p50_ms", "p90_ms", "ci_low_ms", "ci_high_ms", "p50_all_iterations_ms", "windows_set_aside",
+                     "spread", "unstable", "parity_passed", "params", "top1_measured", "top1_reported", "message"])
     joined = accuracy_index(accuracy or [])
     for rec in records:
         j, s, p = rec["job"], rec.get("stats") or {}, rec.get("parity")
         ms = lambda v: "" if v is None else f"{v / 1e6:.4f}"  # noqa: E731
         writer.writerow([j["model"], j["form"], j["backend"], j["device"], j["precision"], j["batch"], j["threads"],
                          j["boundary"], rec["status"], ms(s.get("p50")), ms(s.get("p90")), ms(s.get("ci_low")),
-                         ms(s.get("ci_high")), "" if s.get("spread") is None else f"{s['spread']:.4f}",
+                         ms(s.get("ci_high")), ms(s.get("p50_all")),
+                         "" if s.get("set_aside_share") is None else f"{s['set_aside_share']:.3f}",
+                         "" if s.get("spread") is None else f"{s['spread']:.4f}",
                          int(rec["unstable"]), "" if p is None else int(p["passed"]),
                          (rec.get("model_info") or {}).get("params", ""), _top1_csv(joined.get(record_key(rec))),
                          _top1_csv(_spec_facts(j["model"])[2]), rec["message"]])

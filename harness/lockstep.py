@@ -69,14 +69,14 @@ class SideFailed(Exception):
 class Resident:
     """One side's measurement process, kept alive and timing a window when told to."""
 
-    def __init__(self, side: Side, timeout_s: float) -> None:
+    def __init__(self, side: Side, timeout_s: float, module: str = "harness.worker") -> None:
         root = Path(__file__).resolve().parents[1]
         env = {**os.environ, **LOCKSTEP_ENV, **side.env,
                "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
         self.side, self.timeout_s = side, timeout_s
         self.stderr = tempfile.TemporaryFile(mode="w+")
         try:
-            self.proc = subprocess.Popen([side.python, "-m", "harness.worker", "--serve"], env=env, text=True,
+            self.proc = subprocess.Popen([side.python, "-m", module, "--serve"], env=env, text=True,
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
         except OSError as exc:
             raise HarnessError(f"cannot start {side.python} for the {side.name} side: {exc.strerror}") from None

@@ -1,9 +1,12 @@
 """`bench nightly`: the regression gate a CI job (or a laptop) runs every night.
 
-Runs the default sweep into a new run folder, compares it with the committed baseline
-(`results/baseline/`), writes the comparison (Markdown for a CI comment, JSON), refreshes the
-leaderboard (Markdown with its plots, and the static site) and the history plot, and returns 1 when
-any job regressed.
+Two ways to gate. On a quiet, dedicated machine: the default sweep into a new run folder, compared
+with the committed baseline (`results/baseline/`). On a shared runner, where runs minutes apart differ
+by more than a regression: lockstep (`harness.lockstep`) between the pinned baseline environment
+(`--baseline-python`, or a venv built from `--baseline-constraints`) and the current one, the same
+night, the current side's records standing as the night's run. Either way it writes the comparison
+(Markdown for a CI comment, JSON), refreshes the leaderboard (Markdown with its plots, and the static
+site) and the history plot, and returns 1 when any job regressed.
 """
 
 from __future__ import annotations
@@ -32,10 +35,13 @@ class NightlyResult:
 
 
 def run_nightly(jobs: list[Job], cfg: ProtocolConfig, root: Path, threshold: float = 0.05,
-                progress=None) -> NightlyResult:
+                progress=None, baseline_python: str | None = None, say=None) -> NightlyResult:
     fresh = runner.new_run_dir(root)  # unique (time + random suffix): two nights never share a folder
     run_dir = fresh.with_name(f"nightly-{fresh.name}")
-    records = runner.run_sweep(jobs, cfg, run_dir, index_db=store.default_index(root), progress=progress)
+    if baseline_python:
+        return _lockstep_night(jobs, cfg, root, run_dir, threshold, baseline_python)
+    records = runner.run_sweep(jobs, cfg, run_dir, index_db=store.default_index(root), progress=progress, say=say,
+                               neighbour_wait_s=60.0 if say else None)
     notes = []
     measured = accuracy.load_all(root)
     write_markdown(records, measured, root / "leaderboard.md")
@@ -48,8 +54,32 @@ def run_nightly(jobs: list[Job], cfg: ProtocolConfig, root: Path, threshold: flo
         atomic_write_text(run_dir / "compare.json", store.dumps(result.as_dict()))
     else:
         notes.append(f"no baseline at {baseline}: nothing to gate on; `bench baseline set {run_dir}` and commit it")
+    return NightlyResult(run_dir, result, notes + _history(root))
+
+
+def _history(root: Path) -> list[str]:
     try:
-        notes.append(f"history plot: {plot(load_series(store.default_index(root)), root / 'history.png')}")
+        return [f"history plot: {plot(load_series(store.default_index(root)), root / 'history.png')}"]
     except HarnessError as exc:
-        notes.append(f"history plot not drawn: {exc}")
-    return NightlyResult(run_dir, result, notes)
+        return [f"history plot not drawn: {exc}"]
+
+
+def _lockstep_night(jobs: list[Job], cfg: ProtocolConfig, root: Path, run_dir: Path, threshold: float,
+                    baseline_python: str) -> NightlyResult:
+    """Baseline environment and current one resident together, taking turns; the current side's
+    records are the night's run (indexed, on the leaderboard)."""
+    import sys
+
+    from harness.lockstep import Side, run_lockstep
+
+    sides = (Side("baseline", baseline_python), Side("candidate", sys.executable))
+    base, current, paired = run_lockstep(jobs, cfg, sides, run_dir, runner.default_cache_dir())
+    result = compare.compare_runs(base, current, threshold, paired)
+    atomic_write_text(run_dir / "compare.md", compare.to_markdown(result))
+    atomic_write_text(run_dir / "compare.json", store.dumps(result.as_dict()))
+    for rec in current:
+        store.index_record(store.default_index(root), rec, run_dir / "candidate" / "records" / f"{rec['job_id']}.json")
+    measured = accuracy.load_all(root)
+    write_markdown(current, measured, root / "leaderboard.md")
+    notes = [f"lockstep against {baseline_python}", f"site: {write_site(current, measured, root / 'site')}"]
+    return NightlyResult(run_dir, result, notes + _history(root))

@@ -25,19 +25,19 @@ Clock = Callable[[], int]
 class ProtocolConfig:
     """The rules of one measurement; stored in every record."""
 
-    warmup_iters: int = 10
-    warmup_s: float = 0.15
-    warmup_max_s: float = 1.0
-    warmup_window: int = 10
+    warmup_iters: int = 3
+    warmup_s: float = 0.1
+    warmup_max_s: float = 0.5
+    warmup_window: int = 3
     warmup_tol: float = 0.05
-    min_iters: int = 20
+    min_iters: int = 5
     min_s: float = 0.3
-    max_s: float = 1.0
+    max_s: float = 0.4
     max_iters: int = 100_000
     target_rel_ci: float = 0.01
     window_s: float = WINDOW_S  # timed iterations are grouped in windows of this much wall time
-    repeats: int = 3  # separate processes per job, run in rounds across the sweep
-    max_repeats: int = 6  # a job whose processes disagree gets more, up to this many (adaptive repeats)
+    repeats: int = 4  # separate processes per job, run in rounds across the sweep
+    max_repeats: int = 8  # a job whose figure is not pinned down gets more, up to this many (adaptive repeats)
     timeout_s: float = 600.0  # per process, including export / compile
     probe: bool = True  # run the machine probes before each process (`harness.machine.probe`)
     preset: str = "default"
@@ -54,8 +54,8 @@ PRESETS: dict[str, ProtocolConfig] = {
     "quick": ProtocolConfig(warmup_iters=5, warmup_s=0.05, warmup_max_s=1.0, warmup_window=5, min_iters=10,
                             min_s=0.2, max_s=1.0, target_rel_ci=0.02, repeats=1, max_repeats=1, preset="quick"),
     "default": ProtocolConfig(),
-    "precise": ProtocolConfig(warmup_iters=20, warmup_s=1.0, warmup_max_s=10.0, warmup_window=20, min_iters=100,
-                              min_s=2.0, max_s=15.0, target_rel_ci=0.005, repeats=7, max_repeats=12,
+    "precise": ProtocolConfig(warmup_iters=10, warmup_s=0.5, warmup_max_s=3.0, warmup_window=10, min_iters=20,
+                              min_s=1.0, max_s=2.0, target_rel_ci=0.005, repeats=8, max_repeats=16,
                               preset="precise"),
 }
 

@@ -18,7 +18,7 @@ import jsonschema
 
 from harness.errors import HarnessError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: stats.p50 is the quiet-window p50 (`harness.windows`); 1: the median of process medians
 _NUM = {"type": ["number", "null"]}
 _SUMMARY = {"type": "object", "required": ["n", "min", "p50", "p90", "p99", "ci_low", "ci_high"]}
 
@@ -29,7 +29,7 @@ SCHEMA: dict[str, Any] = {
     "required": ["schema_version", "run_id", "job_id", "created", "job", "status", "message", "unstable",
                  "unstable_reasons", "protocol", "host", "processes", "stats", "parity"],
     "properties": {
-        "schema_version": {"const": SCHEMA_VERSION},
+        "schema_version": {"enum": [1, SCHEMA_VERSION]},
         "run_id": {"type": "string", "minLength": 1},
         "job_id": {"type": "string", "minLength": 1},
         "created": {"type": "string"},
@@ -67,8 +67,19 @@ SCHEMA: dict[str, Any] = {
                 },
             },
         },
-        "stats": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["p50", "p90", "ci_low", "ci_high",
-                                                                               "spread", "processes", "throughput"]}]},
+        "stats": {"anyOf": [{"type": "null"}, {
+            "type": "object", "required": ["p50", "p90", "ci_low", "ci_high", "spread", "processes", "throughput"],
+            "properties": {
+                "p50": {"type": "number", "exclusiveMinimum": 0,
+                        "description": "the headline figure: since schema 2 the quiet-window p50 named in `statistic`"},
+                "p50_all": {"type": "number", "description": "the median of every timed iteration"},
+                "statistic": {"type": "string"},
+                "windows": {"type": "integer", "minimum": 1},
+                "windows_set_aside": {"type": "integer", "minimum": 0},
+                "set_aside_share": {"type": "number", "minimum": 0, "maximum": 1},
+                "p90": _NUM, "ci_low": _NUM, "ci_high": _NUM, "spread": _NUM, "throughput": _NUM,
+                "processes": {"type": "integer", "minimum": 1},
+            }}]},
         "parity": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["passed", "cosine", "max_abs_err"]}]},
         "artifact": {"type": "object"},
         "backend_info": {"type": "object"},

@@ -8,19 +8,21 @@ same folder.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import multiprocessing as mp
 import os
 import random
 import signal
+import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from backends import registry
-from harness import environment, neighbours, records, store, trust
+from harness import environment, neighbours, records, store, trust, windows
 from harness.errors import HarnessError
 from harness.jobs import Job
 from harness.protocol import ProtocolConfig
@@ -61,12 +63,33 @@ class RunContext:
     records: list[dict[str, Any]] = field(default_factory=list)
 
 
-def mp_context() -> mp.context.BaseContext:
+def mp_context(backends: list[str] | tuple[str, ...] = ()) -> mp.context.BaseContext:
+    """The fork server, with torch and the runtimes of `backends` imported once (an import that fails
+    is skipped by multiprocessing; the process then imports, or reports, it itself). The preload list
+    counts only before the interpreter's first fork server starts."""
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["harness.worker"])
+        runtimes = {m for name in backends if name in registry.names() for m in getattr(registry.get(name), "preload", ())}
+        ctx.set_forkserver_preload(["harness.worker", *sorted(runtimes)])
         return ctx
     return mp.get_context("spawn")
+
+
+@contextlib.contextmanager
+def _main_not_rerun() -> Iterator[None]:
+    """Start a child without re-running `__main__` in it. multiprocessing re-executes the parent's main
+    script in every forkserver/spawn child (`spawn.get_preparation_data`); for `bench` that re-imports
+    the whole CLI, ~0.5 s per measurement process. Our targets live in importable modules, so the
+    child needs nothing from `__main__`."""
+    main = sys.modules["__main__"]
+    saved = {k: main.__dict__.pop(k) for k in ("__file__",) if k in main.__dict__}
+    spec = getattr(main, "__spec__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)
+        main.__spec__ = spec
 
 
 def run_in_process(ctx: mp.context.BaseContext, payload: dict[str, Any], timeout_s: float,
@@ -79,7 +102,8 @@ def run_in_process(ctx: mp.context.BaseContext, payload: dict[str, Any], timeout
 
     receiver, sender = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=child_main, args=(target, payload, sender), daemon=True)
-    proc.start()
+    with _main_not_rerun():
+        proc.start()
     sender.close()
     message = None
     try:
@@ -248,11 +272,20 @@ def _load_state(run: RunContext, job: Job, resume: bool) -> JobState:
     return st
 
 
+def _pooled(st: JobState, cfg: ProtocolConfig) -> dict[str, Any]:
+    return pool([p["samples_ns"] for p in st.processes], st.job.batch, cfg.window_s).as_dict()
+
+
+def _rel_ci(st: JobState, cfg: ProtocolConfig) -> float:
+    s = _pooled(st, cfg)
+    return windows.rel_halfwidth(s["p50"], s["ci_low"], s["ci_high"])
+
+
 def needs_more(st: JobState, cfg: ProtocolConfig) -> bool:
-    """Adaptive repeats: the job's processes disagree, and the bound allows another."""
+    """Adaptive repeats: the job's figure is not pinned down yet, and the bound allows another process."""
     if st.record is not None or len(st.processes) >= cfg.max_repeats or len(st.processes) < cfg.repeats:
         return False
-    return trust.processes_disagree(pool([p["samples_ns"] for p in st.processes], st.job.batch, cfg.window_s).as_dict())
+    return trust.needs_more(_pooled(st, cfg), cfg)
 
 
 def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: str | None = None,
@@ -280,7 +313,7 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
     if not meta.exists() or neighbour:
         records.atomic_write_text(meta, store.dumps({"run_id": run.run_id, "host": run.host, "protocol": cfg.as_dict(),
                                                      "neighbour": neighbour, "jobs": [j.as_dict() for j in jobs]}))
-    mpctx = mp_context()
+    mpctx = mp_context(sorted({j.backend for j in jobs}))
     rng = random.Random(run.run_id)
 
     def finish(st: JobState) -> None:
@@ -323,8 +356,11 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
             one_round(f"round {r + 1}/{cfg.repeats}", todo)
     extra = 0
     while todo := [st for st in states if needs_more(st, cfg)]:
+        # at most half the sweep's jobs per extra round, the least certain first: time goes where the
+        # uncertainty is, and a machine too noisy for every job cannot double the sweep
+        todo = sorted(todo, key=lambda st: -_rel_ci(st, cfg))[:max(1, (len(states) + 1) // 2)]
         extra += 1
-        one_round(f"extra round {extra} (processes disagree)", todo)
+        one_round(f"extra round {extra} (figures not yet within ±{2 * cfg.target_rel_ci:.0%})", todo)
     for st in states:
         if st.record is None:
             st.record = judged(make_record(run, st.job, "ok", "", st.processes, st.prepared), cfg)

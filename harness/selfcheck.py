@@ -1,38 +1,52 @@
 """`bench selfcheck`: does the harness measure what independent tools measure, on this machine?
 
 Three checks: (1) the harness's own cost per iteration (an empty step timed by the protocol);
-(2) its ONNX Runtime p50 against a hand-written `session.run` loop; (3) its OpenVINO p50 against
-OpenVINO's own `benchmark_app` with the same model file, precision, threads and latency hint.
-Harness and reference alternate (A B A B ...), each in a fresh process, so slow stretches of a shared
-machine hit both sides; ratios are of medians over rounds.
+(2) its ONNX Runtime timing against a hand-written `session.run` loop; (3) its OpenVINO timing
+against OpenVINO's own `benchmark_app` with the same model file, precision, threads and latency hint.
+
+Whole-run comparisons cannot show +-3% agreement on a shared VM (runs minutes apart differ by up to
+35% here), so the sides take turns in many short rounds and each round is a pair: the harness's
+resident process (`harness.worker --serve`, the very session a sweep times) against the resident
+hand-written loop, window by window (`harness.lockstep`); and against `benchmark_app`, which cannot
+stay resident, a harness window right before each `benchmark_app -niter` run sized to the same time.
+The result is the median of the paired ratios with a bootstrap CI over pairs.
 """
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from backends.reference_tools import benchmark_app_ms
+from harness.compare import paired_ci
 from harness.errors import HarnessError
 from harness.jobs import Job
+from harness.lockstep import Resident, Side, SideFailed
 from harness.protocol import ProtocolConfig, measure, preset
+
+REFERENCES = {"onnxruntime": "hand-written session.run loop", "openvino": "benchmark_app"}
 
 
 @dataclass
 class Comparison:
     name: str
-    harness_ms: list[float] = field(default_factory=list)
-    reference_ms: list[float] = field(default_factory=list)
+    harness_ms: list[float] = field(default_factory=list)  # per round: the harness's window median
+    reference_ms: list[float] = field(default_factory=list)  # per round: the reference's median
     skipped: str = ""
 
     @property
+    def ratios(self) -> np.ndarray:
+        return np.asarray(self.harness_ms) / np.asarray(self.reference_ms)
+
+    @property
     def ratio(self) -> float | None:
-        if not self.harness_ms or not self.reference_ms:
-            return None
-        return statistics.median(self.harness_ms) / statistics.median(self.reference_ms)
+        return paired_ci(self.ratios)[0] if self.harness_ms else None
+
+    @property
+    def ci(self) -> tuple[float, float] | None:
+        return paired_ci(self.ratios)[1:] if self.harness_ms else None
 
 
 @dataclass
@@ -48,46 +62,62 @@ def harness_overhead(cfg: ProtocolConfig | None = None) -> tuple[float, float]:
     return float(np.median(result.samples_ns)), result.wall_s * 1e9 / (len(result.samples_ns) + len(result.warmup_ns))
 
 
-def run_selfcheck(model: str = "mobileone_s0", threads: int = 1, rounds: int = 3, seconds: float = 3.0,
-                  cache_dir: Path | None = None, progress=None) -> SelfCheckResult:
-    from backends import registry
-    from harness.runner import default_cache_dir, mp_context, run_in_process
+def _median_ms(reply: dict) -> float:
+    return float(np.median(reply["samples_ns"])) / 1e6
 
+
+def _check(backend: str, job: Job, cache: str, rounds: int, seconds: float, say) -> Comparison:
+    from backends import registry
+
+    comp = Comparison(f"{backend} vs {REFERENCES[backend]}")
+    avail = registry.get(backend).availability()
+    if not avail.ok:
+        comp.skipped = f"{avail.reason}; install: {avail.install}"
+        return comp
+    cfg = preset("default")
+    payload = {"job": job.as_dict(), "protocol": cfg.as_dict(), "backend_ref": registry.ref(backend),
+               "cache_dir": cache, "parity": False}
+    harness = Resident(Side("harness"), cfg.timeout_s)
+    reference = None
+    try:
+        harness.open(payload)
+        onnx = harness.ready["artifact"]["path"]
+        shape = [job.batch, 3, job.input_size, job.input_size]
+        if backend == "onnxruntime":
+            reference = Resident(Side("reference"), cfg.timeout_s, module="backends.reference_tools")
+            reference.open({"onnx": onnx, "threads": job.threads, "shape": shape})
+        for r in range(rounds):
+            say(f"{backend}: round {r + 1}/{rounds}")
+            if reference is not None:  # ABBA: the reference goes first in every other round
+                order = (harness, reference) if r % 2 == 0 else (reference, harness)
+                replies = {side.side.name: side.ask({"window_s": seconds}) for side in order}
+                comp.harness_ms.append(_median_ms(replies["harness"]))
+                comp.reference_ms.append(_median_ms(replies["reference"]))
+            else:
+                ms = _median_ms(harness.ask({"window_s": seconds}))
+                comp.harness_ms.append(ms)
+                comp.reference_ms.append(benchmark_app_ms(onnx, shape, job.threads, round(seconds * 1e3 / ms)))
+    except (SideFailed, RuntimeError) as exc:
+        raise HarnessError(f"selfcheck: {backend}: {exc}") from None
+    finally:
+        for side in (harness, reference):
+            if side is not None:
+                side.close()
+    return comp
+
+
+def run_selfcheck(model: str = "mobileone_s0", threads: int = 1, rounds: int = 12, seconds: float = 0.5,
+                  cache_dir: Path | None = None, progress=None) -> SelfCheckResult:
+    from harness.runner import default_cache_dir
+
+    if rounds < 3:
+        raise HarnessError(f"--rounds must be at least 3 (a CI over paired rounds needs them), not {rounds}")
+    if not 0.05 <= seconds <= 60:
+        raise HarnessError(f"--seconds must be between 0.05 and 60, not {seconds}")
     say = progress or (lambda msg: None)
     say("harness overhead")
     empty_ns, loop_ns = harness_overhead()
-    cfg = preset("default", repeats=1, min_s=seconds, max_s=seconds * 2)
-    ctx = mp_context()
     cache = str(cache_dir or default_cache_dir())
-    comparisons = []
-    for backend in ("onnxruntime", "openvino"):
-        comp = Comparison(f"{backend} vs {'hand-written session.run loop' if backend == 'onnxruntime' else 'benchmark_app'}")
-        comparisons.append(comp)
-        avail = registry.get(backend).availability()
-        if not avail.ok:
-            comp.skipped = f"{avail.reason}; install: {avail.install}"
-            continue
-        job = Job(model, backend, threads=threads)
-        payload = {"job": job.as_dict(), "protocol": cfg.as_dict(), "backend_ref": registry.ref(backend),
-                   "cache_dir": cache, "parity": False, "weights": None}
-        for r in range(rounds):
-            say(f"{backend}: round {r + 1}/{rounds}, harness")
-            outcome = run_in_process(ctx, payload, cfg.timeout_s)
-            if outcome[0] != "ok":
-                raise HarnessError(f"selfcheck: the harness's {backend} job failed: {outcome[1]}")
-            comp.harness_ms.append(float(np.median(outcome[1]["samples_ns"])) / 1e6)
-            onnx = outcome[1]["artifact"]["path"]
-            say(f"{backend}: round {r + 1}/{rounds}, reference")
-            shape = [job.batch, 3, job.input_size, job.input_size]
-            if backend == "onnxruntime":
-                ref = run_in_process(ctx, {"onnx": onnx, "threads": threads, "shape": shape, "seconds": seconds},
-                                     cfg.timeout_s, target="backends.reference_tools:hand_loop_ort")
-                if ref[0] != "ok":
-                    raise HarnessError(f"selfcheck: the hand-written loop failed: {ref[1]}")
-                comp.reference_ms.append(ref[1])
-            else:
-                try:
-                    comp.reference_ms.append(benchmark_app_ms(onnx, shape, threads, seconds))
-                except RuntimeError as exc:
-                    raise HarnessError(f"selfcheck: {exc}") from None
+    job = Job(model, "onnxruntime", threads=threads)
+    comparisons = [_check(b, Job(**{**job.as_dict(), "backend": b}), cache, rounds, seconds, say) for b in REFERENCES]
     return SelfCheckResult(empty_ns, loop_ns, comparisons)

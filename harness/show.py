@@ -41,9 +41,15 @@ def job_lines(records: list[dict[str, Any]]) -> list[str]:
         s = rec["stats"]
         lines.append(f"    p50 {_ms(s['p50'])} [CI {_ms(s['ci_low'])} – {_ms(s['ci_high'])}] · p90 {_ms(s['p90'])} · "
                      f"p99 {_ms(s['p99'])} · min {_ms(s['min'])} · {s['throughput']:.1f} img/s")
-        medians = ", ".join(f"{m / 1e6:.3f}" for m in s["process_medians"])
-        lines.append(f"    {s['processes']} processes, medians [{medians}] ms, spread {s['spread']:.1%} · "
+        if s.get("windows"):
+            lines.append(f"    p50 is the {s.get('statistic', 'quiet-window p50')}: {s['windows_set_aside']} of {s['windows']} "
+                         f"windows set aside ({s['set_aside_share']:.0%}); p50 of all iterations {_ms(s.get('p50_all'))}")
+        medians = ", ".join(f"{m / 1e6:.3f}" for m in s.get("process_p50s") or s["process_medians"])
+        lines.append(f"    {s['processes']} processes, each one's p50 [{medians}] ms, spread {s['spread']:.1%} · "
                      f"{s['n']} iterations · {s['outliers']} outliers")
+        policies = sorted({p.get("wait_policy") for p in rec["processes"] if p.get("wait_policy")})
+        if policies:
+            lines.append(f"    wait policy: {', '.join(policies)}")
         cold = ", ".join(f"{k} {v:.2f}" for k, v in rec["cold_start"].items() if v is not None)
         rss = "" if rec.get("peak_rss_mb") is None else f" · peak RSS {rec['peak_rss_mb']:.0f} MB"
         lines.append(f"    cold start: {cold}{rss}")

@@ -44,3 +44,31 @@ def test_nightly_gates_on_the_committed_baseline(tmp_path: Path, monkeypatch) ->
     assert regressed.exit_code == 1, regressed.comparison.rows
     assert "REGRESSION" in (regressed.run_dir / "compare.md").read_text()
     assert any("history plot" in n for n in regressed.notes)
+
+
+def test_nightly_in_lockstep_against_a_baseline_environment(tmp_path: Path, monkeypatch) -> None:
+    """Shared runners: the baseline interpreter and the current one measured together, the same night."""
+    import sys
+
+    monkeypatch.setenv("ONEBENCH_CACHE", str(tmp_path / "cache"))
+    registry.register("fake-sleep", ALL["fake-sleep"])
+    jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
+    night = run_nightly(jobs, CFG, tmp_path, baseline_python=sys.executable)
+    assert night.comparison is not None and "lockstep" in night.comparison.method
+    assert night.exit_code == 0, night.comparison.rows  # the same environment on both sides: A/A
+    assert (night.run_dir / "lockstep.json").exists() and (night.run_dir / "compare.md").exists()
+    assert store.query(tmp_path / "index.sqlite", backend="fake-sleep")  # the current side is the night's run
+    assert (tmp_path / "leaderboard.md").exists() and any("lockstep against" in n for n in night.notes)
+
+
+def test_baseline_environment_from_a_constraints_file(tmp_path: Path) -> None:
+    from harness.baseline_env import READY, ensure_env
+    from harness.errors import HarnessError
+
+    pins = tmp_path / "pins.txt"
+    pins.write_text("# nothing pinned: the environment is built and reused\n")
+    python = ensure_env(pins, tmp_path)
+    assert python.exists() and (python.parents[1] / READY).exists()
+    assert ensure_env(pins, tmp_path) == python  # cached by the file's hash
+    with pytest.raises(HarnessError, match="cannot read the baseline constraints"):
+        ensure_env(tmp_path / "absent.txt", tmp_path)

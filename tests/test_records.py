@@ -16,7 +16,7 @@ from harness.errors import HarnessError
 from harness.records import read_record, validate, write_record
 
 RECORD = {
-    "schema_version": 1, "run_id": "r1", "job_id": "j1", "created": "2026-11-24T00:00:00+00:00",
+    "schema_version": 2, "run_id": "r1", "job_id": "j1", "created": "2026-11-24T00:00:00+00:00",
     "job": {"model": "m", "backend": "torch", "form": "fused", "device": "cpu", "precision": "fp32", "batch": 1,
             "threads": 2, "boundary": "host-sync", "input_size": 224},
     "status": "ok", "message": "", "unstable": False, "unstable_reasons": [],
@@ -40,6 +40,8 @@ def test_valid_record_round_trips(tmp_path: Path) -> None:
     (lambda r: r.update(stats=None), "stats"),
     (lambda r: r["processes"][0].update(samples_ns=[-1]), "processes/0/samples_ns/0"),
     (lambda r: r.update(status="skipped", message=""), "message"),
+    (lambda r: r["stats"].update(p50="fast"), "stats"),
+    (lambda r: r["stats"].update(set_aside_share=1.5), "stats"),
 ])
 def test_invalid_records_are_refused_on_write(tmp_path: Path, mutate, where: str) -> None:
     bad = copy.deepcopy(RECORD)

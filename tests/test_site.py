@@ -113,3 +113,19 @@ def test_site_in_headless_chromium(results: Path, tmp_path: Path) -> None:
     site_root = index.parent.resolve().as_uri()
     assert visit.requests and all(url.startswith(site_root) for url in visit.requests), visit.requests
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_figure_is_named_a_meaningless_ci_is_never_printed_and_csv_keeps_p50_ms() -> None:
+    rng = np.random.default_rng(3)
+    tight = record([rng.normal(5e6, 1e4, 60) for _ in range(3)], model="mobileone_s0")
+    wild = record([rng.normal(5e6, 1e4, 60), rng.normal(30e6, 1e4, 60)], model="mobileone_s1")
+    wild["stats"].update(ci_low=1e6, ci_high=40e6)  # as a sweep beside a busy neighbour printed: ±390%
+    header, body = leaderboard.as_lists([tight, wild])
+    cells = {row[0]: row[4] for row in body}
+    assert cells["mobileone_s1"].endswith("±?") and "390" not in cells["mobileone_s1"]
+    assert "±" in cells["mobileone_s0"] and "?" not in cells["mobileone_s0"]
+    assert "quiet-window p50" in leaderboard.to_markdown([tight])
+    rows = list(__import__("csv").DictReader(leaderboard.to_csv([tight]).splitlines()))
+    assert float(rows[0]["p50_ms"]) == pytest.approx(tight["stats"]["p50"] / 1e6, abs=1e-4)
+    assert cells["mobileone_s0"].startswith(rows[0]["p50_ms"][:4])  # the column holds the number the table shows
+    assert float(rows[0]["p50_all_iterations_ms"]) > 0 and 0 <= float(rows[0]["windows_set_aside"]) <= 1
