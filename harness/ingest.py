@@ -13,7 +13,7 @@ from typing import Any
 
 import jsonschema
 
-from harness import records, store
+from harness import records, store, windows
 from harness.errors import HarnessError
 from harness.jobs import Job
 from harness.protocol import ProtocolConfig
@@ -90,14 +90,16 @@ def ingest(path: Path, root: Path) -> Path:
         processes = [{"samples_ns": p["samples_ns"], "warmup_ns": p.get("warmup_ns", []),
                       "warmup_converged": p.get("warmup_converged", True), "stop_reason": p.get("stop_reason", ""),
                       "summary": summarize(p["samples_ns"]).as_dict(), "machine": {},
-                      "cold_start": result.get("cold_start", {}),
-                      "artifact": {"sha256": result.get("package_sha256", ""), "format": "mlpackage"},
-                      "backend_info": {"compute_units": job.device, "runner": data["runner"]}}
+                      "windows": windows.summaries(p["samples_ns"], cfg.window_s)}
                      for p in result["processes"]]
+        prepared = {"cold_start": result.get("cold_start", {}),
+                    "artifact": {"sha256": result.get("package_sha256", ""), "format": "mlpackage"},
+                    "backend_info": {"compute_units": job.device, "runner": data["runner"]}}
         if result["status"] == "ok":
-            rec = judged(make_record(run, job, "ok", "", processes), cfg)
+            rec = judged(make_record(run, job, "ok", "", processes, prepared), cfg)
         else:
-            rec = make_record(run, job, "error", result.get("message") or "the device runner reported an error", processes)
+            rec = make_record(run, job, "error", result.get("message") or "the device runner reported an error",
+                              processes, prepared)
         records.validate(rec, f"{path} ({result['job_id']})")
         built.append(rec)
     records.atomic_write_text(folder / "run.json", store.dumps({"run_id": run.run_id, "host": run.host, "protocol": cfg.as_dict(),

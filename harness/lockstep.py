@@ -12,9 +12,9 @@ The side that waits blocks on a read and its runtime was opened with a passive w
 Runtime `allow_spinning=0`, `OMP_WAIT_POLICY=PASSIVE` for PyTorch): a spinning idle pool takes the
 active side's core and scatters the paired ratios from 0.5 to 2.0.
 
-The noise floor of each key comes from A/A data in the same run: the two consecutive windows of the
-same side between pairs (A A, B B) are compared like a pair, and their median ratio's distance from 1
-says how far pairs can drift apart with nothing changed.
+The noise floor of each key comes from A/A data in the same run: ABBA puts the same side twice in a
+row between pairs (A A, B B); those two windows are compared like a pair, and their median ratio's
+distance from 1 says how far a pair can move with nothing changed.
 """
 
 from __future__ import annotations
@@ -134,8 +134,9 @@ class Paired:
         return np.asarray(self.cand) / np.asarray(self.base)
 
     def aa_ratios(self) -> np.ndarray:
-        """Later/earlier on even pairs, earlier/later on odd ones, so a steady drift cancels."""
-        return np.array([(b / a) if i % 2 == 0 else (a / b) for i, (a, b) in enumerate(self.aa)])
+        """Later/earlier window of one side with nothing between them: what taking a second turn in a
+        row (a warmer cache, a drifting machine) does to a side that did not change."""
+        return np.array([b / a for a, b in self.aa])
 
     def as_dict(self) -> dict[str, Any]:
         return {"key": list(self.key), "baseline_window_p50_ns": self.base, "candidate_window_p50_ns": self.cand,

@@ -36,8 +36,8 @@ class ProtocolConfig:
     max_iters: int = 100_000
     target_rel_ci: float = 0.01
     window_s: float = WINDOW_S  # timed iterations are grouped in windows of this much wall time
-    repeats: int = 4  # separate processes per job, run in rounds across the sweep
-    max_repeats: int = 8  # a job whose figure is not pinned down gets more, up to this many (adaptive repeats)
+    repeats: int = 3  # separate processes per job, run in rounds across the sweep
+    max_repeats: int = 6  # a job whose figure is not pinned down gets more, up to this many (adaptive repeats)
     timeout_s: float = 600.0  # per process, including export / compile
     probe: bool = True  # run the machine probes before each process (`harness.machine.probe`)
     preset: str = "default"

@@ -258,7 +258,7 @@ def _load_state(run: RunContext, job: Job, resume: bool) -> JobState:
             done = records.read_record(path)
         except HarnessError:
             done = None
-        if done and done["status"] in ("ok", "skipped"):
+        if done and done["status"] in ("ok", "skipped") and done["protocol"] == run.cfg.as_dict():
             st.record = done
             return st
     partial = _partial_path(run, job)
@@ -297,8 +297,9 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
     Round 0 prepares every job (artifact, parity); rounds 1..repeats each time one process of every
     job in a shuffled order, so a slow stretch of a shared machine touches many jobs once rather than
     one job every time (randomized multiple interleaved trials, Abedi & Brecht 2017); then jobs whose
-    processes disagree get more rounds, up to `cfg.max_repeats`. `neighbour_wait_s` (None: no check)
-    bounds the wait for other busy processes to stop before round 1.
+    figure is not pinned down get more rounds, up to `cfg.max_repeats`. On resume, a finished record or
+    an interrupted job's processes are reused only under the same protocol (and weights). `neighbour_wait_s`
+    (None: no check) bounds the wait for other busy processes to stop before round 1.
     """
     ensure_writable(out_dir)
     say = say or (lambda _: None)
@@ -328,39 +329,39 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
     for st in states:
         if st.record is not None and progress:
             progress(st.job, st.record)
+    def step(st: JobState, action: Callable[[RunContext, JobState, mp.context.BaseContext], None]) -> None:
+        """One process for the job; then its record if it is finished, else its partial state."""
+        if progress:
+            progress(st.job, None)
+        action(run, st, mpctx)
+        if st.record is not None:
+            finish(st)
+        else:
+            _save_partial(run, st)
+
     for st in states:
         if st.record is None and st.prepared is None:
-            if progress:
-                progress(st.job, None)
-            prepare_job(run, st, mpctx)
-            if st.record is not None:
-                finish(st)
-            else:
-                _save_partial(run, st)
+            step(st, prepare_job)
 
     def one_round(label: str, todo: list[JobState]) -> None:
         rng.shuffle(todo)
         say(f"{label}: {len(todo)} job(s)")
         for st in todo:
-            if progress:
-                progress(st.job, None)
-            measure_once(run, st, mpctx)
-            if st.record is not None:
-                finish(st)
-            else:
-                _save_partial(run, st)
+            step(st, measure_once)
 
     for r in range(cfg.repeats):
         todo = [st for st in states if st.record is None and len(st.processes) <= r]
         if todo:
             one_round(f"round {r + 1}/{cfg.repeats}", todo)
-    extra = 0
-    while todo := [st for st in states if needs_more(st, cfg)]:
-        # at most half the sweep's jobs per extra round, the least certain first: time goes where the
-        # uncertainty is, and a machine too noisy for every job cannot double the sweep
-        todo = sorted(todo, key=lambda st: -_rel_ci(st, cfg))[:max(1, (len(states) + 1) // 2)]
-        extra += 1
-        one_round(f"extra round {extra} (figures not yet within ±{2 * cfg.target_rel_ci:.0%})", todo)
+    extra_rounds = cfg.max_repeats - cfg.repeats
+    for extra in range(1, extra_rounds + 1):
+        # at most a third of the sweep's jobs per extra round, the least certain first: time goes where
+        # the uncertainty is, and a machine too noisy for every job cannot double the sweep
+        todo = sorted([st for st in states if needs_more(st, cfg)], key=lambda st: -_rel_ci(st, cfg))
+        if not todo:
+            break
+        one_round(f"extra round {extra}/{extra_rounds} (figures not yet within ±{2 * cfg.target_rel_ci:.0%})",
+                  todo[:max(1, (len(states) + 2) // 3)])
     for st in states:
         if st.record is None:
             st.record = judged(make_record(run, st.job, "ok", "", st.processes, st.prepared), cfg)

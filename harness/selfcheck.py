@@ -8,7 +8,8 @@ Whole-run comparisons cannot show +-3% agreement on a shared VM (runs minutes ap
 35% here), so the sides take turns in many short rounds and each round is a pair: the harness's
 resident process (`harness.worker --serve`, the very session a sweep times) against the resident
 hand-written loop, window by window (`harness.lockstep`); and against `benchmark_app`, which cannot
-stay resident, a harness window right before each `benchmark_app -niter` run sized to the same time.
+stay resident, each `benchmark_app -niter` run (sized to the same time) between two harness windows,
+paired with their mean so that a drift of the machine during the run cancels.
 The result is the median of the paired ratios with a bootstrap CI over pairs.
 """
 
@@ -86,6 +87,7 @@ def _check(backend: str, job: Job, cache: str, rounds: int, seconds: float, say)
         if backend == "onnxruntime":
             reference = Resident(Side("reference"), cfg.timeout_s, module="backends.reference_tools")
             reference.open({"onnx": onnx, "threads": job.threads, "shape": shape})
+        before = None if reference is not None else _median_ms(harness.ask({"window_s": seconds}))
         for r in range(rounds):
             say(f"{backend}: round {r + 1}/{rounds}")
             if reference is not None:  # ABBA: the reference goes first in every other round
@@ -93,10 +95,12 @@ def _check(backend: str, job: Job, cache: str, rounds: int, seconds: float, say)
                 replies = {side.side.name: side.ask({"window_s": seconds}) for side in order}
                 comp.harness_ms.append(_median_ms(replies["harness"]))
                 comp.reference_ms.append(_median_ms(replies["reference"]))
-            else:
-                ms = _median_ms(harness.ask({"window_s": seconds}))
-                comp.harness_ms.append(ms)
-                comp.reference_ms.append(benchmark_app_ms(onnx, shape, job.threads, round(seconds * 1e3 / ms)))
+            else:  # benchmark_app between two harness windows: the pair is their mean against it
+                app_ms = benchmark_app_ms(onnx, shape, job.threads, round(seconds * 1e3 / before))
+                after = _median_ms(harness.ask({"window_s": seconds}))
+                comp.harness_ms.append((before + after) / 2)
+                comp.reference_ms.append(app_ms)
+                before = after
     except (SideFailed, RuntimeError) as exc:
         raise HarnessError(f"selfcheck: {backend}: {exc}") from None
     finally:
