@@ -172,7 +172,8 @@ def _payload(run: RunContext, job: Job) -> dict[str, Any]:
             "cache_dir": str(run.cache_dir), "weights": run.weights}
 
 
-def prepare_job(run: RunContext, st: JobState, mpctx: mp.context.BaseContext) -> None:
+def prepare_job(run: RunContext, st: JobState, mpctx: mp.context.BaseContext,
+                target: str = "harness.worker:prepare_process") -> None:
     """Round 0: a job that cannot run here, or fails to build, is finished with its record now."""
     job = st.job
     try:
@@ -188,7 +189,7 @@ def prepare_job(run: RunContext, st: JobState, mpctx: mp.context.BaseContext) ->
     if reason:
         st.record = make_record(run, job, "skipped", reason)
         return
-    outcome = run_in_process(mpctx, _payload(run, job), run.cfg.timeout_s, target="harness.worker:prepare_process")
+    outcome = run_in_process(mpctx, _payload(run, job), run.cfg.timeout_s, target=target)
     if outcome[0] != "ok":
         st.record = make_record(run, job, "error", f"prepare: {outcome[1]}", detail=outcome[2])
     elif "skipped" in outcome[1]:  # prepared (converted, checked), but it cannot be timed here
@@ -207,6 +208,14 @@ def measure_once(run: RunContext, st: JobState, mpctx: mp.context.BaseContext) -
                                 st.prepared, detail=outcome[2])
     else:
         st.processes.append(outcome[1])
+
+
+def prepare_and_measure_once(run: RunContext, st: JobState, mpctx: mp.context.BaseContext) -> None:
+    """A one-process job: its availability checks, then one process that prepares and measures."""
+    prepare_job(run, st, mpctx, target="harness.worker:prepare_and_measure")
+    if st.prepared is not None:
+        st.processes.append(st.prepared)
+        st.prepared = st.processes[-1].pop("prepared")
 
 
 def judged(rec: dict[str, Any], cfg: ProtocolConfig) -> dict[str, Any]:
@@ -339,9 +348,10 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
         else:
             _save_partial(run, st)
 
+    single = cfg.max_repeats == 1  # one process a job: no rounds, so it prepares and measures at once
     for st in states:
         if st.record is None and st.prepared is None:
-            step(st, prepare_job)
+            step(st, prepare_and_measure_once if single else prepare_job)
 
     def one_round(label: str, todo: list[JobState]) -> None:
         rng.shuffle(todo)

@@ -17,7 +17,6 @@ from harness import windows
 
 CONFIDENCE = 0.95
 TUKEY_K = 1.5
-BOOTSTRAP_DRAWS = 2000
 
 
 def median_ci(samples: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -69,29 +68,6 @@ def summarize(samples_ns: Sequence[int] | np.ndarray) -> Summary:
     outliers = int(np.count_nonzero((x < q1 - TUKEY_K * iqr) | (x > q3 + TUKEY_K * iqr)))
     return Summary(int(x.size), float(x.min()), float(p50), float(p90), float(p95), float(p99), float(x.mean()),
                    float(x.std(ddof=1)) if x.size > 1 else 0.0, float(iqr), lo, hi, outliers)
-
-
-def bootstrap_medians(samples: np.ndarray, draws: int, rng: np.random.Generator) -> np.ndarray:
-    """`draws` bootstrap replicates of the median of `samples`, drawn exactly and in O(n).
-
-    The median of a resample of n points is at most the k-th smallest sample exactly when at least
-    m = n // 2 + 1 of the n draws are among the k smallest: P = P(Binomial(n, k/n) >= m). Inverting
-    that CDF gives the replicates without materialising draws x n resamples.
-    """
-    ordered = np.sort(np.asarray(samples, dtype=np.float64))
-    n = ordered.size
-    cdf = sps.binom.sf(n // 2, n, np.arange(1, n + 1) / n)
-    return ordered[np.minimum(np.searchsorted(cdf, rng.random(draws)), n - 1)]
-
-
-def median_of_medians_draws(processes: Sequence[np.ndarray], draws: int = BOOTSTRAP_DRAWS,
-                            seed: int = 0) -> np.ndarray:
-    """Hierarchical bootstrap of the median of per-process medians: resample the processes, then the
-    iterations inside each (iterations of one process are not independent of each other)."""
-    rng = np.random.default_rng(seed)
-    inner = np.stack([bootstrap_medians(p, draws, rng) for p in processes])  # processes x draws
-    pick = rng.integers(0, len(processes), size=(draws, len(processes)))
-    return np.median(inner[pick, np.arange(draws)[:, None]], axis=1)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
 """When a job's numbers cannot be trusted: the `unstable` rule, in one place.
 
-A job is unstable when (a) the speed its figure stands on was reached by one process only: the two
-fastest process levels differ by more than `windows.QUIET_TOL` (see `harness.windows`); (b) the machine says it was disturbed
+A job is unstable when (a) the speed its figure stands on was reached by one process only: every
+quiet window came from one process (see `harness.windows`); (b) the machine says it was disturbed
 (steal time, load, a busy neighbour, frequency, or a probe more than PROBE_SLOWDOWN_LIMIT slower than
 its best in the run; see `harness.machine`); (c) the CI of the figure is wider than +-2x the protocol's
-target even after the adaptive repeats; (d) warm-up never settled; (e) on a GPU, its SM clock or temperature moved during a
-process (`harness.gpu`). Tukey outliers are counted and reported but do not by
+target even after the adaptive repeats; (d) warm-up never settled; (e) on a GPU, its SM clock or
+temperature moved during a process (`harness.gpu`). Tukey outliers are counted and reported but do not by
 themselves make a job unstable: latency has a right tail (10-15% beyond the fences is usual here)
 that moves neither the median nor its CI.
 """
@@ -31,7 +31,7 @@ def unstable_reasons(processes: list[dict], pooled: dict, cfg: ProtocolConfig, c
     reasons = []
     medians = [[w["p50"] for w in p.get("windows") or windows.summaries(p["samples_ns"], cfg.window_s)] for p in processes]
     if windows.unconfirmed(medians):
-        reasons.append(f"the fastest process's level is not confirmed by a second within {windows.QUIET_TOL:.0%} "
+        reasons.append(f"full speed was reached in one process only: every quiet window came from it "
                        f"({len(processes)} processes; spread {pooled['spread']:.1%})")
     reasons += machine.disturbances(processes, cores or os.cpu_count() or 1)
     if pooled.get("ci_high") is None or pooled.get("ci_low") is None:

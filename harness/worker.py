@@ -137,6 +137,15 @@ def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def prepare_and_measure(payload: dict[str, Any]) -> dict[str, Any]:
+    """A one-process job (`--quick`): no rounds to keep builds out of, so one process prepares and
+    measures (the prepared state rides along under "prepared")."""
+    prepared = prepare_process(payload)
+    if "skipped" in prepared:
+        return prepared
+    return {**measure_process(payload), "prepared": prepared}
+
+
 def child_main(target: str, payload: dict[str, Any], conn) -> None:
     """Entry point of the forked process: send ("ok", target(payload)) or ("error", message, traceback)."""
     try:

@@ -15,7 +15,8 @@ from tests.fake_backends import ALL
 
 # No machine probes: their drift between the two nightly runs (noise on a busy CI host) would make the
 # planted regression "noisy" by design; that guard has its own test in test_compare.py.
-CFG = preset("default", repeats=3, min_s=0.1, max_s=0.3, warmup_s=0.02, warmup_max_s=0.3, min_iters=20, probe=False)
+CFG = preset("default", repeats=3, max_repeats=3, min_s=0.1, max_s=0.3, warmup_s=0.02, warmup_max_s=0.3, min_iters=20,
+             probe=False)
 MODEL = "timm:test_byobnet"
 
 
