@@ -38,6 +38,7 @@ from harness.errors import HarnessError
 from harness.jobs import Job
 from harness.protocol import ProtocolConfig
 from harness.runner import RunContext, ensure_writable, judged, make_record
+from harness.stats import summarize
 
 PAIRS = 20
 WINDOW_S = 0.1
@@ -185,18 +186,12 @@ def _lockstep_job(job: Job, cfg: ProtocolConfig, sides: tuple[Side, Side], cache
         starts = np.cumsum([0] + [len(w) for w in samples[s][:-1]])
         processes.append({
             "samples_ns": flat, "warmup_ns": [], "warmup_converged": True, "stop_reason": "lockstep",
-            "summary": _summary(flat), "machine": ends[s].get("machine", {}), "peak_rss_mb": ends[s].get("peak_rss_mb"),
+            "summary": summarize(flat).as_dict(), "machine": ends[s].get("machine", {}), "peak_rss_mb": ends[s].get("peak_rss_mb"),
             "windows": [{"start": int(st), "n": len(w), "p50": float(np.median(w)), "min": float(min(w)),
                          "p90": float(np.percentile(w, 90))} for st, w in zip(starts, samples[s])],
             "wait_policy": residents[s].ready.get("wait_policy"), "lockstep": {"pairs": pairs, "window_s": window_s},
         })
     return processes, [r.ready for r in residents], Paired(job.key, medians[0], medians[1], aa)
-
-
-def _summary(samples: list[int]) -> dict[str, Any]:
-    from harness.stats import summarize
-
-    return summarize(samples).as_dict()
 
 
 def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side], out_dir: Path, cache_dir: Path,

@@ -213,9 +213,10 @@ def measure_once(run: RunContext, st: JobState, mpctx: mp.context.BaseContext) -
 def prepare_and_measure_once(run: RunContext, st: JobState, mpctx: mp.context.BaseContext) -> None:
     """A one-process job: its availability checks, then one process that prepares and measures."""
     prepare_job(run, st, mpctx, target="harness.worker:prepare_and_measure")
-    if st.prepared is not None:
-        st.processes.append(st.prepared)
-        st.prepared = st.processes[-1].pop("prepared")
+    if st.prepared is not None:  # the process's result, with the prepared state inside it
+        process = st.prepared
+        st.prepared = process.pop("prepared")
+        st.processes.append(process)
 
 
 def judged(rec: dict[str, Any], cfg: ProtocolConfig) -> dict[str, Any]:
@@ -286,15 +287,18 @@ def _pooled(st: JobState, cfg: ProtocolConfig) -> dict[str, Any]:
 
 
 def _rel_ci(st: JobState, cfg: ProtocolConfig) -> float:
+    """Half-width of the job's CI relative to its figure, so far."""
     s = _pooled(st, cfg)
     return windows.rel_halfwidth(s["p50"], s["ci_low"], s["ci_high"])
 
 
-def needs_more(st: JobState, cfg: ProtocolConfig) -> bool:
-    """Adaptive repeats: the job's figure is not pinned down yet, and the bound allows another process."""
-    if st.record is not None or len(st.processes) >= cfg.max_repeats or len(st.processes) < cfg.repeats:
-        return False
-    return trust.needs_more(_pooled(st, cfg), cfg)
+def wanting_more(states: list[JobState], cfg: ProtocolConfig) -> list[JobState]:
+    """Adaptive repeats: jobs whose figure is not pinned down yet (CI wider than twice the target) and
+    whose bound allows another process, the least certain first."""
+    open_jobs = [st for st in states
+                 if st.record is None and cfg.repeats <= len(st.processes) < cfg.max_repeats]
+    widths = [(_rel_ci(st, cfg), i) for i, st in enumerate(open_jobs)]
+    return [open_jobs[i] for w, i in sorted(widths, reverse=True) if w > 2 * cfg.target_rel_ci]
 
 
 def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: str | None = None,
@@ -367,7 +371,7 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
     for extra in range(1, extra_rounds + 1):
         # at most a third of the sweep's jobs per extra round, the least certain first: time goes where
         # the uncertainty is, and a machine too noisy for every job cannot double the sweep
-        todo = sorted([st for st in states if needs_more(st, cfg)], key=lambda st: -_rel_ci(st, cfg))
+        todo = wanting_more(states, cfg)
         if not todo:
             break
         one_round(f"extra round {extra}/{extra_rounds} (figures not yet within ±{2 * cfg.target_rel_ci:.0%})",

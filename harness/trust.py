@@ -21,12 +21,6 @@ from harness.protocol import ProtocolConfig
 PROBE_SLOWDOWN_LIMIT = 0.25
 
 
-def needs_more(pooled: dict, cfg: ProtocolConfig) -> bool:
-    """Adaptive repeats: the figure is not yet pinned down (its CI is wider than twice the target),
-    usually because the full-speed level was reached by one process only."""
-    return windows.rel_halfwidth(pooled["p50"], pooled.get("ci_low"), pooled.get("ci_high")) > 2 * cfg.target_rel_ci
-
-
 def unstable_reasons(processes: list[dict], pooled: dict, cfg: ProtocolConfig, cores: int | None = None) -> list[str]:
     reasons = []
     medians = [[w["p50"] for w in p.get("windows") or windows.summaries(p["samples_ns"], cfg.window_s)] for p in processes]

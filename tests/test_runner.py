@@ -97,8 +97,8 @@ def test_rounds_shuffle_jobs_prepare_first_and_add_processes_where_they_disagree
         return real(ctx, payload, timeout_s, target)
 
     monkeypatch.setattr(runner, "run_in_process", spy)
-    # the batch-9 job (3-ms sleeps, the others 1-1.4 ms) is made to "disagree" until it has 4 processes
-    monkeypatch.setattr(runner.trust, "needs_more", lambda pooled, cfg: pooled["p50"] > 2.5e6 and pooled["processes"] < 4)
+    # the batch-9 job is made to look uncertain: it gets extra rounds until max_repeats
+    monkeypatch.setattr(runner, "_rel_ci", lambda st, cfg: 1.0 if st.job.batch == 9 else 0.0)
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1, 2, 9], threads=1, input_sizes={MODEL: 64})
     cfg = preset("default", repeats=2, max_repeats=4, min_s=0.05, max_s=0.1, warmup_s=0.01, warmup_max_s=0.2,
                  min_iters=10, probe=False)
