@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from backends.base import Availability, JobSpec, OpenContext, Session
-from backends.torch_cuda import CUDA_DTYPES, torch_cuda_session
+from backends.torch_cuda import CUDA_DTYPES, strict_fp32, torch_cuda_session
 from backends.torch_eager import DTYPES, TorchEager, torch_session
 
 
@@ -51,6 +51,8 @@ class TorchCompile(TorchEager):
         path = package_path(ctx, job)
         cold: dict[str, float] = {"compile_s": 0.0}
         cuda = job.device == "cuda"
+        if cuda:
+            strict_fp32()
         dtype = (CUDA_DTYPES if cuda else DTYPES)[job.precision]
         fmt = torch.channels_last if job.layout == "nhwc" else torch.contiguous_format
         if not path.exists():

@@ -10,6 +10,7 @@ buffer and replays it, removing the per-kernel launch cost eager pays from Pytho
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -37,6 +38,13 @@ def cuda_availability() -> Availability:
     return Availability(False, reason) if reason else Availability(True, version=torch.__version__)
 
 
+def strict_fp32() -> None:
+    """fp32 means fp32: PyTorch lets cuDNN convolutions run in TF32 (a 10-bit mantissa) by default, which
+    would make an fp32 job a TF32 one under the fp32 label. Set before compiling too (inductor reads it)."""
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def event_timer(stream: torch.cuda.Stream, forward: Callable[[], object]) -> Callable[[], int]:
     """One inference timed by CUDA events on `stream`, in ns (the device boundary)."""
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -55,6 +63,7 @@ def event_timer(stream: torch.cuda.Stream, forward: Callable[[], object]) -> Cal
 def torch_cuda_session(module: nn.Module | Callable, job: JobSpec, ctx: OpenContext, cold: dict[str, float],
                        graph: bool = False) -> Session:
     """Bind the input on the device once and return a session with both boundaries."""
+    strict_fp32()
     dtype = CUDA_DTYPES[job.precision]
     fmt = torch.channels_last if job.layout == "nhwc" else torch.contiguous_format
     device = torch.device("cuda")
@@ -70,6 +79,7 @@ def torch_cuda_session(module: nn.Module | Callable, job: JobSpec, ctx: OpenCont
 
     if graph:
         cuda_graph = torch.cuda.CUDAGraph()
+        start = time.perf_counter()
         with torch.inference_mode():
             with torch.cuda.stream(stream):
                 for _ in range(GRAPH_WARMUP):
@@ -77,6 +87,7 @@ def torch_cuda_session(module: nn.Module | Callable, job: JobSpec, ctx: OpenCont
             stream.synchronize()
             with torch.cuda.graph(cuda_graph, stream=stream):
                 static_out = module(dev_in)
+        cold["capture_s"] = time.perf_counter() - start  # side-stream warm-up runs + capture
 
         def forward() -> torch.Tensor:
             cuda_graph.replay()
@@ -101,7 +112,8 @@ def torch_cuda_session(module: nn.Module | Callable, job: JobSpec, ctx: OpenCont
     stream.synchronize()
     return Session(run=run, infer=infer, cold=cold, boundary="end-to-end", device_timer=event_timer(stream, forward),
                    info={"device": torch.cuda.get_device_name(), "dtype": str(dtype), "layout": job.layout,
-                         "cuda_graph": graph}, memory=peak_memory)
+                         "cuda_graph": graph, "tf32": torch.backends.cudnn.allow_tf32},
+                   memory=peak_memory)
 
 
 class TorchCudaGraph:

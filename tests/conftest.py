@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -23,3 +24,14 @@ def randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
 def max_rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     """max |a - b| relative to the largest magnitude of the reference `b`."""
     return ((a - b).abs().max() / b.abs().max()).item()
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """`gpu`-marked tests (run them alone with `pytest -m gpu`) are skipped with the reason where no CUDA
+    GPU is visible, so the CPU suite and benchmarks/gpu_check.sh select them the same way."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs an NVIDIA GPU (torch.cuda.is_available() is False)")
+    for item in items:
+        if item.get_closest_marker("gpu"):
+            item.add_marker(skip)

@@ -27,7 +27,6 @@ from tests.synthetic import record
 from tests.test_cli_run import bench
 
 GPU_BACKENDS = ["torch", "torch-compile", "torch-cudagraph", "onnxruntime-cuda", "onnxruntime-trt", "tensorrt"]
-needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU (torch.cuda.is_available() is False)")
 
 
 def test_a_provider_that_did_not_load_is_an_error_not_a_cpu_number() -> None:
@@ -163,7 +162,7 @@ def test_no_gpu_means_skipped_records_with_the_reason(tmp_path: Path) -> None:
     assert "onnxruntime-gpu" in next(r for r in recs if r["job"]["backend"] == "onnxruntime-cuda")["message"]
 
 
-@needs_gpu
+@pytest.mark.gpu
 @pytest.mark.parametrize("backend", ["torch", "torch-cudagraph", "torch-compile"])
 def test_torch_cuda_matrix(backend: str, tmp_path: Path) -> None:
     args = ["run", "--quick", "-m", "mobileone_s0", "-b", backend, "--device", "cuda", "-p", "fp32", "-p", "fp16"]
@@ -177,6 +176,11 @@ def test_torch_cuda_matrix(backend: str, tmp_path: Path) -> None:
     by = {(r["job"]["precision"], r["job"]["boundary"]): r["stats"]["p50"] for r in recs}
     for precision in {p for p, _ in by}:
         assert by[(precision, "device")] > 0 and by[(precision, "end-to-end")] > 0
+    assert all(p["gpu"]["torch_peak_allocated_mb"] > 0 and p["gpu"]["before"] for r in recs for p in r["processes"])
+    if backend == "torch-cudagraph":
+        assert all(r["cold_start"]["capture_s"] > 0 for r in recs)
+    if backend == "torch-compile":  # one package per precision, compiled once and loaded by the other boundary
+        assert all(r["cold_start"]["load_s"] > 0 and r["artifact"]["format"] == "aoti-package" for r in recs)
 
 
 class FakeTensorRT:
