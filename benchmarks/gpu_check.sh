@@ -63,7 +63,8 @@ install() {
     fi
     # --no-build-isolation: setuptools from this environment, nothing fetched.
     "$PY" -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir -e . || return
-    "$PY" -m pip check || echo "(pip check lists what is missing; the steps below say whether it mattered)"
+    "$PY" -m pip check || echo "(pip check lists what is missing; the import below says whether it matters)"
+    "$PY" -c "import harness.cli, harness.runner, harness.leaderboard, model_zoo, timm, jsonschema, ruptures"
 }
 
 machine() {
