@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -21,3 +23,12 @@ def nightly(session: nox.Session) -> None:
     """The nightly regression gate: default sweep vs results/baseline; fails on a regression."""
     session.install(*CONSTRAINTS, "-e", ".[all]")
     session.run("bench", "nightly", *session.posargs)
+
+
+@nox.session
+def gpu_check(session: nox.Session) -> None:
+    """benchmarks/gpu_check.sh on a machine with an NVIDIA GPU and a network: installs with dependencies here
+    (the script's offline --no-deps install is for the borrowed machine without one)."""
+    session.install(*CONSTRAINTS, "-e", ".[test]", "nvidia-ml-py")
+    session.run("bash", "benchmarks/gpu_check.sh", *session.posargs, external=True,
+                env={"GPU_CHECK_INSTALL": "0", "GPU_CHECK_PYTHON": str(Path(session.bin) / "python")})

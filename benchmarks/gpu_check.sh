@@ -7,7 +7,8 @@
 # Steps, each logged with its time and verdict; a failed step does not stop the later ones:
 #   1. install the wheels from $GPU_CHECK_WHEELS (default .whl) and the project itself, --no-deps, offline;
 #   2. the machine: nvidia-smi, torch/CUDA/cuDNN versions, `bench list backends`;
-#   3. `pytest -m gpu` (the CUDA tests; skipped with the reason where no GPU is visible);
+#   3. `bench prepare`: the torch-compile packages of the matrix, built 4 at a time (GPU_CHECK_WORKERS);
+#      then `pytest -m gpu` (the CUDA tests; skipped with the reason where no GPU is visible);
 #   4. a quick CUDA sweep: 5 models x torch, torch-compile, torch-cudagraph x fp32, fp16 x both
 #      boundaries, plus the backends that cannot run there (ONNX Runtime GPU, TensorRT) as skipped records,
 #      in three parts (eager and graphs, compile fp16, compile fp32) cut to the budget;
@@ -88,16 +89,21 @@ step machine machine
 GPU=$("$PY" -c "import torch; print(int(torch.cuda.is_available()))" 2>/dev/null || echo 0)
 [[ $GPU == 1 ]] || say "no CUDA GPU is visible: every CUDA job below must be a skipped record with the reason"
 
-# The CUDA tests share the check's artifact cache, so what they compile the sweep reuses.
-export ONEBENCH_CACHE=${ONEBENCH_CACHE:-$WORK/cache} ONEBENCH_TEST_CACHE=${ONEBENCH_CACHE:-$WORK/cache}
-step pytest timeout $(( $(left) * 2 / 5 )) "$PY" -m pytest -m gpu -q -p no:cacheprovider tests
-
-# The sweep, cheapest first, so a cut (the budget is spent) costs the compiled jobs, not the eager ones:
-# eager and CUDA-graph jobs with the skipped backends, then torch-compile fp16, then fp32 (each compile
-# is tens of seconds; the packages mobileone_s0 got in pytest are reused through the shared cache).
-# Every part keeps the records it finished; the report names the jobs no part reached.
+# Every step shares one artifact cache: `bench prepare` builds the AOTInductor packages of the whole
+# matrix first, 4 at a time (one took over 80 s on the H200, serially ten outlast the budget), and the
+# tests and the sweep only load them. A prepare cut by its share of the budget leaves the rest to the sweep.
+export ONEBENCH_CACHE=${ONEBENCH_CACHE:-$WORK/cache}
+export ONEBENCH_TEST_CACHE=$ONEBENCH_CACHE
 models=()
 for m in $MODELS; do models+=(-m "$m"); done
+step prepare timeout $(( $(left) * 2 / 5 )) "$PY" -m harness.cli prepare --device cuda -b torch-compile \
+    -p fp16 -p fp32 --workers "${GPU_CHECK_WORKERS:-4}" "${models[@]}"
+step pytest timeout $(( $(left) / 3 )) "$PY" -m pytest -m gpu -q -p no:cacheprovider tests
+
+# The sweep, cheapest first, so a cut (the budget is spent) costs the compiled jobs, not the eager ones:
+# eager and CUDA-graph jobs with the skipped backends, then torch-compile fp16, then fp32 (any package
+# `bench prepare` did not finish is compiled there, a minute or more each).
+# Every part keeps the records it finished; the report names the jobs no part reached.
 RUNS=()
 sweep() {  # sweep NAME PRECISIONS BACKENDS...
     local name=$1 precisions=$2 args=() seconds

@@ -6,7 +6,10 @@ Checks (each failure printed on one plain line, exit status 1):
 - every torch-family GPU job ran (`ok`) where a GPU is visible, and its parity passed; with --models,
   every model x torch-family backend x fp32/fp16 x boundary has a record (a cut sweep names what it missed);
 - the backends that cannot run on that machine say why in a `skipped` record;
-- end-to-end p50 >= device p50 for every model/backend/precision (the copies and the sync only add);
+- end-to-end p50 >= device p50 for every model/backend/precision (the copies and the sync only add), up to
+  E2E_SLACK: the two boundaries are separate processes, and where eager PyTorch is launch-bound both time
+  the same Python launch loop, whose speed differs by a few percent from process to process (seen on the
+  H200: efficientnet_b0 eager end-to-end 2% under device);
 - an independent hand-written CUDA-event loop (plain torch, none of the harness's code) times torch eager
   fp16 mobileone_s0 with the same per-inference synchronisation; its median over the harness's device-boundary
   all-iteration p50 must lie within CROSSCHECK_TOLERANCE.
@@ -24,6 +27,7 @@ TORCH_FAMILY = ("torch", "torch-compile", "torch-cudagraph")
 CROSSCHECK_JOB = ("mobileone_s0", "torch", "fp16")
 CROSSCHECK_TOLERANCE = 0.10  # the two loops time the same kernels; launch jitter alone differs
 HAND_WARMUP, HAND_ITERS = 50, 300
+E2E_SLACK = 0.05
 
 
 def hand_event_loop(model_name: str, precision: str) -> float:
@@ -92,9 +96,9 @@ def check(records: list[dict[str, Any]], gpu_visible: bool) -> list[str]:
     for (model, backend, precision), pair in sorted(by_key.items()):
         if {"device", "end-to-end"} <= pair.keys():
             dev, e2e = pair["device"]["stats"]["p50"], pair["end-to-end"]["stats"]["p50"]
-            if e2e < dev:
+            if e2e < dev * (1 - E2E_SLACK):
                 failures.append(f"{model} {backend} {precision}: end-to-end p50 {e2e / 1e6:.3f} ms < device "
-                                f"p50 {dev / 1e6:.3f} ms")
+                                f"p50 {dev / 1e6:.3f} ms (more than {E2E_SLACK:.0%} under)")
     return failures
 
 

@@ -168,6 +168,39 @@ def run(
 
 @app.command()
 @user_errors
+def prepare(
+    model: list[str] = typer.Option(None, "--model", "-m", help="Model name (repeatable); default: the mission's models."),
+    backend: list[str] = typer.Option(None, "--backend", "-b", help="Backend (repeatable); default: every available CPU backend."),
+    precision: list[str] = typer.Option(None, "--precision", "-p", help="fp32 (default), bf16, fp16 (repeatable)."),
+    batch: list[int] = typer.Option(None, "--batch", help="Batch size (repeatable); default 1."),
+    threads: int = typer.Option(None, "--threads", help="Threads, as the sweep will use (default 1)."),
+    form: str = typer.Option("fused", "--form", help="fused (inference form) or train."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    compute_units: list[str] = typer.Option(None, "--compute-units", help="Core ML compute units (repeatable)."),
+    channels_last: bool = typer.Option(False, "--channels-last", help="CUDA: NHWC memory format."),
+    weights: str = typer.Option(None, "--weights", help="Checkpoint (one model only); default: seeded random weights."),
+    workers: int = typer.Option(None, "--workers", help="Artifacts built at once; default: half the cores, at most 4."),
+) -> None:
+    """Build the artifacts `bench run` with the same options will time (exports, compiled packages,
+    engines), several at once; nothing is timed, and the run then only loads them."""
+    from harness.plan_cli import plan_from_options
+    from harness.prepare import default_workers, describe, prepare_artifacts
+    from harness.runner import default_cache_dir
+
+    jobs = plan_from_options(model, backend, precision, batch, threads or _default_threads(), device, form, weights,
+                             compute_units, channels_last)
+    results = prepare_artifacts(jobs, default_cache_dir(), default_workers() if workers is None else workers, weights,
+                                done=lambda r: out.print(describe(r), markup=False, highlight=False))
+    failed = [r for r in results if r.status == "error"]
+    built = sum(r.status in ("built", "ready") for r in results)
+    out.print(f"{built} ready, {len(results) - built - len(failed)} skipped, {len(failed)} failed; cache: "
+              f"{default_cache_dir()}", markup=False, highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
 def accuracy(
     model: str = typer.Option(..., "--model", "-m", help="Model name."),
     backend: str = typer.Option("torch", "--backend", "-b", help="Backend whose artifact is evaluated."),

@@ -15,6 +15,7 @@ import os
 import random
 import signal
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -75,6 +76,9 @@ def mp_context(backends: list[str] | tuple[str, ...] = ()) -> mp.context.BaseCon
     return mp.get_context("spawn")
 
 
+_START_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _main_not_rerun() -> Iterator[None]:
     """Start a child without re-running `__main__` in it. multiprocessing re-executes the parent's main
@@ -102,7 +106,7 @@ def run_in_process(ctx: mp.context.BaseContext, payload: dict[str, Any], timeout
 
     receiver, sender = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=child_main, args=(target, payload, sender), daemon=True)
-    with _main_not_rerun():
+    with _START_LOCK, _main_not_rerun():  # `bench prepare` starts processes from several threads
         proc.start()
     sender.close()
     message = None
@@ -172,20 +176,23 @@ def _payload(run: RunContext, job: Job) -> dict[str, Any]:
             "cache_dir": str(run.cache_dir), "weights": run.weights}
 
 
-def prepare_job(run: RunContext, st: JobState, mpctx: mp.context.BaseContext,
-                target: str = "harness.worker:prepare_process") -> None:
-    """Round 0: a job that cannot run here, or fails to build, is finished with its record now."""
-    job = st.job
+def cannot_prepare(job: Job) -> str | None:
+    """Why `job` cannot even be prepared here (runtime missing, job unsupported), or None."""
     try:
         backend = registry.get(job.backend)
     except KeyError:
         raise HarnessError(f"unknown backend {job.backend!r}; choose from {', '.join(registry.names())}") from None
     avail = backend.availability()
     if not avail.ok and not avail.prepares:
-        fix = f"; to fix: {avail.install}" if avail.install else ""
-        st.record = make_record(run, job, "skipped", f"{avail.reason}{fix}")
-        return
-    reason = backend.unsupported(job.spec())
+        return f"{avail.reason}; to fix: {avail.install}" if avail.install else avail.reason
+    return backend.unsupported(job.spec())
+
+
+def prepare_job(run: RunContext, st: JobState, mpctx: mp.context.BaseContext,
+                target: str = "harness.worker:prepare_process") -> None:
+    """Round 0: a job that cannot run here, or fails to build, is finished with its record now."""
+    job = st.job
+    reason = cannot_prepare(job)
     if reason:
         st.record = make_record(run, job, "skipped", reason)
         return

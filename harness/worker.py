@@ -7,6 +7,7 @@ it only measures and reports.
 
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import os
 import resource
@@ -99,6 +100,15 @@ def prepare_process(payload: dict[str, Any]) -> dict[str, Any]:
             "libraries": library_versions()}
 
 
+def build_artifact(payload: dict[str, Any]) -> dict[str, Any]:
+    """`bench prepare`: open the session once so the backend builds and caches its artifact; time nothing."""
+    _, _, _, session, build_s = _setup(payload, parity=False)
+    if isinstance(session, SkipJob):
+        return {"skipped": session.reason, "artifact": session.artifact, "cold_start": {"build_s": build_s, **session.cold}}
+    session.close()
+    return {"artifact": session.artifact, "cold_start": {"build_s": build_s, **session.cold}}
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process: ru_maxrss is KiB on Linux, bytes on macOS."""
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -147,7 +157,9 @@ def prepare_and_measure(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def child_main(target: str, payload: dict[str, Any], conn) -> None:
-    """Entry point of the forked process: send ("ok", target(payload)) or ("error", message, traceback)."""
+    """Entry point of the forked process: send ("ok", target(payload)) or ("error", message, traceback).
+    A native crash cannot send anything: faulthandler writes its Python stack to stderr instead."""
+    faulthandler.enable()
     try:
         module, _, name = target.partition(":")
         conn.send(("ok", getattr(importlib.import_module(module), name)(payload)))

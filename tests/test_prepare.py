@@ -1,0 +1,62 @@
+"""`bench prepare`: one build per artifact, several at once, each isolated; the sweep then only loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from backends import registry
+from harness.jobs import plan
+from harness.prepare import artifact_jobs, prepare_artifacts
+from harness.protocol import preset
+from harness.runner import run_sweep
+from tests.fake_backends import ALL
+from tests.test_cli_run import bench
+
+MODEL = "timm:test_byobnet"
+
+
+def test_boundaries_share_one_artifact() -> None:
+    jobs = plan([MODEL], ["torch", "torch-compile"], ["fp32", "fp16"], [1], 1, device="cuda")
+    assert len(jobs) == 8 and {j.boundary for j in jobs} == {"device", "end-to-end"}
+    unique = artifact_jobs(jobs)
+    assert len(unique) == 4 and {(j.backend, j.precision) for j in unique} == {
+        (b, p) for b in ("torch", "torch-compile") for p in ("fp32", "fp16")}
+
+
+def test_a_crash_costs_its_artifact_only(tmp_path: Path) -> None:
+    for name in ("fake-segfault", "fake-sleep", "fake-missing"):
+        registry.register(name, ALL[name])
+    try:
+        jobs = plan([MODEL], ["fake-segfault", "fake-sleep", "fake-missing"], ["fp32"], [1], 1, input_sizes={MODEL: 64})
+        seen = []
+        results = {r.job.backend: r for r in prepare_artifacts(jobs, tmp_path / "cache", 2, done=seen.append)}
+    finally:
+        for name in ("fake-segfault", "fake-sleep", "fake-missing"):
+            registry.unregister(name)
+    assert len(seen) == 3
+    assert results["fake-segfault"].status == "error" and "SIGSEGV" in results["fake-segfault"].message
+    assert results["fake-sleep"].status == "ready"
+    assert results["fake-missing"].status == "skipped" and results["fake-missing"].message
+
+
+def test_a_sweep_after_prepare_loads_the_prepared_export(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    jobs = plan([MODEL], ["onnxruntime"], ["fp32"], [1], 1, input_sizes={MODEL: 64})
+    (built,) = prepare_artifacts(jobs, tmp_path / "cache", 1)
+    assert built.status == "built" and Path(built.artifact).is_file() and built.cold["export_s"] > 0
+    stamp = Path(built.artifact).stat().st_mtime_ns
+    (rec,) = run_sweep(jobs, preset("quick", probe=False), tmp_path / "run", cache_dir=tmp_path / "cache")
+    assert rec["status"] == "ok" and rec["artifact"]["path"] == built.artifact
+    assert Path(built.artifact).stat().st_mtime_ns == stamp and not rec["cold_start"].get("export_s")
+
+
+def test_cli_prepare_reports_each_artifact_and_fails_on_a_bad_option(tmp_path: Path) -> None:
+    done = bench("prepare", "-m", MODEL, "-b", "torch", "-b", "tensorrt", "--workers", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "nothing to build" in done.stdout and "onebench[tensorrt]" in done.stdout
+    assert "1 ready, 1 skipped, 0 failed" in done.stdout
+    bad = bench("prepare", "-m", MODEL, "-b", "torch", "--workers", "0", cwd=tmp_path)
+    assert bad.returncode != 0 and "--workers must be at least 1" in bad.stderr and "Traceback" not in bad.stderr
+    assert not list(tmp_path.rglob("records"))  # prepare times nothing and writes no records
