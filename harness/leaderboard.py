@@ -90,9 +90,15 @@ class Row:
         return min((c.p50_ms for c in self.cells.values() if c.status == "ok" and c.p50_ms is not None), default=math.inf)
 
 
+COLUMN_FIELDS = ("device", "precision", "batch", "threads", "boundary", "layout")  # what a column may differ by
+
+
 def column_label(job: dict[str, Any], vary: set[str]) -> str:
+    """The backend, then each field that differs between the table's jobs (a CUDA run's `device` and
+    `end-to-end` boundaries are two columns, never one cell overwritten by the other)."""
     prefix = {"batch": "b", "threads": "t"}
-    parts = [job["backend"]] + [prefix.get(k, "") + str(job[k]) for k in ("device", "precision", "batch", "threads") if k in vary]
+    parts = [job["backend"]] + [prefix.get(k, "") + str(job.get(k, "nchw" if k == "layout" else ""))
+                                for k in COLUMN_FIELDS if k in vary]
     return " ".join(parts)
 
 
@@ -130,7 +136,7 @@ def build(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None =
     `accuracy` records are joined to the latency records that ran the same artifact.
     """
     joined = accuracy_index(accuracy or [])
-    vary = {k for k in ("device", "precision", "batch", "threads") if len({r["job"][k] for r in records}) > 1}
+    vary = {k for k in COLUMN_FIELDS if len({r["job"].get(k, "nchw" if k == "layout" else "") for r in records}) > 1}
     columns: list[str] = []
     rows: dict[str, Row] = {}
     for rec in records:

@@ -129,3 +129,17 @@ def test_the_figure_is_named_a_meaningless_ci_is_never_printed_and_csv_keeps_p50
     assert float(rows[0]["p50_ms"]) == pytest.approx(tight["stats"]["p50"] / 1e6, abs=1e-4)
     assert cells["mobileone_s0"].startswith(rows[0]["p50_ms"][:4])  # the column holds the number the table shows
     assert float(rows[0]["p50_all_iterations_ms"]) > 0 and 0 <= float(rows[0]["windows_set_aside"]) <= 1
+
+
+def test_cuda_boundaries_and_layouts_are_columns_of_their_own() -> None:
+    recs = []
+    for i, (boundary, layout) in enumerate([("device", "nchw"), ("end-to-end", "nchw"), ("device", "nhwc"),
+                                            ("end-to-end", "nhwc")]):
+        rec = record([np.full(60, (i + 1) * 1e6)], model="mobileone_s0")
+        rec["job"].update(device="cuda", precision="fp16", boundary=boundary, layout=layout)
+        recs.append(rec)
+    header, body = leaderboard.as_lists(recs)
+    assert header[4:] == ["torch device nchw", "torch device nhwc", "torch end-to-end nchw", "torch end-to-end nhwc"]
+    assert [cell.split()[0] for cell in body[0][4:]] == ["1.00", "3.00", "2.00", "4.00"]  # none overwritten
+    header, _ = leaderboard.as_lists(recs[:2])
+    assert header[4:] == ["torch device", "torch end-to-end"]  # a field that does not vary is not repeated
