@@ -412,7 +412,8 @@ def compare(
     baseline_weights: str = typer.Option(None, "--baseline-weights", help="--interleave: checkpoint for the baseline."),
     candidate_weights: str = typer.Option(None, "--candidate-weights", help="--interleave: checkpoint for the candidate."),
 ) -> None:
-    """Compare two runs key by key; exit 1 when any job regressed, 0 otherwise, 2 on bad input."""
+    """Compare two runs key by key; exit 3 when the candidate lost a number the baseline had (error,
+    skipped, failed parity), 1 when a job regressed, 0 otherwise, 2 on bad input."""
     from harness import compare as cmp
     from harness.store import find_run, load_run
 
@@ -458,10 +459,14 @@ def compare(
         sys.stdout.write(dumps(result.as_dict()) + "\n")
     else:
         _print_comparison(result)
-    raise typer.Exit(1 if result.regressions else 0)
+    raise typer.Exit(result.exit_code)
 
 
 def _print_comparison(result) -> None:
+    if result.broken:
+        out.print(f"[bold red]{escape(result.headline())}[/]")
+        for item in result.broken:
+            out.print(f"  {item}", markup=False, highlight=False)
     if result.different_machines:
         out.print("[bold red]DIFFERENT MACHINES: not comparable as a regression test[/]")
     for line in result.environment:
@@ -482,8 +487,7 @@ def _print_comparison(result) -> None:
                          ("not comparable", result.not_comparable)):
         for item in items:
             out.print(f"{label}: {item}", markup=False, highlight=False)
-    out.print(f"{len(result.regressions)} regression(s) over {len(result.rows)} jobs. {result.method}.",
-              markup=False, highlight=False)
+    out.print(f"{result.headline()}. {result.method}.", markup=False, highlight=False)
 
 
 @app.command()
@@ -520,7 +524,7 @@ def nightly(
     baseline_python: str = typer.Option(None, "--baseline-python", help="Gate in lockstep against this interpreter's environment (shared runners)."),
     baseline_constraints: Path = typer.Option(None, "--baseline-constraints", help="Gate in lockstep against a venv built from this pinned constraints file."),
 ) -> None:
-    """Default sweep vs results/baseline, or lockstep vs a pinned environment; refresh leaderboard and history; exit 1 on regression."""
+    """Default sweep vs results/baseline, or lockstep vs a pinned environment; refresh leaderboard and history; exit 1 on a regression, 3 when a job lost its number."""
     from harness.nightly import run_nightly
     from harness.plan_cli import plan_from_options, protocol_from_options
 

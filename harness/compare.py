@@ -31,6 +31,7 @@ from harness.jobs import KEY_FIELDS
 from harness.jobs import key_of as job_key
 
 BOOTSTRAP = 1000
+EXIT_REGRESSION, EXIT_BROKEN = 1, 3
 MIN_FLOOR = 0.01
 PROBE = "conv_ns"
 
@@ -62,7 +63,8 @@ class Comparison:
     rows: list[KeyResult]
     only_baseline: list[str] = field(default_factory=list)
     only_candidate: list[str] = field(default_factory=list)
-    not_comparable: list[str] = field(default_factory=list)  # a side has no number (skipped, error)
+    not_comparable: list[str] = field(default_factory=list)  # the baseline has no number (skipped, error)
+    broken: list[str] = field(default_factory=list)  # the baseline had a number, the candidate has no valid one
     environment: list[str] = field(default_factory=list)
     different_machines: bool = False
     threshold: float = 0.05
@@ -72,10 +74,37 @@ class Comparison:
     def regressions(self) -> list[KeyResult]:
         return [r for r in self.rows if r.regression]
 
+    @property
+    def exit_code(self) -> int:
+        """The gate fails closed: 3 when the candidate lost a number the baseline had, else 1 on a
+        regression, else 0 (README, "Exit codes")."""
+        return EXIT_BROKEN if self.broken else EXIT_REGRESSION if self.regressions else 0
+
+    def headline(self) -> str:
+        parts = []
+        if self.broken:
+            parts.append(f"FAILED CLOSED: {len(self.broken)} job(s) the baseline measured have no valid number in "
+                         "the candidate (error, skipped or failed parity)")
+        parts.append(f"{len(self.regressions)} regression(s) over {len(self.rows)} compared jobs")
+        return "; ".join(parts)
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["regression_count"] = len(self.regressions)
         return data
+
+
+def has_number(rec: dict[str, Any]) -> bool:
+    """A record the gate can rank: it ran, and its outputs matched the reference where checked."""
+    return rec["status"] == "ok" and (rec.get("parity") or {}).get("passed", True) is not False
+
+
+def lost_number(rec: dict[str, Any]) -> str:
+    """Why a candidate record has no valid number."""
+    if rec["status"] != "ok":
+        return f"candidate {rec['status']}: {rec.get('message') or 'no message'}"
+    parity = rec["parity"]
+    return f"candidate failed parity (cosine {parity.get('cosine', float('nan')):.5f}, max rel err {parity.get('max_rel_err', float('nan')):.2g})"
 
 
 def key_of(rec: dict[str, Any]) -> tuple:
@@ -196,8 +225,12 @@ def compare_runs(base: list[dict[str, Any]], cand: list[dict[str, Any]], thresho
                         only_candidate=[key_label(k) for k in by_b if k not in by_a])
     for key in common:
         a, b = by_a[key], by_b[key]
-        if a["status"] != "ok" or b["status"] != "ok":
-            result.not_comparable.append(f"{key_label(key)} (baseline {a['status']}, candidate {b['status']})")
+        if not has_number(a):
+            result.not_comparable.append(f"{key_label(key)} (baseline {a['status']}"
+                                         f"{'' if a['status'] != 'ok' else ', failed parity'}, candidate {b['status']})")
+            continue
+        if not has_number(b):
+            result.broken.append(f"{key_label(key)}: {lost_number(b)}")
             continue
         result.rows.append(compare_paired(a, b, pairs[key], threshold) if key in pairs
                            else compare_records(a, b, threshold))
@@ -216,6 +249,8 @@ def _opt(x: float | None) -> str:
 
 def to_markdown(c: Comparison) -> str:
     lines = []
+    if c.broken:
+        lines += [f"**{c.headline()}**\n", *[f"- {item}" for item in c.broken], ""]
     if c.different_machines:
         lines.append("**Different machines: these numbers are not comparable as a regression test.**\n")
     if c.environment:
@@ -230,5 +265,5 @@ def to_markdown(c: Comparison) -> str:
                          ("Not comparable", c.not_comparable)):
         if items:
             lines.append(f"\n{label}: " + "; ".join(items))
-    lines.append(f"\n{len(c.regressions)} regression(s) over {len(c.rows)} compared jobs. Method: {c.method}.")
+    lines.append(f"\n{c.headline()}. Method: {c.method}.")
     return "\n".join(lines) + "\n"

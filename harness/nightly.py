@@ -31,7 +31,7 @@ class NightlyResult:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.comparison and self.comparison.regressions else 0
+        return self.comparison.exit_code if self.comparison else 0
 
 
 def run_nightly(jobs: list[Job], cfg: ProtocolConfig, root: Path, threshold: float = 0.05,

@@ -118,3 +118,29 @@ def test_cli_exit_codes_and_reports(tmp_path: Path) -> None:
     (tmp_path / "corrupt" / "records" / "x.json").write_text("{")
     corrupt = runner.invoke(app, ["compare", str(base), str(tmp_path / "corrupt")])
     assert corrupt.exit_code == 2 and "not a readable results file" in corrupt.output
+
+
+def _failed(rec: dict, status: str = "error") -> dict:
+    rec.update(status=status, message=f"planted {status}", stats=None, processes=[])
+    return rec
+
+
+def test_the_gate_fails_closed_on_a_candidate_that_lost_its_numbers(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    base = [record(process_samples(rng, 2e6), model=m) for m in ("a", "b", "c")]
+    wrong = record(process_samples(rng, 2e6), model="c")
+    wrong["parity"] = {"passed": False, "cosine": 0.2, "max_rel_err": 3.0, "max_abs_err": 9.0, "top1_agreement": 0.0,
+                       "tolerance": {"min_cosine": 0.99999, "max_rel_err": 1e-3}}
+    cand = [_failed(record(process_samples(rng, 2e6), model="a")),
+            _failed(record(process_samples(rng, 2e6), model="b"), "skipped"), wrong]
+    result = compare_runs(base, cand)
+    assert result.rows == [] and result.exit_code == 3 and len(result.broken) == 3
+    assert any("candidate error: planted error" in b for b in result.broken)
+    assert any("candidate skipped" in b for b in result.broken) and any("failed parity (cosine 0.2" in b for b in result.broken)
+    assert result.headline().startswith("FAILED CLOSED: 3 job(s)")
+    run = CliRunner().invoke(app, ["compare", str(_write_run(tmp_path / "base", base)),
+                                   str(_write_run(tmp_path / "cand", cand)), "--format", "md"])
+    assert run.exit_code == 3 and run.output.lstrip().startswith("**FAILED CLOSED")
+    # the baseline without a number is only "not comparable": nothing was lost
+    flipped = compare_runs([_failed(record(process_samples(rng, 2e6), model="a"))], [base[0]])
+    assert flipped.exit_code == 0 and flipped.not_comparable and not flipped.broken
