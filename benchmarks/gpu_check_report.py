@@ -130,7 +130,7 @@ def table(records: list[dict[str, Any]]) -> list[str]:
         for r in ok:
             cold.update({k: v for k, v in (r.get("cold_start") or {}).items() if v})
         peak = max((m for m in map(_peak_gpu_mb, ok) if m is not None), default=None)
-        cosine = min((r.get("parity") or {}).get("cosine", float("nan")) for r in ok)
+        cosine = min(((r.get("parity") or {}).get("cosine") or float("nan")) for r in ok)
         lines.append(f"| {model} | {backend} | {precision} | {_ms(p50.get('device'))} | {_ms(p50.get('end-to-end'))} | "
                      f"{ratio} | {cold.get('compile_s', 0):.1f} | {cold.get('capture_s', 0):.2f} | "
                      f"{'—' if peak is None else f'{peak:.0f}'} | {_clocks(ok[0])} | {cosine:.5f} |")

@@ -29,6 +29,7 @@ from harness import windows
 from harness.errors import HarnessError
 from harness.jobs import KEY_FIELDS
 from harness.jobs import key_of as job_key
+from harness.parity import describe as describe_parity
 
 BOOTSTRAP = 1000
 EXIT_REGRESSION, EXIT_BROKEN = 1, 3
@@ -103,8 +104,7 @@ def lost_number(rec: dict[str, Any]) -> str:
     """Why a candidate record has no valid number."""
     if rec["status"] != "ok":
         return f"candidate {rec['status']}: {rec.get('message') or 'no message'}"
-    parity = rec["parity"]
-    return f"candidate failed parity (cosine {parity.get('cosine', float('nan')):.5f}, max rel err {parity.get('max_rel_err', float('nan')):.2g})"
+    return f"candidate failed parity ({describe_parity(rec['parity'])})"
 
 
 def key_of(rec: dict[str, Any]) -> tuple:

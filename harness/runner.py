@@ -26,6 +26,7 @@ from backends import registry
 from harness import environment, neighbours, records, store, trust, windows
 from harness.errors import HarnessError
 from harness.jobs import Job
+from harness.parity import describe as describe_parity
 from harness.protocol import ProtocolConfig
 from harness.stats import pool
 
@@ -232,7 +233,7 @@ def judged(rec: dict[str, Any], cfg: ProtocolConfig) -> dict[str, Any]:
     rec["unstable"], rec["unstable_reasons"] = bool(reasons), reasons
     parity = rec["parity"]
     if parity is not None and not parity["passed"]:
-        rec["message"] = f"parity failed: cosine {parity['cosine']:.6f}, max rel err {parity['max_rel_err']:.2e}"
+        rec["message"] = f"parity failed: {describe_parity(parity)}"
     return rec
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.parity import describe as describe_parity
+
 
 def _ms(ns: float | None) -> str:
     return "—" if ns is None else f"{ns / 1e6:.3f} ms"
@@ -60,8 +62,8 @@ def job_lines(records: list[dict[str, Any]]) -> list[str]:
                 lines.append(f"    process {i} GPU: {_gpu_line(proc['gpu'])}")
         p = rec["parity"]
         if p:
-            lines.append(f"    parity vs PyTorch fp32: {'PASS' if p['passed'] else 'FAIL'} · cosine {p['cosine']:.6f} · "
-                         f"max abs err {p['max_abs_err']:.2e} · top-1 agreement {p['top1_agreement']:.0%}")
+            lines.append(f"    parity vs PyTorch fp32: {'PASS' if p['passed'] else 'FAIL'} · {describe_parity(p)} · "
+                         f"top-1 agreement {p['top1_agreement']:.0%}")
         if rec["unstable"]:
             lines.append("    UNSTABLE: " + "; ".join(rec["unstable_reasons"]))
     return lines

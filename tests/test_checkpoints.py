@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import timm
 import torch
@@ -117,3 +118,26 @@ def test_timm_baseline_loads_timm_weights(tmp_path: Path) -> None:
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(model_zoo.create("mobilenetv2_100", weights=tmp_path / "mnv2.pth")(x), reference(x))
+
+
+def test_nan_weights_are_failed_parity_records_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    import json
+
+    from harness.parity import compare
+    from tests.test_cli_run import bench
+
+    nan = compare(np.full((1, 10), np.nan), np.ones((1, 10)), "fp32")
+    assert not nan.passed and nan.non_finite == 10 and nan.cosine is None
+    json.dumps(nan.as_dict(), allow_nan=False)  # what the record writer does: no NaN reaches it
+
+    model = model_zoo.create("mobileone_s0", form="fused")
+    torch.save({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+                for k, v in model.state_dict().items()}, tmp_path / "nan.pth")
+    done = bench("run", "--quick", "-m", "mobileone_s0", "-b", "torch", "-b", "onnxruntime", "--weights",
+                 str(tmp_path / "nan.pth"), "--out", "run", "--wait-quiet", "0", cwd=tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    recs = [json.loads(p.read_text()) for p in (tmp_path / "run" / "records").glob("*.json")]
+    assert sorted(r["job"]["backend"] for r in recs) == ["onnxruntime", "torch"]
+    for rec in recs:
+        assert rec["status"] == "ok" and not rec["parity"]["passed"] and rec["parity"]["non_finite"] > 0
+        assert "non-finite values" in rec["message"]
