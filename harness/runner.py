@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import multiprocessing as mp
 import os
 import random
@@ -148,6 +149,7 @@ def make_record(run: RunContext, job: Job, status: str, message: str, processes:
         "unstable_reasons": [],
         "protocol": run.cfg.as_dict(),
         "host": run.host,
+        "weights": weights_identity(run.weights),
         "model_info": first.get("model_info"),
         "cold_start": first.get("cold_start", {}),
         "processes": [{k: v for k, v in p.items() if k != "boundary"} for p in processes],
@@ -262,32 +264,60 @@ def _partial_path(run: RunContext, job: Job) -> Path:
 
 def _save_partial(run: RunContext, st: JobState) -> None:
     records.atomic_write_text(_partial_path(run, st.job), store.dumps(
-        {"protocol": run.cfg.as_dict(), "weights": run.weights, "prepared": st.prepared, "processes": st.processes}))
+        {"settings": _settings(run), "prepared": st.prepared, "processes": st.processes}))
 
 
-def _load_state(run: RunContext, job: Job, resume: bool) -> JobState:
-    """A job's finished record or its partial state from an interrupted sweep of the same protocol."""
+@functools.lru_cache(maxsize=8)
+def weights_identity(weights: str | None) -> dict[str, str] | None:
+    """The checkpoint a run loads, by content: a record made from other weights is never reused."""
+    if not weights:
+        return None
+    from backends.onnx_export import file_sha256
+
+    path = Path(weights)
+    return {"path": str(path), "sha256": file_sha256(path) if path.is_file() else "missing"}
+
+
+def _settings(run: RunContext) -> dict[str, Any]:
+    """What a stored measurement must share with this run to be reused on resume."""
+    return {"protocol": run.cfg.as_dict(), "weights": weights_identity(run.weights),
+            "libraries": run.host.get("libraries"), "python": run.host.get("python")}
+
+
+def _stored_settings(rec: dict[str, Any]) -> dict[str, Any]:
+    return {"protocol": rec.get("protocol"), "weights": rec.get("weights"),
+            "libraries": (rec.get("host") or {}).get("libraries"), "python": (rec.get("host") or {}).get("python")}
+
+
+def _load_state(run: RunContext, job: Job, resume: bool) -> tuple[JobState, str]:
+    """A job's finished record, or its partial state from an interrupted sweep, when it was made with
+    this run's protocol, weights (by content) and library versions; else a fresh state and what differed."""
     st = JobState(job)
     if not resume:
-        return st
+        return st, ""
+    wanted = _settings(run)
     path = run.out_dir / "records" / f"{job.id}.json"
+    differs = ""
     if path.exists():
         try:
             done = records.read_record(path)
         except HarnessError:
             done = None
-        if done and done["status"] in ("ok", "skipped") and done["protocol"] == run.cfg.as_dict():
-            st.record = done
-            return st
+        if done and done["status"] in ("ok", "skipped"):
+            stored = _stored_settings(done)
+            differs = ", ".join(k for k in wanted if stored[k] != wanted[k])
+            if not differs:
+                st.record = done
+                return st, ""
     partial = _partial_path(run, job)
     if partial.exists():
         try:
             data = records.read_json(partial)
         except HarnessError:
-            return st
-        if isinstance(data, dict) and data.get("protocol") == run.cfg.as_dict() and data.get("weights") == run.weights:
+            return st, differs
+        if isinstance(data, dict) and data.get("settings") == wanted:
             st.prepared, st.processes = data.get("prepared"), list(data.get("processes") or [])
-    return st
+    return st, differs
 
 
 def _pooled(st: JobState, cfg: ProtocolConfig) -> dict[str, Any]:
@@ -327,7 +357,12 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
     records_dir = out_dir / "records"
     run = RunContext(out_dir.name, out_dir, environment.capture(), cfg, cache_dir or default_cache_dir(), weights,
                      index_db)
-    states = [_load_state(run, job, resume) for job in jobs]
+    loaded = [_load_state(run, job, resume) for job in jobs]
+    states = [st for st, _ in loaded]
+    stale = [f"{st.job.id} ({why})" for st, why in loaded if why]
+    if stale:
+        say(f"measuring {len(stale)} job(s) again: their records in {out_dir} were made with another "
+            f"protocol, weights or library versions: {'; '.join(stale[:5])}{' …' if len(stale) > 5 else ''}")
     neighbour = None
     if neighbour_wait_s is not None and any(st.record is None for st in states):
         neighbour = neighbours.wait_for_quiet(neighbour_wait_s, say)

@@ -136,3 +136,34 @@ def test_a_killed_sweep_resumes_mid_round_from_its_partial_state(tmp_path: Path,
     changed = preset("quick", min_s=0.05, max_s=0.1, warmup_s=0.01, probe=False)
     again = run_sweep(jobs[:1], changed, tmp_path / "run", cache_dir=tmp_path / "cache")
     assert len(again[0]["processes"]) == 1 and again[0]["protocol"]["preset"] == "quick"  # another protocol: measured again
+
+
+def test_resume_reuses_a_record_only_under_the_same_weights_and_libraries(tmp_path: Path, monkeypatch) -> None:
+    from harness import environment, runner
+
+    jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
+    said: list[str] = []
+
+    def sweep(weights: str | None = None) -> dict:
+        runner.weights_identity.cache_clear()
+        return run_sweep(jobs, FAST, tmp_path / "run", cache_dir=tmp_path / "cache", weights=weights, say=said.append)[0]
+
+    import torch
+
+    import model_zoo
+
+    ckpt = tmp_path / "w.pth"
+    state = model_zoo.create(MODEL).state_dict()
+    torch.save(state, ckpt)
+    first = sweep(str(ckpt))
+    assert first["status"] == "ok", first["message"]
+    assert first["weights"]["path"] == str(ckpt) and len(first["weights"]["sha256"]) == 64
+    assert sweep(str(ckpt))["created"] == first["created"] and not said  # same everything: reused, silently
+    torch.save({k: v + 1 if v.is_floating_point() else v for k, v in state.items()}, ckpt)  # same path, other content
+    second = sweep(str(ckpt))
+    assert second["weights"]["sha256"] != first["weights"]["sha256"] and "(weights)" in said[-1]
+    real = environment.capture
+    monkeypatch.setattr(runner.environment, "capture",
+                        lambda: {**real(), "libraries": {**real()["libraries"], "onnxruntime": "0.0.1"}})
+    third = sweep(str(ckpt))
+    assert third["weights"] == second["weights"] and "measuring 1 job(s) again" in said[-1] and "libraries" in said[-1]
