@@ -129,9 +129,11 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
     """Evaluate `model_name` with `weights` on `data` through `backend_name`; return the record."""
     check_choice("precision", precision, PRECISIONS)
     spec = model_zoo.get_spec(model_name)
+    for option, value, least in (("--batch", batch, 1), ("--threads", threads, 1), ("--num-classes", num_classes, 1),
+                                 ("--workers", workers, 0), ("--limit", limit, 1)):
+        if value is not None and value < least:
+            raise HarnessError(f"{option} must be at least {least}, not {value}")
     num_classes = num_classes or spec.num_classes
-    if batch < 1 or threads < 1 or num_classes < 1:
-        raise HarnessError("--batch, --threads and --num-classes must be at least 1")
     if not Path(weights).is_file():
         raise HarnessError(f"--weights {weights} is not a file; accuracy needs trained weights")
     job = JobSpec(model=model_name, backend=backend_name, device=device, precision=precision, batch=batch,

@@ -1,8 +1,9 @@
-"""The `bench` command: parses, calls one function, prints. Bad input is one line on stderr, exit 2."""
+"""The `bench` command: parses, calls one function, prints. Failures are one line on stderr (`user_errors`)."""
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -29,16 +30,38 @@ err = Console(stderr=True)
 F = TypeVar("F", bound=Callable)
 
 
+EXIT_BAD_INPUT, EXIT_BUG, EXIT_INTERRUPTED = 2, 4, 130
+
+
+def _one_line(message: str) -> None:
+    err.print(f"error: {message}".splitlines()[0] if message else "error", markup=False, highlight=False, soft_wrap=True)
+
+
 def user_errors(fn: F) -> F:
-    """Turn a user-facing error into one line on stderr and exit code 2 (never a traceback)."""
+    """The one place a command's failure becomes one line on stderr and an exit code (README, "Exit codes"):
+    bad input and unreadable or unwritable paths exit 2; anything else is a bug in onebench, exit 4, its
+    traceback shown only with ONEBENCH_DEBUG=1; Ctrl-C exits 130."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except (HarnessError, ZooError) as exc:
-            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            _one_line(str(exc))
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except OSError as exc:  # a path that cannot be read or written: the user's to fix
+            where = f" {exc.filename}" if exc.filename else ""
+            _one_line(f"cannot use{where}: {exc.strerror or exc}; check the path and its permissions")
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except KeyboardInterrupt:
+            err.print("interrupted (a run folder resumes where it stopped)", markup=False, highlight=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:  # noqa: BLE001 - never a traceback for a user, but never hidden from a developer
+            if os.environ.get("ONEBENCH_DEBUG") or type(exc).__module__.split(".")[0] in ("typer", "click"):
+                raise  # typer's own exits and usage errors (typer.Exit is a RuntimeError) pass through
+            _one_line(f"onebench failed unexpectedly ({type(exc).__name__}: {exc}); this is a bug: rerun with "
+                      "ONEBENCH_DEBUG=1 for the traceback and report it")
+            raise typer.Exit(EXIT_BUG) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -110,9 +133,11 @@ class Fmt(str, Enum):
     csv = "csv"
 
 
-def _default_threads() -> int:
-    """One thread: on shared VMs it is the setting that repeats (README, "Threads")."""
-    return 1
+def _threads(value: int | None) -> int:
+    """`--threads` checked (1 by default; README, "Threads"); imported late: it loads the zoo."""
+    from harness.plan_cli import threads_option
+
+    return threads_option(value)
 
 
 @app.command()
@@ -142,8 +167,10 @@ def run(
     from harness.runner import new_run_dir, run_sweep
     from harness.store import default_index
 
+    if wait_quiet < 0:
+        raise HarnessError(f"--wait-quiet is seconds to wait, at least 0, not {wait_quiet:g}")
     cfg = protocol_from_options(quick, precise, repeats)
-    jobs = plan_from_options(model, backend, precision, batch, threads or _default_threads(), device, form, weights,
+    jobs = plan_from_options(model, backend, precision, batch, _threads(threads), device, form, weights,
                              compute_units, channels_last)
     folder = out_dir or new_run_dir(RESULTS)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -187,7 +214,7 @@ def prepare(
     from harness.prepare import default_workers, describe, prepare_artifacts
     from harness.runner import default_cache_dir
 
-    jobs = plan_from_options(model, backend, precision, batch, threads or _default_threads(), device, form, weights,
+    jobs = plan_from_options(model, backend, precision, batch, _threads(threads), device, form, weights,
                              compute_units, channels_last)
     results = prepare_artifacts(jobs, default_cache_dir(), default_workers() if workers is None else workers, weights,
                                 done=lambda r: out.print(describe(r), markup=False, highlight=False))
@@ -235,7 +262,7 @@ def accuracy(
 
     try:
         rec = acc.evaluate(model, backend, weights, data, precision=precision, device=device, batch=batch,
-                           threads=threads or _default_threads(), limit=limit, labels=labels, class_map=class_map,
+                           threads=_threads(threads), limit=limit, labels=labels, class_map=class_map,
                            num_classes=num_classes, workers=workers, cache_dir=default_cache_dir(), progress=progress)
     finally:
         if bar.live.is_started:
@@ -366,7 +393,7 @@ def selfcheck(
 
     from harness.selfcheck import run_selfcheck
 
-    threads = threads or _default_threads()
+    threads = _threads(threads)
     with err.status("selfcheck") as status:
         result = run_selfcheck(model, threads, rounds, seconds, progress=lambda m: status.update(f"selfcheck: {m}"))
     out.print(f"harness clock cost inside each sample: {result.empty_step_ns:.0f} ns (p50 of an empty step)", highlight=False)
@@ -425,7 +452,7 @@ def compare(
         from harness.runner import default_cache_dir, new_run_dir
 
         cfg = protocol_from_options(False, False, None)
-        jobs = plan_from_options(model, backend, precision, None, threads or _default_threads(), "cpu", "fused", None)
+        jobs = plan_from_options(model, backend, precision, None, _threads(threads), "cpu", "fused", None)
         sides = (Side("baseline", baseline_python, parse_env(baseline_env), baseline_weights),
                  Side("candidate", candidate_python, parse_env(candidate_env), candidate_weights))
         fresh = new_run_dir(RESULTS)
@@ -536,7 +563,7 @@ def nightly(
 
         baseline_python = str(ensure_env(baseline_constraints, default_cache_dir(), say=lambda m: err.print(m, markup=False)))
     cfg = protocol_from_options(quick, False, None)
-    jobs = plan_from_options(model, backend, None, None, _default_threads(), "cpu", "fused", None)
+    jobs = plan_from_options(model, backend, None, None, _threads(None), "cpu", "fused", None)
     with err.status("nightly") as status:
         result = run_nightly(jobs, cfg, RESULTS, threshold, baseline_python=baseline_python,
                              progress=lambda j, r: r is None and status.update(f"nightly: {j.model} · {j.backend}"),
@@ -569,7 +596,7 @@ def ablation(
     prefix, names, _ = abl.kind_info(kind)
     cfg = protocol_from_options(quick, precise, None)
     jobs = plan_from_options([f"ablation_{prefix}_{n}" for n in names], backend, None, None,
-                             threads or _default_threads(), "cpu", "fused", None)
+                             _threads(threads), "cpu", "fused", None)
     folder = out_dir or new_run_dir(RESULTS).with_name(f"ablation-{kind}-" + new_run_dir(RESULTS).name)
     with err.status(f"ablation {kind}") as status:
         records = run_sweep(jobs, cfg, folder, index_db=default_index(RESULTS),

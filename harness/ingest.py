@@ -21,7 +21,10 @@ from harness.runner import RunContext, judged, make_record, new_run_dir
 from harness.stats import summarize
 
 FORMAT = "onebench-device-results"
-_SAMPLES = {"type": "array", "items": {"type": "integer", "minimum": 1}}
+# A sample is one inference in ns: under 1 µs or over 1000 s is not a measurement of a vision backbone.
+MIN_SAMPLE_NS, MAX_SAMPLE_NS = 1_000, 10**12
+_SAMPLES = {"type": "array", "items": {"type": "integer", "minimum": MIN_SAMPLE_NS, "maximum": MAX_SAMPLE_NS}}
+_POSITIVE = {"type": "number", "exclusiveMinimum": 0}
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["format", "version", "device", "runner", "protocol", "results"],
@@ -31,13 +34,16 @@ SCHEMA: dict[str, Any] = {
         "device": {"type": "object", "required": ["model", "os"],
                    "properties": {"model": {"type": "string", "minLength": 1}, "os": {"type": "string"}}},
         "runner": {"type": "object", "required": ["name", "version", "clock"]},
-        "protocol": {"type": "object", "required": ["min_iters", "min_s", "max_s", "target_rel_ci", "repeats"]},
+        "protocol": {"type": "object", "required": ["min_iters", "min_s", "max_s", "target_rel_ci", "repeats"],
+                     "properties": {"min_iters": {"type": "integer", "minimum": 1}, "min_s": _POSITIVE,
+                                    "max_s": _POSITIVE, "target_rel_ci": _POSITIVE,
+                                    "repeats": {"type": "integer", "minimum": 1}}},
         "results": {"type": "array", "minItems": 1, "items": {
             "type": "object",
             "required": ["job_id", "job", "status", "processes"],
             "properties": {
-                "job": {"type": "object", "required": ["model", "backend", "device", "precision", "batch", "threads",
-                                                       "form", "boundary"]},
+                "job_id": {"type": "string", "minLength": 1},
+                "job": records.SCHEMA["properties"]["job"],
                 "status": {"enum": ["ok", "error"]},
                 "message": {"type": "string"},
                 "package_sha256": {"type": "string"},
@@ -61,7 +67,17 @@ def read_results(path: Path) -> dict[str, Any]:
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise HarnessError(f"{path} is not a valid {FORMAT} file: {where}: {error.message[:200]}")
+    seen: dict[str, int] = {}
+    min_iters = data["protocol"]["min_iters"]
     for i, result in enumerate(data["results"]):
+        if result["job_id"] in seen:
+            raise HarnessError(f"{path}: results/{i}: job {result['job_id']} appears twice (first at results/"
+                               f"{seen[result['job_id']]}); one result per job")
+        seen[result["job_id"]] = i
+        short = [j for j, p in enumerate(result["processes"]) if len(p["samples_ns"]) < min_iters]
+        if result["status"] == "ok" and short:
+            raise HarnessError(f"{path}: results/{i}/processes/{short[0]}: fewer samples than the protocol's "
+                               f"min_iters ({min_iters}); the runner stopped early")
         try:
             job = Job(**result["job"])
         except TypeError as exc:
@@ -107,5 +123,5 @@ def ingest(path: Path, root: Path) -> Path:
     for rec in built:
         target = folder / "records" / f"{rec['job_id']}.json"
         records.write_record(target, rec)
-        store.index_record(store.default_index(root), rec, target)
+        store.index_or_warn(store.default_index(root), rec, target)  # a cache: the stored records are what counts
     return folder

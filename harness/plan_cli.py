@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import model_zoo
 from backends import registry
 from harness.backend_listing import available_cpu_backends
@@ -20,6 +22,28 @@ def protocol_from_options(quick: bool, precise: bool, repeats: int | None) -> Pr
     if repeats is not None and repeats < 1:
         raise HarnessError(f"--repeats must be at least 1, not {repeats}")
     return preset("quick" if quick else "precise" if precise else "default", repeats=repeats)
+
+
+DEFAULT_THREADS = 1  # the count that repeats on shared VMs (README, "Threads")
+
+
+def threads_option(threads: int | None) -> int:
+    """`--threads`: 1 by default; never 0 or fewer, never more than this machine's logical cores (more
+    threads than cores time the scheduler, not the model)."""
+    if threads is None:
+        return DEFAULT_THREADS
+    cores = os.cpu_count() or 1
+    if threads < 1:
+        raise HarnessError(f"--threads must be at least 1, not {threads}")
+    if threads > cores:
+        raise HarnessError(f"--threads {threads} is more than the {cores} logical cores here; pass at most {cores}")
+    return threads
+
+
+def check_weights(model: str, form: str, weights: str) -> None:
+    """Load the checkpoint into the model once before any job starts: a missing, unreadable or mismatched
+    file is one line now, not an error record per job after a sweep."""
+    model_zoo.create(model, form=form, weights=weights)
 
 
 def check_choice(kind: str, value: str, allowed: list[str] | tuple[str, ...]) -> None:
@@ -41,12 +65,13 @@ def plan_from_options(models: list[str] | None, backends: list[str] | None, prec
         check_choice("precision", p, PRECISIONS)
     check_choice("device", device, DEVICES)
     check_choice("form", form, model_zoo.FORMS)
-    if threads < 1:
-        raise HarnessError(f"--threads must be at least 1, not {threads}")
+    threads_option(threads)
     if any(n < 1 for n in batches or []):
         raise HarnessError("--batch must be at least 1")
     if weights and len(models) != 1:
         raise HarnessError("--weights loads one checkpoint: pass exactly one --model with it")
+    if weights:
+        check_weights(models[0], form, weights)
     if device == "cuda" and not backends:  # every GPU backend: those that cannot run here say why in a skipped record
         backends = [n for n in registry.names() if "cuda" in registry.get(n).devices]
     backends = backends or available_cpu_backends()

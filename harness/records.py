@@ -20,7 +20,10 @@ from harness.errors import HarnessError
 
 SCHEMA_VERSION = 2  # 2: stats.p50 is the quiet-window p50 (`harness.windows`); 1: the median of process medians
 _NUM = {"type": ["number", "null"]}
-_SUMMARY = {"type": "object", "required": ["n", "min", "p50", "p90", "p99", "ci_low", "ci_high"]}
+_NUMBER = {"type": "number"}
+_SUMMARY = {"type": "object", "required": ["n", "min", "p50", "p90", "p99", "ci_low", "ci_high"],
+            "properties": {"n": {"type": "integer", "minimum": 0}, **{k: _NUMBER for k in (
+                "min", "p50", "p90", "p95", "p99", "mean", "std", "iqr", "ci_low", "ci_high")}}}
 
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -50,7 +53,8 @@ SCHEMA: dict[str, Any] = {
         "unstable_reasons": {"type": "array", "items": {"type": "string"}},
         "protocol": {"type": "object", "required": ["min_iters", "min_s", "max_s", "target_rel_ci", "repeats"]},
         "host": {"type": "object"},
-        "model_info": {"type": ["object", "null"]},
+        "model_info": {"type": ["object", "null"], "properties": {"params": {"type": "integer", "minimum": 0},
+                                                                  "weights_sha256": {"type": "string"}}},
         "cold_start": {"type": "object", "additionalProperties": _NUM},
         "processes": {
             "type": "array",
@@ -77,8 +81,11 @@ SCHEMA: dict[str, Any] = {
                 "windows": {"type": "integer", "minimum": 1},
                 "windows_set_aside": {"type": "integer", "minimum": 0},
                 "set_aside_share": {"type": "number", "minimum": 0, "maximum": 1},
-                "p90": _NUM, "ci_low": _NUM, "ci_high": _NUM, "spread": _NUM, "throughput": _NUM,
-                "processes": {"type": "integer", "minimum": 1},
+                **{k: _NUMBER for k in ("p90", "p95", "p99", "min", "mean", "std", "iqr", "spread", "throughput")},
+                "ci_low": _NUM, "ci_high": _NUM, "n": {"type": "integer", "minimum": 1},
+                "outliers": {"type": "integer", "minimum": 0}, "processes": {"type": "integer", "minimum": 1},
+                "process_p50s": {"type": "array", "items": {"type": "number"}},
+                "process_medians": {"type": "array", "items": {"type": "number"}},
             }}]},
         "parity": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["passed", "cosine", "max_abs_err"]}]},
         "artifact": {"type": "object"},

@@ -239,7 +239,17 @@ def judged(rec: dict[str, Any], cfg: ProtocolConfig) -> dict[str, Any]:
     return rec
 
 
-def recheck_probes(run: RunContext) -> None:
+def index(run: RunContext, rec: dict[str, Any], path: Path, say: Callable[[str], None]) -> None:
+    """Put a written record into the run's index; after a failure the run goes on without one."""
+    if run.index_db:
+        warning, usable = store.index_or_warn(run.index_db, rec, path)
+        if warning:
+            say(warning)
+        if not usable:
+            run.index_db = None
+
+
+def recheck_probes(run: RunContext, say: Callable[[str], None]) -> None:
     """After the sweep, when the run's best machine probe is known: mark jobs measured while the
     machine was slower than that (resumed records included; their old probe verdicts are replaced)."""
     measured = [rec for rec in run.records if rec["status"] == "ok"]
@@ -254,8 +264,7 @@ def recheck_probes(run: RunContext) -> None:
             rec["unstable_reasons"], rec["unstable"] = reasons, bool(reasons)
             path = run.out_dir / "records" / f"{rec['job_id']}.json"
             records.write_record(path, rec)
-            if run.index_db:
-                store.index_record(run.index_db, rec, path)
+            index(run, rec, path, say)
 
 
 def _partial_path(run: RunContext, job: Job) -> Path:
@@ -376,8 +385,7 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
     def finish(st: JobState) -> None:
         path = records_dir / f"{st.job.id}.json"
         records.write_record(path, st.record)
-        if index_db:
-            store.index_record(index_db, st.record, path)
+        index(run, st.record, path, say)
         _partial_path(run, st.job).unlink(missing_ok=True)
         if progress:
             progress(st.job, st.record)
@@ -427,5 +435,5 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
                 st.record["unstable_reasons"].append(f"a neighbour was busy when the sweep started: {neighbour}")
             finish(st)
     run.records = [st.record for st in states]
-    recheck_probes(run)
+    recheck_probes(run, say)
     return run.records

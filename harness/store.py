@@ -56,17 +56,39 @@ def index_record(db: Path, rec: dict[str, Any], path: Path) -> None:
 
 
 def rebuild(db: Path, root: Path) -> int:
-    """Recreate the index from every record under `root`; returns how many were indexed."""
+    """Recreate the index from every record under `root`; returns how many were indexed. A failed
+    rebuild leaves the old index as it was and no half-built file behind."""
     tmp = db.with_suffix(".rebuild")
     tmp.unlink(missing_ok=True)
     count = 0
-    for path in sorted(root.glob("**/records/*.json")):
-        index_record(tmp, read_record(path), path)
-        count += 1
-    if count == 0:
-        raise HarnessError(f"no records under {root}; run `bench run` first")
-    tmp.replace(db)
+    try:
+        for path in sorted(root.glob("**/records/*.json")):
+            index_record(tmp, read_record(path), path)
+            count += 1
+        if count == 0:
+            raise HarnessError(f"no records under {root}; run `bench run` first")
+        tmp.replace(db)
+    finally:
+        tmp.unlink(missing_ok=True)
     return count
+
+
+def index_or_warn(db: Path, rec: dict[str, Any], path: Path) -> tuple[str | None, bool]:
+    """Index one record: (why the index was not simply updated or None, whether it is still usable).
+    The index is a cache of the JSON records: a corrupt one is rebuilt from them, an unwritable one is
+    left alone and the caller goes on without it."""
+    try:
+        index_record(db, rec, path)
+        return None, True
+    except sqlite3.DatabaseError:
+        try:
+            db.unlink()
+            rebuild(db, db.parent)
+            return f"the index {db} was corrupt; rebuilt it from the records", True
+        except (HarnessError, OSError, sqlite3.Error) as exc:
+            return f"the index {db} was corrupt and could not be rebuilt ({exc}); going on without it", False
+    except OSError as exc:
+        return f"cannot write the index {db} ({exc.strerror or exc}); going on without it (`bench index rebuild` later)", False
 
 
 def query(db: Path, **where: Any) -> list[dict[str, Any]]:
@@ -74,9 +96,22 @@ def query(db: Path, **where: Any) -> list[dict[str, Any]]:
         raise HarnessError(f"no index at {db}; run `bench index rebuild` or `bench run` first")
     clauses = [f"{k} = ?" for k, v in where.items() if v is not None]
     sql = "SELECT * FROM records" + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY created"
+    params = [v for v in where.values() if v is not None]
+    try:
+        return _select(db, sql, params)
+    except sqlite3.DatabaseError:
+        try:
+            rebuild(db, db.parent)
+        except (OSError, sqlite3.Error) as exc:
+            raise HarnessError(f"the index {db} is corrupt and could not be rebuilt ({exc}); "
+                               "`bench index rebuild` recreates it from the records") from None
+        return _select(db, sql, params)
+
+
+def _select(db: Path, sql: str, params: list[Any]) -> list[dict[str, Any]]:
     with sqlite3.connect(db) as con:
         con.row_factory = sqlite3.Row
-        return [dict(r) for r in con.execute(sql, [v for v in where.values() if v is not None])]
+        return [dict(r) for r in con.execute(sql, params)]
 
 
 def find_run(arg: str, root: Path) -> Path:

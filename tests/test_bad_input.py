@@ -1,0 +1,291 @@
+"""Bad input, in-process (typer's CliRunner): every case must end in exit code 2 (README, "Exit codes")
+with one line on stderr that names the problem, no traceback, and nothing half-written. Grows with
+every bug found: add the input that broke, with what must (not) be left on disk."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from harness import ingest, records
+from harness.cli import app
+from harness.errors import HarnessError
+from harness.jobs import Job
+from tests.synthetic import record
+
+MODEL = "timm:test_byobnet"
+
+
+def _write_run(folder: Path, recs: list[dict]) -> Path:
+    for rec in recs:
+        records.write_record(folder / "records" / f"{rec['job_id']}.json", rec)
+    return folder
+
+
+@pytest.fixture
+def here(tmp_path: Path, monkeypatch) -> Path:
+    """A working folder with a valid run, a corrupt one and a file where folders are expected."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    _write_run(tmp_path / "good", [record([rng.normal(2e6, 2e4, 60) for _ in range(3)], model=m) for m in ("a", "b")])
+    _write_run(tmp_path / "other", [record([rng.normal(2e6, 2e4, 60)], model="zzz")])
+    (tmp_path / "corrupt" / "records").mkdir(parents=True)
+    (tmp_path / "corrupt" / "records" / "x.json").write_text("{")
+    typed = record([rng.normal(2e6, 2e4, 60)], model="t")
+    typed["stats"]["p50"] = "fast"
+    (tmp_path / "typed" / "records").mkdir(parents=True)
+    (tmp_path / "typed" / "records" / "t.json").write_text(json.dumps(typed))
+    (tmp_path / "empty" / "records").mkdir(parents=True)
+    (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "garbage.pth").write_bytes(b"\x00not a checkpoint")
+    return tmp_path
+
+
+def device_results(**change) -> dict:
+    job = Job(model="mobileone_s0", backend="coreml", device="all", precision="fp16", boundary="on-device")
+    result = {"job_id": job.id, "job": job.as_dict(), "status": "ok",
+              "processes": [{"samples_ns": [900_000 + 1000 * i for i in range(40)]}]}
+    data = {"format": ingest.FORMAT, "version": 1, "device": {"model": "iPhone13,2", "os": "iOS 18"},
+            "runner": {"name": "x", "version": "1", "clock": "mach"},
+            "protocol": {"min_iters": 5, "min_s": 0.3, "max_s": 0.4, "target_rel_ci": 0.01, "repeats": 1},
+            "results": [result]}
+    for key, fn in change.items():
+        fn(data)
+    return data
+
+
+def _ingest_file(name: str, data: dict | str) -> Callable[[Path], list[str]]:
+    def make(root: Path) -> list[str]:
+        (root / name).write_text(data if isinstance(data, str) else json.dumps(data))
+        return ["ingest", name]
+    return make
+
+
+def _args(*args: str) -> Callable[[Path], list[str]]:
+    return lambda root: list(args)
+
+
+def _plant_index(content: bytes) -> Callable[[Path], list[str]]:
+    def make(root: Path) -> list[str]:
+        (root / "results").mkdir(exist_ok=True)
+        (root / "results" / "index.sqlite").write_bytes(content)
+        return ["history"]
+    return make
+
+
+one_result = device_results()["results"][0]
+CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
+    # run: everything is checked before a sweep starts, so nothing is written
+    "run unknown model": (_args("run", "-m", "mobileone_s9"), "mobileone_s9"),
+    "run unknown backend": (_args("run", "-m", MODEL, "-b", "tensorflow"), "tensorflow"),
+    "run unknown precision": (_args("run", "-m", MODEL, "-p", "fp8"), "fp8"),
+    "run unknown device": (_args("run", "-m", MODEL, "--device", "tpu"), "tpu"),
+    "run unknown form": (_args("run", "-m", MODEL, "--form", "half"), "half"),
+    "run zero threads": (_args("run", "-m", MODEL, "--threads", "0"), "--threads"),
+    "run negative threads": (_args("run", "-m", MODEL, "--threads", "-2"), "--threads"),
+    "run more threads than cores": (_args("run", "-m", MODEL, "--threads", "999"), "logical cores"),
+    "run zero batch": (_args("run", "-m", MODEL, "--batch", "0"), "--batch"),
+    "run zero repeats": (_args("run", "-m", MODEL, "--repeats", "0"), "--repeats"),
+    "run quick and precise": (_args("run", "-m", MODEL, "--quick", "--precise"), "--quick"),
+    "run weights with two models": (_args("run", "-m", "mobileone_s0", "-m", "mobileone_s1", "--weights", "garbage.pth"),
+                                    "one --model"),
+    "run missing weights": (_args("run", "-m", "mobileone_s0", "--weights", "nope.pth"), "nope.pth"),
+    "run garbage weights": (_args("run", "-m", "mobileone_s0", "--weights", "garbage.pth"), "garbage.pth"),
+    "run compute units without coreml": (_args("run", "-m", MODEL, "-b", "torch", "--compute-units", "all"), "compute"),
+    "run out is a file": (_args("run", "-m", MODEL, "-b", "torch", "--out", "afile"), "afile"),
+    "run wait-quiet negative": (_args("run", "-m", MODEL, "--wait-quiet", "-1"), "--wait-quiet"),
+    # prepare
+    "prepare zero workers": (_args("prepare", "-m", MODEL, "-b", "torch", "--workers", "0"), "--workers"),
+    "prepare unknown model": (_args("prepare", "-m", "nope"), "nope"),
+    "prepare zero threads": (_args("prepare", "-m", MODEL, "--threads", "0"), "--threads"),
+    # compare
+    "compare one run": (_args("compare", "good"), "two runs"),
+    "compare missing run": (_args("compare", "good", "nope"), "no run"),
+    "compare corrupt record": (_args("compare", "good", "corrupt"), "not a readable results file"),
+    "compare mistyped record": (_args("compare", "good", "typed"), "p50"),
+    "compare threshold too big": (_args("compare", "good", "good", "--threshold", "5"), "threshold"),
+    "compare threshold negative": (_args("compare", "good", "good", "--threshold", "-0.1"), "threshold"),
+    "compare nothing in common": (_args("compare", "good", "other"), "no job in common"),
+    "compare json into a file": (_args("compare", "good", "good", "--json", "afile/c.json"), "afile"),
+    "compare markdown into a file": (_args("compare", "good", "good", "--markdown", "afile/c.md"), "afile"),
+    "compare interleave with runs": (_args("compare", "good", "good", "--interleave"), "--interleave"),
+    "compare empty run": (_args("compare", "good", "empty"), "holds no records"),
+    # leaderboard, show
+    "leaderboard missing run": (_args("leaderboard", "nope"), "no run"),
+    "leaderboard no runs at all": (_args("leaderboard"), "no runs"),
+    "leaderboard empty run": (_args("leaderboard", "empty"), "holds no records"),
+    "leaderboard corrupt record": (_args("leaderboard", "corrupt"), "not a readable results file"),
+    "leaderboard mistyped record": (_args("leaderboard", "typed"), "p50"),
+    "leaderboard output into a file": (_args("leaderboard", "good", "--format", "md", "-o", "afile/l.md"), "afile"),
+    "leaderboard html into a file": (_args("leaderboard", "good", "--html", "afile/site"), "afile"),
+    "leaderboard csv into a file": (_args("leaderboard", "good", "--format", "csv", "-o", "afile/l.csv"), "afile"),
+    "show missing run": (_args("show", "nope"), "no run"),
+    "show corrupt record": (_args("show", "corrupt"), "not a readable results file"),
+    "show mistyped record": (_args("show", "typed"), "p50"),
+    # history and the index
+    "history without an index": (_args("history"), "no index"),
+    "history corrupt index, no records": (_plant_index(b"this is not sqlite" * 100), "no records"),
+    "history plot into a file": (lambda root: (_write_run(root / "results" / "runs" / "r", []),
+                                              ["history", "--plot", "afile/h.png"])[1], "index"),
+    "index rebuild without records": (_args("index", "rebuild", "--root", "empty"), "no records"),
+    "baseline set missing run": (_args("baseline", "set", "nope"), "no run"),
+    # ingest
+    "ingest missing file": (_args("ingest", "nope.json"), "nope.json"),
+    "ingest not json": (_ingest_file("bad.json", "{not json"), "bad.json"),
+    "ingest wrong format": (_ingest_file("f.json", device_results(f=lambda d: d.update(format="x"))), "format"),
+    "ingest one 1-ns sample": (_ingest_file("one.json", device_results(
+        s=lambda d: d["results"][0]["processes"][0].update(samples_ns=[1]))), "samples"),
+    "ingest absurd samples": (_ingest_file("big.json", device_results(
+        s=lambda d: d["results"][0]["processes"][0].update(samples_ns=[10**30] * 40))), "samples_ns"),
+    "ingest duplicate job": (_ingest_file("dup.json", device_results(d=lambda d: d["results"].append(one_result))),
+                             "twice"),
+    "ingest zero repeats": (_ingest_file("rep.json", device_results(r=lambda d: d["protocol"].update(repeats=0))),
+                            "repeats"),
+    "ingest mistyped batch": (_ingest_file("typ.json", device_results(
+        t=lambda d: d["results"][0]["job"].update(batch="one"))), "batch"),
+    "ingest unknown job field": (_ingest_file("fld.json", device_results(
+        u=lambda d: d["results"][0]["job"].update(colour="red"))), "unknown or missing"),
+    "ingest empty results": (_ingest_file("none.json", device_results(e=lambda d: d.update(results=[]))), "results"),
+    # accuracy
+    "accuracy zero classes": (_args("accuracy", "-m", MODEL, "--weights", "garbage.pth", "--data", "good",
+                                    "--num-classes", "0"), "--num-classes"),
+    "accuracy negative workers": (_args("accuracy", "-m", MODEL, "--weights", "garbage.pth", "--data", "good",
+                                        "--workers", "-1"), "--workers"),
+    "accuracy zero limit": (_args("accuracy", "-m", MODEL, "--weights", "garbage.pth", "--data", "good",
+                                  "--limit", "0"), "--limit"),
+    "accuracy missing data": (_args("accuracy", "-m", MODEL, "--weights", "garbage.pth", "--data", "nope"), "nope"),
+    "accuracy missing weights": (_args("accuracy", "-m", "mobileone_s0", "--weights", "nope.pth", "--data", "good"),
+                                 "nope.pth"),
+    # selfcheck, ablation, list, export
+    "selfcheck zero rounds": (_args("selfcheck", "--rounds", "0"), "--rounds"),
+    "selfcheck negative seconds": (_args("selfcheck", "--seconds", "-1"), "--seconds"),
+    "ablation unknown kind": (_args("ablation", "colours"), "colours"),
+    "list unknown model": (_args("list", "models", "mobileone_s9"), "mobileone_s9"),
+    "export unknown backend": (_args("export", "--backend", "openvino", "--bundle", "b"), "coreml"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_is_one_line_and_exit_2(name: str, here: Path) -> None:
+    make, needle = CASES[name]
+    args = make(here)
+    before = {p for p in here.rglob("*")}
+    result = CliRunner().invoke(app, args)
+    stderr = result.stderr.strip()
+    assert result.exit_code == 2, f"{args}: exit {result.exit_code}\n{result.output}\n{result.exception!r}"
+    assert "Traceback" not in result.output and len(stderr.splitlines()) == 1, stderr
+    assert needle.lower() in stderr.lower(), stderr
+    left = {p for p in here.rglob("*")} - before
+    assert not [p for p in left if p.suffix in (".json", ".md", ".png", ".html", ".rebuild", ".sqlite")], left
+
+
+def test_there_are_at_least_sixty_cases() -> None:
+    assert len(CASES) >= 60
+
+
+def test_an_unwritable_index_does_not_stop_a_sweep(here: Path, monkeypatch) -> None:
+    from harness import store
+    from harness.protocol import preset
+    from harness.runner import run_sweep
+    from harness.jobs import plan
+
+    (here / "results").mkdir()
+    (here / "results" / "index.sqlite").mkdir()  # a folder where the index file should be: not writable as one
+    said: list[str] = []
+    jobs = plan([MODEL], ["torch"], ["fp32"], [1, 2], 1, input_sizes={MODEL: 64})
+    recs = run_sweep(jobs, preset("quick", probe=False), here / "run", cache_dir=here / "cache",
+                     index_db=store.default_index(here / "results"), say=said.append)
+    assert [r["status"] for r in recs] == ["ok", "ok"] and len(list((here / "run" / "records").glob("*.json"))) == 2
+    assert len(said) == 1 and "going on without it" in said[0]
+
+
+def test_a_corrupt_index_is_rebuilt_from_the_records(here: Path) -> None:
+    from harness import store
+
+    root = here / "results"
+    _write_run(root / "runs" / "r", [record([np.full(30, 1e6)], model="a")])
+    (root / "index.sqlite").write_bytes(b"garbage" * 500)
+    rows = store.query(store.default_index(root))
+    assert [r["model"] for r in rows] == ["a"]
+    assert not (root / "index.rebuild").exists()
+    with sqlite3.connect(root / "index.sqlite") as con:
+        assert con.execute("SELECT count(*) FROM records").fetchone()[0] == 1
+
+
+def test_an_unexpected_error_is_one_line_exit_4_and_debug_shows_it(here: Path, monkeypatch) -> None:
+    from harness import store
+
+    monkeypatch.setattr(store, "find_run", lambda *a: (_ for _ in ()).throw(ZeroDivisionError("planted")))
+    result = CliRunner().invoke(app, ["show", "good"])
+    assert result.exit_code == 4 and "this is a bug" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    monkeypatch.setenv("ONEBENCH_DEBUG", "1")
+    assert isinstance(CliRunner().invoke(app, ["show", "good"]).exception, ZeroDivisionError)
+
+
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=False)
+                       | st.text(max_size=8),
+                       lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                       max_leaves=20)
+
+
+def _mutations(base: dict) -> st.SearchStrategy:
+    """A valid document with one field, anywhere in it, replaced by arbitrary JSON."""
+    paths = []
+
+    def walk(node, path):
+        paths.append(path)
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, path + [k])
+        elif isinstance(node, list) and node:
+            walk(node[0], path + [0])
+
+    walk(base, [])
+    return st.tuples(st.sampled_from(paths[1:]), JSONISH)
+
+
+def _apply(base: dict, change) -> dict:
+    doc = json.loads(json.dumps(base))
+    path, value = change
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return doc
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_mutations(device_results()))
+def test_any_ingest_document_loads_or_is_refused_in_one_line(tmp_path: Path, change) -> None:
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(_apply(device_results(), change)))
+    try:
+        ingest.read_results(path)
+    except HarnessError as exc:
+        assert len(str(exc).splitlines()) == 1
+
+
+RECORD = record([np.full(40, 1e6)], model="a")
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(_mutations(RECORD))
+def test_any_record_document_validates_or_is_refused_and_a_valid_one_renders(change) -> None:
+    from harness import leaderboard, show
+
+    doc = _apply(RECORD, change)
+    try:
+        records.validate(doc)
+    except HarnessError as exc:
+        assert len(str(exc).splitlines()) == 1
+        return
+    show.job_lines([doc])  # what validates must not crash the readers
+    leaderboard.as_lists([doc])
