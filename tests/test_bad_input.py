@@ -193,9 +193,9 @@ def test_there_are_at_least_sixty_cases() -> None:
 
 def test_an_unwritable_index_does_not_stop_a_sweep(here: Path, monkeypatch) -> None:
     from harness import store
+    from harness.jobs import plan
     from harness.protocol import preset
     from harness.runner import run_sweep
-    from harness.jobs import plan
 
     (here / "results").mkdir()
     (here / "results" / "index.sqlite").mkdir()  # a folder where the index file should be: not writable as one
