@@ -57,7 +57,7 @@ def device_results(**change) -> dict:
             "runner": {"name": "x", "version": "1", "clock": "mach"},
             "protocol": {"min_iters": 5, "min_s": 0.3, "max_s": 0.4, "target_rel_ci": 0.01, "repeats": 1},
             "results": [result]}
-    for key, fn in change.items():
+    for fn in change.values():
         fn(data)
     return data
 
