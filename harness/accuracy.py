@@ -166,6 +166,9 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
             if n < batch:  # the artifact has a fixed batch: pad, then drop the padding's outputs
                 x = np.concatenate([x, np.zeros((batch - n, *x.shape[1:]), dtype=x.dtype)])
             logits = np.asarray(session.infer(np.ascontiguousarray(x)), dtype=np.float32)[:n]
+            if not np.isfinite(logits).all():  # argmax of NaN picks index 0: a top-1 that means nothing
+                raise HarnessError(f"{backend_name} returned NaN/inf outputs for {model_name} on images of {data}; "
+                                   "the weights or the artifact are broken, so no top-1 is recorded")
             y = targets.numpy()
             top1 = measured.add(logits, y)
             with torch.inference_mode():

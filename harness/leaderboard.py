@@ -10,6 +10,7 @@ never mixed unlabelled.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import math
 from dataclasses import dataclass
@@ -173,21 +174,29 @@ def as_lists(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | Non
     return table(*build(records, accuracy))
 
 
+def md_cell(text: str) -> str:
+    """A table cell as Markdown text: renderers pass raw HTML through, so a model or backend name from a
+    plugin is escaped like any untrusted string, and `|` cannot split the row."""
+    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
+
+
 def markdown(columns: list[str], rows: list[Row], plots: dict[str, str] | None = None) -> str:
     """The built table as Markdown, its legend, the sources of reported top-1, and the plots given as
     {column: image path}."""
     header, body = table(columns, rows)
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in body]
+    lines = ["| " + " | ".join(map(md_cell, header)) + " |",
+             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(map(md_cell, row)) + " |" for row in body]
     text = "\n".join(lines) + f"\n\n{LEGEND}.\n"
     sources: dict[str, list[str]] = {}
     for row in rows:
         if row.top1 and not row.top1.measured:
             sources.setdefault(row.top1.source, []).append(row.model)
     if sources:
-        text += "\nReported top-1 — " + "; ".join(f"{', '.join(models)}: {src}" for src, models in sources.items()) + ".\n"
+        text += "\nReported top-1 — " + "; ".join(f"{md_cell(', '.join(models))}: {md_cell(src)}"
+                                                 for src, models in sources.items()) + ".\n"
     for column, image in (plots or {}).items():
-        text += f"\n![top-1 vs p50 latency, {column}]({image})\n"
+        text += f"\n![top-1 vs p50 latency, {md_cell(column)}]({image})\n"
     return text
 
 

@@ -23,4 +23,8 @@ def load_plugins() -> list[str]:
             importlib.import_module(name)
         except ImportError as exc:
             raise HarnessError(f"{ENV} names {name!r}, which cannot be imported ({exc}); fix the variable or PYTHONPATH") from None
+        except Exception as exc:  # noqa: BLE001 - a plugin's own bug (SyntaxError, a raise at import) is the user's to fix
+            where = f" at line {exc.lineno}" if isinstance(exc, SyntaxError) and exc.lineno else ""
+            raise HarnessError(f"the plugin {name!r} failed while importing{where}: {type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     return names

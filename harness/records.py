@@ -113,6 +113,9 @@ def validate(record: dict[str, Any], source: str = "record") -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results and the site must be readable (web servers)
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)

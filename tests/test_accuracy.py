@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from harness import accuracy
 from harness.errors import HarnessError
@@ -174,3 +175,11 @@ def test_cli_writes_the_record_and_refuses_bad_input_in_one_line(colour_data, tm
     coreml = bench("accuracy", "-m", cm.NAME, "-b", "coreml", "--weights", str(weights), "--data", str(data),
                    cwd=tmp_path, env=env)
     assert coreml.returncode == 2 and "macOS" in coreml.stderr and "Traceback" not in coreml.stderr
+
+
+def test_nan_weights_give_no_top1_and_no_record(colour_data, tmp_path: Path) -> None:
+    data, _, _, _ = colour_data
+    w = cm.prototypes()
+    torch.save({"2.weight": torch.full_like(w, float("nan")), "2.bias": torch.zeros(len(w))}, tmp_path / "nan.pth")
+    with pytest.raises(HarnessError, match="NaN/inf outputs"):
+        evaluate(data, tmp_path / "nan.pth", tmp_path)

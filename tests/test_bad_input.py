@@ -289,3 +289,23 @@ def test_any_record_document_validates_or_is_refused_and_a_valid_one_renders(cha
         return
     show.job_lines([doc])  # what validates must not crash the readers
     leaderboard.as_lists([doc])
+
+
+@pytest.mark.parametrize("source, needle", [("def broken(:\n", "SyntaxError"), ("raise RuntimeError('boom')\n", "boom")])
+def test_a_broken_plugin_is_one_line(source: str, needle: str, here: Path, monkeypatch) -> None:
+    (here / "bad_plugin.py").write_text(source)
+    monkeypatch.syspath_prepend(str(here))
+    monkeypatch.setenv("ONEBENCH_PLUGINS", "bad_plugin")
+    result = CliRunner().invoke(app, ["list", "backends"])
+    assert result.exit_code == 2 and "bad_plugin" in result.stderr and needle in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_markdown_escapes_names_and_files_are_world_readable(here: Path) -> None:
+    from harness import leaderboard
+
+    evil = record([np.full(30, 1e6)], model="<img src=x onerror=alert(1)>|x")
+    text = leaderboard.to_markdown([evil])
+    assert "<img" not in text and "&lt;img src=x onerror=alert(1)&gt;\\|x" in text
+    records.atomic_write_text(here / "site" / "index.html", "x")
+    assert (here / "site" / "index.html").stat().st_mode & 0o044 == 0o044
