@@ -11,6 +11,7 @@ import faulthandler
 import importlib
 import os
 import resource
+import signal
 import sys
 import time
 import traceback
@@ -158,8 +159,11 @@ def prepare_and_measure(payload: dict[str, Any]) -> dict[str, Any]:
 
 def child_main(target: str, payload: dict[str, Any], conn) -> None:
     """Entry point of the forked process: send ("ok", target(payload)) or ("error", message, traceback).
-    A native crash cannot send anything: faulthandler writes its Python stack to stderr instead."""
+    A native crash cannot send anything: faulthandler writes its Python stack to stderr instead. Ctrl-C
+    is the parent's to handle (it stops the sweep, which resumes later): the child ignores it rather than
+    print a traceback of its own."""
     faulthandler.enable()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         module, _, name = target.partition(":")
         conn.send(("ok", getattr(importlib.import_module(module), name)(payload)))
