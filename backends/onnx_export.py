@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from backends.artifact_cache import cached
 
 OPSET = 18
 EXPORTER = f"torch.export-{torch.__version__}"
@@ -33,14 +34,6 @@ def export_availability(runtime: str, install: str):
     return module_availability(runtime, install)
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def onnx_path(cache_dir: Path, model_name: str, weights_hash: str, batch: int, size: int) -> Path:
     key = hashlib.sha256(f"{weights_hash}|{OPSET}|{EXPORTER}|{model_name}|{batch}|{size}".encode()).hexdigest()[:16]
     safe = model_name.replace(":", "_").replace("/", "_")
@@ -51,17 +44,15 @@ def export_onnx(model: nn.Module, model_name: str, weights_hash: str, batch: int
                 cache_dir: Path) -> tuple[Path, float]:
     """Return the cached ONNX file for this model and the seconds spent exporting (0 on a hit)."""
     path = onnx_path(cache_dir, model_name, weights_hash, batch, size)
-    if path.exists():
-        return path, 0.0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}.onnx")
     example = torch.zeros(batch, 3, size, size)
+
+    def build(tmp: Path) -> None:
+        with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints progress lines
+            program = torch.onnx.export(
+                model.float().eval(), (example,), dynamo=True, opset_version=OPSET,
+                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], verbose=False,
+            )
+        program.save(str(tmp))
+
     start = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints progress lines
-        program = torch.onnx.export(
-            model.float().eval(), (example,), dynamo=True, opset_version=OPSET,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], verbose=False,
-        )
-    program.save(str(tmp))
-    os.replace(tmp, path)
-    return path, time.perf_counter() - start
+    return path, (time.perf_counter() - start) if cached(path, build) else 0.0

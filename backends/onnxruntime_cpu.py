@@ -11,8 +11,9 @@ import time
 import numpy as np
 from torch import nn
 
+from backends.artifact_cache import file_sha256
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
-from backends.onnx_export import INPUT_NAME, OUTPUT_NAME, export_availability, export_onnx, file_sha256
+from backends.onnx_export import INPUT_NAME, OUTPUT_NAME, export_availability, export_onnx
 
 INSTALL = "pip install 'onebench[onnxruntime]'"
 

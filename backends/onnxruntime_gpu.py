@@ -17,8 +17,9 @@ from importlib.metadata import PackageNotFoundError, distribution
 import numpy as np
 from torch import nn
 
+from backends.artifact_cache import file_sha256
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
-from backends.onnx_export import INPUT_NAME, OUTPUT_NAME, export_availability, export_onnx, file_sha256
+from backends.onnx_export import INPUT_NAME, OUTPUT_NAME, export_availability, export_onnx
 
 INSTALL = "pip uninstall -y onnxruntime && pip install 'onebench[gpu]'"
 ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")

@@ -7,15 +7,15 @@ settings the compiled model reports back are recorded.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 from torch import nn
 
+from backends.artifact_cache import cached, file_sha256
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
-from backends.onnx_export import export_availability, export_onnx, file_sha256
+from backends.onnx_export import export_availability, export_onnx
 
 INSTALL = "pip install 'onebench[openvino]'"
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
@@ -41,11 +41,11 @@ def _converted(ov, core, onnx: Path, shape: list[int]):
     already keys weights, exporter and shape, plus OpenVINO's version), then read back: converting costs
     0.1-0.8 s in every measurement process, reading the IR a fraction of that."""
     ir = onnx.with_name(f"{onnx.stem}.ov{ov.__version__.split('-')[0]}.xml")
-    if not ir.exists():
-        tmp = ir.with_name(f"{ir.stem}.tmp{os.getpid()}.xml")
+
+    def build(tmp: Path) -> None:
         ov.save_model(ov.convert_model(str(onnx), input=[ov.PartialShape(shape)]), str(tmp), compress_to_fp16=False)
-        os.replace(tmp.with_suffix(".bin"), ir.with_suffix(".bin"))
-        os.replace(tmp, ir)
+
+    cached(ir, build, companions=(".bin",))
     return core.read_model(str(ir))
 
 

@@ -11,15 +11,15 @@ time is the job's cold start.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 from torch import nn
 
+from backends.artifact_cache import cached, file_sha256
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported, module_availability
-from backends.onnx_export import export_onnx, file_sha256
+from backends.onnx_export import export_onnx
 
 INSTALL = "pip install 'onebench[tensorrt]' (needs an NVIDIA GPU and driver)"
 WORKSPACE_BYTES = 4 << 30
@@ -90,14 +90,9 @@ class TensorRT:
         path = engine_path(ctx.cache_dir, job.model, job.precision,
                            engine_key(onnx_sha, trt.__version__, torch.cuda.get_device_name(), job.precision))
         cold = {"export_s": export_s, "build_s": 0.0}
-        if not path.exists():
-            start = time.perf_counter()
-            blob = build_engine(onnx_file, job.precision, logger)
+        start = time.perf_counter()
+        if cached(path, lambda tmp: tmp.write_bytes(build_engine(onnx_file, job.precision, logger))):
             cold["build_s"] = time.perf_counter() - start
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_bytes(blob)
-            os.replace(tmp, path)
         start = time.perf_counter()
         engine = trt.Runtime(logger).deserialize_cuda_engine(path.read_bytes())
         context = engine.create_execution_context()

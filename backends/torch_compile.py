@@ -11,13 +11,14 @@ compiled, `load_s` always.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from backends.artifact_cache import cached, file_sha256
 from backends.base import Availability, JobSpec, OpenContext, Session
 from backends.torch_cuda import CUDA_DTYPES, strict_fp32, torch_cuda_session
 from backends.torch_eager import DTYPES, TorchEager, torch_session
@@ -55,22 +56,20 @@ class TorchCompile(TorchEager):
             strict_fp32()
         dtype = (CUDA_DTYPES if cuda else DTYPES)[job.precision]
         fmt = torch.channels_last if job.layout == "nhwc" else torch.contiguous_format
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+
+        def build(tmp: Path) -> None:
             example = torch.from_numpy(ctx.example).to(device=job.device, dtype=dtype).contiguous(memory_format=fmt)
-            start = time.perf_counter()
             with torch.inference_mode():
                 module = model.to(device=job.device, dtype=dtype, memory_format=fmt).eval()
                 program = torch.export.export(module, (example,))
-                tmp = path.with_suffix(f".tmp{os.getpid()}.pt2")
                 torch._inductor.aoti_compile_and_package(program, package_path=str(tmp))
-            os.replace(tmp, path)
+
+        start = time.perf_counter()
+        if cached(path, build):
             cold["compile_s"] = time.perf_counter() - start
         start = time.perf_counter()
         compiled = torch._inductor.aoti_load_package(str(path))
         cold["load_s"] = time.perf_counter() - start
-        from backends.onnx_export import file_sha256
-
         session = torch_cuda_session(compiled, job, ctx, cold) if cuda else torch_session(compiled, job, ctx, cold)
         session.artifact = {"path": str(path), "sha256": file_sha256(path), "format": "aoti-package"}
         return session

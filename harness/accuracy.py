@@ -24,8 +24,8 @@ import torch
 
 import model_zoo
 from backends import registry
+from backends.artifact_cache import file_sha256
 from backends.base import JobSpec, OpenContext
-from backends.onnx_export import file_sha256
 from harness import environment
 from harness.datasets import ImageDataset, Samples, scan
 from harness.errors import HarnessError

@@ -281,7 +281,7 @@ def weights_identity(weights: str | None) -> dict[str, str] | None:
     """The checkpoint a run loads, by content: a record made from other weights is never reused."""
     if not weights:
         return None
-    from backends.onnx_export import file_sha256
+    from backends.artifact_cache import file_sha256
 
     path = Path(weights)
     return {"path": str(path), "sha256": file_sha256(path) if path.is_file() else "missing"}
