@@ -140,22 +140,35 @@ def _threads(value: int | None) -> int:
     return threads_option(value)
 
 
+# The job-selection options `run` and `prepare` share (one definition, one help text).
+MODELS_OPTION = typer.Option(None, "--model", "-m", help="Model name (repeatable); default: the mission's models.")
+BACKENDS_OPTION = typer.Option(None, "--backend", "-b", help="Backend (repeatable); default: every available CPU backend.")
+PRECISIONS_OPTION = typer.Option(None, "--precision", "-p", help="fp32 (default), bf16, fp16 (repeatable).")
+BATCHES_OPTION = typer.Option(None, "--batch", help="Batch size (repeatable); default 1.")
+FORM_OPTION = typer.Option("fused", "--form", help="fused (inference form) or train.")
+DEVICE_OPTION = typer.Option("cpu", "--device", help="cpu or cuda.")
+WEIGHTS_OPTION = typer.Option(None, "--weights", help="Checkpoint to load (one model only); default: seeded random weights.")
+THREADS_OPTION = typer.Option(None, "--threads", help="Threads for every backend; default 1 (the count that repeats on shared VMs; see README).")
+COMPUTE_UNITS_OPTION = typer.Option(None, "--compute-units", help="Core ML: all (default), cpu, cpu-gpu, cpu-ne (repeatable).")
+CHANNELS_LAST_OPTION = typer.Option(False, "--channels-last", help="CUDA: run PyTorch backends in NHWC memory format.")
+
+
 @app.command()
 @user_errors
 def run(
-    model: list[str] = typer.Option(None, "--model", "-m", help="Model name (repeatable); default: the mission's models."),
-    backend: list[str] = typer.Option(None, "--backend", "-b", help="Backend (repeatable); default: every available CPU backend."),
-    precision: list[str] = typer.Option(None, "--precision", "-p", help="fp32 (default), bf16, fp16 (repeatable)."),
-    batch: list[int] = typer.Option(None, "--batch", help="Batch size (repeatable); default 1."),
-    threads: int = typer.Option(None, "--threads", help="Threads for every backend; default 1 (the count that repeats on shared VMs; see README)."),
+    model: list[str] = MODELS_OPTION,
+    backend: list[str] = BACKENDS_OPTION,
+    precision: list[str] = PRECISIONS_OPTION,
+    batch: list[int] = BATCHES_OPTION,
+    threads: int = THREADS_OPTION,
     quick: bool = typer.Option(False, "--quick", help="1 process per job, short windows."),
     precise: bool = typer.Option(False, "--precise", help="7 processes per job, long windows, tight CI."),
     repeats: int = typer.Option(None, "--repeats", help="Processes per job (overrides the preset)."),
-    form: str = typer.Option("fused", "--form", help="fused (inference form) or train."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
-    compute_units: list[str] = typer.Option(None, "--compute-units", help="Core ML: all (default), cpu, cpu-gpu, cpu-ne (repeatable)."),
-    channels_last: bool = typer.Option(False, "--channels-last", help="CUDA: run PyTorch backends in NHWC memory format."),
-    weights: str = typer.Option(None, "--weights", help="Checkpoint to load (one model only); default: seeded random weights."),
+    form: str = FORM_OPTION,
+    device: str = DEVICE_OPTION,
+    compute_units: list[str] = COMPUTE_UNITS_OPTION,
+    channels_last: bool = CHANNELS_LAST_OPTION,
+    weights: str = WEIGHTS_OPTION,
     out_dir: Path = typer.Option(None, "--out", help="Run folder; an existing one is resumed. Default: results/runs/<new id>."),
     fmt: Fmt = typer.Option(Fmt.rich, "--format", help="Leaderboard format printed at the end."),
     wait_quiet: float = typer.Option(60.0, "--wait-quiet", help="Seconds to wait for busy neighbours to stop before measuring (then the run is marked)."),
@@ -196,16 +209,16 @@ def run(
 @app.command()
 @user_errors
 def prepare(
-    model: list[str] = typer.Option(None, "--model", "-m", help="Model name (repeatable); default: the mission's models."),
-    backend: list[str] = typer.Option(None, "--backend", "-b", help="Backend (repeatable); default: every available CPU backend."),
-    precision: list[str] = typer.Option(None, "--precision", "-p", help="fp32 (default), bf16, fp16 (repeatable)."),
-    batch: list[int] = typer.Option(None, "--batch", help="Batch size (repeatable); default 1."),
-    threads: int = typer.Option(None, "--threads", help="Threads, as the sweep will use (default 1)."),
-    form: str = typer.Option("fused", "--form", help="fused (inference form) or train."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
-    compute_units: list[str] = typer.Option(None, "--compute-units", help="Core ML compute units (repeatable)."),
-    channels_last: bool = typer.Option(False, "--channels-last", help="CUDA: NHWC memory format."),
-    weights: str = typer.Option(None, "--weights", help="Checkpoint (one model only); default: seeded random weights."),
+    model: list[str] = MODELS_OPTION,
+    backend: list[str] = BACKENDS_OPTION,
+    precision: list[str] = PRECISIONS_OPTION,
+    batch: list[int] = BATCHES_OPTION,
+    threads: int = THREADS_OPTION,
+    form: str = FORM_OPTION,
+    device: str = DEVICE_OPTION,
+    compute_units: list[str] = COMPUTE_UNITS_OPTION,
+    channels_last: bool = CHANNELS_LAST_OPTION,
+    weights: str = WEIGHTS_OPTION,
     workers: int = typer.Option(None, "--workers", help="Artifacts built at once; default: half the cores, at most 4."),
 ) -> None:
     """Build the artifacts `bench run` with the same options will time (exports, compiled packages,
@@ -336,7 +349,7 @@ def export(
     bundle: Path = typer.Option(..., "--bundle", help="Folder to write (replaced if it is an earlier bundle)."),
     model: list[str] = typer.Option(None, "--model", "-m", help="Models (repeatable); default: the mission's."),
     precision: list[str] = typer.Option(None, "--precision", "-p", help="Core ML: fp16 (default) and/or fp32."),
-    compute_units: list[str] = typer.Option(None, "--compute-units", help="Core ML: all (default), cpu, cpu-gpu, cpu-ne (repeatable)."),
+    compute_units: list[str] = COMPUTE_UNITS_OPTION,
     weights: str = typer.Option(None, "--weights", help="Checkpoint (one model only); default: the sweep's seeded weights."),
     quick: bool = typer.Option(False, "--quick", help="The quick protocol preset."),
     precise: bool = typer.Option(False, "--precise", help="The precise protocol preset."),
@@ -581,7 +594,7 @@ def nightly(
 def ablation(
     kind: str = typer.Argument(..., help="activations (the paper's Table 2) or blocks (skip / SE, Table 3)."),
     backend: list[str] = typer.Option(None, "--backend", "-b", help="Backends (default: every available CPU one)."),
-    threads: int = typer.Option(None, "--threads", help="Threads for every backend; default 1 (the count that repeats on shared VMs; see README)."),
+    threads: int = THREADS_OPTION,
     quick: bool = typer.Option(False, "--quick"),
     precise: bool = typer.Option(False, "--precise"),
     out_dir: Path = typer.Option(None, "--out", help="Run folder (resumed if it exists)."),
