@@ -28,6 +28,7 @@ import numpy as np
 from harness import windows
 from harness.errors import HarnessError
 from harness.jobs import KEY_FIELDS
+from harness.jobs import key_label as job_label
 from harness.jobs import key_of as job_key
 from harness.parity import describe as describe_parity
 
@@ -55,8 +56,7 @@ class KeyResult:
 
     @property
     def label(self) -> str:
-        k = self.key
-        return f"{k['model']} · {k['backend']} · {k['device']} · {k['precision']} · b{k['batch']} · t{k['threads']}"
+        return job_label(self.key)
 
 
 @dataclass
@@ -112,7 +112,7 @@ def key_of(rec: dict[str, Any]) -> tuple:
 
 
 def key_label(key: tuple) -> str:
-    return " · ".join(str(v) for v in key)
+    return job_label(dict(zip(KEY_FIELDS, key)))
 
 
 def gate_verdict(lo: float, hi: float, threshold: float, floor: float) -> tuple[str, str]:

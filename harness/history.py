@@ -20,8 +20,9 @@ import numpy as np
 
 from harness import store
 from harness.errors import HarnessError
+from harness.jobs import KEY_FIELDS, key_label
 
-SERIES_KEY = ("model", "form", "backend", "device", "precision", "batch", "threads", "boundary", "layout")
+SERIES_KEY = KEY_FIELDS  # a series is one job key over runs
 PENALTY = 6.0
 MIN_SIGMA = 0.005  # floor for the noise estimate (0.5%): a perfectly flat series would make any wiggle a step
 
@@ -53,8 +54,7 @@ class Series:
 
     @property
     def label(self) -> str:
-        k = self.key
-        return f"{k['model']} · {k['backend']} · {k['precision']} · b{k['batch']} · t{k['threads']}"
+        return key_label(self.key)
 
 
 def change_points(values: list[float], min_size: int = 3) -> list[int]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from backends.base import JobSpec
 
@@ -13,6 +15,15 @@ from backends.base import JobSpec
 BOUNDARIES = {"cuda": ("device", "end-to-end")}
 KEY_FIELDS = ("model", "form", "backend", "device", "precision", "batch", "threads", "boundary", "layout")
 DEFAULTS = {"layout": "nchw"}  # key fields older records may lack
+
+
+def key_label(key: Mapping[str, Any]) -> str:
+    """One job key as people read it, the same in every table and report: every key field is spelt, so
+    two keys never print alike (layout only when it is not the default NCHW)."""
+    k = {**DEFAULTS, **key}
+    label = (f"{k['model']} ({k['form']}) · {k['backend']} · {k['device']} · {k['precision']} · batch {k['batch']} · "
+             f"{k['threads']} threads · boundary {k['boundary']}")
+    return label if k["layout"] == DEFAULTS["layout"] else f"{label} · {k['layout']}"
 
 
 @dataclass(frozen=True)

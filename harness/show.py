@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.jobs import key_label
 from harness.parity import describe as describe_parity
 
 
@@ -31,8 +32,7 @@ def job_lines(records: list[dict[str, Any]]) -> list[str]:
     lines = []
     for rec in records:
         j = rec["job"]
-        head = (f"{j['model']} ({j['form']}) · {j['backend']} · {j['device']} · {j['precision']} · batch {j['batch']} · "
-                f"{j['threads']} threads · boundary {j['boundary']}: {rec['status'].upper()}")
+        head = f"{key_label(j)}: {rec['status'].upper()}"
         lines.append(head)
         graph = (rec.get("backend_info") or {}).get("graph")
         if rec["status"] != "ok":

@@ -105,9 +105,12 @@ class MobileOneBlock(nn.Module):
         return self.activation(self.se(out))
 
     def fused_kernel_bias(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The single kernel and bias (float64) equal to the sum of all branches."""
-        kernel = torch.zeros(self.cout, self.cin // self.groups, self.kernel, self.kernel, dtype=torch.float64)
-        bias = torch.zeros(self.cout, dtype=torch.float64)
+        """The single kernel and bias (float64, on the weights' device, as the authors' code builds them:
+        a model fused on a GPU never mixes in CPU tensors) equal to the sum of all branches."""
+        device = self.rbr_conv[0].conv.weight.device
+        kernel = torch.zeros(self.cout, self.cin // self.groups, self.kernel, self.kernel, dtype=torch.float64,
+                             device=device)
+        bias = torch.zeros(self.cout, dtype=torch.float64, device=device)
         for branch in self.rbr_conv:
             k, b = fuse_conv_bn(branch.conv.weight, branch.bn)
             kernel, bias = kernel + k, bias + b
@@ -115,7 +118,7 @@ class MobileOneBlock(nn.Module):
             k, b = fuse_conv_bn(self.rbr_scale.conv.weight, self.rbr_scale.bn)
             kernel, bias = kernel + pad_kernel(k, self.kernel), bias + b
         if self.rbr_skip is not None:
-            k, b = fuse_conv_bn(identity_kernel(self.cin, self.groups, self.kernel), self.rbr_skip)
+            k, b = fuse_conv_bn(identity_kernel(self.cin, self.groups, self.kernel, device), self.rbr_skip)
             kernel, bias = kernel + k, bias + b
         return kernel, bias
 

@@ -30,13 +30,12 @@ def pad_kernel(kernel: torch.Tensor, size: int) -> torch.Tensor:
     return nn.functional.pad(kernel, [pad, pad, pad, pad])
 
 
-def identity_kernel(channels: int, groups: int, size: int) -> torch.Tensor:
-    """The kxk grouped-conv kernel (float64) that maps its input to itself."""
+def identity_kernel(channels: int, groups: int, size: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The kxk grouped-conv kernel (float64, on `device`) that maps its input to itself."""
     per_group = channels // groups
-    kernel = torch.zeros(channels, per_group, size, size, dtype=torch.float64)
-    centre = size // 2
-    for c in range(channels):
-        kernel[c, c % per_group, centre, centre] = 1.0
+    kernel = torch.zeros(channels, per_group, size, size, dtype=torch.float64, device=device)
+    idx = torch.arange(channels, device=device)
+    kernel[idx, idx % per_group, size // 2, size // 2] = 1.0
     return kernel
 
 

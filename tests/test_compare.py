@@ -109,7 +109,7 @@ def test_cli_exit_codes_and_reports(tmp_path: Path) -> None:
     ok = runner.invoke(app, ["compare", str(base), str(same)])
     assert ok.exit_code == 0, ok.output
     bad = runner.invoke(app, ["compare", str(base), str(slow), "--format", "md", "--json", str(tmp_path / "c.json")])
-    assert bad.exit_code == 1 and "**REGRESSION**" in bad.output and "| b · torch" in bad.output
+    assert bad.exit_code == 1 and "**REGRESSION**" in bad.output and "| b (fused) · torch" in bad.output
     data = json.loads((tmp_path / "c.json").read_text())
     assert data["regression_count"] == 1 and "hierarchical bootstrap" in data["method"]
     missing = runner.invoke(app, ["compare", str(base), str(tmp_path / "nope")])
@@ -144,3 +144,15 @@ def test_the_gate_fails_closed_on_a_candidate_that_lost_its_numbers(tmp_path: Pa
     # the baseline without a number is only "not comparable": nothing was lost
     flipped = compare_runs([_failed(record(process_samples(rng, 2e6), model="a"))], [base[0]])
     assert flipped.exit_code == 0 and flipped.not_comparable and not flipped.broken
+
+
+def test_every_key_field_is_in_the_label_so_two_keys_never_print_alike() -> None:
+    from harness.jobs import KEY_FIELDS, key_label
+
+    base = dict(model="m", form="fused", backend="torch", device="cuda", precision="fp16", batch=1, threads=1,
+                boundary="device", layout="nchw")
+    other = {"model": "n", "form": "train", "backend": "onnxruntime", "device": "cpu", "precision": "fp32", "batch": 2,
+             "threads": 2, "boundary": "end-to-end", "layout": "nhwc"}
+    labels = {key_label(base)} | {key_label({**base, field: other[field]}) for field in KEY_FIELDS}
+    assert len(labels) == len(KEY_FIELDS) + 1
+    assert key_label({k: v for k, v in base.items() if k != "layout"}) == key_label(base)  # old records: NCHW

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import model_zoo
 from harness.cli import app
 from model_zoo.mobileformer import VARIANTS as MF_VARIANTS
-from tests.test_mobileone import REFERENCE, needs_reference
+from tests.test_mobileone import REFERENCE
 
 
 @pytest.mark.parametrize("variant", list(MF_VARIANTS))
@@ -24,7 +24,6 @@ def test_mobileformer_params_and_macs(variant: str) -> None:
     assert abs(macs / spec.reference.macs_m - 1) < 0.005
 
 
-@needs_reference
 @pytest.mark.parametrize("variant", ["26m", "96m", "508m"])
 def test_mobileformer_loads_the_authors_names_strictly(variant: str, tmp_path: Path) -> None:
     """A checkpoint with exactly the release's names and shapes (values made here) loads and runs."""
