@@ -100,3 +100,10 @@ class DeviceTimed(_Fake):
 
 ALL = {cls.name: f"tests.fake_backends:{cls.__name__}"
        for cls in (Sleeps, SleepsLonger, Segfaults, Hangs, Raises, WrongOutputs, Missing, DeviceTimed)}
+
+
+def interrupted(payload: dict) -> str:
+    """A measurement-process target hit by Ctrl-C: the process must ignore it and finish its job."""
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.2)
+    return "finished"

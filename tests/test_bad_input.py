@@ -81,6 +81,18 @@ def _plant_index(content: bytes) -> Callable[[Path], list[str]]:
     return make
 
 
+def _two_indexed_runs(root: Path) -> list[str]:
+    """Two runs of one job in the working folder's index, so `history` gets as far as plotting."""
+    from harness import store
+
+    for i in range(2):
+        rec = record([np.full(30, 1e6 * (1 + i))], model="a", run_id=f"r{i}", created=f"2026-11-2{i}T00:00:00+00:00")
+        path = root / "results" / "runs" / f"r{i}" / "records" / "a.json"
+        records.write_record(path, rec)
+        store.index_record(store.default_index(root / "results"), rec, path)
+    return []
+
+
 one_result = device_results()["results"][0]
 CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     # run: everything is checked before a sweep starts, so nothing is written
@@ -133,8 +145,8 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     # history and the index
     "history without an index": (_args("history"), "no index"),
     "history corrupt index, no records": (_plant_index(b"this is not sqlite" * 100), "no records"),
-    "history plot into a file": (lambda root: (_write_run(root / "results" / "runs" / "r", []),
-                                              ["history", "--plot", "afile/h.png"])[1], "index"),
+    "history plot into a file": (lambda root: _two_indexed_runs(root) + ["history", "--plot", "afile/h.png"], "afile"),
+    "history plot of an unknown type": (lambda root: _two_indexed_runs(root) + ["history", "--plot", "h.jpg"], ".png"),
     "index rebuild without records": (_args("index", "rebuild", "--root", "empty"), "no records"),
     "baseline set missing run": (_args("baseline", "set", "nope"), "no run"),
     # ingest
@@ -309,3 +321,10 @@ def test_markdown_escapes_names_and_files_are_world_readable(here: Path) -> None
     assert "<img" not in text and "&lt;img src=x onerror=alert(1)&gt;\\|x" in text
     records.atomic_write_text(here / "site" / "index.html", "x")
     assert (here / "site" / "index.html").stat().st_mode & 0o044 == 0o044
+
+
+def test_a_measurement_process_ignores_ctrl_c() -> None:
+    """Ctrl-C is the parent's: the sweep stops there (and resumes later), no child prints a traceback."""
+    from harness.runner import mp_context, run_in_process
+
+    assert run_in_process(mp_context(), {}, 30, target="tests.fake_backends:interrupted") == ("ok", "finished")
