@@ -14,7 +14,7 @@
 #      in three parts (eager and graphs, compile fp16, compile fp32) cut to the budget;
 #   5. benchmarks/gpu_check_report.py: parity of every GPU job, end-to-end >= device, a hand-written
 #      CUDA-event loop against the harness's device boundary, and the figures table (summary.md);
-#   6. `bench show` and the leaderboard.
+#   6. `bench show`'s lines for every job (written by the report) and the leaderboard.
 # Everything lands in $OUT (at most 8 files: the device tool brings back no more): gpu_check.log,
 # summary.md, show.txt, leaderboard.md, records.tar.gz.
 #
@@ -120,8 +120,8 @@ sweep eager "fp32 fp16" torch torch-cudagraph onnxruntime-cuda onnxruntime-trt t
 sweep compile-fp16 fp16 torch-compile
 sweep compile-fp32 fp32 torch-compile
 
-step report "$PY" benchmarks/gpu_check_report.py "${RUNS[@]}" --models "$MODELS" --summary "$OUT/summary.md"
-for run in "${RUNS[@]}"; do "$PY" -m harness.cli show "$run" >>"$OUT/show.txt" 2>&1; done
+step report "$PY" benchmarks/gpu_check_report.py "${RUNS[@]}" --models "$MODELS" --summary "$OUT/summary.md" \
+    --show "$OUT/show.txt"
 step leaderboard "$PY" -m harness.cli leaderboard "${RUNS[@]}" --format md --output "$WORK/leaderboard/leaderboard.md"
 cp "$WORK/leaderboard/leaderboard.md" "$OUT/" 2>/dev/null
 tar -czf "$OUT/records.tar.gz" -C "$WORK" --exclude=cache . 2>>"$LOG"

@@ -169,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", type=Path, nargs="+")
     parser.add_argument("--models", default="", help="the models the sweep was asked for (space-separated)")
     parser.add_argument("--summary", type=Path, help="write the summary (markdown) here too")
+    parser.add_argument("--show", type=Path, help="write `bench show`'s lines for every run here (one process, "
+                                                  "not a CLI start per run)")
     args = parser.parse_args(argv)
 
     import torch
@@ -202,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.summary:
         args.summary.write_text(text)
+    if args.show:
+        from harness.show import job_lines
+
+        args.show.write_text("\n".join(job_lines(records)) + "\n")
     return 1 if failures else 0
 
 
