@@ -45,6 +45,7 @@ def here(tmp_path: Path, monkeypatch) -> Path:
     (tmp_path / "typed" / "records" / "t.json").write_text(json.dumps(typed))
     (tmp_path / "empty" / "records").mkdir(parents=True)
     (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "corrupt.json").write_text('{"schema_version": 1, "run_')
     (tmp_path / "garbage.pth").write_bytes(b"\x00not a checkpoint")
     return tmp_path
 
@@ -96,8 +97,12 @@ def _two_indexed_runs(root: Path) -> list[str]:
 one_result = device_results()["results"][0]
 CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     # run: everything is checked before a sweep starts, so nothing is written
-    "run unknown model": (_args("run", "-m", "mobileone_s9"), "mobileone_s9"),
+    "run unknown model": (_args("run", "-m", "mobileone_s9"), "unknown model 'mobileone_s9'; did you mean mobileone_s0"),
     "run unknown backend": (_args("run", "-m", MODEL, "-b", "tensorflow"), "tensorflow"),
+    "run misspelt backend": (_args("run", "-b", "onnxruntim"), "unknown backend 'onnxruntim'; did you mean onnxruntime?"),
+    "run unwritable out": (_args("run", "-m", MODEL, "-b", "torch", "--out", "/proc/nope/run"),
+                           "cannot write results to /proc/nope/run"),
+    "leaderboard corrupt file": (_args("leaderboard", "corrupt.json"), "corrupt.json is not a readable results file"),
     "run unknown precision": (_args("run", "-m", MODEL, "-p", "fp8"), "fp8"),
     "run unknown device": (_args("run", "-m", MODEL, "--device", "tpu"), "tpu"),
     "run unknown form": (_args("run", "-m", MODEL, "--form", "half"), "half"),

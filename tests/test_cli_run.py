@@ -56,19 +56,10 @@ def test_unsupported_precision_and_coreml_are_skipped_records(tmp_path: Path) ->
     assert "skipped: " in done.stderr and "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["run", "--model", "mobileone_s9"], "unknown model 'mobileone_s9'; did you mean mobileone_s0"),
-    (["run", "--backend", "onnxruntim"], "unknown backend 'onnxruntim'; did you mean onnxruntime?"),
-    (["run", "--precision", "fp8"], "unknown precision 'fp8'"),
-    (["run", "--quick", "--precise"], "contradict"),
-    (["run", "--out", "/proc/nope/run"], "cannot write results to /proc/nope/run"),
-    (["show", "no-such-run"], "no run 'no-such-run'"),
-    (["leaderboard", "corrupt.json"], "corrupt.json is not a readable results file"),
-])
-def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str, tmp_path: Path) -> None:
-    (tmp_path / "corrupt.json").write_text('{"schema_version": 1, "run_')
-    done = bench(*args, cwd=tmp_path, timeout=120)
+def test_bad_input_through_the_installed_entry_point_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """One end-to-end smoke in a fresh interpreter; the cases themselves run in-process in test_bad_input.py."""
+    done = bench("run", "--model", "mobileone_s9", cwd=tmp_path, timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert needle in done.stderr and "Traceback" not in done.stderr
+    assert "unknown model 'mobileone_s9'; did you mean mobileone_s0" in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not (tmp_path / "results").exists()  # nothing half-written
