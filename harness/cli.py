@@ -463,6 +463,7 @@ def compare(
         from harness.lockstep import Side, parse_env, run_lockstep
         from harness.plan_cli import plan_from_options, protocol_from_options
         from harness.runner import default_cache_dir, new_run_dir
+        from harness.store import default_index
 
         cfg = protocol_from_options(False, False, None)
         jobs = plan_from_options(model, backend, precision, None, _threads(threads), "cpu", "fused", None)
@@ -473,7 +474,8 @@ def compare(
         with err.status("lockstep") as status:
             base, cand, paired = run_lockstep(
                 jobs, cfg, sides, folder, default_cache_dir(), pairs, window_ms / 1e3,
-                progress=lambda j, i, n: status.update(f"{j.model} · {j.backend}: pair {max(i + 1, 0)}/{n}"))
+                progress=lambda j, i, n: status.update(f"{j.model} · {j.backend}: pair {max(i + 1, 0)}/{n}"),
+                index_db=default_index(RESULTS), say=lambda line: err.print(line, markup=False, highlight=False))
         out.print(f"lockstep runs: {folder}/baseline, {folder}/candidate", markup=False, highlight=False)
     else:
         if not runs or len(runs) != 2:

@@ -37,7 +37,7 @@ from harness import environment, records, store
 from harness.errors import HarnessError
 from harness.jobs import Job
 from harness.protocol import ProtocolConfig
-from harness.runner import RunContext, ensure_writable, judged, make_record
+from harness.runner import RunContext, ensure_writable, index, judged, make_record
 from harness.stats import summarize
 
 PAIRS = 20
@@ -195,8 +195,10 @@ def _lockstep_job(job: Job, cfg: ProtocolConfig, sides: tuple[Side, Side], cache
 
 
 def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side], out_dir: Path, cache_dir: Path,
-                 pairs: int = PAIRS, window_s: float = WINDOW_S, progress=None) -> tuple[list[dict], list[dict], list[Paired]]:
-    """Measure every job in lockstep; write each side's records as an ordinary run, and the pairs."""
+                 pairs: int = PAIRS, window_s: float = WINDOW_S, progress=None, index_db: Path | None = None,
+                 say=None) -> tuple[list[dict], list[dict], list[Paired]]:
+    """Measure every job in lockstep; write each side's records as an ordinary run (indexed into `index_db`
+    as they are written, as a rebuild of the index would find them), and the pairs."""
     if pairs < 3:
         raise HarnessError(f"--pairs must be at least 3 (a CI over pairs needs them), not {pairs}")
     if not 0.005 <= window_s <= 10:
@@ -206,7 +208,8 @@ def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side],
     for side in sides:
         folder = out_dir / side.name
         ensure_writable(folder)
-        runs.append(RunContext(f"{out_dir.name}-{side.name}", folder, dict(host), cfg, cache_dir, side.weights))
+        runs.append(RunContext(f"{out_dir.name}-{side.name}", folder, dict(host), cfg, cache_dir, side.weights,
+                               index_db))
     results: tuple[list[dict], list[dict]] = ([], [])
     paired: list[Paired] = []
     for job in jobs:
@@ -231,6 +234,7 @@ def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side],
         for i, run in enumerate(runs):
             path = run.out_dir / "records" / f"{job.id}.json"
             records.write_record(path, recs[i])
+            index(run, recs[i], path, say or (lambda _line: None))
             results[i].append(recs[i])
     for run in runs:
         records.atomic_write_text(run.out_dir / "run.json", store.dumps(

@@ -73,14 +73,13 @@ def _lockstep_night(jobs: list[Job], cfg: ProtocolConfig, root: Path, run_dir: P
     from harness.lockstep import Side, run_lockstep
 
     sides = (Side("baseline", baseline_python), Side("candidate", sys.executable))
-    base, current, paired = run_lockstep(jobs, cfg, sides, run_dir, runner.default_cache_dir())
+    warnings: list[str] = []
+    base, current, paired = run_lockstep(jobs, cfg, sides, run_dir, runner.default_cache_dir(),
+                                         index_db=store.default_index(root), say=warnings.append)
     result = compare.compare_runs(base, current, threshold, paired)
     atomic_write_text(run_dir / "compare.md", compare.to_markdown(result))
     atomic_write_text(run_dir / "compare.json", store.dumps(result.as_dict()))
-    warnings = {store.index_or_warn(store.default_index(root), rec,
-                                    run_dir / "candidate" / "records" / f"{rec['job_id']}.json")[0] for rec in current}
     measured = accuracy.load_all(root)
     write_markdown(current, measured, root / "leaderboard.md")
-    notes = [f"lockstep against {baseline_python}", f"site: {write_site(current, measured, root / 'site')}",
-             *sorted(w for w in warnings if w)]
+    notes = [f"lockstep against {baseline_python}", f"site: {write_site(current, measured, root / 'site')}", *warnings]
     return NightlyResult(run_dir, result, notes + _history(root))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from backends import registry
+from harness import store
 from harness.compare import compare_runs, paired_ci
 from harness.errors import HarnessError
 from harness.jobs import plan
@@ -32,7 +33,9 @@ def test_lockstep_sides_run_resident_with_their_own_environment(tmp_path: Path) 
     sides = (Side("baseline", env={"ONEBENCH_FAKE_DELAY_S": "0.002"}),
              Side("candidate", env={"ONEBENCH_FAKE_DELAY_S": "0.004"}))
     base, cand, paired = run_lockstep(jobs, CFG, sides, tmp_path / "ls", tmp_path / "cache", pairs=6, window_s=0.02,
-                                      progress=lambda job, i, n: steps.append(i))
+                                      progress=lambda job, i, n: steps.append(i), index_db=tmp_path / "index.sqlite")
+    indexed = store.query(tmp_path / "index.sqlite")  # as written, not only after an index rebuild
+    assert sorted(r["run_id"] for r in indexed) == ["ls-baseline", "ls-candidate"]
     assert steps == [-2, -1, 0, 1, 2, 3, 4, 5]  # two warm-up alternations, then the pairs
     assert base[0]["status"] == "ok" == cand[0]["status"]
     assert len(paired) == 1 and len(paired[0].base) == 6 == len(paired[0].cand)
