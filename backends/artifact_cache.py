@@ -42,6 +42,12 @@ def verified(path: Path, companions: Sequence[str] = ()) -> bool:
     return sidecar.read_text().strip() == _content_hash(path, companions)
 
 
+def recorded_sha256(path: Path) -> str:
+    """The hash `cached` recorded for an artifact it has just verified or built: its identity in records,
+    without hashing the file a second time."""
+    return _sidecar(path).read_text().strip()
+
+
 def cached(path: Path, build: Callable[[Path], None], companions: Sequence[str] = ()) -> bool:
     """Make sure a verified artifact is at `path`; return True when it had to be built. `build(tmp)` writes
     the artifact at `tmp` (and its companions beside it, same stem); several processes may build at once,

@@ -85,8 +85,9 @@ class Backend(Protocol):
     """A runtime. Optional class attributes: `preload` (modules the sweep's fork server imports once, so
     each measurement process does not), `layouts` (default nchw only), `own_devices` (True when its
     devices are its own, like Core ML's compute units, so the sweep's --device does not apply and the
-    first one is the default), `default_precision` (default fp32), and `prepare` (convert and check
-    for a device bundle, see `backends.coreml`)."""
+    first one is the default), `default_precision` (default fp32), `prepare` (convert and check
+    for a device bundle, see `backends.coreml`), and `build_env(cores)` (environment that sizes its
+    compiler pool when `bench prepare` runs builds side by side, see `backends.torch_compile`)."""
 
     name: str
     description: str

@@ -55,4 +55,5 @@ def export_onnx(model: nn.Module, model_name: str, weights_hash: str, batch: int
         program.save(str(tmp))
 
     start = time.perf_counter()
-    return path, (time.perf_counter() - start) if cached(path, build) else 0.0
+    built = cached(path, build)
+    return path, time.perf_counter() - start if built else 0.0

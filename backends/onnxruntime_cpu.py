@@ -11,7 +11,7 @@ import time
 import numpy as np
 from torch import nn
 
-from backends.artifact_cache import file_sha256
+from backends.artifact_cache import recorded_sha256
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
 from backends.onnx_export import INPUT_NAME, OUTPUT_NAME, export_availability, export_onnx
 
@@ -66,6 +66,6 @@ class OnnxRuntimeCPU:
 
         return Session(
             run=run, infer=infer, cold={"export_s": export_s, "load_s": load_s},
-            artifact={"path": str(path), "sha256": file_sha256(path), "format": "onnx"},
+            artifact={"path": str(path), "sha256": recorded_sha256(path), "format": "onnx"},
             info={"providers": sess.get_providers(), "intra_op_num_threads": job.threads, "wait_policy": wait},
         )

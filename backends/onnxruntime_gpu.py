@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, distribution
 import numpy as np
 from torch import nn
 
-from backends.artifact_cache import file_sha256
+from backends.artifact_cache import recorded_sha256
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
 from backends.onnx_export import INPUT_NAME, OUTPUT_NAME, export_availability, export_onnx
 
@@ -134,7 +134,7 @@ class OnnxRuntimeGPU:
             run=run, infer=infer, boundary="end-to-end",
             device_timer=event_timer(stream, lambda: sess.run_with_iobinding(on_device)),
             cold={"export_s": export_s, "load_s": load_s},
-            artifact={"path": str(path), "sha256": file_sha256(path), "format": "onnx"},
+            artifact={"path": str(path), "sha256": recorded_sha256(path), "format": "onnx"},
             info={"providers": sess.get_providers(), "provider_options": sess.get_provider_options()},
         )
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from backends.artifact_cache import cached, file_sha256
+from backends.artifact_cache import cached, recorded_sha256
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
 from backends.onnx_export import export_availability, export_onnx
 
@@ -94,6 +94,6 @@ class OpenVinoCPU:
                     ("INFERENCE_PRECISION_HINT", "INFERENCE_NUM_THREADS", "PERFORMANCE_HINT", "NUM_STREAMS")}
         return Session(
             run=run, infer=infer, cold={"export_s": export_s, "convert_s": convert_s, "compile_s": compile_s},
-            artifact={"path": str(path), "sha256": file_sha256(path), "format": "onnx"},
+            artifact={"path": str(path), "sha256": recorded_sha256(path), "format": "onnx"},
             info={"openvino": reported, "wait_policy": WAIT_POLICY},
         )

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from backends.artifact_cache import cached, file_sha256
+from backends.artifact_cache import cached, recorded_sha256
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported, module_availability
 from backends.onnx_export import export_onnx
 
@@ -86,7 +86,7 @@ class TensorRT:
 
         onnx_file, export_s = export_onnx(model, job.model, ctx.weights_hash, job.batch, job.input_size, ctx.cache_dir)
         logger = trt.Logger(trt.Logger.WARNING)
-        onnx_sha = file_sha256(onnx_file)
+        onnx_sha = recorded_sha256(onnx_file)
         path = engine_path(ctx.cache_dir, job.model, job.precision,
                            engine_key(onnx_sha, trt.__version__, torch.cuda.get_device_name(), job.precision))
         cold = {"export_s": export_s, "build_s": 0.0}
@@ -132,7 +132,7 @@ class TensorRT:
 
         return Session(
             run=run, infer=infer, boundary="end-to-end", device_timer=event_timer(stream, execute), cold=cold,
-            artifact={"path": str(path), "sha256": file_sha256(path), "format": "tensorrt-engine",
+            artifact={"path": str(path), "sha256": recorded_sha256(path), "format": "tensorrt-engine",
                       "onnx_sha256": onnx_sha},
             info={"tensorrt": trt.__version__, "device": torch.cuda.get_device_name(), "workspace_bytes": WORKSPACE_BYTES,
                   "io": {"inputs": inputs, "outputs": outputs}},

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from backends.artifact_cache import cached, file_sha256
+from backends.artifact_cache import cached, recorded_sha256
 from backends.base import Availability, JobSpec, OpenContext, Session
 from backends.torch_cuda import CUDA_DTYPES, strict_fp32, torch_cuda_session
 from backends.torch_eager import DTYPES, TorchEager, torch_session
@@ -40,6 +40,11 @@ class TorchCompile(TorchEager):
     name = "torch-compile"
     description = "Inductor (AOTInductor package; CPU or CUDA)"
     preload = ("torch._inductor",)  # imported once by the sweep's fork server, not in every process
+
+    @staticmethod
+    def build_env(cores: int) -> dict[str, str]:
+        """`bench prepare` runs builds side by side: each Inductor compile pool gets its share of the cores."""
+        return {"TORCHINDUCTOR_COMPILE_THREADS": str(cores)}
 
     def availability(self) -> Availability:
         avail = super().availability()
@@ -71,5 +76,5 @@ class TorchCompile(TorchEager):
         compiled = torch._inductor.aoti_load_package(str(path))
         cold["load_s"] = time.perf_counter() - start
         session = torch_cuda_session(compiled, job, ctx, cold) if cuda else torch_session(compiled, job, ctx, cold)
-        session.artifact = {"path": str(path), "sha256": file_sha256(path), "format": "aoti-package"}
+        session.artifact = {"path": str(path), "sha256": recorded_sha256(path), "format": "aoti-package"}
         return session

@@ -20,6 +20,7 @@ import model_zoo
 from backends import registry
 from harness.accuracy import index as accuracy_index
 from harness.accuracy import record_key
+from harness.jobs import DEFAULTS
 from harness.windows import STATISTIC, rel_halfwidth
 from model_zoo.errors import ZooError
 
@@ -98,8 +99,8 @@ def column_label(job: dict[str, Any], vary: set[str]) -> str:
     """The backend, then each field that differs between the table's jobs (a CUDA run's `device` and
     `end-to-end` boundaries are two columns, never one cell overwritten by the other)."""
     prefix = {"batch": "b", "threads": "t"}
-    parts = [job["backend"]] + [prefix.get(k, "") + str(job.get(k, "nchw" if k == "layout" else ""))
-                                for k in COLUMN_FIELDS if k in vary]
+    job = {**DEFAULTS, **job}
+    parts = [job["backend"]] + [prefix.get(k, "") + str(job[k]) for k in COLUMN_FIELDS if k in vary]
     return " ".join(parts)
 
 
@@ -137,7 +138,7 @@ def build(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None =
     `accuracy` records are joined to the latency records that ran the same artifact.
     """
     joined = accuracy_index(accuracy or [])
-    vary = {k for k in COLUMN_FIELDS if len({r["job"].get(k, "nchw" if k == "layout" else "") for r in records}) > 1}
+    vary = {k for k in COLUMN_FIELDS if len({{**DEFAULTS, **r["job"]}[k] for r in records}) > 1}
     columns: list[str] = []
     rows: dict[str, Row] = {}
     for rec in records:

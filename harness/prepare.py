@@ -53,12 +53,15 @@ def prepare_artifacts(jobs: list[Job], cache_dir: Path, workers: int, weights: s
                       done: Callable[[Prepared], None] | None = None,
                       timeout_s: float = BUILD_TIMEOUT_S) -> list[Prepared]:
     """Build every distinct artifact of `jobs` into `cache_dir`, `workers` at a time, each in its own
-    process (a crash or hang costs that artifact only). Inductor's compile pool is shared out so that
-    `workers` builds do not each start a pool the size of the machine."""
+    process (a crash or hang costs that artifact only). A backend whose builds start their own compiler
+    pool says how to size it (`build_env(cores)`), so `workers` builds share the machine's cores."""
     if workers < 1:
         raise HarnessError(f"--workers must be at least 1, not {workers}")
-    os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     unique = artifact_jobs(jobs)
+    cores = max(1, (os.cpu_count() or 1) // workers)
+    for name in sorted({j.backend for j in unique}):
+        for key, value in getattr(registry.get(name), "build_env", lambda _: {})(cores).items():
+            os.environ.setdefault(key, value)  # before the fork server starts: every build inherits it
     mpctx = mp_context(sorted({j.backend for j in unique}))
 
     def one(job: Job) -> Prepared:

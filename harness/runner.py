@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import multiprocessing as mp
 import os
 import random
@@ -64,6 +63,10 @@ class RunContext:
     weights: str | None = None
     index_db: Path | None = None
     records: list[dict[str, Any]] = field(default_factory=list)
+    weights_id: dict[str, str] | None = field(init=False, default=None)  # the checkpoint by content, hashed once
+
+    def __post_init__(self) -> None:
+        self.weights_id = weights_identity(self.weights)
 
 
 def mp_context(backends: list[str] | tuple[str, ...] = ()) -> mp.context.BaseContext:
@@ -149,7 +152,7 @@ def make_record(run: RunContext, job: Job, status: str, message: str, processes:
         "unstable_reasons": [],
         "protocol": run.cfg.as_dict(),
         "host": run.host,
-        "weights": weights_identity(run.weights),
+        "weights": run.weights_id,
         "model_info": first.get("model_info"),
         "cold_start": first.get("cold_start", {}),
         "processes": [{k: v for k, v in p.items() if k != "boundary"} for p in processes],
@@ -276,7 +279,6 @@ def _save_partial(run: RunContext, st: JobState) -> None:
         {"settings": _settings(run), "prepared": st.prepared, "processes": st.processes}))
 
 
-@functools.lru_cache(maxsize=8)
 def weights_identity(weights: str | None) -> dict[str, str] | None:
     """The checkpoint a run loads, by content: a record made from other weights is never reused."""
     if not weights:
@@ -289,7 +291,7 @@ def weights_identity(weights: str | None) -> dict[str, str] | None:
 
 def _settings(run: RunContext) -> dict[str, Any]:
     """What a stored measurement must share with this run to be reused on resume."""
-    return {"protocol": run.cfg.as_dict(), "weights": weights_identity(run.weights),
+    return {"protocol": run.cfg.as_dict(), "weights": run.weights_id,
             "libraries": run.host.get("libraries"), "python": run.host.get("python")}
 
 

@@ -145,7 +145,6 @@ def test_resume_reuses_a_record_only_under_the_same_weights_and_libraries(tmp_pa
     said: list[str] = []
 
     def sweep(weights: str | None = None) -> dict:
-        runner.weights_identity.cache_clear()
         return run_sweep(jobs, FAST, tmp_path / "run", cache_dir=tmp_path / "cache", weights=weights, say=said.append)[0]
 
     import torch
