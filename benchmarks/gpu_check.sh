@@ -7,7 +7,7 @@
 # Steps, each logged with its time and verdict; a failed step does not stop the later ones:
 #   1. install the wheels from $GPU_CHECK_WHEELS (default .whl) and the project itself, --no-deps, offline;
 #   2. the machine: nvidia-smi, torch/CUDA/cuDNN versions, `bench list backends`;
-#   3. `bench prepare`: the torch-compile packages of the matrix, built 4 at a time (GPU_CHECK_WORKERS);
+#   3. `bench prepare`: the torch-compile jobs of the matrix compiled into the cache 4 at a time (GPU_CHECK_WORKERS);
 #      then `pytest -m gpu` (the CUDA tests; skipped with the reason where no GPU is visible);
 #   4. a quick CUDA sweep: 5 models x torch, torch-compile, torch-cudagraph x fp32, fp16 x both
 #      boundaries, plus the backends that cannot run there (ONNX Runtime GPU, TensorRT) as skipped records,
@@ -89,9 +89,10 @@ step machine machine
 GPU=$("$PY" -c "import torch; print(int(torch.cuda.is_available()))" 2>/dev/null || echo 0)
 [[ $GPU == 1 ]] || say "no CUDA GPU is visible: every CUDA job below must be a skipped record with the reason"
 
-# Every step shares one artifact cache: `bench prepare` builds the AOTInductor packages of the whole
-# matrix first, 4 at a time (one took over 80 s on the H200, serially ten outlast the budget), and the
-# tests and the sweep only load them. A prepare cut by its share of the budget leaves the rest to the sweep.
+# Every step shares one artifact cache: `bench prepare` compiles the torch-compile jobs of the whole
+# matrix first, 4 at a time, into Inductor's cache there (torch.compile on CUDA: ~9 s each on the H200;
+# AOTInductor packages crashed at load there, see backends/torch_compile.py), and the tests and the sweep
+# then hit that cache. A prepare cut by its share of the budget leaves the rest to the sweep.
 export ONEBENCH_CACHE=${ONEBENCH_CACHE:-$WORK/cache}
 export ONEBENCH_TEST_CACHE=$ONEBENCH_CACHE
 models=()
@@ -101,8 +102,8 @@ step prepare timeout $(( $(left) * 2 / 5 )) "$PY" -m harness.cli prepare --devic
 step pytest timeout $(( $(left) / 3 )) "$PY" -m pytest -m gpu -q -p no:cacheprovider tests
 
 # The sweep, cheapest first, so a cut (the budget is spent) costs the compiled jobs, not the eager ones:
-# eager and CUDA-graph jobs with the skipped backends, then torch-compile fp16, then fp32 (any package
-# `bench prepare` did not finish is compiled there, a minute or more each).
+# eager and CUDA-graph jobs with the skipped backends, then torch-compile fp16, then fp32 (anything
+# `bench prepare` did not finish is compiled there).
 # Every part keeps the records it finished; the report names the jobs no part reached.
 RUNS=()
 sweep() {  # sweep NAME PRECISIONS BACKENDS...

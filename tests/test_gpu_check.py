@@ -69,3 +69,25 @@ def test_the_check_installs_offline_and_reports_the_skips(wheels: Path, tmp_path
                             capture_output=True, text=True).stdout.lower()
     assert "onebench" in listed
 
+
+
+def _rec(backend: str, boundary: str, p50_ms: float, status: str = "ok", passed: bool = True) -> dict:
+    return {"job_id": f"m.{backend}.{boundary}", "job": {"model": "m", "backend": backend, "precision": "fp16", "boundary": boundary},
+            "status": status, "parity": {"passed": passed}, "stats": {"p50": p50_ms * 1e6}, "message": None}
+
+
+def test_the_report_checks_graph_launched_boundaries_and_parity() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from gpu_check_report import check
+    finally:
+        sys.path.pop(0)
+    # eager: launch-bound, its two boundaries are two processes' launch loops; not a failure
+    assert check([_rec("torch", "device", 1.42), _rec("torch", "end-to-end", 1.31)], gpu_visible=True) == []
+    failures = check([_rec("torch-cudagraph", "device", 0.40), _rec("torch-cudagraph", "end-to-end", 0.30),
+                      _rec("torch-compile", "device", 0.5, passed=False)], gpu_visible=True)
+    assert len(failures) == 2
+    assert "torch-cudagraph fp16: end-to-end p50 0.300 ms < device p50 0.400 ms" in failures[1]
+    assert "parity failed" in failures[0]
+    assert check([_rec("torch", "device", 1.0, status="error")], gpu_visible=True) != []
+    assert check([_rec("torch", "device", 1.0, status="skipped")], gpu_visible=False) == []

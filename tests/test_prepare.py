@@ -61,3 +61,29 @@ def test_cli_prepare_reports_each_artifact(tmp_path: Path, monkeypatch) -> None:
     assert "nothing to build" in done.stdout and "onebench[tensorrt]" in done.stdout
     assert "1 ready, 1 skipped, 0 failed" in done.stdout
     assert not list(tmp_path.rglob("records"))  # prepare times nothing and writes no records
+
+
+def test_jit_compile_caches_in_the_artifact_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CUDA path of torch-compile (`torch.compile` with Inductor's caches in the artifact cache), run on
+    the CPU: the first compile writes the cache, a second process-like compile of a new module hits it."""
+    import numpy as np
+    import torch
+
+    from backends.base import JobSpec, OpenContext
+    from backends.torch_compile import inductor_cache_dir, jit_compile
+
+    monkeypatch.setattr(torch._inductor.config, "compile_threads", 1)  # no worker pool to start for a tiny graph
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1))
+    example = np.random.default_rng(0).standard_normal((1, 3, 16, 16)).astype(np.float32)
+    ctx = OpenContext(tmp_path, "w", example)
+    job = JobSpec(model="tiny", backend="torch-compile", device="cpu")
+    first, cold = jit_compile(model, job, ctx, torch.float32, torch.contiguous_format)
+    assert cold["inductor_cache_hit"] == 0 and cold["compile_s"] > 0
+    assert any(inductor_cache_dir(ctx).rglob("*.py")), "Inductor wrote no code into the artifact cache"
+    torch._dynamo.reset()
+    again, cold = jit_compile(model, job, ctx, torch.float32, torch.contiguous_format)
+    assert cold["inductor_cache_hit"] == 1
+    x = torch.from_numpy(example)
+    with torch.inference_mode():
+        torch.testing.assert_close(again(x), model(x))
