@@ -39,7 +39,7 @@ class SkipJob(Exception):
 
 @dataclass(frozen=True)
 class JobSpec:
-    """The fields of a job a backend needs to decide and open (a view of `harness.jobs.Job`)."""
+    """The fields of a job a backend needs to decide and open (a view of `harness.measure.jobs.Job`)."""
 
     model: str
     backend: str

@@ -39,7 +39,7 @@ def _ort_loop(onnx: str, threads: int, shape: list[int]):
 
 def serve_hand_loop(commands: IO[str], replies: IO[str]) -> None:
     """The hand-written loop as a resident lockstep side (the JSON-lines protocol of
-    `harness.worker.serve`): warm up for HAND_LOOP_WARMUP_S, then time `session.run` for each window."""
+    `harness.measure.worker.serve`): warm up for HAND_LOOP_WARMUP_S, then time `session.run` for each window."""
     def reply(obj: dict[str, Any]) -> None:
         replies.write(json.dumps(obj) + "\n")
         replies.flush()

@@ -65,7 +65,7 @@ install() {
     # --no-build-isolation: setuptools from this environment, nothing fetched.
     "$PY" -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir -e . || return
     "$PY" -m pip check || echo "(pip check lists what is missing; the import below says whether it matters)"
-    "$PY" -c "import harness.cli, harness.runner, harness.leaderboard, model_zoo, timm, jsonschema, ruptures"
+    "$PY" -c "import harness.cli, harness.measure.runner, harness.publish.leaderboard, model_zoo, timm, jsonschema, ruptures"
 }
 
 machine() {

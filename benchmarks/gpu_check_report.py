@@ -39,7 +39,7 @@ def hand_event_loop(model_name: str, precision: str) -> float:
     import torch
 
     import model_zoo
-    from harness.worker import TIMING_SEED, WEIGHTS_SEED
+    from harness.measure.worker import TIMING_SEED, WEIGHTS_SEED
 
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
     torch.manual_seed(WEIGHTS_SEED)
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from harness.store import load_run
+    from harness.store.runs import load_run
 
     records = []
     for run in args.runs:
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.summary:
         args.summary.write_text(text)
     if args.show:
-        from harness.show import job_lines
+        from harness.publish.show import job_lines
 
         args.show.write_text("\n".join(job_lines(records)) + "\n")
     return 1 if failures else 0

@@ -5,7 +5,7 @@ fixed PyTorch probes (a 6-layer conv stack, a cache-resident GEMM) in turn, one 
 for `--seconds`, and prints every workload's window medians relative to its fastest, and the
 correlation of their logs. On this project's 2-vCPU CI host it showed the whole machine switching
 between a few discrete speeds (1.0, ~1.25, ~1.35, ~1.6x) every few seconds, for every workload at
-once (r = 0.93-0.97 between models): the finding behind `harness.windows`.
+once (r = 0.93-0.97 between models): the finding behind `harness.measure.windows`.
 
     python benchmarks/machine_states.py [--seconds 40] [--threads 1]
 """
@@ -30,7 +30,7 @@ def ort_step(model: str, threads: int):
 
     import model_zoo
     from backends.onnx_export import export_onnx
-    from harness.runner import default_cache_dir
+    from harness.measure.runner import default_cache_dir
     from model_zoo.weights import state_sha256
 
     torch.manual_seed(0)

@@ -5,7 +5,7 @@ each candidate statistic recomputed from the raw samples, prints the share of jo
 within 3% between every pair of runs, the 90th percentile of the gap, and the share of windows the
 harness's rule set aside. With one run folder and `--split`, each job's processes are split in time
 (the first half of its rounds against the second), which emulates two sweeps of half the processes.
-The headline rule in `harness.windows` was chosen with this script.
+The headline rule in `harness.measure.windows` was chosen with this script.
 
     python benchmarks/window_statistics.py results/runs/A results/runs/B [...]
     python benchmarks/window_statistics.py --split results/runs/A
@@ -23,8 +23,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import store, windows  # noqa: E402
-from harness.jobs import key_of  # noqa: E402
+from harness.measure import windows  # noqa: E402
+from harness.measure.jobs import key_of  # noqa: E402
+from harness.store import runs as store
 
 Stat = Callable[[list[np.ndarray]], float]
 

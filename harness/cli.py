@@ -90,7 +90,7 @@ def list_models(
     count: bool = typer.Option(True, help="Build each model and count params/MACs (slower)."),
 ) -> None:
     """The registry: our counted params/MACs beside the reference figures."""
-    from harness.zoo_listing import model_rows
+    from harness.listing.models import model_rows
 
     table = Table(title="onebench model zoo (fused form, 224x224; * = default sweep)")
     table.add_column("model", no_wrap=True)
@@ -116,7 +116,7 @@ def list_models(
 @user_errors
 def list_backends() -> None:
     """Every backend: whether it runs here, and if not, why and the command that fixes it."""
-    from harness.backend_listing import backend_rows
+    from harness.listing.backends import backend_rows
 
     table = Table(title="onebench backends")
     for col in ("backend", "runs here", "version", "why not / install"):
@@ -135,7 +135,7 @@ class Fmt(str, Enum):
 
 def _threads(value: int | None) -> int:
     """`--threads` checked (1 by default; README, "Threads"); imported late: it loads the zoo."""
-    from harness.plan_cli import threads_option
+    from harness.measure.planner import threads_option
 
     return threads_option(value)
 
@@ -176,9 +176,9 @@ def run(
     """Measure models x backends with the shared protocol; one record per job; then the leaderboard."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from harness.plan_cli import plan_from_options, protocol_from_options
-    from harness.runner import new_run_dir, run_sweep
-    from harness.store import default_index
+    from harness.measure.planner import plan_from_options, protocol_from_options
+    from harness.measure.runner import new_run_dir, run_sweep
+    from harness.store.runs import default_index
 
     if wait_quiet < 0:
         raise HarnessError(f"--wait-quiet is seconds to wait, at least 0, not {wait_quiet:g}")
@@ -223,9 +223,9 @@ def prepare(
 ) -> None:
     """Build the artifacts `bench run` with the same options will time (exports, compiled packages,
     engines), several at once; nothing is timed, and the run then only loads them."""
-    from harness.plan_cli import plan_from_options
-    from harness.prepare import default_workers, describe, prepare_artifacts
-    from harness.runner import default_cache_dir
+    from harness.measure.planner import plan_from_options
+    from harness.measure.prepare import default_workers, describe, prepare_artifacts
+    from harness.measure.runner import default_cache_dir
 
     jobs = plan_from_options(model, backend, precision, batch, _threads(threads), device, form, weights,
                              compute_units, channels_last)
@@ -260,8 +260,8 @@ def accuracy(
     """Top-1/top-5 through the backend's own artifact, beside PyTorch fp32 on the same images."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from harness import accuracy as acc
-    from harness.runner import default_cache_dir, ensure_writable
+    from harness.evaluate import accuracy as acc
+    from harness.measure.runner import default_cache_dir, ensure_writable
 
     ensure_writable(root / acc.ACCURACY_DIR)
     bar = Progress(TextColumn(f"{model} · {backend} · {precision}"), BarColumn(), MofNCompleteColumn(),
@@ -291,8 +291,8 @@ def accuracy(
 
 
 def _print_board(records: list[dict], fmt: Fmt) -> None:
-    from harness.accuracy import load_all
-    from harness.leaderboard import LEGEND, as_lists, to_csv, to_markdown
+    from harness.evaluate.accuracy import load_all
+    from harness.publish.leaderboard import LEGEND, as_lists, to_csv, to_markdown
 
     accuracy = load_all(RESULTS)
     if fmt is Fmt.md:
@@ -320,11 +320,11 @@ def leaderboard(
     html_dir: Path = typer.Option(None, "--html", help="Write a static site (index.html, plots, raw records) here."),
 ) -> None:
     """The models x backends table of one or more runs, with top-1 and accuracy-vs-latency plots."""
-    from harness.accuracy import load_all
-    from harness.leaderboard import to_csv
-    from harness.records import atomic_write_text
-    from harness.site import write_markdown, write_site
-    from harness.store import find_run, load_run
+    from harness.evaluate.accuracy import load_all
+    from harness.publish.leaderboard import to_csv
+    from harness.publish.site import write_markdown, write_site
+    from harness.store.records import atomic_write_text
+    from harness.store.runs import find_run, load_run
 
     if output and fmt is Fmt.rich:
         raise HarnessError("--output writes md or csv: add --format md or --format csv")
@@ -356,9 +356,9 @@ def export(
 ) -> None:
     """Write a device bundle (packages, protocol rules, manifest) for the iPhone runner in runners/ios."""
     import model_zoo
-    from harness.bundle import export_bundle
-    from harness.plan_cli import protocol_from_options
-    from harness.runner import default_cache_dir
+    from harness.device.bundle import export_bundle
+    from harness.measure.planner import protocol_from_options
+    from harness.measure.runner import default_cache_dir
 
     with err.status("converting"):
         manifest, jobs = export_bundle(backend, model or model_zoo.mission_models(), precision, compute_units, bundle,
@@ -371,7 +371,7 @@ def export(
 @user_errors
 def ingest(file: Path = typer.Argument(..., help="A results file written by the device runner.")) -> None:
     """Validate device results and store them as a run (they then join leaderboards and comparisons)."""
-    from harness.ingest import ingest as ingest_file
+    from harness.device.ingest import ingest as ingest_file
 
     folder = ingest_file(file, RESULTS)
     out.print(f"run folder: {folder}", markup=False, highlight=False)
@@ -381,8 +381,8 @@ def ingest(file: Path = typer.Argument(..., help="A results file written by the 
 @user_errors
 def show(run_arg: str = typer.Argument("latest", metavar="RUN", help="A run folder, run id, record file, or 'latest'.")) -> None:
     """Every job of a run: statistics, spread between processes, cold start, parity, why unstable."""
-    from harness.show import job_lines
-    from harness.store import find_run, load_run
+    from harness.publish.show import job_lines
+    from harness.store.runs import find_run, load_run
 
     path = find_run(run_arg, RESULTS)
     records = load_run(path)
@@ -404,7 +404,7 @@ def selfcheck(
     """Measure the harness itself: overhead per iteration and agreement with ORT and benchmark_app."""
     import numpy as np
 
-    from harness.selfcheck import run_selfcheck
+    from harness.track.selfcheck import run_selfcheck
 
     threads = _threads(threads)
     with err.status("selfcheck") as status:
@@ -454,16 +454,16 @@ def compare(
 ) -> None:
     """Compare two runs key by key; exit 3 when the candidate lost a number the baseline had (error,
     skipped, failed parity), 1 when a job regressed, 0 otherwise, 2 on bad input."""
-    from harness import compare as cmp
-    from harness.store import find_run, load_run
+    from harness.store.runs import find_run, load_run
+    from harness.track import compare as cmp
 
     if interleave:
         if runs:
             raise HarnessError("--interleave measures both sides now: pass models and backends, not run folders")
-        from harness.lockstep import Side, parse_env, run_lockstep
-        from harness.plan_cli import plan_from_options, protocol_from_options
-        from harness.runner import default_cache_dir, new_run_dir
-        from harness.store import default_index
+        from harness.measure.planner import plan_from_options, protocol_from_options
+        from harness.measure.runner import default_cache_dir, new_run_dir
+        from harness.store.runs import default_index
+        from harness.track.lockstep import Side, parse_env, run_lockstep
 
         cfg = protocol_from_options(False, False, None)
         jobs = plan_from_options(model, backend, precision, None, _threads(threads), "cpu", "fused", None)
@@ -485,18 +485,18 @@ def compare(
     result = cmp.compare_runs(base, cand, threshold, paired)
     report = cmp.to_markdown(result)
     if markdown:
-        from harness.records import atomic_write_text
+        from harness.store.records import atomic_write_text
 
         atomic_write_text(markdown, report)
     if json_out:
-        from harness.records import atomic_write_text
-        from harness.store import dumps
+        from harness.store.records import atomic_write_text
+        from harness.store.runs import dumps
 
         atomic_write_text(json_out, dumps(result.as_dict()))
     if fmt is CompareFmt.md:
         out.print(report, markup=False, highlight=False, soft_wrap=True)
     elif fmt is CompareFmt.json:
-        from harness.store import dumps
+        from harness.store.runs import dumps
 
         sys.stdout.write(dumps(result.as_dict()) + "\n")
     else:
@@ -541,9 +541,9 @@ def history(
     plot: Path = typer.Option(None, "--plot", help="Write a plot (.png or .svg)."),
 ) -> None:
     """p50 per job over every indexed run, with detected steps (change points)."""
-    from harness.history import load_series
-    from harness.history import plot as draw
-    from harness.store import default_index
+    from harness.store.runs import default_index
+    from harness.track.history import load_series
+    from harness.track.history import plot as draw
 
     series = load_series(default_index(RESULTS), model=model, backend=backend, precision=precision)
     for s in series:
@@ -567,14 +567,14 @@ def nightly(
     baseline_constraints: Path = typer.Option(None, "--baseline-constraints", help="Gate in lockstep against a venv built from this pinned constraints file."),
 ) -> None:
     """Default sweep vs results/baseline, or lockstep vs a pinned environment; refresh leaderboard and history; exit 1 on a regression, 3 when a job lost its number."""
-    from harness.nightly import run_nightly
-    from harness.plan_cli import plan_from_options, protocol_from_options
+    from harness.measure.planner import plan_from_options, protocol_from_options
+    from harness.track.nightly import run_nightly
 
     if baseline_python and baseline_constraints:
         raise HarnessError("--baseline-python and --baseline-constraints both name the baseline side; pass one")
     if baseline_constraints:
-        from harness.baseline_env import ensure_env
-        from harness.runner import default_cache_dir
+        from harness.host.baseline_env import ensure_env
+        from harness.measure.runner import default_cache_dir
 
         baseline_python = str(ensure_env(baseline_constraints, default_cache_dir(), say=lambda m: err.print(m, markup=False)))
     cfg = protocol_from_options(quick, False, None)
@@ -603,10 +603,10 @@ def ablation(
     fmt: Fmt = typer.Option(Fmt.rich, "--format", help="rich or md."),
 ) -> None:
     """Time the paper's 30-layer ablation networks per activation or block type, relative to the baseline."""
-    from harness import ablation as abl
-    from harness.plan_cli import plan_from_options, protocol_from_options
-    from harness.runner import new_run_dir, run_sweep
-    from harness.store import default_index
+    from harness.measure.planner import plan_from_options, protocol_from_options
+    from harness.measure.runner import new_run_dir, run_sweep
+    from harness.publish import ablation as abl
+    from harness.store.runs import default_index
 
     prefix, names, _ = abl.kind_info(kind)
     cfg = protocol_from_options(quick, precise, None)
@@ -640,7 +640,7 @@ app.add_typer(baseline_app, name="baseline")
 @user_errors
 def baseline_set(run_arg: str = typer.Argument(..., metavar="RUN")) -> None:
     """Make RUN the baseline: copy its run.json and records to results/baseline/ (replacing it)."""
-    from harness.store import find_run, set_baseline
+    from harness.store.runs import find_run, set_baseline
 
     target = set_baseline(find_run(run_arg, RESULTS), RESULTS / "baseline")
     out.print(f"baseline: {target} (commit it to make it the nightly reference)", markup=False, highlight=False)
@@ -654,7 +654,7 @@ app.add_typer(index_app, name="index")
 @user_errors
 def index_rebuild(root: Path = typer.Option(RESULTS, "--root", help="Results folder to index.")) -> None:
     """Recreate results/index.sqlite from the JSON records."""
-    from harness.store import default_index, rebuild
+    from harness.store.runs import default_index, rebuild
 
     count = rebuild(default_index(root), root)
     out.print(f"indexed {count} records into {default_index(root)}", markup=False, highlight=False)

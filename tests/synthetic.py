@@ -6,7 +6,7 @@ import copy
 
 import numpy as np
 
-from harness.stats import pool, summarize
+from harness.measure.stats import pool, summarize
 from tests.test_records import RECORD
 
 

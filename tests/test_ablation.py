@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import model_zoo
-from harness import ablation
+from harness.publish import ablation
 from model_zoo.ablation import ACTIVATIONS, BLOCKS, ConvLayer, DynamicReLU, DynamicShiftMax, conv_layers
 from tests.test_cli_run import bench
 

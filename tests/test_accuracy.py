@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import accuracy
 from harness.errors import HarnessError
+from harness.evaluate import accuracy
 from tests import colour_model as cm
 from tests.test_cli_run import bench
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from backends.artifact_cache import cached, verified
-from harness.jobs import plan
-from harness.protocol import preset
-from harness.runner import run_sweep
+from harness.measure.jobs import plan
+from harness.measure.protocol import preset
+from harness.measure.runner import run_sweep
 
 
 def test_built_once_then_verified_and_rebuilt_when_damaged(tmp_path: Path) -> None:

@@ -15,10 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from harness import ingest, records
 from harness.cli import app
+from harness.device import ingest
 from harness.errors import HarnessError
-from harness.jobs import Job
+from harness.measure.jobs import Job
+from harness.store import records
 from tests.synthetic import record
 
 MODEL = "timm:test_byobnet"
@@ -84,7 +85,7 @@ def _plant_index(content: bytes) -> Callable[[Path], list[str]]:
 
 def _two_indexed_runs(root: Path) -> list[str]:
     """Two runs of one job in the working folder's index, so `history` gets as far as plotting."""
-    from harness import store
+    from harness.store import runs as store
 
     for i in range(2):
         rec = record([np.full(30, 1e6 * (1 + i))], model="a", run_id=f"r{i}", created=f"2026-11-2{i}T00:00:00+00:00")
@@ -209,10 +210,10 @@ def test_there_are_at_least_sixty_cases() -> None:
 
 
 def test_an_unwritable_index_does_not_stop_a_sweep(here: Path, monkeypatch) -> None:
-    from harness import store
-    from harness.jobs import plan
-    from harness.protocol import preset
-    from harness.runner import run_sweep
+    from harness.measure.jobs import plan
+    from harness.measure.protocol import preset
+    from harness.measure.runner import run_sweep
+    from harness.store import runs as store
 
     (here / "results").mkdir()
     (here / "results" / "index.sqlite").mkdir()  # a folder where the index file should be: not writable as one
@@ -225,7 +226,7 @@ def test_an_unwritable_index_does_not_stop_a_sweep(here: Path, monkeypatch) -> N
 
 
 def test_a_corrupt_index_is_rebuilt_from_the_records(here: Path) -> None:
-    from harness import store
+    from harness.store import runs as store
 
     root = here / "results"
     _write_run(root / "runs" / "r", [record([np.full(30, 1e6)], model="a")])
@@ -238,7 +239,7 @@ def test_a_corrupt_index_is_rebuilt_from_the_records(here: Path) -> None:
 
 
 def test_an_unexpected_error_is_one_line_exit_4_and_debug_shows_it(here: Path, monkeypatch) -> None:
-    from harness import store
+    from harness.store import runs as store
 
     monkeypatch.setattr(store, "find_run", lambda *a: (_ for _ in ()).throw(ZeroDivisionError("planted")))
     result = CliRunner().invoke(app, ["show", "good"])
@@ -296,7 +297,7 @@ RECORD = record([np.full(40, 1e6)], model="a")
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(_mutations(RECORD))
 def test_any_record_document_validates_or_is_refused_and_a_valid_one_renders(change) -> None:
-    from harness import leaderboard, show
+    from harness.publish import leaderboard, show
 
     doc = _apply(RECORD, change)
     try:
@@ -319,7 +320,7 @@ def test_a_broken_plugin_is_one_line(source: str, needle: str, here: Path, monke
 
 
 def test_markdown_escapes_names_and_files_are_world_readable(here: Path) -> None:
-    from harness import leaderboard
+    from harness.publish import leaderboard
 
     evil = record([np.full(30, 1e6)], model="<img src=x onerror=alert(1)>|x")
     text = leaderboard.to_markdown([evil])
@@ -330,6 +331,6 @@ def test_markdown_escapes_names_and_files_are_world_readable(here: Path) -> None
 
 def test_a_measurement_process_ignores_ctrl_c() -> None:
     """Ctrl-C is the parent's: the sweep stops there (and resumes later), no child prints a traceback."""
-    from harness.runner import mp_context, run_in_process
+    from harness.measure.runner import mp_context, run_in_process
 
     assert run_in_process(mp_context(), {}, 30, target="tests.fake_backends:interrupted") == ("ok", "finished")

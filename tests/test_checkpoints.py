@@ -123,7 +123,7 @@ def test_timm_baseline_loads_timm_weights(tmp_path: Path) -> None:
 def test_nan_weights_are_failed_parity_records_and_the_sweep_goes_on(tmp_path: Path) -> None:
     import json
 
-    from harness.parity import compare
+    from harness.measure.parity import compare
     from tests.test_cli_run import bench
 
     nan = compare(np.full((1, 10), np.nan), np.ones((1, 10)), "fp32")

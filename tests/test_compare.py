@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.compare import bootstrap_ratio, compare_records, compare_runs, gate_verdict
 from harness.errors import HarnessError
-from harness.records import write_record
+from harness.store.records import write_record
+from harness.track.compare import bootstrap_ratio, compare_records, compare_runs, gate_verdict
 from tests.synthetic import process_samples, record
 
 
@@ -147,7 +147,7 @@ def test_the_gate_fails_closed_on_a_candidate_that_lost_its_numbers(tmp_path: Pa
 
 
 def test_every_key_field_is_in_the_label_so_two_keys_never_print_alike() -> None:
-    from harness.jobs import KEY_FIELDS, key_label
+    from harness.measure.jobs import KEY_FIELDS, key_label
 
     base = dict(model="m", form="fused", backend="torch", device="cuda", precision="fp16", batch=1, threads=1,
                 boundary="device", layout="nchw")

@@ -15,12 +15,13 @@ from typer.testing import CliRunner
 import model_zoo
 from backends import coreml
 from backends.base import JobSpec
-from harness import ingest, store
-from harness.bundle import export_bundle
 from harness.cli import app
+from harness.device import ingest
+from harness.device.bundle import export_bundle
 from harness.errors import HarnessError
-from harness.leaderboard import as_lists
-from harness.protocol import preset
+from harness.measure.protocol import preset
+from harness.publish.leaderboard import as_lists
+from harness.store import runs as store
 from tests.test_cli_run import bench
 
 pytest.importorskip("coremltools")
@@ -180,7 +181,7 @@ def test_swift_runner_emits_every_field_ingest_requires() -> None:
 
 
 def test_plan_gives_core_ml_its_compute_units_and_fp16_and_stays_model_major() -> None:
-    from harness.plan_cli import plan_from_options
+    from harness.measure.planner import plan_from_options
 
     jobs = plan_from_options(["mobileone_s0", "mobileone_s1"], ["onnxruntime", "coreml"], None, None, 1, "cpu", "fused",
                              None, ["all", "cpu-ne"])

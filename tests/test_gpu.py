@@ -17,11 +17,13 @@ import torch
 
 from backends import onnxruntime_gpu, registry, tensorrt_engine
 from backends.base import JobSpec, Session
-from harness import gpu, store, trust
-from harness.jobs import Job, key_of, plan
-from harness.protocol import preset
-from harness.runner import run_sweep
-from harness.worker import boundary_timer
+from harness.host import gpu
+from harness.measure import trust
+from harness.measure.jobs import Job, key_of, plan
+from harness.measure.protocol import preset
+from harness.measure.runner import run_sweep
+from harness.measure.worker import boundary_timer
+from harness.store import runs as store
 from tests.fake_backends import ALL, DeviceTimed
 from tests.synthetic import record
 from tests.test_cli_run import bench
@@ -106,7 +108,7 @@ def test_gpu_drift_makes_a_job_unstable() -> None:
 
 
 def test_show_prints_each_process_gpu_state() -> None:
-    from harness.show import job_lines
+    from harness.publish.show import job_lines
 
     rec = record([np.full(30, 1e6)])
     rec["processes"][0]["gpu"] = {"before": {"sm_clock_mhz": 1980, "temperature_c": 40},

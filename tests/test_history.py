@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import store
 from harness.errors import HarnessError
-from harness.history import change_points, load_series, plot
+from harness.store import runs as store
+from harness.track.history import change_points, load_series, plot
 from tests.synthetic import process_samples, record
 
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from backends import registry
-from harness import store
-from harness.compare import compare_runs, paired_ci
 from harness.errors import HarnessError
-from harness.jobs import plan
-from harness.lockstep import Paired, Side, parse_env, run_lockstep
-from harness.protocol import preset
+from harness.measure.jobs import plan
+from harness.measure.protocol import preset
+from harness.store import runs as store
+from harness.track.compare import compare_runs, paired_ci
+from harness.track.lockstep import Paired, Side, parse_env, run_lockstep
 from tests.fake_backends import ALL
 
 CFG = preset("default", warmup_s=0.02, warmup_max_s=0.2, timeout_s=120.0)

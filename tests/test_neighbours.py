@@ -8,8 +8,8 @@ import subprocess
 import sys
 import time
 
-from harness import machine
-from harness.neighbours import BUSY_LIMIT, Busy, measure_others, wait_for_quiet
+from harness.host import machine
+from harness.host.neighbours import BUSY_LIMIT, Busy, measure_others, wait_for_quiet
 
 
 def test_a_spinning_process_is_seen_and_named() -> None:

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from backends import registry
-from harness import machine, store
-from harness.jobs import plan
-from harness.nightly import run_nightly
-from harness.protocol import preset
+from harness.host import machine
+from harness.measure.jobs import plan
+from harness.measure.protocol import preset
+from harness.store import runs as store
+from harness.track.nightly import run_nightly
 from tests.fake_backends import ALL
 
 # No machine probes: their drift between the two nightly runs (noise on a busy CI host) would make the
@@ -63,8 +64,8 @@ def test_nightly_in_lockstep_against_a_baseline_environment(tmp_path: Path, monk
 
 
 def test_baseline_environment_from_a_constraints_file(tmp_path: Path) -> None:
-    from harness.baseline_env import READY, ensure_env
     from harness.errors import HarnessError
+    from harness.host.baseline_env import READY, ensure_env
 
     pins = tmp_path / "pins.txt"
     pins.write_text("# nothing pinned: the environment is built and reused\n")

@@ -9,10 +9,10 @@ from typer.testing import CliRunner
 
 from backends import registry
 from harness.cli import app
-from harness.jobs import plan
-from harness.prepare import artifact_jobs, prepare_artifacts
-from harness.protocol import preset
-from harness.runner import run_sweep
+from harness.measure.jobs import plan
+from harness.measure.prepare import artifact_jobs, prepare_artifacts
+from harness.measure.protocol import preset
+from harness.measure.runner import run_sweep
 from tests.fake_backends import ALL
 
 MODEL = "timm:test_byobnet"

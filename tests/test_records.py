@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.records import read_record, validate, write_record
+from harness.store.records import read_record, validate, write_record
 
 RECORD = {
     "schema_version": 2, "run_id": "r1", "job_id": "j1", "created": "2026-11-24T00:00:00+00:00",
@@ -70,7 +70,7 @@ def test_kill_9_during_writes_never_leaves_a_corrupt_file(tmp_path: Path) -> Non
     big["processes"][0]["samples_ns"] = list(range(1, 20_000))
     (tmp_path / "src.json").write_text(json.dumps(big))
     script = (f"import json, sys, pathlib; sys.path.insert(0, {str(Path(__file__).parents[1])!r})\n"
-              f"from harness.records import write_record\nrec = json.loads(open({str(tmp_path / 'src.json')!r}).read())\n"
+              f"from harness.store.records import write_record\nrec = json.loads(open({str(tmp_path / 'src.json')!r}).read())\n"
               f"while True:\n    write_record(pathlib.Path({str(target)!r}), rec)\n")
     for delay in (0.013, 0.05, 0.11, 0.17):
         proc = subprocess.Popen([sys.executable, "-c", script])

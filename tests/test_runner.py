@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from backends import registry
-from harness import records, store
-from harness.jobs import plan
-from harness.protocol import preset
-from harness.runner import run_sweep
+from harness.measure.jobs import plan
+from harness.measure.protocol import preset
+from harness.measure.runner import run_sweep
+from harness.store import records
+from harness.store import runs as store
 from tests.fake_backends import ALL
 
 MODEL = "timm:test_byobnet"
@@ -87,12 +88,12 @@ def test_run_metadata(tmp_path: Path) -> None:
 
 
 def test_rounds_shuffle_jobs_prepare_first_and_add_processes_where_they_disagree(tmp_path: Path, monkeypatch) -> None:
-    from harness import runner
+    from harness.measure import runner
 
     calls: list[tuple[str, str]] = []
     real = runner.run_in_process
 
-    def spy(ctx, payload, timeout_s, target="harness.worker:measure_process"):
+    def spy(ctx, payload, timeout_s, target="harness.measure.worker:measure_process"):
         calls.append((payload["job"]["batch"], target.rsplit(":", 1)[1]))
         return real(ctx, payload, timeout_s, target)
 
@@ -113,7 +114,7 @@ def test_rounds_shuffle_jobs_prepare_first_and_add_processes_where_they_disagree
 
 
 def test_a_killed_sweep_resumes_mid_round_from_its_partial_state(tmp_path: Path, monkeypatch) -> None:
-    from harness import runner
+    from harness.measure import runner
 
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1, 2], threads=1, input_sizes={MODEL: 64})
     cfg = preset("default", repeats=2, max_repeats=2, min_s=0.05, max_s=0.1, warmup_s=0.01, warmup_max_s=0.2,
@@ -139,7 +140,8 @@ def test_a_killed_sweep_resumes_mid_round_from_its_partial_state(tmp_path: Path,
 
 
 def test_resume_reuses_a_record_only_under_the_same_weights_and_libraries(tmp_path: Path, monkeypatch) -> None:
-    from harness import environment, runner
+    from harness.host import environment
+    from harness.measure import runner
 
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
     said: list[str] = []

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.selfcheck import run_selfcheck
+from harness.track.selfcheck import run_selfcheck
 
 
 def test_selfcheck_pairs_rounds_against_both_references(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import leaderboard, plots, site
 from harness.errors import HarnessError
+from harness.publish import leaderboard, plots, site
 from tests import colour_model as cm
 from tests.browser import open_page
 from tests.synthetic import record

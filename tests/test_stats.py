@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from harness.protocol import ProtocolConfig, measure
-from harness.stats import median_ci, pool, rel_ci_halfwidth, summarize
+from harness.measure.protocol import ProtocolConfig, measure
+from harness.measure.stats import median_ci, pool, rel_ci_halfwidth, summarize
 
 
 def test_summary_matches_numpy() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import windows
+from harness.measure import windows
 
 
 def test_windows_span_the_window_time_and_a_minimum_of_iterations() -> None:

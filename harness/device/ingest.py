@@ -13,12 +13,14 @@ from typing import Any
 
 import jsonschema
 
-from harness import records, store, windows
 from harness.errors import HarnessError
-from harness.jobs import Job
-from harness.protocol import ProtocolConfig
-from harness.runner import RunContext, judged, make_record, new_run_dir
-from harness.stats import summarize
+from harness.measure import windows
+from harness.measure.jobs import Job
+from harness.measure.protocol import ProtocolConfig
+from harness.measure.runner import RunContext, judged, make_record, new_run_dir
+from harness.measure.stats import summarize
+from harness.store import records
+from harness.store import runs as store
 
 FORMAT = "onebench-device-results"
 # A sample is one inference in ns: under 1 µs or over 1000 s is not a measurement of a vision backbone.

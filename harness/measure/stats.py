@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats as sps
 
-from harness import windows
+from harness.measure import windows
 
 CONFIDENCE = 0.95
 TUKEY_K = 1.5
@@ -74,7 +74,7 @@ def summarize(samples_ns: Sequence[int] | np.ndarray) -> Summary:
 class Pooled:
     """A job's figures over its processes and their windows.
 
-    p50 is the headline: the quiet-window p50 (`harness.windows`), with a hierarchical bootstrap CI
+    p50 is the headline: the quiet-window p50 (`harness.measure.windows`), with a hierarchical bootstrap CI
     over processes and then windows; `p50_all` is the plain median of every iteration, and the tail
     percentiles come from all iterations pooled. `process_p50s` applies the headline rule to each
     process alone; `spread` is their (max - min) / p50. `process_medians` are all-iteration medians.

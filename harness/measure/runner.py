@@ -23,12 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from backends import registry
-from harness import environment, neighbours, records, store, trust, windows
 from harness.errors import HarnessError
-from harness.jobs import Job
-from harness.parity import describe as describe_parity
-from harness.protocol import ProtocolConfig
-from harness.stats import pool
+from harness.host import environment, neighbours
+from harness.measure import trust, windows
+from harness.measure.jobs import Job
+from harness.measure.parity import describe as describe_parity
+from harness.measure.protocol import ProtocolConfig
+from harness.measure.stats import pool
+from harness.store import records
+from harness.store import runs as store
 
 DEFAULT_ROOT = Path("results")
 Progress = Callable[[Job, dict[str, Any] | None], None]
@@ -76,7 +79,7 @@ def mp_context(backends: list[str] | tuple[str, ...] = ()) -> mp.context.BaseCon
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
         runtimes = {m for name in backends if name in registry.names() for m in getattr(registry.get(name), "preload", ())}
-        ctx.set_forkserver_preload(["harness.worker", *sorted(runtimes)])
+        ctx.set_forkserver_preload(["harness.measure.worker", *sorted(runtimes)])
         return ctx
     return mp.get_context("spawn")
 
@@ -102,12 +105,12 @@ def _main_not_rerun() -> Iterator[None]:
 
 
 def run_in_process(ctx: mp.context.BaseContext, payload: dict[str, Any], timeout_s: float,
-                   target: str = "harness.worker:measure_process") -> tuple:
+                   target: str = "harness.measure.worker:measure_process") -> tuple:
     """Run `target(payload)` in a fresh process: ("ok", result) or ("error", message, detail).
 
     Never raises for what happens in the child: a crash or a hang is an outcome like any other.
     """
-    from harness.worker import child_main
+    from harness.measure.worker import child_main
 
     receiver, sender = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=child_main, args=(target, payload, sender), daemon=True)
@@ -195,7 +198,7 @@ def cannot_prepare(job: Job) -> str | None:
 
 
 def prepare_job(run: RunContext, st: JobState, mpctx: mp.context.BaseContext,
-                target: str = "harness.worker:prepare_process") -> None:
+                target: str = "harness.measure.worker:prepare_process") -> None:
     """Round 0: a job that cannot run here, or fails to build, is finished with its record now."""
     job = st.job
     reason = cannot_prepare(job)
@@ -225,7 +228,7 @@ def measure_once(run: RunContext, st: JobState, mpctx: mp.context.BaseContext) -
 
 def prepare_and_measure_once(run: RunContext, st: JobState, mpctx: mp.context.BaseContext) -> None:
     """A one-process job: its availability checks, then one process that prepares and measures."""
-    prepare_job(run, st, mpctx, target="harness.worker:prepare_and_measure")
+    prepare_job(run, st, mpctx, target="harness.measure.worker:prepare_and_measure")
     if st.prepared is not None:  # the process's result, with the prepared state inside it
         process = st.prepared
         st.prepared = process.pop("prepared")

@@ -1,8 +1,8 @@
 """`bench compare`: is the candidate slower than the baseline, key by key, and can we tell?
 
-Method. Each key's figure is the quiet-window p50 (`harness.windows`); the ratio candidate/baseline
+Method. Each key's figure is the quiet-window p50 (`harness.measure.windows`); the ratio candidate/baseline
 gets a 95% CI from a hierarchical bootstrap (processes, then windows) of each side, or, for a lockstep
-comparison (`harness.lockstep`), from a bootstrap over the paired window ratios. The verdict follows
+comparison (`harness.track.lockstep`), from a bootstrap over the paired window ratios. The verdict follows
 from that CI against the threshold t and the key's noise floor f:
 
 - slower (a regression): the CI lies above 1 + f, and its upper end reaches 1 + t (a slowdown of the
@@ -25,12 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from harness import windows
 from harness.errors import HarnessError
-from harness.jobs import KEY_FIELDS
-from harness.jobs import key_label as job_label
-from harness.jobs import key_of as job_key
-from harness.parity import describe as describe_parity
+from harness.measure import windows
+from harness.measure.jobs import KEY_FIELDS
+from harness.measure.jobs import key_label as job_label
+from harness.measure.jobs import key_of as job_key
+from harness.measure.parity import describe as describe_parity
 
 BOOTSTRAP = 1000
 EXIT_REGRESSION, EXIT_BROKEN = 1, 3
@@ -210,7 +210,7 @@ def environment_differences(base: list[dict], cand: list[dict]) -> tuple[list[st
 
 def compare_runs(base: list[dict[str, Any]], cand: list[dict[str, Any]], threshold: float = 0.05,
                  paired: list | None = None) -> Comparison:
-    """Key by key; `paired` (lockstep data, `harness.lockstep.Paired`) replaces run-vs-run statistics."""
+    """Key by key; `paired` (lockstep data, `harness.track.lockstep.Paired`) replaces run-vs-run statistics."""
     if not 0 < threshold < 1:
         raise HarnessError(f"--threshold must be a fraction between 0 and 1 (0.05 = 5%), not {threshold}")
     by_a, by_b = {key_of(r): r for r in base}, {key_of(r): r for r in cand}

@@ -26,11 +26,11 @@ import model_zoo
 from backends import registry
 from backends.artifact_cache import file_sha256
 from backends.base import JobSpec, OpenContext
-from harness import environment
-from harness.datasets import ImageDataset, Samples, scan
 from harness.errors import HarnessError
-from harness.plan_cli import PRECISIONS, check_choice
-from harness.records import atomic_write_text, read_json
+from harness.evaluate.datasets import ImageDataset, Samples, scan
+from harness.host import environment
+from harness.measure.planner import PRECISIONS, check_choice
+from harness.store.records import atomic_write_text, read_json
 from model_zoo.weights import state_sha256
 
 SCHEMA_VERSION = 1

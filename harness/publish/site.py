@@ -14,10 +14,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.accuracy import record_path
-from harness.leaderboard import LEGEND, Cell, Row, build, markdown
-from harness.plots import draw_all, slug
-from harness.records import atomic_write_text, replacing_folder
+from harness.evaluate.accuracy import record_path
+from harness.publish.leaderboard import LEGEND, Cell, Row, build, markdown
+from harness.publish.plots import draw_all, slug
+from harness.store.records import atomic_write_text, replacing_folder
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem;color:#222}

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.leaderboard import Row
+from harness.publish.leaderboard import Row
 
 HIGHLIGHT = "mobileone"
 

@@ -25,13 +25,14 @@ import torch
 import model_zoo
 from backends import registry
 from backends.base import OpenContext, Session, SkipJob
-from harness import gpu, machine, windows
-from harness.environment import library_versions
-from harness.jobs import Job
-from harness.parity import compare
+from harness.host import gpu, machine
+from harness.host.environment import library_versions
+from harness.measure import windows
+from harness.measure.jobs import Job
+from harness.measure.parity import compare
+from harness.measure.protocol import ProtocolConfig, measure, warm_up
+from harness.measure.stats import summarize
 from harness.plugins import load_plugins
-from harness.protocol import ProtocolConfig, measure, warm_up
-from harness.stats import summarize
 from model_zoo.weights import state_sha256
 
 TIMING_SEED = 0
@@ -229,13 +230,13 @@ def _host_timed(run: Callable[[], None]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m harness.worker --serve`: a resident lockstep process in this interpreter.
+    """`python -m harness.measure.worker --serve`: a resident lockstep process in this interpreter.
 
     Its replies go to the original stdout, and anything a library prints is sent to stderr, so the
     JSON-lines channel stays clean.
     """
     if argv[1:] != ["--serve"]:
-        sys.stderr.write("usage: python -m harness.worker --serve\n")
+        sys.stderr.write("usage: python -m harness.measure.worker --serve\n")
         return 2
     replies = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)

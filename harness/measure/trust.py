@@ -1,11 +1,11 @@
 """When a job's numbers cannot be trusted: the `unstable` rule, in one place.
 
 A job is unstable when (a) the speed its figure stands on was reached by one process only: every
-quiet window came from one process (see `harness.windows`); (b) the machine says it was disturbed
+quiet window came from one process (see `harness.measure.windows`); (b) the machine says it was disturbed
 (steal time, load, a busy neighbour, frequency, or a probe more than PROBE_SLOWDOWN_LIMIT slower than
-its best in the run; see `harness.machine`); (c) the CI of the figure is wider than +-2x the protocol's
+its best in the run; see `harness.host.machine`); (c) the CI of the figure is wider than +-2x the protocol's
 target even after the adaptive repeats; (d) warm-up never settled; (e) on a GPU, its SM clock or
-temperature moved during a process (`harness.gpu`). Tukey outliers are counted and reported but do not by
+temperature moved during a process (`harness.host.gpu`). Tukey outliers are counted and reported but do not by
 themselves make a job unstable: latency has a right tail (10-15% beyond the fences is usual here)
 that moves neither the median nor its CI.
 """
@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 import statistics
 
-from harness import gpu, machine, windows
-from harness.protocol import ProtocolConfig
+from harness.host import gpu, machine
+from harness.measure import windows
+from harness.measure.protocol import ProtocolConfig
 
 PROBE_SLOWDOWN_LIMIT = 0.25
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from harness import gpu
+from harness.host import gpu
 
 LIBRARIES = ("onebench", "torch", "timm", "numpy", "onnx", "onnxscript", "onnxruntime", "onnxruntime-gpu", "openvino",
              "coremltools", "tensorrt", "scipy")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.jobs import key_label
-from harness.parity import describe as describe_parity
+from harness.measure.jobs import key_label
+from harness.measure.parity import describe as describe_parity
 
 
 def _ms(ns: float | None) -> str:

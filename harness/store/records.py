@@ -18,7 +18,7 @@ import jsonschema
 
 from harness.errors import HarnessError
 
-SCHEMA_VERSION = 2  # 2: stats.p50 is the quiet-window p50 (`harness.windows`); 1: the median of process medians
+SCHEMA_VERSION = 2  # 2: stats.p50 is the quiet-window p50 (`harness.measure.windows`); 1: the median of process medians
 _NUM = {"type": ["number", "null"]}
 _NUMBER = {"type": "number"}
 _SUMMARY = {"type": "object", "required": ["n", "min", "p50", "p90", "p99", "ci_low", "ci_high"],

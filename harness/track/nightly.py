@@ -2,7 +2,7 @@
 
 Two ways to gate. On a quiet, dedicated machine: the default sweep into a new run folder, compared
 with the committed baseline (`results/baseline/`). On a shared runner, where runs minutes apart differ
-by more than a regression: lockstep (`harness.lockstep`) between the pinned baseline environment
+by more than a regression: lockstep (`harness.track.lockstep`) between the pinned baseline environment
 (`--baseline-python`, or a venv built from `--baseline-constraints`) and the current one, the same
 night, the current side's records standing as the night's run. Either way it writes the comparison
 (Markdown for a CI comment, JSON), refreshes the leaderboard (Markdown with its plots, and the static
@@ -14,13 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import accuracy, compare, runner, store
 from harness.errors import HarnessError
-from harness.history import load_series, plot
-from harness.jobs import Job
-from harness.protocol import ProtocolConfig
-from harness.records import atomic_write_text
-from harness.site import write_markdown, write_site
+from harness.evaluate import accuracy
+from harness.measure import runner
+from harness.measure.jobs import Job
+from harness.measure.protocol import ProtocolConfig
+from harness.publish.site import write_markdown, write_site
+from harness.store import runs as store
+from harness.store.records import atomic_write_text
+from harness.track import compare
+from harness.track.history import load_series, plot
 
 
 @dataclass
@@ -70,7 +73,7 @@ def _lockstep_night(jobs: list[Job], cfg: ProtocolConfig, root: Path, run_dir: P
     records are the night's run (indexed, on the leaderboard)."""
     import sys
 
-    from harness.lockstep import Side, run_lockstep
+    from harness.track.lockstep import Side, run_lockstep
 
     sides = (Side("baseline", baseline_python), Side("candidate", sys.executable))
     warnings: list[str] = []

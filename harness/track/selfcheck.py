@@ -6,8 +6,8 @@ against OpenVINO's own `benchmark_app` with the same model file, precision, thre
 
 Whole-run comparisons cannot show +-3% agreement on a shared VM (runs minutes apart differ by up to
 35% here), so the sides take turns in many short rounds and each round is a pair: the harness's
-resident process (`harness.worker --serve`, the very session a sweep times) against the resident
-hand-written loop, window by window (`harness.lockstep`); and against `benchmark_app`, which cannot
+resident process (`harness.measure.worker --serve`, the very session a sweep times) against the resident
+hand-written loop, window by window (`harness.track.lockstep`); and against `benchmark_app`, which cannot
 stay resident, each `benchmark_app -niter` run (sized to the same time) between two harness windows,
 paired with their mean so that a drift of the machine during the run cancels.
 The result is the median of the paired ratios with a bootstrap CI over pairs.
@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from backends.reference_tools import benchmark_app_ms
-from harness.compare import paired_ci
 from harness.errors import HarnessError
-from harness.jobs import Job
-from harness.lockstep import Resident, Side, SideFailed
-from harness.protocol import ProtocolConfig, measure, preset
+from harness.measure.jobs import Job
+from harness.measure.protocol import ProtocolConfig, measure, preset
+from harness.track.compare import paired_ci
+from harness.track.lockstep import Resident, Side, SideFailed
 
 REFERENCES = {"onnxruntime": "hand-written session.run loop", "openvino": "benchmark_app"}
 
@@ -112,7 +112,7 @@ def _check(backend: str, job: Job, cache: str, rounds: int, seconds: float, say)
 
 def run_selfcheck(model: str = "mobileone_s0", threads: int = 1, rounds: int = 12, seconds: float = 0.5,
                   cache_dir: Path | None = None, progress=None) -> SelfCheckResult:
-    from harness.runner import default_cache_dir
+    from harness.measure.runner import default_cache_dir
 
     if rounds < 3:
         raise HarnessError(f"--rounds must be at least 3 (a CI over paired rounds needs them), not {rounds}")

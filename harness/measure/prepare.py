@@ -20,8 +20,8 @@ from typing import Any
 
 from backends import registry
 from harness.errors import HarnessError
-from harness.jobs import Job
-from harness.runner import cannot_prepare, mp_context, run_in_process
+from harness.measure.jobs import Job
+from harness.measure.runner import cannot_prepare, mp_context, run_in_process
 
 BUILD_TIMEOUT_S = 1800.0  # one artifact; a hang is killed and reported, the others go on
 
@@ -72,7 +72,7 @@ def prepare_artifacts(jobs: list[Job], cache_dir: Path, workers: int, weights: s
             payload: dict[str, Any] = {"job": job.as_dict(), "backend_ref": registry.ref(job.backend),
                                        "cache_dir": str(cache_dir), "weights": weights}
             start = time.perf_counter()
-            outcome = run_in_process(mpctx, payload, timeout_s, target="harness.worker:build_artifact")
+            outcome = run_in_process(mpctx, payload, timeout_s, target="harness.measure.worker:build_artifact")
             seconds = time.perf_counter() - start
             if outcome[0] != "ok":
                 result = Prepared(job, "error", seconds, outcome[1])

@@ -23,11 +23,11 @@ from backends import registry
 from backends.onnx_export import INPUT_NAME, OUTPUT_NAME
 from harness import __version__
 from harness.errors import HarnessError
-from harness.jobs import Job
-from harness.plan_cli import check_choice
-from harness.protocol import ProtocolConfig
-from harness.records import atomic_write_text, replacing_folder
-from harness.worker import WEIGHTS_SEED
+from harness.measure.jobs import Job
+from harness.measure.planner import check_choice
+from harness.measure.protocol import ProtocolConfig
+from harness.measure.worker import WEIGHTS_SEED
+from harness.store.records import atomic_write_text, replacing_folder
 from model_zoo.weights import state_sha256
 
 VERSION = 1

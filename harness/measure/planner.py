@@ -6,10 +6,10 @@ import os
 
 import model_zoo
 from backends import registry
-from harness.backend_listing import available_cpu_backends
 from harness.errors import HarnessError
-from harness.jobs import Job, plan
-from harness.protocol import ProtocolConfig, preset
+from harness.listing.backends import available_cpu_backends
+from harness.measure.jobs import Job, plan
+from harness.measure.protocol import ProtocolConfig, preset
 from model_zoo.registry import closest
 
 PRECISIONS = ("fp32", "bf16", "fp16")

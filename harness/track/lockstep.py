@@ -3,7 +3,7 @@
 Two runs made minutes apart on a shared VM differ by more than any regression worth catching (here:
 up to 35% between runs of the same build). Duet benchmarking (Bulej et al. 2020) and RMIT (Abedi &
 Brecht 2017) pair the measurements instead: both sides stay resident, each in its own interpreter and
-environment (`python -m harness.worker --serve`), and the parent passes the turn: A times a window,
+environment (`python -m harness.measure.worker --serve`), and the parent passes the turn: A times a window,
 then B, then B, then A (ABBA, so neither side always goes first). A slow stretch of the machine hits
 both windows of a pair; the ratio is taken pair by pair, and the comparison reports the median of the
 paired ratios with a bootstrap CI over pairs. Measured here (`benchmarks/lockstep_gate.py`, 20 pairs):
@@ -33,12 +33,14 @@ from typing import Any
 import numpy as np
 
 from backends import registry
-from harness import environment, records, store
 from harness.errors import HarnessError
-from harness.jobs import Job
-from harness.protocol import ProtocolConfig
-from harness.runner import RunContext, ensure_writable, index, judged, make_record
-from harness.stats import summarize
+from harness.host import environment
+from harness.measure.jobs import Job
+from harness.measure.protocol import ProtocolConfig
+from harness.measure.runner import RunContext, ensure_writable, index, judged, make_record
+from harness.measure.stats import summarize
+from harness.store import records
+from harness.store import runs as store
 
 PAIRS = 20
 WINDOW_S = 0.1
@@ -71,7 +73,7 @@ class SideFailed(Exception):
 class Resident:
     """One side's measurement process, kept alive and timing a window when told to."""
 
-    def __init__(self, side: Side, timeout_s: float, module: str = "harness.worker") -> None:
+    def __init__(self, side: Side, timeout_s: float, module: str = "harness.measure.worker") -> None:
         root = Path(__file__).resolve().parents[1]
         env = {**os.environ, **LOCKSTEP_ENV, **side.env,
                "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}

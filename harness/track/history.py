@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from harness import store
 from harness.errors import HarnessError
-from harness.jobs import KEY_FIELDS, key_label
+from harness.measure.jobs import KEY_FIELDS, key_label
+from harness.store import runs as store
 
 SERIES_KEY = KEY_FIELDS  # a series is one job key over runs
 PENALTY = 6.0

@@ -18,10 +18,10 @@ from typing import Any
 
 import model_zoo
 from backends import registry
-from harness.accuracy import index as accuracy_index
-from harness.accuracy import record_key
-from harness.jobs import DEFAULTS
-from harness.windows import STATISTIC, rel_halfwidth
+from harness.evaluate.accuracy import index as accuracy_index
+from harness.evaluate.accuracy import record_key
+from harness.measure.jobs import DEFAULTS
+from harness.measure.windows import STATISTIC, rel_halfwidth
 from model_zoo.errors import ZooError
 
 # A CI wider than this (half-width relative to the value) says nothing about the value: it is never

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from harness.stats import rel_ci_halfwidth
-from harness.windows import WINDOW_S
+from harness.measure.stats import rel_ci_halfwidth
+from harness.measure.windows import WINDOW_S
 
 Clock = Callable[[], int]
 
@@ -39,7 +39,7 @@ class ProtocolConfig:
     repeats: int = 3  # separate processes per job, run in rounds across the sweep
     max_repeats: int = 6  # a job whose figure is not pinned down gets more, up to this many (adaptive repeats)
     timeout_s: float = 600.0  # per process, including export / compile
-    probe: bool = True  # run the machine probes before each process (`harness.machine.probe`)
+    probe: bool = True  # run the machine probes before each process (`harness.host.machine.probe`)
     preset: str = "default"
 
     def as_dict(self) -> dict[str, object]:

@@ -1,0 +1,1 @@
+"""The device path: bundles for a phone and the ingestion of what it measured."""

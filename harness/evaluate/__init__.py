@@ -1,0 +1,1 @@
+"""Evaluation: accuracy through the timed artifact, and the datasets it reads."""

@@ -1,0 +1,1 @@
+"""Host signals: the machine, its GPU, its neighbours, the runtime environment and its baseline."""

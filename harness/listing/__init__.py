@@ -1,0 +1,1 @@
+"""What `bench list` shows: backends with their availability, models with their figures."""

@@ -1,0 +1,1 @@
+"""Publishing: the leaderboard, plots, the site, `bench show`, the ablation tables, one table renderer."""

@@ -1,0 +1,1 @@
+"""The store: the record schema, run folders, the index, atomic files. Depends on nothing but errors."""

@@ -1,0 +1,53 @@
+"""The arrows run one way: model_zoo <- backends <- harness's layers, each importing only those below it.
+
+Checked on the source (every `import`/`from` in every module, at any depth), so a back-edge added inside
+a function fails here too, not only a module-level one."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# lowest first; a module may import its own layer and any layer before it
+LAYERS = ["model_zoo", "backends", "harness.core", "harness.store", "harness.listing", "harness.host",
+          "harness.measure", "harness.evaluate", "harness.publish", "harness.track", "harness.device", "harness.cli"]
+CORE = {"harness", "harness.errors", "harness.plugins"}
+
+
+def layer_of(module: str) -> str | None:
+    if module in CORE:
+        return "harness.core"
+    for layer in sorted(LAYERS, key=len, reverse=True):
+        if module == layer or module.startswith(layer + "."):
+            return layer
+    return None
+
+
+def imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names if node.module == "harness"}
+    return found
+
+
+def test_every_import_points_down_the_layers() -> None:
+    back_edges = []
+    for package in ("model_zoo", "backends", "harness"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            own = LAYERS.index(layer_of(module))
+            for target in imports(path):
+                layer = layer_of(target)
+                if layer is not None and LAYERS.index(layer) > own:
+                    back_edges.append(f"{module} imports {target} ({layer} is above {LAYERS[own]})")
+    assert not back_edges, "\n".join(back_edges)
+
+
+def test_every_harness_module_has_a_layer() -> None:
+    loose = [p.name for p in (ROOT / "harness").glob("*.py") if layer_of(f"harness.{p.stem}".removesuffix(".__init__")) is None]
+    assert not loose, f"modules outside any layer: {loose}"
