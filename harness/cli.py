@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.errors import HarnessError
+from harness.publish.tables import rich_table
 from model_zoo.errors import ZooError
 
 RESULTS = Path("results")
@@ -300,13 +301,7 @@ def _print_board(records: list[dict], fmt: Fmt) -> None:
     elif fmt is Fmt.csv:
         sys.stdout.write(to_csv(records, accuracy))
     else:
-        header, body = as_lists(records, accuracy)
-        table = Table(title="onebench leaderboard (latency, ms)")
-        for i, col in enumerate(header):
-            table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
-        for row in body:
-            table.add_row(*(escape(cell) for cell in row))
-        out.print(table)
+        out.print(rich_table("onebench leaderboard (latency, ms)", *as_lists(records, accuracy)))
         out.print(LEGEND, highlight=False)
 
 
@@ -513,18 +508,13 @@ def _print_comparison(result) -> None:
         out.print("[bold red]DIFFERENT MACHINES: not comparable as a regression test[/]")
     for line in result.environment:
         out.print(f"[yellow]environment:[/] {line}", highlight=False)
-    table = Table(title=f"baseline vs candidate (regression: CI above the floor and reaching {result.threshold:.0%} slower)")
-    for col in ("job", "baseline ms", "candidate ms", "ratio [95% CI]", "floor", "p90 ratio", "machine", "verdict"):
-        table.add_column(col, justify="left" if col in ("job", "verdict") else "right")
+    from harness.track.compare import table
+
     colour = {"slower": "red", "faster": "green", "same": "", "noisy": "yellow"}
-    for r in result.rows:
-        verdict = "REGRESSION" if r.regression else r.verdict
-        table.add_row(r.label, f"{r.baseline_p50_ms:.3f}", f"{r.candidate_p50_ms:.3f}",
-                      f"{r.ratio:.3f} [{r.ci_low:.3f}–{r.ci_high:.3f}]", f"±{r.floor:.1%}",
-                      "—" if r.ratio_p90 is None else f"{r.ratio_p90:.3f}",
-                      "—" if r.probe_ratio is None else f"{r.probe_ratio:.3f}",
-                      f"[{colour[r.verdict]}]{verdict}[/]" if colour[r.verdict] else verdict)
-    out.print(table)
+    header, rows = table(result)
+    styles = ["bold red" if r.regression else colour[r.verdict] for r in result.rows]
+    out.print(rich_table("baseline vs candidate (regression: CI above the floor and reaching "
+                         f"{result.threshold:.0%} slower)", header, rows, left=(0, len(header) - 1), styles=styles))
     for label, items in (("only in baseline", result.only_baseline), ("only in candidate", result.only_candidate),
                          ("not comparable", result.not_comparable)):
         for item in items:
@@ -619,13 +609,7 @@ def ablation(
     if fmt is Fmt.md:
         out.print(abl.to_markdown(kind, records), markup=False, highlight=False, soft_wrap=True)
     else:
-        header, rows = abl.table(kind, records)
-        table = Table(title=f"ablation: {kind} (p50 ms ± CI, × vs {abl.KINDS[kind][2]})")
-        for i, col in enumerate(header):
-            table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
-        for row in rows:
-            table.add_row(*(escape(cell) for cell in row))
-        out.print(table)
+        out.print(rich_table(f"ablation: {kind} (p50 ms ± CI, × vs {abl.KINDS[kind][2]})", *abl.table(kind, records)))
     for rec in records:
         if rec["status"] != "ok":
             err.print(f"{rec['status']}: {rec['job_id']}: {rec['message']}", markup=False, highlight=False)

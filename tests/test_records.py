@@ -82,3 +82,18 @@ def test_kill_9_during_writes_never_leaves_a_corrupt_file(tmp_path: Path) -> Non
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert len(read_record(target)["processes"][0]["samples_ns"]) == 19_999
+
+
+def test_run_json_has_one_validated_writer(tmp_path: Path) -> None:
+    import json
+
+    from harness.store.records import RUN_SCHEMA, write_run_json
+
+    write_run_json(tmp_path, "r1", {"cpu": {}}, {"preset": "quick"}, [{"model": "m", "backend": "b"}], neighbour=None)
+    meta = json.loads((tmp_path / "run.json").read_text())
+    assert meta["run_id"] == "r1" and meta["neighbour"] is None and set(meta) <= set(RUN_SCHEMA["properties"])
+    with pytest.raises(HarnessError, match="run.json of r2 is not valid.*(top level)"):
+        write_run_json(tmp_path / "x", "r2", {}, {}, [], surprise=1)
+    with pytest.raises(HarnessError, match="jobs/0"):
+        write_run_json(tmp_path / "x", "r3", {}, {}, [{"model": "m"}])
+    assert not (tmp_path / "x").exists()

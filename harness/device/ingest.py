@@ -65,10 +65,7 @@ _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 def read_results(path: Path) -> dict[str, Any]:
     data = records.read_json(path)
-    error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(data))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise HarnessError(f"{path} is not a valid {FORMAT} file: {where}: {error.message[:200]}")
+    records.check_schema(_VALIDATOR, data, f"{path} is not a valid {FORMAT} file")
     seen: dict[str, int] = {}
     min_iters = data["protocol"]["min_iters"]
     for i, result in enumerate(data["results"]):
@@ -120,8 +117,7 @@ def ingest(path: Path, root: Path) -> Path:
                               processes, prepared)
         records.validate(rec, f"{path} ({result['job_id']})")
         built.append(rec)
-    records.atomic_write_text(folder / "run.json", store.dumps({"run_id": run.run_id, "host": run.host, "protocol": cfg.as_dict(),
-                                                               "jobs": [r["job"] for r in built], "source": str(path)}))
+    records.write_run_json(folder, run.run_id, run.host, cfg.as_dict(), [r["job"] for r in built], source=str(path))
     for rec in built:
         target = folder / "records" / f"{rec['job_id']}.json"
         records.write_record(target, rec)

@@ -30,7 +30,7 @@ from harness.errors import HarnessError
 from harness.evaluate.datasets import ImageDataset, Samples, scan
 from harness.host import environment
 from harness.measure.planner import PRECISIONS, check_choice
-from harness.store.records import atomic_write_text, read_json
+from harness.store.records import atomic_write_text, check_schema, read_json
 from model_zoo.weights import state_sha256
 
 SCHEMA_VERSION = 1
@@ -200,10 +200,7 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
 
 
 def validate(rec: dict[str, Any], source: str) -> None:
-    error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(rec))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise HarnessError(f"{source} is not a valid onebench accuracy record: {where}: {error.message[:200]}")
+    check_schema(_VALIDATOR, rec, f"{source} is not a valid onebench accuracy record")
 
 
 def record_path(root: Path, rec: dict[str, Any]) -> Path:

@@ -382,8 +382,8 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
         neighbour = neighbours.wait_for_quiet(neighbour_wait_s, say)
     meta = out_dir / "run.json"
     if not meta.exists() or neighbour:
-        records.atomic_write_text(meta, store.dumps({"run_id": run.run_id, "host": run.host, "protocol": cfg.as_dict(),
-                                                     "neighbour": neighbour, "jobs": [j.as_dict() for j in jobs]}))
+        records.write_run_json(out_dir, run.run_id, run.host, cfg.as_dict(), [j.as_dict() for j in jobs],
+                               neighbour=neighbour)
     mpctx = mp_context(sorted({j.backend for j in jobs}))
     rng = random.Random(run.run_id)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.publish import tables
 from model_zoo.ablation import ACTIVATIONS, BLOCKS
 
 KINDS = {"activations": ("act", ACTIVATIONS, "relu"), "blocks": ("block", BLOCKS, "plain")}
@@ -67,6 +68,4 @@ def _cell(rec: dict[str, Any] | None, baseline: dict[str, Any] | None) -> str:
 def to_markdown(kind: str, records: list[dict[str, Any]]) -> str:
     header, rows = table(kind, records)
     base = KINDS[kind][2]
-    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + f"\n\np50 ms ± half-width of its 95% CI (× ratio to {base} on the same backend); ~ unstable, ! failed parity.\n"
+    return tables.markdown(header, rows) + f"\np50 ms ± half-width of its 95% CI (× ratio to {base} on the same backend); ~ unstable, ! failed parity.\n"

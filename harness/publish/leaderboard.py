@@ -10,7 +10,6 @@ never mixed unlabelled.
 from __future__ import annotations
 
 import csv
-import html
 import io
 import math
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ from harness.evaluate.accuracy import index as accuracy_index
 from harness.evaluate.accuracy import record_key
 from harness.measure.jobs import DEFAULTS
 from harness.measure.windows import STATISTIC, rel_halfwidth
+from harness.publish import tables
+from harness.publish.tables import md_cell
 from model_zoo.errors import ZooError
 
 # A CI wider than this (half-width relative to the value) says nothing about the value: it is never
@@ -175,20 +176,11 @@ def as_lists(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | Non
     return table(*build(records, accuracy))
 
 
-def md_cell(text: str) -> str:
-    """A table cell as Markdown text: renderers pass raw HTML through, so a model or backend name from a
-    plugin is escaped like any untrusted string, and `|` cannot split the row."""
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
-
-
 def markdown(columns: list[str], rows: list[Row], plots: dict[str, str] | None = None) -> str:
     """The built table as Markdown, its legend, the sources of reported top-1, and the plots given as
     {column: image path}."""
     header, body = table(columns, rows)
-    lines = ["| " + " | ".join(map(md_cell, header)) + " |",
-             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
-    lines += ["| " + " | ".join(map(md_cell, row)) + " |" for row in body]
-    text = "\n".join(lines) + f"\n\n{LEGEND}.\n"
+    text = tables.markdown(header, body) + f"\n{LEGEND}.\n"
     sources: dict[str, list[str]] = {}
     for row in rows:
         if row.top1 and not row.top1.measured:

@@ -102,12 +102,42 @@ SCHEMA: dict[str, Any] = {
 _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 
-def validate(record: dict[str, Any], source: str = "record") -> None:
-    """Raise HarnessError naming the first schema violation."""
-    error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(record))
+def check_schema(validator: jsonschema.protocols.Validator, data: Any, what: str) -> None:
+    """The one schema-error message: `{what}: {where in the document}: {jsonschema's best match}`."""
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise HarnessError(f"{source} is not a valid onebench record: {where}: {error.message[:200]}")
+        raise HarnessError(f"{what}: {where}: {error.message[:200]}")
+
+
+def validate(record: dict[str, Any], source: str = "record") -> None:
+    """Raise HarnessError naming the first schema violation."""
+    check_schema(_VALIDATOR, record, f"{source} is not a valid onebench record")
+
+
+RUN_SCHEMA = {
+    "type": "object",
+    "required": ["run_id", "host", "protocol", "jobs"],
+    "additionalProperties": False,
+    "properties": {
+        "run_id": {"type": "string", "minLength": 1},
+        "host": {"type": "object"},
+        "protocol": {"type": "object"},
+        "jobs": {"type": "array", "items": {"type": "object", "required": ["model", "backend"]}},
+        "neighbour": {"anyOf": [{"type": "null"}, {"type": "object"}]},  # the busy neighbour a sweep met
+        "lockstep": {"type": "object", "required": ["pairs", "window_s"]},
+        "source": {"type": "string"},  # the device results file an ingested run came from
+    },
+}
+_RUN_VALIDATOR = jsonschema.Draft202012Validator(RUN_SCHEMA)
+
+
+def write_run_json(folder: Path, run_id: str, host: dict[str, Any], protocol: dict[str, Any],
+                   jobs: list[dict[str, Any]], **extra: Any) -> None:
+    """The one writer of a run folder's `run.json` (sweeps, lockstep runs, ingested device runs), validated."""
+    meta = {"run_id": run_id, "host": host, "protocol": protocol, "jobs": jobs, **extra}
+    check_schema(_RUN_VALIDATOR, meta, f"run.json of {run_id} is not valid (a bug)")
+    atomic_write_text(folder / "run.json", json.dumps(meta, indent=1, allow_nan=False))
 
 
 def atomic_write_text(path: Path, text: str) -> None:

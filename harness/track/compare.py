@@ -31,6 +31,7 @@ from harness.measure.jobs import KEY_FIELDS
 from harness.measure.jobs import key_label as job_label
 from harness.measure.jobs import key_of as job_key
 from harness.measure.parity import describe as describe_parity
+from harness.publish import tables
 
 BOOTSTRAP = 1000
 EXIT_REGRESSION, EXIT_BROKEN = 1, 3
@@ -247,6 +248,20 @@ def _opt(x: float | None) -> str:
     return "—" if x is None else f"{x:.3f}"
 
 
+TABLE_HEADER = ("job", "baseline ms", "candidate ms", "ratio [95% CI]", "floor", "p90 ratio", "machine", "verdict")
+
+
+def table(c: Comparison) -> tuple[tuple[str, ...], list[list[str]]]:
+    """The comparison's rows as text, for both renderers; a verdict carries its reason (why it is noisy)."""
+    rows = []
+    for r in c.rows:
+        verdict = "REGRESSION" if r.regression else r.verdict + (f" ({r.why})" if r.why else "")
+        rows.append([r.label, f"{r.baseline_p50_ms:.3f}", f"{r.candidate_p50_ms:.3f}",
+                     f"{r.ratio:.3f} [{r.ci_low:.3f}–{r.ci_high:.3f}]", f"±{r.floor:.1%}", _opt(r.ratio_p90),
+                     _opt(r.probe_ratio), verdict])
+    return TABLE_HEADER, rows
+
+
 def to_markdown(c: Comparison) -> str:
     lines = []
     if c.broken:
@@ -255,12 +270,9 @@ def to_markdown(c: Comparison) -> str:
         lines.append("**Different machines: these numbers are not comparable as a regression test.**\n")
     if c.environment:
         lines.append("Environment changes: " + "; ".join(c.environment) + "\n")
-    lines += ["| job | baseline ms | candidate ms | ratio [95% CI] | floor | p90 ratio | machine | verdict |",
-              "|---|---:|---:|---:|---:|---:|---:|---|"]
-    for r in c.rows:
-        mark = "**REGRESSION**" if r.regression else r.verdict + (f" ({r.why})" if r.why else "")
-        lines.append(f"| {r.label} | {r.baseline_p50_ms:.3f} | {r.candidate_p50_ms:.3f} | {r.ratio:.3f} "
-                     f"[{r.ci_low:.3f}–{r.ci_high:.3f}] | ±{r.floor:.1%} | {_opt(r.ratio_p90)} | {_opt(r.probe_ratio)} | {mark} |")
+    header, rows = table(c)
+    rows = [[*row[:-1], "**REGRESSION**" if row[-1] == "REGRESSION" else row[-1]] for row in rows]
+    lines.append(tables.markdown(header, rows, left=(0, len(header) - 1)))
     for label, items in (("Only in baseline", c.only_baseline), ("Only in candidate", c.only_candidate),
                          ("Not comparable", c.not_comparable)):
         if items:

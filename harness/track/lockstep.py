@@ -239,8 +239,7 @@ def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side],
             index(run, recs[i], path, say or (lambda _line: None))
             results[i].append(recs[i])
     for run in runs:
-        records.atomic_write_text(run.out_dir / "run.json", store.dumps(
-            {"run_id": run.run_id, "host": run.host, "protocol": cfg.as_dict(), "lockstep": {"pairs": pairs, "window_s": window_s},
-             "jobs": [j.as_dict() for j in jobs]}))
+        records.write_run_json(run.out_dir, run.run_id, run.host, cfg.as_dict(), [j.as_dict() for j in jobs],
+                               lockstep={"pairs": pairs, "window_s": window_s})
     records.atomic_write_text(out_dir / "lockstep.json", store.dumps({"pairs": [p.as_dict() for p in paired]}))
     return results[0], results[1], paired
