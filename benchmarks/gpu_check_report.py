@@ -39,7 +39,7 @@ def hand_event_loop(model_name: str, precision: str) -> float:
     import torch
 
     import model_zoo
-    from harness.measure.worker import TIMING_SEED, WEIGHTS_SEED
+    from harness.measure.protocol import TIMING_SEED, WEIGHTS_SEED
 
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
     torch.manual_seed(WEIGHTS_SEED)

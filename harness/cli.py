@@ -19,7 +19,7 @@ from harness.errors import HarnessError
 from harness.publish.tables import rich_table
 from model_zoo.errors import ZooError
 
-RESULTS = Path("results")
+RESULTS = Path("results")  # = harness.store.runs.RESULTS_ROOT (not imported: --help stays light)
 
 app = typer.Typer(help="onebench: one timing protocol for mobile vision backbones on every runtime.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -178,8 +178,8 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from harness.measure.planner import plan_from_options, protocol_from_options
-    from harness.measure.runner import new_run_dir, run_sweep
-    from harness.store.runs import default_index
+    from harness.measure.runner import run_sweep
+    from harness.store.runs import default_index, new_run_dir
 
     if wait_quiet < 0:
         raise HarnessError(f"--wait-quiet is seconds to wait, at least 0, not {wait_quiet:g}")
@@ -263,8 +263,9 @@ def accuracy(
 
     from harness.evaluate import accuracy as acc
     from harness.measure.runner import default_cache_dir, ensure_writable
+    from harness.store import accuracy_records
 
-    ensure_writable(root / acc.ACCURACY_DIR)
+    ensure_writable(root / accuracy_records.ACCURACY_DIR)
     bar = Progress(TextColumn(f"{model} · {backend} · {precision}"), BarColumn(), MofNCompleteColumn(),
                    TimeRemainingColumn(), console=err, transient=True)
     task = bar.add_task("images", total=None, start=False)
@@ -281,7 +282,7 @@ def accuracy(
     finally:
         if bar.live.is_started:
             bar.stop()
-    path = acc.save(root, rec)
+    path = accuracy_records.save(root, rec)
     ref = rec["reference"]
     out.print(f"{model} · {backend} {precision}: top-1 {rec['top1']:.2%}, top-{rec['k']} {rec['top5']:.2%} on "
               f"{rec['data']['images']} images; PyTorch fp32 {ref['top1']:.2%} / {ref['top5']:.2%} "
@@ -292,8 +293,8 @@ def accuracy(
 
 
 def _print_board(records: list[dict], fmt: Fmt) -> None:
-    from harness.evaluate.accuracy import load_all
     from harness.publish.leaderboard import LEGEND, as_lists, to_csv, to_markdown
+    from harness.store.accuracy_records import load_all
 
     accuracy = load_all(RESULTS)
     if fmt is Fmt.md:
@@ -315,9 +316,9 @@ def leaderboard(
     html_dir: Path = typer.Option(None, "--html", help="Write a static site (index.html, plots, raw records) here."),
 ) -> None:
     """The models x backends table of one or more runs, with top-1 and accuracy-vs-latency plots."""
-    from harness.evaluate.accuracy import load_all
     from harness.publish.leaderboard import to_csv
     from harness.publish.site import write_markdown, write_site
+    from harness.store.accuracy_records import load_all
     from harness.store.records import atomic_write_text
     from harness.store.runs import find_run, load_run
 
@@ -456,8 +457,8 @@ def compare(
         if runs:
             raise HarnessError("--interleave measures both sides now: pass models and backends, not run folders")
         from harness.measure.planner import plan_from_options, protocol_from_options
-        from harness.measure.runner import default_cache_dir, new_run_dir
-        from harness.store.runs import default_index
+        from harness.measure.runner import default_cache_dir
+        from harness.store.runs import default_index, new_run_dir
         from harness.track.lockstep import Side, parse_env, run_lockstep
 
         cfg = protocol_from_options(False, False, None)
@@ -594,15 +595,15 @@ def ablation(
 ) -> None:
     """Time the paper's 30-layer ablation networks per activation or block type, relative to the baseline."""
     from harness.measure.planner import plan_from_options, protocol_from_options
-    from harness.measure.runner import new_run_dir, run_sweep
+    from harness.measure.runner import run_sweep
     from harness.publish import ablation as abl
-    from harness.store.runs import default_index
+    from harness.store.runs import default_index, new_run_dir
 
     prefix, names, _ = abl.kind_info(kind)
     cfg = protocol_from_options(quick, precise, None)
     jobs = plan_from_options([f"ablation_{prefix}_{n}" for n in names], backend, None, None,
                              _threads(threads), "cpu", "fused", None)
-    folder = out_dir or new_run_dir(RESULTS).with_name(f"ablation-{kind}-" + new_run_dir(RESULTS).name)
+    folder = out_dir or new_run_dir(RESULTS, prefix=f"ablation-{kind}-")
     with err.status(f"ablation {kind}") as status:
         records = run_sweep(jobs, cfg, folder, index_db=default_index(RESULTS),
                             progress=lambda j, r: r is None and status.update(f"ablation: {j.model} · {j.backend}"))

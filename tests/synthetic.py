@@ -7,7 +7,7 @@ import copy
 import numpy as np
 
 from harness.measure.stats import pool, summarize
-from tests.test_records import RECORD
+from tests.helpers import RECORD
 
 
 def record(samples: list[np.ndarray], model: str = "m", backend: str = "torch", unstable: bool = False,

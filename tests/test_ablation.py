@@ -11,7 +11,7 @@ import torch
 import model_zoo
 from harness.publish import ablation
 from model_zoo.ablation import ACTIVATIONS, BLOCKS, ConvLayer, DynamicReLU, DynamicShiftMax, conv_layers
-from tests.test_cli_run import bench
+from tests.helpers import bench
 
 
 @pytest.mark.parametrize("name", [f"ablation_act_{a}" for a in ACTIVATIONS] + [f"ablation_block_{b}" for b in BLOCKS])

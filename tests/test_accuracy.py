@@ -10,8 +10,9 @@ import torch
 
 from harness.errors import HarnessError
 from harness.evaluate import accuracy
+from harness.store import accuracy_records
 from tests import colour_model as cm
-from tests.test_cli_run import bench
+from tests.helpers import bench
 
 # Red filed as cyan (its farthest colour: misses top-1 and top-5), green as yellow (its nearest: top-5 hit).
 WRONG = {"c0_red": "c3_cyan", "c2_green": "c1_yellow"}
@@ -42,19 +43,19 @@ def test_top1_top5_through_each_backend(backend: str, colour_data, tmp_path: Pat
     assert rec["reference"]["top1"] == pytest.approx(hits1 / 18) and rec["delta_top1"] == 0 and rec["agreement"] == 1
     if backend in ("onnxruntime", "openvino"):
         assert rec["artifact"]["format"] == "onnx" and len(rec["artifact"]["sha256"]) == 64
-    accuracy.validate(rec, "test")
+    accuracy_records.validate(rec, "test")
 
 
 def test_record_joins_the_latency_record_of_the_same_artifact(colour_data, tmp_path: Path) -> None:
     data, weights, _, _ = colour_data
     rec = evaluate(data, weights, tmp_path, backend="onnxruntime")
-    path = accuracy.save(tmp_path, rec)
-    assert accuracy.load_all(tmp_path) == [json.loads(path.read_text())]
+    path = accuracy_records.save(tmp_path, rec)
+    assert accuracy_records.load_all(tmp_path) == [json.loads(path.read_text())]
     latency = {"job": {"model": cm.NAME, "backend": "onnxruntime", "device": "cpu", "precision": "fp32"},
                "artifact": dict(rec["artifact"]), "model_info": {"weights_sha256": rec["weights"]["state_sha256"]}}
-    assert accuracy.record_key(latency) == accuracy.record_key(rec)
+    assert accuracy_records.record_key(latency) == accuracy_records.record_key(rec)
     latency["artifact"]["sha256"] = "0" * 64  # another file (other weights, other batch): no join
-    assert accuracy.record_key(latency) != accuracy.record_key(rec)
+    assert accuracy_records.record_key(latency) != accuracy_records.record_key(rec)
 
 
 def _flat(tmp_path: Path, lines: list[str], name: str = "labels.txt") -> Path:

@@ -14,7 +14,7 @@ from timm.utils.model import reparameterize_model
 
 import model_zoo
 from model_zoo.mobileone import VARIANTS
-from tests.conftest import max_rel_err, randomize_bn
+from tests.helpers import max_rel_err, randomize_bn
 
 
 def _timm_mobileone(variant: str) -> torch.nn.Module:
@@ -124,7 +124,7 @@ def test_nan_weights_are_failed_parity_records_and_the_sweep_goes_on(tmp_path: P
     import json
 
     from harness.measure.parity import compare
-    from tests.test_cli_run import bench
+    from tests.helpers import bench
 
     nan = compare(np.full((1, 10), np.nan), np.ones((1, 10)), "fp32")
     assert not nan.passed and nan.non_finite == 10 and nan.cosine is None

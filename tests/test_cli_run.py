@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import bench
+
 MODEL = "timm:test_byobnet"
-ROOT = Path(__file__).parents[1]
-
-
-def bench(*args: str, cwd: Path, timeout: int = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    # ONEBENCH_TEST_CACHE shares compiled artifacts between tests (benchmarks/gpu_check.sh sets it)
-    cache = os.environ.get("ONEBENCH_TEST_CACHE") or str(cwd / "cache")
-    env = {**os.environ, "ONEBENCH_CACHE": cache, "COLUMNS": "200", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=cwd, env={**env, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.parametrize("backend", ["torch", "torch-compile", "onnxruntime", "openvino"])

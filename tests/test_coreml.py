@@ -22,7 +22,7 @@ from harness.errors import HarnessError
 from harness.measure.protocol import preset
 from harness.publish.leaderboard import as_lists
 from harness.store import runs as store
-from tests.test_cli_run import bench
+from tests.helpers import bench
 
 pytest.importorskip("coremltools")
 SWIFT = Path(__file__).parents[1] / "runners" / "ios"

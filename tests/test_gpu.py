@@ -25,8 +25,8 @@ from harness.measure.runner import run_sweep
 from harness.measure.worker import boundary_timer
 from harness.store import runs as store
 from tests.fake_backends import ALL, DeviceTimed
+from tests.helpers import bench
 from tests.synthetic import record
-from tests.test_cli_run import bench
 
 GPU_BACKENDS = ["torch", "torch-compile", "torch-cudagraph", "onnxruntime-cuda", "onnxruntime-trt", "tensorrt"]
 

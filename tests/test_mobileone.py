@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 import torch
 
 import model_zoo
 from model_zoo.mobileone import VARIANTS, MobileOneBlock
-from tests.conftest import max_rel_err, randomize_bn
+from tests.helpers import REFERENCE, max_rel_err, randomize_bn
 
 # The published checkpoints' state-dict names and shapes (a copy of ../shared/reference, kept with the
 # tests so a fresh clone checks against them instead of skipping).
-REFERENCE = json.loads((Path(__file__).parent / "data" / "reference_state_dicts.json").read_text())
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

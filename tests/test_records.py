@@ -14,19 +14,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.store.records import read_record, validate, write_record
-
-RECORD = {
-    "schema_version": 2, "run_id": "r1", "job_id": "j1", "created": "2026-11-24T00:00:00+00:00",
-    "job": {"model": "m", "backend": "torch", "form": "fused", "device": "cpu", "precision": "fp32", "batch": 1,
-            "threads": 2, "boundary": "host-sync", "input_size": 224},
-    "status": "ok", "message": "", "unstable": False, "unstable_reasons": [],
-    "protocol": {"min_iters": 30, "min_s": 0.5, "max_s": 3.0, "target_rel_ci": 0.01, "repeats": 3},
-    "host": {}, "model_info": {"params": 1}, "cold_start": {"build_s": 0.1},
-    "processes": [{"samples_ns": [1, 2, 3], "summary": {"n": 3, "min": 1, "p50": 2, "p90": 3, "p99": 3,
-                                                        "ci_low": 1, "ci_high": 3}, "machine": {}}],
-    "stats": {"p50": 2, "p90": 3, "ci_low": 1, "ci_high": 3, "spread": 0.0, "processes": 1, "throughput": 5e8},
-    "parity": None, "artifact": {}, "backend_info": {}, "peak_rss_mb": 100.0,
-}
+from tests.helpers import RECORD
 
 
 def test_valid_record_round_trips(tmp_path: Path) -> None:

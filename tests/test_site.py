@@ -12,8 +12,8 @@ from harness.errors import HarnessError
 from harness.publish import leaderboard, plots, site
 from tests import colour_model as cm
 from tests.browser import open_page
+from tests.helpers import bench
 from tests.synthetic import record
-from tests.test_cli_run import bench
 
 EVIL = '<script>window.pwned = 1</script>'
 PLUGIN = {"ONEBENCH_PLUGINS": "tests.colour_model"}

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import model_zoo
 from harness.cli import app
 from model_zoo.mobileformer import VARIANTS as MF_VARIANTS
-from tests.test_mobileone import REFERENCE
+from tests.helpers import REFERENCE
 
 
 @pytest.mark.parametrize("variant", list(MF_VARIANTS))

@@ -25,8 +25,7 @@ from harness import __version__
 from harness.errors import HarnessError
 from harness.measure.jobs import Job
 from harness.measure.planner import check_choice
-from harness.measure.protocol import ProtocolConfig
-from harness.measure.worker import WEIGHTS_SEED
+from harness.measure.protocol import WEIGHTS_SEED, ProtocolConfig
 from harness.store.records import atomic_write_text, replacing_folder
 from model_zoo.weights import state_sha256
 

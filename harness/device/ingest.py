@@ -17,7 +17,7 @@ from harness.errors import HarnessError
 from harness.measure import windows
 from harness.measure.jobs import Job
 from harness.measure.protocol import ProtocolConfig
-from harness.measure.runner import RunContext, judged, make_record, new_run_dir
+from harness.measure.runner import RunContext, judged, make_record
 from harness.measure.stats import summarize
 from harness.store import records
 from harness.store import runs as store
@@ -97,7 +97,7 @@ def ingest(path: Path, root: Path) -> Path:
     """Validate `path`, write one record per result into a new run folder under `root`; return the folder."""
     data = read_results(path)
     cfg = ProtocolConfig.from_dict(data["protocol"])
-    folder = new_run_dir(root).with_name("device-" + new_run_dir(root).name)
+    folder = store.new_run_dir(root, prefix="device-")
     run = RunContext(folder.name, folder, _host(data), cfg, Path())
     built = []
     for result in data["results"]:

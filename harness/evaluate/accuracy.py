@@ -11,14 +11,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import numpy as np
 import torch
 
@@ -30,55 +27,10 @@ from harness.errors import HarnessError
 from harness.evaluate.datasets import ImageDataset, Samples, scan
 from harness.host import environment
 from harness.measure.planner import PRECISIONS, check_choice
-from harness.store.records import atomic_write_text, check_schema, read_json
+from harness.store.accuracy_records import SCHEMA_VERSION
 from model_zoo.weights import state_sha256
 
-SCHEMA_VERSION = 1
-ACCURACY_DIR = "accuracy"  # under the results root, beside runs/
 Progress = Callable[[int, int], None]  # (images done, images in all)
-_RATE = {"type": "number", "minimum": 0, "maximum": 1}
-
-SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "onebench accuracy record",
-    "type": "object",
-    "required": ["schema_version", "kind", "created", "job", "weights", "artifact", "data", "top1", "top5", "k",
-                 "reference", "delta_top1", "agreement", "host"],
-    "properties": {
-        "schema_version": {"const": SCHEMA_VERSION},
-        "kind": {"const": "accuracy"},
-        "job": {"type": "object", "required": ["model", "backend", "device", "precision", "batch", "form"]},
-        "weights": {"type": "object", "required": ["path", "sha256", "state_sha256"]},
-        "artifact": {"type": "object"},
-        "data": {"type": "object", "required": ["path", "layout", "images", "classes"],
-                 "properties": {"images": {"type": "integer", "minimum": 1}}},
-        "top1": _RATE, "top5": _RATE, "k": {"type": "integer", "minimum": 1},
-        "reference": {"type": "object", "required": ["backend", "precision", "top1", "top5"]},
-        "delta_top1": {"type": "number"},
-        "agreement": _RATE,
-        "host": {"type": "object"},
-    },
-}
-_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
-
-
-def join_key(job: dict[str, Any], artifact: dict[str, Any], weights_sha: str | None) -> tuple | None:
-    """What a latency record and an accuracy record share when they ran the same file.
-
-    The artifact's hash where the backend runs a file (ONNX, a compiled package), else the weights'
-    hash (PyTorch eager); None when neither is known, which joins nothing.
-    """
-    ident = artifact.get("sha256") or (f"weights:{weights_sha}" if weights_sha else None)
-    if ident is None:
-        return None
-    return (job["model"], job["backend"], job["device"], job["precision"], ident)
-
-
-def record_key(rec: dict[str, Any]) -> tuple | None:
-    """`join_key` of a latency or an accuracy record."""
-    if rec.get("kind") == "accuracy":
-        return join_key(rec["job"], rec["artifact"], rec["weights"]["state_sha256"])
-    return join_key(rec["job"], rec.get("artifact") or {}, (rec.get("model_info") or {}).get("weights_sha256"))
 
 
 def _subset(samples: Samples, limit: int | None) -> Samples:
@@ -197,43 +149,3 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
         "backend_info": session.info,
         "host": environment.capture(),
     }
-
-
-def validate(rec: dict[str, Any], source: str) -> None:
-    check_schema(_VALIDATOR, rec, f"{source} is not a valid onebench accuracy record")
-
-
-def record_path(root: Path, rec: dict[str, Any]) -> Path:
-    """One file per (job, artifact): evaluating the same file again replaces its record."""
-    j = rec["job"]
-    key = record_key(rec)
-    digest = hashlib.sha256(repr(key).encode()).hexdigest()[:12]
-    safe = f"{j['model']}.{j['backend']}.{j['device']}.{j['precision']}.b{j['batch']}".replace(":", "_").replace("/", "_")
-    return root / ACCURACY_DIR / f"{safe}.{digest}.json"
-
-
-def save(root: Path, rec: dict[str, Any]) -> Path:
-    path = record_path(root, rec)
-    validate(rec, str(path))
-    atomic_write_text(path, json.dumps(rec, indent=1, allow_nan=False))
-    return path
-
-
-def load_all(root: Path) -> list[dict[str, Any]]:
-    """Every accuracy record under `root/accuracy` (none is fine: leaderboards then say "reported")."""
-    out = []
-    for path in sorted((Path(root) / ACCURACY_DIR).glob("*.json")):
-        rec = read_json(path)
-        validate(rec, str(path))
-        out.append(rec)
-    return out
-
-
-def index(accuracy: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
-    """Accuracy records by join key; of several for one artifact, the one over the most images wins."""
-    best: dict[tuple, dict[str, Any]] = {}
-    for rec in accuracy:
-        key = record_key(rec)
-        if key is not None and (key not in best or rec["data"]["images"] >= best[key]["data"]["images"]):
-            best[key] = rec
-    return best

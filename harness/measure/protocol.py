@@ -20,6 +20,11 @@ from harness.measure.windows import WINDOW_S
 
 Clock = Callable[[], int]
 
+# The fixed seeds of every job: its random weights (no checkpoint), its timed input, its parity input.
+WEIGHTS_SEED = 0
+TIMING_SEED = 0
+PARITY_SEED = 1
+
 
 @dataclass(frozen=True)
 class ProtocolConfig:

@@ -16,7 +16,6 @@ import random
 import signal
 import sys
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,17 +32,11 @@ from harness.measure.stats import pool
 from harness.store import records
 from harness.store import runs as store
 
-DEFAULT_ROOT = Path("results")
 Progress = Callable[[Job, dict[str, Any] | None], None]
 
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("ONEBENCH_CACHE", Path.home() / ".cache" / "onebench"))
-
-
-def new_run_dir(root: Path = DEFAULT_ROOT) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return root / "runs" / f"{stamp}-{uuid.uuid4().hex[:6]}"
 
 
 def ensure_writable(folder: Path) -> None:

@@ -30,14 +30,10 @@ from harness.host.environment import library_versions
 from harness.measure import windows
 from harness.measure.jobs import Job
 from harness.measure.parity import compare
-from harness.measure.protocol import ProtocolConfig, measure, warm_up
+from harness.measure.protocol import PARITY_SEED, TIMING_SEED, WEIGHTS_SEED, ProtocolConfig, measure, warm_up
 from harness.measure.stats import summarize
 from harness.plugins import load_plugins
 from model_zoo.weights import state_sha256
-
-TIMING_SEED = 0
-PARITY_SEED = 1
-WEIGHTS_SEED = 0
 
 
 def input_tensor(job: Job, seed: int) -> np.ndarray:

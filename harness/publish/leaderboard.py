@@ -17,12 +17,12 @@ from typing import Any
 
 import model_zoo
 from backends import registry
-from harness.evaluate.accuracy import index as accuracy_index
-from harness.evaluate.accuracy import record_key
 from harness.measure.jobs import DEFAULTS
 from harness.measure.windows import STATISTIC, rel_halfwidth
 from harness.publish import tables
 from harness.publish.tables import md_cell
+from harness.store.accuracy_records import index as accuracy_index
+from harness.store.accuracy_records import record_key
 from model_zoo.errors import ZooError
 
 # A CI wider than this (half-width relative to the value) says nothing about the value: it is never

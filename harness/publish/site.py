@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.evaluate.accuracy import record_path
 from harness.publish.leaderboard import LEGEND, Cell, Row, build, markdown
 from harness.publish.plots import draw_all, slug
+from harness.store.accuracy_records import record_path
 from harness.store.records import atomic_write_text, replacing_folder
 
 STYLE = """

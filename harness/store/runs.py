@@ -6,8 +6,10 @@ queries fast and can always be rebuilt from the files with `bench index rebuild`
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,15 @@ COLUMNS = ("run_id", "job_id", "created", "model", "form", "backend", "device", 
            "spread", "processes", "commit_sha", "cpu", "path")
 _DDL = f"""CREATE TABLE IF NOT EXISTS records ({', '.join(COLUMNS)}, PRIMARY KEY (run_id, job_id));
 CREATE INDEX IF NOT EXISTS records_key ON records (model, backend, device, precision, batch, threads);"""
+
+
+RESULTS_ROOT = Path("results")  # the default results folder of every command
+
+
+def new_run_dir(root: Path = RESULTS_ROOT, prefix: str = "") -> Path:
+    """A new run's folder: time-ordered, unique (a random suffix), `prefix` naming what made it."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return root / "runs" / f"{prefix}{stamp}-{uuid.uuid4().hex[:6]}"
 
 
 def dumps(obj: Any) -> str:

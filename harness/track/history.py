@@ -22,7 +22,6 @@ from harness.errors import HarnessError
 from harness.measure.jobs import KEY_FIELDS, key_label
 from harness.store import runs as store
 
-SERIES_KEY = KEY_FIELDS  # a series is one job key over runs
 PENALTY = 6.0
 MIN_SIGMA = 0.005  # floor for the noise estimate (0.5%): a perfectly flat series would make any wiggle a step
 
@@ -76,13 +75,13 @@ def load_series(db: Path, **where: Any) -> list[Series]:
         raise HarnessError("no measured jobs in the index match; `bench index rebuild` if runs are missing")
     grouped: dict[tuple, list[dict]] = {}
     for r in rows:
-        grouped.setdefault(tuple(r[k] for k in SERIES_KEY), []).append(r)
+        grouped.setdefault(tuple(r[k] for k in KEY_FIELDS), []).append(r)
     series = []
     for key, items in grouped.items():
         points = [Point(r["run_id"], r["created"], r["commit_sha"], r["p50_ns"] / 1e6,
                         r["ci_low_ns"] / 1e6 if r["ci_low_ns"] else None, r["ci_high_ns"] / 1e6 if r["ci_high_ns"] else None,
                         bool(r["unstable"])) for r in sorted(items, key=lambda r: r["created"])]
-        s = Series(dict(zip(SERIES_KEY, key)), points)
+        s = Series(dict(zip(KEY_FIELDS, key)), points)
         values = [p.p50_ms for p in points]
         for i in change_points(values):
             before, after = np.median(values[:i]), np.median(values[i:])

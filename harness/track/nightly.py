@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.evaluate import accuracy
 from harness.measure import runner
 from harness.measure.jobs import Job
 from harness.measure.protocol import ProtocolConfig
 from harness.publish.site import write_markdown, write_site
+from harness.store import accuracy_records as accuracy
 from harness.store import runs as store
 from harness.store.records import atomic_write_text
 from harness.track import compare
@@ -39,7 +39,7 @@ class NightlyResult:
 
 def run_nightly(jobs: list[Job], cfg: ProtocolConfig, root: Path, threshold: float = 0.05,
                 progress=None, baseline_python: str | None = None, say=None) -> NightlyResult:
-    fresh = runner.new_run_dir(root)  # unique (time + random suffix): two nights never share a folder
+    fresh = store.new_run_dir(root)  # unique (time + random suffix): two nights never share a folder
     run_dir = fresh.with_name(f"nightly-{fresh.name}")
     if baseline_python:
         return _lockstep_night(jobs, cfg, root, run_dir, threshold, baseline_python)
