@@ -1,0 +1,7 @@
+"""`python -m harness.cli` = `bench`."""
+
+import sys
+
+from harness.cli import app
+
+sys.exit(app())

@@ -1,0 +1,114 @@
+"""What every command group shares: the app, the consoles, `user_errors` (a failure is one line and an exit code), the options."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+
+from harness.errors import HarnessError
+from harness.publish.tables import rich_table
+from model_zoo.errors import ZooError
+
+RESULTS = Path("results")  # = harness.store.runs.RESULTS_ROOT (not imported: --help stays light)
+
+app = typer.Typer(help="onebench: one timing protocol for mobile vision backbones on every runtime.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+list_app = typer.Typer(help="List models or backends.", no_args_is_help=True)
+app.add_typer(list_app, name="list", rich_help_panel="List")
+
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable)
+
+
+EXIT_BAD_INPUT, EXIT_BUG, EXIT_INTERRUPTED = 2, 4, 130
+
+
+def _one_line(message: str) -> None:
+    err.print(f"error: {message}".splitlines()[0] if message else "error", markup=False, highlight=False, soft_wrap=True)
+
+
+def user_errors(fn: F) -> F:
+    """The one place a command's failure becomes one line on stderr and an exit code (README, "Exit codes"):
+    bad input and unreadable or unwritable paths exit 2; anything else is a bug in onebench, exit 4, its
+    traceback shown only with ONEBENCH_DEBUG=1; Ctrl-C exits 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (HarnessError, ZooError) as exc:
+            _one_line(str(exc))
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except OSError as exc:  # a path that cannot be read or written: the user's to fix
+            where = f" {exc.filename}" if exc.filename else ""
+            _one_line(f"cannot use{where}: {exc.strerror or exc}; check the path and its permissions")
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except KeyboardInterrupt:
+            err.print("interrupted (a run folder resumes where it stopped)", markup=False, highlight=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:  # noqa: BLE001 - never a traceback for a user, but never hidden from a developer
+            if os.environ.get("ONEBENCH_DEBUG") or type(exc).__module__.split(".")[0] in ("typer", "click"):
+                raise  # typer's own exits and usage errors (typer.Exit is a RuntimeError) pass through
+            _one_line(f"onebench failed unexpectedly ({type(exc).__name__}: {exc}); this is a bug: rerun with "
+                      "ONEBENCH_DEBUG=1 for the traceback and report it")
+            raise typer.Exit(EXIT_BUG) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+@user_errors
+def _load_plugins() -> None:
+    """Import the modules named in $ONEBENCH_PLUGINS before any command (models and backends they add)."""
+    from harness.plugins import load_plugins
+
+    load_plugins()
+
+
+class Fmt(str, Enum):
+    rich = "rich"
+    md = "md"
+    csv = "csv"
+
+
+def resolve_threads(value: int | None) -> int:
+    """`--threads` checked (1 by default; README, "Threads"); imported late: it loads the zoo."""
+    from harness.measure.planner import threads_option
+
+    return threads_option(value)
+
+
+# The job-selection options `run` and `prepare` share (one definition, one help text).
+MODELS_OPTION = typer.Option(None, "--model", "-m", help="Model name (repeatable); default: the mission's models.")
+BACKENDS_OPTION = typer.Option(None, "--backend", "-b", help="Backend (repeatable); default: every available CPU backend.")
+PRECISIONS_OPTION = typer.Option(None, "--precision", "-p", help="fp32 (default), bf16, fp16 (repeatable).")
+BATCHES_OPTION = typer.Option(None, "--batch", help="Batch size (repeatable); default 1.")
+FORM_OPTION = typer.Option("fused", "--form", help="fused (inference form) or train.")
+DEVICE_OPTION = typer.Option("cpu", "--device", help="cpu or cuda.")
+WEIGHTS_OPTION = typer.Option(None, "--weights", help="Checkpoint to load (one model only); default: seeded random weights.")
+THREADS_OPTION = typer.Option(None, "--threads", help="Threads for every backend; default 1 (the count that repeats on shared VMs; see README).")
+COMPUTE_UNITS_OPTION = typer.Option(None, "--compute-units", help="Core ML: all (default), cpu, cpu-gpu, cpu-ne (repeatable).")
+CHANNELS_LAST_OPTION = typer.Option(False, "--channels-last", help="CUDA: run PyTorch backends in NHWC memory format.")
+
+
+def print_board(records: list[dict], fmt: Fmt) -> None:
+    from harness.publish.leaderboard import LEGEND, as_lists, to_csv, to_markdown
+    from harness.store.accuracy_records import load_all
+
+    accuracy = load_all(RESULTS)
+    if fmt is Fmt.md:
+        out.print(to_markdown(records, accuracy), markup=False, highlight=False, soft_wrap=True)
+    elif fmt is Fmt.csv:
+        sys.stdout.write(to_csv(records, accuracy))
+    else:
+        out.print(rich_table("onebench leaderboard (latency, ms)", *as_lists(records, accuracy)))
+        out.print(LEGEND, highlight=False)

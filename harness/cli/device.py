@@ -1,0 +1,51 @@
+"""The device path: `bench export --bundle` and `bench ingest`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from harness.cli.common import (
+    COMPUTE_UNITS_OPTION,
+    RESULTS,
+    app,
+    err,
+    out,
+    user_errors,
+)
+
+
+@app.command(rich_help_panel="Device (iPhone)")
+@user_errors
+def export(
+    backend: str = typer.Option(..., "--backend", "-b", help="coreml (the one backend with a device bundle)."),
+    bundle: Path = typer.Option(..., "--bundle", help="Folder to write (replaced if it is an earlier bundle)."),
+    model: list[str] = typer.Option(None, "--model", "-m", help="Models (repeatable); default: the mission's."),
+    precision: list[str] = typer.Option(None, "--precision", "-p", help="Core ML: fp16 (default) and/or fp32."),
+    compute_units: list[str] = COMPUTE_UNITS_OPTION,
+    weights: str = typer.Option(None, "--weights", help="Checkpoint (one model only); default: the sweep's seeded weights."),
+    quick: bool = typer.Option(False, "--quick", help="The quick protocol preset."),
+    precise: bool = typer.Option(False, "--precise", help="The precise protocol preset."),
+) -> None:
+    """Write a device bundle (packages, protocol rules, manifest) for the iPhone runner in runners/ios."""
+    import model_zoo
+    from harness.device.bundle import export_bundle
+    from harness.measure.planner import protocol_from_options
+    from harness.measure.runner import default_cache_dir
+
+    with err.status("converting"):
+        manifest, jobs = export_bundle(backend, model or model_zoo.mission_models(), precision, compute_units, bundle,
+                                       protocol_from_options(quick, precise, None), default_cache_dir(), weights)
+    out.print(f"bundle: {manifest.parent} ({jobs} jobs); run it with the Swift runner (README: 'Core ML on an "
+              "iPhone'), then `bench ingest RESULTS.json`", markup=False, highlight=False)
+
+
+@app.command(rich_help_panel="Device (iPhone)")
+@user_errors
+def ingest(file: Path = typer.Argument(..., help="A results file written by the device runner.")) -> None:
+    """Validate device results and store them as a run (they then join leaderboards and comparisons)."""
+    from harness.device.ingest import ingest as ingest_file
+
+    folder = ingest_file(file, RESULTS)
+    out.print(f"run folder: {folder}", markup=False, highlight=False)

@@ -1,0 +1,235 @@
+"""The measuring commands: `bench run`, `prepare`, `accuracy`, `selfcheck`, `ablation`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from harness.cli.common import (
+    BACKENDS_OPTION,
+    BATCHES_OPTION,
+    CHANNELS_LAST_OPTION,
+    COMPUTE_UNITS_OPTION,
+    DEVICE_OPTION,
+    FORM_OPTION,
+    MODELS_OPTION,
+    PRECISIONS_OPTION,
+    RESULTS,
+    THREADS_OPTION,
+    WEIGHTS_OPTION,
+    Fmt,
+    app,
+    err,
+    out,
+    print_board,
+    resolve_threads,
+    user_errors,
+)
+from harness.errors import HarnessError
+from harness.publish.tables import rich_table
+
+
+@app.command(rich_help_panel="Measure")
+@user_errors
+def run(
+    model: list[str] = MODELS_OPTION,
+    backend: list[str] = BACKENDS_OPTION,
+    precision: list[str] = PRECISIONS_OPTION,
+    batch: list[int] = BATCHES_OPTION,
+    threads: int = THREADS_OPTION,
+    quick: bool = typer.Option(False, "--quick", help="1 process per job, short windows."),
+    precise: bool = typer.Option(False, "--precise", help="7 processes per job, long windows, tight CI."),
+    repeats: int = typer.Option(None, "--repeats", help="Processes per job (overrides the preset)."),
+    form: str = FORM_OPTION,
+    device: str = DEVICE_OPTION,
+    compute_units: list[str] = COMPUTE_UNITS_OPTION,
+    channels_last: bool = CHANNELS_LAST_OPTION,
+    weights: str = WEIGHTS_OPTION,
+    out_dir: Path = typer.Option(None, "--out", help="Run folder; an existing one is resumed. Default: results/runs/<new id>."),
+    fmt: Fmt = typer.Option(Fmt.rich, "--format", help="Leaderboard format printed at the end."),
+    wait_quiet: float = typer.Option(60.0, "--wait-quiet", help="Seconds to wait for busy neighbours to stop before measuring (then the run is marked)."),
+) -> None:
+    """Measure models x backends with the shared protocol; one record per job; then the leaderboard."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from harness.measure.planner import plan_from_options, protocol_from_options
+    from harness.measure.runner import run_sweep
+    from harness.store.runs import default_index, new_run_dir
+
+    if wait_quiet < 0:
+        raise HarnessError(f"--wait-quiet is seconds to wait, at least 0, not {wait_quiet:g}")
+    cfg = protocol_from_options(quick, precise, repeats)
+    jobs = plan_from_options(model, backend, precision, batch, resolve_threads(threads), device, form, weights,
+                             compute_units, channels_last)
+    folder = out_dir or new_run_dir(RESULTS)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("jobs", total=len(jobs))
+
+        def progress(job, rec) -> None:
+            if rec is None:
+                bar.update(task, description=f"{job.model} · {job.backend} · {job.precision}")
+            else:
+                bar.advance(task)
+
+        records = run_sweep(jobs, cfg, folder, weights=weights, index_db=default_index(RESULTS), progress=progress,
+                            say=lambda line: bar.console.print(line, markup=False, highlight=False),
+                            neighbour_wait_s=wait_quiet)
+    print_board(records, fmt)
+    print_outcome(records, folder)
+
+
+@app.command(rich_help_panel="Measure")
+@user_errors
+def prepare(
+    model: list[str] = MODELS_OPTION,
+    backend: list[str] = BACKENDS_OPTION,
+    precision: list[str] = PRECISIONS_OPTION,
+    batch: list[int] = BATCHES_OPTION,
+    threads: int = THREADS_OPTION,
+    form: str = FORM_OPTION,
+    device: str = DEVICE_OPTION,
+    compute_units: list[str] = COMPUTE_UNITS_OPTION,
+    channels_last: bool = CHANNELS_LAST_OPTION,
+    weights: str = WEIGHTS_OPTION,
+    workers: int = typer.Option(None, "--workers", help="Artifacts built at once; default: half the cores, at most 4."),
+) -> None:
+    """Build the artifacts `bench run` with the same options will time (exports, compiled packages,
+    engines), several at once; nothing is timed, and the run then only loads them."""
+    from harness.measure.planner import plan_from_options
+    from harness.measure.prepare import default_workers, describe, prepare_artifacts
+    from harness.measure.runner import default_cache_dir
+
+    jobs = plan_from_options(model, backend, precision, batch, resolve_threads(threads), device, form, weights,
+                             compute_units, channels_last)
+    results = prepare_artifacts(jobs, default_cache_dir(), default_workers() if workers is None else workers, weights,
+                                done=lambda r: out.print(describe(r), markup=False, highlight=False))
+    failed = [r for r in results if r.status == "error"]
+    built = sum(r.status in ("built", "ready") for r in results)
+    out.print(f"{built} ready, {len(results) - built - len(failed)} skipped, {len(failed)} failed; cache: "
+              f"{default_cache_dir()}", markup=False, highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command(rich_help_panel="Measure")
+@user_errors
+def accuracy(
+    model: str = typer.Option(..., "--model", "-m", help="Model name."),
+    backend: str = typer.Option("torch", "--backend", "-b", help="Backend whose artifact is evaluated."),
+    weights: Path = typer.Option(..., "--weights", help="Trained checkpoint (.pth/.pt/.safetensors)."),
+    data: Path = typer.Option(..., "--data", help="ImageFolder of class folders, or a folder of images + labels file."),
+    precision: str = typer.Option("fp32", "--precision", "-p", help="fp32, bf16 or fp16, as the latency job."),
+    device: str = typer.Option("cpu", "--device", help="Device as the latency job: cpu, cuda, or Core ML compute units (all, cpu-ne, ...)."),
+    limit: int = typer.Option(None, "--limit", help="Evaluate N images spread evenly over the set."),
+    batch: int = typer.Option(1, "--batch", help="Batch of the artifact (1 = the file batch-1 latency jobs time)."),
+    threads: int = typer.Option(None, "--threads", help="Threads (default 1, see README)."),
+    labels: Path = typer.Option(None, "--labels", help="Labels file for a flat folder ('IMAGE LABEL' lines or LOC_val_solution.csv)."),
+    class_map: Path = typer.Option(None, "--class-map", help="Class ids in the model's output order, one per line."),
+    num_classes: int = typer.Option(None, "--num-classes", help="Outputs of the model's head (default: the spec's, 1000 for ImageNet)."),
+    workers: int = typer.Option(2, "--workers", help="Image-decoding processes (0 = in this process)."),
+    root: Path = typer.Option(RESULTS, "--results", help="Results folder; the record goes to RESULTS/accuracy/."),
+) -> None:
+    """Top-1/top-5 through the backend's own artifact, beside PyTorch fp32 on the same images."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from harness.evaluate import accuracy as acc
+    from harness.measure.runner import default_cache_dir, ensure_writable
+    from harness.store import accuracy_records
+
+    ensure_writable(root / accuracy_records.ACCURACY_DIR)
+    bar = Progress(TextColumn(f"{model} · {backend} · {precision}"), BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn(), console=err, transient=True)
+    task = bar.add_task("images", total=None, start=False)
+
+    def progress(done: int, total: int) -> None:
+        if not bar.live.is_started:  # shown once images flow: input errors stay one clean line
+            bar.start()
+        bar.update(task, completed=done, total=total)
+
+    try:
+        rec = acc.evaluate(model, backend, weights, data, precision=precision, device=device, batch=batch,
+                           threads=resolve_threads(threads), limit=limit, labels=labels, class_map=class_map,
+                           num_classes=num_classes, workers=workers, cache_dir=default_cache_dir(), progress=progress)
+    finally:
+        if bar.live.is_started:
+            bar.stop()
+    path = accuracy_records.save(root, rec)
+    ref = rec["reference"]
+    out.print(f"{model} · {backend} {precision}: top-1 {rec['top1']:.2%}, top-{rec['k']} {rec['top5']:.2%} on "
+              f"{rec['data']['images']} images; PyTorch fp32 {ref['top1']:.2%} / {ref['top5']:.2%} "
+              f"(Δ top-1 {rec['delta_top1'] * 100:+.2f} pt, same top-1 prediction on {rec['agreement']:.2%})",
+              markup=False, highlight=False)
+    out.print(f"artifact: {rec['artifact'].get('path', 'PyTorch module (no file)')}; record: {path}",
+              markup=False, highlight=False)
+
+
+@app.command(rich_help_panel="Measure")
+@user_errors
+def selfcheck(
+    model: str = typer.Option("mobileone_s0", "--model", "-m", help="Model to compare on."),
+    threads: int = typer.Option(None, "--threads", help="Threads (default 1, see README)."),
+    rounds: int = typer.Option(12, "--rounds", help="Paired rounds per reference (harness, reference alternating)."),
+    seconds: float = typer.Option(0.5, "--seconds", help="Measuring time per side and round."),
+) -> None:
+    """Measure the harness itself: overhead per iteration and agreement with ORT and benchmark_app."""
+    import numpy as np
+
+    from harness.track.selfcheck import run_selfcheck
+
+    threads = resolve_threads(threads)
+    with err.status("selfcheck") as status:
+        result = run_selfcheck(model, threads, rounds, seconds, progress=lambda m: status.update(f"selfcheck: {m}"))
+    out.print(f"harness clock cost inside each sample: {result.empty_step_ns:.0f} ns (p50 of an empty step)", highlight=False)
+    out.print(f"harness loop cost per iteration: {result.loop_ns_per_iter:.0f} ns", highlight=False)
+    for comp in result.comparisons:
+        if comp.skipped:
+            out.print(f"{comp.name}: skipped ({comp.skipped})", markup=False, highlight=False)
+            continue
+        lo, hi = comp.ci
+        out.print(f"{comp.name} ({model}, {threads} threads): median paired ratio {comp.ratio:.3f} "
+                  f"[95% CI {lo:.3f}-{hi:.3f}] over {len(comp.harness_ms)} rounds (harness median "
+                  f"{np.median(comp.harness_ms):.3f} ms, reference {np.median(comp.reference_ms):.3f} ms)",
+                  markup=False, highlight=False)
+        out.print(f"    overhead share of this job: {result.empty_step_ns / (min(comp.harness_ms) * 1e6):.3%}", highlight=False)
+
+
+@app.command(rich_help_panel="Measure")
+@user_errors
+def ablation(
+    kind: str = typer.Argument(..., help="activations (the paper's Table 2) or blocks (skip / SE, Table 3)."),
+    backend: list[str] = typer.Option(None, "--backend", "-b", help="Backends (default: every available CPU one)."),
+    threads: int = THREADS_OPTION,
+    quick: bool = typer.Option(False, "--quick"),
+    precise: bool = typer.Option(False, "--precise"),
+    out_dir: Path = typer.Option(None, "--out", help="Run folder (resumed if it exists)."),
+    fmt: Fmt = typer.Option(Fmt.rich, "--format", help="rich or md."),
+) -> None:
+    """Time the paper's 30-layer ablation networks per activation or block type, relative to the baseline."""
+    from harness.measure.planner import plan_from_options, protocol_from_options
+    from harness.measure.runner import run_sweep
+    from harness.publish import ablation as abl
+    from harness.store.runs import default_index, new_run_dir
+
+    prefix, names, _ = abl.kind_info(kind)
+    cfg = protocol_from_options(quick, precise, None)
+    jobs = plan_from_options([f"ablation_{prefix}_{n}" for n in names], backend, None, None,
+                             resolve_threads(threads), "cpu", "fused", None)
+    folder = out_dir or new_run_dir(RESULTS, prefix=f"ablation-{kind}-")
+    with err.status(f"ablation {kind}") as status:
+        records = run_sweep(jobs, cfg, folder, index_db=default_index(RESULTS),
+                            progress=lambda j, r: r is None and status.update(f"ablation: {j.model} · {j.backend}"))
+    if fmt is Fmt.md:
+        out.print(abl.to_markdown(kind, records), markup=False, highlight=False, soft_wrap=True)
+    else:
+        out.print(rich_table(f"ablation: {kind} (p50 ms ± CI, × vs {abl.KINDS[kind][2]})", *abl.table(kind, records)))
+    print_outcome(records, folder)
+
+
+def print_outcome(records: list[dict], folder: Path) -> None:
+    """After a sweep: every job without a number, with its reason, then where the run is."""
+    for rec in records:
+        if rec["status"] != "ok":
+            err.print(f"{rec['status']}: {rec['job_id']}: {rec['message']}", markup=False, highlight=False)
+    out.print(f"run folder: {folder}", markup=False, highlight=False)

@@ -1,0 +1,103 @@
+"""The reporting commands: `bench leaderboard`, `show`, `history`, `index rebuild`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from harness.cli.common import (
+    RESULTS,
+    Fmt,
+    app,
+    out,
+    print_board,
+    user_errors,
+)
+from harness.errors import HarnessError
+
+
+@app.command(rich_help_panel="Report")
+@user_errors
+def leaderboard(
+    runs: list[str] = typer.Argument(None, help="Run folders or ids (default: the latest run)."),
+    fmt: Fmt = typer.Option(Fmt.rich, "--format", help="rich (terminal), md (README), csv (one line per job)."),
+    output: Path = typer.Option(None, "--output", "-o",
+                                help="Write md (with its plots, PNG and SVG, in a plots/ folder beside it) or csv."),
+    html_dir: Path = typer.Option(None, "--html", help="Write a static site (index.html, plots, raw records) here."),
+) -> None:
+    """The models x backends table of one or more runs, with top-1 and accuracy-vs-latency plots."""
+    from harness.publish.leaderboard import to_csv
+    from harness.publish.site import write_markdown, write_site
+    from harness.store.accuracy_records import load_all
+    from harness.store.records import atomic_write_text
+    from harness.store.runs import find_run, load_run
+
+    if output and fmt is Fmt.rich:
+        raise HarnessError("--output writes md or csv: add --format md or --format csv")
+    records = [rec for arg in (runs or ["latest"]) for rec in load_run(find_run(arg, RESULTS))]
+    measured = load_all(RESULTS)
+    if html_dir:
+        page = write_site(records, measured, html_dir)
+        out.print(f"site: {page} (open it in a browser; it works offline)", markup=False, highlight=False)
+    if output:
+        if fmt is Fmt.md:
+            write_markdown(records, measured, output)
+        else:
+            atomic_write_text(output, to_csv(records, measured))
+    if not html_dir and not output:
+        print_board(records, fmt)
+
+
+@app.command(rich_help_panel="Report")
+@user_errors
+def show(run_arg: str = typer.Argument("latest", metavar="RUN", help="A run folder, run id, record file, or 'latest'.")) -> None:
+    """Every job of a run: statistics, spread between processes, cold start, parity, why unstable."""
+    from harness.publish.show import job_lines
+    from harness.store.runs import find_run, load_run
+
+    path = find_run(run_arg, RESULTS)
+    records = load_run(path)
+    host = records[0]["host"]
+    out.print(f"run {records[0]['run_id']} · {host['cpu']['model']} · {host['cpu']['logical_cores']} cores · "
+              f"{host['os']} · commit {(host['project'].get('commit') or '?')[:10]}", markup=False, highlight=False)
+    for line in job_lines(records):
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command(rich_help_panel="Report")
+@user_errors
+def history(
+    model: str = typer.Option(None, "--model", "-m"),
+    backend: str = typer.Option(None, "--backend", "-b"),
+    precision: str = typer.Option(None, "--precision", "-p"),
+    plot: Path = typer.Option(None, "--plot", help="Write a plot (.png or .svg)."),
+) -> None:
+    """p50 per job over every indexed run, with detected steps (change points)."""
+    from harness.store.runs import default_index
+    from harness.track.history import load_series
+    from harness.track.history import plot as draw
+
+    series = load_series(default_index(RESULTS), model=model, backend=backend, precision=precision)
+    for s in series:
+        pts = " ".join(f"{p.p50_ms:.2f}{'~' if p.unstable else ''}" for p in s.points)
+        out.print(f"{s.label}: {pts} ms", markup=False, highlight=False)
+        for st in s.steps:
+            out.print(f"    step {st.size:+.1%} at run {st.run_id} (commit {(st.commit or '?')[:10]})",
+                      markup=False, highlight=False)
+    if plot:
+        out.print(f"plot: {draw(series, plot)}", markup=False, highlight=False)
+
+
+index_app = typer.Typer(help="The SQLite index of all runs.", no_args_is_help=True)
+app.add_typer(index_app, name="index", rich_help_panel="Report")
+
+
+@index_app.command("rebuild")
+@user_errors
+def index_rebuild(root: Path = typer.Option(RESULTS, "--root", help="Results folder to index.")) -> None:
+    """Recreate results/index.sqlite from the JSON records."""
+    from harness.store.runs import default_index, rebuild
+
+    count = rebuild(default_index(root), root)
+    out.print(f"indexed {count} records into {default_index(root)}", markup=False, highlight=False)
