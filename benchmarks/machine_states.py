@@ -30,7 +30,7 @@ def ort_step(model: str, threads: int):
 
     import model_zoo
     from backends.onnx_export import export_onnx
-    from harness.measure.runner import default_cache_dir
+    from harness.store.runs import default_cache_dir
     from model_zoo.weights import state_sha256
 
     torch.manual_seed(0)

@@ -51,3 +51,15 @@ def test_every_import_points_down_the_layers() -> None:
 def test_every_harness_module_has_a_layer() -> None:
     loose = [p.name for p in (ROOT / "harness").glob("*.py") if layer_of(f"harness.{p.stem}".removesuffix(".__init__")) is None]
     assert not loose, f"modules outside any layer: {loose}"
+
+
+def test_help_and_listing_modules_do_not_import_torch() -> None:
+    """`bench --help` answers without importing torch, timm or a runtime (#16: it took 6.5 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, harness.cli; heavy = sorted(m for m in ('torch', 'timm', 'onnxruntime', 'openvino') "
+            "if m in sys.modules); print(','.join(heavy))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "", f"importing the CLI pulled in: {done.stdout.strip()}"

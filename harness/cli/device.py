@@ -32,7 +32,7 @@ def export(
     import model_zoo
     from harness.device.bundle import export_bundle
     from harness.measure.planner import protocol_from_options
-    from harness.measure.runner import default_cache_dir
+    from harness.store.runs import default_cache_dir
 
     with err.status("converting"):
         manifest, jobs = export_bundle(backend, model or model_zoo.mission_models(), precision, compute_units, bundle,

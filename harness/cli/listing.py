@@ -28,13 +28,13 @@ def list_models(
     count: bool = typer.Option(True, help="Build each model and count params/MACs (slower)."),
 ) -> None:
     """The registry: our counted params/MACs beside the reference figures."""
-    from harness.listing.models import model_rows
+    from harness.listing.models import cached_rows, model_rows
 
     table = Table(title="onebench model zoo (fused form, 224x224; * = default sweep)")
     table.add_column("model", no_wrap=True)
     for col in ("params (vs ref)", "MACs", "ref", "Δ", "top-1"):
         table.add_column(col, justify="right", no_wrap=True)
-    for r in model_rows(names or None, count=count):
+    for r in (cached_rows(names or None) if count else model_rows(names or None, count=False)):
         if r.params is None:
             params = _fmt_int(r.params_ref) + " (ref)"
         elif r.params_ref is None:

@@ -99,7 +99,7 @@ def prepare(
     engines), several at once; nothing is timed, and the run then only loads them."""
     from harness.measure.planner import plan_from_options
     from harness.measure.prepare import default_workers, describe, prepare_artifacts
-    from harness.measure.runner import default_cache_dir
+    from harness.store.runs import default_cache_dir
 
     jobs = plan_from_options(model, backend, precision, batch, resolve_threads(threads), device, form, weights,
                              compute_units, channels_last)
@@ -135,8 +135,9 @@ def accuracy(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from harness.evaluate import accuracy as acc
-    from harness.measure.runner import default_cache_dir, ensure_writable
+    from harness.measure.runner import ensure_writable
     from harness.store import accuracy_records
+    from harness.store.runs import default_cache_dir
 
     ensure_writable(root / accuracy_records.ACCURACY_DIR)
     bar = Progress(TextColumn(f"{model} · {backend} · {precision}"), BarColumn(), MofNCompleteColumn(),

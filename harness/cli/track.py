@@ -59,8 +59,7 @@ def compare(
         if runs:
             raise HarnessError("--interleave measures both sides now: pass models and backends, not run folders")
         from harness.measure.planner import plan_from_options, protocol_from_options
-        from harness.measure.runner import default_cache_dir
-        from harness.store.runs import default_index, new_run_dir
+        from harness.store.runs import default_cache_dir, default_index, new_run_dir
         from harness.track.lockstep import Side, parse_env, run_lockstep
 
         cfg = protocol_from_options(False, False, None)
@@ -143,7 +142,7 @@ def nightly(
         raise HarnessError("--baseline-python and --baseline-constraints both name the baseline side; pass one")
     if baseline_constraints:
         from harness.host.baseline_env import ensure_env
-        from harness.measure.runner import default_cache_dir
+        from harness.store.runs import default_cache_dir
 
         baseline_python = str(ensure_env(baseline_constraints, default_cache_dir(), say=lambda m: err.print(m, markup=False)))
     cfg = protocol_from_options(quick, False, None)

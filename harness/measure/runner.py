@@ -31,12 +31,9 @@ from harness.measure.protocol import ProtocolConfig
 from harness.measure.stats import pool
 from harness.store import records
 from harness.store import runs as store
+from harness.store.runs import default_cache_dir
 
 Progress = Callable[[Job, dict[str, Any] | None], None]
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("ONEBENCH_CACHE", Path.home() / ".cache" / "onebench"))
 
 
 def ensure_writable(folder: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
 import uuid
 from pathlib import Path
@@ -30,6 +31,11 @@ def new_run_dir(root: Path = RESULTS_ROOT, prefix: str = "") -> Path:
     """A new run's folder: time-ordered, unique (a random suffix), `prefix` naming what made it."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return root / "runs" / f"{prefix}{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def default_cache_dir() -> Path:
+    """Built artifacts and counted figures ($ONEBENCH_CACHE, default ~/.cache/onebench): rebuildable, never results."""
+    return Path(os.environ.get("ONEBENCH_CACHE", Path.home() / ".cache" / "onebench"))
 
 
 def dumps(obj: Any) -> str:

@@ -77,7 +77,7 @@ def _lockstep_night(jobs: list[Job], cfg: ProtocolConfig, root: Path, run_dir: P
 
     sides = (Side("baseline", baseline_python), Side("candidate", sys.executable))
     warnings: list[str] = []
-    base, current, paired = run_lockstep(jobs, cfg, sides, run_dir, runner.default_cache_dir(),
+    base, current, paired = run_lockstep(jobs, cfg, sides, run_dir, store.default_cache_dir(),
                                          index_db=store.default_index(root), say=warnings.append)
     result = compare.compare_runs(base, current, threshold, paired)
     atomic_write_text(run_dir / "compare.md", compare.to_markdown(result))

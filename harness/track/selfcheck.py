@@ -112,7 +112,7 @@ def _check(backend: str, job: Job, cache: str, rounds: int, seconds: float, say)
 
 def run_selfcheck(model: str = "mobileone_s0", threads: int = 1, rounds: int = 12, seconds: float = 0.5,
                   cache_dir: Path | None = None, progress=None) -> SelfCheckResult:
-    from harness.measure.runner import default_cache_dir
+    from harness.store.runs import default_cache_dir
 
     if rounds < 3:
         raise HarnessError(f"--rounds must be at least 3 (a CI over paired rounds needs them), not {rounds}")
