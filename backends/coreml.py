@@ -3,8 +3,9 @@
 Conversion is coremltools' `convert` of a `torch.export` program to an ML Program (`.mlpackage`),
 minimum deployment target iOS 16 / macOS 13, fixed input shape, fp16 (Core ML's default) or fp32
 compute precision, cached by weights hash, coremltools version and options. The converted program's
-operations are counted, and a fused reparameterizable model (MobileOne) must have no `add` left: the
-paper's claim that inference has no branches, checked on the file that ships.
+operations are counted and checked against the model spec's deployed-graph rule (a fused MobileOne:
+no `add`, no `batch_norm` left): the paper's claim that inference has no branches, checked on the file
+that ships.
 
 A job's device is the Core ML compute units (`all`, `cpu`, `cpu-gpu`, `cpu-ne`). On macOS the
 package is compiled (`compile_s`), loaded with those units (`load_s`) and `predict` is timed by the
@@ -29,14 +30,15 @@ import torch
 from torch import nn
 
 from backends.base import Availability, JobSpec, OpenContext, Session, SkipJob, common_unsupported, module_availability
+from backends.graph_rules import check_graph, deployed_rule, describe
 from backends.onnx_export import INPUT_NAME, OUTPUT_NAME
 
 INSTALL = "pip install 'onebench[coreml]'"
 COMPUTE_UNITS = {"all": "ALL", "cpu": "CPU_ONLY", "cpu-gpu": "CPU_AND_GPU", "cpu-ne": "CPU_AND_NE"}
 PRECISIONS = {"fp16": "FLOAT16", "fp32": "FLOAT32"}
 TARGET = "iOS16"  # ML Program on iOS 16 / macOS 13 and newer
-# What a fused MobileOne may contain: convs, activations, the S4's squeeze-excitation ops, the head.
-FUSED_MOBILEONE_OPS = {"const", "conv", "relu", "reduce_mean", "sigmoid", "mul", "reshape", "linear", "cast"}
+# Core ML MIL op types -> the zoo's runtime-neutral kinds (for the deployed-graph rule)
+OP_KINDS = {"add": "add", "batch_norm": "batchnorm"}
 DEVICE_CLASSES = {"MLNeuralEngineComputeDevice": "neural-engine", "MLGPUComputeDevice": "gpu", "MLCPUComputeDevice": "cpu"}
 
 
@@ -116,16 +118,6 @@ def op_counts(package: Path) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def graph_check(counts: dict[str, int], fused_reparameterizable: bool) -> dict[str, Any]:
-    """The no-branch check of a fused reparameterizable model (no `add`, nothing but the allowed ops)."""
-    if not fused_reparameterizable:
-        return {"applies": False, "ops": counts}
-    extra = sorted(set(counts) - FUSED_MOBILEONE_OPS)
-    adds = counts.get("add", 0)
-    return {"applies": True, "ops": counts, "branch_adds": adds, "unexpected_ops": extra,
-            "passed": adds == 0 and not extra}
-
-
 def package_sha256(package: Path) -> str:
     """A hash over every file of the package directory (relative names and bytes, sorted)."""
     digest = hashlib.sha256()
@@ -137,14 +129,10 @@ def package_sha256(package: Path) -> str:
 
 def convert_and_check(model: nn.Module, job: JobSpec, cache_dir: Path, weights_hash: str) -> tuple[Path, dict, dict]:
     """Convert (cached), count and check: (package, artifact, info). A failed check raises."""
-    import model_zoo
-
     path, convert_s = convert(model, job, cache_dir, weights_hash)
-    fused_reparam = job.form == "fused" and model_zoo.get_spec(job.model).reparameterizable
-    check = graph_check(op_counts(path), fused_reparam)
-    if check.get("passed") is False:
-        raise RuntimeError(f"the converted fused {job.model} still has branches: {check['branch_adds']} add op(s), "
-                           f"unexpected ops {check['unexpected_ops']}")
+    check = check_graph(op_counts(path), OP_KINDS, deployed_rule(job.model))
+    if job.form == "fused" and check.get("passed") is False:
+        raise RuntimeError(f"the converted fused {job.model} breaks its deployed-graph rule: {describe(check)}")
     artifact = {"path": str(path), "sha256": package_sha256(path), "format": "mlpackage",
                 "deployment_target": TARGET, "convert_s": convert_s}
     return path, artifact, {"coremltools": coremltools_version(), "graph": check}

@@ -15,7 +15,7 @@ from torch import nn
 from model_zoo import ablation, baselines, mobileformer, mobileone
 from model_zoo.errors import CheckpointError, UnknownModelError
 from model_zoo.reparam import reparameterize
-from model_zoo.spec import FORMS, Form, ModelSpec, Preprocess, Reference
+from model_zoo.spec import FORMS, DeployedGraph, Form, ModelSpec, Preprocess, Reference
 from model_zoo.weights import is_fused_state, load_into, read_state_dict, rename
 
 TIMM_PREFIX = "timm:"
@@ -84,8 +84,8 @@ def create(name: str, form: Form = "fused", weights: str | Path | None = None, n
         return spec.build(form, num_classes).eval()
     state = rename(read_state_dict(weights), spec.key_maps)
     build_form: Form = form
-    if spec.reparameterizable:
-        build_form = "fused" if is_fused_state(state) else "train"
+    if spec.fused_state_marker:
+        build_form = "fused" if is_fused_state(state, spec.fused_state_marker) else "train"
         if build_form == "fused" and form == "train":
             raise CheckpointError(
                 f"{weights} holds the fused (inference) form of {name}, which cannot be unfused; "
@@ -114,6 +114,8 @@ for _v in mobileone.VARIANTS:
         ),
         preprocess=Preprocess(crop_pct=0.875, interpolation="bilinear"),
         reparameterizable=True,
+        fused_graph=DeployedGraph(forbids=("add", "batchnorm")),  # branches summed and BN: all folded away
+        fused_state_marker="reparam_conv",  # the authors' name for the one fused conv of a block
         key_maps=(mobileone.timm_to_authors,),
         in_mission=True,
         description=f"MobileOne-{_v.upper()}",

@@ -44,6 +44,26 @@ class Preprocess:
     std: tuple[float, float, float] = IMAGENET_STD
 
 
+# The runtime-neutral kinds of operation a deployed-graph rule may forbid; each backend maps its own op
+# types (Core ML `batch_norm`, ONNX `BatchNormalization`, ...) to these.
+OP_KINDS = ("add", "batchnorm")
+
+
+@dataclass(frozen=True)
+class DeployedGraph:
+    """What a model's deployed (fused) graph must not contain, checked on every backend's converted graph.
+
+    A reparameterizable model's claim is structural: once fused, no branch is summed (`add`) and no
+    normalization is left (`batchnorm`); its training form must fail the same check."""
+
+    forbids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = set(self.forbids) - set(OP_KINDS)
+        if unknown:
+            raise ValueError(f"unknown op kinds {sorted(unknown)}; known: {OP_KINDS}")
+
+
 # Builds the model in the given form; `num_classes` lets tests and fine-tuned checkpoints differ.
 Builder = Callable[[Form, int], nn.Module]
 # Renames a foreign checkpoint's keys (timm's, say) to ours; returns None when the names are not its.
@@ -60,6 +80,8 @@ class ModelSpec:
     reference: Reference = Reference()
     preprocess: Preprocess = Preprocess()
     reparameterizable: bool = False  # has train-time branches that `reparameterize` folds away
+    fused_graph: DeployedGraph | None = None  # what its deployed (fused) graph may not contain
+    fused_state_marker: str | None = None  # a state-dict key fragment only the fused form has
     key_maps: tuple[KeyMap, ...] = field(default=(), repr=False, compare=False)
     in_mission: bool = False  # part of the default sweep
     num_classes: int = 1000  # outputs of the head (ImageNet-1k)

@@ -20,7 +20,6 @@ from model_zoo.errors import CheckpointError
 from model_zoo.spec import KeyMap
 
 WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "state_dict_ema")
-FUSED_MARKER = "reparam_conv"
 SHOWN = 5  # names listed per kind of mismatch before "and N more"
 
 
@@ -73,9 +72,9 @@ def unwrap(obj: object, source: str | Path = "checkpoint") -> dict[str, torch.Te
     return state
 
 
-def is_fused_state(state: Mapping[str, torch.Tensor]) -> bool:
-    """Whether a MobileOne-style checkpoint holds the fused (inference) form."""
-    return any(FUSED_MARKER in k for k in state)
+def is_fused_state(state: Mapping[str, torch.Tensor], marker: str) -> bool:
+    """Whether a checkpoint holds the fused (inference) form: a key with the spec's `fused_state_marker`."""
+    return any(marker in k for k in state)
 
 
 def rename(state: Mapping[str, torch.Tensor], key_maps: Sequence[KeyMap]) -> dict[str, torch.Tensor]:

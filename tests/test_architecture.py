@@ -6,6 +6,7 @@ a function fails here too, not only a module-level one."""
 from __future__ import annotations
 
 import ast
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +56,6 @@ def test_every_harness_module_has_a_layer() -> None:
 
 def test_help_and_listing_modules_do_not_import_torch() -> None:
     """`bench --help` answers without importing torch, timm or a runtime (#16: it took 6.5 s)."""
-    import subprocess
     import sys
 
     code = ("import sys, harness.cli; heavy = sorted(m for m in ('torch', 'timm', 'onnxruntime', 'openvino') "
@@ -63,3 +63,14 @@ def test_help_and_listing_modules_do_not_import_torch() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "", f"importing the CLI pulled in: {done.stdout.strip()}"
+
+
+def test_the_project_root_is_the_checkout() -> None:
+    """Other interpreters (lockstep's pinned environment) find the harness through it; the commit is read there."""
+    from harness import PROJECT_ROOT
+    from harness.host.environment import git_commit
+
+    assert PROJECT_ROOT == ROOT and (PROJECT_ROOT / "pyproject.toml").is_file()
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:  # a source tree without git records no commit
+        assert git_commit()["commit"] == head.stdout.strip()

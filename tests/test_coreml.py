@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 import model_zoo
 from backends import coreml
 from backends.base import JobSpec
+from backends.graph_rules import check_graph, deployed_rule
 from harness.cli import app
 from harness.device import ingest
 from harness.device.bundle import export_bundle
@@ -55,8 +56,9 @@ def test_the_check_catches_branches_in_the_training_form(tmp_path: Path) -> None
     path, _ = coreml.convert(model, _job("mobileone_s0", form="train"), tmp_path, "t" * 8)
     counts = coreml.op_counts(path)
     assert counts["add"] > 100  # the train-time branches, summed
-    check = coreml.graph_check(counts, fused_reparameterizable=True)
-    assert not check["passed"] and check["branch_adds"] == counts["add"] and "batch_norm" in check["unexpected_ops"]
+    check = check_graph(counts, coreml.OP_KINDS, deployed_rule("mobileone_s0"))
+    assert not check["passed"] and check["found"] == {"add": counts["add"], "batchnorm": counts["batch_norm"]}
+    assert check_graph(counts, coreml.OP_KINDS, deployed_rule("mobilenetv2_100")) == {"applies": False, "ops": counts}
 
 
 def test_linux_run_converts_checks_and_writes_skipped_records(tmp_path: Path) -> None:
@@ -71,7 +73,7 @@ def test_linux_run_converts_checks_and_writes_skipped_records(tmp_path: Path) ->
         assert Path(rec["artifact"]["path"]).is_dir() and rec["artifact"]["path"] in rec["message"]
     assert any(r["cold_start"]["convert_s"] > 0 for r in recs)
     shown = bench("show", "run", cwd=tmp_path).stdout
-    assert "converted program: conv 43" in shown and "no branches left: PASS" in shown
+    assert "converted program: conv 43" in shown and "no add / batchnorm left: PASS" in shown
     listing = bench("list", "backends", cwd=tmp_path).stdout
     assert re.search(r"coreml\s+│\s+converts only", listing)
     bad = bench("run", "-m", "mobileone_s0", "-b", "coreml", "--compute-units", "ane", cwd=tmp_path)

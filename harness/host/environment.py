@@ -11,13 +11,13 @@ from pathlib import Path
 
 import psutil
 
+from harness import PROJECT_ROOT
 from harness.host import gpu
 
 LIBRARIES = ("onebench", "torch", "timm", "numpy", "onnx", "onnxscript", "onnxruntime", "onnxruntime-gpu", "openvino",
              "coremltools", "tensorrt", "scipy")
 INTERESTING_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8",
                      "amx_tile", "neon", "asimd", "sve")
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _read(path: str) -> str | None:

@@ -16,10 +16,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import PROJECT_ROOT
 from harness.store.records import atomic_write_text
 from harness.store.runs import default_cache_dir
 
-ZOO = Path(__file__).resolve().parents[2] / "model_zoo"
+ZOO = PROJECT_ROOT / "model_zoo"
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from backends.graph_rules import describe as describe_graph
 from harness.measure.jobs import key_label
 from harness.measure.parity import describe as describe_parity
 
@@ -16,8 +17,7 @@ def _graph_line(graph: dict[str, Any]) -> str:
     ops = ", ".join(f"{k} {v}" for k, v in graph["ops"].items() if k != "const")
     if not graph.get("applies"):
         return f"    converted program: {ops}"
-    verdict = "PASS" if graph["passed"] else f"FAIL ({graph['branch_adds']} add, unexpected {graph['unexpected_ops']})"
-    return f"    converted program: {ops} · no branches left: {verdict}"
+    return f"    converted program: {ops} · {describe_graph(graph)}"
 
 
 def _gpu_line(state: dict[str, Any]) -> str:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from backends import registry
+from harness import PROJECT_ROOT
 from harness.errors import HarnessError
 from harness.host import environment
 from harness.measure.jobs import Job
@@ -74,9 +75,8 @@ class Resident:
     """One side's measurement process, kept alive and timing a window when told to."""
 
     def __init__(self, side: Side, timeout_s: float, module: str = "harness.measure.worker") -> None:
-        root = Path(__file__).resolve().parents[1]
         env = {**os.environ, **LOCKSTEP_ENV, **side.env,
-               "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+               "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")])}
         self.side, self.timeout_s = side, timeout_s
         self.stderr = tempfile.TemporaryFile(mode="w+")
         try:
