@@ -82,7 +82,8 @@ class Session:
 
 
 class Backend(Protocol):
-    """A runtime. Optional class attributes: `preload` (modules the sweep's fork server imports once, so
+    """A runtime. Optional class attributes: `packages` (the distributions, beyond torch, whose versions a
+    run records and a resume compares), `preload` (modules the sweep's fork server imports once, so
     each measurement process does not), `layouts` (default nchw only), `own_devices` (True when its
     devices are its own, like Core ML's compute units, so the sweep's --device does not apply and the
     first one is the default), `default_precision` (default fp32), `prepare` (convert and check

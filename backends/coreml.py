@@ -157,6 +157,7 @@ def compute_plan(compiled: str, units: Any) -> dict[str, int] | None:
 
 class CoreML:
     name = "coreml"
+    packages = ("coremltools",)  # the versions a record of this backend states
     description = "Core ML (ML Program; times on macOS, converts anywhere)"
     devices = tuple(COMPUTE_UNITS)  # its own: the compute units, "all" first (the default)
     own_devices = True

@@ -20,6 +20,7 @@ INSTALL = "pip install 'onebench[onnxruntime]'"
 
 class OnnxRuntimeCPU:
     name = "onnxruntime"
+    packages = ("onnx", "onnxscript", "onnxruntime")  # the versions a record of this backend states
     description = "ONNX Runtime (CPU EP)"
     devices = ("cpu",)
     precisions = ("fp32",)

@@ -66,6 +66,7 @@ class OnnxRuntimeGPU:
 
     provider = "CUDAExecutionProvider"
     name = "onnxruntime-cuda"
+    packages = ("onnx", "onnxscript", "onnxruntime-gpu")  # the versions a record of this backend states
     description = "ONNX Runtime, CUDA execution provider"
     devices = ("cuda",)
     precisions = ("fp32",)

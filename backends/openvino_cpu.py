@@ -51,6 +51,7 @@ def _converted(ov, core, onnx: Path, shape: list[int]):
 
 class OpenVinoCPU:
     name = "openvino"
+    packages = ("onnx", "onnxscript", "openvino")  # the versions a record of this backend states
     description = "OpenVINO (CPU plugin)"
     devices = ("cpu",)
     precisions = ("fp32", "bf16", "fp16")

@@ -19,6 +19,10 @@ from typing import IO, Any
 import numpy as np
 
 HAND_LOOP_WARMUP_S = 1.0
+# backend -> (how its reference runs, what it is): "resident" = this module served beside the harness's
+# session window by window; "benchmark_app" = OpenVINO's tool run between two harness windows
+REFERENCES = {"onnxruntime": ("resident", "hand-written session.run loop"),
+              "openvino": ("benchmark_app", "benchmark_app")}
 
 
 def _ort_loop(onnx: str, threads: int, shape: list[int]):

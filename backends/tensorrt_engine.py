@@ -62,6 +62,7 @@ def build_engine(onnx_file: Path, precision: str, logger) -> bytes:
 
 class TensorRT:
     name = "tensorrt"
+    packages = ("onnx", "onnxscript", "tensorrt")  # the versions a record of this backend states
     description = "TensorRT engine (NVIDIA GPU)"
     devices = ("cuda",)
     precisions = ("fp32", "fp16")

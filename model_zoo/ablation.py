@@ -26,6 +26,19 @@ from torch import nn
 STAGES = ((16, 1, 2), (16, 7, 2), (32, 7, 2), (64, 7, 2), (128, 8, 2))  # (width, layers, first layer's stride)
 ACTIVATIONS = ("relu", "gelu", "silu", "hardswish", "se_relu", "dynamic_shift_max", "dyrelu_a", "dyrelu_b")
 BLOCKS = ("plain", "skip", "se", "skip_se")
+# The paper's two studies: their variants, and the baseline every other variant is compared with.
+STUDIES = {"activations": (ACTIVATIONS, "relu"), "blocks": (BLOCKS, "plain")}
+_PREFIX = {"activations": "ablation_act_", "blocks": "ablation_block_"}
+
+
+def model_name(study: str, variant: str) -> str:
+    """The registered zoo name of one variant (`ablation_act_gelu`, `ablation_block_skip_se`)."""
+    return _PREFIX[study] + variant
+
+
+def variant_of(study: str, model: str) -> str | None:
+    """The variant a zoo name stands for in `study`, or None."""
+    return model.removeprefix(_PREFIX[study]) if model.startswith(_PREFIX[study]) else None
 
 
 class SqueezeExcite(nn.Module):

@@ -155,15 +155,15 @@ for _name, _p, _macs, _top1, _desc in (
     ))
 
 
-for _kind, _names in (("act", ablation.ACTIVATIONS), ("block", ablation.BLOCKS)):
+for _study, (_names, _) in ablation.STUDIES.items():
     for _n in _names:
-        _cfg = ablation.variant_cfg("activations" if _kind == "act" else "blocks", _n)
+        _cfg = ablation.variant_cfg(_study, _n)
         register(ModelSpec(
-            name=f"ablation_{_kind}_{_n}",
+            name=ablation.model_name(_study, _n),
             family="ablation",
             build=partial(lambda cfg, form, num_classes: ablation.AblationNet(cfg, num_classes), _cfg),
             reference=Reference(source="MobileOne paper, Tables 2-3 (network layout ours; see model_zoo/ablation.py)"),
-            description=f"30-layer ablation net, {_kind} variant {_n}",
+            description=f"30-layer ablation net, {_study} variant {_n}",
         ))
 
 

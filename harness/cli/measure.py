@@ -213,9 +213,9 @@ def ablation(
     from harness.publish import ablation as abl
     from harness.store.runs import default_index, new_run_dir
 
-    prefix, names, _ = abl.kind_info(kind)
+    models = abl.models(kind)
     cfg = protocol_from_options(quick, precise, None)
-    jobs = plan_from_options([f"ablation_{prefix}_{n}" for n in names], backend, None, None,
+    jobs = plan_from_options(models, backend, None, None,
                              resolve_threads(threads), "cpu", "fused", None)
     folder = out_dir or new_run_dir(RESULTS, prefix=f"ablation-{kind}-")
     with err.status(f"ablation {kind}") as status:
@@ -224,7 +224,7 @@ def ablation(
     if fmt is Fmt.md:
         out.print(abl.to_markdown(kind, records), markup=False, highlight=False, soft_wrap=True)
     else:
-        out.print(rich_table(f"ablation: {kind} (p50 ms ± CI, × vs {abl.KINDS[kind][2]})", *abl.table(kind, records)))
+        out.print(rich_table(f"ablation: {kind} (p50 ms ± CI, × vs {abl.study(kind)[1]})", *abl.table(kind, records)))
     print_outcome(records, folder)
 
 

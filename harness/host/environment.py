@@ -14,8 +14,7 @@ import psutil
 from harness import PROJECT_ROOT
 from harness.host import gpu
 
-LIBRARIES = ("onebench", "torch", "timm", "numpy", "onnx", "onnxscript", "onnxruntime", "onnxruntime-gpu", "openvino",
-             "coremltools", "tensorrt", "scipy")
+CORE_LIBRARIES = ("onebench", "torch", "timm", "numpy", "scipy")  # every backend's; each adds its `packages`
 INTERESTING_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8",
                      "amx_tile", "neon", "asimd", "sve")
 
@@ -54,9 +53,17 @@ def cpu_info() -> dict[str, object]:
     }
 
 
+def libraries() -> tuple[str, ...]:
+    """The distributions a run records: the core ones and every registered backend's runtime packages."""
+    from backends import registry
+
+    extra = {pkg for name in registry.names() for pkg in getattr(registry.get(name), "packages", ())}
+    return CORE_LIBRARIES + tuple(sorted(extra - set(CORE_LIBRARIES)))
+
+
 def library_versions() -> dict[str, str]:
     found = {}
-    for name in LIBRARIES:
+    for name in libraries():
         try:
             found[name] = version(name)
         except PackageNotFoundError:

@@ -13,15 +13,19 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.publish import tables
-from model_zoo.ablation import ACTIVATIONS, BLOCKS
-
-KINDS = {"activations": ("act", ACTIVATIONS, "relu"), "blocks": ("block", BLOCKS, "plain")}
+from model_zoo.ablation import STUDIES, model_name, variant_of
 
 
-def kind_info(kind: str) -> tuple[str, tuple[str, ...], str]:
-    if kind not in KINDS:
-        raise HarnessError(f"unknown ablation {kind!r}; choose activations or blocks")
-    return KINDS[kind]
+def study(kind: str) -> tuple[tuple[str, ...], str]:
+    """The variants of the paper's study `kind` and its baseline."""
+    if kind not in STUDIES:
+        raise HarnessError(f"unknown ablation {kind!r}; choose {' or '.join(STUDIES)}")
+    return STUDIES[kind]
+
+
+def models(kind: str) -> list[str]:
+    """The zoo names the study times."""
+    return [model_name(kind, n) for n in study(kind)[0]]
 
 
 @dataclass(frozen=True)
@@ -32,11 +36,11 @@ class AblationCell:
 
 def table(kind: str, records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per variant, one column per backend, 'p50 ±CI (x ratio)'."""
-    prefix, names, base = kind_info(kind)
+    names, base = study(kind)
     backends: list[str] = []
     by_key: dict[tuple[str, str], dict[str, Any]] = {}
     for rec in records:
-        variant = rec["job"]["model"].removeprefix(f"ablation_{prefix}_")
+        variant = variant_of(kind, rec["job"]["model"])
         if rec["job"]["backend"] not in backends:
             backends.append(rec["job"]["backend"])
         by_key[(variant, rec["job"]["backend"])] = rec
@@ -67,5 +71,5 @@ def _cell(rec: dict[str, Any] | None, baseline: dict[str, Any] | None) -> str:
 
 def to_markdown(kind: str, records: list[dict[str, Any]]) -> str:
     header, rows = table(kind, records)
-    base = KINDS[kind][2]
+    base = study(kind)[1]
     return tables.markdown(header, rows) + f"\np50 ms ± half-width of its 95% CI (× ratio to {base} on the same backend); ~ unstable, ! failed parity.\n"

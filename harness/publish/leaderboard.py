@@ -82,6 +82,7 @@ class Row:
     cells: dict[str, Cell]
     family: str = ""
     top1: Top1 | None = None  # the model's: PyTorch fp32 measured on its weights, else reported
+    highlight: bool = False  # a reparameterizable model (the zoo says which): plots and the site mark it
 
     def top1_for(self, label: str) -> Top1 | None:
         """What a plot puts on this cell's y axis: its own measured top-1, else the model's."""
@@ -123,14 +124,16 @@ def _cell(rec: dict[str, Any], acc: dict[str, Any] | None) -> Cell:
                 bool(parity) and not parity["passed"], rec["message"], rec, acc)
 
 
-def _spec_facts(model: str) -> tuple[float | None, str, Top1 | None]:
-    """Reference MACs, family and reported top-1 of a registered model (nothing for unknown names)."""
+def _spec_facts(model: str) -> tuple[float | None, str, Top1 | None, bool]:
+    """Reference MACs, family, reported top-1 and whether reparameterizable, of a registered model
+    (nothing for unknown names)."""
     try:
         spec = model_zoo.get_spec(model)
     except ZooError:
-        return None, "", None
+        return None, "", None, False
     ref = spec.reference
-    return ref.macs_m, spec.family, Top1(ref.top1, False, ref.source) if ref.top1 is not None else None
+    top1 = Top1(ref.top1, False, ref.source) if ref.top1 is not None else None
+    return ref.macs_m, spec.family, top1, spec.reparameterizable
 
 
 def build(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None) -> tuple[list[str], list[Row]]:
@@ -149,8 +152,8 @@ def build(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None =
             columns.append(label)
         model = job["model"] + ("" if job["form"] == "fused" else f" ({job['form']})")
         if model not in rows:
-            macs, family, reported = _spec_facts(job["model"])
-            rows[model] = Row(model, None, macs, {}, family, reported)
+            macs, family, reported, highlight = _spec_facts(job["model"])
+            rows[model] = Row(model, None, macs, {}, family, reported, highlight)
         row = rows[model]
         if rec.get("model_info") and row.params is None:
             row.params = rec["model_info"].get("params")

@@ -3,7 +3,7 @@
 Each measured model is a point (p50 latency, top-1); filled markers are top-1 measured through the
 timed artifact, hollow ones the reported figure; a `~` after a name marks an unstable latency and a
 failed parity keeps a model off the plot, as in the tables. The Pareto frontier (no other model both faster and
-more accurate) is drawn as a step line, and MobileOne is highlighted. PNG for READMEs, SVG for papers.
+more accurate) is drawn as a step line, and reparameterizable models (MobileOne; the zoo says which) are highlighted. PNG for READMEs, SVG for papers.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.publish.leaderboard import Row
-
-HIGHLIGHT = "mobileone"
 
 
 @dataclass(frozen=True)
@@ -34,7 +32,7 @@ def points(rows: list[Row], column: str) -> list[Point]:
         cell, top1 = row.cells.get(column), row.top1_for(column)
         if cell is None or cell.status != "ok" or cell.p50_ms is None or cell.parity_failed or top1 is None:
             continue
-        out.append(Point(row.model, cell.p50_ms, top1.value, top1.measured, row.family == HIGHLIGHT, cell.unstable))
+        out.append(Point(row.model, cell.p50_ms, top1.value, top1.measured, row.highlight, cell.unstable))
     return out
 
 
@@ -70,7 +68,7 @@ def draw(pts: list[Point], title: str, stem: Path) -> list[Path]:
         ax.annotate(p.model + ("~" if p.unstable else ""), (p.latency_ms, p.top1), textcoords="offset points", xytext=(5, 4), fontsize=8,
                     color=colour, fontweight="bold" if p.highlight else "normal")
     handles = [
-        plt.Line2D([], [], marker="o", linestyle="", color="#d62728", label="MobileOne"),
+        plt.Line2D([], [], marker="o", linestyle="", color="#d62728", label="reparameterizable (fused)"),
         plt.Line2D([], [], marker="o", linestyle="", color="#1f77b4", label="other models"),
         plt.Line2D([], [], marker="o", linestyle="", markerfacecolor="white", color="0.3", label="top-1 reported (not measured)"),
     ]

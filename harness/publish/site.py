@@ -23,7 +23,7 @@ STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem;color:#222}
 table{border-collapse:collapse;font-size:.9rem}th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:right}
 th{background:#f3f3f3;cursor:pointer;user-select:none;position:sticky;top:0}th[aria-sort=ascending]::after{content:" ▲"}
-th[aria-sort=descending]::after{content:" ▼"}td.model,th.model{text-align:left}tr.mobileone td.model{color:#b22;font-weight:600}
+th[aria-sort=descending]::after{content:" ▼"}td.model,th.model{text-align:left}tr.highlight td.model{color:#b22;font-weight:600}
 .flag{color:#b22;font-weight:700}.dim{color:#777;font-size:.8em}.reported{color:#777;font-style:italic}
 figure{display:inline-block;margin:1rem}figure img{max-width:640px;border:1px solid #ddd}footer{margin-top:2rem;color:#555;font-size:.85rem}
 """
@@ -93,7 +93,7 @@ def _row_html(row: Row, columns: list[str]) -> str:
     params = "" if row.params is None else f"{row.params / 1e6:.2f}"
     macs = "" if row.macs_m is None else f"{row.macs_m:.0f}"
     cells = "".join(_cell_html(row.cells.get(c)) for c in columns)
-    return (f'<tr class="{esc(row.family)}"><td class="model" data-sort="{esc(row.model)}">{esc(row.model)}</td>'
+    return (f'<tr class="{esc(row.family)}{" highlight" if row.highlight else ""}"><td class="model" data-sort="{esc(row.model)}">{esc(row.model)}</td>'
             f'<td data-sort="{params}">{params or "—"}</td><td data-sort="{macs}">{macs or "—"}</td>{top1}{cells}</tr>')
 
 
@@ -111,7 +111,7 @@ def render(columns: list[str], rows: list[Row], plots: dict[str, list[str]], hos
 <html lang="en"><head><meta charset="utf-8"><title>onebench leaderboard</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
 <body><h1>onebench leaderboard</h1>
-<p>{esc(LEGEND)}. Click a column to sort. MobileOne rows are highlighted.</p>
+<p>{esc(LEGEND)}. Click a column to sort. Reparameterizable models (fused) are highlighted.</p>
 <table class="board"><thead><tr>{head}</tr></thead>
 <tbody>
 {body}

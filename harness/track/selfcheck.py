@@ -20,14 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from backends.reference_tools import benchmark_app_ms
+from backends.reference_tools import REFERENCES, benchmark_app_ms
 from harness.errors import HarnessError
 from harness.measure.jobs import Job
 from harness.measure.protocol import ProtocolConfig, measure, preset
 from harness.track.compare import paired_ci
 from harness.track.lockstep import Resident, Side, SideFailed
-
-REFERENCES = {"onnxruntime": "hand-written session.run loop", "openvino": "benchmark_app"}
 
 
 @dataclass
@@ -70,7 +68,8 @@ def _median_ms(reply: dict) -> float:
 def _check(backend: str, job: Job, cache: str, rounds: int, seconds: float, say) -> Comparison:
     from backends import registry
 
-    comp = Comparison(f"{backend} vs {REFERENCES[backend]}")
+    kind, what = REFERENCES[backend]
+    comp = Comparison(f"{backend} vs {what}")
     avail = registry.get(backend).availability()
     if not avail.ok:
         comp.skipped = f"{avail.reason}; install: {avail.install}"
@@ -84,7 +83,7 @@ def _check(backend: str, job: Job, cache: str, rounds: int, seconds: float, say)
         harness.open(payload)
         onnx = harness.ready["artifact"]["path"]
         shape = [job.batch, 3, job.input_size, job.input_size]
-        if backend == "onnxruntime":
+        if kind == "resident":
             reference = Resident(Side("reference"), cfg.timeout_s, module="backends.reference_tools")
             reference.open({"onnx": onnx, "threads": job.threads, "shape": shape})
         before = None if reference is not None else _median_ms(harness.ask({"window_s": seconds}))
@@ -122,6 +121,5 @@ def run_selfcheck(model: str = "mobileone_s0", threads: int = 1, rounds: int = 1
     say("harness overhead")
     empty_ns, loop_ns = harness_overhead()
     cache = str(cache_dir or default_cache_dir())
-    job = Job(model, "onnxruntime", threads=threads)
-    comparisons = [_check(b, Job(**{**job.as_dict(), "backend": b}), cache, rounds, seconds, say) for b in REFERENCES]
+    comparisons = [_check(b, Job(model, b, threads=threads), cache, rounds, seconds, say) for b in REFERENCES]
     return SelfCheckResult(empty_ns, loop_ns, comparisons)
