@@ -85,3 +85,27 @@ def test_run_json_has_one_validated_writer(tmp_path: Path) -> None:
     with pytest.raises(HarnessError, match="jobs/0"):
         write_run_json(tmp_path / "x", "r3", {}, {}, [{"model": "m"}])
     assert not (tmp_path / "x").exists()
+
+
+def test_latest_means_the_newest_run_with_numbers(tmp_path: Path) -> None:
+    import os
+
+    from harness.store.runs import find_run
+
+    def run(name: str, status: str, mtime: int) -> Path:
+        folder = tmp_path / "runs" / name
+        (folder / "records").mkdir(parents=True)
+        (folder / "records" / "job.json").write_text(json.dumps({"status": status}))
+        os.utime(folder, (mtime, mtime))
+        return folder
+
+    measured = run("a-measured", "ok", 1_000)
+    said: list[str] = []
+    assert find_run("latest", tmp_path, say=said.append) == measured and "newer" not in said[0]
+    run("b-all-skipped", "skipped", 2_000)
+    assert find_run("latest", tmp_path, say=said.append) == measured
+    assert str(measured) in said[-1] and "newer runs measured nothing" in said[-1]
+    os.utime(measured, (0, 0))
+    (measured / "records" / "job.json").write_text(json.dumps({"status": "error"}))
+    with pytest.raises(HarnessError, match="no run under .* has a measured number"):
+        find_run("latest", tmp_path)

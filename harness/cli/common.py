@@ -32,6 +32,11 @@ F = TypeVar("F", bound=Callable)
 EXIT_BAD_INPUT, EXIT_BUG, EXIT_INTERRUPTED = 2, 4, 130
 
 
+def note(message: str) -> None:
+    """A side remark on stderr (which run `latest` meant, ...): stdout stays the command's output."""
+    err.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
 def _one_line(message: str) -> None:
     err.print(f"error: {message}".splitlines()[0] if message else "error", markup=False, highlight=False, soft_wrap=True)
 

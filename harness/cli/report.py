@@ -10,6 +10,7 @@ from harness.cli.common import (
     RESULTS,
     Fmt,
     app,
+    note,
     out,
     print_board,
     user_errors,
@@ -35,7 +36,7 @@ def leaderboard(
 
     if output and fmt is Fmt.rich:
         raise HarnessError("--output writes md or csv: add --format md or --format csv")
-    records = [rec for arg in (runs or ["latest"]) for rec in load_run(find_run(arg, RESULTS))]
+    records = [rec for arg in (runs or ["latest"]) for rec in load_run(find_run(arg, RESULTS, say=note))]
     measured = load_all(RESULTS)
     if html_dir:
         page = write_site(records, measured, html_dir)
@@ -56,7 +57,7 @@ def show(run_arg: str = typer.Argument("latest", metavar="RUN", help="A run fold
     from harness.publish.show import job_lines
     from harness.store.runs import find_run, load_run
 
-    path = find_run(run_arg, RESULTS)
+    path = find_run(run_arg, RESULTS, say=note)
     records = load_run(path)
     host = records[0]["host"]
     out.print(f"run {records[0]['run_id']} · {host['cpu']['model']} · {host['cpu']['logical_cores']} cores · "

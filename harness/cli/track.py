@@ -13,6 +13,7 @@ from harness.cli.common import (
     RESULTS,
     app,
     err,
+    note,
     out,
     resolve_threads,
     user_errors,
@@ -77,7 +78,7 @@ def compare(
     else:
         if not runs or len(runs) != 2:
             raise HarnessError("bench compare takes two runs: BASELINE CANDIDATE (or --interleave)")
-        base, cand = (load_run(find_run(r, RESULTS)) for r in runs)
+        base, cand = (load_run(find_run(r, RESULTS, say=note)) for r in runs)
         paired = None
     result = cmp.compare_runs(base, cand, threshold, paired)
     report = cmp.to_markdown(result)
@@ -153,8 +154,8 @@ def nightly(
                              say=lambda line: err.print(line, markup=False, highlight=False))
     if result.comparison:
         _print_comparison(result.comparison)
-    for note in result.notes:
-        out.print(note, markup=False, highlight=False)
+    for line in result.notes:
+        out.print(line, markup=False, highlight=False)
     out.print(f"run folder: {result.run_dir}", markup=False, highlight=False)
     raise typer.Exit(result.exit_code)
 
@@ -169,5 +170,5 @@ def baseline_set(run_arg: str = typer.Argument(..., metavar="RUN")) -> None:
     """Make RUN the baseline: copy its run.json and records to results/baseline/ (replacing it)."""
     from harness.store.runs import find_run, set_baseline
 
-    target = set_baseline(find_run(run_arg, RESULTS), RESULTS / "baseline")
+    target = set_baseline(find_run(run_arg, RESULTS, say=note), RESULTS / "baseline")
     out.print(f"baseline: {target} (commit it to make it the nightly reference)", markup=False, highlight=False)

@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -131,14 +132,33 @@ def _select(db: Path, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         return [dict(r) for r in con.execute(sql, params)]
 
 
-def find_run(arg: str, root: Path) -> Path:
-    """A run given as a folder, a run id under `root/runs`, or "latest"."""
+def _has_numbers(run_dir: Path) -> bool:
+    """Whether any record of the run measured something (a sweep where every job was skipped did not)."""
+    for path in (run_dir / "records").glob("*.json"):
+        try:
+            if json.loads(path.read_text()).get("status") == "ok":
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def find_run(arg: str, root: Path, say: Callable[[str], None] | None = None) -> Path:
+    """A run given as a folder, a run id under `root/runs`, or "latest": the newest run with at least one
+    number (a run that only skipped or failed is passed over, and `say` is told which run was used)."""
     runs = root / "runs"
     if arg == "latest":
         candidates = sorted((p for p in runs.glob("*") if (p / "records").is_dir()), key=lambda p: p.stat().st_mtime)
         if not candidates:
             raise HarnessError(f"no runs under {runs}; run `bench run` first")
-        return candidates[-1]
+        with_numbers = next((c for c in reversed(candidates) if _has_numbers(c)), None)
+        if with_numbers is None:
+            raise HarnessError(f"no run under {runs} has a measured number (every job was skipped or failed); "
+                               f"see `bench show {candidates[-1]}` for why")
+        if say:
+            passed = candidates.index(with_numbers) < len(candidates) - 1
+            say(f"latest run with numbers: {with_numbers}" + (" (newer runs measured nothing)" if passed else ""))
+        return with_numbers
     for path in (Path(arg), runs / arg):
         if path.is_dir():
             return path
