@@ -151,6 +151,9 @@ def _sorted_quantile(rows: np.ndarray, counts: np.ndarray, q: float) -> np.ndarr
     return rows[r, lo] + (rows[r, hi] - rows[r, lo]) * (pos - lo)
 
 
+MEANINGLESS_CI = 0.5  # a CI half-width beyond ±50% of the value says only that the figure does not repeat
+
+
 def rel_halfwidth(value: float, lo: float | None, hi: float | None) -> float:
     """Half the CI's width relative to the value (inf when there is no CI)."""
     if lo is None or hi is None or not value or math.isnan(lo) or math.isnan(hi):

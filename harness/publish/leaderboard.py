@@ -18,7 +18,7 @@ from typing import Any
 import model_zoo
 from backends import registry
 from harness.measure.jobs import DEFAULTS
-from harness.measure.windows import STATISTIC, rel_halfwidth
+from harness.measure.windows import MEANINGLESS_CI, STATISTIC, rel_halfwidth
 from harness.publish import tables
 from harness.publish.tables import md_cell
 from harness.store.accuracy_records import index as accuracy_index
@@ -27,7 +27,6 @@ from model_zoo.errors import ZooError
 
 # A CI wider than this (half-width relative to the value) says nothing about the value: it is never
 # printed as if it did. The cell keeps its `~` and `bench show` has the figures.
-MEANINGLESS_CI = 0.5
 
 LEGEND = (f"p50 in ms = {STATISTIC}, ± half-width of its 95% CI (\"±?\": the CI is wider than ±{MEANINGLESS_CI:.0%}, "
           "so no CI is shown); ! = failed parity, ~ = unstable (see `bench show`), skip/error = no "

@@ -7,10 +7,22 @@ from typing import Any
 from backends.graph_rules import describe as describe_graph
 from harness.measure.jobs import key_label
 from harness.measure.parity import describe as describe_parity
+from harness.measure.windows import MEANINGLESS_CI, rel_halfwidth
 
 
 def _ms(ns: float | None) -> str:
     return "—" if ns is None else f"{ns / 1e6:.3f} ms"
+
+
+def ci_text(s: dict[str, Any]) -> str:
+    """The 95% CI, or why there is none worth reading: one wider than ±50% of the value is not a ± of it."""
+    half = rel_halfwidth(s["p50"], s.get("ci_low"), s.get("ci_high"))
+    if half == float("inf"):
+        return "[no CI]"
+    if half > MEANINGLESS_CI:
+        return (f"[CI {_ms(s['ci_low'])} – {_ms(s['ci_high'])}: wider than ±{MEANINGLESS_CI:.0%}, so this p50 does "
+                "not repeat; see the processes below]")
+    return f"[CI {_ms(s['ci_low'])} – {_ms(s['ci_high'])}, ±{half:.1%}]"
 
 
 def _graph_line(graph: dict[str, Any]) -> str:
@@ -41,7 +53,7 @@ def job_lines(records: list[dict[str, Any]]) -> list[str]:
                 lines.append(_graph_line(graph))
             continue
         s = rec["stats"]
-        lines.append(f"    p50 {_ms(s['p50'])} [CI {_ms(s['ci_low'])} – {_ms(s['ci_high'])}] · p90 {_ms(s['p90'])} · "
+        lines.append(f"    p50 {_ms(s['p50'])} {ci_text(s)} · p90 {_ms(s['p90'])} · "
                      f"p99 {_ms(s['p99'])} · min {_ms(s['min'])} · {s['throughput']:.1f} img/s")
         if s.get("windows"):
             lines.append(f"    p50 is the {s.get('statistic', 'quiet-window p50')}: {s['windows_set_aside']} of {s['windows']} "
