@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from backends import registry
-from harness.measure.jobs import plan
+from harness.measure.jobs import Job, plan
 from harness.measure.protocol import preset
-from harness.measure.runner import run_sweep
+from harness.measure.runner import SweepListener, SweepPlan, run_sweep
 from harness.store import records
 from harness.store import runs as store
 from tests.fake_backends import ALL
@@ -26,6 +26,25 @@ def fake_backends():
     yield
     for name in ALL:
         registry.unregister(name)
+
+
+class Recorder(SweepListener):
+    """What a sweep says, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def planned(self, plan: SweepPlan) -> None:
+        self.events.append(("plan", plan))
+
+    def step_started(self, job: Job, phase: str) -> None:
+        self.events.append(("step", job.backend, phase))
+
+    def step_done(self, job: Job, phase: str, seconds: float, p50_ns: float | None, notes: list[str]) -> None:
+        self.events.append(("step_done", job.backend, phase, p50_ns, tuple(notes)))
+
+    def job_done(self, job: Job, record: dict, resumed: bool) -> None:
+        self.events.append(("job", job.backend, record["status"], resumed))
 
 
 def _sweep(tmp_path: Path, backends: list[str], **kw) -> dict[str, dict]:
@@ -70,10 +89,15 @@ def test_repeats_are_separate_processes_and_pooled(tmp_path: Path) -> None:
 
 def test_resume_skips_finished_jobs_and_index_rebuilds(tmp_path: Path) -> None:
     first = _sweep(tmp_path, ["fake-sleep", "fake-raise"])
-    seen = []
-    second = _sweep(tmp_path, ["fake-sleep", "fake-raise"], progress=lambda job, rec: seen.append((job.backend, rec is None)))
+    heard = Recorder()
+    second = _sweep(tmp_path, ["fake-sleep", "fake-raise"], listener=heard)
     assert second["fake-sleep"]["created"] == first["fake-sleep"]["created"]  # not measured again
-    assert ("fake-raise", True) in seen and ("fake-sleep", True) not in seen  # errors are retried
+    plan = heard.events[0][1]
+    assert heard.events[0][0] == "plan" and plan.jobs == 2 and plan.resumed == 1 and plan.prepare_steps == 1
+    assert ("job", "fake-sleep", "ok", True) in heard.events  # said as resumed, not run
+    assert ("step", "fake-raise", "prepare") in heard.events  # errors are retried
+    assert ("job", "fake-raise", "error", False) in heard.events
+    assert not any(e[0] == "step" and e[1] == "fake-sleep" for e in heard.events)
     rows = store.query(tmp_path / "index.sqlite", backend="fake-sleep")
     assert len(rows) == 1 and rows[0]["p50_ns"] == second["fake-sleep"]["stats"]["p50"]
     (tmp_path / "index.sqlite").unlink()

@@ -21,6 +21,7 @@ from harness.cli.common import (
     Fmt,
     app,
     err,
+    note,
     out,
     print_board,
     resolve_threads,
@@ -49,12 +50,16 @@ def run(
     out_dir: Path = typer.Option(None, "--out", help="Run folder; an existing one is resumed. Default: results/runs/<new id>."),
     fmt: Fmt = typer.Option(Fmt.rich, "--format", help="Leaderboard format printed at the end."),
     wait_quiet: float = typer.Option(60.0, "--wait-quiet", help="Seconds to wait for busy neighbours to stop before measuring (then the run is marked)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary line and the leaderboard."),
+    json_progress: bool = typer.Option(False, "--json-progress", help="Progress as JSON lines on stderr (for CI logs)."),
 ) -> None:
     """Measure models x backends with the shared protocol; one record per job; then the leaderboard."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    import contextlib
+    import time
 
+    from harness.cli.sweep_progress import ConsoleSweep, JsonSweep, summary
     from harness.measure.planner import plan_from_options, protocol_from_options
-    from harness.measure.runner import run_sweep
+    from harness.measure.runner import SweepListener, run_sweep
     from harness.store.runs import default_index, new_run_dir
 
     if wait_quiet < 0:
@@ -63,20 +68,14 @@ def run(
     jobs = plan_from_options(model, backend, precision, batch, resolve_threads(threads), device, form, weights,
                              compute_units, channels_last)
     folder = out_dir or new_run_dir(RESULTS)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
-        task = bar.add_task("jobs", total=len(jobs))
-
-        def progress(job, rec) -> None:
-            if rec is None:
-                bar.update(task, description=f"{job.model} · {job.backend} · {job.precision}")
-            else:
-                bar.advance(task)
-
-        records = run_sweep(jobs, cfg, folder, weights=weights, index_db=default_index(RESULTS), progress=progress,
-                            say=lambda line: bar.console.print(line, markup=False, highlight=False),
-                            neighbour_wait_s=wait_quiet)
+    listener: SweepListener = JsonSweep(err) if json_progress else SweepListener() if quiet else ConsoleSweep(err, folder)
+    started = time.monotonic()
+    with listener if isinstance(listener, ConsoleSweep) else contextlib.nullcontext():
+        say = listener.line if isinstance(listener, ConsoleSweep) else note
+        records = run_sweep(jobs, cfg, folder, weights=weights, index_db=default_index(RESULTS), listener=listener,
+                            say=say, neighbour_wait_s=wait_quiet)
     print_board(records, fmt)
+    note(summary(records, time.monotonic() - started))
     print_outcome(records, folder)
 
 
@@ -208,6 +207,7 @@ def ablation(
     fmt: Fmt = typer.Option(Fmt.rich, "--format", help="rich or md."),
 ) -> None:
     """Time the paper's 30-layer ablation networks per activation or block type, relative to the baseline."""
+    from harness.cli.sweep_progress import StatusLine
     from harness.measure.planner import plan_from_options, protocol_from_options
     from harness.measure.runner import run_sweep
     from harness.publish import ablation as abl
@@ -220,7 +220,7 @@ def ablation(
     folder = out_dir or new_run_dir(RESULTS, prefix=f"ablation-{kind}-")
     with err.status(f"ablation {kind}") as status:
         records = run_sweep(jobs, cfg, folder, index_db=default_index(RESULTS),
-                            progress=lambda j, r: r is None and status.update(f"ablation: {j.model} · {j.backend}"))
+                            listener=StatusLine(status, f"ablation {kind}"))
     if fmt is Fmt.md:
         out.print(abl.to_markdown(kind, records), markup=False, highlight=False, soft_wrap=True)
     else:

@@ -136,6 +136,7 @@ def nightly(
     baseline_constraints: Path = typer.Option(None, "--baseline-constraints", help="Gate in lockstep against a venv built from this pinned constraints file."),
 ) -> None:
     """Default sweep vs results/baseline, or lockstep vs a pinned environment; refresh leaderboard and history; exit 1 on a regression, 3 when a job lost its number."""
+    from harness.cli.sweep_progress import StatusLine
     from harness.measure.planner import plan_from_options, protocol_from_options
     from harness.track.nightly import run_nightly
 
@@ -150,7 +151,7 @@ def nightly(
     jobs = plan_from_options(model, backend, None, None, resolve_threads(None), "cpu", "fused", None)
     with err.status("nightly") as status:
         result = run_nightly(jobs, cfg, RESULTS, threshold, baseline_python=baseline_python,
-                             progress=lambda j, r: r is None and status.update(f"nightly: {j.model} · {j.backend}"),
+                             listener=StatusLine(status, "nightly"),
                              say=lambda line: err.print(line, markup=False, highlight=False))
     if result.comparison:
         _print_comparison(result.comparison)

@@ -16,6 +16,7 @@ import random
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,46 @@ from harness.store import records
 from harness.store import runs as store
 from harness.store.runs import default_cache_dir
 
-Progress = Callable[[Job, dict[str, Any] | None], None]
+# cold-start fields that mean an artifact was built in that process, and what to call them
+BUILD_STEPS = {"export_s": "export", "convert_s": "convert", "compile_s": "compile"}
+PRIOR_START_S = 1.0  # a process's start, model build and artifact load, before anything is learned
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """What a sweep is about to do, said before it starts (`bench run`'s plan line)."""
+
+    jobs: int
+    resumed: int  # finished in an earlier attempt of this run folder: not run again
+    prepare_steps: int  # round 0: build or load the artifact, first inference, parity
+    measure_steps: int  # timed processes before any extra round
+    max_measure_steps: int  # with every extra round the protocol allows
+    processes: str  # per job: "1", or "3-6" (adaptive)
+    prior_prepare_s: float  # a preparation's duration before one is seen (the artifact already built)
+    prior_measure_s: float  # a timed process's, from the protocol's bounds
+
+    @property
+    def estimate_s(self) -> float:
+        """A lower bound: artifacts to build add their export / compile time on top."""
+        return self.prepare_steps * self.prior_prepare_s + self.measure_steps * self.prior_measure_s
+
+
+class SweepListener:
+    """What a sweep tells its caller as it goes (`bench run` prints it, `--json-progress` streams it);
+    every method is a no-op here, so a caller overrides only what it shows."""
+
+    def planned(self, plan: SweepPlan) -> None:
+        """Once, before the first process."""
+
+    def step_started(self, job: Job, phase: str) -> None:
+        """A process starts: `phase` is "prepare", "prepare+measure" or "round 2/3" / "extra round 1/3"."""
+
+    def step_done(self, job: Job, phase: str, seconds: float, p50_ns: float | None, notes: list[str]) -> None:
+        """It ended: `p50_ns` is the p50 of the process it timed (None when it timed none), `notes` what
+        it built and how long that took, or why the machine looked busy."""
+
+    def job_done(self, job: Job, record: dict[str, Any], resumed: bool) -> None:
+        """A job's record is written (`resumed`: read back from an earlier attempt of the run)."""
 
 
 def ensure_writable(folder: Path) -> None:
@@ -343,9 +383,25 @@ def wanting_more(states: list[JobState], cfg: ProtocolConfig) -> list[JobState]:
     return [open_jobs[i] for w, i in sorted(widths, reverse=True) if w > 2 * cfg.target_rel_ci]
 
 
+def step_notes(st: JobState, phase: str, seen: int, host: dict[str, Any]) -> list[str]:
+    """What a finished process is worth saying: what its preparation built or compiled (and how long that
+    took), and signs that the machine was busy while it was timed (said during the sweep, not afterwards)."""
+    notes = []
+    cold = ((st.prepared or {}).get("cold_start") or {}) if phase.startswith("prepare") else {}
+    built = {k: v for k, v in cold.items() if k in BUILD_STEPS and v and v >= 0.05}
+    if built:
+        notes.append("built " + ", ".join(f"{BUILD_STEPS[k]} {v:.1f} s" for k, v in built.items()))
+    fresh = st.processes[seen:]
+    if fresh:
+        from harness.host.machine import disturbances
+
+        notes += [f"machine busy: {reason.split(': ', 1)[-1]}" for reason in disturbances(fresh, host["cpu"]["logical_cores"])]
+    return notes
+
+
 def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: str | None = None,
               cache_dir: Path | None = None, index_db: Path | None = None, resume: bool = True,
-              progress: Progress | None = None, say: Callable[[str], None] | None = None,
+              listener: SweepListener | None = None, say: Callable[[str], None] | None = None,
               neighbour_wait_s: float | None = None) -> list[dict[str, Any]]:
     """Run `jobs` under `cfg` into `out_dir` in rounds; return their records (finished ones re-read on resume).
 
@@ -358,6 +414,7 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
     """
     ensure_writable(out_dir)
     say = say or (lambda _: None)
+    listener = listener or SweepListener()
     records_dir = out_dir / "records"
     run = RunContext(out_dir.name, out_dir, environment.capture(), cfg, cache_dir or default_cache_dir(), weights,
                      index_db)
@@ -382,32 +439,54 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
         records.write_record(path, st.record)
         index(run, st.record, path, say)
         _partial_path(run, st.job).unlink(missing_ok=True)
-        if progress:
-            progress(st.job, st.record)
+        listener.job_done(st.job, st.record, resumed=False)
 
+    def complete(st: JobState) -> None:
+        """The job's processes are all in: its record, judged, written."""
+        st.record = judged(make_record(run, st.job, "ok", "", st.processes, st.prepared), cfg)
+        if neighbour:
+            st.record["unstable"] = True
+            st.record["unstable_reasons"].append(f"a neighbour was busy when the sweep started: {neighbour}")
+        finish(st)
+
+    single = cfg.max_repeats == 1  # one process a job: no rounds, so it prepares and measures at once
+    open_states = [st for st in states if st.record is None]
+    listener.planned(SweepPlan(
+        jobs=len(states), resumed=len(states) - len(open_states),
+        prepare_steps=0 if single else sum(st.prepared is None for st in open_states),
+        measure_steps=sum(max(0, cfg.repeats - len(st.processes)) for st in open_states),
+        max_measure_steps=sum(max(0, cfg.max_repeats - len(st.processes)) for st in open_states),
+        processes=str(cfg.repeats) if cfg.repeats == cfg.max_repeats else f"{cfg.repeats}-{cfg.max_repeats}",
+        prior_prepare_s=PRIOR_START_S + 1.0, prior_measure_s=PRIOR_START_S + cfg.warmup_max_s + cfg.max_s))
     for st in states:
-        if st.record is not None and progress:
-            progress(st.job, st.record)
-    def step(st: JobState, action: Callable[[RunContext, JobState, mp.context.BaseContext], None]) -> None:
-        """One process for the job; then its record if it is finished, else its partial state."""
-        if progress:
-            progress(st.job, None)
-        action(run, st, mpctx)
         if st.record is not None:
+            listener.job_done(st.job, st.record, resumed=True)
+
+    def step(st: JobState, phase: str, action: Callable[[RunContext, JobState, mp.context.BaseContext], None]) -> None:
+        """One process for the job; then its record if it is finished, else its partial state."""
+        listener.step_started(st.job, phase)
+        seen = len(st.processes)
+        start = time.perf_counter()
+        action(run, st, mpctx)
+        timed = st.processes[seen:]
+        listener.step_done(st.job, phase, time.perf_counter() - start,
+                           timed[-1]["summary"]["p50"] if timed else None, step_notes(st, phase, seen, run.host))
+        if st.record is None and single and st.processes:
+            complete(st)  # one process a job: its figure is final now, said as it lands
+        elif st.record is not None:
             finish(st)
         else:
             _save_partial(run, st)
 
-    single = cfg.max_repeats == 1  # one process a job: no rounds, so it prepares and measures at once
     for st in states:
         if st.record is None and st.prepared is None:
-            step(st, prepare_and_measure_once if single else prepare_job)
+            step(st, "prepare+measure" if single else "prepare", prepare_and_measure_once if single else prepare_job)
 
     def one_round(label: str, todo: list[JobState]) -> None:
         rng.shuffle(todo)
         say(f"{label}: {len(todo)} job(s)")
         for st in todo:
-            step(st, measure_once)
+            step(st, label.split(" (")[0], measure_once)
 
     for r in range(cfg.repeats):
         todo = [st for st in states if st.record is None and len(st.processes) <= r]
@@ -424,11 +503,7 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
                   todo[:max(1, (len(states) + 2) // 3)])
     for st in states:
         if st.record is None:
-            st.record = judged(make_record(run, st.job, "ok", "", st.processes, st.prepared), cfg)
-            if neighbour:
-                st.record["unstable"] = True
-                st.record["unstable_reasons"].append(f"a neighbour was busy when the sweep started: {neighbour}")
-            finish(st)
+            complete(st)
     run.records = [st.record for st in states]
     recheck_probes(run, say)
     return run.records

@@ -38,12 +38,12 @@ class NightlyResult:
 
 
 def run_nightly(jobs: list[Job], cfg: ProtocolConfig, root: Path, threshold: float = 0.05,
-                progress=None, baseline_python: str | None = None, say=None) -> NightlyResult:
+                listener=None, baseline_python: str | None = None, say=None) -> NightlyResult:
     fresh = store.new_run_dir(root)  # unique (time + random suffix): two nights never share a folder
     run_dir = fresh.with_name(f"nightly-{fresh.name}")
     if baseline_python:
         return _lockstep_night(jobs, cfg, root, run_dir, threshold, baseline_python)
-    records = runner.run_sweep(jobs, cfg, run_dir, index_db=store.default_index(root), progress=progress, say=say,
+    records = runner.run_sweep(jobs, cfg, run_dir, index_db=store.default_index(root), listener=listener, say=say,
                                neighbour_wait_s=60.0 if say else None)
     notes = []
     measured = accuracy.load_all(root)
