@@ -25,8 +25,12 @@ def test_quick_run_writes_a_valid_record(backend: str, tmp_path: Path) -> None:
     assert rec["parity"]["passed"] and rec["parity"]["cosine"] > 0.9999
     assert rec["stats"]["n"] >= 10 and rec["stats"]["p50"] > 0
     assert f"| {MODEL} |" in done.stdout and backend in done.stdout
+    # the sweep talks on stderr: its plan, the job's own line with its figure, the summary
+    assert "plan: 1 jobs" in done.stderr and f"{rec['stats']['p50'] / 1e6:.3f} ms" in done.stderr
+    assert "done in " in done.stderr and "1 measured" in done.stderr
     if backend == "torch-compile":
         assert rec["cold_start"]["compile_s"] > 0
+        assert "built compile" in done.stderr
     if backend in ("onnxruntime", "openvino"):
         assert rec["artifact"]["format"] == "onnx" and len(rec["artifact"]["sha256"]) == 64
     if backend == "openvino":
@@ -37,8 +41,12 @@ def test_quick_run_writes_a_valid_record(backend: str, tmp_path: Path) -> None:
 
 def test_unsupported_precision_and_coreml_are_skipped_records(tmp_path: Path) -> None:
     done = bench("run", "--quick", "--model", MODEL, "--backend", "onnxruntime", "--backend", "coreml",
-                 "--precision", "bf16", "--threads", "1", "--out", "run", cwd=tmp_path)
+                 "--precision", "bf16", "--threads", "1", "--out", "run", "--json-progress", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
+    events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith('{"event"')]
+    assert events[0]["event"] == "plan" and events[0]["jobs"] == 2
+    assert sorted(e["status"] for e in events if e["event"] == "job") == ["skipped", "skipped"]
+    assert all(e["message"] for e in events if e["event"] == "job")
     recs = {json.loads(f.read_text())["job"]["backend"]: json.loads(f.read_text())
             for f in (tmp_path / "run" / "records").glob("*.json")}
     assert recs["onnxruntime"]["status"] == "skipped" and "does not run bf16" in recs["onnxruntime"]["message"]

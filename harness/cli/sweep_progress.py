@@ -63,15 +63,9 @@ class Eta:
         self.prior = {"prepare": plan.prior_prepare_s, "measure": plan.prior_measure_s}
         self.seen: dict[str, list[float]] = {"prepare": [], "measure": []}
 
-    @staticmethod
-    def kind(phase: str) -> str:
-        return "prepare" if phase.startswith("prepare") else "measure"
-
     def done(self, phase: str, seconds: float) -> None:
-        kind = self.kind(phase)
+        kind = "prepare" if phase == "prepare" else "measure"  # a one-process job's single step is a timed one
         self.seen[kind].append(seconds)
-        if phase == "prepare+measure":  # a one-process job counts as both of its steps
-            self.left["measure"] = max(0, self.left["measure"] - 1)
         self.left[kind] = max(0, self.left[kind] - 1)
 
     def seconds(self) -> float:
