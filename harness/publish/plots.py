@@ -23,6 +23,7 @@ class Point:
     measured: bool
     highlight: bool
     unstable: bool = False
+    ci_ms: tuple[float, float] | None = None  # the latency's 95% CI, drawn as a horizontal error bar
 
 
 def points(rows: list[Row], column: str) -> list[Point]:
@@ -32,7 +33,7 @@ def points(rows: list[Row], column: str) -> list[Point]:
         cell, top1 = row.cells.get(column), row.top1_for(column)
         if cell is None or cell.status != "ok" or cell.p50_ms is None or cell.parity_failed or top1 is None:
             continue
-        out.append(Point(row.model, cell.p50_ms, top1.value, top1.measured, row.highlight, cell.unstable))
+        out.append(Point(row.model, cell.p50_ms, top1.value, top1.measured, row.highlight, cell.unstable, cell.ci_ms))
     return out
 
 
@@ -49,39 +50,85 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "plot"
 
 
+HIGHLIGHT_COLOUR, OTHER_COLOUR = "#d62728", "#1f77b4"
+LOG_RATIO = 20  # latencies spanning more than this factor are drawn on a log axis
+LABEL_OFFSETS = ((6, 5), (6, -12), (-6, 5), (-6, -12), (6, 16), (6, -23), (-6, 16), (-6, -23), (0, 27), (0, -34))
+
+
+def place_labels(ax, pts: list[Point], colour) -> None:
+    """Each model's name beside its point, moved to the first of LABEL_OFFSETS where it overlaps no
+    label placed before it (placed from the most accurate down, so the frontier's names win)."""
+    ax.autoscale_view()  # the limits must be final: a point outside them has no label extent to test
+    renderer = ax.figure.canvas.get_renderer()
+    taken = []
+    for p in sorted(pts, key=lambda p: -p.top1):
+        for dx, dy in LABEL_OFFSETS:
+            text = ax.annotate(p.model + ("~" if p.unstable else ""), (p.latency_ms, p.top1), textcoords="offset points",
+                               xytext=(dx, dy), fontsize=8, color=colour(p), ha="left" if dx >= 0 else "right",
+                               fontweight="bold" if p.highlight else "normal", zorder=4)
+            box = text.get_window_extent(renderer).expanded(1.05, 1.15)
+            if not any(box.overlaps(other) for other in taken):
+                taken.append(box)
+                break
+            text.remove()
+        else:  # nowhere free: the first place, overlapping
+            ax.annotate(p.model, (p.latency_ms, p.top1), textcoords="offset points", xytext=LABEL_OFFSETS[0],
+                        fontsize=8, color=colour(p), zorder=4)
+
+
 def draw(pts: list[Point], title: str, stem: Path) -> list[Path]:
-    """Write `stem`.png and `stem`.svg; return their paths."""
+    """Write `stem`.png and `stem`.svg; return their paths. Latency from zero (or log-scaled when the models
+    span more than LOG_RATIO), its CI as a horizontal bar, filled = top-1 measured, ring = reported."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
-    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
     frontier = pareto(pts)
     if len(frontier) > 1:
         ax.step([p.latency_ms for p in frontier], [p.top1 for p in frontier], where="post", color="0.6",
-                linestyle="--", linewidth=1, label="Pareto frontier", zorder=1)
+                linestyle="--", linewidth=1, zorder=1)
+
+    def colour(p: Point) -> str:
+        return HIGHLIGHT_COLOUR if p.highlight else OTHER_COLOUR
+
     for p in pts:
-        colour = "#d62728" if p.highlight else "#1f77b4"
-        ax.scatter([p.latency_ms], [p.top1], s=60 if p.highlight else 40, zorder=3, edgecolors=colour,
-                   facecolors=colour if p.measured else "white", linewidths=1.5)
-        ax.annotate(p.model + ("~" if p.unstable else ""), (p.latency_ms, p.top1), textcoords="offset points", xytext=(5, 4), fontsize=8,
-                    color=colour, fontweight="bold" if p.highlight else "normal")
-    handles = [
-        plt.Line2D([], [], marker="o", linestyle="", color="#d62728", label="reparameterizable (fused)"),
-        plt.Line2D([], [], marker="o", linestyle="", color="#1f77b4", label="other models"),
-        plt.Line2D([], [], marker="o", linestyle="", markerfacecolor="white", color="0.3", label="top-1 reported (not measured)"),
-    ]
+        if p.ci_ms:
+            ax.errorbar([p.latency_ms], [p.top1], xerr=[[p.latency_ms - p.ci_ms[0]], [p.ci_ms[1] - p.latency_ms]],
+                        fmt="none", ecolor=colour(p), elinewidth=1, capsize=3, zorder=2)
+        ax.scatter([p.latency_ms], [p.top1], s=60 if p.highlight else 40, zorder=3, edgecolors=colour(p),
+                   facecolors=colour(p) if p.measured else "white", linewidths=1.5)
+    latencies = [p.latency_ms for p in pts]
+    if max(latencies) / min(latencies) > LOG_RATIO:
+        ax.set_xscale("log")
+        ax.set_xlabel("p50 latency (ms, log scale), bars: 95% CI")
+    else:
+        ax.set_xlim(0, max((p.ci_ms[1] if p.ci_ms else p.latency_ms) for p in pts) * 1.25)
+        ax.set_xlabel("p50 latency (ms), bars: 95% CI")
+    top1 = [p.top1 for p in pts]
+    span = max(max(top1) - min(top1), 1.0)
+    ax.set_ylim(min(top1) - 0.15 * span, max(top1) + 0.2 * span)
+    ax.set_ylabel("ImageNet top-1 (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    place_labels(ax, pts, colour)
+    handles = []
+    if any(p.highlight for p in pts):
+        handles.append(Patch(color=HIGHLIGHT_COLOUR, label="reparameterizable, fused (MobileOne)"))
+    if any(not p.highlight for p in pts):
+        handles.append(Patch(color=OTHER_COLOUR, label="other models"))
+    if any(p.measured for p in pts):
+        handles.append(plt.Line2D([], [], marker="o", linestyle="", color="0.3", label="top-1 measured on this artifact"))
+    if any(not p.measured for p in pts):
+        handles.append(plt.Line2D([], [], marker="o", linestyle="", markerfacecolor="white", color="0.3",
+                                  label="top-1 reported (paper), not measured"))
     if len(frontier) > 1:
         handles.append(plt.Line2D([], [], color="0.6", linestyle="--", label="Pareto frontier"))
     if any(p.unstable for p in pts):
         handles.append(plt.Line2D([], [], linestyle="", label="name~ = latency unstable"))
-    ax.legend(handles=handles, loc="best", fontsize=8)
-    ax.margins(x=0.2, y=0.15)
-    ax.set_xlabel("p50 latency (ms)")
-    ax.set_ylabel("ImageNet top-1 (%)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
+    ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.9)
     fig.tight_layout()
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]

@@ -123,11 +123,19 @@ def render(columns: list[str], rows: list[Row], plots: dict[str, list[str]], hos
 """
 
 
-def _host(rec: dict[str, Any]) -> str:
+def _host(rec: dict[str, Any], brief: bool = False) -> str:
+    """The machine a record ran on: CPU (+ GPU), with the OS unless `brief` (plot titles carry no kernel build)."""
     host = rec.get("host") or {}
     cpu = (host.get("cpu") or {}).get("model", "unknown CPU")
     gpu = (host.get("accelerator") or {}).get("name")
-    return f"{cpu}{' + ' + gpu if gpu else ''} ({host.get('os', '?')})"
+    machine = f"{cpu}{' + ' + gpu if gpu else ''}"
+    return machine if brief else f"{machine} ({host.get('os', '?')})"
+
+
+def _plot_machine(records: list[dict[str, Any]]) -> str:
+    """The machine named in plot titles: one, briefly, or none when the records come from several."""
+    machines = {_host(r, brief=True) for r in records}
+    return machines.pop() if len(machines) == 1 else ""
 
 
 MARKER = ".onebench-site"
@@ -138,7 +146,7 @@ def write_site(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], fo
     columns, rows = build(records, accuracy)
     hosts = sorted({_host(r) for r in records})
     with replacing_folder(folder, MARKER, "an onebench site", "--html") as staging:
-        plots = draw_all(columns, rows, staging / "plots", hosts[0] if len(hosts) == 1 else "")
+        plots = draw_all(columns, rows, staging / "plots", _plot_machine(records))
         relative = {c: [str(p.relative_to(staging)) for p in files] for c, files in plots.items()}
         for rec in records:
             atomic_write_text(staging / _record_href(rec), json.dumps(rec, indent=1))
@@ -153,8 +161,7 @@ def write_site(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], fo
 def write_markdown(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], path: Path) -> Path:
     """The Markdown table with its plots (PNG embedded, SVG beside it) in `plots/` next to `path`."""
     columns, rows = build(records, accuracy)
-    hosts = {_host(r) for r in records}
-    plots = draw_all(columns, rows, path.parent / "plots", hosts.pop() if len(hosts) == 1 else "")
+    plots = draw_all(columns, rows, path.parent / "plots", _plot_machine(records))
     embedded = {c: str(files[0].relative_to(path.parent)) for c, files in plots.items()}
     atomic_write_text(path, markdown(columns, rows, embedded))
     return path

@@ -66,7 +66,24 @@ def change_points(values: list[float], min_size: int = 3) -> list[int]:
     sigma = max(np.median(np.abs(np.diff(signal))) / 0.6745 / math.sqrt(2), MIN_SIGMA)
     penalty = PENALTY * sigma**2 * math.log(len(signal))
     ends = ruptures.Pelt(model="l2", min_size=min_size, jump=1).fit(signal).predict(pen=penalty)
-    return [e for e in ends if e < len(signal)]
+    return refine(signal, [e for e in ends if e < len(signal)], min_size)
+
+
+def refine(signal: np.ndarray, starts: list[int], min_size: int) -> list[int]:
+    """Move each step to the split that best separates its two neighbouring segments, within min_size - 1
+    points of where PELT put it. PELT cannot end a segment fewer than `min_size` points from the end, so a
+    step two runs before the newest was placed one run early, blaming the commit before the one that
+    changed the speed."""
+    def cost(part: np.ndarray) -> float:
+        return float(((part - part.mean()) ** 2).sum()) if part.size else 0.0
+
+    bounds = [0, *starts, len(signal)]
+    out = []
+    for k, start in enumerate(starts):
+        lo, hi = bounds[k], bounds[k + 2]
+        window = range(max(lo + 1, start - min_size + 1), min(hi - 1, start + min_size - 1) + 1)
+        out.append(min(window, key=lambda i: (cost(signal[lo:i]) + cost(signal[i:hi]), abs(i - start))))
+    return out
 
 
 def load_series(db: Path, **where: Any) -> list[Series]:
@@ -92,8 +109,15 @@ def load_series(db: Path, **where: Any) -> list[Series]:
     return sorted(series, key=lambda s: s.label)
 
 
+def run_tick(p: Point) -> str:
+    """A run on the x axis: its date and time and short commit, so runs of one commit are told apart."""
+    when = p.created[5:16].replace("T", " ") if p.created else p.run_id
+    return f"{when} · {p.commit[:7]}" if p.commit else when
+
+
 def plot(series: list[Series], path: Path) -> Path:
-    """p50 with CI bars per key over runs (commits on the x axis), steps as dashed lines; PNG or SVG."""
+    """p50 with CI bars per key over runs (x: each run's date, time and commit), steps as dashed lines;
+    PNG or SVG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -114,7 +138,7 @@ def plot(series: list[Series], path: Path) -> Path:
         for st in s.steps:
             ax.axvline(st.index - 0.5, ls="--", color="tab:orange")
             ax.annotate(f"{st.size:+.1%}", (st.index - 0.5, y.max()), color="tab:orange", fontsize=8)
-        ax.set_xticks(x, [(p.commit or p.run_id)[:8] for p in s.points], rotation=45, fontsize=7)
+        ax.set_xticks(x, [run_tick(p) for p in s.points], rotation=45, ha="right", fontsize=7)
         ax.set_ylabel("p50 ms")
         ax.set_title(s.label, fontsize=9)
         if unstable:
