@@ -9,7 +9,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.store import runs as store
-from harness.track.history import change_points, load_series, plot
+from harness.track.history import change_points, lines, load_series, plot
 from tests.synthetic import process_samples, record
 
 
@@ -57,6 +57,24 @@ def test_series_from_the_index_and_plots(tmp_path: Path) -> None:
         assert path.stat().st_size > 1000
     with pytest.raises(HarnessError, match="png or .svg"):
         plot([series], tmp_path / "history.jpg")
+    text = lines(series)
+    assert text[0].startswith("m (fused) · torch") and len(text) == 1 + 16 + 1  # header, runs, the step
+    assert "2026-11-01 00:00" in text[1] and "run run00" in text[1] and "commit c00" in text[1]
+    assert "step +20" in text[9] and "run run08" in text[10]
+
+
+def test_quick_and_default_runs_are_separate_series(tmp_path: Path) -> None:
+    db = tmp_path / "index.sqlite"
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        for preset, p50 in (("quick", 5.0), ("default", 3.0)):
+            rec = record(process_samples(rng, p50 * 1e6), run_id=f"{preset}{i}", created=f"2026-11-0{i + 1}T00:00:00")
+            rec["protocol"]["preset"] = preset
+            store.index_record(db, rec, tmp_path / f"{preset}{i}.json")
+    quick, default = sorted(load_series(db), key=lambda s: s.preset != "quick")
+    assert quick.preset == "quick" and "quick preset" in quick.label and len(quick.points) == 4
+    assert {round(p.p50_ms) for p in default.points} == {3} and not default.steps
+    assert [s.preset for s in load_series(db, preset="default")] == ["default"]
 
 
 def test_one_point_or_no_match_is_a_clear_error(tmp_path: Path) -> None:

@@ -72,20 +72,18 @@ def history(
     model: str = typer.Option(None, "--model", "-m"),
     backend: str = typer.Option(None, "--backend", "-b"),
     precision: str = typer.Option(None, "--precision", "-p"),
+    preset: str = typer.Option(None, "--preset", help="Only runs of this protocol preset (quick, default, precise)."),
     plot: Path = typer.Option(None, "--plot", help="Write a plot (.png or .svg)."),
 ) -> None:
-    """p50 per job over every indexed run, with detected steps (change points)."""
+    """p50 per job over every indexed run (one series per preset), with detected steps (change points)."""
     from harness.store.runs import default_index
-    from harness.track.history import load_series
+    from harness.track.history import lines, load_series
     from harness.track.history import plot as draw
 
-    series = load_series(default_index(RESULTS), model=model, backend=backend, precision=precision)
+    series = load_series(default_index(RESULTS), model=model, backend=backend, precision=precision, preset=preset)
     for s in series:
-        pts = " ".join(f"{p.p50_ms:.2f}{'~' if p.unstable else ''}" for p in s.points)
-        out.print(f"{s.label}: {pts} ms", markup=False, highlight=False)
-        for st in s.steps:
-            out.print(f"    step {st.size:+.1%} at run {st.run_id} (commit {(st.commit or '?')[:10]})",
-                      markup=False, highlight=False)
+        for line in lines(s):
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
     if plot:
         out.print(f"plot: {draw(series, plot)}", markup=False, highlight=False)
 

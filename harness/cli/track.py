@@ -122,6 +122,9 @@ def _print_comparison(result) -> None:
                          ("not comparable", result.not_comparable)):
         for item in items:
             out.print(f"{label}: {item}", markup=False, highlight=False)
+    from harness.track.compare import COLUMNS_LEGEND
+
+    out.print(f"{COLUMNS_LEGEND}.", markup=False, highlight=False, style="dim")
     out.print(f"{result.headline()}. {result.method}.", markup=False, highlight=False)
 
 

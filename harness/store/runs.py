@@ -20,7 +20,7 @@ from harness.store.records import read_record, replacing_folder
 
 COLUMNS = ("run_id", "job_id", "created", "model", "form", "backend", "device", "precision", "batch", "threads",
            "boundary", "layout", "status", "unstable", "parity_passed", "p50_ns", "p90_ns", "ci_low_ns", "ci_high_ns",
-           "spread", "processes", "commit_sha", "cpu", "path")
+           "spread", "processes", "commit_sha", "cpu", "preset", "path")
 _DDL = f"""CREATE TABLE IF NOT EXISTS records ({', '.join(COLUMNS)}, PRIMARY KEY (run_id, job_id));
 CREATE INDEX IF NOT EXISTS records_key ON records (model, backend, device, precision, batch, threads);"""
 
@@ -55,7 +55,7 @@ def _row(rec: dict[str, Any], path: Path) -> tuple:
             None if not parity else int(parity["passed"]), stats.get("p50"), stats.get("p90"), stats.get("ci_low"),
             stats.get("ci_high"), stats.get("spread"), stats.get("processes"),
             (rec["host"].get("project") or {}).get("commit"), (rec["host"].get("cpu") or {}).get("model"),
-            str(path))
+            (rec.get("protocol") or {}).get("preset"), str(path))
 
 
 def index_record(db: Path, rec: dict[str, Any], path: Path) -> None:

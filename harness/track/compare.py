@@ -248,6 +248,10 @@ def _opt(x: float | None) -> str:
     return "—" if x is None else f"{x:.3f}"
 
 
+COLUMNS_LEGEND = ("ratio = candidate p50 / baseline p50 with its 95% CI; floor = this key's noise floor (a ratio "
+                  "inside 1 ± floor is not a change); p90 ratio = the same for the p90; machine = the machine probe "
+                  "(a fixed convolution timed beside every process), candidate / baseline: above 1 the candidate's "
+                  "machine itself was slower, and the floor widens by that drift")
 TABLE_HEADER = ("job", "baseline ms", "candidate ms", "ratio [95% CI]", "floor", "p90 ratio", "machine", "verdict")
 
 
@@ -277,5 +281,6 @@ def to_markdown(c: Comparison) -> str:
                          ("Not comparable", c.not_comparable)):
         if items:
             lines.append(f"\n{label}: " + "; ".join(items))
+    lines.append(f"\n{COLUMNS_LEGEND}.")
     lines.append(f"\n{c.headline()}. Method: {c.method}.")
     return "\n".join(lines) + "\n"

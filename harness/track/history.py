@@ -50,10 +50,11 @@ class Series:
     key: dict[str, Any]
     points: list[Point]
     steps: list[Step] = field(default_factory=list)
+    preset: str | None = None  # quick and default runs of one key are separate series: they measure differently
 
     @property
     def label(self) -> str:
-        return key_label(self.key)
+        return key_label(self.key) + (f" · {self.preset} preset" if self.preset else "")
 
 
 def change_points(values: list[float], min_size: int = 3) -> list[int]:
@@ -92,13 +93,13 @@ def load_series(db: Path, **where: Any) -> list[Series]:
         raise HarnessError("no measured jobs in the index match; `bench index rebuild` if runs are missing")
     grouped: dict[tuple, list[dict]] = {}
     for r in rows:
-        grouped.setdefault(tuple(r[k] for k in KEY_FIELDS), []).append(r)
+        grouped.setdefault((*(r[k] for k in KEY_FIELDS), r["preset"]), []).append(r)
     series = []
     for key, items in grouped.items():
         points = [Point(r["run_id"], r["created"], r["commit_sha"], r["p50_ns"] / 1e6,
                         r["ci_low_ns"] / 1e6 if r["ci_low_ns"] else None, r["ci_high_ns"] / 1e6 if r["ci_high_ns"] else None,
                         bool(r["unstable"])) for r in sorted(items, key=lambda r: r["created"])]
-        s = Series(dict(zip(KEY_FIELDS, key)), points)
+        s = Series(dict(zip(KEY_FIELDS, key)), points, preset=key[-1])
         values = [p.p50_ms for p in points]
         for i in change_points(values):
             before, after = np.median(values[:i]), np.median(values[i:])
@@ -107,6 +108,21 @@ def load_series(db: Path, **where: Any) -> list[Series]:
     if all(len(s.points) < 2 for s in series):
         raise HarnessError("each matching job has only one run in the index; history needs at least two runs")
     return sorted(series, key=lambda s: s.label)
+
+
+def lines(s: Series) -> list[str]:
+    """`bench history`'s text: the series, then one line per run (when, which run and commit, the figure),
+    each step under the run it starts at."""
+    out = [f"{s.label}:"]
+    steps = {st.index: st for st in s.steps}
+    for i, p in enumerate(s.points):
+        if i in steps:
+            out.append(f"  ---- step {steps[i].size:+.1%} here (commit {(steps[i].commit or '?')[:10]}) ----")
+        ci = "" if p.ci_low_ms is None else f" [{p.ci_low_ms:.2f}–{p.ci_high_ms:.2f}]"
+        when = p.created[:16].replace("T", " ") if p.created else "?"
+        out.append(f"  {when}  {p.p50_ms:8.3f} ms{ci}{'  unstable' if p.unstable else ''}  "
+                   f"commit {(p.commit or '?')[:10]}  run {p.run_id}")
+    return out
 
 
 def run_tick(p: Point) -> str:
