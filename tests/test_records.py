@@ -77,6 +77,7 @@ def test_run_json_has_one_validated_writer(tmp_path: Path) -> None:
 
     from harness.store.records import RUN_SCHEMA, write_run_json
 
+    write_run_json(tmp_path, "r0", {}, {}, [], neighbour="other processes are using 1.01 cores of this machine")
     write_run_json(tmp_path, "r1", {"cpu": {}}, {"preset": "quick"}, [{"model": "m", "backend": "b"}], neighbour=None)
     meta = json.loads((tmp_path / "run.json").read_text())
     assert meta["run_id"] == "r1" and meta["neighbour"] is None and set(meta) <= set(RUN_SCHEMA["properties"])

@@ -124,7 +124,7 @@ RUN_SCHEMA = {
         "host": {"type": "object"},
         "protocol": {"type": "object"},
         "jobs": {"type": "array", "items": {"type": "object", "required": ["model", "backend"]}},
-        "neighbour": {"anyOf": [{"type": "null"}, {"type": "object"}]},  # the busy neighbour a sweep met
+        "neighbour": {"type": ["null", "string"]},  # the busy neighbours a sweep met, as it said them
         "lockstep": {"type": "object", "required": ["pairs", "window_s"]},
         "source": {"type": "string"},  # the device results file an ingested run came from
     },
