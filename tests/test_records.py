@@ -110,3 +110,19 @@ def test_latest_means_the_newest_run_with_numbers(tmp_path: Path) -> None:
     (measured / "records" / "job.json").write_text(json.dumps({"status": "error"}))
     with pytest.raises(HarnessError, match="no run under .* has a measured number"):
         find_run("latest", tmp_path)
+
+
+def test_an_index_from_an_older_onebench_is_replaced_without_losing_the_record(tmp_path: Path) -> None:
+    """The index gained a column: the old table is dropped and refilled from the records beside it; the
+    record being indexed stays even when its file lives outside the results folder (`--out`)."""
+    import sqlite3
+
+    from harness.store import runs
+
+    db = tmp_path / "results" / "index.sqlite"
+    db.parent.mkdir()
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE records (run_id, job_id, p50_ns)")
+    runs.index_record(db, RECORD, tmp_path / "elsewhere" / "records" / "j1.json")
+    (row,) = runs.query(db)
+    assert row["job_id"] == "j1" and row["p50_ns"] == RECORD["stats"]["p50"] and "preset" in row

@@ -6,6 +6,7 @@ queries fast and can always be rebuilt from the files with `bench index rebuild`
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -24,6 +25,8 @@ COLUMNS = ("run_id", "job_id", "created", "model", "form", "backend", "device", 
 _DDL = f"""CREATE TABLE IF NOT EXISTS records ({', '.join(COLUMNS)}, PRIMARY KEY (run_id, job_id));
 CREATE INDEX IF NOT EXISTS records_key ON records (model, backend, device, precision, batch, threads);"""
 
+
+_INSERT = f"INSERT OR REPLACE INTO records VALUES ({', '.join('?' * len(COLUMNS))})"
 
 RESULTS_ROOT = Path("results")  # the default results folder of every command
 
@@ -68,9 +71,12 @@ def index_record(db: Path, rec: dict[str, Any], path: Path) -> None:
         else:
             stale = False
         con.executescript(_DDL)
-        con.execute(f"INSERT OR REPLACE INTO records VALUES ({', '.join('?' * len(COLUMNS))})", _row(rec, path))
-    if stale:
-        rebuild(db, db.parent)
+        con.execute(_INSERT, _row(rec, path))
+    if stale:  # refill it from the records beside it, then this record again (its file may live elsewhere: --out)
+        with contextlib.suppress(HarnessError):  # none beside it: the new table holds this record alone
+            rebuild(db, db.parent)
+        with sqlite3.connect(db) as con:
+            con.execute(_INSERT, _row(rec, path))
 
 
 def rebuild(db: Path, root: Path) -> int:
