@@ -241,7 +241,7 @@ def test_a_corrupt_index_is_rebuilt_from_the_records(here: Path) -> None:
 def test_an_unexpected_error_is_one_line_exit_4_and_debug_shows_it(here: Path, monkeypatch) -> None:
     from harness.store import runs as store
 
-    monkeypatch.setattr(store, "find_run", lambda *a: (_ for _ in ()).throw(ZeroDivisionError("planted")))
+    monkeypatch.setattr(store, "find_run", lambda *a, **k: (_ for _ in ()).throw(ZeroDivisionError("planted")))
     result = CliRunner().invoke(app, ["show", "good"])
     assert result.exit_code == 4 and "this is a bug" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     monkeypatch.setenv("ONEBENCH_DEBUG", "1")

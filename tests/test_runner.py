@@ -93,9 +93,10 @@ def test_resume_skips_finished_jobs_and_index_rebuilds(tmp_path: Path) -> None:
     second = _sweep(tmp_path, ["fake-sleep", "fake-raise"], listener=heard)
     assert second["fake-sleep"]["created"] == first["fake-sleep"]["created"]  # not measured again
     plan = heard.events[0][1]
-    assert heard.events[0][0] == "plan" and plan.jobs == 2 and plan.resumed == 1 and plan.prepare_steps == 1
+    assert heard.events[0][0] == "plan" and plan.jobs == 2 and plan.resumed == 1 and plan.processes == "1"
+    assert plan.prepare_steps == 0 and plan.measure_steps == 1  # one process a job: prepared and timed at once
     assert ("job", "fake-sleep", "ok", True) in heard.events  # said as resumed, not run
-    assert ("step", "fake-raise", "prepare") in heard.events  # errors are retried
+    assert ("step", "fake-raise", "prepare+measure") in heard.events  # errors are retried
     assert ("job", "fake-raise", "error", False) in heard.events
     assert not any(e[0] == "step" and e[1] == "fake-sleep" for e in heard.events)
     rows = store.query(tmp_path / "index.sqlite", backend="fake-sleep")

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -30,6 +30,12 @@ F = TypeVar("F", bound=Callable)
 
 
 EXIT_BAD_INPUT, EXIT_BUG, EXIT_INTERRUPTED = 2, 4, 130
+
+
+def flag(default: bool, *decls: str, **kw: Any) -> Any:
+    """A boolean option, shown as `--quick` in help (typer 0.29 would print `--quick <bool>`, as if it
+    took a value; `--quick true` is refused)."""
+    return typer.Option(default, *decls, metavar="", **kw)
 
 
 def note(message: str) -> None:
@@ -93,7 +99,7 @@ def resolve_threads(value: int | None) -> int:
 
 
 # The job-selection options `run` and `prepare` share (one definition, one help text).
-MODELS_OPTION = typer.Option(None, "--model", "-m", help="Model name (repeatable); default: the mission's models.")
+MODELS_OPTION = typer.Option(None, "--model", "-m", help="Model name (repeatable); default: the default sweep's eight (see `bench list models`, marked *).")
 BACKENDS_OPTION = typer.Option(None, "--backend", "-b", help="Backend (repeatable); default: every available CPU backend.")
 PRECISIONS_OPTION = typer.Option(None, "--precision", "-p", help="fp32 (default), bf16, fp16 (repeatable).")
 BATCHES_OPTION = typer.Option(None, "--batch", help="Batch size (repeatable); default 1.")
@@ -102,7 +108,7 @@ DEVICE_OPTION = typer.Option("cpu", "--device", help="cpu or cuda.")
 WEIGHTS_OPTION = typer.Option(None, "--weights", help="Checkpoint to load (one model only); default: seeded random weights.")
 THREADS_OPTION = typer.Option(None, "--threads", help="Threads for every backend; default 1 (the count that repeats on shared VMs; see README).")
 COMPUTE_UNITS_OPTION = typer.Option(None, "--compute-units", help="Core ML: all (default), cpu, cpu-gpu, cpu-ne (repeatable).")
-CHANNELS_LAST_OPTION = typer.Option(False, "--channels-last", help="CUDA: run PyTorch backends in NHWC memory format.")
+CHANNELS_LAST_OPTION = flag(False, "--channels-last", help="CUDA: run PyTorch backends in NHWC memory format.")
 
 
 def print_board(records: list[dict], fmt: Fmt) -> None:

@@ -11,6 +11,7 @@ from harness.cli.common import (
     RESULTS,
     app,
     err,
+    flag,
     out,
     user_errors,
 )
@@ -21,12 +22,12 @@ from harness.cli.common import (
 def export(
     backend: str = typer.Option(..., "--backend", "-b", help="coreml (the one backend with a device bundle)."),
     bundle: Path = typer.Option(..., "--bundle", help="Folder to write (replaced if it is an earlier bundle)."),
-    model: list[str] = typer.Option(None, "--model", "-m", help="Models (repeatable); default: the mission's."),
+    model: list[str] = typer.Option(None, "--model", "-m", help="Models (repeatable); default: the default sweep's."),
     precision: list[str] = typer.Option(None, "--precision", "-p", help="Core ML: fp16 (default) and/or fp32."),
     compute_units: list[str] = COMPUTE_UNITS_OPTION,
     weights: str = typer.Option(None, "--weights", help="Checkpoint (one model only); default: the sweep's seeded weights."),
-    quick: bool = typer.Option(False, "--quick", help="The quick protocol preset."),
-    precise: bool = typer.Option(False, "--precise", help="The precise protocol preset."),
+    quick: bool = flag(False, "--quick", help="The quick protocol preset."),
+    precise: bool = flag(False, "--precise", help="The precise protocol preset."),
 ) -> None:
     """Write a device bundle (packages, protocol rules, manifest) for the iPhone runner in runners/ios."""
     import model_zoo

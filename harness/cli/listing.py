@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.cli.common import (
+    flag,
     list_app,
     out,
     user_errors,
@@ -25,7 +26,7 @@ def _fmt_m(x: float | None) -> str:
 @user_errors
 def list_models(
     names: list[str] = typer.Argument(None, help="Only these models (default: all registered)."),
-    count: bool = typer.Option(True, help="Build each model and count params/MACs (slower)."),
+    count: bool = flag(True, help="Build each model and count params/MACs (slower)."),
 ) -> None:
     """The registry: our counted params/MACs beside the reference figures."""
     from harness.listing.models import cached_rows, model_rows

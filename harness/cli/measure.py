@@ -21,6 +21,7 @@ from harness.cli.common import (
     Fmt,
     app,
     err,
+    flag,
     note,
     out,
     print_board,
@@ -39,8 +40,8 @@ def run(
     precision: list[str] = PRECISIONS_OPTION,
     batch: list[int] = BATCHES_OPTION,
     threads: int = THREADS_OPTION,
-    quick: bool = typer.Option(False, "--quick", help="1 process per job, short windows."),
-    precise: bool = typer.Option(False, "--precise", help="7 processes per job, long windows, tight CI."),
+    quick: bool = flag(False, "--quick", help="1 process per job, short windows."),
+    precise: bool = flag(False, "--precise", help="7 processes per job, long windows, tight CI."),
     repeats: int = typer.Option(None, "--repeats", help="Processes per job (overrides the preset)."),
     form: str = FORM_OPTION,
     device: str = DEVICE_OPTION,
@@ -49,9 +50,9 @@ def run(
     weights: str = WEIGHTS_OPTION,
     out_dir: Path = typer.Option(None, "--out", help="Run folder; an existing one is resumed. Default: results/runs/<new id>."),
     fmt: Fmt = typer.Option(Fmt.rich, "--format", help="Leaderboard format printed at the end."),
-    wait_quiet: float = typer.Option(60.0, "--wait-quiet", help="Seconds to wait for busy neighbours to stop before measuring (then the run is marked)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the summary line and the leaderboard."),
-    json_progress: bool = typer.Option(False, "--json-progress", help="Progress as JSON lines on stderr (for CI logs)."),
+    wait_quiet: float = typer.Option(60.0, "--wait-quiet", envvar="ONEBENCH_WAIT_QUIET", help="Seconds to wait for busy neighbours to stop before measuring (then the run is marked)."),
+    quiet: bool = flag(False, "--quiet", "-q", help="Only the summary line and the leaderboard."),
+    json_progress: bool = flag(False, "--json-progress", help="Progress as JSON lines on stderr (for CI logs)."),
 ) -> None:
     """Measure models x backends with the shared protocol; one record per job; then the leaderboard."""
     import contextlib
@@ -201,8 +202,8 @@ def ablation(
     kind: str = typer.Argument(..., help="activations (the paper's Table 2) or blocks (skip / SE, Table 3)."),
     backend: list[str] = typer.Option(None, "--backend", "-b", help="Backends (default: every available CPU one)."),
     threads: int = THREADS_OPTION,
-    quick: bool = typer.Option(False, "--quick"),
-    precise: bool = typer.Option(False, "--precise"),
+    quick: bool = flag(False, "--quick"),
+    precise: bool = flag(False, "--precise"),
     out_dir: Path = typer.Option(None, "--out", help="Run folder (resumed if it exists)."),
     fmt: Fmt = typer.Option(Fmt.rich, "--format", help="rich or md."),
 ) -> None:

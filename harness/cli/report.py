@@ -44,8 +44,10 @@ def leaderboard(
     if output:
         if fmt is Fmt.md:
             write_markdown(records, measured, output)
+            out.print(f"wrote {output} (its plots in {output.parent / 'plots'})", markup=False, highlight=False)
         else:
             atomic_write_text(output, to_csv(records, measured))
+            out.print(f"wrote {output}", markup=False, highlight=False)
     if not html_dir and not output:
         print_board(records, fmt)
 

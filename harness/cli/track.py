@@ -13,6 +13,7 @@ from harness.cli.common import (
     RESULTS,
     app,
     err,
+    flag,
     note,
     out,
     resolve_threads,
@@ -37,10 +38,10 @@ def compare(
     fmt: CompareFmt = typer.Option(CompareFmt.rich, "--format", help="rich, md (a CI comment) or json."),
     markdown: Path = typer.Option(None, "--markdown", help="Also write the Markdown report here."),
     json_out: Path = typer.Option(None, "--json", help="Also write the JSON report here."),
-    interleave: bool = typer.Option(False, "--interleave", help="Re-measure both sides now in lockstep: both resident, taking turns in short windows."),
+    interleave: bool = flag(False, "--interleave", help="Re-measure both sides now in lockstep: both resident, taking turns in short windows."),
     pairs: int = typer.Option(20, "--pairs", help="--interleave: paired windows per job."),
     window_ms: float = typer.Option(100.0, "--window-ms", help="--interleave: length of one window."),
-    model: list[str] = typer.Option(None, "--model", "-m", help="--interleave: models (default: the mission's)."),
+    model: list[str] = typer.Option(None, "--model", "-m", help="--interleave: models (default: the default sweep's)."),
     backend: list[str] = typer.Option(None, "--backend", "-b", help="--interleave: backends."),
     precision: list[str] = typer.Option(None, "--precision", "-p", help="--interleave: precisions."),
     threads: int = typer.Option(None, "--threads", help="--interleave: threads."),
@@ -131,9 +132,9 @@ def _print_comparison(result) -> None:
 @app.command(rich_help_panel="Track over time")
 @user_errors
 def nightly(
-    quick: bool = typer.Option(False, "--quick", help="1 process per job (smoke test of the gate, not a gate)."),
+    quick: bool = flag(False, "--quick", help="1 process per job (smoke test of the gate, not a gate)."),
     threshold: float = typer.Option(0.05, "--threshold", help="Slowdown that counts as a regression."),
-    model: list[str] = typer.Option(None, "--model", "-m", help="Models (default: the mission's)."),
+    model: list[str] = typer.Option(None, "--model", "-m", help="Models (default: the default sweep's)."),
     backend: list[str] = typer.Option(None, "--backend", "-b", help="Backends (default: every available CPU one)."),
     baseline_python: str = typer.Option(None, "--baseline-python", help="Gate in lockstep against this interpreter's environment (shared runners)."),
     baseline_constraints: Path = typer.Option(None, "--baseline-constraints", help="Gate in lockstep against a venv built from this pinned constraints file."),

@@ -30,7 +30,8 @@ from model_zoo.errors import ZooError
 
 LEGEND = (f"p50 in ms = {STATISTIC}, ± half-width of its 95% CI (\"±?\": the CI is wider than ±{MEANINGLESS_CI:.0%}, "
           "so no CI is shown); ! = failed parity, ~ = unstable (see `bench show`), skip/error = no "
-          "number; top-1 in %, measured through the timed artifact (`bench accuracy`) unless marked (reported)")
+          "number; top-1 in %, measured through the timed artifact (`bench accuracy`) unless marked (reported); "
+          "rows sorted by each model's fastest measured cell")
 
 
 @dataclass(frozen=True)
