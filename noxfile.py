@@ -15,7 +15,8 @@ CONSTRAINTS = ("-c", "constraints.txt")
 def tests(session: nox.Session) -> None:
     """Install the project with every CPU runtime at CI's pinned versions, then run the test suite."""
     session.install(*CONSTRAINTS, "-e", ".[all,test]")
-    session.run("python", "-m", "pytest", "-q", *session.posargs)
+    # one worker per core (pytest-xdist): the tests are mostly processes waiting on other processes
+    session.run("python", "-m", "pytest", "-q", "-n", "auto", *session.posargs)
 
 
 @nox.session
