@@ -12,31 +12,42 @@ from tests.helpers import bench
 MODEL = "timm:test_byobnet"
 
 
-@pytest.mark.parametrize("backend", ["torch", "torch-compile", "onnxruntime", "openvino"])
-def test_quick_run_writes_a_valid_record(backend: str, tmp_path: Path) -> None:
-    done = bench("run", "--quick", "--model", MODEL, "--backend", backend, "--threads", "1", "--out", "run",
-                 "--format", "md", cwd=tmp_path)
+CPU_BACKENDS = ["torch", "torch-compile", "onnxruntime", "openvino"]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> tuple[Path, object, object]:
+    """One `bench run --quick` over every CPU backend, as a user runs it, and `bench show` of it: one sweep
+    instead of four (the fork server, the model and the ONNX export are shared, as in a user's sweep)."""
+    here = tmp_path_factory.mktemp("quick")
+    args = [a for b in CPU_BACKENDS for a in ("--backend", b)]
+    done = bench("run", "--quick", "--model", MODEL, *args, "--threads", "1", "--out", "run", "--format", "md", cwd=here)
     assert done.returncode == 0, done.stderr[-2000:]
-    files = list((tmp_path / "run" / "records").glob("*.json"))
-    assert len(files) == 1
+    return here, done, bench("show", "run", cwd=here)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_quick_run_writes_a_valid_record(backend: str, quick_run) -> None:
+    here, done, shown = quick_run
+    files = list((here / "run" / "records").glob(f"*.{backend}.*.json"))
+    assert len(files) == 1, files
     rec = json.loads(files[0].read_text())
     assert rec["status"] == "ok", rec["message"]
     assert rec["job"]["backend"] == backend and rec["job"]["boundary"] == "host-sync" and rec["job"]["input_size"] == 160
     assert rec["parity"]["passed"] and rec["parity"]["cosine"] > 0.9999
     assert rec["stats"]["n"] >= 10 and rec["stats"]["p50"] > 0
     assert f"| {MODEL} |" in done.stdout and backend in done.stdout
-    # the sweep talks on stderr: its plan, the job's own line with its figure, the summary
-    assert "plan: 1 jobs" in done.stderr and f"{rec['stats']['p50'] / 1e6:.3f} ms" in done.stderr
-    assert "done in " in done.stderr and "1 measured" in done.stderr
+    # the sweep talks on stderr: its plan, each job's line with its figure, the summary
+    assert "plan: 4 jobs" in done.stderr and f"{rec['stats']['p50'] / 1e6:.3f} ms" in done.stderr
+    assert "done in " in done.stderr and "4 measured" in done.stderr
     if backend == "torch-compile":
         assert rec["cold_start"]["compile_s"] > 0
-        assert "built compile" in done.stderr
+        assert f"{MODEL} · torch-compile: built compile" in done.stderr
     if backend in ("onnxruntime", "openvino"):
         assert rec["artifact"]["format"] == "onnx" and len(rec["artifact"]["sha256"]) == 64
     if backend == "openvino":
         assert "f32" in rec["backend_info"]["openvino"]["INFERENCE_PRECISION_HINT"]
-    shown = bench("show", "run", cwd=tmp_path)
-    assert shown.returncode == 0 and "parity vs PyTorch fp32: PASS" in shown.stdout
+    assert shown.returncode == 0 and shown.stdout.count("parity vs PyTorch fp32: PASS") == len(CPU_BACKENDS)
 
 
 def test_unsupported_precision_and_coreml_are_skipped_records(tmp_path: Path) -> None:
