@@ -7,20 +7,27 @@ file and renames it: an interrupted export never leaves a half-written model in 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import io
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from backends.artifact_cache import cached
+from backends.artifact_cache import cached, recorded_sha256
+from backends.graph_rules import check_graph, deployed_rule, describe
 
 OPSET = 18
 EXPORTER = f"torch.export-{torch.__version__}"
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
+# ONNX op types -> the zoo's neutral kinds. An Add with a constant operand is a bias ("Add(constant)", no
+# kind): only an Add of two computed tensors merges branches.
+OP_KINDS = {"Add": "add", "BatchNormalization": "batchnorm"}
 
 
 def export_availability(runtime: str, install: str):
@@ -57,3 +64,52 @@ def export_onnx(model: nn.Module, model_name: str, weights_hash: str, batch: int
     start = time.perf_counter()
     built = cached(path, build)
     return path, time.perf_counter() - start if built else 0.0
+
+
+def graph_ops(path: Path) -> dict[str, int]:
+    """The exported graph's op types with their counts (nested graphs included), an Add with a constant
+    operand counted apart; kept beside the file (`.ops.json`) so each process does not parse it again."""
+    sidecar = path.with_suffix(".ops.json")
+    try:
+        identity = recorded_sha256(path)  # the verified file's hash: a rebuilt export is counted again
+    except OSError:
+        identity = None
+    try:
+        kept = json.loads(sidecar.read_text())
+        if identity and kept.get("sha256") == identity:
+            return kept["ops"]
+    except (OSError, ValueError, AttributeError, KeyError):
+        pass
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    counts: collections.Counter[str] = collections.Counter()
+
+    def walk(graph: Any, constants: set[str]) -> None:
+        constants = constants | {init.name for init in graph.initializer}
+        for node in graph.node:
+            if node.op_type == "Constant":
+                constants |= set(node.output)
+            bias = node.op_type == "Add" and any(name in constants for name in node.input)
+            counts["Add(constant)" if bias else node.op_type] += 1
+            for attr in node.attribute:
+                for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                    walk(sub, constants)
+
+    walk(model.graph, set())
+    for function in model.functions:
+        walk(onnx.helper.make_graph(function.node, function.name, [], []), set())
+    ops = dict(sorted(counts.items()))
+    if identity:
+        with contextlib.suppress(OSError):  # a cache of a cache: without it the next process parses again
+            sidecar.write_text(json.dumps({"sha256": identity, "ops": ops}))
+    return ops
+
+
+def checked_graph(path: Path, model_name: str, form: str) -> dict[str, Any]:
+    """The deployed-graph check of an exported model (the spec's rule); a fused model that breaks it is an
+    error here, before anything is timed: its export did not give the graph the model promises."""
+    check = check_graph(graph_ops(path), OP_KINDS, deployed_rule(model_name))
+    if form == "fused" and check.get("passed") is False:
+        raise RuntimeError(f"the exported fused {model_name} breaks its deployed-graph rule: {describe(check)}")
+    return check

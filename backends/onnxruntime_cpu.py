@@ -13,7 +13,7 @@ from torch import nn
 
 from backends.artifact_cache import recorded_sha256
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
-from backends.onnx_export import INPUT_NAME, OUTPUT_NAME, export_availability, export_onnx
+from backends.onnx_export import INPUT_NAME, OUTPUT_NAME, checked_graph, export_availability, export_onnx
 
 INSTALL = "pip install 'onebench[onnxruntime]'"
 
@@ -39,6 +39,7 @@ class OnnxRuntimeCPU:
         import onnxruntime as ort
 
         path, export_s = export_onnx(model, job.model, ctx.weights_hash, job.batch, job.input_size, ctx.cache_dir)
+        graph = checked_graph(path, job.model, job.form)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -68,5 +69,6 @@ class OnnxRuntimeCPU:
         return Session(
             run=run, infer=infer, cold={"export_s": export_s, "load_s": load_s},
             artifact={"path": str(path), "sha256": recorded_sha256(path), "format": "onnx"},
-            info={"providers": sess.get_providers(), "intra_op_num_threads": job.threads, "wait_policy": wait},
+            info={"providers": sess.get_providers(), "intra_op_num_threads": job.threads, "wait_policy": wait,
+                  "graph": graph},
         )

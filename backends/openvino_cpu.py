@@ -15,7 +15,7 @@ from torch import nn
 
 from backends.artifact_cache import cached, recorded_sha256
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
-from backends.onnx_export import export_availability, export_onnx
+from backends.onnx_export import checked_graph, export_availability, export_onnx
 
 INSTALL = "pip install 'onebench[openvino]'"
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
@@ -70,6 +70,7 @@ class OpenVinoCPU:
         import openvino as ov
 
         path, export_s = export_onnx(model, job.model, ctx.weights_hash, job.batch, job.input_size, ctx.cache_dir)
+        graph = checked_graph(path, job.model, job.form)
         core = ov.Core()
         start = time.perf_counter()
         ov_model = _converted(ov, core, path, list(ctx.example.shape))
@@ -96,5 +97,5 @@ class OpenVinoCPU:
         return Session(
             run=run, infer=infer, cold={"export_s": export_s, "convert_s": convert_s, "compile_s": compile_s},
             artifact={"path": str(path), "sha256": recorded_sha256(path), "format": "onnx"},
-            info={"openvino": reported, "wait_policy": WAIT_POLICY},
+            info={"openvino": reported, "wait_policy": WAIT_POLICY, "graph": graph},
         )

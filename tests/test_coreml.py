@@ -73,7 +73,7 @@ def test_linux_run_converts_checks_and_writes_skipped_records(tmp_path: Path) ->
         assert Path(rec["artifact"]["path"]).is_dir() and rec["artifact"]["path"] in rec["message"]
     assert any(r["cold_start"]["convert_s"] > 0 for r in recs)
     shown = bench("show", "run", cwd=tmp_path).stdout
-    assert "converted program: conv 43" in shown and "no add / batchnorm left: PASS" in shown
+    assert "deployed graph: conv 43" in shown and "no add / batchnorm left: PASS" in shown
     listing = bench("list", "backends", cwd=tmp_path).stdout
     assert re.search(r"coreml\s+│\s+converts only", listing)
     bad = bench("run", "-m", "mobileone_s0", "-b", "coreml", "--compute-units", "ane", cwd=tmp_path)

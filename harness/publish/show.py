@@ -28,8 +28,8 @@ def ci_text(s: dict[str, Any]) -> str:
 def _graph_line(graph: dict[str, Any]) -> str:
     ops = ", ".join(f"{k} {v}" for k, v in graph["ops"].items() if k != "const")
     if not graph.get("applies"):
-        return f"    converted program: {ops}"
-    return f"    converted program: {ops} · {describe_graph(graph)}"
+        return f"    deployed graph: {ops}"
+    return f"    deployed graph: {ops} · {describe_graph(graph)}"
 
 
 def _gpu_line(state: dict[str, Any]) -> str:
