@@ -85,6 +85,11 @@ def test_repeats_are_separate_processes_and_pooled(tmp_path: Path) -> None:
     assert rec["host"]["cpu"]["logical_cores"] >= 1 and "torch" in rec["host"]["libraries"]
     assert all(p["machine"]["loadavg_start"] is not None and p["probe"]["gemm_ns"] > 0 for p in rec["processes"])
     assert rec["peak_rss_mb"] > 10
+    # efficiency: the counted work per p50, and its share of the machine's GEMM peak measured for the run
+    macs, peak = rec["model_info"]["macs"], rec["host"]["peak_gflops"]["fp32/1t"]
+    assert macs > 0 and peak > 1
+    assert rec["stats"]["gflops"] == pytest.approx(2 * macs / rec["stats"]["p50"], rel=1e-3)
+    assert rec["stats"]["peak_share"] == pytest.approx(rec["stats"]["gflops"] / peak, rel=1e-2)
 
 
 def test_resume_skips_finished_jobs_and_index_rebuilds(tmp_path: Path) -> None:

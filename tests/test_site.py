@@ -129,6 +129,9 @@ def test_the_figure_is_named_a_meaningless_ci_is_never_printed_and_csv_keeps_p50
     assert float(rows[0]["p50_ms"]) == pytest.approx(tight["stats"]["p50"] / 1e6, abs=1e-4)
     assert cells["mobileone_s0"].startswith(rows[0]["p50_ms"][:4])  # the column holds the number the table shows
     assert float(rows[0]["p50_all_iterations_ms"]) > 0 and 0 <= float(rows[0]["windows_set_aside"]) <= 1
+    tight["stats"].update(gflops=55.0, peak_share=0.83)
+    rows = list(__import__("csv").DictReader(leaderboard.to_csv([tight]).splitlines()))
+    assert (rows[0]["gflops"], rows[0]["peak_share"]) == ("55.0", "0.83")
 
 
 def test_cuda_boundaries_and_layouts_are_columns_of_their_own() -> None:

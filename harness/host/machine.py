@@ -93,6 +93,33 @@ def _median_ns(fn, reps: int) -> float:
     return float(np.median(times[2:]))
 
 
+PEAK_N = 1024  # the peak probe's square GEMM: 2.1 GFLOP, large enough for every core's vector units to run full
+
+
+def peak_gflops(threads: int, precision: str) -> float:
+    """This machine's attainable GFLOP/s on `threads` in `precision` right now: the best of a few large square
+    GEMMs through torch (its BLAS / oneDNN), the ceiling a backbone's convolutions could reach. Measured once
+    per run (~0.3 s), so a job's GFLOP/s can be read as a share of what the machine can do."""
+    import torch
+
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    a = torch.ones(PEAK_N, PEAK_N, dtype=dtype)
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            best = min(_timed_ns(lambda: torch.mm(a, a)) for _ in range(8))
+    finally:
+        torch.set_num_threads(prev)
+    return 2 * PEAK_N**3 / best
+
+
+def _timed_ns(fn) -> int:
+    t0 = time.perf_counter_ns()
+    fn()
+    return time.perf_counter_ns() - t0
+
+
 def probe(threads: int) -> dict[str, float]:
     """The machine's speed right now, on the job's threads (~40 ms): a cache-resident GEMM, and a small
     conv stack whose working set spills out of the caches the way a backbone's does.

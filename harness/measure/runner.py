@@ -169,6 +169,35 @@ def run_in_process(ctx: mp.context.BaseContext, payload: dict[str, Any], timeout
     return message
 
 
+def peaks(jobs: list[Job]) -> dict[str, float]:
+    """The machine's GEMM peak for each CPU precision and thread count the sweep uses ("fp32/1t"), once."""
+    from harness.host.machine import peak_gflops
+
+    wanted = sorted({(j.precision, j.threads) for j in jobs if j.device == "cpu" and j.precision in PEAK_PRECISIONS})
+    return {peak_key(p, t): round(peak_gflops(t, p), 2) for p, t in wanted}
+
+
+PEAK_PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def peak_key(precision: str, threads: int) -> str:
+    return f"{precision}/{threads}t"
+
+
+def efficiency(rec: dict[str, Any]) -> dict[str, float]:
+    """GFLOP/s attained (counted MACs x 2 x batch per p50) and its share of the machine's measured peak for
+    the job's precision and threads, where both are known."""
+    macs, stats = (rec.get("model_info") or {}).get("macs"), rec.get("stats") or {}
+    if not macs or not stats.get("p50"):
+        return {}
+    gflops = 2 * macs * rec["job"]["batch"] / stats["p50"]  # FLOP per ns = GFLOP/s
+    out = {"gflops": round(gflops, 3)}
+    peak = (rec["host"].get("peak_gflops") or {}).get(peak_key(rec["job"]["precision"], rec["job"]["threads"]))
+    if peak and rec["job"]["device"] == "cpu":
+        out["peak_share"] = round(gflops / peak, 4)
+    return out
+
+
 def make_record(run: RunContext, job: Job, status: str, message: str, processes: list[dict] | None = None,
                 prepared: dict[str, Any] | None = None, detail: str = "") -> dict[str, Any]:
     processes = processes or []
@@ -197,6 +226,8 @@ def make_record(run: RunContext, job: Job, status: str, message: str, processes:
     }
     if detail:
         rec["backend_info"] = {**rec["backend_info"], "traceback": detail}
+    if rec["stats"]:
+        rec["stats"].update(efficiency(rec))
     return rec
 
 
@@ -418,6 +449,7 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
     records_dir = out_dir / "records"
     run = RunContext(out_dir.name, out_dir, environment.capture(), cfg, cache_dir or default_cache_dir(), weights,
                      index_db)
+    run.host["peak_gflops"] = peaks(jobs)
     loaded = [_load_state(run, job, resume) for job in jobs]
     states = [st for st, _ in loaded]
     stale = [f"{st.job.id} ({why})" for st, why in loaded if why]

@@ -36,6 +36,15 @@ from harness.plugins import load_plugins
 from model_zoo.weights import state_sha256
 
 
+def macs_or_none(model: torch.nn.Module, input_size: int) -> int | None:
+    """The model's counted MACs for one image; None where the counter cannot trace it (a plugin's model):
+    the record then has no GFLOP/s rather than the job failing."""
+    try:
+        return model_zoo.count_macs(model, input_size)
+    except Exception:  # noqa: BLE001 - counting is a by-product of the measurement, never its failure
+        return None
+
+
 def input_tensor(job: Job, seed: int) -> np.ndarray:
     """The seeded float32 NCHW input, allocated before timing."""
     return np.random.default_rng(seed).standard_normal((job.batch, 3, job.input_size, job.input_size), dtype=np.float32)
@@ -66,9 +75,10 @@ def _setup(payload: dict[str, Any], parity: bool) -> tuple[Job, dict, np.ndarray
     weights_sha = state_sha256(model)
     info = {"params": model_zoo.count_params(model), "weights_sha256": weights_sha}
     reference = None
-    if parity:
+    if parity:  # round 0: the reference output, and the work one inference does (for GFLOP/s)
         with torch.inference_mode():
             reference = model(torch.from_numpy(input_tensor(job, PARITY_SEED))).float().numpy()
+        info["macs"] = macs_or_none(model, job.input_size)
     ctx = OpenContext(Path(payload["cache_dir"]), weights_sha, input_tensor(job, TIMING_SEED),
                       passive_wait=bool(payload.get("passive_wait")))
     backend = registry.load(payload["backend_ref"])

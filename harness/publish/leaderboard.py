@@ -206,7 +206,8 @@ def to_csv(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None 
     writer = csv.writer(out)
     writer.writerow(["model", "form", "backend", "device", "precision", "batch", "threads", "boundary", "status",
                      "p50_ms", "p90_ms", "ci_low_ms", "ci_high_ms", "p50_all_iterations_ms", "windows_set_aside",
-                     "spread", "unstable", "parity_passed", "params", "top1_measured", "top1_reported", "message"])
+                     "spread", "unstable", "parity_passed", "params", "gflops", "peak_share", "top1_measured",
+                     "top1_reported", "message"])
     joined = accuracy_index(accuracy or [])
     for rec in records:
         j, s, p = rec["job"], rec.get("stats") or {}, rec.get("parity")
@@ -217,7 +218,8 @@ def to_csv(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None 
                          "" if s.get("set_aside_share") is None else f"{s['set_aside_share']:.3f}",
                          "" if s.get("spread") is None else f"{s['spread']:.4f}",
                          int(rec["unstable"]), "" if p is None else int(p["passed"]),
-                         (rec.get("model_info") or {}).get("params", ""), _top1_csv(joined.get(record_key(rec))),
+                         (rec.get("model_info") or {}).get("params", ""), s.get("gflops", ""), s.get("peak_share", ""),
+                         _top1_csv(joined.get(record_key(rec))),
                          _top1_csv(_spec_facts(j["model"])[2]), rec["message"]])
     return out.getvalue()
 

@@ -25,6 +25,17 @@ def ci_text(s: dict[str, Any]) -> str:
     return f"[CI {_ms(s['ci_low'])} – {_ms(s['ci_high'])}, ±{half:.1%}]"
 
 
+def efficiency_text(rec: dict[str, Any]) -> str:
+    """What the p50 means in work done: GFLOP/s, and the share of this machine's measured GEMM peak."""
+    s, j = rec["stats"], rec["job"]
+    macs = rec["model_info"]["macs"]
+    text = f"efficiency: {s['gflops']:.1f} GFLOP/s ({2 * macs * j['batch'] / 1e9:.2f} GFLOP an inference)"
+    peak = (rec["host"].get("peak_gflops") or {}).get(f"{j['precision']}/{j['threads']}t")
+    if s.get("peak_share") is not None and peak:
+        text += f" = {s['peak_share']:.1%} of this machine's {j['precision']} GEMM peak ({peak:.0f} GFLOP/s on {j['threads']} thread(s))"
+    return text
+
+
 def _graph_line(graph: dict[str, Any]) -> str:
     ops = ", ".join(f"{k} {v}" for k, v in graph["ops"].items() if k != "const")
     if not graph.get("applies"):
@@ -55,6 +66,8 @@ def job_lines(records: list[dict[str, Any]]) -> list[str]:
         s = rec["stats"]
         lines.append(f"    p50 {_ms(s['p50'])} {ci_text(s)} · p90 {_ms(s['p90'])} · "
                      f"p99 {_ms(s['p99'])} · min {_ms(s['min'])} · {s['throughput']:.1f} img/s")
+        if s.get("gflops") is not None:
+            lines.append(f"    {efficiency_text(rec)}")
         if s.get("windows"):
             lines.append(f"    p50 is the {s.get('statistic', 'quiet-window p50')}: {s['windows_set_aside']} of {s['windows']} "
                          f"windows set aside ({s['set_aside_share']:.0%}); p50 of all iterations {_ms(s.get('p50_all'))}")

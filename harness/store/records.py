@@ -54,7 +54,8 @@ SCHEMA: dict[str, Any] = {
         "protocol": {"type": "object", "required": ["min_iters", "min_s", "max_s", "target_rel_ci", "repeats"]},
         "host": {"type": "object"},
         "model_info": {"type": ["object", "null"], "properties": {"params": {"type": "integer", "minimum": 0},
-                                                                  "weights_sha256": {"type": "string"}}},
+                                                                  "weights_sha256": {"type": "string"},
+                                                                  "macs": {"type": ["integer", "null"], "minimum": 0}}},
         "cold_start": {"type": "object", "additionalProperties": _NUM},
         "processes": {
             "type": "array",
@@ -82,6 +83,8 @@ SCHEMA: dict[str, Any] = {
                 "windows_set_aside": {"type": "integer", "minimum": 0},
                 "set_aside_share": {"type": "number", "minimum": 0, "maximum": 1},
                 **{k: _NUMBER for k in ("p90", "p95", "p99", "min", "mean", "std", "iqr", "spread", "throughput")},
+                "gflops": {"type": "number", "minimum": 0},  # counted MACs x 2 x batch / p50
+                "peak_share": {"type": "number", "minimum": 0},  # of the host's measured GEMM peak
                 "ci_low": _NUM, "ci_high": _NUM, "n": {"type": "integer", "minimum": 1},
                 "outliers": {"type": "integer", "minimum": 0}, "processes": {"type": "integer", "minimum": 1},
                 "process_p50s": {"type": "array", "items": {"type": "number"}},
