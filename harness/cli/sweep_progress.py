@@ -82,7 +82,6 @@ class ConsoleSweep(SweepListener):
                             console=console, transient=True)
         self.task = None
         self.eta: Eta | None = None
-        self.started = time.monotonic()
 
     def __enter__(self) -> ConsoleSweep:
         self.bar.__enter__()

@@ -84,13 +84,25 @@ def between(before: Snapshot, after: Snapshot) -> dict[str, float | None]:
     }
 
 
-def _median_ns(fn, reps: int) -> float:
+def _times_ns(fn, reps: int) -> list[int]:
     times = []
     for _ in range(reps):
         t0 = time.perf_counter_ns()
         fn()
         times.append(time.perf_counter_ns() - t0)
-    return float(np.median(times[2:]))
+    return times
+
+
+def _median_ns(fn, reps: int) -> float:
+    return float(np.median(_times_ns(fn, reps)[2:]))
+
+
+PEAK_PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def peak_key(precision: str, threads: int) -> str:
+    """How a peak is named in `host.peak_gflops`: "fp32/1t"."""
+    return f"{precision}/{threads}t"
 
 
 PEAK_N = 1024  # the peak probe's square GEMM: 2.1 GFLOP, large enough for every core's vector units to run full
@@ -108,16 +120,10 @@ def peak_gflops(threads: int, precision: str) -> float:
     torch.set_num_threads(threads)
     try:
         with torch.inference_mode():
-            best = min(_timed_ns(lambda: torch.mm(a, a)) for _ in range(8))
+            best = min(_times_ns(lambda: torch.mm(a, a), 8))
     finally:
         torch.set_num_threads(prev)
     return 2 * PEAK_N**3 / best
-
-
-def _timed_ns(fn) -> int:
-    t0 = time.perf_counter_ns()
-    fn()
-    return time.perf_counter_ns() - t0
 
 
 def probe(threads: int) -> dict[str, float]:

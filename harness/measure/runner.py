@@ -25,6 +25,7 @@ from typing import Any
 from backends import registry
 from harness.errors import HarnessError
 from harness.host import environment, neighbours
+from harness.host.machine import peak_key
 from harness.measure import trust, windows
 from harness.measure.jobs import Job
 from harness.measure.parity import describe as describe_parity
@@ -171,17 +172,10 @@ def run_in_process(ctx: mp.context.BaseContext, payload: dict[str, Any], timeout
 
 def peaks(jobs: list[Job]) -> dict[str, float]:
     """The machine's GEMM peak for each CPU precision and thread count the sweep uses ("fp32/1t"), once."""
-    from harness.host.machine import peak_gflops
+    from harness.host.machine import PEAK_PRECISIONS, peak_gflops
 
     wanted = sorted({(j.precision, j.threads) for j in jobs if j.device == "cpu" and j.precision in PEAK_PRECISIONS})
     return {peak_key(p, t): round(peak_gflops(t, p), 2) for p, t in wanted}
-
-
-PEAK_PRECISIONS = ("fp32", "bf16", "fp16")
-
-
-def peak_key(precision: str, threads: int) -> str:
-    return f"{precision}/{threads}t"
 
 
 def efficiency(rec: dict[str, Any]) -> dict[str, float]:

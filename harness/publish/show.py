@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from backends.graph_rules import describe as describe_graph
+from harness.host.machine import peak_key
 from harness.measure.jobs import key_label
 from harness.measure.parity import describe as describe_parity
 from harness.measure.windows import MEANINGLESS_CI, rel_halfwidth
@@ -30,7 +31,7 @@ def efficiency_text(rec: dict[str, Any]) -> str:
     s, j = rec["stats"], rec["job"]
     macs = rec["model_info"]["macs"]
     text = f"efficiency: {s['gflops']:.1f} GFLOP/s ({2 * macs * j['batch'] / 1e9:.2f} GFLOP an inference)"
-    peak = (rec["host"].get("peak_gflops") or {}).get(f"{j['precision']}/{j['threads']}t")
+    peak = (rec["host"].get("peak_gflops") or {}).get(peak_key(j["precision"], j["threads"]))
     if s.get("peak_share") is not None and peak:
         text += f" = {s['peak_share']:.1%} of this machine's {j['precision']} GEMM peak ({peak:.0f} GFLOP/s on {j['threads']} thread(s))"
     return text
