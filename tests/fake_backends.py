@@ -98,8 +98,37 @@ class DeviceTimed(_Fake):
         return session
 
 
+class SlowIterations(_Fake):
+    """90 ms an iteration: the default protocol's 0.4-s timing bound is reached after a handful of them
+    (a large model at one thread, a slow laptop)."""
+
+    name = "fake-slow-iteration"
+    delay_s = 0.09
+
+
+class NonFiniteInfo(_Fake):
+    """A session whose reported details hold a NaN: the record the runner builds from it is invalid."""
+
+    name = "fake-nan-info"
+
+    def open(self, model, job, ctx):
+        session = super().open(model, job, ctx)
+        session.info = {"clock_ghz": float("nan")}
+        return session
+
+
 ALL = {cls.name: f"tests.fake_backends:{cls.__name__}"
-       for cls in (Sleeps, SleepsLonger, Segfaults, Hangs, Raises, WrongOutputs, Missing, DeviceTimed)}
+       for cls in (Sleeps, SleepsLonger, Segfaults, Hangs, Raises, WrongOutputs, Missing, DeviceTimed, SlowIterations,
+                   NonFiniteInfo)}
+
+
+def register_all() -> None:
+    """Make the doubles known (also used as an ONEBENCH_PLUGINS module: `tests.fake_backends_plugin`)."""
+    from backends import registry
+
+    for name, ref in ALL.items():
+        if name not in registry.names():
+            registry.register(name, ref)
 
 
 def interrupted(payload: dict) -> str:

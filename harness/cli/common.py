@@ -30,6 +30,7 @@ F = TypeVar("F", bound=Callable)
 
 
 EXIT_BAD_INPUT, EXIT_BUG, EXIT_INTERRUPTED = 2, 4, 130
+EXIT_NOTHING_MEASURED = 3  # `run` / `ablation`: every job was skipped or failed (the gate's "cannot judge" code)
 
 
 def flag(default: bool, *decls: str, **kw: Any) -> Any:

@@ -12,6 +12,8 @@ from harness.cli.common import (
     CHANNELS_LAST_OPTION,
     COMPUTE_UNITS_OPTION,
     DEVICE_OPTION,
+    EXIT_BUG,
+    EXIT_NOTHING_MEASURED,
     FORM_OPTION,
     MODELS_OPTION,
     PRECISIONS_OPTION,
@@ -230,8 +232,20 @@ def ablation(
 
 
 def print_outcome(records: list[dict], folder: Path) -> None:
-    """After a sweep: every job without a number, with its reason, then where the run is."""
+    """After a sweep: every job without a number, with its reason, then where the run is; exit 4 when
+    onebench made an invalid record (a bug; the other jobs' records landed), 3 when no job was measured."""
+    from harness.measure.runner import BUG_PREFIX
+
     for rec in records:
         if rec["status"] != "ok":
             err.print(f"{rec['status']}: {rec['job_id']}: {rec['message']}", markup=False, highlight=False)
     out.print(f"run folder: {folder}", markup=False, highlight=False)
+    bugs = [rec for rec in records if rec["status"] == "error" and rec["message"].startswith(BUG_PREFIX)]
+    if bugs:
+        err.print(f"error: {len(bugs)} job(s) lost to a bug in onebench: {bugs[0]['message']}".splitlines()[0],
+                  markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BUG)
+    if records and not any(rec["status"] == "ok" for rec in records):
+        err.print(f"error: no job was measured ({len(records)} skipped or failed, reasons above)",
+                  markup=False, highlight=False)
+        raise typer.Exit(EXIT_NOTHING_MEASURED)

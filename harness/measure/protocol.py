@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from harness.measure.stats import rel_ci_halfwidth
+from harness.measure.stats import MIN_CI_SAMPLES, rel_ci_halfwidth
 from harness.measure.windows import WINDOW_S
 
 Clock = Callable[[], int]
@@ -35,7 +35,9 @@ class ProtocolConfig:
     warmup_max_s: float = 0.5
     warmup_window: int = 3
     warmup_tol: float = 0.05
-    min_iters: int = 5
+    # at least as many as a 95% CI of each process's median needs, however slow an iteration is
+    # (a slower job overruns max_s rather than ending with no CI); records stay valid with fewer (ingest, custom)
+    min_iters: int = MIN_CI_SAMPLES
     min_s: float = 0.3
     max_s: float = 0.4
     max_iters: int = 100_000

@@ -35,6 +35,9 @@ from harness.store import records
 from harness.store import runs as store
 from harness.store.runs import default_cache_dir
 
+# An error record whose message starts so is onebench's own fault (a record it made failed its schema):
+# the job is lost, the sweep goes on, and `bench run` exits 4 at the end.
+BUG_PREFIX = "onebench bug (please report): "
 # cold-start fields that mean an artifact was built in that process, and what to call them
 BUILD_STEPS = {"export_s": "export", "convert_s": "convert", "compile_s": "compile"}
 PRIOR_START_S = 1.0  # a process's start, model build and artifact load, before anything is learned
@@ -481,9 +484,15 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
 
     def finish(st: JobState) -> None:
         path = records_dir / f"{st.job.id}.json"
-        records.write_record(path, st.record)
+        try:
+            records.write_record(path, st.record)
+            _partial_path(run, st.job).unlink(missing_ok=True)
+        except HarnessError as exc:  # a record the harness made is invalid: a bug, which costs this job only
+            with contextlib.suppress(ValueError):  # kept where storable: a resume goes on from them once fixed
+                _save_partial(run, st)
+            st.record = make_record(run, st.job, "error", f"{BUG_PREFIX}{exc}")
+            records.write_record(path, st.record)
         index(run, st.record, path, say)
-        _partial_path(run, st.job).unlink(missing_ok=True)
         listener.job_done(st.job, st.record, resumed=False)
 
     def complete(st: JobState) -> None:
@@ -521,7 +530,11 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
         elif st.record is not None:
             finish(st)
         else:
-            _save_partial(run, st)
+            try:
+                _save_partial(run, st)
+            except ValueError as exc:  # a non-finite figure in what the process returned
+                st.record = make_record(run, st.job, "error", f"{BUG_PREFIX}its state holds a figure that is not a finite number ({exc})")
+                finish(st)
 
     for st in states:
         if st.record is None and st.prepared is None:

@@ -17,12 +17,16 @@ from harness.measure import windows
 
 CONFIDENCE = 0.95
 TUKEY_K = 1.5
+# The fewest samples with a distribution-free 95% CI of the median: with n samples the interval
+# [min, max] covers the median with probability 1 - 2 * 0.5**n, which first exceeds 95% at n = 6.
+MIN_CI_SAMPLES = 6
 
 
 def median_ci(samples: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Distribution-free CI of the median; (nan, nan) when there are too few samples to have one."""
+    """Distribution-free CI of the median; (nan, nan) when there are too few samples to have one
+    (fewer than MIN_CI_SAMPLES at 95%)."""
     x = np.asarray(samples, dtype=np.float64)
-    if x.size < 2:
+    if x.size < 2 or (confidence == CONFIDENCE and x.size < MIN_CI_SAMPLES):
         return math.nan, math.nan
     ci = sps.quantile_test(x, q=float(np.median(x)), p=0.5).confidence_interval(confidence)
     return float(ci.low), float(ci.high)

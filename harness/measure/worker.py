@@ -30,7 +30,15 @@ from harness.host.environment import library_versions
 from harness.measure import windows
 from harness.measure.jobs import Job
 from harness.measure.parity import compare
-from harness.measure.protocol import PARITY_SEED, TIMING_SEED, WEIGHTS_SEED, ProtocolConfig, measure, warm_up
+from harness.measure.protocol import (
+    PARITY_SEED,
+    TIMING_SEED,
+    WEIGHTS_SEED,
+    Measurement,
+    ProtocolConfig,
+    measure,
+    warm_up,
+)
 from harness.measure.stats import summarize
 from harness.plugins import load_plugins
 from model_zoo.weights import state_sha256
@@ -139,6 +147,20 @@ def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
     gpu_state = {"before": gpu_before, "after": gpu.snapshot(), **session.memory()} if job.device == "cuda" else None
     session.close()
     return {
+        **timed_fields(result, cfg),
+        "machine": machine.between(before, after),
+        "probe": probe,
+        "peak_rss_mb": peak_rss_mb(),
+        "boundary": job.boundary,
+        "gpu": gpu_state,
+        "wait_policy": session.info.get("wait_policy"),
+    }
+
+
+def timed_fields(result: Measurement, cfg: ProtocolConfig) -> dict[str, Any]:
+    """A process record's timing part: raw samples, their summary and windows. Valid for any sample count
+    (a summary's CI is None below the 6 samples a 95% CI of the median needs)."""
+    return {
         "samples_ns": result.samples_ns,
         "warmup_ns": result.warmup_ns,
         "warmup_converged": result.warmup_converged,
@@ -146,12 +168,6 @@ def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
         "wall_s": result.wall_s,
         "summary": summarize(result.samples_ns).as_dict(),
         "windows": windows.summaries(result.samples_ns, cfg.window_s),
-        "machine": machine.between(before, after),
-        "probe": probe,
-        "peak_rss_mb": peak_rss_mb(),
-        "boundary": job.boundary,
-        "gpu": gpu_state,
-        "wait_policy": session.info.get("wait_policy"),
     }
 
 

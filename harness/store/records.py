@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -21,9 +22,13 @@ from harness.errors import HarnessError
 SCHEMA_VERSION = 2  # 2: stats.p50 is the quiet-window p50 (`harness.measure.windows`); 1: the median of process medians
 _NUM = {"type": ["number", "null"]}
 _NUMBER = {"type": "number"}
+# A process's CI of its median is null when it timed fewer samples than a 95% distribution-free CI needs
+# (6, `harness.measure.stats.MIN_CI_SAMPLES`); the job's figure and CI come from all its windows.
+_NO_CI = {"type": ["number", "null"], "description": "null: fewer than 6 samples, no 95% CI of the median"}
 _SUMMARY = {"type": "object", "required": ["n", "min", "p50", "p90", "p99", "ci_low", "ci_high"],
-            "properties": {"n": {"type": "integer", "minimum": 0}, **{k: _NUMBER for k in (
-                "min", "p50", "p90", "p95", "p99", "mean", "std", "iqr", "ci_low", "ci_high")}}}
+            "properties": {"n": {"type": "integer", "minimum": 0},
+                           **{k: _NUMBER for k in ("min", "p50", "p90", "p95", "p99", "mean", "std", "iqr")},
+                           "ci_low": _NO_CI, "ci_high": _NO_CI}}
 
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -106,15 +111,37 @@ _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 
 def check_schema(validator: jsonschema.protocols.Validator, data: Any, what: str) -> None:
-    """The one schema-error message: `{what}: {where in the document}: {jsonschema's best match}`."""
+    """The one schema-error message: `{what}: {where in the document}: {jsonschema's best match}`; a NaN or
+    infinite number anywhere is an error too."""
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise HarnessError(f"{what}: {where}: {error.message[:200]}")
+    where = non_finite(data)
+    if where:
+        raise HarnessError(f"{what}: {where}: not a finite number (NaN or infinity); every figure must be finite")
+
+
+def non_finite(data: Any, where: str = "") -> str | None:
+    """The path of the first NaN or infinite number in a JSON document, or None. JSON Schema's
+    `number` admits them (Python's json reads `NaN` and `Infinity`), so every validator checks this too."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return where or "(top level)"
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    else:
+        return None
+    for key, value in items:
+        found = non_finite(value, f"{where}/{key}" if where else str(key))
+        if found:
+            return found
+    return None
 
 
 def validate(record: dict[str, Any], source: str = "record") -> None:
-    """Raise HarnessError naming the first schema violation."""
+    """Raise HarnessError naming the first schema violation (non-finite numbers included)."""
     check_schema(_VALIDATOR, record, f"{source} is not a valid onebench record")
 
 
