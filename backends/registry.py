@@ -22,15 +22,31 @@ BUILTIN: dict[str, str] = {
     "tensorrt": "backends.tensorrt_engine:TensorRT",
 }
 _EXTRA: dict[str, str] = {}
+_WRAPPED: dict[str, str] = {}  # built-in name -> a plugin's wrapper around it (records say `wrapped_by`)
 
 
 def register(name: str, ref: str) -> None:
-    """Add a backend by reference (plugins, test doubles)."""
+    """Add a backend by reference (plugins, test doubles) under a new name: a built-in backend is never
+    replaced (its records would carry its name for someone else's code), nor another plugin's."""
+    if name in BUILTIN:
+        raise ValueError(f"{name!r} is a built-in backend: a plugin adds backends under new names, never replaces "
+                         "one (to instrument a built-in one, use backends.registry.wrap, which its records name)")
+    if _EXTRA.get(name, ref) != ref:
+        raise ValueError(f"the backend {name!r} is already registered as {_EXTRA[name]}")
     _EXTRA[name] = ref
+
+
+def wrap(name: str, ref: str) -> None:
+    """Run a built-in backend through a plugin's wrapper (a planted slowdown, instrumentation); every
+    record of it names the wrapper in `backend_info.wrapped_by`."""
+    if name not in BUILTIN:
+        raise ValueError(f"{name!r} is not a built-in backend; register it instead")
+    _WRAPPED[name] = ref
 
 
 def unregister(name: str) -> None:
     _EXTRA.pop(name, None)
+    _WRAPPED.pop(name, None)
 
 
 def names() -> list[str]:
@@ -38,10 +54,15 @@ def names() -> list[str]:
 
 
 def ref(name: str) -> str:
-    refs = {**BUILTIN, **_EXTRA}
+    refs = {**BUILTIN, **_WRAPPED, **_EXTRA}
     if name not in refs:
         raise KeyError(name)
     return refs[name]
+
+
+def wrapper_of(name: str, reference: str) -> str | None:
+    """The plugin reference that runs in place of built-in `name`, or None."""
+    return reference if name in BUILTIN and reference != BUILTIN[name] else None
 
 
 def load(reference: str) -> Backend:

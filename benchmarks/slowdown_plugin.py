@@ -1,7 +1,7 @@
 """A planted regression for the gate's benchmarks: every CPU backend made N% slower, on one side only.
 
 Loaded through `ONEBENCH_PLUGINS=benchmarks.slowdown_plugin` with `ONEBENCH_SLOWDOWN=0.10`, it
-re-registers onnxruntime, openvino and torch under their own names with a wrapper whose `run` busy-waits
+wraps onnxruntime, openvino and torch (`backends.registry.wrap`: their records say `wrapped_by`) with a wrapper whose `run` busy-waits
 for that fraction of each inference's own time, so the slowdown scales with the model and moves with
 the machine like a real one.
 
@@ -64,4 +64,4 @@ class SlowedTorch(Slowed):
 
 
 for _cls in (SlowedOnnxRuntime, SlowedOpenVino, SlowedTorch):
-    registry.register(_cls().name, f"{__name__}:{_cls.__name__}")
+    registry.wrap(_cls().name, f"{__name__}:{_cls.__name__}")

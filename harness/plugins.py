@@ -15,16 +15,23 @@ from harness.errors import HarnessError
 ENV = "ONEBENCH_PLUGINS"
 
 
+def named() -> list[str]:
+    """The modules $ONEBENCH_PLUGINS names, in order (records list them)."""
+    return [n.strip() for n in os.environ.get(ENV, "").split(",") if n.strip()]
+
+
 def load_plugins() -> list[str]:
-    """Import every comma-separated module of $ONEBENCH_PLUGINS (once each); return their names."""
-    names = [n.strip() for n in os.environ.get(ENV, "").split(",") if n.strip()]
+    """Import every comma-separated module of $ONEBENCH_PLUGINS (once each); return their names. Anything a
+    plugin raises at import, `sys.exit()` included, is one HarnessError: a plugin never ends a command itself."""
+    names = named()
     for name in names:
         try:
             importlib.import_module(name)
         except ImportError as exc:
             raise HarnessError(f"{ENV} names {name!r}, which cannot be imported ({exc}); fix the variable or PYTHONPATH") from None
-        except Exception as exc:  # noqa: BLE001 - a plugin's own bug (SyntaxError, a raise at import) is the user's to fix
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin's own bug is the user's to fix
             where = f" at line {exc.lineno}" if isinstance(exc, SyntaxError) and exc.lineno else ""
-            raise HarnessError(f"the plugin {name!r} failed while importing{where}: {type(exc).__name__}: "
-                               f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+            what = (f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else
+                    f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            raise HarnessError(f"the plugin {name!r} failed while importing{where}: {what}") from None
     return names

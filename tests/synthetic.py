@@ -23,7 +23,11 @@ def record(samples: list[np.ndarray], model: str = "m", backend: str = "torch", 
     rec["processes"] = [{"samples_ns": s.tolist(), "summary": summarize(s).as_dict(), "machine": {},
                          "probe": {"conv_ns": probe_ns}} for s in ints]
     rec["stats"] = pool(ints, 1).as_dict()
+    rec["parity"] = dict(PASSED_PARITY)
     return rec
+
+
+PASSED_PARITY = {"passed": True, "cosine": 1.0, "max_abs_err": 0.0, "max_rel_err": 0.0, "top1_agreement": 1.0}
 
 
 def process_samples(rng: np.random.Generator, median_ns: float, processes: int = 3, n: int = 200,

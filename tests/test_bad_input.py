@@ -95,6 +95,29 @@ def _two_indexed_runs(root: Path) -> list[str]:
     return []
 
 
+def _duplicate_job(root: Path) -> list[str]:
+    rec = json.loads(next((root / "good" / "records").glob("*.json")).read_text())
+    for name in ("one.json", "two.json"):
+        records.write_record(root / "dup" / "records" / name, rec)
+    return []
+
+
+def _edited(root: Path, **stats) -> list[str]:
+    rec = json.loads(next((root / "good" / "records").glob("*.json")).read_text())
+    rec["stats"].update(stats)
+    (root / "edited" / "records").mkdir(parents=True)
+    (root / "edited" / "records" / "a.json").write_text(json.dumps(rec))
+    return []
+
+
+def _nan(root: Path, literal: str) -> list[str]:
+    text = next((root / "good" / "records").glob("*.json")).read_text()
+    rec = json.loads(text)
+    (root / "nan" / "records").mkdir(parents=True)
+    (root / "nan" / "records" / "a.json").write_text(text.replace(f'"p50":{rec["stats"]["p50"]}', f'"p50":{literal}', 1))
+    return []
+
+
 one_result = device_results()["results"][0]
 CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     # run: everything is checked before a sweep starts, so nothing is written
@@ -131,7 +154,38 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "compare mistyped record": (_args("compare", "good", "typed"), "p50"),
     "compare threshold too big": (_args("compare", "good", "good", "--threshold", "5"), "threshold"),
     "compare threshold negative": (_args("compare", "good", "good", "--threshold", "-0.1"), "threshold"),
-    "compare nothing in common": (_args("compare", "good", "other"), "no job in common"),
+    "compare candidate weights missing": (_args("compare", "--interleave", "-m", "mobileone_s0", "-b", "torch",
+                                                "--candidate-weights", "nope.pth"), "nope.pth"),
+    "compare candidate weights malformed": (_args("compare", "--interleave", "-m", "mobileone_s0", "-b", "torch",
+                                                  "--candidate-weights", "garbage.pth"), "garbage.pth"),
+    "compare side weights with two models": (_args("compare", "--interleave", "-m", "mobileone_s0", "-m", "mobileone_s1",
+                                                   "-b", "torch", "--baseline-weights", "garbage.pth"), "one --model"),
+    # no report may be written into a run folder's records or partial state
+    "compare json into records": (_args("compare", "good", "good", "--json", "good/records/a.torch.json"),
+                                  "inside the run folder"),
+    "compare markdown into partial": (_args("compare", "good", "good", "--markdown", "good/partial/x.md"),
+                                      "inside the run folder"),
+    "leaderboard csv over a record": (_args("leaderboard", "good", "--format", "csv", "-o", "good/records/a.torch.json"),
+                                      "inside the run folder"),
+    "leaderboard md into records": (_args("leaderboard", "good", "--format", "md", "-o", "good/records/l.md"),
+                                    "inside the run folder"),
+    "leaderboard html into records": (_args("leaderboard", "good", "--html", "good/records"), "inside the run folder"),
+    "history plot into records": (lambda root: _two_indexed_runs(root) + ["history", "--plot", "good/records/h.png"],
+                                  "inside the run folder"),
+    "run out inside another run": (_args("run", "-m", MODEL, "-b", "torch", "--out", "good/records/run"),
+                                   "inside the run folder"),
+    "ablation out inside another run": (_args("ablation", "blocks", "--out", "good/partial/x"), "inside the run folder"),
+    "export bundle into records": (_args("export", "--backend", "coreml", "--bundle", "good/records/b"),
+                                   "inside the run folder"),
+    "run batch beyond memory": (_args("run", "-m", MODEL, "-b", "torch", "--batch", "100000"), "--batch 100000 needs"),
+    # records that do not hold together
+    "leaderboard duplicate job id": (lambda root: _duplicate_job(root) + ["leaderboard", "dup"], "twice"),
+    "show hand-edited p50": (lambda root: _edited(root, p50=1) + ["show", "edited"], "do not follow from its samples"),
+    "show inverted CI": (lambda root: _edited(root, ci_low=3e6, ci_high=1e6) + ["show", "edited"],
+                         "do not follow from its samples"),
+    "show NaN latency": (lambda root: _nan(root, "NaN") + ["show", "nan"], "not a finite number"),
+    "compare infinite latency": (lambda root: _nan(root, "Infinity") + ["compare", "good", "nan", "--format", "json"],
+                                 "not a finite number"),
     "compare json into a file": (_args("compare", "good", "good", "--json", "afile/c.json"), "afile"),
     "compare markdown into a file": (_args("compare", "good", "good", "--markdown", "afile/c.md"), "afile"),
     "compare interleave with runs": (_args("compare", "good", "good", "--interleave"), "--interleave"),
@@ -172,6 +226,12 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "ingest unknown job field": (_ingest_file("fld.json", device_results(
         u=lambda d: d["results"][0]["job"].update(colour="red"))), "unknown or missing"),
     "ingest empty results": (_ingest_file("none.json", device_results(e=lambda d: d.update(results=[]))), "results"),
+    "ingest unknown model": (_ingest_file("mod.json", device_results(
+        m=lambda d: d["results"][0]["job"].update(model="mobileone_s9"))), "mobileone_s9"),
+    "ingest device name with a newline": (_ingest_file("nl.json", device_results(
+        n=lambda d: d["device"].update(model="iPhone\nEvil"))), "device/model"),
+    "ingest device name with a path": (_ingest_file("dd.json", device_results(
+        n=lambda d: d["results"][0]["job"].update(device="../../etc"))), "path part"),
     # accuracy
     "accuracy zero classes": (_args("accuracy", "-m", MODEL, "--weights", "garbage.pth", "--data", "good",
                                     "--num-classes", "0"), "--num-classes"),
@@ -309,7 +369,10 @@ def test_any_record_document_validates_or_is_refused_and_a_valid_one_renders(cha
     leaderboard.as_lists([doc])
 
 
-@pytest.mark.parametrize("source, needle", [("def broken(:\n", "SyntaxError"), ("raise RuntimeError('boom')\n", "boom")])
+@pytest.mark.parametrize("source, needle", [
+    ("def broken(:\n", "SyntaxError"), ("raise RuntimeError('boom')\n", "boom"),
+    ("import sys\nsys.exit(0)\n", "sys.exit(0)"), ("import sys\nsys.exit(3)\n", "sys.exit(3)"),
+    ("from backends import registry\nregistry.register('onnxruntime', 'bad_plugin:X')\n", "built-in backend")])
 def test_a_broken_plugin_is_one_line(source: str, needle: str, here: Path, monkeypatch) -> None:
     (here / "bad_plugin.py").write_text(source)
     monkeypatch.syspath_prepend(str(here))

@@ -88,8 +88,10 @@ def test_keys_on_one_side_environment_and_no_common_key() -> None:
     result = compare_runs(a, b)
     assert len(result.rows) == 1 and result.only_baseline[0].startswith("only-a") and result.only_candidate[0].startswith("only-b")
     assert result.different_machines and any("AMD EPYC -> Intel Xeon" in line for line in result.environment)
-    with pytest.raises(HarnessError, match="no job in common"):
-        compare_runs([a[1]], [b[1]])
+    # a job the baseline has and the candidate lacks cannot be judged: the gate fails closed
+    assert result.exit_code == 3 and result.cannot_judge[0].startswith("only-a") and "missing from the candidate" in result.cannot_judge[0]
+    nothing = compare_runs([a[1]], [b[1]])
+    assert nothing.exit_code == 3 and nothing.failures[0].startswith("no job was compared") and not nothing.rows
     with pytest.raises(HarnessError, match="threshold"):
         compare_runs(a, b, threshold=5)
 
@@ -141,9 +143,27 @@ def test_the_gate_fails_closed_on_a_candidate_that_lost_its_numbers(tmp_path: Pa
     run = CliRunner().invoke(app, ["compare", str(_write_run(tmp_path / "base", base)),
                                    str(_write_run(tmp_path / "cand", cand)), "--format", "md"])
     assert run.exit_code == 3 and run.output.lstrip().startswith("**FAILED CLOSED")
-    # the baseline without a number is only "not comparable": nothing was lost
-    flipped = compare_runs([_failed(record(process_samples(rng, 2e6), model="a"))], [base[0]])
-    assert flipped.exit_code == 0 and flipped.not_comparable and not flipped.broken
+    # a baseline that errored cannot be judged against: fail closed; one skipped on both sides is only "not comparable"
+    flipped = compare_runs([_failed(record(process_samples(rng, 2e6), model="a")), base[1]], [base[0], base[1]])
+    assert flipped.exit_code == 3 and "the baseline has no number (error: planted error)" in flipped.cannot_judge[0]
+    skipped = compare_runs([_failed(record(process_samples(rng, 2e6), model="a"), "skipped"), base[1]],
+                           [_failed(record(process_samples(rng, 2e6), model="a"), "skipped"), base[1]])
+    assert skipped.exit_code == 0 and skipped.not_comparable and len(skipped.rows) == 1
+
+
+def test_the_gate_fails_closed_where_it_cannot_judge(tmp_path: Path) -> None:
+    rng = np.random.default_rng(10)
+    base = [record(process_samples(rng, 2e6), model=m) for m in ("a", "b")]
+    unchecked = record(process_samples(rng, 2e6), model="a")
+    unchecked["parity"] = None  # its outputs were never compared with PyTorch fp32
+    result = compare_runs(base, [unchecked, base[1]])
+    assert result.exit_code == 3 and "no parity result" in result.cannot_judge[0] and len(result.rows) == 1
+    all_errored = compare_runs([_failed(record(process_samples(rng, 2e6), model=m)) for m in ("a", "b")], base)
+    assert all_errored.exit_code == 3 and all_errored.failures[0].startswith("no job was compared")
+    both_sides_never_ran = CliRunner().invoke(app, [
+        "compare", str(_write_run(tmp_path / "b", [_failed(record(process_samples(rng, 2e6), model="a"))])),
+        str(_write_run(tmp_path / "c", [_failed(record(process_samples(rng, 2e6), model="a"))]))])
+    assert both_sides_never_ran.exit_code == 3 and "FAILED CLOSED" in both_sides_never_ran.output.splitlines()[0]
 
 
 def test_every_key_field_is_in_the_label_so_two_keys_never_print_alike() -> None:

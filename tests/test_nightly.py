@@ -41,6 +41,7 @@ def test_nightly_gates_on_the_committed_baseline(tmp_path: Path, monkeypatch) ->
     store.set_baseline(first.run_dir, tmp_path / "baseline")
     assert len(store.load_run(tmp_path / "baseline")) == 1
 
+    registry.unregister("fake-sleep")
     registry.register("fake-sleep", ALL["fake-sleep-slow"])  # same key, 3x slower implementation
     regressed = run_nightly(jobs, CFG, tmp_path)
     assert regressed.exit_code == 1, regressed.comparison.rows

@@ -56,6 +56,7 @@ def test_kill_9_during_writes_never_leaves_a_corrupt_file(tmp_path: Path) -> Non
     target = tmp_path / "r.json"
     big = copy.deepcopy(RECORD)
     big["processes"][0]["samples_ns"] = list(range(1, 20_000))
+    big["processes"][0]["summary"]["n"] = 19_999
     (tmp_path / "src.json").write_text(json.dumps(big))
     script = (f"import json, sys, pathlib; sys.path.insert(0, {str(Path(__file__).parents[1])!r})\n"
               f"from harness.store.records import write_record\nrec = json.loads(open({str(tmp_path / 'src.json')!r}).read())\n"
@@ -96,7 +97,10 @@ def test_latest_means_the_newest_run_with_numbers(tmp_path: Path) -> None:
     def run(name: str, status: str, mtime: int) -> Path:
         folder = tmp_path / "runs" / name
         (folder / "records").mkdir(parents=True)
-        (folder / "records" / "job.json").write_text(json.dumps({"status": status}))
+        rec = {**copy.deepcopy(RECORD), "status": status}
+        if status != "ok":
+            rec.update(message=f"planted {status}", stats=None, processes=[])
+        (folder / "records" / "job.json").write_text(json.dumps(rec))
         os.utime(folder, (mtime, mtime))
         return folder
 

@@ -77,12 +77,27 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    """SIGTERM (what a CI cancellation or `timeout` sends) stops a command the way Ctrl-C does: one line,
+    exit 130, a run folder that resumes. Later ones are ignored while it unwinds."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 @app.callback()
 @user_errors
 def _load_plugins() -> None:
-    """Import the modules named in $ONEBENCH_PLUGINS before any command (models and backends they add)."""
+    """Before any command: SIGTERM handled as Ctrl-C, and the modules named in $ONEBENCH_PLUGINS imported
+    (models and backends they add)."""
+    import signal
+    import threading
+
     from harness.plugins import load_plugins
 
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
     load_plugins()
 
 

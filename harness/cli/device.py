@@ -33,8 +33,9 @@ def export(
     import model_zoo
     from harness.device.bundle import export_bundle
     from harness.measure.planner import protocol_from_options
-    from harness.store.runs import default_cache_dir
+    from harness.store.runs import check_output, default_cache_dir
 
+    check_output(bundle, "--bundle")
     with err.status("converting"):
         manifest, jobs = export_bundle(backend, model or model_zoo.mission_models(), precision, compute_units, bundle,
                                        protocol_from_options(quick, precise, None), default_cache_dir(), weights)

@@ -63,7 +63,7 @@ def run(
     from harness.cli.sweep_progress import ConsoleSweep, JsonSweep, summary
     from harness.measure.planner import plan_from_options, protocol_from_options
     from harness.measure.runner import SweepListener, run_sweep
-    from harness.store.runs import default_index, new_run_dir
+    from harness.store.runs import check_output, default_index, new_run_dir
 
     if wait_quiet < 0:
         raise HarnessError(f"--wait-quiet is seconds to wait, at least 0, not {wait_quiet:g}")
@@ -71,6 +71,7 @@ def run(
     jobs = plan_from_options(model, backend, precision, batch, resolve_threads(threads), device, form, weights,
                              compute_units, channels_last)
     folder = out_dir or new_run_dir(RESULTS)
+    check_output(folder, "--out")
     listener: SweepListener = JsonSweep(err) if json_progress else SweepListener() if quiet else ConsoleSweep(err, folder)
     started = time.monotonic()
     with listener if isinstance(listener, ConsoleSweep) else contextlib.nullcontext():
@@ -214,13 +215,14 @@ def ablation(
     from harness.measure.planner import plan_from_options, protocol_from_options
     from harness.measure.runner import run_sweep
     from harness.publish import ablation as abl
-    from harness.store.runs import default_index, new_run_dir
+    from harness.store.runs import check_output, default_index, new_run_dir
 
     models = abl.models(kind)
     cfg = protocol_from_options(quick, precise, None)
     jobs = plan_from_options(models, backend, None, None,
                              resolve_threads(threads), "cpu", "fused", None)
     folder = out_dir or new_run_dir(RESULTS, prefix=f"ablation-{kind}-")
+    check_output(folder, "--out")
     with err.status(f"ablation {kind}") as status:
         records = run_sweep(jobs, cfg, folder, index_db=default_index(RESULTS),
                             listener=StatusLine(status, f"ablation {kind}"))

@@ -10,6 +10,7 @@ from harness.cli.common import (
     RESULTS,
     Fmt,
     app,
+    flag,
     note,
     out,
     print_board,
@@ -36,6 +37,11 @@ def leaderboard(
 
     if output and fmt is Fmt.rich:
         raise HarnessError("--output writes md or csv: add --format md or --format csv")
+    from harness.store.runs import check_output
+
+    for option, path in (("--output", output), ("--html", html_dir)):
+        if path:
+            check_output(path, option)
     records = [rec for arg in (runs or ["latest"]) for rec in load_run(find_run(arg, RESULTS, say=note))]
     measured = load_all(RESULTS)
     if html_dir:
@@ -76,13 +82,21 @@ def history(
     precision: str = typer.Option(None, "--precision", "-p"),
     preset: str = typer.Option(None, "--preset", help="Only runs of this protocol preset (quick, default, precise)."),
     plot: Path = typer.Option(None, "--plot", help="Write a plot (.png or .svg)."),
+    gate: bool = flag(False, "--gate", help="The nightly gate's lockstep ratio against the pinned environment, per night."),
 ) -> None:
-    """p50 per job over every indexed run (one series per preset), with detected steps (change points)."""
-    from harness.store.runs import default_index
-    from harness.track.history import lines, load_series
+    """p50 per job over every indexed run (one series per preset), or with --gate each lockstep night's
+    ratio against the pinned environment; with detected steps (change points)."""
+    from harness.store.runs import check_output, default_index
+    from harness.track.history import gate_series, lines, load_series
     from harness.track.history import plot as draw
 
-    series = load_series(default_index(RESULTS), model=model, backend=backend, precision=precision, preset=preset)
+    if plot:
+        check_output(plot, "--plot")
+    if gate:
+        series = [s for s in gate_series(RESULTS) if (not model or s.key["model"] == model)
+                  and (not backend or s.key["backend"] == backend) and (not precision or s.key["precision"] == precision)]
+    else:
+        series = load_series(default_index(RESULTS), model=model, backend=backend, precision=precision, preset=preset)
     for s in series:
         for line in lines(s):
             out.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -100,5 +114,5 @@ def index_rebuild(root: Path = typer.Option(RESULTS, "--root", help="Results fol
     """Recreate results/index.sqlite from the JSON records."""
     from harness.store.runs import default_index, rebuild
 
-    count = rebuild(default_index(root), root)
+    count = rebuild(default_index(root), root, say=note)
     out.print(f"indexed {count} records into {default_index(root)}", markup=False, highlight=False)

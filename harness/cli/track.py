@@ -23,6 +23,19 @@ from harness.errors import HarnessError
 from harness.publish.tables import rich_table
 
 
+KEY_BUDGET_OPTION = typer.Option(60.0, "--key-budget-s", help="Lockstep: most seconds of extra pairs for a key whose verdict is still undecided (0: none).")
+BUDGET_OPTION = typer.Option(600.0, "--budget-s", help="Lockstep: most seconds of extra pairs over all keys.")
+
+
+def decisive_budget(threshold: float, key_s: float, total_s: float):
+    """The adaptive-pairs budget of a lockstep gate, checked; None when extra pairs are off."""
+    from harness.track.lockstep import Decisive
+
+    if key_s < 0 or total_s < 0:
+        raise HarnessError("--key-budget-s and --budget-s are seconds, at least 0")
+    return Decisive(threshold, key_s, total_s) if key_s > 0 and total_s > 0 else None
+
+
 class CompareFmt(str, Enum):
     rich = "rich"
     md = "md"
@@ -51,12 +64,17 @@ def compare(
     candidate_env: list[str] = typer.Option(None, "--candidate-env", help="--interleave: KEY=VALUE for the candidate."),
     baseline_weights: str = typer.Option(None, "--baseline-weights", help="--interleave: checkpoint for the baseline."),
     candidate_weights: str = typer.Option(None, "--candidate-weights", help="--interleave: checkpoint for the candidate."),
+    key_budget_s: float = KEY_BUDGET_OPTION,
+    budget_s: float = BUDGET_OPTION,
 ) -> None:
-    """Compare two runs key by key; exit 3 when the candidate lost a number the baseline had (error,
-    skipped, failed parity), 1 when a job regressed, 0 otherwise, 2 on bad input."""
-    from harness.store.runs import find_run, load_run
+    """Compare two runs key by key; exit 3 when the gate cannot judge (a number lost, a job missing, no
+    parity), 1 when a job regressed, 5 when a key stayed undecided, 0 otherwise, 2 on bad input."""
+    from harness.store.runs import check_output, find_run, load_run
     from harness.track import compare as cmp
 
+    for option, path in (("--markdown", markdown), ("--json", json_out)):
+        if path:
+            check_output(path, option)
     if interleave:
         if runs:
             raise HarnessError("--interleave measures both sides now: pass models and backends, not run folders")
@@ -66,6 +84,7 @@ def compare(
 
         cfg = protocol_from_options(False, False, None)
         jobs = plan_from_options(model, backend, precision, None, resolve_threads(threads), "cpu", "fused", None)
+        check_side_weights(jobs, {"--baseline-weights": baseline_weights, "--candidate-weights": candidate_weights})
         sides = (Side("baseline", baseline_python, parse_env(baseline_env), baseline_weights),
                  Side("candidate", candidate_python, parse_env(candidate_env), candidate_weights))
         fresh = new_run_dir(RESULTS)
@@ -74,7 +93,8 @@ def compare(
             base, cand, paired = run_lockstep(
                 jobs, cfg, sides, folder, default_cache_dir(), pairs, window_ms / 1e3,
                 progress=lambda j, i, n: status.update(f"{j.model} · {j.backend}: pair {max(i + 1, 0)}/{n}"),
-                index_db=default_index(RESULTS), say=lambda line: err.print(line, markup=False, highlight=False))
+                index_db=default_index(RESULTS), say=lambda line: err.print(line, markup=False, highlight=False),
+                decisive=decisive_budget(threshold, key_budget_s, budget_s))
         out.print(f"lockstep runs: {folder}/baseline, {folder}/candidate", markup=False, highlight=False)
     else:
         if not runs or len(runs) != 2:
@@ -103,22 +123,45 @@ def compare(
     raise typer.Exit(result.exit_code)
 
 
+def check_side_weights(jobs: list, weights: dict[str, str | None]) -> None:
+    """A side's checkpoint loads into the model before either side starts, as `run --weights` does: a
+    missing or mismatched file is one line now, not two error records and a gate that cannot judge."""
+    from harness.measure.planner import check_weights
+
+    models = sorted({j.model for j in jobs})
+    for option, path in weights.items():
+        if path is None:
+            continue
+        if len(models) != 1:
+            raise HarnessError(f"{option} loads one checkpoint: pass exactly one --model with it")
+        check_weights(models[0], "fused", path)
+
+
+WIDE = 140  # the table needs this many columns; narrower (or no TTY) gets the line-per-number layout
+
+
 def _print_comparison(result) -> None:
-    if result.broken:
-        out.print(f"[bold red]{escape(result.headline())}[/]")
-        for item in result.broken:
-            out.print(f"  {item}", markup=False, highlight=False)
+    if result.failures:
+        out.print(f"[bold red]{escape(result.headline())}[/]", soft_wrap=True)
+        for item in result.failures:
+            out.print(f"  {item}", markup=False, highlight=False, soft_wrap=True)
     if result.different_machines:
         out.print("[bold red]DIFFERENT MACHINES: not comparable as a regression test[/]")
     for line in result.environment:
         out.print(f"[yellow]environment:[/] {line}", highlight=False)
-    from harness.track.compare import table
+    from harness.track.compare import plain_lines, table
 
-    colour = {"slower": "red", "faster": "green", "same": "", "noisy": "yellow"}
-    header, rows = table(result)
-    styles = ["bold red" if r.regression else colour[r.verdict] for r in result.rows]
-    out.print(rich_table("baseline vs candidate (regression: CI above the floor and reaching "
-                         f"{result.threshold:.0%} slower)", header, rows, left=(0, len(header) - 1), styles=styles))
+    if out.is_terminal and out.width >= WIDE:
+        for line in result.undecided_lines():
+            out.print(line, markup=False, highlight=False, style="yellow")
+        colour = {"slower": "red", "faster": "green", "same": "", "noisy": "yellow"}
+        header, rows = table(result)
+        styles = ["bold red" if r.regression else colour[r.verdict] for r in result.rows]
+        out.print(rich_table("baseline vs candidate (regression: CI above the floor and reaching "
+                             f"{result.threshold:.0%} slower)", header, rows, left=(0, len(header) - 1), styles=styles))
+    else:  # a CI log or a narrow terminal: every number on a line of its own that fits
+        for line in plain_lines(result):
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
     for label, items in (("only in baseline", result.only_baseline), ("only in candidate", result.only_candidate),
                          ("not comparable", result.not_comparable)):
         for item in items:
@@ -126,7 +169,7 @@ def _print_comparison(result) -> None:
     from harness.track.compare import COLUMNS_LEGEND
 
     out.print(f"{COLUMNS_LEGEND}.", markup=False, highlight=False, style="dim")
-    out.print(f"{result.headline()}. {result.method}.", markup=False, highlight=False)
+    out.print(f"{result.headline()}. {result.method}.", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command(rich_help_panel="Track over time")
@@ -138,6 +181,8 @@ def nightly(
     backend: list[str] = typer.Option(None, "--backend", "-b", help="Backends (default: every available CPU one)."),
     baseline_python: str = typer.Option(None, "--baseline-python", help="Gate in lockstep against this interpreter's environment (shared runners)."),
     baseline_constraints: Path = typer.Option(None, "--baseline-constraints", help="Gate in lockstep against a venv built from this pinned constraints file."),
+    key_budget_s: float = KEY_BUDGET_OPTION,
+    budget_s: float = BUDGET_OPTION,
 ) -> None:
     """Default sweep vs results/baseline, or lockstep vs a pinned environment; refresh leaderboard and history; exit 1 on a regression, 3 when a job lost its number."""
     from harness.cli.sweep_progress import StatusLine
@@ -155,6 +200,7 @@ def nightly(
     jobs = plan_from_options(model, backend, None, None, resolve_threads(None), "cpu", "fused", None)
     with err.status("nightly") as status:
         result = run_nightly(jobs, cfg, RESULTS, threshold, baseline_python=baseline_python,
+                             decisive=decisive_budget(threshold, key_budget_s, budget_s),
                              listener=StatusLine(status, "nightly"),
                              say=lambda line: err.print(line, markup=False, highlight=False))
     if result.comparison:

@@ -63,9 +63,30 @@ SCHEMA: dict[str, Any] = {
 _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 
+def _check_name(value: Any, where: str, path: Path) -> None:
+    """A name that ends up in tables, file names and HTML: printable, one line, no path parts."""
+    if not isinstance(value, str):
+        return
+    if any(ord(c) < 32 or ord(c) == 127 for c in value) or "/" in value or "\\" in value or ".." in value:
+        raise HarnessError(f"{path}: {where}: {value[:40]!r} holds a control character or a path part (/, \\, ..); "
+                           "a device or job name is one printable line")
+
+
 def read_results(path: Path) -> dict[str, Any]:
+    from model_zoo import get_spec
+    from model_zoo.errors import ZooError
+
     data = records.read_json(path)
     records.check_schema(_VALIDATOR, data, f"{path} is not a valid {FORMAT} file")
+    for key in ("model", "name", "os"):
+        _check_name(data["device"].get(key), f"device/{key}", path)
+    for i, result in enumerate(data["results"]):
+        for key in ("model", "backend", "device", "precision"):
+            _check_name(result["job"].get(key), f"results/{i}/job/{key}", path)
+        try:
+            get_spec(result["job"]["model"])
+        except ZooError as exc:
+            raise HarnessError(f"{path}: results/{i}/job/model: {exc}") from None
     seen: dict[str, int] = {}
     min_iters = data["protocol"]["min_iters"]
     for i, result in enumerate(data["results"]):

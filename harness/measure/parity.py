@@ -52,4 +52,6 @@ def describe(parity: dict) -> str:
     """The numbers of a parity check in one phrase (a record's parity dict, old records included)."""
     if parity.get("non_finite"):
         return f"{parity['non_finite']} non-finite values (NaN/inf) in the output or the reference"
-    return f"cosine {parity['cosine']:.6f}, max rel err {parity.get('max_rel_err') or 0:.2e}"
+    cosine = parity.get("cosine")
+    return (f"cosine {cosine:.6f}" if isinstance(cosine, (int, float)) else "no cosine") + \
+        f", max rel err {parity.get('max_rel_err') or 0:.2e}"

@@ -40,6 +40,24 @@ def threads_option(threads: int | None) -> int:
     return threads
 
 
+# A lower bound on one inference's memory: the input and the widest early activations, about four inputs'
+# worth in these networks (MobileOne-S0's first stage: 48 x 112 x 112 floats per 3 x 224 x 224 image).
+ACTIVATION_FACTOR = 4
+
+
+def check_batch_memory(batch: int, input_size: int) -> None:
+    """Refuse, before any work, a batch whose input and early activations alone exceed the free memory."""
+    import psutil
+
+    need = batch * 3 * input_size**2 * 4 * ACTIVATION_FACTOR
+    free = psutil.virtual_memory().available
+    if need > free:
+        largest = max(1, free // (3 * input_size**2 * 4 * ACTIVATION_FACTOR))
+        raise HarnessError(f"--batch {batch} needs at least {need / 2**30:.1f} GiB at {input_size}x{input_size} (input "
+                           f"and early activations), more than the {free / 2**30:.1f} GiB free here; pass at most "
+                           f"--batch {largest}")
+
+
 def check_weights(model: str, form: str, weights: str) -> None:
     """Load the checkpoint into the model once before any job starts: a missing, unreadable or mismatched
     file is one line now, not an error record per job after a sweep."""
@@ -68,6 +86,7 @@ def plan_from_options(models: list[str] | None, backends: list[str] | None, prec
     threads_option(threads)
     if any(n < 1 for n in batches or []):
         raise HarnessError("--batch must be at least 1")
+    check_batch_memory(max(batches or [1]), max(sizes.values()))
     if weights and len(models) != 1:
         raise HarnessError("--weights loads one checkpoint: pass exactly one --model with it")
     if weights:

@@ -460,8 +460,14 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
     (None: no check) bounds the wait for other busy processes to stop before round 1.
     """
     ensure_writable(out_dir)
-    say = say or (lambda _: None)
-    listener = listener or SweepListener()
+    with store.locked(out_dir):  # one sweep writes a run folder at a time
+        return _sweep(jobs, cfg, out_dir, weights, cache_dir, index_db, resume, listener or SweepListener(),
+                      say or (lambda _: None), neighbour_wait_s)
+
+
+def _sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, weights: str | None, cache_dir: Path | None,
+           index_db: Path | None, resume: bool, listener: SweepListener, say: Callable[[str], None],
+           neighbour_wait_s: float | None) -> list[dict[str, Any]]:
     records_dir = out_dir / "records"
     run = RunContext(out_dir.name, out_dir, environment.capture(), cfg, cache_dir or default_cache_dir(), weights,
                      index_db)

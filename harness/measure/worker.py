@@ -91,9 +91,13 @@ def _setup(payload: dict[str, Any], parity: bool) -> tuple[Job, dict, np.ndarray
                       passive_wait=bool(payload.get("passive_wait")))
     backend = registry.load(payload["backend_ref"])
     try:
-        return job, info, reference, backend.open(model, job.spec(), ctx), build_s
+        session = backend.open(model, job.spec(), ctx)
     except SkipJob as skip:
         return job, info, reference, skip, build_s
+    wrapper = registry.wrapper_of(job.backend, payload["backend_ref"])
+    if wrapper:
+        session.info = {**session.info, "wrapped_by": wrapper}
+    return job, info, reference, session, build_s
 
 
 def prepare_process(payload: dict[str, Any]) -> dict[str, Any]:
@@ -216,7 +220,7 @@ def serve(commands: IO[str], replies: IO[str]) -> None:
     payload = json.loads(commands.readline())
     load_plugins()
     name = payload["job"]["backend"]
-    if name in registry.names():  # this side's own registry: a plugin may replace a backend on one side only
+    if name in registry.names():  # this side's own registry: a plugin may wrap a backend on one side only
         payload = {**payload, "backend_ref": registry.ref(name)}
     before = machine.snapshot()
     job, info, reference, session, build_s = _setup({**payload, "passive_wait": True}, parity=payload["parity"])

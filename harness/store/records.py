@@ -95,7 +95,10 @@ SCHEMA: dict[str, Any] = {
                 "process_p50s": {"type": "array", "items": {"type": "number"}},
                 "process_medians": {"type": "array", "items": {"type": "number"}},
             }}]},
-        "parity": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["passed", "cosine", "max_abs_err"]}]},
+        "parity": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["passed", "cosine", "max_abs_err"],
+                                                "properties": {"passed": {"type": "boolean"}, "cosine": _NUM,
+                                                               "max_abs_err": _NUM, "max_rel_err": _NUM,
+                                                               "top1_agreement": _NUM}}]},
         "artifact": {"type": "object"},
         "backend_info": {"type": "object"},
         "peak_rss_mb": _NUM,
@@ -141,8 +144,43 @@ def non_finite(data: Any, where: str = "") -> str | None:
 
 
 def validate(record: dict[str, Any], source: str = "record") -> None:
-    """Raise HarnessError naming the first schema violation (non-finite numbers included)."""
+    """Raise HarnessError naming the first schema violation (non-finite numbers included), or the first
+    summary figure that does not follow from the record's raw samples (refused, never recomputed: a record
+    edited by hand or corrupted says so rather than showing a figure nobody measured)."""
     check_schema(_VALIDATOR, record, f"{source} is not a valid onebench record")
+    wrong = stats_disagreement(record)
+    if wrong:
+        raise HarnessError(f"{source}: its figures do not follow from its samples ({wrong}); the record was edited or "
+                           "corrupted: measure the job again")
+
+
+def stats_disagreement(rec: dict[str, Any]) -> str | None:
+    """What in a record's summaries contradicts its raw samples (cheap checks only: counts, extremes, the
+    all-iteration median, CIs that hold their figure), or None."""
+    import numpy as np
+
+    for i, p in enumerate(rec["processes"]):
+        x, summary = p["samples_ns"], p["summary"]
+        if summary["n"] != len(x):
+            return f"processes/{i}: n {summary['n']} but {len(x)} samples"
+        if summary["ci_low"] is not None and not summary["ci_low"] <= summary["p50"] <= summary["ci_high"]:
+            return f"processes/{i}: CI {summary['ci_low']:g}-{summary['ci_high']:g} does not hold its p50 {summary['p50']:g}"
+    stats = rec.get("stats")
+    if not stats or not rec["processes"]:
+        return None
+    x = np.concatenate([np.asarray(p["samples_ns"], dtype=np.float64) for p in rec["processes"]])
+    lo, hi = float(x.min()), float(x.max())
+    if not lo <= stats["p50"] <= hi:
+        return f"p50 {stats['p50']:g} ns lies outside its samples ({lo:g}-{hi:g} ns)"
+    if stats.get("n") is not None and stats["n"] != x.size:
+        return f"n {stats['n']} but {x.size} samples"
+    if stats.get("min") is not None and not math.isclose(stats["min"], lo, rel_tol=1e-9):
+        return f"min {stats['min']:g} ns but the fastest sample took {lo:g} ns"
+    if stats.get("p50_all") is not None and not math.isclose(stats["p50_all"], float(np.median(x)), rel_tol=1e-9):
+        return f"p50_all {stats['p50_all']:g} ns but the samples' median is {float(np.median(x)):g} ns"
+    if stats["ci_low"] is not None and stats["ci_high"] is not None and not stats["ci_low"] <= stats["p50"] <= stats["ci_high"]:
+        return f"CI {stats['ci_low']:g}-{stats['ci_high']:g} ns does not hold its p50 {stats['p50']:g} ns"
+    return None
 
 
 RUN_SCHEMA = {

@@ -79,7 +79,7 @@ def index_record(db: Path, rec: dict[str, Any], path: Path) -> None:
             con.execute(_INSERT, _row(rec, path))
 
 
-def rebuild(db: Path, root: Path) -> int:
+def rebuild(db: Path, root: Path, say: Callable[[str], None] | None = None) -> int:
     """Recreate the index from every record under `root`; returns how many were indexed. A failed
     rebuild leaves the old index as it was and no half-built file behind."""
     tmp = db.with_suffix(".rebuild")
@@ -87,10 +87,16 @@ def rebuild(db: Path, root: Path) -> int:
     count = 0
     try:
         for path in sorted(root.glob("**/records/*.json")):
-            index_record(tmp, read_record(path), path)
+            try:
+                rec = read_record(path)
+            except HarnessError as exc:  # one corrupt record is left out and named, never blocks the others
+                if say:
+                    say(f"skipped: {exc}")
+                continue
+            index_record(tmp, rec, path)
             count += 1
         if count == 0:
-            raise HarnessError(f"no records under {root}; run `bench run` first")
+            raise HarnessError(f"no records under {root} that can be read; run `bench run` first")
         tmp.replace(db)
     finally:
         tmp.unlink(missing_ok=True)
@@ -149,6 +155,16 @@ def _has_numbers(run_dir: Path) -> bool:
     return False
 
 
+def _unreadable(run_dir: Path) -> str | None:
+    """Why a run folder's records cannot be read (the first failure), or None."""
+    for path in sorted((run_dir / "records").glob("*.json")):
+        try:
+            read_record(path)
+        except HarnessError as exc:
+            return str(exc)
+    return None
+
+
 def find_run(arg: str, root: Path, say: Callable[[str], None] | None = None) -> Path:
     """A run given as a folder, a run id under `root/runs`, or "latest": the newest run with at least one
     number (a run that only skipped or failed is passed over, and `say` is told which run was used)."""
@@ -162,8 +178,13 @@ def find_run(arg: str, root: Path, say: Callable[[str], None] | None = None) -> 
             raise HarnessError(f"no run under {runs} has a measured number (every job was skipped or failed); "
                                f"see `bench show {candidates[-1]}` for why")
         if say:
-            passed = candidates.index(with_numbers) < len(candidates) - 1
-            say(f"latest run with numbers: {with_numbers}" + (" (newer runs measured nothing)" if passed else ""))
+            newer = candidates[candidates.index(with_numbers) + 1:]
+            corrupt = [c for c in newer if _unreadable(c)]
+            passed = " (newer runs measured nothing)" if len(newer) > len(corrupt) else ""
+            if corrupt:
+                passed += (f" (passed over {len(corrupt)} newer run(s) with unreadable records, the newest "
+                           f"{corrupt[-1]}: {_unreadable(corrupt[-1])})")
+            say(f"latest run with numbers: {with_numbers}{passed}")
         return with_numbers
     for path in (Path(arg), runs / arg):
         if path.is_dir():
@@ -174,13 +195,67 @@ def find_run(arg: str, root: Path, say: Callable[[str], None] | None = None) -> 
 
 
 def load_run(path: Path) -> list[dict[str, Any]]:
-    """Every record of a run folder (or the one record file given)."""
+    """Every record of a run folder (or the one record file given); one job id per run."""
     if path.is_file():
         return [read_record(path)]
     files = sorted((path / "records").glob("*.json"))
     if not files:
         raise HarnessError(f"{path} holds no records (expected {path}/records/*.json)")
-    return [read_record(f) for f in files]
+    recs = [read_record(f) for f in files]
+    seen: dict[str, Path] = {}
+    for f, rec in zip(files, recs):
+        if rec["job_id"] in seen:
+            raise HarnessError(f"{path} holds job {rec['job_id']} twice ({seen[rec['job_id']].name} and {f.name}); "
+                               "a run has one record per job: remove the copy")
+        seen[rec["job_id"]] = f
+    return recs
+
+
+RUN_STATE = ("records", "partial")  # a run folder's own data: no report is ever written into them
+RUN_FILES = ("run.json", "lockstep.json", ".lock")
+
+
+def is_run_folder(folder: Path) -> bool:
+    return (folder / "run.json").is_file() or (folder / "records").is_dir() or (folder / "lockstep.json").is_file()
+
+
+def check_output(path: Path, option: str) -> None:
+    """Refuse an output path inside a run folder's records or partial state (or one of its own files): a
+    report written there would replace the data it was made from."""
+    target = Path(path).resolve()
+    for folder in [target, *target.parents]:
+        if not is_run_folder(folder):
+            continue
+        inside = target.relative_to(folder).parts
+        if inside and (inside[0] in RUN_STATE or (len(inside) == 1 and inside[0] in RUN_FILES)):
+            raise HarnessError(f"{option} {path} points inside the run folder {folder} ({inside[0]}), which it would "
+                               "overwrite; write reports elsewhere")
+
+
+@contextlib.contextmanager
+def locked(folder: Path) -> Any:
+    """Hold a run folder for one writer: a second sweep into the same folder is refused, not interleaved
+    (the lock is the kernel's, so a killed sweep never leaves it held)."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise HarnessError(f"{folder} is being written by another sweep ({holder}); wait for it, or pass another "
+                               "--out") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        try:
+            yield folder
+        finally:
+            fh.seek(0)
+            fh.truncate()
 
 
 def set_baseline(run_dir: Path, target: Path) -> Path:

@@ -27,14 +27,14 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.measure import windows
-from harness.measure.jobs import KEY_FIELDS
+from harness.measure.jobs import DEFAULTS, KEY_FIELDS
 from harness.measure.jobs import key_label as job_label
 from harness.measure.jobs import key_of as job_key
 from harness.measure.parity import describe as describe_parity
 from harness.publish import tables
 
 BOOTSTRAP = 1000
-EXIT_REGRESSION, EXIT_BROKEN = 1, 3
+EXIT_REGRESSION, EXIT_BROKEN, EXIT_UNDECIDED = 1, 3, 5
 MIN_FLOOR = 0.01
 PROBE = "conv_ns"
 
@@ -65,8 +65,9 @@ class Comparison:
     rows: list[KeyResult]
     only_baseline: list[str] = field(default_factory=list)
     only_candidate: list[str] = field(default_factory=list)
-    not_comparable: list[str] = field(default_factory=list)  # the baseline has no number (skipped, error)
+    not_comparable: list[str] = field(default_factory=list)  # skipped on the baseline: nothing was expected
     broken: list[str] = field(default_factory=list)  # the baseline had a number, the candidate has no valid one
+    cannot_judge: list[str] = field(default_factory=list)  # the gate cannot tell: it fails closed on these
     environment: list[str] = field(default_factory=list)
     different_machines: bool = False
     threshold: float = 0.05
@@ -77,18 +78,39 @@ class Comparison:
         return [r for r in self.rows if r.regression]
 
     @property
+    def undecided(self) -> list[KeyResult]:
+        """Keys whose CI still straddles the threshold: neither a regression nor ruled out."""
+        return [r for r in self.rows if r.verdict == "noisy"]
+
+    @property
     def exit_code(self) -> int:
-        """The gate fails closed: 3 when the candidate lost a number the baseline had, else 1 on a
-        regression, else 0 (README, "Exit codes")."""
-        return EXIT_BROKEN if self.broken else EXIT_REGRESSION if self.regressions else 0
+        """The gate fails closed: 3 when the candidate lost a number the baseline had or the gate cannot
+        judge a job, else 1 on a regression, else 5 when a key stayed undecided, else 0 (README, "Exit codes")."""
+        if self.broken or self.cannot_judge:
+            return EXIT_BROKEN
+        return EXIT_REGRESSION if self.regressions else EXIT_UNDECIDED if self.undecided else 0
+
+    @property
+    def failures(self) -> list[str]:
+        """Why the gate failed closed, one line each: listed first in every report."""
+        return [*self.broken, *self.cannot_judge]
 
     def headline(self) -> str:
         parts = []
         if self.broken:
             parts.append(f"FAILED CLOSED: {len(self.broken)} job(s) the baseline measured have no valid number in "
                          "the candidate (error, skipped or failed parity)")
+        if self.cannot_judge:
+            parts.append(f"{'' if self.broken else 'FAILED CLOSED: '}{len(self.cannot_judge)} job(s) the gate cannot "
+                         "judge")
         parts.append(f"{len(self.regressions)} regression(s) over {len(self.rows)} compared jobs")
+        if self.undecided:
+            parts.append(f"{len(self.undecided)} undecided (CI straddles the threshold)")
         return "; ".join(parts)
+
+    def undecided_lines(self) -> list[str]:
+        """The undecided keys, each with its CI: listed before the table."""
+        return [f"UNDECIDED: {r.label}: ratio {r.ratio:.3f} [{r.ci_low:.3f}-{r.ci_high:.3f}]" for r in self.undecided]
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -181,12 +203,21 @@ def paired_ci(ratios: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
     return med, min(float(lo), med), max(float(hi), med)
 
 
-def compare_paired(base: dict[str, Any], cand: dict[str, Any], paired, threshold: float) -> KeyResult:
-    """A lockstep key: the median of paired window ratios, its CI over pairs, the in-run A/A floor."""
+def paired_figures(paired) -> tuple[float, float, float, float]:
+    """(median paired ratio, its 95% CI, the key's floor from the in-run A/A pairs) of lockstep data."""
     ratio, lo, hi = paired_ci(paired.ratios())
     aa = paired.aa_ratios()
-    floor = max(MIN_FLOOR, abs(float(np.median(aa)) - 1)) if aa.size else MIN_FLOOR
-    return _row(base, cand, ratio, lo, hi, floor, threshold, None)
+    return ratio, lo, hi, max(MIN_FLOOR, abs(float(np.median(aa)) - 1)) if aa.size else MIN_FLOOR
+
+
+def compare_paired(base: dict[str, Any], cand: dict[str, Any], paired, threshold: float) -> KeyResult:
+    """A lockstep key: the median of paired window ratios, its CI over pairs, the in-run A/A floor. Its
+    millisecond columns are the medians of the same paired windows, so they divide to about the ratio
+    (not the quiet-window p50s of the sides' records, another statistic)."""
+    ratio, lo, hi, floor = paired_figures(paired)
+    row = _row(base, cand, ratio, lo, hi, floor, threshold, None)
+    row.baseline_p50_ms, row.candidate_p50_ms = float(np.median(paired.base)) / 1e6, float(np.median(paired.cand)) / 1e6
+    return row
 
 
 def environment_differences(base: list[dict], cand: list[dict]) -> tuple[list[str], bool]:
@@ -214,27 +245,42 @@ def compare_runs(base: list[dict[str, Any]], cand: list[dict[str, Any]], thresho
     """Key by key; `paired` (lockstep data, `harness.track.lockstep.Paired`) replaces run-vs-run statistics."""
     if not 0 < threshold < 1:
         raise HarnessError(f"--threshold must be a fraction between 0 and 1 (0.05 = 5%), not {threshold}")
+    if not base or not cand:
+        raise HarnessError(f"the {'baseline' if not base else 'candidate'} run holds no record; nothing to compare")
     by_a, by_b = {key_of(r): r for r in base}, {key_of(r): r for r in cand}
     pairs = {p.key: p for p in paired or []}
-    common = [k for k in by_a if k in by_b]
-    if not common:
-        raise HarnessError("the two runs have no job in common (same model, form, backend, device, precision, "
-                           "batch, threads, boundary); nothing to compare")
     env, machines = environment_differences(base, cand)
     result = Comparison(rows=[], environment=env, different_machines=machines, threshold=threshold,
                         only_baseline=[key_label(k) for k in by_a if k not in by_b],
                         only_candidate=[key_label(k) for k in by_b if k not in by_a])
-    for key in common:
+    result.cannot_judge += [f"{label}: missing from the candidate (the baseline has it)" for label in result.only_baseline]
+    for key in (k for k in by_a if k in by_b):
         a, b = by_a[key], by_b[key]
+        if a["status"] == "skipped" and b["status"] != "ok":
+            result.not_comparable.append(f"{key_label(key)} (skipped on both sides: {a['message']})")
+            continue
+        if a["status"] == "skipped":
+            result.not_comparable.append(f"{key_label(key)} (baseline skipped, candidate {b['status']})")
+            continue
         if not has_number(a):
-            result.not_comparable.append(f"{key_label(key)} (baseline {a['status']}"
-                                         f"{'' if a['status'] != 'ok' else ', failed parity'}, candidate {b['status']})")
+            why = a["message"] if a["status"] != "ok" else f"failed parity ({describe_parity(a['parity'])})"
+            result.cannot_judge.append(f"{key_label(key)}: the baseline has no number ({a['status']}: {why})")
             continue
         if not has_number(b):
             result.broken.append(f"{key_label(key)}: {lost_number(b)}")
             continue
-        result.rows.append(compare_paired(a, b, pairs[key], threshold) if key in pairs
-                           else compare_records(a, b, threshold))
+        if b.get("parity") is None:
+            result.cannot_judge.append(f"{key_label(key)}: the candidate has no parity result (its outputs were "
+                                       "never checked against PyTorch fp32)")
+            continue
+        row = (compare_paired(a, b, pairs[key], threshold) if key in pairs else compare_records(a, b, threshold))
+        if not all(np.isfinite([row.ratio, row.ci_low, row.ci_high, row.baseline_p50_ms, row.candidate_p50_ms])):
+            result.cannot_judge.append(f"{key_label(key)}: a figure is not finite (ratio {row.ratio}, CI "
+                                       f"{row.ci_low}-{row.ci_high})")
+            continue
+        result.rows.append(row)
+    if not result.rows:
+        result.cannot_judge.insert(0, "no job was compared: the two runs have no measured job in common")
     how = ("lockstep: median of paired window ratios, 95% bootstrap CI over pairs, floor from the in-run A/A pairs"
            if paired is not None else
            "quiet-window p50 ratio, 95% CI by hierarchical bootstrap (processes, then windows), floor from the "
@@ -266,10 +312,42 @@ def table(c: Comparison) -> tuple[tuple[str, ...], list[list[str]]]:
     return TABLE_HEADER, rows
 
 
+SHORT_ALWAYS = ("model", "backend", "precision")  # in every short label; other key fields only where rows differ
+
+
+def split_keys(keys: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    """(the key fields every row shares, spelt once; each row's short label of the rest), e.g.
+    ("fused · cpu · batch 1 · 1 threads · host-sync", ["mobileone_s0 · onnxruntime · fp32", ...])."""
+    full = [{**DEFAULTS, **k} for k in keys]
+    varying = [f for f in KEY_FIELDS if f in SHORT_ALWAYS or len({str(k.get(f)) for k in full}) > 1]
+    spell = {"batch": "batch {}", "threads": "{} threads", "boundary": "boundary {}", "form": "{}"}
+    shared = " · ".join(spell.get(f, "{}").format(full[0][f]) for f in KEY_FIELDS if f not in varying) if full else ""
+    labels = [" · ".join(spell.get(f, "{}").format(k[f]) if f not in SHORT_ALWAYS else str(k[f]) for f in varying)
+              for k in full]
+    return shared, labels
+
+
+def plain_lines(c: Comparison) -> list[str]:
+    """The comparison for a CI log or a narrow terminal (80 columns, no TTY): the shared key fields once,
+    then per key its short label and, indented, every number on one line that fits. Nothing is squeezed."""
+    shared, labels = split_keys([r.key for r in c.rows])
+    lines = c.undecided_lines() + ([f"jobs: {shared}"] if shared else [])
+    for r, label in zip(c.rows, labels):
+        verdict = "REGRESSION" if r.regression else r.verdict
+        lines.append(f"{label}: {verdict}")
+        lines.append(f"    {r.baseline_p50_ms:.3f} -> {r.candidate_p50_ms:.3f} ms  ratio {r.ratio:.3f} "
+                     f"[{r.ci_low:.3f}-{r.ci_high:.3f}]  floor ±{r.floor:.1%}")
+        if r.why:
+            lines.append(f"    {r.why}")
+    return lines
+
+
 def to_markdown(c: Comparison) -> str:
     lines = []
-    if c.broken:
-        lines += [f"**{c.headline()}**\n", *[f"- {item}" for item in c.broken], ""]
+    if c.failures:
+        lines += [f"**{c.headline()}**\n", *[f"- {item}" for item in c.failures], ""]
+    if c.undecided:
+        lines += [*[f"- {line}" for line in c.undecided_lines()], ""]
     if c.different_machines:
         lines.append("**Different machines: these numbers are not comparable as a regression test.**\n")
     if c.environment:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.measure.jobs import KEY_FIELDS, key_label
+from harness.measure.jobs import DEFAULTS, KEY_FIELDS, key_label
 from harness.store import runs as store
 
 PENALTY = 6.0
@@ -51,6 +51,7 @@ class Series:
     points: list[Point]
     steps: list[Step] = field(default_factory=list)
     preset: str | None = None  # quick and default runs of one key are separate series: they measure differently
+    unit: str = "ms"  # or "x" for the gate's lockstep ratio against the pinned environment
 
     @property
     def label(self) -> str:
@@ -99,15 +100,45 @@ def load_series(db: Path, **where: Any) -> list[Series]:
         points = [Point(r["run_id"], r["created"], r["commit_sha"], r["p50_ns"] / 1e6,
                         r["ci_low_ns"] / 1e6 if r["ci_low_ns"] else None, r["ci_high_ns"] / 1e6 if r["ci_high_ns"] else None,
                         bool(r["unstable"])) for r in sorted(items, key=lambda r: r["created"])]
-        s = Series(dict(zip(KEY_FIELDS, key)), points, preset=key[-1])
-        values = [p.p50_ms for p in points]
-        for i in change_points(values):
-            before, after = np.median(values[:i]), np.median(values[i:])
-            s.steps.append(Step(i, points[i].run_id, points[i].commit, float(after / before - 1)))
-        series.append(s)
+        series.append(with_steps(Series(dict(zip(KEY_FIELDS, key)), points, preset=key[-1])))
     if all(len(s.points) < 2 for s in series):
         raise HarnessError("each matching job has only one run in the index; history needs at least two runs")
     return sorted(series, key=lambda s: s.label)
+
+
+def with_steps(s: Series) -> Series:
+    values = [p.p50_ms for p in s.points]
+    for i in change_points(values):
+        before, after = np.median(values[:i]), np.median(values[i:])
+        s.steps.append(Step(i, s.points[i].run_id, s.points[i].commit, float(after / before - 1)))
+    return s
+
+
+GATE_FILE = "compare.json"  # what each night's gate decided (`bench nightly` writes it into its run folder)
+
+
+def gate_series(root: Path) -> list[Series]:
+    """The gate's own history: per key, each lockstep night's ratio against the pinned environment with its
+    CI. On a shared runner this is the figure that holds from night to night (absolute milliseconds
+    drift with the host), so steps are detected on it."""
+    import json
+
+    grouped: dict[tuple, list[Point]] = {}
+    for path in sorted(root.glob(f"runs/nightly-*/{GATE_FILE}")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # a night that died mid-write: its run folder says so
+        if "lockstep" not in data.get("method", ""):
+            continue
+        for row in data.get("rows", []):
+            key = tuple({**DEFAULTS, **row["key"]}[f] for f in KEY_FIELDS)
+            grouped.setdefault(key, []).append(Point(path.parent.name, data.get("created", ""), data.get("commit"),
+                                                     row["ratio"], row["ci_low"], row["ci_high"], row["verdict"] == "noisy"))
+    if not grouped:
+        raise HarnessError(f"no lockstep nights under {root / 'runs'} (bench nightly --baseline-constraints writes them)")
+    return sorted((with_steps(Series(dict(zip(KEY_FIELDS, key)), sorted(points, key=lambda p: p.created), unit="x"))
+                   for key, points in grouped.items()), key=lambda s: s.label)
 
 
 def lines(s: Series) -> list[str]:
@@ -118,10 +149,11 @@ def lines(s: Series) -> list[str]:
     for i, p in enumerate(s.points):
         if i in steps:
             out.append(f"  ---- step {steps[i].size:+.1%} here (commit {(steps[i].commit or '?')[:10]}) ----")
-        ci = "" if p.ci_low_ms is None else f" [{p.ci_low_ms:.2f}–{p.ci_high_ms:.2f}]"
+        digits = 3 if s.unit == "x" else 2
+        ci = "" if p.ci_low_ms is None else f" [{p.ci_low_ms:.{digits}f}–{p.ci_high_ms:.{digits}f}]"
         when = p.created[:16].replace("T", " ") if p.created else "?"
-        out.append(f"  {when}  {p.p50_ms:8.3f} ms{ci}{'  unstable' if p.unstable else ''}  "
-                   f"commit {(p.commit or '?')[:10]}  run {p.run_id}")
+        mark = ("  undecided" if s.unit == "x" else "  unstable") if p.unstable else ""
+        out.append(f"  {when}  {p.p50_ms:8.3f} {s.unit}{ci}{mark}  commit {(p.commit or '?')[:10]}  run {p.run_id}")
     return out
 
 
@@ -142,6 +174,8 @@ def plot(series: list[Series], path: Path) -> Path:
     if path.suffix.lower() not in (".png", ".svg"):
         raise HarnessError(f"--plot must end in .png or .svg, not {path.name!r}")
     shown = [s for s in series if len(s.points) >= 2]
+    if not shown:
+        raise HarnessError("nothing to plot yet: every series has a single run (history needs at least two)")
     fig, axes = plt.subplots(len(shown), 1, figsize=(9, 2.6 * len(shown)), squeeze=False)
     for ax, s in zip(axes[:, 0], shown):
         x = np.arange(len(s.points))
@@ -155,7 +189,9 @@ def plot(series: list[Series], path: Path) -> Path:
             ax.axvline(st.index - 0.5, ls="--", color="tab:orange")
             ax.annotate(f"{st.size:+.1%}", (st.index - 0.5, y.max()), color="tab:orange", fontsize=8)
         ax.set_xticks(x, [run_tick(p) for p in s.points], rotation=45, ha="right", fontsize=7)
-        ax.set_ylabel("p50 ms")
+        ax.set_ylabel("p50 ms" if s.unit == "ms" else "ratio to the pinned baseline")
+        if s.unit == "x":
+            ax.axhline(1.0, color="grey", lw=0.8)
         ax.set_title(s.label, fontsize=9)
         if unstable:
             ax.legend(fontsize=7)

@@ -26,6 +26,7 @@ import selectors
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,15 @@ class Resident:
         line = self.proc.stdout.readline()
         if not line:
             raise SideFailed(self._death())
-        return json.loads(line)
+        try:
+            reply = json.loads(line)
+        except json.JSONDecodeError:
+            reply = None
+        if not isinstance(reply, dict):
+            self.proc.kill()
+            raise SideFailed(f"the {self.side.name} process ({self.side.python}) answered {line.strip()[:80]!r}, "
+                             "not onebench's lockstep protocol; is onebench installed in that environment?")
+        return reply
 
     def _death(self) -> str:
         self.proc.wait(10)
@@ -152,8 +161,28 @@ class Paired:
                    [tuple(p) for p in data["aa_window_p50_ns"]])
 
 
+@dataclass
+class Decisive:
+    """More pairs for a key whose verdict is still "noisy" (its CI straddles the threshold), in batches of
+    `batch` pairs, until the CI decides or a time budget runs out: `key_s` per key, `total_s` for the whole
+    comparison (a night). The seconds spent are kept, so one budget spans many jobs."""
+
+    threshold: float
+    key_s: float = 60.0
+    total_s: float = 600.0
+    batch: int = 10
+    spent_s: float = 0.0
+
+    def undecided(self, paired: Paired) -> bool:
+        from harness.track.compare import gate_verdict, paired_figures
+
+        _, lo, hi, floor = paired_figures(paired)
+        return gate_verdict(lo, hi, self.threshold, floor)[0] == "noisy"
+
+
 def _lockstep_job(job: Job, cfg: ProtocolConfig, sides: tuple[Side, Side], cache_dir: Path, pairs: int,
-                  window_s: float, progress) -> tuple[list[dict], list[dict[str, Any]], Paired]:
+                  window_s: float, progress, decisive: Decisive | None = None
+                  ) -> tuple[list[dict], list[dict[str, Any]], Paired]:
     payload = {"job": job.as_dict(), "protocol": cfg.as_dict(), "backend_ref": registry.ref(job.backend),
                "cache_dir": str(cache_dir), "parity": True}
     residents: list[Resident] = []
@@ -165,9 +194,12 @@ def _lockstep_job(job: Job, cfg: ProtocolConfig, sides: tuple[Side, Side], cache
         medians: list[list[float]] = [[], []]
         aa: list[tuple[float, float]] = []
         last: tuple[int, float] | None = None
-        for i in range(WARM_PAIRS + pairs):
+
+        def alternate(i: int, total: int) -> None:
+            """Turn i: A then B, or B then A (ABBA); the first WARM_PAIRS turns are discarded."""
+            nonlocal last
             if progress:
-                progress(job, i - WARM_PAIRS, pairs)
+                progress(job, i - WARM_PAIRS, total)
             for s in ((0, 1) if i % 2 == 0 else (1, 0)):
                 window = residents[s].ask({"window_s": window_s})["samples_ns"]
                 med = float(np.median(window))
@@ -177,6 +209,18 @@ def _lockstep_job(job: Job, cfg: ProtocolConfig, sides: tuple[Side, Side], cache
                     if last is not None and last[0] == s:
                         aa.append((last[1], med))
                 last = (s, med) if i >= WARM_PAIRS else None
+
+        for i in range(WARM_PAIRS + pairs):
+            alternate(i, pairs)
+        if decisive is not None:
+            started, i = time.monotonic(), WARM_PAIRS + pairs
+            while (decisive.undecided(Paired(job.key, medians[0], medians[1], aa))
+                   and time.monotonic() - started < decisive.key_s
+                   and decisive.spent_s + time.monotonic() - started < decisive.total_s):
+                for _ in range(decisive.batch):
+                    alternate(i, i - WARM_PAIRS + decisive.batch)
+                    i += 1
+            decisive.spent_s += time.monotonic() - started
         ends = [r.close() for r in residents]
     finally:
         for r in residents:
@@ -191,16 +235,18 @@ def _lockstep_job(job: Job, cfg: ProtocolConfig, sides: tuple[Side, Side], cache
             "summary": summarize(flat).as_dict(), "machine": ends[s].get("machine", {}), "peak_rss_mb": ends[s].get("peak_rss_mb"),
             "windows": [{"start": int(st), "n": len(w), "p50": float(np.median(w)), "min": float(min(w)),
                          "p90": float(np.percentile(w, 90))} for st, w in zip(starts, samples[s])],
-            "wait_policy": residents[s].ready.get("wait_policy"), "lockstep": {"pairs": pairs, "window_s": window_s},
+            "wait_policy": residents[s].ready.get("wait_policy"),
+            "lockstep": {"pairs": len(medians[s]), "window_s": window_s},
         })
     return processes, [r.ready for r in residents], Paired(job.key, medians[0], medians[1], aa)
 
 
 def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side], out_dir: Path, cache_dir: Path,
                  pairs: int = PAIRS, window_s: float = WINDOW_S, progress=None, index_db: Path | None = None,
-                 say=None) -> tuple[list[dict], list[dict], list[Paired]]:
+                 say=None, decisive: Decisive | None = None) -> tuple[list[dict], list[dict], list[Paired]]:
     """Measure every job in lockstep; write each side's records as an ordinary run (indexed into `index_db`
-    as they are written, as a rebuild of the index would find them), and the pairs."""
+    as they are written, as a rebuild of the index would find them), and the pairs. With `decisive`, a key
+    whose verdict is still noisy gets more pairs within its budget."""
     if pairs < 3:
         raise HarnessError(f"--pairs must be at least 3 (a CI over pairs needs them), not {pairs}")
     if not 0.005 <= window_s <= 10:
@@ -223,7 +269,8 @@ def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side],
             recs = [make_record(run, job, "skipped", reason) for run in runs]
         else:
             try:
-                processes, ready, pair = _lockstep_job(job, cfg, sides, cache_dir, pairs, window_s, progress)
+                processes, ready, pair = _lockstep_job(job, cfg, sides, cache_dir, pairs, window_s, progress,
+                                                       decisive)
             except SideFailed as exc:
                 recs = [make_record(run, job, "error", str(exc)) for run in runs]
             else:
@@ -240,6 +287,9 @@ def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side],
             results[i].append(recs[i])
     for run in runs:
         records.write_run_json(run.out_dir, run.run_id, run.host, cfg.as_dict(), [j.as_dict() for j in jobs],
-                               lockstep={"pairs": pairs, "window_s": window_s})
+                               lockstep={"pairs": pairs, "window_s": window_s, **({
+                                   "threshold": decisive.threshold, "key_budget_s": decisive.key_s,
+                                   "total_budget_s": decisive.total_s, "extra_pairs_s": round(decisive.spent_s, 1)}
+                                   if decisive else {})})
     records.atomic_write_text(out_dir / "lockstep.json", store.dumps({"pairs": [p.as_dict() for p in paired]}))
     return results[0], results[1], paired

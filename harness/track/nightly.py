@@ -23,7 +23,7 @@ from harness.store import accuracy_records as accuracy
 from harness.store import runs as store
 from harness.store.records import atomic_write_text
 from harness.track import compare
-from harness.track.history import load_series, plot
+from harness.track.history import GATE_FILE, gate_series, load_series, plot
 
 
 @dataclass
@@ -31,21 +31,25 @@ class NightlyResult:
     run_dir: Path
     comparison: compare.Comparison | None
     notes: list[str]
+    measured: bool = True  # some job of the night has a number
 
     @property
     def exit_code(self) -> int:
-        return self.comparison.exit_code if self.comparison else 0
+        """The comparison's code; without a baseline, 3 when the night measured nothing (it cannot judge)."""
+        if self.comparison:
+            return self.comparison.exit_code
+        return 0 if self.measured else compare.EXIT_BROKEN
 
 
 def run_nightly(jobs: list[Job], cfg: ProtocolConfig, root: Path, threshold: float = 0.05,
-                listener=None, baseline_python: str | None = None, say=None) -> NightlyResult:
+                listener=None, baseline_python: str | None = None, say=None, decisive=None) -> NightlyResult:
     fresh = store.new_run_dir(root)  # unique (time + random suffix): two nights never share a folder
     run_dir = fresh.with_name(f"nightly-{fresh.name}")
     if baseline_python:
-        return _lockstep_night(jobs, cfg, root, run_dir, threshold, baseline_python)
+        return _lockstep_night(jobs, cfg, root, run_dir, threshold, baseline_python, decisive)
     records = runner.run_sweep(jobs, cfg, run_dir, index_db=store.default_index(root), listener=listener, say=say,
                                neighbour_wait_s=60.0 if say else None)
-    notes = []
+    notes = shared_machine_note(records)
     measured = accuracy.load_all(root)
     write_markdown(records, measured, root / "leaderboard.md")
     notes.append(f"site: {write_site(records, measured, root / 'site')}")
@@ -53,11 +57,25 @@ def run_nightly(jobs: list[Job], cfg: ProtocolConfig, root: Path, threshold: flo
     baseline = root / "baseline"
     if (baseline / "records").is_dir():
         result = compare.compare_runs(store.load_run(baseline), records, threshold)
-        atomic_write_text(run_dir / "compare.md", compare.to_markdown(result))
-        atomic_write_text(run_dir / "compare.json", store.dumps(result.as_dict()))
+        _write_gate(run_dir, result, records)
     else:
         notes.append(f"no baseline at {baseline}: nothing to gate on; `bench baseline set {run_dir}` and commit it")
-    return NightlyResult(run_dir, result, notes + _history(root))
+    return NightlyResult(run_dir, result, notes + _history(root), any(r["status"] == "ok" for r in records))
+
+
+SHARED_SIGNS = ("stolen by the hypervisor", "other processes used", "a neighbour was busy")
+
+
+def shared_machine_note(records: list[dict]) -> list[str]:
+    """The stored-baseline gate is for dedicated machines: say so when this night's sweep saw the signs
+    of a shared one (steal time, a busy neighbour)."""
+    seen = [r["job_id"] for r in records if any(sign in reason for reason in r.get("unstable_reasons", [])
+                                                 for sign in SHARED_SIGNS)]
+    if not seen:
+        return []
+    return [f"WARNING: this machine looks shared (steal time or a busy neighbour in {len(seen)} of {len(records)} jobs): "
+            "gating against a stored baseline cannot tell a small regression from the host here; gate in lockstep "
+            "against a pinned environment (`bench nightly --baseline-constraints constraints-baseline.txt`)"]
 
 
 def _history(root: Path) -> list[str]:
@@ -68,7 +86,7 @@ def _history(root: Path) -> list[str]:
 
 
 def _lockstep_night(jobs: list[Job], cfg: ProtocolConfig, root: Path, run_dir: Path, threshold: float,
-                    baseline_python: str) -> NightlyResult:
+                    baseline_python: str, decisive=None) -> NightlyResult:
     """Baseline environment and current one resident together, taking turns; the current side's
     records are the night's run (indexed, on the leaderboard)."""
     import sys
@@ -78,11 +96,29 @@ def _lockstep_night(jobs: list[Job], cfg: ProtocolConfig, root: Path, run_dir: P
     sides = (Side("baseline", baseline_python), Side("candidate", sys.executable))
     warnings: list[str] = []
     base, current, paired = run_lockstep(jobs, cfg, sides, run_dir, store.default_cache_dir(),
-                                         index_db=store.default_index(root), say=warnings.append)
+                                         index_db=store.default_index(root), say=warnings.append, decisive=decisive)
     result = compare.compare_runs(base, current, threshold, paired)
-    atomic_write_text(run_dir / "compare.md", compare.to_markdown(result))
-    atomic_write_text(run_dir / "compare.json", store.dumps(result.as_dict()))
+    _write_gate(run_dir, result, current)
     measured = accuracy.load_all(root)
     write_markdown(current, measured, root / "leaderboard.md")
     notes = [f"lockstep against {baseline_python}", f"site: {write_site(current, measured, root / 'site')}", *warnings]
-    return NightlyResult(run_dir, result, notes + _history(root))
+    return NightlyResult(run_dir, result, notes + _history(root) + _gate_history(root),
+                         any(r["status"] == "ok" for r in current))
+
+
+def _write_gate(run_dir: Path, result: compare.Comparison, current: list[dict]) -> None:
+    """The night's verdicts: compare.md for a CI comment, compare.json (with when and which commit) for the
+    gate's own history."""
+    first = current[0] if current else {}
+    atomic_write_text(run_dir / "compare.md", compare.to_markdown(result))
+    atomic_write_text(run_dir / GATE_FILE, store.dumps({
+        "created": first.get("created", ""), "commit": ((first.get("host") or {}).get("project") or {}).get("commit"),
+        **result.as_dict()}))
+
+
+def _gate_history(root: Path) -> list[str]:
+    """The lockstep ratio per night against the pinned environment, plotted beside the absolute figures."""
+    try:
+        return [f"gate history plot: {plot(gate_series(root), root / 'gate-history.png')}"]
+    except HarnessError as exc:
+        return [f"gate history plot not drawn: {exc}"]
