@@ -176,3 +176,31 @@ def test_every_key_field_is_in_the_label_so_two_keys_never_print_alike() -> None
     labels = {key_label(base)} | {key_label({**base, field: other[field]}) for field in KEY_FIELDS}
     assert len(labels) == len(KEY_FIELDS) + 1
     assert key_label({k: v for k, v in base.items() if k != "layout"}) == key_label(base)  # old records: NCHW
+
+
+def test_the_ci_log_table_shows_every_number_at_80_columns(tmp_path: Path, monkeypatch) -> None:
+    """No TTY, no COLUMNS (a CI log): short labels, the shared key fields once, every ratio and verdict."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    rng = np.random.default_rng(11)
+    models = ("mobileone_s0", "mobilenetv2_100", "efficientnet_b0")
+    base = _write_run(tmp_path / "base", [record(process_samples(rng, 2e6), model=m, backend=b)
+                                          for m in models for b in ("onnxruntime", "openvino")])
+    cand = _write_run(tmp_path / "cand", [record(process_samples(rng, 2e6 * (1.2 if m == "mobileone_s0" else 1)),
+                                                 model=m, backend=b) for m in models for b in ("onnxruntime", "openvino")])
+    result = CliRunner().invoke(app, ["compare", str(base), str(cand)])
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    comparison = compare_runs(*(load(p) for p in (base, cand)))
+    assert "jobs: fused · cpu · batch 1 · 2 threads · boundary host-sync" in lines
+    for row in comparison.rows:
+        label = f"{row.key['model']} · {row.key['backend']} · fp32: {'REGRESSION' if row.regression else row.verdict}"
+        assert label in lines
+        numbers = next(ln for ln in lines[lines.index(label):] if "ratio" in ln)
+        assert f"ratio {row.ratio:.3f} [{row.ci_low:.3f}-{row.ci_high:.3f}]" in numbers and len(numbers) <= 80
+        assert f"{row.baseline_p50_ms:.3f} -> {row.candidate_p50_ms:.3f} ms" in numbers
+
+
+def load(folder: Path) -> list[dict]:
+    from harness.store.runs import load_run
+
+    return load_run(folder)

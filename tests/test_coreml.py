@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,9 @@ def test_the_check_catches_branches_in_the_training_form(tmp_path: Path) -> None
 def test_linux_run_converts_checks_and_writes_skipped_records(tmp_path: Path) -> None:
     done = bench("run", "--quick", "-m", "mobileone_s0", "-b", "coreml", "--compute-units", "all",
                  "--compute-units", "cpu-ne", "--threads", "1", "--out", "run", cwd=tmp_path)
-    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    # off macOS every job is a skipped record, so the sweep measured nothing: exit 3
+    assert done.returncode == (0 if sys.platform == "darwin" else 3), done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
     recs = [json.loads(p.read_text()) for p in (tmp_path / "run" / "records").glob("*.json")]
     assert sorted(r["job"]["device"] for r in recs) == ["all", "cpu-ne"]
     for rec in recs:

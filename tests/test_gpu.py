@@ -154,7 +154,8 @@ def test_no_gpu_means_skipped_records_with_the_reason(tmp_path: Path) -> None:
         assert re.search(rf"{name}\s+│\s+no", listing.stdout), name
     assert "onebench[tensorrt]" in listing.stdout and "onebench[gpu]" in listing.stdout
     done = bench("run", "--quick", "-m", "timm:test_byobnet", "--device", "cuda", "-p", "fp16", "--out", "run", cwd=tmp_path)
-    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr[-2000:]  # 3: no job was measured
+    assert "no job was measured" in done.stderr
     recs = [json.loads(p.read_text()) for p in (tmp_path / "run" / "records").glob("*.json")]
     assert sorted({r["job"]["backend"] for r in recs}) == sorted(GPU_BACKENDS)
     assert {r["job"]["boundary"] for r in recs} == {"device", "end-to-end"} and len(recs) == 2 * len(GPU_BACKENDS)

@@ -223,3 +223,19 @@ def baseline_set(run_arg: str = typer.Argument(..., metavar="RUN")) -> None:
 
     target = set_baseline(find_run(run_arg, RESULTS, say=note), RESULTS / "baseline")
     out.print(f"baseline: {target} (commit it to make it the nightly reference)", markup=False, highlight=False)
+
+
+@baseline_app.command("pin")
+@user_errors
+def baseline_pin(
+    source: Path = typer.Option(Path("constraints.txt"), "--from", help="The versions CI installs now."),
+    target: Path = typer.Option(Path("constraints-baseline.txt"), "--to", help="The nightly gate's pinned baseline."),
+) -> None:
+    """Move the nightly gate's pinned environment forward: its runtime pins become those of --from."""
+    from harness.host.baseline_env import pin_baseline
+
+    changed = pin_baseline(source, target)
+    for line in changed:
+        out.print(line, markup=False, highlight=False)
+    out.print(f"{target}: {len(changed)} pin(s) changed; commit it (the next night builds that environment once)",
+              markup=False, highlight=False)

@@ -46,3 +46,40 @@ def ensure_env(constraints: Path, cache_dir: Path, say=lambda _: None) -> Path:
         raise HarnessError(f"pip could not build the baseline environment from {constraints}: {tail[0][:300]}")
     (env_dir / READY).write_text(str(constraints.resolve()) + "\n")
     return python_of(env_dir)
+
+
+# Tools of the test suite and CI, not of a measurement: a baseline environment does not need them.
+NOT_RUNTIME = {"hypothesis", "pytest", "pytest-timeout", "pytest-xdist", "playwright", "greenlet", "nox", "execnet",
+               "iniconfig", "pluggy", "pyee", "sortedcontainers", "argcomplete", "colorlog", "dependency-groups",
+               "distlib", "virtualenv", "humanize", "python-discovery"}
+HEADER = """\
+# The pinned baseline of the nightly gate: the library versions of the last accepted night. `bench nightly
+# --baseline-constraints constraints-baseline.txt` builds a venv from this file once (cached by its hash) and measures
+# it in lockstep against the current environment. Move the baseline forward (README, "Nightly"): after a night is
+# accepted, `bench baseline pin` copies the runtime pins of constraints.txt here; commit it.
+"""
+
+
+def pin_baseline(source: Path, target: Path) -> list[str]:
+    """Write `target` from the runtime pins of `source` (the versions CI installs now); returns what changed,
+    as "name: old -> new" lines."""
+    from harness.store.records import atomic_write_text
+
+    def pins(path: Path) -> dict[str, str]:
+        out = {}
+        for line in path.read_text().splitlines():
+            name, sep, version = line.strip().partition("==")
+            if sep and not line.startswith("#"):
+                out[name.strip()] = version.strip()
+        return out
+
+    try:
+        new = {k: v for k, v in pins(source).items() if k.lower() not in NOT_RUNTIME}
+        old = pins(target) if target.exists() else {}
+    except OSError as exc:
+        raise HarnessError(f"cannot read {exc.filename} ({exc.strerror}); pass a pip constraints file") from None
+    if not new:
+        raise HarnessError(f"{source} pins no package (expected name==version lines)")
+    atomic_write_text(target, HEADER + "".join(f"{k}=={v}\n" for k, v in new.items()))
+    return [f"{k}: {old.get(k, 'absent')} -> {new.get(k, 'absent')}" for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k)]

@@ -321,7 +321,8 @@ def split_keys(keys: list[dict[str, Any]]) -> tuple[str, list[str]]:
     full = [{**DEFAULTS, **k} for k in keys]
     varying = [f for f in KEY_FIELDS if f in SHORT_ALWAYS or len({str(k.get(f)) for k in full}) > 1]
     spell = {"batch": "batch {}", "threads": "{} threads", "boundary": "boundary {}", "form": "{}"}
-    shared = " · ".join(spell.get(f, "{}").format(full[0][f]) for f in KEY_FIELDS if f not in varying) if full else ""
+    shared = " · ".join(spell.get(f, "{}").format(full[0][f]) for f in KEY_FIELDS
+                        if f not in varying and full[0][f] != DEFAULTS.get(f)) if full else ""  # NCHW goes unsaid
     labels = [" · ".join(spell.get(f, "{}").format(k[f]) if f not in SHORT_ALWAYS else str(k[f]) for f in varying)
               for k in full]
     return shared, labels
