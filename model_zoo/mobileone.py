@@ -28,6 +28,7 @@ class MobileOneVariant:
     widths: tuple[float, float, float, float]
     branches: int
     se_blocks: tuple[int, int, int, int] = (0, 0, 0, 0)
+    blocks: tuple[int, int, int, int] = STAGE_BLOCKS  # (depthwise, pointwise) pairs per stage; fewer in test nets
 
 
 VARIANTS: dict[str, MobileOneVariant] = {
@@ -145,7 +146,7 @@ class MobileOne(nn.Module):
         a = variant.widths
         cin = min(64, int(64 * a[0]))
         self.stage0 = MobileOneBlock(3, cin, 3, stride=2, fused=fused)  # the stem always has k=1
-        for i, (blocks, base, width, n_se) in enumerate(zip(STAGE_BLOCKS, STAGE_CHANNELS, a, variant.se_blocks)):
+        for i, (blocks, base, width, n_se) in enumerate(zip(variant.blocks, STAGE_CHANNELS, a, variant.se_blocks)):
             cout = int(base * width)
             layers: list[nn.Module] = []
             for b in range(blocks):

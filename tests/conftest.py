@@ -10,6 +10,13 @@ import torch
 # Tests run side by side (pytest-xdist): a sweep must not wait a minute for the neighbouring test to finish.
 # They mark their runs "busy" instead, and no test asserts a figure's stability from a real measurement.
 os.environ.setdefault("ONEBENCH_WAIT_QUIET", "0")
+# One artifact cache for the whole test session, every xdist worker included (they inherit this process's
+# environment): artifacts are keyed by content and verified by their sha256 sidecar, so sharing is safe, and
+# an export or compile one test made is loaded, not rebuilt, by the next.
+if "ONEBENCH_TEST_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["ONEBENCH_TEST_CACHE"] = tempfile.mkdtemp(prefix="onebench-test-cache-")
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -21,3 +28,16 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if item.get_closest_marker("gpu"):
             item.add_marker(skip)
+
+
+@pytest.fixture
+def fake_backends():
+    """The runner's test doubles (`tests/fake_backends.py`) registered for one test, then removed."""
+    from backends import registry
+    from tests.fake_backends import ALL
+
+    for name, ref in ALL.items():
+        registry.register(name, ref)
+    yield
+    for name in ALL:
+        registry.unregister(name)

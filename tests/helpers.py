@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -26,6 +27,9 @@ def bench(*args: str, cwd: Path, timeout: int = 600, env: dict[str, str] | None 
     return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=cwd, env={**env, "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=timeout)
 
+
+# MobileOne S0 runs in the fast lane; S1-S4 (the same code at full width) in the slow one
+FULL_SIZE = ["s0", *(pytest.param(v, marks=pytest.mark.slow) for v in ("s1", "s2", "s3", "s4"))]
 
 RECORD = {
     "schema_version": 2, "run_id": "r1", "job_id": "j1", "created": "2026-11-24T00:00:00+00:00",

@@ -43,6 +43,7 @@ def test_skip_and_se_are_where_they_say() -> None:
     assert all(not isinstance(layer.se, torch.nn.Identity) for layer in se.modules() if isinstance(layer, ConvLayer))
 
 
+@pytest.mark.slow
 def test_bench_ablation_activations_through_onnxruntime(tmp_path: Path) -> None:
     done = bench("ablation", "activations", "--backend", "onnxruntime", "--quick", "--threads", "1", "--out", "abl",
                  "--format", "md", cwd=tmp_path)

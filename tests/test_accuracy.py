@@ -34,7 +34,7 @@ def test_known_answers_hold_by_construction(colour_data) -> None:
     assert (hits1, hits5) == (16, 17)  # 18 images: two wrong at top-1, one of them also outside the top 5
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnxruntime", "openvino", "torch-compile"])
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime", "openvino", pytest.param("torch-compile", marks=pytest.mark.slow)])
 def test_top1_top5_through_each_backend(backend: str, colour_data, tmp_path: Path) -> None:
     data, weights, hits1, hits5 = colour_data
     rec = evaluate(data, weights, tmp_path, backend=backend, batch=4)  # 18 = 4 x 4 + 2: the last batch is padded
@@ -160,6 +160,7 @@ def test_bad_data_is_one_clear_error(problem: str, needle: str, colour_data, tmp
         evaluate(target, weights, tmp_path, batch=4)
 
 
+@pytest.mark.slow
 def test_cli_writes_the_record_and_refuses_bad_input_in_one_line(colour_data, tmp_path: Path) -> None:
     data, weights, hits1, _ = colour_data
     env = {"ONEBENCH_PLUGINS": "tests.colour_model"}

@@ -42,6 +42,7 @@ def test_a_failed_build_leaves_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_damaged_or_foreign_onnx_export_is_rebuilt_before_a_run(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     model = "timm:test_byobnet"

@@ -13,8 +13,7 @@ from safetensors.torch import save_file
 from timm.utils.model import reparameterize_model
 
 import model_zoo
-from model_zoo.mobileone import VARIANTS
-from tests.helpers import max_rel_err, randomize_bn
+from tests.helpers import FULL_SIZE, max_rel_err, randomize_bn
 
 
 def _timm_mobileone(variant: str) -> torch.nn.Module:
@@ -22,7 +21,7 @@ def _timm_mobileone(variant: str) -> torch.nn.Module:
     return randomize_bn(timm.create_model(f"mobileone_{variant}", pretrained=False), seed=3).eval()
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("variant", FULL_SIZE)
 def test_timm_weights_give_timm_outputs(variant: str, tmp_path: Path) -> None:
     """timm's randomized mobileone_sX, saved under timm's names, loads into ours (both forms) and
     ours computes what timm computes; the same weights under the authors' names load too."""
@@ -120,6 +119,7 @@ def test_timm_baseline_loads_timm_weights(tmp_path: Path) -> None:
         assert torch.equal(model_zoo.create("mobilenetv2_100", weights=tmp_path / "mnv2.pth")(x), reference(x))
 
 
+@pytest.mark.slow
 def test_nan_weights_are_failed_parity_records_and_the_sweep_goes_on(tmp_path: Path) -> None:
     import json
 

@@ -25,6 +25,7 @@ from harness.measure.protocol import preset
 from harness.publish.leaderboard import as_lists
 from harness.store import runs as store
 from tests.helpers import bench
+from tests.tiny_mobileone import NAME as TINY
 
 pytest.importorskip("coremltools")
 SWIFT = Path(__file__).parents[1] / "runners" / "ios"
@@ -35,7 +36,7 @@ def _job(model: str, precision: str = "fp16", form: str = "fused") -> JobSpec:
                    input_size=model_zoo.get_spec(model).input_size)
 
 
-@pytest.mark.parametrize("variant", ["s0", "s4"])
+@pytest.mark.parametrize("variant", ["s0", pytest.param("s4", marks=pytest.mark.slow)])
 def test_fused_mobileone_converts_without_branches(variant: str, tmp_path: Path) -> None:
     name = f"mobileone_{variant}"
     torch.manual_seed(0)
@@ -51,20 +52,23 @@ def test_fused_mobileone_converts_without_branches(variant: str, tmp_path: Path)
     assert coreml.package_path(tmp_path, _job(name, "fp32"), "w" * 8) != path
 
 
-def test_the_check_catches_branches_in_the_training_form(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name, adds", [(TINY, 5), pytest.param("mobileone_s0", 100, marks=pytest.mark.slow)])
+def test_the_check_catches_branches_in_the_training_form(name: str, adds: int, tmp_path: Path) -> None:
     torch.manual_seed(0)
-    model = model_zoo.create("mobileone_s0", form="train")
-    path, _ = coreml.convert(model, _job("mobileone_s0", form="train"), tmp_path, "t" * 8)
+    model = model_zoo.create(name, form="train")
+    path, _ = coreml.convert(model, _job(name, form="train"), tmp_path, "t" * 8)
     counts = coreml.op_counts(path)
-    assert counts["add"] > 100  # the train-time branches, summed
-    check = check_graph(counts, coreml.OP_KINDS, deployed_rule("mobileone_s0"))
+    assert counts["add"] > adds  # the train-time branches, summed
+    check = check_graph(counts, coreml.OP_KINDS, deployed_rule(name))
     assert not check["passed"] and check["found"] == {"add": counts["add"], "batchnorm": counts["batch_norm"]}
     assert check_graph(counts, coreml.OP_KINDS, deployed_rule("mobilenetv2_100")) == {"applies": False, "ops": counts}
 
 
-def test_linux_run_converts_checks_and_writes_skipped_records(tmp_path: Path) -> None:
-    done = bench("run", "--quick", "-m", "mobileone_s0", "-b", "coreml", "--compute-units", "all",
-                 "--compute-units", "cpu-ne", "--threads", "1", "--out", "run", cwd=tmp_path)
+@pytest.mark.parametrize("name", [TINY, pytest.param("mobileone_s0", marks=pytest.mark.slow)])
+def test_linux_run_converts_checks_and_writes_skipped_records(name: str, tmp_path: Path) -> None:
+    env = {"ONEBENCH_PLUGINS": "tests.tiny_mobileone"}
+    done = bench("run", "--quick", "-m", name, "-b", "coreml", "--compute-units", "all",
+                 "--compute-units", "cpu-ne", "--threads", "1", "--out", "run", cwd=tmp_path, env=env)
     # off macOS every job is a skipped record, so the sweep measured nothing: exit 3
     assert done.returncode == (0 if sys.platform == "darwin" else 3), done.stderr[-2000:]
     assert "Traceback" not in done.stderr
@@ -75,12 +79,14 @@ def test_linux_run_converts_checks_and_writes_skipped_records(tmp_path: Path) ->
         assert rec["job"]["precision"] == "fp16" and rec["backend_info"]["graph"]["passed"]
         assert Path(rec["artifact"]["path"]).is_dir() and rec["artifact"]["path"] in rec["message"]
     assert any(r["cold_start"]["convert_s"] > 0 for r in recs)
-    shown = bench("show", "run", cwd=tmp_path).stdout
-    assert "deployed graph: conv 43" in shown and "no add / batchnorm left: PASS" in shown
-    listing = bench("list", "backends", cwd=tmp_path).stdout
+    shown = bench("show", "run", cwd=tmp_path, env=env).stdout
+    fused = model_zoo.create(name, form="fused")
+    convs = sum(isinstance(m, torch.nn.Conv2d) for m in fused.modules())  # S0: 43 (one per block, and SE's)
+    assert f"deployed graph: conv {convs}" in shown and "no add / batchnorm left: PASS" in shown
+    listing = CliRunner().invoke(app, ["list", "backends"], env={"COLUMNS": "200"}).stdout  # in-process: no start-up
     assert re.search(r"coreml\s+│\s+converts only", listing)
-    bad = bench("run", "-m", "mobileone_s0", "-b", "coreml", "--compute-units", "ane", cwd=tmp_path)
-    assert bad.returncode == 2 and "unknown compute unit 'ane'" in bad.stderr
+    bad = CliRunner().invoke(app, ["run", "-m", "mobileone_s0", "-b", "coreml", "--compute-units", "ane"])
+    assert bad.exit_code == 2 and "unknown compute unit 'ane'" in bad.stderr
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +112,7 @@ def test_bundle_holds_packages_rules_and_job_keys(bundle: Path, tmp_path: Path) 
         export_bundle("coreml", ["mobileone_s0"], ["fp16"], ["all"], tmp_path / "notes", preset("quick"), tmp_path / "cache")
 
 
+@pytest.mark.slow
 def test_cli_export_writes_a_bundle_and_refuses_bad_options(tmp_path: Path) -> None:
     done = bench("export", "--backend", "coreml", "--bundle", "b", "-m", "mobileone_s0", "--quick", cwd=tmp_path)
     assert done.returncode == 0 and "(1 jobs)" in done.stdout, done.stderr[-2000:]

@@ -34,13 +34,7 @@ CFG = preset("default", warmup_s=0.02, warmup_max_s=0.2, timeout_s=60.0, probe=F
 PLUGIN = {"ONEBENCH_PLUGINS": "tests.fake_backends_plugin"}
 
 
-@pytest.fixture(autouse=True)
-def fake_backends():
-    for name, ref in ALL.items():
-        registry.register(name, ref)
-    yield
-    for name in ALL:
-        registry.unregister(name)
+pytestmark = pytest.mark.usefixtures("fake_backends")  # tests/conftest.py: the doubles registered
 
 
 @pytest.fixture
@@ -131,6 +125,7 @@ def test_a_record_written_by_hand_with_a_figure_it_never_measured_is_refused() -
             records.validate(edited)
 
 
+@pytest.mark.slow
 def test_sigterm_stops_a_sweep_like_ctrl_c(tmp_path: Path) -> None:
     env = {**os.environ, **PLUGIN, "ONEBENCH_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT),
            "ONEBENCH_FAKE_DELAY_S": "0.01"}

@@ -39,6 +39,7 @@ def test_the_wheels_are_the_listed_names_at_the_pinned_versions(wheels: Path) ->
     assert all(w.name.endswith("none-any.whl") or f"cp{PYVER.replace('.', '')}" in w.name for w in wheels.glob("*.whl"))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: run benchmarks/gpu_check.sh itself")
 def test_the_check_installs_offline_and_reports_the_skips(wheels: Path, tmp_path: Path) -> None:
     env_dir = tmp_path / "env"

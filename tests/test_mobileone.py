@@ -7,13 +7,10 @@ import torch
 
 import model_zoo
 from model_zoo.mobileone import VARIANTS, MobileOneBlock
-from tests.helpers import REFERENCE, max_rel_err, randomize_bn
-
-# The published checkpoints' state-dict names and shapes (a copy of ../shared/reference, kept with the
-# tests so a fresh clone checks against them instead of skipping).
+from tests.helpers import FULL_SIZE, REFERENCE, max_rel_err, randomize_bn
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("variant", FULL_SIZE)
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float64, 1e-9)])
 def test_fused_equals_training_form(variant: str, dtype: torch.dtype, tol: float) -> None:
     seed = list(VARIANTS).index(variant)  # not hash(variant): Python salts it per process
@@ -40,7 +37,7 @@ def test_fusion_catches_a_wrong_branch() -> None:
         assert max_rel_err(fused(x), block(x)) > 1e-3
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("variant", FULL_SIZE)
 def test_params_and_macs_match_reference(variant: str) -> None:
     spec = model_zoo.get_spec(f"mobileone_{variant}")
     train = model_zoo.create(spec.name, form="train")
@@ -51,7 +48,7 @@ def test_params_and_macs_match_reference(variant: str) -> None:
     assert abs(macs / spec.reference.macs_m - 1) < 0.005, macs
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("variant", FULL_SIZE)
 def test_state_dict_names_are_the_authors(variant: str) -> None:
     for form, suffix in (("train", "unfused"), ("fused", "fused")):
         ours = {k: list(v.shape) for k, v in model_zoo.create(f"mobileone_{variant}", form=form).state_dict().items()}

@@ -11,26 +11,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from backends import registry
 from harness.measure.jobs import Job, plan
 from harness.measure.protocol import Measurement, preset
 from harness.measure.runner import BUG_PREFIX, RunContext, judged, make_record, run_sweep
 from harness.measure.stats import MIN_CI_SAMPLES
 from harness.measure.worker import timed_fields
 from harness.store import records
-from tests.fake_backends import ALL
 
 MODEL = "timm:test_byobnet"
 DEFAULT = preset("default")
 
 
-@pytest.fixture(autouse=True)
-def fake_backends():
-    for name, ref in ALL.items():
-        registry.register(name, ref)
-    yield
-    for name in ALL:
-        registry.unregister(name)
+pytestmark = pytest.mark.usefixtures("fake_backends")  # tests/conftest.py: the doubles registered
 
 
 def _process(samples: list[int]) -> dict:
@@ -56,9 +48,10 @@ def test_every_sample_count_makes_a_valid_record(tmp_path: Path, counts: list[in
         assert "too few iterations for a confidence interval of p50" in rec["unstable_reasons"]
 
 
-@pytest.mark.parametrize("bounds", [{"min_iters": 1, "min_s": 0.01, "max_s": 0.01},  # one sample a process
-                                    {"min_iters": 5},  # the old default: stopped at 5, before a CI exists
-                                    {}])  # today's default protocol
+@pytest.mark.parametrize("bounds", [
+    pytest.param({"min_iters": 1, "min_s": 0.01, "max_s": 0.01}, marks=pytest.mark.slow),  # one sample a process
+    {"min_iters": 5},  # the old default: stopped at 5, before a CI exists
+    pytest.param({}, marks=pytest.mark.slow)])  # today's default protocol
 def test_a_job_slower_than_the_timing_window_gets_valid_records(tmp_path: Path, bounds: dict) -> None:
     cfg = preset("default", repeats=2, max_repeats=2, warmup_s=0.0, warmup_iters=1, warmup_max_s=0.05,
                  probe=False, timeout_s=60.0, **bounds)

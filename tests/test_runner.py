@@ -7,25 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from backends import registry
 from harness.measure.jobs import Job, plan
 from harness.measure.protocol import preset
 from harness.measure.runner import SweepListener, SweepPlan, run_sweep
 from harness.store import records
 from harness.store import runs as store
-from tests.fake_backends import ALL
 
 MODEL = "timm:test_byobnet"
 FAST = preset("quick", min_s=0.05, max_s=0.2, warmup_s=0.01, timeout_s=20.0)
 
 
-@pytest.fixture(autouse=True)
-def fake_backends():
-    for name, ref in ALL.items():
-        registry.register(name, ref)
-    yield
-    for name in ALL:
-        registry.unregister(name)
+pytestmark = pytest.mark.usefixtures("fake_backends")  # tests/conftest.py: the doubles registered
 
 
 class Recorder(SweepListener):

@@ -10,6 +10,7 @@ from harness.errors import HarnessError
 from harness.track.selfcheck import run_selfcheck
 
 
+@pytest.mark.slow
 def test_selfcheck_pairs_rounds_against_both_references(tmp_path: Path) -> None:
     result = run_selfcheck("timm:test_byobnet", threads=1, rounds=3, seconds=0.05, cache_dir=tmp_path)
     assert result.empty_step_ns > 0 and result.loop_ns_per_iter >= result.empty_step_ns

@@ -68,6 +68,7 @@ def results(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_measured_top1_joins_the_timed_artifact_in_every_format(results: Path) -> None:
     done = bench("leaderboard", "colours", "byob", "--format", "md", "-o", "board/README.md", cwd=results, env=PLUGIN)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -81,6 +82,7 @@ def test_measured_top1_joins_the_timed_artifact_in_every_format(results: Path) -
     assert ",91.667,50.000," in ort  # measured on the artifact beside the (made-up) reported figure
 
 
+@pytest.mark.slow
 def test_site_in_headless_chromium(results: Path, tmp_path: Path) -> None:
     done = bench("leaderboard", "colours", "byob", "evil", "--html", "site", cwd=results, env=PLUGIN)
     assert done.returncode == 0, done.stderr[-2000:]

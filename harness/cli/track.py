@@ -22,7 +22,6 @@ from harness.cli.common import (
 from harness.errors import HarnessError
 from harness.publish.tables import rich_table
 
-
 KEY_BUDGET_OPTION = typer.Option(60.0, "--key-budget-s", help="Lockstep: most seconds of extra pairs for a key whose verdict is still undecided (0: none).")
 BUDGET_OPTION = typer.Option(600.0, "--budget-s", help="Lockstep: most seconds of extra pairs over all keys.")
 

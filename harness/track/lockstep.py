@@ -76,8 +76,9 @@ class Resident:
     """One side's measurement process, kept alive and timing a window when told to."""
 
     def __init__(self, side: Side, timeout_s: float, module: str = "harness.measure.worker") -> None:
-        env = {**os.environ, **LOCKSTEP_ENV, **side.env,
-               "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")])}
+        # the checkout first (both sides run this harness), then the side's own PYTHONPATH (a plugin for one side)
+        paths = [str(PROJECT_ROOT), side.env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))]
+        env = {**os.environ, **LOCKSTEP_ENV, **side.env, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
         self.side, self.timeout_s = side, timeout_s
         self.stderr = tempfile.TemporaryFile(mode="w+")
         try:
