@@ -69,3 +69,25 @@ def test_paired_statistics_and_input_checks(tmp_path: Path) -> None:
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1)
     with pytest.raises(HarnessError, match="--pairs"):
         run_lockstep(jobs, CFG, (Side("a"), Side("b")), tmp_path / "x", tmp_path / "c", pairs=1)
+
+
+def test_an_undecided_key_gets_more_pairs_until_it_decides_or_its_budget_is_spent(tmp_path: Path, monkeypatch) -> None:
+    from harness.track.lockstep import Decisive
+
+    # paired ratios spread from 0.95 to 1.11: the CI of their median holds both 1.00 and 1.05
+    straddles = Paired(("k",), [1.0] * 21, list(np.linspace(0.95, 1.11, 21)), [(1.0, 1.0)] * 5)
+    clear = Paired(("k",), [1.0] * 20, [1.2] * 20, [(1.0, 1.0)] * 5)
+    assert Decisive(0.05).undecided(straddles) and not Decisive(0.05).undecided(clear)
+    calls = iter([True, True, False])  # undecided twice, then the CI decides
+    monkeypatch.setattr(Decisive, "undecided", lambda self, paired: next(calls))
+    jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
+    decisive = Decisive(0.05, key_s=60, total_s=60, batch=4)
+    base, cand, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate")), tmp_path / "ls",
+                                      tmp_path / "cache", pairs=3, window_s=0.01, decisive=decisive)
+    assert len(paired[0].base) == 3 + 2 * 4 and cand[0]["processes"][0]["lockstep"]["pairs"] == 11
+    assert decisive.spent_s > 0
+    calls = iter([True] * 100)  # never decides: the key's budget ends it
+    spent = Decisive(0.05, key_s=0.3, total_s=60, batch=2)
+    _, _, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate")), tmp_path / "ls2",
+                                tmp_path / "cache", pairs=3, window_s=0.01, decisive=spent)
+    assert len(paired[0].base) > 3 and spent.spent_s < 5

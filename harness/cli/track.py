@@ -183,7 +183,7 @@ def nightly(
     key_budget_s: float = KEY_BUDGET_OPTION,
     budget_s: float = BUDGET_OPTION,
 ) -> None:
-    """Default sweep vs results/baseline, or lockstep vs a pinned environment; refresh leaderboard and history; exit 1 on a regression, 3 when a job lost its number."""
+    """Lockstep vs a pinned environment, or the default sweep vs results/baseline; refresh leaderboard and history; exit 1 on a regression, 3 when it cannot judge, 5 when keys stayed undecided."""
     from harness.cli.sweep_progress import StatusLine
     from harness.measure.planner import plan_from_options, protocol_from_options
     from harness.track.nightly import run_nightly
