@@ -85,3 +85,36 @@ def test_one_point_or_no_match_is_a_clear_error(tmp_path: Path) -> None:
         load_series(db, model="other")
     with pytest.raises(HarnessError, match="no index"):
         load_series(tmp_path / "absent.sqlite")
+
+
+def test_the_gate_history_is_each_lockstep_nights_ratio_with_its_steps(tmp_path: Path, monkeypatch) -> None:
+    """Nights of the lockstep gate: their ratio against the pinned environment, per key, a step where the
+    runtime got slower, and the stored-baseline nights left out (their ratios are not against a pinned env)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+    from harness.track.history import gate_series
+
+    key = {"model": "mobileone_s0", "form": "fused", "backend": "onnxruntime", "device": "cpu", "precision": "fp32",
+           "batch": 1, "threads": 1, "boundary": "host-sync"}
+    ratios = _noisy([(8, 1.0), (6, 1.08)], sd=0.005)
+    for night, ratio in enumerate(ratios):
+        folder = tmp_path / "results" / "runs" / f"nightly-202612{night + 1:02d}-031700-abcdef"
+        folder.mkdir(parents=True)
+        (folder / "compare.json").write_text(json.dumps({
+            "created": f"2026-12-{night + 1:02d}T03:17:00+00:00", "commit": f"c{night:06d}", "method": "lockstep: ...",
+            "rows": [{"key": key, "ratio": ratio, "ci_low": ratio - 0.01, "ci_high": ratio + 0.01, "verdict": "same"}]}))
+    stored = tmp_path / "results" / "runs" / "nightly-20261231-031700-ffffff"
+    stored.mkdir()
+    (stored / "compare.json").write_text(json.dumps({"method": "quiet-window p50 ratio", "rows": [
+        {"key": key, "ratio": 5.0, "ci_low": 4.0, "ci_high": 6.0, "verdict": "slower"}]}))
+    (series,) = gate_series(tmp_path / "results")
+    assert series.unit == "x" and len(series.points) == len(ratios) and [s.index for s in series.steps] == [8]
+    assert series.steps[0].size == pytest.approx(0.08, abs=0.01) and series.steps[0].commit == "c000008"
+    monkeypatch.chdir(tmp_path)
+    shown = CliRunner().invoke(app, ["history", "--gate", "--plot", "gate.png"])
+    assert shown.exit_code == 0, shown.output
+    assert "---- step +" in shown.stdout and " x [" in shown.stdout and "run nightly-20261231" not in shown.stdout
+    assert (tmp_path / "gate.png").stat().st_size > 1000

@@ -101,3 +101,24 @@ def test_nan_and_infinity_are_refused_when_read(tmp_path: Path) -> None:
         path.write_text(records.json.dumps(RECORD).replace('"p50": 2,', f'"p50": {bad},', 1))
         with pytest.raises(records.HarnessError, match="not a finite number"):
             records.read_record(path)
+
+
+@pytest.mark.parametrize("samples", [1, 2, 5, 6])
+def test_an_ingested_run_with_few_samples_is_stored_valid(tmp_path: Path, samples: int) -> None:
+    """The device path at the edges: one process of 1..6 samples (a custom protocol's min_iters) ingests into
+    records that read back valid, their CI null below 6 samples and the job then marked unstable."""
+    import json
+
+    from harness.device import ingest
+
+    job = Job(model="mobileone_s0", backend="coreml", device="all", precision="fp16", boundary="on-device")
+    data = {"format": ingest.FORMAT, "version": 1, "device": {"model": "iPhone13,2", "os": "iOS 18"},
+            "runner": {"name": "x", "version": "1", "clock": "mach"},
+            "protocol": {"min_iters": 1, "min_s": 0.3, "max_s": 0.4, "target_rel_ci": 0.01, "repeats": 1},
+            "results": [{"job_id": job.id, "job": job.as_dict(), "status": "ok",
+                         "processes": [{"samples_ns": [900_000 + 1000 * i for i in range(samples)]}]}]}
+    (tmp_path / "r.json").write_text(json.dumps(data))
+    folder = ingest.ingest(tmp_path / "r.json", tmp_path / "results")
+    (rec,) = [records.read_record(p) for p in (folder / "records").glob("*.json")]
+    assert (rec["processes"][0]["summary"]["ci_low"] is None) == (samples < MIN_CI_SAMPLES)
+    assert rec["status"] == "ok" and rec["stats"]["p50"] > 0

@@ -179,11 +179,12 @@ def find_run(arg: str, root: Path, say: Callable[[str], None] | None = None) -> 
                                f"see `bench show {candidates[-1]}` for why")
         if say:
             newer = candidates[candidates.index(with_numbers) + 1:]
-            corrupt = [c for c in newer if _unreadable(c)]
+            corrupt = {c: why for c in newer if (why := _unreadable(c))}
             passed = " (newer runs measured nothing)" if len(newer) > len(corrupt) else ""
             if corrupt:
+                newest = list(corrupt)[-1]
                 passed += (f" (passed over {len(corrupt)} newer run(s) with unreadable records, the newest "
-                           f"{corrupt[-1]}: {_unreadable(corrupt[-1])})")
+                           f"{newest}: {corrupt[newest]})")
             say(f"latest run with numbers: {with_numbers}{passed}")
         return with_numbers
     for path in (Path(arg), runs / arg):
