@@ -79,7 +79,7 @@ def test_linux_run_converts_checks_and_writes_skipped_records(name: str, tmp_pat
         assert rec["job"]["precision"] == "fp16" and rec["backend_info"]["graph"]["passed"]
         assert Path(rec["artifact"]["path"]).is_dir() and rec["artifact"]["path"] in rec["message"]
     assert any(r["cold_start"]["convert_s"] > 0 for r in recs)
-    shown = bench("show", "run", cwd=tmp_path, env=env).stdout
+    shown = CliRunner().invoke(app, ["show", str(tmp_path / "run")]).stdout  # in-process: no start-up
     fused = model_zoo.create(name, form="fused")
     convs = sum(isinstance(m, torch.nn.Conv2d) for m in fused.modules())  # S0: 43 (one per block, and SE's)
     assert f"deployed graph: conv {convs}" in shown and "no add / batchnorm left: PASS" in shown

@@ -59,6 +59,8 @@ def test_lockstep_fails_closed_when_the_candidate_never_runs(here: Path, candida
     assert cand[0]["status"] == "error" and paired == []
     result = compare_runs(base, cand, 0.05, paired)
     assert result.exit_code == 3 and result.failures[0].startswith("no job was compared")
+    if candidate != "/bin/true":
+        return  # the command line once is enough
     cli = CliRunner().invoke(app, ["compare", "--interleave", "-m", MODEL, "-b", "fake-sleep", "--pairs", "3",
                                    "--window-ms", "20", "--candidate-python", candidate])
     assert cli.exit_code == 3, cli.output

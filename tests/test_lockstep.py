@@ -86,8 +86,15 @@ def test_an_undecided_key_gets_more_pairs_until_it_decides_or_its_budget_is_spen
                                       tmp_path / "cache", pairs=3, window_s=0.01, decisive=decisive)
     assert len(paired[0].base) == 3 + 2 * 4 and cand[0]["processes"][0]["lockstep"]["pairs"] == 11
     assert decisive.spent_s > 0
-    calls = iter([True] * 100)  # never decides: the key's budget ends it
+
+
+@pytest.mark.slow
+def test_a_key_that_never_decides_stops_at_its_budget(tmp_path: Path, monkeypatch) -> None:
+    from harness.track.lockstep import Decisive
+
+    monkeypatch.setattr(Decisive, "undecided", lambda self, paired: True)
+    jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
     spent = Decisive(0.05, key_s=0.3, total_s=60, batch=2)
-    _, _, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate")), tmp_path / "ls2",
+    _, _, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate")), tmp_path / "ls",
                                 tmp_path / "cache", pairs=3, window_s=0.01, decisive=spent)
     assert len(paired[0].base) > 3 and spent.spent_s < 5

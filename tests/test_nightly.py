@@ -27,6 +27,7 @@ def restore_registry():
     registry.unregister("fake-sleep")
 
 
+@pytest.mark.slow
 def test_nightly_gates_on_the_committed_baseline(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("ONEBENCH_CACHE", str(tmp_path / "cache"))
     # Nor the load-average guard: earlier tests (conversions, a browser) leave the 1-minute load above
@@ -49,6 +50,7 @@ def test_nightly_gates_on_the_committed_baseline(tmp_path: Path, monkeypatch) ->
     assert any("history plot" in n for n in regressed.notes)
 
 
+@pytest.mark.slow
 def test_nightly_in_lockstep_against_a_baseline_environment(tmp_path: Path, monkeypatch) -> None:
     """Shared runners: the baseline interpreter and the current one measured together, the same night."""
     import sys

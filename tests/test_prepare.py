@@ -42,6 +42,7 @@ def test_a_crash_costs_its_artifact_only(tmp_path: Path) -> None:
     assert results["fake-missing"].status == "skipped" and results["fake-missing"].message
 
 
+@pytest.mark.slow
 def test_a_sweep_after_prepare_loads_the_prepared_export(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     jobs = plan([MODEL], ["onnxruntime"], ["fp32"], [1], 1, input_sizes={MODEL: 64})
@@ -63,6 +64,7 @@ def test_cli_prepare_reports_each_artifact(tmp_path: Path, monkeypatch) -> None:
     assert not list(tmp_path.rglob("records"))  # prepare times nothing and writes no records
 
 
+@pytest.mark.slow
 def test_jit_compile_caches_in_the_artifact_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The CUDA path of torch-compile (`torch.compile` with Inductor's caches in the artifact cache), run on
     the CPU: the first compile writes the cache, a second process-like compile of a new module hits it."""

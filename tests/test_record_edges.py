@@ -55,9 +55,8 @@ def test_every_sample_count_makes_a_valid_record(tmp_path: Path, counts: list[in
 def test_a_job_slower_than_the_timing_window_gets_valid_records(tmp_path: Path, bounds: dict) -> None:
     cfg = preset("default", repeats=2, max_repeats=2, warmup_s=0.0, warmup_iters=1, warmup_max_s=0.05,
                  probe=False, timeout_s=60.0, **bounds)
-    jobs = plan([MODEL], ["fake-slow-iteration", "fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
-    recs = {r["job"]["backend"]: r for r in run_sweep(jobs, cfg, tmp_path / "run", cache_dir=tmp_path / "cache")}
-    slow = recs["fake-slow-iteration"]
+    jobs = plan([MODEL], ["fake-slow-iteration"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
+    (slow,) = run_sweep(jobs, cfg, tmp_path / "run", cache_dir=tmp_path / "cache")
     assert slow["status"] == "ok", slow["message"]
     counts = [len(p["samples_ns"]) for p in slow["processes"]]
     assert counts == [cfg.min_iters] * 2  # each process timed only the minimum
