@@ -158,6 +158,10 @@ def test_the_gate_fails_closed_where_it_cannot_judge(tmp_path: Path) -> None:
     unchecked["parity"] = None  # its outputs were never compared with PyTorch fp32
     result = compare_runs(base, [unchecked, base[1]])
     assert result.exit_code == 3 and "no parity result" in result.cannot_judge[0] and len(result.rows) == 1
+    on_device = [json.loads(json.dumps(r)) for r in (base[0], unchecked)]  # iPhone runs: no parity by design
+    for r in on_device:
+        r["job"]["boundary"], r["parity"] = "on-device", None
+    assert compare_runs([on_device[0]], [on_device[1]]).exit_code in (0, 5)
     all_errored = compare_runs([_failed(record(process_samples(rng, 2e6), model=m)) for m in ("a", "b")], base)
     assert all_errored.exit_code == 3 and all_errored.failures[0].startswith("no job was compared")
     both_sides_never_ran = CliRunner().invoke(app, [

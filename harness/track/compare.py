@@ -269,7 +269,7 @@ def compare_runs(base: list[dict[str, Any]], cand: list[dict[str, Any]], thresho
         if not has_number(b):
             result.broken.append(f"{key_label(key)}: {lost_number(b)}")
             continue
-        if b.get("parity") is None:
+        if b.get("parity") is None and b["job"]["boundary"] != "on-device":  # the device runner checks none
             result.cannot_judge.append(f"{key_label(key)}: the candidate has no parity result (its outputs were "
                                        "never checked against PyTorch fp32)")
             continue
@@ -317,7 +317,7 @@ SHORT_ALWAYS = ("model", "backend", "precision")  # in every short label; other 
 
 def split_keys(keys: list[dict[str, Any]]) -> tuple[str, list[str]]:
     """(the key fields every row shares, spelt once; each row's short label of the rest), e.g.
-    ("fused · cpu · batch 1 · 1 threads · host-sync", ["mobileone_s0 · onnxruntime · fp32", ...])."""
+    ("fused · cpu · batch 1 · 1 threads · boundary host-sync", ["mobileone_s0 · onnxruntime · fp32", ...])."""
     full = [{**DEFAULTS, **k} for k in keys]
     varying = [f for f in KEY_FIELDS if f in SHORT_ALWAYS or len({str(k.get(f)) for k in full}) > 1]
     spell = {"batch": "batch {}", "threads": "{} threads", "boundary": "boundary {}", "form": "{}"}
