@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from harness import PROJECT_ROOT
+from harness import PROJECT_ROOT, plugins
 from harness.host import gpu
 
 CORE_LIBRARIES = ("onebench", "torch", "timm", "numpy", "scipy")  # every backend's; each adds its `packages`
@@ -84,12 +84,6 @@ def git_commit(root: Path = PROJECT_ROOT) -> dict[str, object]:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
-def plugin_names() -> list[str]:
-    from harness.plugins import named
-
-    return named()
-
-
 def capture() -> dict[str, object]:
     """Everything about this machine and software that can change a timing."""
     mem = psutil.virtual_memory()
@@ -105,5 +99,5 @@ def capture() -> dict[str, object]:
         "project": git_commit(),
         "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE",
                                            "KMP_AFFINITY", "OMP_PROC_BIND") if k in os.environ},
-        "plugins": plugin_names(),  # what ONEBENCH_PLUGINS loaded: models and backends from outside the project
+        "plugins": plugins.named(),  # what ONEBENCH_PLUGINS loaded: models and backends from outside the project
     }

@@ -78,13 +78,6 @@ def shared_machine_note(records: list[dict]) -> list[str]:
             "against a pinned environment (`bench nightly --baseline-constraints constraints-baseline.txt`)"]
 
 
-def _history(root: Path) -> list[str]:
-    try:
-        return [f"history plot: {plot(load_series(store.default_index(root)), root / 'history.png')}"]
-    except HarnessError as exc:
-        return [f"history plot not drawn: {exc}"]
-
-
 def _lockstep_night(jobs: list[Job], cfg: ProtocolConfig, root: Path, run_dir: Path, threshold: float,
                     baseline_python: str, decisive=None) -> NightlyResult:
     """Baseline environment and current one resident together, taking turns; the current side's
@@ -102,7 +95,7 @@ def _lockstep_night(jobs: list[Job], cfg: ProtocolConfig, root: Path, run_dir: P
     measured = accuracy.load_all(root)
     write_markdown(current, measured, root / "leaderboard.md")
     notes = [f"lockstep against {baseline_python}", f"site: {write_site(current, measured, root / 'site')}", *warnings]
-    return NightlyResult(run_dir, result, notes + _history(root) + _gate_history(root),
+    return NightlyResult(run_dir, result, notes + _history(root),
                          any(r["status"] == "ok" for r in current))
 
 
@@ -116,9 +109,14 @@ def _write_gate(run_dir: Path, result: compare.Comparison, current: list[dict]) 
         **result.as_dict()}))
 
 
-def _gate_history(root: Path) -> list[str]:
-    """The lockstep ratio per night against the pinned environment, plotted beside the absolute figures."""
-    try:
-        return [f"gate history plot: {plot(gate_series(root), root / 'gate-history.png')}"]
-    except HarnessError as exc:
-        return [f"gate history plot not drawn: {exc}"]
+def _history(root: Path) -> list[str]:
+    """The history plots: each key's absolute figures over runs, and (after lockstep nights) the gate's own
+    series, each night's ratio against the pinned environment."""
+    notes = []
+    for what, series, name in (("history", lambda: load_series(store.default_index(root)), "history.png"),
+                               ("gate history", lambda: gate_series(root), "gate-history.png")):
+        try:
+            notes.append(f"{what} plot: {plot(series(), root / name)}")
+        except HarnessError as exc:
+            notes.append(f"{what} plot not drawn: {exc}")
+    return notes
