@@ -17,6 +17,9 @@ from typing import Protocol
 import numpy as np
 from torch import nn
 
+from backends.calibration import Calibration
+from backends.config import BackendConfig, config_of
+
 
 @dataclass(frozen=True)
 class Availability:
@@ -50,6 +53,11 @@ class JobSpec:
     form: str = "fused"
     input_size: int = 224
     layout: str = "nchw"  # or "nhwc" (channels-last), where the backend supports it
+    options: str = ""  # the backend's non-default configuration, canonical (`backends.config`)
+
+    def config(self, backend: object) -> BackendConfig:
+        """This job's typed configuration of `backend` (its `config` class, filled from `options`)."""
+        return config_of(backend).parse(self.options, self.backend)
 
 
 @dataclass
@@ -63,6 +71,8 @@ class OpenContext:
     # that waits must not spin on a core. A backend that honours this sets its runtime's passive wait
     # policy and reports it as `info["wait_policy"]`.
     passive_wait: bool = False
+    # The inputs an int8 quantizer calibrates on (`--calibration`); None for float jobs.
+    calibration: Calibration | None = None
 
 
 @dataclass
@@ -120,8 +130,17 @@ def common_unsupported(backend: Backend, job: JobSpec) -> str | None:
     if job.device not in backend.devices:
         return f"{backend.name} runs on {', '.join(backend.devices)}, not {job.device}"
     if job.precision not in backend.precisions:
+        if job.precision == "int8":
+            return f"{backend.name} has no int8 (quantized) path; int8 runs on {', '.join(int8_backends())}"
         return f"{backend.name} does not run {job.precision} here (it runs {', '.join(backend.precisions)})"
     layouts = getattr(backend, "layouts", ("nchw",))
     if job.layout not in layouts:
         return f"{backend.name} runs the {', '.join(layouts)} layout, not {job.layout}"
     return None
+
+
+def int8_backends() -> list[str]:
+    """The built-in backends with an int8 path (for the `skipped` reason of those without)."""
+    from backends import registry
+
+    return [name for name in registry.BUILTIN if "int8" in registry.get(name).precisions]

@@ -1,21 +1,35 @@
-"""ONNX Runtime, CPU execution provider, on the cached ONNX export.
+"""ONNX Runtime, CPU execution provider, on the cached ONNX export (int8: its QDQ quantization of it).
 
-Graph optimization ALL, `intra_op_num_threads` = the job's threads, sequential execution, and the
-input and output bound once as OrtValues (I/O binding), so an iteration copies nothing.
+Graph optimization ALL by default, `intra_op_num_threads` = the job's threads, sequential execution,
+and the input and output bound once as OrtValues (I/O binding), so an iteration copies nothing. int8 is
+static QDQ quantization with per-channel weights (`backends.onnx_quantize`), calibration recorded.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from torch import nn
 
 from backends.artifact_cache import recorded_sha256
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
+from backends.calibration import require
+from backends.config import choices
 from backends.onnx_export import INPUT_NAME, OUTPUT_NAME, checked_graph, export_availability, export_onnx
+from backends.onnx_quantize import QdqSettings, ort_kernels, quantize_qdq
 
 INSTALL = "pip install 'onebench[onnxruntime]'"
+OPTIMIZATION = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED", "basic": "ORT_ENABLE_BASIC",
+                "disabled": "ORT_DISABLE_ALL"}
+
+
+@dataclass(frozen=True)
+class OnnxRuntimeConfig(QdqSettings):
+    """Session options, and (int8) the quantizer's settings."""
+
+    graph_optimization: str = choices("all", "extended", "basic", "disabled", help="SessionOptions.graph_optimization_level")
 
 
 class OnnxRuntimeCPU:
@@ -23,7 +37,8 @@ class OnnxRuntimeCPU:
     packages = ("onnx", "onnxscript", "onnxruntime")  # the versions a record of this backend states
     description = "ONNX Runtime (CPU EP)"
     devices = ("cpu",)
-    precisions = ("fp32",)
+    precisions = ("fp32", "int8")
+    config = OnnxRuntimeConfig
     preload = ("onnxruntime",)  # imported once by the sweep's fork server, not in every process
 
     def availability(self) -> Availability:
@@ -40,8 +55,16 @@ class OnnxRuntimeCPU:
 
         path, export_s = export_onnx(model, job.model, ctx.weights_hash, job.batch, job.input_size, ctx.cache_dir)
         graph = checked_graph(path, job.model, job.form)
+        config: OnnxRuntimeConfig = job.config(self)
+        cold, info = {"export_s": export_s}, {}
+        if job.precision == "int8":
+            path, cold["quantize_s"], info["quantization"] = quantize_qdq(
+                path, config, require(ctx.calibration, self.name), job.batch, ctx.cache_dir)
+        level = getattr(ort.GraphOptimizationLevel, OPTIMIZATION[config.graph_optimization])
+        if job.precision == "int8":
+            info["quantization"]["runtime"] = ort_kernels(path, level)
         options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.graph_optimization_level = level
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.intra_op_num_threads = job.threads
         options.inter_op_num_threads = 1
@@ -52,7 +75,7 @@ class OnnxRuntimeCPU:
             wait = "session.intra_op.allow_spinning=0"
         start = time.perf_counter()
         sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        load_s = time.perf_counter() - start
+        cold["load_s"] = time.perf_counter() - start
 
         out_shape = [d if isinstance(d, int) else job.batch for d in sess.get_outputs()[0].shape]
         output = np.empty(out_shape, dtype=np.float32)
@@ -67,8 +90,8 @@ class OnnxRuntimeCPU:
             return sess.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(x, dtype=np.float32)})[0]
 
         return Session(
-            run=run, infer=infer, cold={"export_s": export_s, "load_s": load_s},
+            run=run, infer=infer, cold=cold,
             artifact={"path": str(path), "sha256": recorded_sha256(path), "format": "onnx"},
             info={"providers": sess.get_providers(), "intra_op_num_threads": job.threads, "wait_policy": wait,
-                  "graph": graph},
+                  "graph": graph, **info},
         )

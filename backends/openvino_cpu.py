@@ -3,26 +3,48 @@
 Precision is always explicit (`INFERENCE_PRECISION_HINT`): OpenVINO otherwise runs bf16 on CPUs that
 have it and reports an fp32 model. The latency hint and `INFERENCE_NUM_THREADS` match the job; the
 settings the compiled model reports back are recorded.
+
+int8 is NNCF post-training quantization (`nncf.quantize`) of the converted IR, preset recorded; the
+float remainder runs at `int8_float_precision` (f32 unless asked), and the compiled model's execution
+graph says which layers run in an integer precision and which fell back to float.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from torch import nn
 
 from backends.artifact_cache import cached, recorded_sha256
-from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
+from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported, module_availability
+from backends.calibration import Calibration, require
+from backends.config import BackendConfig, choices, option
 from backends.onnx_export import checked_graph, export_availability, export_onnx
 
 INSTALL = "pip install 'onebench[openvino]'"
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+COMPUTE_LAYERS = {"Convolution", "GroupConvolution", "FullyConnected", "MatMul", "Deconvolution"}
+INTEGER = {"i8", "u8", "i4", "u4"}
 CAPABILITY = {"bf16": "BF16", "fp16": "FP16"}
 # OpenVINO's CPU plugin has no wait-policy property: its TBB workers spin briefly, then sleep; at the
 # default single thread an idle request has no worker threads at all.
 WAIT_POLICY = "TBB default (no passive setting exists)"
+
+
+@dataclass(frozen=True)
+class OpenVinoConfig(BackendConfig):
+    """Compile properties, and (int8) NNCF's settings."""
+
+    performance_hint: str = choices("LATENCY", "THROUGHPUT", help="PERFORMANCE_HINT")
+    preset: str = choices("performance", "mixed", help="nncf.QuantizationPreset (symmetric or asymmetric activations)")
+    fast_bias_correction: bool = option(True, "NNCF's fast bias correction (False: the full algorithm)")
+    int8_float_precision: str = choices("f32", "bf16", help="precision of what int8 leaves in float")
 
 
 def cpu_capabilities() -> list[str]:
@@ -54,7 +76,8 @@ class OpenVinoCPU:
     packages = ("onnx", "onnxscript", "openvino")  # the versions a record of this backend states
     description = "OpenVINO (CPU plugin)"
     devices = ("cpu",)
-    precisions = ("fp32", "bf16", "fp16")
+    precisions = ("fp32", "bf16", "fp16", "int8")
+    config = OpenVinoConfig
     preload = ("openvino",)  # imported once by the sweep's fork server, not in every process
 
     def availability(self) -> Availability:
@@ -62,6 +85,8 @@ class OpenVinoCPU:
 
     def unsupported(self, job: JobSpec) -> str | None:
         reason = common_unsupported(self, job)
+        if reason is None and job.precision == "int8" and not module_availability("nncf", "").ok:
+            reason = "int8 on OpenVINO is NNCF's post-training quantization; to fix: pip install 'onebench[openvino]'"
         if reason is None and job.precision in CAPABILITY and CAPABILITY[job.precision] not in cpu_capabilities():
             reason = f"this CPU has no native {job.precision} support in OpenVINO (capabilities: {', '.join(cpu_capabilities())})"
         return reason
@@ -75,14 +100,22 @@ class OpenVinoCPU:
         start = time.perf_counter()
         ov_model = _converted(ov, core, path, list(ctx.example.shape))
         convert_s = time.perf_counter() - start
+        options: OpenVinoConfig = job.config(self)
+        cold, extra = {"export_s": export_s, "convert_s": convert_s}, {}
+        artifact = {"path": str(path), "sha256": recorded_sha256(path), "format": "onnx"}
+        if job.precision == "int8":
+            ov_model, cold["quantize_s"], extra["quantization"], artifact = _quantized(
+                ov, core, ov_model, path, options, require(ctx.calibration, self.name), job.batch)
         config = {
-            "PERFORMANCE_HINT": "LATENCY",
+            "PERFORMANCE_HINT": options.performance_hint,
             "INFERENCE_NUM_THREADS": job.threads,
-            "INFERENCE_PRECISION_HINT": PRECISION_HINTS[job.precision],
+            "INFERENCE_PRECISION_HINT": options.int8_float_precision if job.precision == "int8" else PRECISION_HINTS[job.precision],
         }
         start = time.perf_counter()
         compiled = core.compile_model(ov_model, "CPU", config)
-        compile_s = time.perf_counter() - start
+        cold["compile_s"] = time.perf_counter() - start
+        if job.precision == "int8":
+            extra["quantization"]["runtime"] = runtime_precisions(compiled)
         request = compiled.create_infer_request()
         request.set_input_tensor(ov.Tensor(ctx.example, shared_memory=True))
 
@@ -95,7 +128,57 @@ class OpenVinoCPU:
         reported = {key: _text(compiled.get_property(key)) for key in
                     ("INFERENCE_PRECISION_HINT", "INFERENCE_NUM_THREADS", "PERFORMANCE_HINT", "NUM_STREAMS")}
         return Session(
-            run=run, infer=infer, cold={"export_s": export_s, "convert_s": convert_s, "compile_s": compile_s},
-            artifact={"path": str(path), "sha256": recorded_sha256(path), "format": "onnx"},
-            info={"openvino": reported, "wait_policy": WAIT_POLICY, "graph": graph},
+            run=run, infer=infer, cold=cold,
+            artifact=artifact,
+            info={"openvino": reported, "wait_policy": WAIT_POLICY, "graph": graph, **extra},
         )
+
+
+def _quantized(ov, core, ov_model, onnx: Path, options: OpenVinoConfig, calibration: Calibration,
+               batch: int) -> tuple[object, float, dict, dict]:
+    """NNCF's int8 IR of the converted model, cached by the ONNX file, calibration (by content), NNCF's
+    settings and both tools' versions; read back as the float IR is."""
+    import nncf
+
+    settings = {"preset": options.preset, "fast_bias_correction": options.fast_bias_correction}
+    key = hashlib.sha256(f"{recorded_sha256(onnx)}|{calibration.digest}|{sorted(settings.items())}|{nncf.__version__}|"
+                         f"{ov.__version__}".encode()).hexdigest()[:16]
+    ir = onnx.parent.parent / "int8" / f"{onnx.stem}-nncf-{key}.xml"
+
+    def build(tmp: Path) -> None:
+        presets = {"performance": nncf.QuantizationPreset.PERFORMANCE, "mixed": nncf.QuantizationPreset.MIXED}
+        inputs = list(calibration.batches(batch))
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # progress bars
+            quantized = nncf.quantize(ov_model, nncf.Dataset(inputs), preset=presets[options.preset],
+                                      subset_size=len(inputs), fast_bias_correction=options.fast_bias_correction)
+        ov.save_model(quantized, str(tmp), compress_to_fp16=False)
+
+    start = time.perf_counter()
+    built = cached(ir, build, companions=(".bin",))
+    seconds = time.perf_counter() - start if built else 0.0
+    model = core.read_model(str(ir))
+    fake = sum(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
+    info = {"tool": f"nncf {nncf.__version__}", "format": "OpenVINO IR with FakeQuantize", **settings,
+            "calibration": calibration.describe(), "graph": {"fake_quantize": fake}}
+    return model, seconds, info, {"path": str(ir), "sha256": recorded_sha256(ir), "format": "openvino-ir"}
+
+
+def runtime_precisions(compiled) -> dict[str, object]:
+    """What the CPU plugin chose, from its execution graph: compute layers (convolutions, fully
+    connected, matmul) that run in an integer precision, those left in float, and the kernels (oneDNN
+    primitive types, which name the ISA: VNNI, AMX) they run on."""
+    quantized, floating, kernels = 0, {}, {}
+    for op in compiled.get_runtime_model().get_ops():
+        info = op.get_rt_info()
+        layer = info["layerType"].astype(str)
+        if layer not in COMPUTE_LAYERS:
+            continue
+        precision = info["runtimePrecision"].astype(str).lower()
+        kernel = info["primitiveType"].astype(str) if "primitiveType" in info else "?"
+        kernels[kernel] = kernels.get(kernel, 0) + 1
+        if precision in INTEGER:
+            quantized += 1
+        else:
+            floating[f"{layer}:{precision}"] = floating.get(f"{layer}:{precision}", 0) + 1
+    return {"quantized_ops": quantized, "float_ops": sum(floating.values()), "float_op_types": floating,
+            "kernels": kernels}

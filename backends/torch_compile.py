@@ -19,23 +19,37 @@ AOTInductor packages.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from backends.artifact_cache import cached, recorded_sha256
-from backends.base import Availability, JobSpec, OpenContext, Session
+from backends.base import Availability, JobSpec, OpenContext, Session, module_availability
+from backends.calibration import require
+from backends.config import BackendConfig, option
 from backends.torch_cuda import CUDA_DTYPES, strict_fp32, torch_cuda_session
 from backends.torch_eager import DTYPES, TorchEager, torch_session
+from backends.torch_quantize import INDUCTOR_CONFIGS
+from backends.torch_quantize import INSTALL as TORCHAO_INSTALL
 
 
-def package_path(ctx: OpenContext, job: JobSpec) -> Path:
-    """Keyed by all that changes the compiled code: weights, torch, precision, shape, layout, device."""
-    key = f"{ctx.weights_hash}|{torch.__version__}|{job.precision}|{job.batch}|{job.input_size}|{job.layout}|{job.device}"
+@dataclass(frozen=True)
+class TorchCompileConfig(BackendConfig):
+    """int8 (PT2E) settings; fp32 has no options yet."""
+
+    reduce_range: bool = option(False, "X86InductorQuantizer: 7-bit activations (for CPUs without VNNI)")
+
+
+def package_path(ctx: OpenContext, job: JobSpec, extra: str = "") -> Path:
+    """Keyed by all that changes the compiled code: weights, torch, precision, shape, layout, device (and
+    for int8 the calibration, quantizer settings and torchao's version, in `extra`)."""
+    key = f"{ctx.weights_hash}|{torch.__version__}|{job.precision}|{job.batch}|{job.input_size}|{job.layout}|{job.device}{extra}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     safe = job.model.replace(":", "_").replace("/", "_")
     return ctx.cache_dir / "aoti" / f"{safe}-{job.device}-{job.precision}-b{job.batch}-{job.input_size}-{digest}.pt2"
@@ -45,7 +59,9 @@ class TorchCompile(TorchEager):
     """Eager's devices, precisions and session; compiled code instead of the eager module."""
 
     name = "torch-compile"
-    description = "Inductor (AOTInductor package on the CPU, torch.compile on CUDA)"
+    description = "Inductor (AOTInductor package on the CPU, torch.compile on CUDA; int8 by PT2E on the CPU)"
+    precisions = ("fp32", "bf16", "fp16", "int8")
+    config = TorchCompileConfig
     preload = ("torch._inductor",)  # imported once by the sweep's fork server, not in every process
 
     @staticmethod
@@ -59,8 +75,19 @@ class TorchCompile(TorchEager):
             return Availability(False, "inductor needs a C++ compiler on PATH", "apt-get install g++")
         return avail
 
+    def unsupported(self, job: JobSpec) -> str | None:
+        if job.precision != "int8":
+            return super().unsupported(job)
+        if job.device != "cpu" or job.layout != "nchw":
+            return "int8 on torch-compile is PT2E with the x86 Inductor quantizer: CPU, NCHW only"
+        if not module_availability("torchao", TORCHAO_INSTALL).ok:
+            return f"int8 on torch-compile needs PT2E from torchao; to fix: {TORCHAO_INSTALL}"
+        return None
+
     def open(self, model: nn.Module, job: JobSpec, ctx: OpenContext) -> Session:
         torch.set_num_threads(job.threads)
+        if job.precision == "int8":
+            return self._open_int8(model, job, ctx)
         fmt = torch.channels_last if job.layout == "nhwc" else torch.contiguous_format
         if job.device == "cuda":
             strict_fp32()
@@ -87,6 +114,41 @@ class TorchCompile(TorchEager):
         cold["load_s"] = time.perf_counter() - start
         session = torch_session(compiled, job, ctx, cold)
         session.artifact = {"path": str(path), "sha256": recorded_sha256(path), "format": "aoti-package"}
+        return session
+
+    def _open_int8(self, model: nn.Module, job: JobSpec, ctx: OpenContext) -> Session:
+        """PT2E-quantized, then packaged ahead of time like fp32 (with Inductor's freezing)."""
+        from backends.torch_quantize import quantize_pt2e, tool_version
+
+        config: TorchCompileConfig = job.config(self)
+        calibration = require(ctx.calibration, self.name)
+        path = package_path(ctx, job, f"|{calibration.digest}|{config.digest()}|{tool_version()}")
+        graph_file = path.with_suffix(".graph.json")
+        cold: dict[str, float] = {"quantize_s": 0.0, "compile_s": 0.0}
+        example = torch.from_numpy(ctx.example)
+
+        def build(tmp: Path) -> None:
+            start = time.perf_counter()
+            converted, graph = quantize_pt2e(model, example, calibration, job.batch, config.reduce_range)
+            cold["quantize_s"] = time.perf_counter() - start
+            with torch.no_grad():
+                program = torch.export.export(converted, (example,))
+                torch._inductor.aoti_compile_and_package(program, package_path=str(tmp),
+                                                         inductor_configs=INDUCTOR_CONFIGS)
+            graph_file.write_text(json.dumps(graph))
+
+        start = time.perf_counter()
+        if cached(path, build):
+            cold["compile_s"] = time.perf_counter() - start - cold["quantize_s"]
+        start = time.perf_counter()
+        compiled = torch._inductor.aoti_load_package(str(path))
+        cold["load_s"] = time.perf_counter() - start
+        session = torch_session(compiled, job, ctx, cold)
+        session.artifact = {"path": str(path), "sha256": recorded_sha256(path), "format": "aoti-package"}
+        session.info["quantization"] = {
+            "tool": tool_version(), "format": "PT2E (X86InductorQuantizer) + AOTInductor, freezing",
+            "per_channel": True, "reduce_range": config.reduce_range, "calibration": calibration.describe(),
+            "graph": json.loads(graph_file.read_text()) if graph_file.is_file() else None}
         return session
 
 

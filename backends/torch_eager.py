@@ -17,7 +17,7 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 def torch_session(module: nn.Module, job: JobSpec, ctx: OpenContext, cold: dict[str, float]) -> Session:
     """Bind the input once and return a session calling `module` under inference mode."""
-    dtype = DTYPES[job.precision]
+    dtype = DTYPES.get(job.precision, torch.float32)  # an int8 module takes float input
     x = torch.from_numpy(ctx.example).to(dtype)
 
     def run() -> None:

@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.measure import windows  # noqa: E402
-from harness.measure.jobs import key_of  # noqa: E402
+from harness.store.job_key import key_of  # noqa: E402
 from harness.store import runs as store
 
 Stat = Callable[[list[np.ndarray]], float]

@@ -171,7 +171,7 @@ def test_the_gate_fails_closed_where_it_cannot_judge(tmp_path: Path) -> None:
 
 
 def test_every_key_field_is_in_the_label_so_two_keys_never_print_alike() -> None:
-    from harness.measure.jobs import KEY_FIELDS, key_label
+    from harness.store.job_key import KEY_FIELDS, key_label
 
     base = dict(model="m", form="fused", backend="torch", device="cuda", precision="fp16", batch=1, threads=1,
                 boundary="device", layout="nchw")

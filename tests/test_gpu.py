@@ -19,7 +19,8 @@ from backends import onnxruntime_gpu, registry, tensorrt_engine
 from backends.base import JobSpec, Session
 from harness.host import gpu
 from harness.measure import trust
-from harness.measure.jobs import Job, key_of, plan
+from harness.measure.jobs import Job, plan
+from harness.store.job_key import key_of
 from harness.measure.protocol import preset
 from harness.measure.runner import run_sweep
 from harness.measure.worker import boundary_timer

@@ -117,7 +117,10 @@ def resolve_threads(value: int | None) -> int:
 # The job-selection options `run` and `prepare` share (one definition, one help text).
 MODELS_OPTION = typer.Option(None, "--model", "-m", help="Model name (repeatable); default: the default sweep's eight (see `bench list models`, marked *).")
 BACKENDS_OPTION = typer.Option(None, "--backend", "-b", help="Backend (repeatable); default: every available CPU backend.")
-PRECISIONS_OPTION = typer.Option(None, "--precision", "-p", help="fp32 (default), bf16, fp16 (repeatable).")
+PRECISIONS_OPTION = typer.Option(None, "--precision", "-p", help="fp32 (default), bf16, fp16, int8 (repeatable).")
+BACKEND_OPTIONS_OPTION = typer.Option(None, "--option", "-o", help="A backend setting, BACKEND.FIELD=VALUE (repeatable; `bench list backends --options` lists them).")
+CALIBRATION_OPTION = typer.Option(None, "--calibration", help="int8: folder of images to calibrate on (class folders or flat); default: seeded random input, whose accuracy means nothing.")
+CALIBRATION_SIZE_OPTION = typer.Option(None, "--calibration-size", help="int8: calibration images (default 300, spread over the folder).")
 BATCHES_OPTION = typer.Option(None, "--batch", help="Batch size (repeatable); default 1.")
 FORM_OPTION = typer.Option("fused", "--form", help="fused (inference form) or train.")
 DEVICE_OPTION = typer.Option("cpu", "--device", help="cpu or cuda.")

@@ -7,8 +7,11 @@ from pathlib import Path
 import typer
 
 from harness.cli.common import (
+    BACKEND_OPTIONS_OPTION,
     BACKENDS_OPTION,
     BATCHES_OPTION,
+    CALIBRATION_OPTION,
+    CALIBRATION_SIZE_OPTION,
     CHANNELS_LAST_OPTION,
     COMPUTE_UNITS_OPTION,
     DEVICE_OPTION,
@@ -50,6 +53,9 @@ def run(
     compute_units: list[str] = COMPUTE_UNITS_OPTION,
     channels_last: bool = CHANNELS_LAST_OPTION,
     weights: str = WEIGHTS_OPTION,
+    options: list[str] = BACKEND_OPTIONS_OPTION,
+    calibration: str = CALIBRATION_OPTION,
+    calibration_size: int = CALIBRATION_SIZE_OPTION,
     out_dir: Path = typer.Option(None, "--out", help="Run folder; an existing one is resumed. Default: results/runs/<new id>."),
     fmt: Fmt = typer.Option(Fmt.rich, "--format", help="Leaderboard format printed at the end."),
     wait_quiet: float = typer.Option(60.0, "--wait-quiet", envvar="ONEBENCH_WAIT_QUIET", help="Seconds to wait for busy neighbours to stop before measuring (then the run is marked)."),
@@ -61,7 +67,7 @@ def run(
     import time
 
     from harness.cli.sweep_progress import ConsoleSweep, JsonSweep, summary
-    from harness.measure.planner import plan_from_options, protocol_from_options
+    from harness.measure.planner import calibration_from_options, plan_from_options, protocol_from_options
     from harness.measure.runner import SweepListener, run_sweep
     from harness.store.runs import check_output, default_index, new_run_dir
 
@@ -69,7 +75,8 @@ def run(
         raise HarnessError(f"--wait-quiet is seconds to wait, at least 0, not {wait_quiet:g}")
     cfg = protocol_from_options(quick, precise, repeats)
     jobs = plan_from_options(model, backend, precision, batch, resolve_threads(threads), device, form, weights,
-                             compute_units, channels_last)
+                             compute_units, channels_last, options)
+    calibrations = calibration_from_options(jobs, calibration, calibration_size)
     folder = out_dir or new_run_dir(RESULTS)
     check_output(folder, "--out")
     listener: SweepListener = JsonSweep(err) if json_progress else SweepListener() if quiet else ConsoleSweep(err, folder)
@@ -77,7 +84,7 @@ def run(
     with listener if isinstance(listener, ConsoleSweep) else contextlib.nullcontext():
         say = listener.line if isinstance(listener, ConsoleSweep) else note
         records = run_sweep(jobs, cfg, folder, weights=weights, index_db=default_index(RESULTS), listener=listener,
-                            say=say, neighbour_wait_s=wait_quiet)
+                            say=say, neighbour_wait_s=wait_quiet, calibration=calibrations)
     print_board(records, fmt)
     note(summary(records, time.monotonic() - started))
     print_outcome(records, folder)
@@ -96,18 +103,22 @@ def prepare(
     compute_units: list[str] = COMPUTE_UNITS_OPTION,
     channels_last: bool = CHANNELS_LAST_OPTION,
     weights: str = WEIGHTS_OPTION,
+    options: list[str] = BACKEND_OPTIONS_OPTION,
+    calibration: str = CALIBRATION_OPTION,
+    calibration_size: int = CALIBRATION_SIZE_OPTION,
     workers: int = typer.Option(None, "--workers", help="Artifacts built at once; default: half the cores, at most 4."),
 ) -> None:
     """Build the artifacts `bench run` with the same options will time (exports, compiled packages,
     engines), several at once; nothing is timed, and the run then only loads them."""
-    from harness.measure.planner import plan_from_options
+    from harness.measure.planner import calibration_from_options, plan_from_options
     from harness.measure.prepare import default_workers, describe, prepare_artifacts
     from harness.store.runs import default_cache_dir
 
     jobs = plan_from_options(model, backend, precision, batch, resolve_threads(threads), device, form, weights,
-                             compute_units, channels_last)
+                             compute_units, channels_last, options)
+    calibrations = calibration_from_options(jobs, calibration, calibration_size)
     results = prepare_artifacts(jobs, default_cache_dir(), default_workers() if workers is None else workers, weights,
-                                done=lambda r: out.print(describe(r), markup=False, highlight=False))
+                                calibration=calibrations, done=lambda r: out.print(describe(r), markup=False, highlight=False))
     failed = [r for r in results if r.status == "error"]
     built = sum(r.status in ("built", "ready") for r in results)
     out.print(f"{built} ready, {len(results) - built - len(failed)} skipped, {len(failed)} failed; cache: "

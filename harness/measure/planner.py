@@ -6,13 +6,14 @@ import os
 
 import model_zoo
 from backends import registry
+from backends.config import ConfigError, parse_cli_options
 from harness.errors import HarnessError
 from harness.listing.backends import available_cpu_backends
 from harness.measure.jobs import Job, plan
 from harness.measure.protocol import ProtocolConfig, preset
 from model_zoo.registry import closest
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 DEVICES = ("cpu", "cuda")
 
 
@@ -74,7 +75,7 @@ def check_choice(kind: str, value: str, allowed: list[str] | tuple[str, ...]) ->
 def plan_from_options(models: list[str] | None, backends: list[str] | None, precisions: list[str] | None,
                       batches: list[int] | None, threads: int, device: str, form: str,
                       weights: str | None, compute_units: list[str] | None = None,
-                      channels_last: bool = False) -> list[Job]:
+                      channels_last: bool = False, options: list[str] | None = None) -> list[Job]:
     models = models or model_zoo.mission_models()
     sizes = {m: model_zoo.get_spec(m).input_size for m in models}  # unknown names fail here, with suggestions
     for b in backends or []:
@@ -102,11 +103,25 @@ def plan_from_options(models: list[str] | None, backends: list[str] | None, prec
     for unit in compute_units or []:
         check_choice("compute unit", unit, sorted({u for units in own.values() for u in units}))
     layout = "nhwc" if channels_last else "nchw"
+    try:
+        configured = parse_cli_options(options or [], backends, registry.get)
+    except ConfigError as exc:
+        raise HarnessError(str(exc)) from None
     jobs = []
     for b in backends:
         backend = registry.get(b)
         devices = (compute_units or [own[b][0]]) if b in own else [device]
         for dev in devices:
             jobs += plan(models, [b], precisions or [getattr(backend, "default_precision", "fp32")], batches or [1],
-                         threads, dev, form, sizes, layout)
+                         threads, dev, form, sizes, layout, configured)
     return sorted(jobs, key=lambda j: models.index(j.model))  # model-major: a model's backends run back to back
+
+
+def calibration_from_options(jobs: list[Job], folder: str | None, size: int | None) -> dict[str, dict]:
+    """Each int8 model's calibration set, checked now (folder, images, size): a bad one is one line before
+    any work. `--calibration` without an int8 job is a mistake worth saying."""
+    from harness.evaluate.calibration import for_jobs
+
+    if (folder is not None or size is not None) and not any(j.precision == "int8" for j in jobs):
+        raise HarnessError("--calibration and --calibration-size apply to int8 jobs; add -p int8 or drop them")
+    return for_jobs(jobs, folder, size)

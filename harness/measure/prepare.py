@@ -20,6 +20,7 @@ from typing import Any
 
 from backends import registry
 from harness.errors import HarnessError
+from harness.evaluate.calibration import for_jobs
 from harness.measure.jobs import Job
 from harness.measure.runner import cannot_prepare, mp_context, run_in_process
 
@@ -51,7 +52,8 @@ def default_workers() -> int:
 
 def prepare_artifacts(jobs: list[Job], cache_dir: Path, workers: int, weights: str | None = None,
                       done: Callable[[Prepared], None] | None = None,
-                      timeout_s: float = BUILD_TIMEOUT_S) -> list[Prepared]:
+                      timeout_s: float = BUILD_TIMEOUT_S,
+                      calibration: dict[str, dict[str, Any]] | None = None) -> list[Prepared]:
     """Build every distinct artifact of `jobs` into `cache_dir`, `workers` at a time, each in its own
     process (a crash or hang costs that artifact only). A backend whose builds start their own compiler
     pool says how to size it (`build_env(cores)`), so `workers` builds share the machine's cores."""
@@ -63,6 +65,7 @@ def prepare_artifacts(jobs: list[Job], cache_dir: Path, workers: int, weights: s
         for key, value in getattr(registry.get(name), "build_env", lambda _: {})(cores).items():
             os.environ.setdefault(key, value)  # before the fork server starts: every build inherits it
     mpctx = mp_context(sorted({j.backend for j in unique}))
+    calibrations = calibration if calibration is not None else for_jobs(unique, None, None)
 
     def one(job: Job) -> Prepared:
         reason = cannot_prepare(job)
@@ -70,7 +73,8 @@ def prepare_artifacts(jobs: list[Job], cache_dir: Path, workers: int, weights: s
             result = Prepared(job, "skipped", 0.0, reason)
         else:
             payload: dict[str, Any] = {"job": job.as_dict(), "backend_ref": registry.ref(job.backend),
-                                       "cache_dir": str(cache_dir), "weights": weights}
+                                       "cache_dir": str(cache_dir), "weights": weights,
+                                       "calibration": calibrations.get(job.model) if job.precision == "int8" else None}
             start = time.perf_counter()
             outcome = run_in_process(mpctx, payload, timeout_s, target="harness.measure.worker:build_artifact")
             seconds = time.perf_counter() - start

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from backends import registry
+from backends.calibration import RANDOM
 from harness.errors import HarnessError
 from harness.host import environment, neighbours
 from harness.host.machine import peak_key
@@ -99,6 +100,7 @@ class RunContext:
     cache_dir: Path
     weights: str | None = None
     index_db: Path | None = None
+    calibration: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> its int8 calibration set
     records: list[dict[str, Any]] = field(default_factory=list)
     weights_id: dict[str, str] | None = field(init=False, default=None)  # the checkpoint by content, hashed once
 
@@ -219,6 +221,8 @@ def make_record(run: RunContext, job: Job, status: str, message: str, processes:
         "parity": first.get("parity"),
         "artifact": first.get("artifact", {}),
         "backend_info": first.get("backend_info", {}),
+        "backend_config": backend_config(job),
+        "calibration": calibration_of(run, job),
         "peak_rss_mb": max((p["peak_rss_mb"] for p in processes if p.get("peak_rss_mb") is not None), default=None),
     }
     if detail:
@@ -238,9 +242,26 @@ class JobState:
     record: dict[str, Any] | None = None  # set once the job is finished (ok, skipped or error)
 
 
+def backend_config(job: Job) -> dict[str, Any]:
+    """Every field of the job's backend configuration (defaults included); {} for an unknown backend."""
+    try:
+        return job.config(registry.get(job.backend)).as_dict()
+    except (KeyError, ImportError, ValueError):
+        return {}
+
+
+def calibration_of(run: RunContext, job: Job) -> dict[str, Any] | None:
+    """An int8 job's calibration set as its record names it (None for float jobs)."""
+    if job.precision != "int8":
+        return None
+    described = run.calibration.get(job.model)
+    return {**described, "meaningful": described["source"] != RANDOM} if described else None
+
+
 def _payload(run: RunContext, job: Job) -> dict[str, Any]:
     return {"job": job.as_dict(), "protocol": run.cfg.as_dict(), "backend_ref": registry.ref(job.backend),
-            "cache_dir": str(run.cache_dir), "weights": run.weights}
+            "cache_dir": str(run.cache_dir), "weights": run.weights,
+            "calibration": run.calibration.get(job.model) if job.precision == "int8" else None}
 
 
 def cannot_prepare(job: Job) -> str | None:
@@ -356,7 +377,7 @@ def _partial_path(run: RunContext, job: Job) -> Path:
 
 def _save_partial(run: RunContext, st: JobState) -> None:
     records.atomic_write_text(_partial_path(run, st.job), store.dumps(
-        {"settings": _settings(run), "prepared": st.prepared, "processes": st.processes}))
+        {"settings": _settings(run, st.job), "prepared": st.prepared, "processes": st.processes}))
 
 
 def weights_identity(weights: str | None) -> dict[str, str] | None:
@@ -369,15 +390,17 @@ def weights_identity(weights: str | None) -> dict[str, str] | None:
     return {"path": str(path), "sha256": file_sha256(path) if path.is_file() else "missing"}
 
 
-def _settings(run: RunContext) -> dict[str, Any]:
+def _settings(run: RunContext, job: Job) -> dict[str, Any]:
     """What a stored measurement must share with this run to be reused on resume."""
     return {"protocol": run.cfg.as_dict(), "weights": run.weights_id,
-            "libraries": run.host.get("libraries"), "python": run.host.get("python")}
+            "libraries": run.host.get("libraries"), "python": run.host.get("python"),
+            "calibration": (calibration_of(run, job) or {}).get("sha256")}
 
 
 def _stored_settings(rec: dict[str, Any]) -> dict[str, Any]:
     return {"protocol": rec.get("protocol"), "weights": rec.get("weights"),
-            "libraries": (rec.get("host") or {}).get("libraries"), "python": (rec.get("host") or {}).get("python")}
+            "libraries": (rec.get("host") or {}).get("libraries"), "python": (rec.get("host") or {}).get("python"),
+            "calibration": (rec.get("calibration") or {}).get("sha256")}
 
 
 def _load_state(run: RunContext, job: Job, resume: bool) -> tuple[JobState, str]:
@@ -386,7 +409,7 @@ def _load_state(run: RunContext, job: Job, resume: bool) -> tuple[JobState, str]
     st = JobState(job)
     if not resume:
         return st, ""
-    wanted = _settings(run)
+    wanted = _settings(run, job)
     path = run.out_dir / "records" / f"{job.id}.json"
     differs = ""
     if path.exists():
@@ -449,7 +472,8 @@ def step_notes(st: JobState, phase: str, seen: int, host: dict[str, Any]) -> lis
 def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: str | None = None,
               cache_dir: Path | None = None, index_db: Path | None = None, resume: bool = True,
               listener: SweepListener | None = None, say: Callable[[str], None] | None = None,
-              neighbour_wait_s: float | None = None) -> list[dict[str, Any]]:
+              neighbour_wait_s: float | None = None,
+              calibration: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Run `jobs` under `cfg` into `out_dir` in rounds; return their records (finished ones re-read on resume).
 
     Round 0 prepares every job (artifact, parity); rounds 1..repeats each time one process of every
@@ -457,20 +481,23 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
     one job every time (randomized multiple interleaved trials, Abedi & Brecht 2017); then jobs whose
     figure is not pinned down get more rounds, up to `cfg.max_repeats`. On resume, a finished record or
     an interrupted job's processes are reused only under the same protocol (and weights). `neighbour_wait_s`
-    (None: no check) bounds the wait for other busy processes to stop before round 1.
+    (None: no check) bounds the wait for other busy processes to stop before round 1. `calibration` is
+    each int8 model's calibration set (`harness.evaluate.calibration.for_jobs`; default seeded random).
     """
     ensure_writable(out_dir)
     with store.locked(out_dir):  # one sweep writes a run folder at a time
         return _sweep(jobs, cfg, out_dir, weights, cache_dir, index_db, resume, listener or SweepListener(),
-                      say or (lambda _: None), neighbour_wait_s)
+                      say or (lambda _: None), neighbour_wait_s, calibration)
 
 
 def _sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, weights: str | None, cache_dir: Path | None,
            index_db: Path | None, resume: bool, listener: SweepListener, say: Callable[[str], None],
-           neighbour_wait_s: float | None) -> list[dict[str, Any]]:
+           neighbour_wait_s: float | None, calibration: dict[str, dict[str, Any]] | None) -> list[dict[str, Any]]:
+    from harness.evaluate.calibration import for_jobs
+
     records_dir = out_dir / "records"
     run = RunContext(out_dir.name, out_dir, environment.capture(), cfg, cache_dir or default_cache_dir(), weights,
-                     index_db)
+                     index_db, calibration if calibration is not None else for_jobs(jobs, None, None))
     run.host["peak_gflops"] = peaks(jobs)
     loaded = [_load_state(run, job, resume) for job in jobs]
     states = [st for st, _ in loaded]

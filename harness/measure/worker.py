@@ -25,6 +25,7 @@ import torch
 import model_zoo
 from backends import registry
 from backends.base import OpenContext, Session, SkipJob
+from harness.evaluate import calibration
 from harness.host import gpu, machine
 from harness.host.environment import library_versions
 from harness.measure import windows
@@ -87,8 +88,11 @@ def _setup(payload: dict[str, Any], parity: bool) -> tuple[Job, dict, np.ndarray
         with torch.inference_mode():
             reference = model(torch.from_numpy(input_tensor(job, PARITY_SEED))).float().numpy()
         info["macs"] = macs_or_none(model, job.input_size)
+    described = payload.get("calibration")
     ctx = OpenContext(Path(payload["cache_dir"]), weights_sha, input_tensor(job, TIMING_SEED),
-                      passive_wait=bool(payload.get("passive_wait")))
+                      passive_wait=bool(payload.get("passive_wait")),
+                      calibration=calibration.build(described, model_zoo.get_spec(job.model).preprocess)
+                      if described else None)
     backend = registry.load(payload["backend_ref"])
     try:
         session = backend.open(model, job.spec(), ctx)

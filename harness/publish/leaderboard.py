@@ -17,7 +17,7 @@ from typing import Any
 
 import model_zoo
 from backends import registry
-from harness.measure.jobs import DEFAULTS
+from harness.store.job_key import DEFAULTS, KEY_FIELDS, key_of
 from harness.measure.windows import MEANINGLESS_CI, STATISTIC, rel_halfwidth
 from harness.publish import tables
 from harness.publish.tables import md_cell
@@ -94,7 +94,7 @@ class Row:
         return min((c.p50_ms for c in self.cells.values() if c.status == "ok" and c.p50_ms is not None), default=math.inf)
 
 
-COLUMN_FIELDS = ("device", "precision", "batch", "threads", "boundary", "layout")  # what a column may differ by
+COLUMN_FIELDS = tuple(f for f in KEY_FIELDS if f not in ("model", "form", "backend"))  # what a column may differ by
 
 
 def column_label(job: dict[str, Any], vary: set[str]) -> str:
@@ -204,7 +204,7 @@ def to_csv(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None 
     """One line per job (tidy data), for spreadsheets and plots."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["model", "form", "backend", "device", "precision", "batch", "threads", "boundary", "status",
+    writer.writerow([*KEY_FIELDS, "status",
                      "p50_ms", "p90_ms", "ci_low_ms", "ci_high_ms", "p50_all_iterations_ms", "windows_set_aside",
                      "spread", "unstable", "parity_passed", "params", "gflops", "peak_share", "top1_measured",
                      "top1_reported", "message"])
@@ -212,8 +212,7 @@ def to_csv(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None 
     for rec in records:
         j, s, p = rec["job"], rec.get("stats") or {}, rec.get("parity")
         ms = lambda v: "" if v is None else f"{v / 1e6:.4f}"  # noqa: E731
-        writer.writerow([j["model"], j["form"], j["backend"], j["device"], j["precision"], j["batch"], j["threads"],
-                         j["boundary"], rec["status"], ms(s.get("p50")), ms(s.get("p90")), ms(s.get("ci_low")),
+        writer.writerow([*key_of(j), rec["status"], ms(s.get("p50")), ms(s.get("p90")), ms(s.get("ci_low")),
                          ms(s.get("ci_high")), ms(s.get("p50_all")),
                          "" if s.get("set_aside_share") is None else f"{s['set_aside_share']:.3f}",
                          "" if s.get("spread") is None else f"{s['spread']:.4f}",

@@ -18,6 +18,7 @@ from typing import Any
 import jsonschema
 
 from harness.errors import HarnessError
+from harness.store.job_key import JOB_SCHEMA
 
 SCHEMA_VERSION = 2  # 2: stats.p50 is the quiet-window p50 (`harness.measure.windows`); 1: the median of process medians
 _NUM = {"type": ["number", "null"]}
@@ -41,17 +42,7 @@ SCHEMA: dict[str, Any] = {
         "run_id": {"type": "string", "minLength": 1},
         "job_id": {"type": "string", "minLength": 1},
         "created": {"type": "string"},
-        "job": {
-            "type": "object",
-            "required": ["model", "backend", "form", "device", "precision", "batch", "threads", "boundary"],
-            "properties": {
-                "model": {"type": "string"}, "backend": {"type": "string"}, "form": {"enum": ["train", "fused"]},
-                "device": {"type": "string"}, "precision": {"type": "string"},
-                "batch": {"type": "integer", "minimum": 1}, "threads": {"type": "integer", "minimum": 1},
-                "boundary": {"enum": ["host-sync", "device", "end-to-end", "on-device"]},
-                "input_size": {"type": "integer", "minimum": 1},
-            },
-        },
+        "job": JOB_SCHEMA,
         "status": {"enum": ["ok", "skipped", "error"]},
         "message": {"type": "string"},
         "unstable": {"type": "boolean"},
@@ -101,6 +92,10 @@ SCHEMA: dict[str, Any] = {
                                                                "top1_agreement": _NUM}}]},
         "artifact": {"type": "object"},
         "backend_info": {"type": "object"},
+        "backend_config": {"type": "object", "description": "every field of the backend's configuration"},
+        "calibration": {"anyOf": [{"type": "null"}, {
+            "type": "object", "required": ["source", "size", "sha256", "meaningful"],
+            "description": "an int8 job's calibration inputs; meaningful false: random input, accuracy means nothing"}]},
         "peak_rss_mb": _NUM,
     },
     "allOf": [

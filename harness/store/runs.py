@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.store.job_key import KEY_FIELDS, key_of
 from harness.store.records import read_record, replacing_folder
 
-COLUMNS = ("run_id", "job_id", "created", "model", "form", "backend", "device", "precision", "batch", "threads",
-           "boundary", "layout", "status", "unstable", "parity_passed", "p50_ns", "p90_ns", "ci_low_ns", "ci_high_ns",
+COLUMNS = ("run_id", "job_id", "created", *KEY_FIELDS, "status", "unstable", "parity_passed", "p50_ns", "p90_ns", "ci_low_ns", "ci_high_ns",
            "spread", "processes", "commit_sha", "cpu", "preset", "path")
 _DDL = f"""CREATE TABLE IF NOT EXISTS records ({', '.join(COLUMNS)}, PRIMARY KEY (run_id, job_id));
 CREATE INDEX IF NOT EXISTS records_key ON records (model, backend, device, precision, batch, threads);"""
@@ -52,8 +52,7 @@ def default_index(root: Path) -> Path:
 
 def _row(rec: dict[str, Any], path: Path) -> tuple:
     job, stats, parity = rec["job"], rec.get("stats") or {}, rec.get("parity") or {}
-    return (rec["run_id"], rec["job_id"], rec["created"], job["model"], job["form"], job["backend"], job["device"],
-            job["precision"], job["batch"], job["threads"], job["boundary"], job.get("layout", "nchw"), rec["status"],
+    return (rec["run_id"], rec["job_id"], rec["created"], *key_of(job), rec["status"],
             int(rec["unstable"]),
             None if not parity else int(parity["passed"]), stats.get("p50"), stats.get("p90"), stats.get("ci_low"),
             stats.get("ci_high"), stats.get("spread"), stats.get("processes"),

@@ -27,9 +27,9 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.measure import windows
-from harness.measure.jobs import DEFAULTS, KEY_FIELDS
-from harness.measure.jobs import key_label as job_label
-from harness.measure.jobs import key_of as job_key
+from harness.store.job_key import DEFAULTS, KEY_FIELDS
+from harness.store.job_key import key_label as job_label
+from harness.store.job_key import key_of as job_key
 from harness.measure.parity import describe as describe_parity
 from harness.publish import tables
 

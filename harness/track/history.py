@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.measure.jobs import DEFAULTS, KEY_FIELDS, key_label
+from harness.store.job_key import DEFAULTS, KEY_FIELDS, key_label
 from harness.store import runs as store
 
 PENALTY = 6.0

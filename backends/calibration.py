@@ -1,0 +1,49 @@
+"""The inputs an int8 quantizer calibrates its activation ranges on, as a backend sees them.
+
+The harness builds it (`harness.evaluate.calibration`: images through the model's own preprocessing,
+or seeded random input), hashes it by content, and loads the arrays only when a backend actually
+quantizes: a cached int8 artifact never reads an image. Random calibration gives a valid latency and
+an accuracy that means nothing; `meaningful` says which, and every record, cell and point repeats it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+RANDOM = "random"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    source: str  # the folder's path, or "random"
+    size: int  # images the quantizer sees
+    digest: str  # sha256 of the inputs' content (files, preprocessing, size), for artifact keys
+    load: Callable[[], np.ndarray] = field(repr=False, compare=False)  # (size, 3, H, W) float32, preprocessed
+
+    @property
+    def meaningful(self) -> bool:
+        """False for random calibration: the artifact's accuracy then says nothing about real data."""
+        return self.source != RANDOM
+
+    def batches(self, batch: int) -> Iterator[np.ndarray]:
+        """The inputs in the artifact's fixed batch (a short last batch is dropped; at least one batch)."""
+        arrays = self.load()
+        usable = max(batch, len(arrays) - len(arrays) % batch)
+        if len(arrays) < usable:  # fewer images than one batch: repeat them to fill it
+            arrays = np.concatenate([arrays] * -(-usable // len(arrays)))[:usable]
+        for start in range(0, usable, batch):
+            yield np.ascontiguousarray(arrays[start:start + batch], dtype=np.float32)
+
+    def describe(self) -> dict[str, object]:
+        """What a record names: where the inputs came from, how many, their hash, whether accuracy means anything."""
+        return {"source": self.source, "size": self.size, "sha256": self.digest, "meaningful": self.meaningful}
+
+
+def require(calibration: Calibration | None, backend: str) -> Calibration:
+    """A backend quantizing without calibration is a harness bug, not a user error: say so plainly."""
+    if calibration is None:
+        raise RuntimeError(f"{backend}: an int8 job was opened without calibration inputs")
+    return calibration

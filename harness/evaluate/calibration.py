@@ -1,0 +1,106 @@
+"""Calibration inputs for int8 jobs: `--calibration DIR` / `--calibration-size N`, or seeded random input.
+
+DIR is read in the layouts `bench accuracy` reads (class folders, or a flat folder of images; labels
+are not needed), `N` images spread evenly over it, each through the model's own preprocessing. The
+set is identified by content: the selected files' bytes, the preprocessing and the count, so an int8
+artifact is rebuilt when any of them changes and never when the folder is only moved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backends.calibration import RANDOM, Calibration
+from harness.errors import HarnessError
+from harness.evaluate.datasets import IMAGE_SUFFIXES, ImageDataset, Samples
+from model_zoo.spec import Preprocess
+
+DEFAULT_SIZE = 300  # NNCF's default subset size; ONNX Runtime's examples use a few hundred as well
+RANDOM_SEED = 20260  # seeded random calibration: the same inputs (and artifact) on every machine
+
+
+def _images(root: Path) -> list[Path]:
+    """Every image of a flat folder or of its class folders, in a stable order."""
+    found = [p for p in sorted(root.rglob("*")) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+             and not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    return found
+
+
+def _spread(paths: list[Path], size: int) -> list[Path]:
+    """`size` paths spread evenly over the (class-sorted) list, so every class is represented."""
+    idx = np.unique(np.linspace(0, len(paths) - 1, size).round().astype(int))
+    return [paths[i] for i in idx]
+
+
+def _readable(path: Path) -> bytes:
+    """The image's bytes, once it is known to decode: a broken file is one line now, not a failed job later."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.verify()
+        return path.read_bytes()
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise HarnessError(f"cannot read calibration image {path} ({exc}); remove or replace it") from None
+
+
+def check_size(size: int | None) -> int:
+    size = DEFAULT_SIZE if size is None else size
+    if size < 1:
+        raise HarnessError(f"--calibration-size must be at least 1, not {size}")
+    return size
+
+
+def describe(folder: str | None, size: int | None, pre: Preprocess) -> dict[str, Any]:
+    """The calibration a sweep's int8 jobs use, checked now (folder readable, enough images), as the
+    JSON-able form the worker rebuilds it from: source, size, content digest."""
+    size = check_size(size)
+    if folder is None:
+        digest = hashlib.sha256(f"{RANDOM}|{RANDOM_SEED}|{size}|{pre.input_size}".encode()).hexdigest()
+        return {"source": RANDOM, "size": size, "sha256": digest}
+    root = Path(folder)
+    if not root.is_dir():
+        raise HarnessError(f"--calibration {folder} is not a folder; give a folder of images (flat or in class folders)")
+    paths = _images(root)
+    if len(paths) < size:
+        raise HarnessError(f"--calibration {folder} holds {len(paths)} images, fewer than --calibration-size {size}; "
+                           f"add images or pass --calibration-size {max(len(paths), 1)}")
+    chosen = _spread(paths, size)
+    h = hashlib.sha256(repr(sorted(asdict(pre).items())).encode())
+    for path in chosen:
+        h.update(_readable(path))
+    return {"source": str(root.resolve()), "size": len(chosen), "sha256": h.hexdigest()}
+
+
+def build(described: dict[str, Any], pre: Preprocess) -> Calibration:
+    """The backend's view of a described calibration set; images are decoded only if it quantizes."""
+    source, size = described["source"], described["size"]
+
+    def load() -> np.ndarray:
+        if source == RANDOM:
+            rng = np.random.default_rng(RANDOM_SEED)
+            return rng.standard_normal((size, 3, pre.input_size, pre.input_size), dtype=np.float32)
+        chosen = _spread(_images(Path(source)), size)
+        dataset = ImageDataset(Samples(chosen, [0] * len(chosen), "calibration", 0), pre)
+        arrays = []
+        for i in range(len(dataset)):
+            image, _, problem = dataset[i]
+            if problem:
+                raise HarnessError(f"{problem}; remove or replace the calibration image")
+            arrays.append(image.numpy())
+        return np.stack(arrays).astype(np.float32)
+
+    return Calibration(source, size, described["sha256"], load)
+
+
+def for_jobs(jobs: list[Any], folder: str | None, size: int | None) -> dict[str, dict[str, Any]]:
+    """The calibration set of every model with an int8 job, described (checked) before any work."""
+    import model_zoo
+
+    models = sorted({job.model for job in jobs if job.precision == "int8"})
+    return {model: describe(folder, size, model_zoo.get_spec(model).preprocess) for model in models}
