@@ -24,8 +24,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.measure import windows  # noqa: E402
-from harness.store.job_key import key_of  # noqa: E402
 from harness.store import runs as store
+from harness.store.job_key import key_of  # noqa: E402
 
 Stat = Callable[[list[np.ndarray]], float]
 

@@ -176,7 +176,7 @@ def test_every_key_field_is_in_the_label_so_two_keys_never_print_alike() -> None
     base = dict(model="m", form="fused", backend="torch", device="cuda", precision="fp16", batch=1, threads=1,
                 boundary="device", layout="nchw")
     other = {"model": "n", "form": "train", "backend": "onnxruntime", "device": "cpu", "precision": "fp32", "batch": 2,
-             "threads": 2, "boundary": "end-to-end", "layout": "nhwc"}
+             "threads": 2, "boundary": "end-to-end", "layout": "nhwc", "options": "per_channel=false"}
     labels = {key_label(base)} | {key_label({**base, field: other[field]}) for field in KEY_FIELDS}
     assert len(labels) == len(KEY_FIELDS) + 1
     assert key_label({k: v for k, v in base.items() if k != "layout"}) == key_label(base)  # old records: NCHW

@@ -20,11 +20,11 @@ from backends.base import JobSpec, Session
 from harness.host import gpu
 from harness.measure import trust
 from harness.measure.jobs import Job, plan
-from harness.store.job_key import key_of
 from harness.measure.protocol import preset
 from harness.measure.runner import run_sweep
 from harness.measure.worker import boundary_timer
 from harness.store import runs as store
+from harness.store.job_key import key_of
 from tests.fake_backends import ALL, DeviceTimed
 from tests.helpers import bench
 from tests.synthetic import record

@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness.measure.jobs import Job
-from harness.store.job_key import key_label
 from harness.measure.runner import SweepListener, SweepPlan
 from harness.measure.windows import MEANINGLESS_CI, rel_halfwidth
+from harness.store.job_key import key_label
 
 
 def duration(seconds: float) -> str:

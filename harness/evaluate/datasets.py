@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 
 from harness.errors import HarnessError
+from model_zoo.preprocess import IMAGE_SUFFIXES, is_image, load_image, transform
 from model_zoo.spec import Preprocess
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff"}
 LABEL_FILES = ("labels.txt", "val.txt", "LOC_val_solution.csv", "ILSVRC2012_validation_ground_truth.txt")
 DEVKIT_META = "meta.mat"
 
@@ -36,10 +36,6 @@ class Samples:
 
     def __len__(self) -> int:
         return len(self.paths)
-
-
-def _is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
 
 
 def read_class_map(path: Path) -> list[str]:
@@ -79,7 +75,7 @@ def _image_folder(root: Path, class_map: list[str] | None, num_classes: int) -> 
     paths, labels = [], []
     for folder in folders:
         for path in sorted(folder.iterdir()):
-            if _is_image(path):
+            if is_image(path):
                 paths.append(path)
                 labels.append(index[folder.name])
     return Samples(paths, labels, "imagefolder", len(folders))
@@ -142,7 +138,7 @@ def _parse_labels(path: Path, images: list[str]) -> tuple[list[tuple[str, str]],
 
 
 def _labels_file(root: Path, labels_path: Path, class_map: list[str] | None, num_classes: int) -> Samples:
-    files = {p.name: p for p in root.iterdir() if _is_image(p)}
+    files = {p.name: p for p in root.iterdir() if is_image(p)}
     pairs, all_classes = _parse_labels(labels_path, list(files))
     files.update({p.stem: p for p in files.values()})  # LOC_val_solution names images without their suffix
     numeric = all(label.lstrip("-").isdigit() for _, label in pairs)
@@ -184,14 +180,6 @@ def scan(root: Path, num_classes: int, labels: Path | None = None, class_map: Pa
     return samples
 
 
-def transform(pre: Preprocess):
-    """The model's evaluation transform, built by timm from the spec's data config."""
-    from timm.data import create_transform
-
-    return create_transform(input_size=(3, pre.input_size, pre.input_size), interpolation=pre.interpolation,
-                            mean=pre.mean, std=pre.std, crop_pct=pre.crop_pct)
-
-
 class ImageDataset(torch.utils.data.Dataset):
     """Decodes and preprocesses one image; a failure comes back as a message, not a worker crash."""
 
@@ -202,11 +190,8 @@ class ImageDataset(torch.utils.data.Dataset):
         return len(self.samples)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int, str]:
-        from PIL import Image, UnidentifiedImageError
-
         path = self.samples.paths[i]
         try:
-            with Image.open(path) as img:
-                return self.transform(img.convert("RGB")), self.samples.labels[i], ""
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
+            return load_image(path, self.transform), self.samples.labels[i], ""
+        except (OSError, ValueError) as exc:
             return torch.zeros(3, self.size, self.size), self.samples.labels[i], f"cannot read image {path} ({exc})"

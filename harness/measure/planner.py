@@ -120,7 +120,7 @@ def plan_from_options(models: list[str] | None, backends: list[str] | None, prec
 def calibration_from_options(jobs: list[Job], folder: str | None, size: int | None) -> dict[str, dict]:
     """Each int8 model's calibration set, checked now (folder, images, size): a bad one is one line before
     any work. `--calibration` without an int8 job is a mistake worth saying."""
-    from harness.evaluate.calibration import for_jobs
+    from harness.measure.calibration import for_jobs
 
     if (folder is not None or size is not None) and not any(j.precision == "int8" for j in jobs):
         raise HarnessError("--calibration and --calibration-size apply to int8 jobs; add -p int8 or drop them")

@@ -20,7 +20,7 @@ from typing import Any
 
 from backends import registry
 from harness.errors import HarnessError
-from harness.evaluate.calibration import for_jobs
+from harness.measure.calibration import for_jobs
 from harness.measure.jobs import Job
 from harness.measure.runner import cannot_prepare, mp_context, run_in_process
 

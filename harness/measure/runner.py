@@ -482,7 +482,7 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
     figure is not pinned down get more rounds, up to `cfg.max_repeats`. On resume, a finished record or
     an interrupted job's processes are reused only under the same protocol (and weights). `neighbour_wait_s`
     (None: no check) bounds the wait for other busy processes to stop before round 1. `calibration` is
-    each int8 model's calibration set (`harness.evaluate.calibration.for_jobs`; default seeded random).
+    each int8 model's calibration set (`harness.measure.calibration.for_jobs`; default seeded random).
     """
     ensure_writable(out_dir)
     with store.locked(out_dir):  # one sweep writes a run folder at a time
@@ -493,7 +493,7 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
 def _sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, weights: str | None, cache_dir: Path | None,
            index_db: Path | None, resume: bool, listener: SweepListener, say: Callable[[str], None],
            neighbour_wait_s: float | None, calibration: dict[str, dict[str, Any]] | None) -> list[dict[str, Any]]:
-    from harness.evaluate.calibration import for_jobs
+    from harness.measure.calibration import for_jobs
 
     records_dir = out_dir / "records"
     run = RunContext(out_dir.name, out_dir, environment.capture(), cfg, cache_dir or default_cache_dir(), weights,

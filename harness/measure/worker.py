@@ -25,10 +25,9 @@ import torch
 import model_zoo
 from backends import registry
 from backends.base import OpenContext, Session, SkipJob
-from harness.evaluate import calibration
 from harness.host import gpu, machine
 from harness.host.environment import library_versions
-from harness.measure import windows
+from harness.measure import calibration, windows
 from harness.measure.jobs import Job
 from harness.measure.parity import compare
 from harness.measure.protocol import (

@@ -17,12 +17,12 @@ from typing import Any
 
 import model_zoo
 from backends import registry
-from harness.store.job_key import DEFAULTS, KEY_FIELDS, key_of
 from harness.measure.windows import MEANINGLESS_CI, STATISTIC, rel_halfwidth
 from harness.publish import tables
 from harness.publish.tables import md_cell
 from harness.store.accuracy_records import index as accuracy_index
 from harness.store.accuracy_records import record_key
+from harness.store.job_key import DEFAULTS, KEY_FIELDS, key_of
 from model_zoo.errors import ZooError
 
 # A CI wider than this (half-width relative to the value) says nothing about the value: it is never

@@ -6,9 +6,9 @@ from typing import Any
 
 from backends.graph_rules import describe as describe_graph
 from harness.host.machine import peak_key
-from harness.store.job_key import key_label
 from harness.measure.parity import describe as describe_parity
 from harness.measure.windows import MEANINGLESS_CI, rel_halfwidth
+from harness.store.job_key import key_label
 
 
 def _ms(ns: float | None) -> str:

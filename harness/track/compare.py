@@ -27,11 +27,11 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.measure import windows
+from harness.measure.parity import describe as describe_parity
+from harness.publish import tables
 from harness.store.job_key import DEFAULTS, KEY_FIELDS
 from harness.store.job_key import key_label as job_label
 from harness.store.job_key import key_of as job_key
-from harness.measure.parity import describe as describe_parity
-from harness.publish import tables
 
 BOOTSTRAP = 1000
 EXIT_REGRESSION, EXIT_BROKEN, EXIT_UNDECIDED = 1, 3, 5

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.store.job_key import DEFAULTS, KEY_FIELDS, key_label
 from harness.store import runs as store
+from harness.store.job_key import DEFAULTS, KEY_FIELDS, key_label
 
 PENALTY = 6.0
 MIN_SIGMA = 0.005  # floor for the noise estimate (0.5%): a perfectly flat series would make any wiggle a step

@@ -17,7 +17,7 @@ import numpy as np
 
 from backends.calibration import RANDOM, Calibration
 from harness.errors import HarnessError
-from harness.evaluate.datasets import IMAGE_SUFFIXES, ImageDataset, Samples
+from model_zoo.preprocess import is_image, load_image, transform
 from model_zoo.spec import Preprocess
 
 DEFAULT_SIZE = 300  # NNCF's default subset size; ONNX Runtime's examples use a few hundred as well
@@ -26,9 +26,8 @@ RANDOM_SEED = 20260  # seeded random calibration: the same inputs (and artifact)
 
 def _images(root: Path) -> list[Path]:
     """Every image of a flat folder or of its class folders, in a stable order."""
-    found = [p for p in sorted(root.rglob("*")) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-             and not any(part.startswith(".") for part in p.relative_to(root).parts)]
-    return found
+    return [p for p in sorted(root.rglob("*")) if is_image(p)
+            and not any(part.startswith(".") for part in p.relative_to(root).parts)]
 
 
 def _spread(paths: list[Path], size: int) -> list[Path]:
@@ -39,13 +38,13 @@ def _spread(paths: list[Path], size: int) -> list[Path]:
 
 def _readable(path: Path) -> bytes:
     """The image's bytes, once it is known to decode: a broken file is one line now, not a failed job later."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(path) as img:
             img.verify()
         return path.read_bytes()
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+    except (OSError, ValueError) as exc:
         raise HarnessError(f"cannot read calibration image {path} ({exc}); remove or replace it") from None
 
 
@@ -85,14 +84,13 @@ def build(described: dict[str, Any], pre: Preprocess) -> Calibration:
         if source == RANDOM:
             rng = np.random.default_rng(RANDOM_SEED)
             return rng.standard_normal((size, 3, pre.input_size, pre.input_size), dtype=np.float32)
-        chosen = _spread(_images(Path(source)), size)
-        dataset = ImageDataset(Samples(chosen, [0] * len(chosen), "calibration", 0), pre)
+        fn = transform(pre)
         arrays = []
-        for i in range(len(dataset)):
-            image, _, problem = dataset[i]
-            if problem:
-                raise HarnessError(f"{problem}; remove or replace the calibration image")
-            arrays.append(image.numpy())
+        for path in _spread(_images(Path(source)), size):
+            try:
+                arrays.append(load_image(path, fn).numpy())
+            except (OSError, ValueError) as exc:
+                raise HarnessError(f"cannot read calibration image {path} ({exc}); remove or replace it") from None
         return np.stack(arrays).astype(np.float32)
 
     return Calibration(source, size, described["sha256"], load)
