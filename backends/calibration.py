@@ -21,16 +21,18 @@ class Calibration:
     source: str  # the folder's path, or "random"
     size: int  # images the quantizer sees
     digest: str  # sha256 of the inputs' content (files, preprocessing, size), for artifact keys
-    load: Callable[[], np.ndarray] = field(repr=False, compare=False)  # (size, 3, H, W) float32, preprocessed
+    # the first `n` inputs (all when None) as (n, 3, H, W) float32, preprocessed
+    load: Callable[[int | None], np.ndarray] = field(repr=False, compare=False)
 
     @property
     def meaningful(self) -> bool:
         """False for random calibration: the artifact's accuracy then says nothing about real data."""
         return self.source != RANDOM
 
-    def batches(self, batch: int) -> Iterator[np.ndarray]:
-        """The inputs in the artifact's fixed batch (a short last batch is dropped; at least one batch)."""
-        arrays = self.load()
+    def batches(self, batch: int, limit: int | None = None) -> Iterator[np.ndarray]:
+        """The inputs (the first `limit`) in the artifact's fixed batch (a short last batch is dropped; at
+        least one batch)."""
+        arrays = self.load(limit)
         usable = max(batch, len(arrays) - len(arrays) % batch)
         if len(arrays) < usable:  # fewer images than one batch: repeat them to fill it
             arrays = np.concatenate([arrays] * -(-usable // len(arrays)))[:usable]

@@ -115,6 +115,7 @@ def ort_kernels(path: Path, level: Any) -> dict[str, Any]:
         options = ort.SessionOptions()
         options.graph_optimization_level = level
         options.optimized_model_filepath = str(tmp)
+        options.log_severity_level = 3  # its warning that the file suits this machine only is the point here
         ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     cached(optimized, build)

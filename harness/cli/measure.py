@@ -134,7 +134,7 @@ def accuracy(
     backend: str = typer.Option("torch", "--backend", "-b", help="Backend whose artifact is evaluated."),
     weights: Path = typer.Option(..., "--weights", help="Trained checkpoint (.pth/.pt/.safetensors)."),
     data: Path = typer.Option(..., "--data", help="ImageFolder of class folders, or a folder of images + labels file."),
-    precision: str = typer.Option("fp32", "--precision", "-p", help="fp32, bf16 or fp16, as the latency job."),
+    precision: str = typer.Option("fp32", "--precision", "-p", help="fp32, bf16, fp16 or int8, as the latency job."),
     device: str = typer.Option("cpu", "--device", help="Device as the latency job: cpu, cuda, or Core ML compute units (all, cpu-ne, ...)."),
     limit: int = typer.Option(None, "--limit", help="Evaluate N images spread evenly over the set."),
     batch: int = typer.Option(1, "--batch", help="Batch of the artifact (1 = the file batch-1 latency jobs time)."),
@@ -144,11 +144,15 @@ def accuracy(
     num_classes: int = typer.Option(None, "--num-classes", help="Outputs of the model's head (default: the spec's, 1000 for ImageNet)."),
     workers: int = typer.Option(2, "--workers", help="Image-decoding processes (0 = in this process)."),
     root: Path = typer.Option(RESULTS, "--results", help="Results folder; the record goes to RESULTS/accuracy/."),
+    options: list[str] = BACKEND_OPTIONS_OPTION,
+    calibration: str = CALIBRATION_OPTION,
+    calibration_size: int = CALIBRATION_SIZE_OPTION,
 ) -> None:
     """Top-1/top-5 through the backend's own artifact, beside PyTorch fp32 on the same images."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from harness.evaluate import accuracy as acc
+    from harness.evaluate.paired import describe as describe_paired
     from harness.measure.runner import ensure_writable
     from harness.store import accuracy_records
     from harness.store.runs import default_cache_dir
@@ -166,7 +170,8 @@ def accuracy(
     try:
         rec = acc.evaluate(model, backend, weights, data, precision=precision, device=device, batch=batch,
                            threads=resolve_threads(threads), limit=limit, labels=labels, class_map=class_map,
-                           num_classes=num_classes, workers=workers, cache_dir=default_cache_dir(), progress=progress)
+                           num_classes=num_classes, workers=workers, cache_dir=default_cache_dir(), progress=progress,
+                           options=options, calibration=calibration, calibration_size=calibration_size)
     finally:
         if bar.live.is_started:
             bar.stop()
@@ -176,6 +181,13 @@ def accuracy(
               f"{rec['data']['images']} images; PyTorch fp32 {ref['top1']:.2%} / {ref['top5']:.2%} "
               f"(Δ top-1 {rec['delta_top1'] * 100:+.2f} pt, same top-1 prediction on {rec['agreement']:.2%})",
               markup=False, highlight=False)
+    paired = rec["paired"]
+    out.print(f"paired with fp32 on the same images: {describe_paired(paired)}, McNemar p {paired['mcnemar_p']:.2g}; "
+              f"{paired['changed_predictions']} of {paired['images']} top-1 predictions changed", markup=False,
+              highlight=False)
+    if rec["calibration"] and not rec["calibration"]["meaningful"]:
+        err.print("note: calibrated on random input (no --calibration): this int8 accuracy means nothing about a "
+                  "calibrated deployment; its latency is still valid", markup=False, highlight=False)
     out.print(f"artifact: {rec['artifact'].get('path', 'PyTorch module (no file)')}; record: {path}",
               markup=False, highlight=False)
 

@@ -23,9 +23,12 @@ import model_zoo
 from backends import registry
 from backends.artifact_cache import file_sha256
 from backends.base import JobSpec, OpenContext
+from backends.config import ConfigError, parse_cli_options
 from harness.errors import HarnessError
 from harness.evaluate.datasets import ImageDataset, Samples, scan
+from harness.evaluate.paired import paired_delta
 from harness.host import environment
+from harness.measure import calibration as calib
 from harness.measure.planner import PRECISIONS, check_choice
 from harness.store.accuracy_records import SCHEMA_VERSION
 from model_zoo.weights import state_sha256
@@ -45,17 +48,22 @@ def _subset(samples: Samples, limit: int | None) -> Samples:
 
 
 class _Tally:
-    """Running top-1/top-k counts."""
+    """Running top-1/top-k counts, and each image's top-1 outcome (for the paired difference)."""
 
     def __init__(self, k: int) -> None:
         self.k, self.top1, self.topk, self.n = k, 0, 0, 0
+        self.correct: list[np.ndarray] = []
 
     def add(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
         topk = np.argsort(-logits, axis=1, kind="stable")[:, : self.k]
+        self.correct.append(topk[:, 0] == labels)
         self.top1 += int((topk[:, 0] == labels).sum())
         self.topk += int((topk == labels[:, None]).any(axis=1).sum())
         self.n += len(labels)
         return topk[:, 0]
+
+    def outcomes(self) -> np.ndarray:
+        return np.concatenate(self.correct) if self.correct else np.zeros(0, dtype=bool)
 
     def rates(self) -> tuple[float, float]:
         return self.top1 / self.n, self.topk / self.n
@@ -63,7 +71,6 @@ class _Tally:
 
 def _backend(name: str, job: JobSpec):
     """The backend, or a one-line error when it cannot run `job` here."""
-    check_choice("backend", name, registry.names())
     backend = registry.get(name)
     avail = backend.availability()
     if not avail.ok:
@@ -77,8 +84,11 @@ def _backend(name: str, job: JobSpec):
 def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, precision: str = "fp32",
              device: str = "cpu", batch: int = 1, threads: int = 1, limit: int | None = None,
              labels: Path | None = None, class_map: Path | None = None, num_classes: int | None = None,
-             workers: int = 0, cache_dir: Path, progress: Progress | None = None) -> dict[str, Any]:
-    """Evaluate `model_name` with `weights` on `data` through `backend_name`; return the record."""
+             workers: int = 0, cache_dir: Path, progress: Progress | None = None, options: list[str] | None = None,
+             calibration: str | None = None, calibration_size: int | None = None) -> dict[str, Any]:
+    """Evaluate `model_name` with `weights` on `data` through `backend_name`; return the record.
+
+    For int8 the artifact is the one `bench run -p int8` times with the same calibration and options."""
     check_choice("precision", precision, PRECISIONS)
     spec = model_zoo.get_spec(model_name)
     for option, value, least in (("--batch", batch, 1), ("--threads", threads, 1), ("--num-classes", num_classes, 1),
@@ -88,9 +98,17 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
     num_classes = num_classes or spec.num_classes
     if not Path(weights).is_file():
         raise HarnessError(f"--weights {weights} is not a file; accuracy needs trained weights")
+    check_choice("backend", backend_name, registry.names())
+    try:
+        configured = parse_cli_options(options or [], [backend_name], registry.get).get(backend_name, "")
+    except ConfigError as exc:
+        raise HarnessError(str(exc)) from None
     job = JobSpec(model=model_name, backend=backend_name, device=device, precision=precision, batch=batch,
-                  threads=threads, form="fused", input_size=spec.input_size)
+                  threads=threads, form="fused", input_size=spec.input_size, options=configured)
     backend = _backend(backend_name, job)
+    if precision != "int8" and (calibration is not None or calibration_size is not None):
+        raise HarnessError("--calibration and --calibration-size apply to -p int8; drop them or add -p int8")
+    described = calib.describe(calibration, calibration_size, spec.preprocess) if precision == "int8" else None
     samples = _subset(scan(data, num_classes, labels, class_map), limit)
 
     torch.set_num_threads(threads)
@@ -99,12 +117,22 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
     reference_model = copy.deepcopy(model)  # backends may move or cast the model they open
     example = np.zeros((batch, 3, spec.input_size, spec.input_size), dtype=np.float32)
     start = time.perf_counter()
-    session = backend.open(model, job, OpenContext(Path(cache_dir), weights_state, example))
+    calibration_set = calib.build(described, spec.preprocess) if described else None
+    try:
+        session = backend.open(model, job, OpenContext(Path(cache_dir), weights_state, example, calibration=calibration_set))
+    except HarnessError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a runtime refusing this model is the user's one-line answer
+        what = "quantize" if precision == "int8" else "open"
+        raise HarnessError(f"{backend_name} could not {what} {model_name} ({type(exc).__name__}: "
+                           f"{str(exc).strip().splitlines()[0][:300] if str(exc).strip() else 'no message'}); "
+                           "no accuracy was recorded") from None
     open_s = time.perf_counter() - start
 
     k = min(5, num_classes)
     measured, reference = _Tally(k), _Tally(k)
     agree = 0
+    changed = 0
     loader = torch.utils.data.DataLoader(ImageDataset(samples, spec.preprocess), batch_size=batch,
                                          num_workers=workers, shuffle=False)
     start = time.perf_counter()
@@ -126,6 +154,7 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
             with torch.inference_mode():
                 ref_top1 = reference.add(reference_model(images).float().numpy(), y)
             agree += int((top1 == ref_top1).sum())
+            changed += int((top1 != ref_top1).sum())
             if progress:
                 progress(measured.n, len(samples))
     finally:
@@ -144,7 +173,10 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
         "top1": top1, "top5": top5, "k": k,
         "reference": {"backend": "torch", "precision": "fp32", "device": "cpu", "top1": ref1, "top5": ref5},
         "delta_top1": top1 - ref1,
+        "paired": paired_delta(measured.outcomes(), reference.outcomes(), changed),
         "agreement": agree / measured.n,
+        "backend_config": job.config(backend).as_dict(),
+        "calibration": calibration_set.describe() if calibration_set else None,
         "timing_s": {"open": open_s, "evaluate": time.perf_counter() - start},
         "backend_info": session.info,
         "host": environment.capture(),

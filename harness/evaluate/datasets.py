@@ -4,7 +4,9 @@ Two layouts, the ways ImageNet val ships: an ImageFolder (one folder per class, 
 id, sorted order = output index, as torchvision and timm's `validate.py` read it) or a flat folder of
 images plus a labels file: `IMAGE LABEL` lines, Kaggle's `LOC_val_solution.csv`, or the devkit's
 `ILSVRC2012_validation_ground_truth.txt` (one ILSVRC2012 id per image in file-name order, mapped to
-WordNet ids through the devkit's `meta.mat`). Every problem with the data (wrong layout, an unreadable image, a label the
+WordNet ids through the devkit's `meta.mat`). A subset of ImageNet's classes (WordNet-id folders, fewer
+than 1,000) maps to a 1000-class model's outputs through timm's ImageNet class list, no --class-map
+needed. Every problem with the data (wrong layout, an unreadable image, a label the
 model has no output for) is a one-line `HarnessError` naming the file, found before or while
 reading, never a wrong top-1.
 """
@@ -12,6 +14,7 @@ reading, never a wrong top-1.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +52,18 @@ def read_class_map(path: Path) -> list[str]:
     return names
 
 
+def imagenet_subset(names: list[str], num_classes: int) -> bool:
+    """Class names that are all WordNet ids, for a 1000-class model: an ImageNet subset."""
+    return num_classes == 1000 and bool(names) and all(re.fullmatch(r"n\d{8}", name) for name in names)
+
+
+def imagenet_classes() -> list[str]:
+    """ImageNet-1k's WordNet ids in the output order of every ImageNet checkpoint (timm's class list)."""
+    from timm.data import ImageNetInfo
+
+    return list(ImageNetInfo().label_names())
+
+
 def _index_of(names: list[str], class_map: list[str] | None, num_classes: int, where: str) -> dict[str, int]:
     """Map class names to output indexes: through the class map, else sorted order over the full set."""
     if class_map is not None:
@@ -57,6 +72,8 @@ def _index_of(names: list[str], class_map: list[str] | None, num_classes: int, w
             raise HarnessError(f"{where}: class {missing[0]!r} is not in the class map ({len(missing)} such); "
                                "fix the data or the --class-map file")
         index = {name: class_map.index(name) for name in names}
+    elif len(names) != num_classes and imagenet_subset(names, num_classes):
+        return _index_of(names, imagenet_classes(), num_classes, where)
     else:
         if len(names) != num_classes:
             raise HarnessError(f"{where} has {len(names)} classes but the model has {num_classes} outputs; with a "

@@ -80,13 +80,14 @@ def build(described: dict[str, Any], pre: Preprocess) -> Calibration:
     """The backend's view of a described calibration set; images are decoded only if it quantizes."""
     source, size = described["source"], described["size"]
 
-    def load() -> np.ndarray:
+    def load(limit: int | None = None) -> np.ndarray:
+        count = size if limit is None else min(size, limit)
         if source == RANDOM:
             rng = np.random.default_rng(RANDOM_SEED)
-            return rng.standard_normal((size, 3, pre.input_size, pre.input_size), dtype=np.float32)
+            return rng.standard_normal((size, 3, pre.input_size, pre.input_size), dtype=np.float32)[:count]
         fn = transform(pre)
         arrays = []
-        for path in _spread(_images(Path(source)), size):
+        for path in _spread(_images(Path(source)), size)[:count]:
             try:
                 arrays.append(load_image(path, fn).numpy())
             except (OSError, ValueError) as exc:

@@ -16,6 +16,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +26,7 @@ import torch
 import model_zoo
 from backends import registry
 from backends.base import OpenContext, Session, SkipJob
+from backends.calibration import Calibration
 from harness.host import gpu, machine
 from harness.host.environment import library_versions
 from harness.measure import calibration, windows
@@ -58,6 +60,31 @@ def input_tensor(job: Job, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((job.batch, 3, job.input_size, job.input_size), dtype=np.float32)
 
 
+# int8's parity is also judged on top-1 agreement, which needs more than one input: this many, from the
+# calibration set (real images when `--calibration` gave a folder, else its seeded random input).
+PARITY_INT8_INPUTS = 16
+
+
+def parity_inputs(job: Job, calib: Calibration | None) -> list[np.ndarray]:
+    """The inputs parity compares on, in the job's batch: one seeded input, or for int8 the first of the
+    calibration set."""
+    if job.precision != "int8" or calib is None:
+        return [input_tensor(job, PARITY_SEED)]
+    return list(calib.batches(job.batch, limit=max(PARITY_INT8_INPUTS, job.batch)))
+
+
+@dataclass(frozen=True)
+class Reference:
+    """PyTorch fp32's outputs on the parity inputs, to check a session against."""
+
+    inputs: list[np.ndarray]
+    outputs: np.ndarray
+
+    def check(self, session: Session, precision: str) -> dict[str, Any]:
+        output = np.concatenate([np.asarray(session.infer(x), dtype=np.float32) for x in self.inputs])
+        return compare(output, self.outputs, precision).as_dict()
+
+
 def boundary_timer(session: Session, job: Job) -> Callable[[], int] | None:
     """The device timer for a `device`-boundary job; None (host clock around `run`) when `run` spans
     the job's boundary. A mismatch is an error, never a number under the wrong label."""
@@ -82,16 +109,16 @@ def _setup(payload: dict[str, Any], parity: bool) -> tuple[Job, dict, np.ndarray
     build_s = time.perf_counter() - start
     weights_sha = state_sha256(model)
     info = {"params": model_zoo.count_params(model), "weights_sha256": weights_sha}
+    described = payload.get("calibration")
+    calib = calibration.build(described, model_zoo.get_spec(job.model).preprocess) if described else None
     reference = None
     if parity:  # round 0: the reference output, and the work one inference does (for GFLOP/s)
+        inputs = parity_inputs(job, calib)
         with torch.inference_mode():
-            reference = model(torch.from_numpy(input_tensor(job, PARITY_SEED))).float().numpy()
+            reference = Reference(inputs, np.concatenate([model(torch.from_numpy(x)).float().numpy() for x in inputs]))
         info["macs"] = macs_or_none(model, job.input_size)
-    described = payload.get("calibration")
     ctx = OpenContext(Path(payload["cache_dir"]), weights_sha, input_tensor(job, TIMING_SEED),
-                      passive_wait=bool(payload.get("passive_wait")),
-                      calibration=calibration.build(described, model_zoo.get_spec(job.model).preprocess)
-                      if described else None)
+                      passive_wait=bool(payload.get("passive_wait")), calibration=calib)
     backend = registry.load(payload["backend_ref"])
     try:
         session = backend.open(model, job.spec(), ctx)
@@ -116,7 +143,7 @@ def prepare_process(payload: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     session.run()
     first_ms = (time.perf_counter() - t0) * 1e3
-    parity = compare(session.infer(input_tensor(job, PARITY_SEED)), reference, job.precision).as_dict()
+    parity = reference.check(session, job.precision)
     session.close()
     return {"parity": parity, "artifact": session.artifact, "backend_info": session.info, "model_info": info,
             "cold_start": {"build_s": build_s, **session.cold, "first_inference_ms": first_ms},
@@ -234,8 +261,7 @@ def serve(commands: IO[str], replies: IO[str]) -> None:
     timer = boundary_timer(session, job)
     step = timer or (lambda: _host_timed(session.run))
     warm_up(step, cfg)
-    parity = (compare(session.infer(input_tensor(job, PARITY_SEED)), reference, job.precision).as_dict()
-              if reference is not None else None)
+    parity = reference.check(session, job.precision) if reference is not None else None
     reply({"parity": parity, "artifact": session.artifact, "backend_info": session.info, "model_info": info,
            "cold_start": {"build_s": build_s, **session.cold}, "libraries": library_versions(),
            "wait_policy": session.info.get("wait_policy")})

@@ -52,6 +52,30 @@ def _gpu_line(state: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
+def quantization_lines(rec: dict[str, Any]) -> list[str]:
+    """An int8 job: the quantizer and its settings, the calibration (and whether its accuracy means
+    anything), how much of the graph runs quantized, and what the runtime chose."""
+    quant = (rec.get("backend_info") or {}).get("quantization")
+    if not quant:
+        return []
+    settings = ", ".join(f"{k} {v}" for k, v in quant.items() if k not in ("tool", "format", "calibration", "graph", "runtime"))
+    calib = quant.get("calibration") or {}
+    where = ("seeded RANDOM input: its accuracy means nothing, its latency holds" if not calib.get("meaningful")
+             else f"{calib.get('source')}")
+    lines = [f"    int8: {quant.get('format')} by {quant.get('tool')} ({settings})",
+             f"    calibration: {calib.get('size')} images, {where} (sha256 {str(calib.get('sha256'))[:12]})"]
+    for label, counts in (("quantized graph", quant.get("graph")), ("runtime chose", quant.get("runtime"))):
+        if counts:
+            lines.append(f"    {label}: " + " · ".join(f"{k.replace('_', ' ')} {_counts(v)}" for k, v in counts.items()))
+    return lines
+
+
+def _counts(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} {v}" for k, v in value.items()) + "}" if value else "none"
+    return str(value)
+
+
 def job_lines(records: list[dict[str, Any]]) -> list[str]:
     lines = []
     for rec in records:
@@ -83,13 +107,13 @@ def job_lines(records: list[dict[str, Any]]) -> list[str]:
         lines.append(f"    cold start: {cold}{rss}")
         if graph:
             lines.append(_graph_line(graph))
+        lines += quantization_lines(rec)
         for i, proc in enumerate(rec["processes"]):
             if proc.get("gpu"):
                 lines.append(f"    process {i} GPU: {_gpu_line(proc['gpu'])}")
         p = rec["parity"]
         if p:
-            lines.append(f"    parity vs PyTorch fp32: {'PASS' if p['passed'] else 'FAIL'} · {describe_parity(p)} · "
-                         f"top-1 agreement {p['top1_agreement']:.0%}")
+            lines.append(f"    parity vs PyTorch fp32: {'PASS' if p['passed'] else 'FAIL'} · {describe_parity(p)}")
         if rec["unstable"]:
             lines.append("    UNSTABLE: " + "; ".join(rec["unstable_reasons"]))
     return lines

@@ -35,7 +35,12 @@ SCHEMA: dict[str, Any] = {
         "top1": _RATE, "top5": _RATE, "k": {"type": "integer", "minimum": 1},
         "reference": {"type": "object", "required": ["backend", "precision", "top1", "top5"]},
         "delta_top1": {"type": "number"},
+        "paired": {"type": "object", "required": ["delta_top1", "ci_low", "ci_high", "changed_predictions"],
+                   "description": "Δtop-1 against PyTorch fp32 on the same images, with its paired 95% CI"},
         "agreement": _RATE,
+        "backend_config": {"type": "object"},
+        "calibration": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["source", "size", "sha256",
+                                                                                     "meaningful"]}]},
         "host": {"type": "object"},
     },
 }
