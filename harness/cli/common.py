@@ -131,14 +131,19 @@ CHANNELS_LAST_OPTION = flag(False, "--channels-last", help="CUDA: run PyTorch ba
 
 
 def print_board(records: list[dict], fmt: Fmt) -> None:
+    from harness.publish import int8
     from harness.publish.leaderboard import LEGEND, as_lists, to_csv, to_markdown
     from harness.store.accuracy_records import load_all
 
     accuracy = load_all(RESULTS)
+    quantized = int8.rows(records, accuracy)
     if fmt is Fmt.md:
-        out.print(to_markdown(records, accuracy), markup=False, highlight=False, soft_wrap=True)
+        out.print(to_markdown(records, accuracy) + int8.markdown(quantized), markup=False, highlight=False, soft_wrap=True)
     elif fmt is Fmt.csv:
         sys.stdout.write(to_csv(records, accuracy))
     else:
         out.print(rich_table("onebench leaderboard (latency, ms)", *as_lists(records, accuracy)))
         out.print(LEGEND, highlight=False)
+        if quantized:
+            out.print(rich_table("int8 beside fp32", *int8.table(quantized)))
+            out.print(int8.LEGEND, highlight=False)

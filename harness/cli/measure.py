@@ -192,6 +192,67 @@ def accuracy(
               markup=False, highlight=False)
 
 
+@app.command("int8", rich_help_panel="Measure")
+@user_errors
+def int8_study(
+    model: list[str] = typer.Option(None, "--model", "-m", help="Model (repeatable); default: mobileone_s0, mobilenetv2_100, efficientnet_b0."),
+    backend: list[str] = typer.Option(None, "--backend", "-b", help="Backend (repeatable); default: every available CPU backend with int8."),
+    threads: int = THREADS_OPTION,
+    weights: str = WEIGHTS_OPTION,
+    data: Path = typer.Option(None, "--data", help="Images to measure Δtop-1 on (as `bench accuracy --data`); needs --weights."),
+    limit: int = typer.Option(None, "--limit", help="With --data: evaluate N images spread evenly over the set."),
+    num_classes: int = typer.Option(None, "--num-classes", help="With --data: outputs of the model's head."),
+    options: list[str] = BACKEND_OPTIONS_OPTION,
+    calibration: str = CALIBRATION_OPTION,
+    calibration_size: int = CALIBRATION_SIZE_OPTION,
+    pairs: int = typer.Option(20, "--pairs", help="Alternating fp32/int8 window pairs per model and backend."),
+    window_ms: float = typer.Option(100.0, "--window-ms", help="Milliseconds per window."),
+    out_dir: Path = typer.Option(None, "--out", help="Study folder; default: results/runs/int8-<new id>."),
+) -> None:
+    """int8 against fp32 for every model x CPU backend: the speed-up in lockstep with its CI and, with --data,
+    the accuracy int8 costs (Δtop-1 with a paired CI); writes the study's table and plots to int8.md."""
+    from harness.evaluate import accuracy as acc
+    from harness.listing.backends import int8_cpu_backends
+    from harness.measure.planner import calibration_from_options, plan_from_options, protocol_from_options
+    from harness.publish import int8
+    from harness.publish.site import write_markdown
+    from harness.store import accuracy_records
+    from harness.store.runs import check_output, default_cache_dir, default_index, new_run_dir
+    from harness.track.int8_study import run_study
+
+    if data is not None and not weights:
+        raise HarnessError("--data measures the accuracy of trained weights: add --weights (one model)")
+    models = model or ["mobileone_s0", "mobilenetv2_100", "efficientnet_b0"]
+    jobs = plan_from_options(models, backend or int8_cpu_backends(), ["int8"], None, resolve_threads(threads), "cpu",
+                             "fused", weights, None, False, options)
+    calibrations = calibration_from_options(jobs, calibration, calibration_size)
+    folder = out_dir or new_run_dir(RESULTS, prefix="int8-")
+    check_output(folder, "--out")
+
+    def evaluate(job) -> dict:
+        rec = acc.evaluate(job.model, job.backend, Path(weights), data, precision="int8", threads=job.threads,
+                           limit=limit, num_classes=num_classes, cache_dir=default_cache_dir(),
+                           options=[f"{job.backend}.{pair}" for pair in job.options.split(",") if pair],
+                           calibration=calibration, calibration_size=calibration_size)
+        accuracy_records.save(RESULTS, rec)
+        return rec
+
+    with err.status("bench int8") as status:
+        study = run_study(jobs, protocol_from_options(False, False, None), folder, default_cache_dir(),
+                          calibration=calibrations, weights=weights, pairs=pairs, window_s=window_ms / 1e3,
+                          index_db=default_index(RESULTS), say=note, evaluate=evaluate if data else None,
+                          progress=lambda j, i, n: status.update(f"{j.model} · {j.backend}: pair {max(i + 1, 0)}/{n}"))
+    measured = accuracy_records.load_all(RESULTS)
+    report = write_markdown(study.fp32 + study.int8, measured, folder / "int8.md")
+    out.print(rich_table("int8 beside fp32", *int8.table(int8.rows(study.fp32 + study.int8, measured))))
+    out.print(int8.LEGEND, highlight=False)
+    if not calibration:
+        note("calibrated on seeded random input (no --calibration): the latencies hold, int8 accuracy means nothing")
+    print_outcome(study.fp32 + study.int8, folder)
+    out.print(f"report: {report}; leaderboard: bench leaderboard {folder / 'fp32'} {folder / 'int8'}",
+              markup=False, highlight=False)
+
+
 @app.command(rich_help_panel="Measure")
 @user_errors
 def selfcheck(

@@ -31,3 +31,8 @@ def backend_rows() -> list[BackendRow]:
 def available_cpu_backends() -> list[str]:
     """The default sweep's backends: every available one that runs on the CPU."""
     return [r.name for r in backend_rows() if r.ok and "cpu" in registry.get(r.name).devices]
+
+
+def int8_cpu_backends() -> list[str]:
+    """`bench int8`'s default: every available CPU backend with an int8 path (Core ML converts only, off macOS)."""
+    return [name for name in available_cpu_backends() if "int8" in registry.get(name).precisions]

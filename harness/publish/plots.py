@@ -4,6 +4,7 @@ Each measured model is a point (p50 latency, top-1); filled markers are top-1 me
 timed artifact, hollow ones the reported figure; a `~` after a name marks an unstable latency and a
 failed parity keeps a model off the plot, as in the tables. The Pareto frontier (no other model both faster and
 more accurate) is drawn as a step line, and reparameterizable models (MobileOne; the zoo says which) are highlighted. PNG for READMEs, SVG for papers.
+`draw_int8` joins each model's fp32 and int8 points per backend.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.publish.int8 import Int8Row
 from harness.publish.leaderboard import Row
 
 
@@ -146,4 +148,48 @@ def draw_all(columns: list[str], rows: list[Row], folder: Path, where: str = "")
         if pts:
             out[column] = draw(pts, f"top-1 vs latency · {column}" + (f" · {where}" if where else ""),
                                folder / f"accuracy-latency-{slug(column)}")
+    return out
+
+
+def draw_int8(rows: list[Int8Row], reported: dict[str, float], folder: Path, where: str = "") -> dict[str, list[Path]]:
+    """One plot per backend: each model's fp32 point (circle) joined to its int8 point (square) by an
+    arrow, so what int8 buys (left) and costs (down) reads at a glance. y is top-1 measured on the same
+    images where `bench accuracy -p int8` ran, else the reported fp32 figure for both (hollow: the int8
+    accuracy is unknown); an int8 point calibrated on random input is an x (its accuracy means nothing)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = {}
+    for backend in sorted({r.label for r in rows}):
+        pairs = [r for r in rows if r.label == backend and r.fp32_ms and r.int8_ms and not r.parity_failed]
+        pairs = [r for r in pairs if r.fp32_top1 is not None or r.model in reported]
+        if not pairs:
+            continue
+        fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
+        for r in pairs:
+            measured = r.int8_top1 is not None
+            y0 = r.fp32_top1 if measured else reported[r.model]
+            y1 = r.int8_top1 if measured else y0
+            ax.annotate("", (r.int8_ms, y1), (r.fp32_ms, y0), arrowprops={"arrowstyle": "->", "color": "0.5"}, zorder=1)
+            ax.scatter([r.fp32_ms], [y0], s=45, color=OTHER_COLOUR, zorder=3)
+            ax.scatter([r.int8_ms], [y1], s=55, marker="s" if r.calibrated else "x", zorder=3, color=HIGHLIGHT_COLOUR,
+                       facecolors=HIGHLIGHT_COLOUR if measured or not r.calibrated else "white")
+            note = "" if measured else " (int8 top-1 not measured)"
+            ax.annotate(f"{r.model}{note}", (r.int8_ms, y1), textcoords="offset points", xytext=(6, -12), fontsize=8)
+        ax.set_xlim(0, max(r.fp32_ms for r in pairs) * 1.25)
+        ax.set_xlabel("p50 latency (ms)")
+        ax.set_ylabel("top-1 (%)")
+        ax.set_title(f"fp32 (circle) → int8 (square; x: random calibration) · {backend}" + (f" · {where}" if where else ""),
+                     fontsize=9)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        stem = folder / f"int8-{slug(backend)}"
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+        fig.savefig(paths[0], metadata={"Software": None})
+        fig.savefig(paths[1], metadata={"Date": None})
+        plt.close(fig)
+        out[backend] = paths
     return out

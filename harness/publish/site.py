@@ -14,8 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.publish import int8
 from harness.publish.leaderboard import LEGEND, Cell, Row, build, markdown
-from harness.publish.plots import draw_all, slug
+from harness.publish.plots import draw_all, draw_int8, slug
 from harness.store.accuracy_records import record_path
 from harness.store.records import atomic_write_text, replacing_folder
 
@@ -97,16 +98,31 @@ def _row_html(row: Row, columns: list[str]) -> str:
             f'<td data-sort="{params}">{params or "—"}</td><td data-sort="{macs}">{macs or "—"}</td>{top1}{cells}</tr>')
 
 
-def render(columns: list[str], rows: list[Row], plots: dict[str, list[str]], hosts: list[str], runs: list[str]) -> str:
-    """The page's HTML (plots given as {column: [png, svg] relative paths})."""
+def _figure(files: list[str], what: str) -> str:
+    return (f'<figure><img src="{esc(files[1])}" alt="{esc(what)}" width="640">'
+            f'<figcaption>{esc(what)} · <a href="{esc(files[0])}">PNG</a> · <a href="{esc(files[1])}">SVG</a></figcaption></figure>')
+
+
+def int8_html(rows: list[int8.Int8Row], plots: dict[str, list[str]], records: list[dict[str, Any]]) -> str:
+    """The int8-beside-fp32 section (nothing when no int8 record has an fp32 partner)."""
+    if not rows:
+        return ""
+    header, body = int8.table(rows)
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    lines = "\n".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in line) + "</tr>" for line in body)
+    figures = "\n".join(_figure(files, f"fp32 → int8, {b}") for b, files in plots.items())
+    return (f'<h2>int8 beside fp32</h2>\n<p>{esc(int8.LEGEND)}.</p><p>CPU: {esc(int8.isa_line(records))}.</p>\n<table class="board"><thead><tr>{head}</tr></thead>'
+            f"<tbody>\n{lines}\n</tbody></table>\n{figures}")
+
+
+def render(columns: list[str], rows: list[Row], plots: dict[str, list[str]], hosts: list[str], runs: list[str],
+           extra: str = "") -> str:
+    """The page's HTML (plots given as {column: [png, svg] relative paths}; `extra`: more sections, HTML)."""
     head = ('<th class="model" data-type="text">model</th><th data-type="num">params (M)</th>'
             '<th data-type="num">MACs (M)</th><th data-type="num">top-1 (%)</th>'
             + "".join(f'<th data-type="num">{esc(c)}</th>' for c in columns))
     body = "\n".join(_row_html(r, columns) for r in rows)
-    figures = "\n".join(
-        f'<figure><img src="{esc(files[1])}" alt="top-1 vs p50 latency, {esc(c)}" width="640">'
-        f'<figcaption>{esc(c)} · <a href="{esc(files[0])}">PNG</a> · <a href="{esc(files[1])}">SVG</a></figcaption></figure>'
-        for c, files in plots.items())
+    figures = "\n".join(_figure(files, f"top-1 vs p50 latency, {c}") for c, files in plots.items())
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>onebench leaderboard</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
@@ -118,6 +134,7 @@ def render(columns: list[str], rows: list[Row], plots: dict[str, list[str]], hos
 </tbody></table>
 <h2>Accuracy vs latency</h2>
 {figures or "<p>No model has both a measured latency and a top-1 yet.</p>"}
+{extra}
 <footer>Machines: {esc("; ".join(hosts))}. Runs: {esc(", ".join(runs))}.</footer>
 <script>{SCRIPT}</script></body></html>
 """
@@ -138,6 +155,11 @@ def _plot_machine(records: list[dict[str, Any]]) -> str:
     return machines.pop() if len(machines) == 1 else ""
 
 
+def _reported(rows: list[Row]) -> dict[str, float]:
+    """Each model's top-1 for the int8 plots' fp32 points where no int8 accuracy was measured."""
+    return {r.model: r.top1.value for r in rows if r.top1 is not None}
+
+
 MARKER = ".onebench-site"
 
 
@@ -152,8 +174,12 @@ def write_site(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], fo
             atomic_write_text(staging / _record_href(rec), json.dumps(rec, indent=1))
         for rec in joined_accuracy(rows):
             atomic_write_text(staging / "records" / record_path(Path(), rec), json.dumps(rec, indent=1))
+        quantized = int8.rows(records, accuracy)
+        int8_plots = draw_int8(quantized, _reported(rows), staging / "plots", _plot_machine(records))
+        extra = int8_html(quantized, {b: [str(p.relative_to(staging)) for p in files] for b, files in int8_plots.items()},
+                          records)
         runs = sorted({r["run_id"] for r in records})
-        atomic_write_text(staging / "index.html", render(columns, rows, relative, hosts, runs))
+        atomic_write_text(staging / "index.html", render(columns, rows, relative, hosts, runs, extra))
         (staging / MARKER).write_text("built by `bench leaderboard --html`; the whole folder is replaced on rebuild\n")
     return folder / "index.html"
 
@@ -163,5 +189,8 @@ def write_markdown(records: list[dict[str, Any]], accuracy: list[dict[str, Any]]
     columns, rows = build(records, accuracy)
     plots = draw_all(columns, rows, path.parent / "plots", _plot_machine(records))
     embedded = {c: str(files[0].relative_to(path.parent)) for c, files in plots.items()}
-    atomic_write_text(path, markdown(columns, rows, embedded))
+    quantized = int8.rows(records, accuracy)
+    int8_plots = draw_int8(quantized, _reported(rows), path.parent / "plots", _plot_machine(records))
+    atomic_write_text(path, markdown(columns, rows, embedded) + int8.markdown(
+        quantized, {b: str(files[0].relative_to(path.parent)) for b, files in int8_plots.items()}, records))
     return path

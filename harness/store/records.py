@@ -97,6 +97,8 @@ SCHEMA: dict[str, Any] = {
             "type": "object", "required": ["source", "size", "sha256", "meaningful"],
             "description": "an int8 job's calibration inputs; meaningful false: random input, accuracy means nothing"}]},
         "peak_rss_mb": _NUM,
+        "speedup": {"type": "object", "required": ["ratio", "ci_low", "ci_high", "pairs", "method"],
+                    "description": "an int8 record timed in lockstep with its fp32 partner (`bench int8`): fp32/int8"},
     },
     "allOf": [
         {"if": {"properties": {"status": {"const": "ok"}}},

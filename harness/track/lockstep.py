@@ -181,16 +181,19 @@ class Decisive:
         return gate_verdict(lo, hi, self.threshold, floor)[0] == "noisy"
 
 
-def _lockstep_job(job: Job, cfg: ProtocolConfig, sides: tuple[Side, Side], cache_dir: Path, pairs: int,
-                  window_s: float, progress, decisive: Decisive | None = None
-                  ) -> tuple[list[dict], list[dict[str, Any]], Paired]:
-    payload = {"job": job.as_dict(), "protocol": cfg.as_dict(), "backend_ref": registry.ref(job.backend),
-               "cache_dir": str(cache_dir), "parity": True}
+def lockstep_pair(jobs: tuple[Job, Job], cfg: ProtocolConfig, sides: tuple[Side, Side], cache_dir: Path, pairs: int,
+                  window_s: float, progress, decisive: Decisive | None = None,
+                  calibration: dict[str, dict[str, Any]] | None = None) -> tuple[list[dict], list[dict[str, Any]], Paired]:
+    """Each side opens its own job (the same job in two environments for `bench compare`; fp32 and int8
+    of one model for `bench int8`) and they take turns; the pairs are keyed by the second side's job."""
+    job = jobs[1]
     residents: list[Resident] = []
     try:
         residents = [Resident(side, cfg.timeout_s) for side in sides]  # both interpreters start at once
-        for r in residents:
-            r.open(payload)
+        for r, side_job in zip(residents, jobs):
+            r.open({"job": side_job.as_dict(), "protocol": cfg.as_dict(), "backend_ref": registry.ref(side_job.backend),
+                    "cache_dir": str(cache_dir), "parity": True,
+                    "calibration": (calibration or {}).get(side_job.model) if side_job.precision == "int8" else None})
         samples: list[list[list[int]]] = [[], []]
         medians: list[list[float]] = [[], []]
         aa: list[tuple[float, float]] = []
@@ -242,12 +245,21 @@ def _lockstep_job(job: Job, cfg: ProtocolConfig, sides: tuple[Side, Side], cache
     return processes, [r.ready for r in residents], Paired(job.key, medians[0], medians[1], aa)
 
 
+def cannot_time(job: Job) -> str | None:
+    """Why `job` cannot be timed here (lockstep has no prepare-only path), or None."""
+    backend = registry.get(job.backend)
+    avail = backend.availability()
+    return avail.reason if not avail.ok else backend.unsupported(job.spec())
+
+
 def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side], out_dir: Path, cache_dir: Path,
                  pairs: int = PAIRS, window_s: float = WINDOW_S, progress=None, index_db: Path | None = None,
-                 say=None, decisive: Decisive | None = None) -> tuple[list[dict], list[dict], list[Paired]]:
+                 say=None, decisive: Decisive | None = None, partners: list[Job] | None = None,
+                 calibration: dict[str, dict[str, Any]] | None = None) -> tuple[list[dict], list[dict], list[Paired]]:
     """Measure every job in lockstep; write each side's records as an ordinary run (indexed into `index_db`
     as they are written, as a rebuild of the index would find them), and the pairs. With `decisive`, a key
-    whose verdict is still noisy gets more pairs within its budget."""
+    whose verdict is still noisy gets more pairs within its budget. `partners` gives the second side its
+    own job for each (default: the same job); `calibration` the int8 jobs' calibration sets."""
     if pairs < 3:
         raise HarnessError(f"--pairs must be at least 3 (a CI over pairs needs them), not {pairs}")
     if not 0.005 <= window_s <= 10:
@@ -259,35 +271,35 @@ def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side],
         ensure_writable(folder)
         runs.append(RunContext(f"{out_dir.name}-{side.name}", folder, dict(host), cfg, cache_dir, side.weights,
                                index_db))
+    for run in runs:
+        run.calibration = calibration or {}
     results: tuple[list[dict], list[dict]] = ([], [])
     paired: list[Paired] = []
-    for job in jobs:
-        backend = registry.get(job.backend)
-        reason = None if backend.availability().ok else backend.availability().reason
-        reason = reason or backend.unsupported(job.spec())
+    for both in zip(jobs, partners or jobs):
+        reason = next(filter(None, (cannot_time(job) for job in both)), None)
         recs: list[dict] = []
         if reason:
-            recs = [make_record(run, job, "skipped", reason) for run in runs]
+            recs = [make_record(run, job, "skipped", reason) for run, job in zip(runs, both)]
         else:
             try:
-                processes, ready, pair = _lockstep_job(job, cfg, sides, cache_dir, pairs, window_s, progress,
-                                                       decisive)
+                processes, ready, pair = lockstep_pair(both, cfg, sides, cache_dir, pairs, window_s, progress,
+                                                       decisive, calibration)
             except SideFailed as exc:
-                recs = [make_record(run, job, "error", str(exc)) for run in runs]
+                recs = [make_record(run, job, "error", str(exc)) for run, job in zip(runs, both)]
             else:
                 paired.append(pair)
-                for i, run in enumerate(runs):
+                for i, (run, job) in enumerate(zip(runs, both)):
                     run.host = {**host, "libraries": ready[i]["libraries"]}
                     rec = judged(make_record(run, job, "ok", "", [processes[i]], ready[i]), cfg)
                     rec["backend_info"] = {**rec["backend_info"], "wait_policy": ready[i].get("wait_policy")}
                     recs.append(rec)
-        for i, run in enumerate(runs):
+        for i, (run, job) in enumerate(zip(runs, both)):
             path = run.out_dir / "records" / f"{job.id}.json"
             records.write_record(path, recs[i])
             index(run, recs[i], path, say or (lambda _line: None))
             results[i].append(recs[i])
-    for run in runs:
-        records.write_run_json(run.out_dir, run.run_id, run.host, cfg.as_dict(), [j.as_dict() for j in jobs],
+    for run, side_jobs in zip(runs, (jobs, partners or jobs)):
+        records.write_run_json(run.out_dir, run.run_id, run.host, cfg.as_dict(), [j.as_dict() for j in side_jobs],
                                lockstep={"pairs": pairs, "window_s": window_s, **({
                                    "threshold": decisive.threshold, "key_budget_s": decisive.key_s,
                                    "total_budget_s": decisive.total_s, "extra_pairs_s": round(decisive.spent_s, 1)}

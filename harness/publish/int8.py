@@ -1,0 +1,158 @@
+"""int8 beside fp32: for each model and backend, both latencies, the speed-up with its CI, and the
+accuracy int8 costs (Δtop-1 against PyTorch fp32 on the same images, with its paired CI).
+
+An int8 record is paired with the fp32 record of the same key (precision and backend options aside).
+The speed-up comes from the int8 record's `speedup` when `bench int8` measured the two in lockstep
+(alternating windows: it holds on a shared machine); otherwise from the two records' own p50s and CIs,
+as a conservative interval (the ratio of the CI ends), marked "separate". Δtop-1 comes from the accuracy
+record of the int8 artifact (`bench accuracy -p int8`). An int8 artifact calibrated on random input
+has a valid latency and an accuracy that means nothing: its row says so in every format.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from harness.publish import tables
+from harness.publish.tables import md_cell
+from harness.store.accuracy_records import index as accuracy_index
+from harness.store.accuracy_records import record_key
+from harness.store.job_key import full
+
+PAIR_FIELDS = ("model", "form", "backend", "device", "batch", "threads", "boundary", "layout")
+RANDOM_NOTE = "random calibration: accuracy meaningless"
+LEGEND = ("speed-up = fp32 p50 / int8 p50 with its 95% CI (lockstep: paired alternating windows, `bench int8`; "
+          "separate: from two records' own CIs, conservative); Δ top-1 = int8 minus PyTorch fp32 on the same images, "
+          "points, paired 95% CI (`bench accuracy -p int8`); ! = int8 failed parity (collapsed: top-1 agreement or "
+          "cosine below int8's tolerance)")
+
+
+@dataclass
+class Int8Row:
+    model: str
+    backend: str
+    options: str  # the int8 job's backend options ("" = defaults)
+    fp32_ms: float | None
+    int8_ms: float | None
+    speedup: float | None
+    speedup_ci: tuple[float, float] | None
+    method: str  # "lockstep" or "separate"
+    int8_status: str
+    parity_failed: bool
+    calibrated: bool  # False: calibrated on random input
+    delta: dict[str, Any] | None  # the accuracy record's `paired`
+    fp32_top1: float | None  # PyTorch fp32 top-1 on the accuracy images, %
+    int8_top1: float | None
+    quantized: str  # what ran quantized, e.g. "44/44 compute ops"
+    message: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.backend + (f" ({self.options})" if self.options else "")
+
+
+def _p50_ms(rec: dict[str, Any] | None) -> float | None:
+    stats = (rec or {}).get("stats") or {}
+    return stats["p50"] / 1e6 if rec and rec["status"] == "ok" and stats.get("p50") else None
+
+
+def _separate(fp32: dict[str, Any], int8: dict[str, Any]) -> tuple[float, tuple[float, float] | None]:
+    a, b = fp32["stats"], int8["stats"]
+    ratio = a["p50"] / b["p50"]
+    if None in (a.get("ci_low"), a.get("ci_high"), b.get("ci_low"), b.get("ci_high")):
+        return ratio, None
+    return ratio, (a["ci_low"] / b["ci_high"], a["ci_high"] / b["ci_low"])
+
+
+def _quantized(rec: dict[str, Any]) -> str:
+    quant = (rec.get("backend_info") or {}).get("quantization") or {}
+    counts = quant.get("runtime") if (quant.get("runtime") or {}).get("quantized_ops") is not None else quant.get("graph")
+    if not counts or counts.get("quantized_ops") is None:
+        return ""
+    total = counts["quantized_ops"] + counts.get("float_ops", 0)
+    return f"{counts['quantized_ops']}/{total}"
+
+
+def rows(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None) -> list[Int8Row]:
+    """One row per int8 record that has an fp32 partner among `records`."""
+    fp32 = {tuple(full(r["job"])[f] for f in PAIR_FIELDS): r for r in records
+            if r["job"]["precision"] == "fp32" and not full(r["job"])["options"]}
+    joined = accuracy_index(accuracy or [])
+    out = []
+    for rec in records:
+        job = full(rec["job"])
+        if job["precision"] != "int8":
+            continue
+        base = fp32.get(tuple(job[f] for f in PAIR_FIELDS))
+        if base is None:
+            continue
+        speedup, ci, method = None, None, ""
+        paired = rec.get("speedup")
+        if paired and rec["status"] == "ok":
+            speedup, ci, method = paired["ratio"], (paired["ci_low"], paired["ci_high"]), "lockstep"
+        elif _p50_ms(rec) and _p50_ms(base):
+            (speedup, ci), method = _separate(base, rec), "separate"
+        acc = joined.get(record_key(rec)) if rec["status"] == "ok" else None
+        calibration = rec.get("calibration") or {}
+        out.append(Int8Row(
+            job["model"], job["backend"], job["options"], _p50_ms(base), _p50_ms(rec), speedup, ci, method,
+            rec["status"], bool(rec.get("parity")) and not rec["parity"]["passed"], bool(calibration.get("meaningful")),
+            (acc or {}).get("paired"), 100 * acc["reference"]["top1"] if acc else None,
+            100 * acc["top1"] if acc else None, _quantized(rec) if rec["status"] == "ok" else "", rec["message"]))
+    return sorted(out, key=lambda r: (r.model, r.backend, r.options))
+
+
+def speedup_text(row: Int8Row) -> str:
+    if row.speedup is None:
+        return row.int8_status if row.int8_status != "ok" else "—"
+    ci = f" [{row.speedup_ci[0]:.2f}, {row.speedup_ci[1]:.2f}]" if row.speedup_ci and all(map(math.isfinite, row.speedup_ci)) else ""
+    return f"{row.speedup:.2f}×{ci} {row.method}"
+
+
+def delta_text(row: Int8Row) -> str:
+    if row.delta is None:
+        return "not measured"
+    d = row.delta
+    text = f"{d['delta_top1'] * 100:+.1f} [{d['ci_low'] * 100:+.1f}, {d['ci_high'] * 100:+.1f}]"
+    return text + ("" if row.calibrated else f" ({RANDOM_NOTE})")
+
+
+def table(rows_: list[Int8Row]) -> tuple[list[str], list[list[str]]]:
+    header = ["model", "backend", "fp32 ms", "int8 ms", "speed-up [95% CI]", "top-1 fp32 → int8", "Δ top-1 pt [95% CI]",
+              "quantized ops", "calibration"]
+    body = []
+    for r in rows_:
+        top1 = f"{r.fp32_top1:.1f} → {r.int8_top1:.1f}" if r.fp32_top1 is not None and r.int8_top1 is not None else "—"
+        body.append([r.model, r.label, "—" if r.fp32_ms is None else f"{r.fp32_ms:.2f}",
+                     ("—" if r.int8_ms is None else f"{r.int8_ms:.2f}") + ("!" if r.parity_failed else ""),
+                     speedup_text(r), top1, delta_text(r), r.quantized or "—",
+                     "images" if r.calibrated else "random (latency only)"])
+    return header, body
+
+
+INT8_ISA = {"avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "amx_int8": "AMX-INT8"}
+
+
+def isa_line(records: list[dict[str, Any]]) -> str:
+    """What int8 instructions the records' CPUs have: VNNI/AMX run int8 dot products in one instruction;
+    without them int8 convolutions emulate it (pmaddubsw) and often gain little over fp32."""
+    lines = []
+    for cpu in {((r.get("host") or {}).get("cpu") or {}).get("model", "?"): r for r in records}.items():
+        model, rec = cpu
+        flags = ((rec.get("host") or {}).get("cpu") or {}).get("flags") or []
+        have = [name for flag, name in INT8_ISA.items() if flag in flags]
+        lines.append(f"{model}: int8 instructions {', '.join(have) if have else 'none of VNNI/AMX (int8 is emulated)'}")
+    return "; ".join(lines)
+
+
+def markdown(rows_: list[Int8Row], plots: dict[str, str] | None = None, records: list[dict[str, Any]] | None = None) -> str:
+    if not rows_:
+        return ""
+    text = "\n### int8 beside fp32\n\n" + tables.markdown(*table(rows_)) + f"\n{LEGEND}.\n"
+    if records:
+        text += f"\nCPU: {isa_line(records)}.\n"
+    for backend, image in (plots or {}).items():
+        text += f"\n![top-1 vs p50 latency, fp32 and int8, {md_cell(backend)}]({image})\n"
+    return text

@@ -1,0 +1,75 @@
+"""`bench int8`: what int8 buys and costs, model by model and runtime by runtime, on one machine.
+
+For every model x backend, the fp32 artifact and the int8 one are timed in lockstep (both resident,
+alternating windows, the scheduler `bench compare --interleave` uses), so their ratio holds on a
+shared machine: the speed-up is the median of the paired fp32/int8 window ratios with its bootstrap CI
+over pairs, stored in the int8 record (`speedup`). With `--data` (and `--weights`), the int8 artifact's
+accuracy is measured against PyTorch fp32 on the same images (`bench accuracy -p int8`), Δtop-1 with
+its paired CI. The study's folder holds both sides as ordinary runs (`fp32/`, `int8/`), the pairs, and
+`int8.md`: the leaderboard with the int8-beside-fp32 table and the fp32 → int8 plots (the paper's
+Figure 1 with int8 points).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.measure.jobs import Job
+from harness.measure.protocol import ProtocolConfig
+from harness.store import records
+from harness.store import runs as store
+from harness.track.compare import paired_figures
+from harness.track.lockstep import Paired, Side, run_lockstep
+
+
+@dataclass
+class Study:
+    folder: Path
+    fp32: list[dict[str, Any]]
+    int8: list[dict[str, Any]]
+    accuracy: list[dict[str, Any]]
+    report: Path | None = None
+
+
+def speedup(paired: Paired) -> dict[str, Any]:
+    """fp32/int8 from the pairs' int8/fp32 window ratios: the median and its CI, inverted."""
+    ratio, lo, hi, floor = paired_figures(paired)
+    return {"ratio": 1 / ratio, "ci_low": 1 / hi, "ci_high": 1 / lo, "pairs": len(paired.base),
+            "method": "lockstep: median of paired fp32/int8 window ratios, bootstrap 95% CI over pairs",
+            "aa_floor": floor, "over": "fp32"}
+
+
+def partners(int8_jobs: list[Job]) -> list[Job]:
+    """Each int8 job's fp32 partner: the same key at fp32 with the backend's default options."""
+    return [dataclasses.replace(job, precision="fp32", options="") for job in int8_jobs]
+
+
+def run_study(int8_jobs: list[Job], cfg: ProtocolConfig, folder: Path, cache_dir: Path, *,
+              calibration: dict[str, dict[str, Any]], weights: str | None = None, pairs: int = 20,
+              window_s: float = 0.1, index_db: Path | None = None, progress: Callable | None = None,
+              say: Callable[[str], None] | None = None, evaluate: Callable[[Job], dict[str, Any]] | None = None) -> Study:
+    """Time every int8 job against its fp32 partner in lockstep; then `evaluate(job)` (the accuracy record
+    of its int8 artifact) for each one measured, when given."""
+    if any(job.precision != "int8" for job in int8_jobs):
+        raise HarnessError("bench int8 plans its own jobs: every job it is given is int8")
+    sides = (Side("fp32", weights=weights), Side("int8", weights=weights))
+    base, cand, paired = run_lockstep(partners(int8_jobs), cfg, sides, folder, cache_dir, pairs, window_s, progress,
+                                      index_db, say, partners=int8_jobs, calibration=calibration)
+    by_key = {p.key: p for p in paired}
+    for job, rec in zip(int8_jobs, cand):
+        if rec["status"] == "ok" and job.key in by_key:
+            rec["speedup"] = speedup(by_key[job.key])
+            records.write_record(folder / "int8" / "records" / f"{job.id}.json", rec)
+            if index_db is not None:
+                store.index_record(index_db, rec, folder / "int8" / "records" / f"{job.id}.json")
+    measured = []
+    if evaluate is not None:
+        for job, rec in zip(int8_jobs, cand):
+            if rec["status"] == "ok":
+                measured.append(evaluate(job))
+    return Study(folder, base, cand, measured)
