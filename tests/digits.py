@@ -88,34 +88,40 @@ def write_images(root: Path, split: str, limit: int | None = None) -> Path:
     return root
 
 
-def _tensors(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """An image folder through the model's own preprocessing (the pipeline evaluation uses)."""
+def load_folder(folder: Path, preprocess: Preprocess) -> tuple[torch.Tensor, torch.Tensor]:
+    """An image folder of `write_images` through a model's own preprocessing (the pipeline evaluation uses)."""
     from model_zoo.preprocess import load_image, transform
-    from model_zoo.registry import get_spec
 
-    fn = transform(get_spec("digits_cnn").preprocess)
+    fn = transform(preprocess)
     paths = sorted(folder.glob("*/*.png"))
     return torch.stack([load_image(p, fn) for p in paths]), torch.tensor([int(p.parent.name) for p in paths])
+
+
+def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, batch: int = 64, lr: float = 3e-3,
+        seed: int = 0) -> nn.Module:
+    """AdamW with a one-cycle schedule; returns the model in eval mode."""
+    torch.manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=epochs * -(-len(x) // batch))
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(x))
+        for start in range(0, len(x), batch):
+            idx = order[start:start + batch]
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            optimizer.step()
+            schedule.step()
+    return model.eval()
 
 
 def train(path: Path, images: Path, outlier: bool = False, epochs: int = 20, seed: int = 0) -> Path:
     """Train `digits_cnn` on an image folder (`write_images(..., "train")`), plant the outlier if asked,
     and save the state dict."""
+    from model_zoo.registry import get_spec
+
     torch.manual_seed(seed)
-    model = DigitsCNN()
-    x, y = _tensors(images)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 3e-3, total_steps=epochs * -(-len(x) // 64))
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(x))
-        for start in range(0, len(x), 64):
-            idx = order[start:start + 64]
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            optimizer.step()
-            schedule.step()
-    model.eval()
+    model = fit(DigitsCNN(), *load_folder(images, get_spec("digits_cnn").preprocess), epochs, seed=seed)
     if outlier:
         plant_outlier(model)
     torch.save(model.state_dict(), path)

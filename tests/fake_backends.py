@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
+from backends.calibration import require
+from backends.config import BackendConfig, option
 
 
 class _Fake:
@@ -117,9 +120,43 @@ class NonFiniteInfo(_Fake):
         return session
 
 
+@dataclass(frozen=True)
+class ConfiguredConfig(BackendConfig):
+    """A backend's own options, as a new backend would add them: nothing in harness/ knows these fields."""
+
+    tile: int = option(8, "a tuning knob that changes the artifact")
+    collapse: bool = option(False, "int8: scramble the outputs, as a quantized model that collapsed does")
+
+
+class Configured(_Fake):
+    """A backend with a typed configuration and an int8 path: its artifact is keyed by the configuration and
+    the calibration set (by content), as the real quantizing backends' are."""
+
+    name = "fake-configured"
+    precisions = ("fp32", "int8")
+    config = ConfiguredConfig
+
+    def open(self, model, job, ctx):
+        session = super().open(model, job, ctx)
+        cfg: ConfiguredConfig = job.config(self)
+        key = f"{ctx.weights_hash}-{job.precision}-{cfg.digest()}" + (f"-{ctx.calibration.digest[:12]}" if ctx.calibration else "")
+        path = ctx.cache_dir / "fake" / f"{key}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * cfg.tile)
+        session.artifact = {"path": str(path), "sha256": key}
+        if job.precision == "int8":
+            calibration = require(ctx.calibration, self.name)
+            session.info["quantization"] = {"tool": "fake", "format": "none", "calibration": calibration.describe(),
+                                            "graph": {"quantized_ops": 3, "float_ops": 1}}
+            if cfg.collapse:
+                exact = session.infer
+                session.infer = lambda x: np.roll(exact(x), 1, axis=1)  # every top-1 moves to another class
+        return session
+
+
 ALL = {cls.name: f"tests.fake_backends:{cls.__name__}"
        for cls in (Sleeps, SleepsLonger, Segfaults, Hangs, Raises, WrongOutputs, Missing, DeviceTimed, SlowIterations,
-                   NonFiniteInfo)}
+                   NonFiniteInfo, Configured)}
 
 
 def register_all() -> None:

@@ -1,0 +1,187 @@
+"""int8 and typed backend configurations, through the runner with test doubles and through the CLI's bad input.
+
+The real quantizers (ONNX Runtime, NNCF, PT2E) and the digits-trained networks are in the slow lane
+(`test_int8_e2e.py`); here a double with a typed configuration and an int8 path (`fake-configured`)
+carries an option, a calibration set and a collapsed model through the same code."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tests.tiny_mobileone  # noqa: F401 - registers the test model
+from backends.config import ConfigError, parse_cli_options
+from harness.errors import HarnessError
+from harness.evaluate.paired import paired_delta
+from harness.measure.calibration import describe
+from harness.measure.planner import calibration_from_options, plan_from_options
+from harness.measure.protocol import preset
+from harness.measure.runner import run_sweep
+from harness.publish import int8
+from harness.publish.leaderboard import to_csv
+from harness.store.job_key import job_id, key_label
+from model_zoo.spec import Preprocess
+from tests.helpers import bench
+
+pytestmark = pytest.mark.usefixtures("fake_backends")
+MODEL = "tiny_mobileone"
+FAST = preset("quick", min_s=0.05, max_s=0.2, warmup_s=0.01, timeout_s=60.0, probe=False)
+
+
+@pytest.fixture(autouse=True)
+def _tiny_model_in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONEBENCH_PLUGINS", "tests.tiny_mobileone")  # measurement processes load it too
+
+
+def _images(folder: Path, n: int, size: int = 16) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        (folder / str(i % 2)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / str(i % 2) / f"{i}.png")
+    return folder
+
+
+def _sweep(tmp_path: Path, name: str, precision: str = "fp32", options: list[str] | None = None,
+           calibration: dict | None = None) -> dict:
+    jobs = plan_from_options([MODEL], ["fake-configured"], [precision], None, 1, "cpu", "fused", None, options=options)
+    recs = run_sweep(jobs, FAST, tmp_path / name, cache_dir=tmp_path / "cache", index_db=tmp_path / "index.sqlite",
+                     calibration=calibration)
+    return recs[0]
+
+
+def test_a_config_field_reaches_the_key_the_record_the_artifact_key_the_index_and_the_csv(tmp_path: Path) -> None:
+    default = _sweep(tmp_path, "default")
+    tuned = _sweep(tmp_path, "tuned", options=["fake-configured.tile=16"])
+    assert default["job"]["options"] == "" and default["backend_config"] == {"tile": 8, "collapse": False}
+    assert tuned["job"]["options"] == "tile=16" and tuned["backend_config"]["tile"] == 16
+    assert tuned["job_id"].endswith(".tile_16") and "tile=16" in key_label(tuned["job"])
+    assert tuned["artifact"]["path"] != default["artifact"]["path"]  # the artifact key includes the configuration
+    with sqlite3.connect(tmp_path / "index.sqlite") as con:
+        assert sorted(r[0] for r in con.execute("SELECT options FROM records")) == ["", "tile=16"]
+    rows = list(csv.DictReader(io.StringIO(to_csv([default, tuned]))))
+    assert [r["options"] for r in rows] == ["", "tile=16"]
+
+
+def test_backend_options_are_validated_by_the_backends_own_configuration() -> None:
+    from backends import registry
+
+    assert parse_cli_options(["onnxruntime.calibration_method=entropy", "onnxruntime.per_channel=false"],
+                             ["onnxruntime"], registry.get) == {"onnxruntime": "calibration_method=entropy,per_channel=false"}
+    assert parse_cli_options(["onnxruntime.calibration_method=minmax"], ["onnxruntime"], registry.get) == {"onnxruntime": ""}
+    for bad, says in (("onnxruntime.calibration=entropy", "has no option 'calibration'"),
+                      ("onnxruntime.calibration_method=best", "is one of minmax, entropy, percentile"),
+                      ("onnxruntime.per_channel=maybe", "takes a bool"),
+                      ("openvino.preset=mixed", "not in this sweep"),
+                      ("onnxruntime", "is not BACKEND.FIELD=VALUE")):
+        with pytest.raises(ConfigError, match=says):
+            parse_cli_options([bad], ["onnxruntime"], registry.get)
+
+
+def test_a_long_options_string_enters_the_id_as_a_digest() -> None:
+    key = {"model": "m", "form": "fused", "backend": "b", "device": "cpu", "precision": "int8", "batch": 1,
+           "threads": 1, "boundary": "host-sync", "options": "a=1," * 20}
+    assert job_id(key).startswith("m.fused.b.cpu.int8.b1.t1.host-sync.o") and len(job_id(key)) < 60
+    assert job_id({**key, "options": ""}) == "m.fused.b.cpu.int8.b1.t1.host-sync"
+
+
+def test_int8_records_name_their_calibration_and_random_input_says_its_accuracy_means_nothing(tmp_path: Path) -> None:
+    jobs = plan_from_options([MODEL], ["fake-configured"], ["int8"], None, 1, "cpu", "fused", None)
+    random = _sweep(tmp_path, "random", "int8")
+    assert random["calibration"]["source"] == "random" and random["calibration"]["meaningful"] is False
+    assert random["backend_info"]["quantization"]["calibration"]["meaningful"] is False
+    assert random["parity"]["passed"] and random["parity"]["tolerance"]["min_top1_agreement"] == 0.9
+    folder = _images(tmp_path / "calib", 6)
+    images = _sweep(tmp_path, "images", "int8", calibration=calibration_from_options(jobs, str(folder), 4))
+    assert images["calibration"]["meaningful"] is True and images["calibration"]["size"] == 4
+    assert images["artifact"]["path"] != random["artifact"]["path"]  # the calibration set keys the artifact
+    first = describe(str(folder), 4, Preprocess(input_size=64))["sha256"]
+    _images(folder, 6, size=20)  # same names, other content
+    assert describe(str(folder), 4, Preprocess(input_size=64))["sha256"] != first
+
+
+def test_an_int8_model_that_collapsed_is_a_failed_parity_record_not_a_number(tmp_path: Path) -> None:
+    rec = _sweep(tmp_path, "collapsed", "int8", options=["fake-configured.collapse=true"])
+    assert rec["parity"]["passed"] is False and rec["parity"]["top1_agreement"] < 0.9
+    assert "top-1 agreement" in rec["message"]
+
+
+def test_calibration_input_is_checked_before_any_work(tmp_path: Path) -> None:
+    jobs = plan_from_options([MODEL], ["fake-configured"], ["int8"], None, 1, "cpu", "fused", None)
+    with pytest.raises(HarnessError, match="is not a folder"):
+        calibration_from_options(jobs, str(tmp_path / "missing"), None)
+    with pytest.raises(HarnessError, match="holds 3 images, fewer than --calibration-size 300"):
+        calibration_from_options(jobs, str(_images(tmp_path / "few", 3)), None)
+    broken = _images(tmp_path / "broken", 4)
+    (broken / "0" / "0.png").write_bytes(b"not a png")
+    with pytest.raises(HarnessError, match="cannot read calibration image .*0.png"):
+        calibration_from_options(jobs, str(broken), 4)
+    with pytest.raises(HarnessError, match="apply to int8 jobs"):
+        calibration_from_options(plan_from_options([MODEL], ["fake-configured"], ["fp32"], None, 1, "cpu", "fused",
+                                                   None), str(broken), 4)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["run", "-m", "tiny_mobileone", "-b", "onnxruntime", "-p", "int8", "--calibration", "nowhere"], "is not a folder"),
+    (["run", "-m", "tiny_mobileone", "-b", "onnxruntime", "-p", "int8", "-o", "onnxruntime.per_channel=perhaps"],
+     "takes a bool"),
+    (["accuracy", "-m", "tiny_mobileone", "-b", "torch", "-p", "int8", "--weights", "w.pth", "--data", "."],
+     "torch has no int8 (quantized) path; int8 runs on"),
+])
+def test_bad_int8_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, args: list[str], says: str) -> None:
+    (tmp_path / "w.pth").write_bytes(b"")
+    done = bench(*args, cwd=tmp_path, env={"ONEBENCH_PLUGINS": "tests.tiny_mobileone"})
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "w.pth"]  # no record, no run folder
+
+
+def test_paired_delta_is_judged_on_the_discordant_pairs() -> None:
+    reference = np.array([True] * 900 + [False] * 100)
+    same = paired_delta(reference.copy(), reference, changed=0)
+    assert same["delta_top1"] == 0 and same["ci_low"] == same["ci_high"] == 0 and same["mcnemar_p"] == 1.0
+    worse = reference.copy()
+    worse[:90] = False  # 90 images lost, none gained: -9 points
+    drop = paired_delta(worse, reference, changed=90)
+    assert drop["delta_top1"] == pytest.approx(-0.09) and drop["significant"]
+    assert drop["ci_low"] < -0.09 < drop["ci_high"] < 0 and drop["mcnemar_p"] < 1e-20
+    noise = reference.copy()
+    noise[:5], noise[900:905] = False, True  # 5 lost, 5 gained: no difference, and not significant
+    even = paired_delta(noise, reference, changed=10)
+    assert even["delta_top1"] == 0 and even["ci_low"] < 0 < even["ci_high"] and not even["significant"]
+
+
+def test_an_imagenet_subset_maps_through_timms_class_list(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from harness.evaluate.datasets import scan
+
+    for wnid in ("n01443537", "n01530575"):  # goldfish and brambling: outputs 1 and 10 of ImageNet-1k
+        (tmp_path / wnid).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / wnid / "a.png")
+    assert scan(tmp_path, 1000).labels == [1, 10]
+    with pytest.raises(HarnessError, match="pass --class-map"):  # not WordNet ids: still a clear error
+        (tmp_path / "n01530575").rename(tmp_path / "birds")
+        scan(tmp_path, 1000)
+
+
+def test_the_int8_table_pairs_each_int8_record_with_its_fp32_partner(tmp_path: Path) -> None:
+    fp32 = _sweep(tmp_path, "fp32")
+    quantized = _sweep(tmp_path, "int8", "int8")
+    rows = int8.rows([fp32, quantized])
+    assert len(rows) == 1 and rows[0].method == "separate" and rows[0].speedup > 0
+    low, high = rows[0].speedup_ci
+    assert low <= rows[0].speedup <= high
+    assert rows[0].quantized == "3/4" and not rows[0].calibrated and rows[0].delta is None
+    text = int8.markdown(rows, records=[fp32, quantized])
+    assert "random (latency only)" in text and "not measured" in text
+    quantized["speedup"] = {"ratio": 2.0, "ci_low": 1.9, "ci_high": 2.1, "pairs": 20, "method": "lockstep"}
+    assert int8.speedup_text(int8.rows([fp32, quantized])[0]) == "2.00× [1.90, 2.10] lockstep"
+    assert json.dumps(quantized)  # the record stays JSON
