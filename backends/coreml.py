@@ -11,6 +11,11 @@ A job's device is the Core ML compute units (`all`, `cpu`, `cpu-gpu`, `cpu-ne`).
 package is compiled (`compile_s`), loaded with those units (`load_s`) and `predict` is timed by the
 shared protocol; on macOS 14.4+ the compute plan records where each operation is meant to run. Off
 Apple OSes a job converts and checks, then ends as a `skipped` record that says where the package is.
+
+int8 is one of three variants of the fp16 program (`CoreMLConfig.int8_mode`, named in the job key when
+not the default): 8-bit weights (`linear_quantize_weights`), 8-bit weights and activations (plus
+`linear_quantize_activations`, which calibrates by running Core ML: macOS only), or 8-bit palettized
+weights (`palettize_weights`); the record counts the compressed weight and activation ops.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import platform
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +36,8 @@ import torch
 from torch import nn
 
 from backends.base import Availability, JobSpec, OpenContext, Session, SkipJob, common_unsupported, module_availability
+from backends.calibration import Calibration, require
+from backends.config import BackendConfig, choices
 from backends.graph_rules import check_graph, deployed_rule, describe
 from backends.onnx_export import INPUT_NAME, OUTPUT_NAME
 
@@ -66,16 +74,49 @@ def coremltools_version() -> str:
     return version("coremltools")
 
 
-def package_path(cache_dir: Path, job: JobSpec, weights_hash: str) -> Path:
-    key = f"{weights_hash}|{coremltools_version()}|{torch.__version__}|{TARGET}|{job.precision}|{job.batch}|{job.input_size}"
+@dataclass(frozen=True)
+class CoreMLConfig(BackendConfig):
+    """int8 variants (`coremltools.optimize.coreml`): 8-bit weights, 8-bit weights and activations, or 8-bit
+    palettized weights; the job key names any but the default."""
+
+    int8_mode: str = choices("w8", "w8a8", "palettize8",
+                             help="w8: linear_quantize_weights; w8a8: + linear_quantize_activations (calibrates by "
+                                  "running Core ML: macOS only); palettize8: palettize_weights, 8-bit k-means LUT")
+
+
+def package_path(cache_dir: Path, job: JobSpec, weights_hash: str, extra: str = "") -> Path:
+    key = f"{weights_hash}|{coremltools_version()}|{torch.__version__}|{TARGET}|{job.precision}|{job.batch}|{job.input_size}{extra}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     safe = job.model.replace(":", "_").replace("/", "_")
     return cache_dir / "coreml" / f"{safe}-{job.precision}-b{job.batch}-{job.input_size}-{digest}.mlpackage"
 
 
-def convert(model: nn.Module, job: JobSpec, cache_dir: Path, weights_hash: str) -> tuple[Path, float]:
-    """Return the cached `.mlpackage` for this model and options, and the seconds spent converting (0 on a hit)."""
-    path = package_path(cache_dir, job, weights_hash)
+def compress(mlmodel: Any, mode: str, calibration: Calibration, batch: int) -> Any:
+    """The int8 variant of a converted fp16 program, with coremltools' own optimizers."""
+    import coremltools.optimize.coreml as cto
+
+    if mode == "palettize8":
+        config = cto.OptimizationConfig(global_config=cto.OpPalettizerConfig(mode="kmeans", nbits=8))
+        return cto.palettize_weights(mlmodel, config)
+    if mode == "w8a8":
+        if not predicts_here():
+            raise SkipJob(f"Core ML int8 {mode} calibrates activations by running the model through Core ML, which "
+                          f"needs macOS (this is {sys.platform}); w8 and palettize8 convert here")
+        samples = [{INPUT_NAME: x} for x in calibration.batches(batch)]
+        activations = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(mode="linear_symmetric"))
+        mlmodel = cto.linear_quantize_activations(mlmodel, activations, samples)
+    weights = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel")
+    return cto.linear_quantize_weights(mlmodel, cto.OptimizationConfig(global_config=weights))
+
+
+def convert(model: nn.Module, job: JobSpec, cache_dir: Path, weights_hash: str,
+            calibration: Calibration | None = None) -> tuple[Path, float]:
+    """Return the cached `.mlpackage` for this model and options, and the seconds spent converting (0 on a hit).
+    int8 converts at fp16 (Core ML's float default), then compresses (`compress`)."""
+    mode = CoreMLConfig.parse(job.options, job.backend).int8_mode if job.precision == "int8" else ""
+    calib = require(calibration, "coreml") if mode == "w8a8" else calibration
+    extra = f"|{mode}|{calib.digest if calib and mode == 'w8a8' else ''}" if mode else ""
+    path = package_path(cache_dir, job, weights_hash, extra)
     if path.exists():
         return path, 0.0
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,8 +130,10 @@ def convert(model: nn.Module, job: JobSpec, cache_dir: Path, weights_hash: str) 
             program, inputs=[ct.TensorType(name=INPUT_NAME, shape=tuple(example.shape))],
             outputs=[ct.TensorType(name=OUTPUT_NAME)], convert_to="mlprogram",
             minimum_deployment_target=getattr(ct.target, TARGET),
-            compute_precision=getattr(ct.precision, PRECISIONS[job.precision]),
+            compute_precision=getattr(ct.precision, PRECISIONS.get(job.precision, "FLOAT16")),
         )
+        if mode:
+            mlmodel = compress(mlmodel, mode, calib, job.batch)
     tmp = path.with_name(f".tmp{os.getpid()}-{path.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     mlmodel.save(str(tmp))
@@ -127,15 +170,29 @@ def package_sha256(package: Path) -> str:
     return digest.hexdigest()
 
 
-def convert_and_check(model: nn.Module, job: JobSpec, cache_dir: Path, weights_hash: str) -> tuple[Path, dict, dict]:
+QUANTIZED_OPS = ("constexpr_affine_dequantize", "constexpr_blockwise_shift_scale", "constexpr_lut_to_dense", "quantize",
+                 "dequantize")
+
+
+def convert_and_check(model: nn.Module, job: JobSpec, cache_dir: Path, weights_hash: str,
+                      calibration: Calibration | None = None) -> tuple[Path, dict, dict]:
     """Convert (cached), count and check: (package, artifact, info). A failed check raises."""
-    path, convert_s = convert(model, job, cache_dir, weights_hash)
-    check = check_graph(op_counts(path), OP_KINDS, deployed_rule(job.model))
+    path, convert_s = convert(model, job, cache_dir, weights_hash, calibration)
+    ops = op_counts(path)
+    check = check_graph(ops, OP_KINDS, deployed_rule(job.model))
     if job.form == "fused" and check.get("passed") is False:
         raise RuntimeError(f"the converted fused {job.model} breaks its deployed-graph rule: {describe(check)}")
     artifact = {"path": str(path), "sha256": package_sha256(path), "format": "mlpackage",
                 "deployment_target": TARGET, "convert_s": convert_s}
-    return path, artifact, {"coremltools": coremltools_version(), "graph": check}
+    info: dict[str, Any] = {"coremltools": coremltools_version(), "graph": check}
+    if job.precision == "int8":
+        mode = CoreMLConfig.parse(job.options, job.backend).int8_mode
+        info["quantization"] = {
+            "tool": f"coremltools.optimize {coremltools_version()}", "format": f"ML Program, {mode}", "int8_mode": mode,
+            "calibration": calibration.describe() if calibration and mode == "w8a8" else None,
+            "graph": {"quantized_ops": sum(ops.get(op, 0) for op in QUANTIZED_OPS),
+                      "quantized_op_types": {op: ops[op] for op in QUANTIZED_OPS if op in ops}}}
+    return path, artifact, info
 
 
 def compute_plan(compiled: str, units: Any) -> dict[str, int] | None:
@@ -161,7 +218,8 @@ class CoreML:
     description = "Core ML (ML Program; times on macOS, converts anywhere)"
     devices = tuple(COMPUTE_UNITS)  # its own: the compute units, "all" first (the default)
     own_devices = True
-    precisions = tuple(PRECISIONS)
+    precisions = (*PRECISIONS, "int8")
+    config = CoreMLConfig
     default_precision = "fp16"  # Core ML's own default, and the paper's iPhone figures
 
     def availability(self) -> Availability:
@@ -177,12 +235,13 @@ class CoreML:
             reason += " (Core ML compute units: pass --compute-units)"
         return reason
 
-    def prepare(self, model: nn.Module, job: JobSpec, cache_dir: Path, weights_hash: str) -> tuple[Path, dict, dict]:
+    def prepare(self, model: nn.Module, job: JobSpec, cache_dir: Path, weights_hash: str,
+                calibration: Calibration | None = None) -> tuple[Path, dict, dict]:
         """The checked package a device runs (for `bench export --bundle`); the same file `open` times."""
-        return convert_and_check(model, job, cache_dir, weights_hash)
+        return convert_and_check(model, job, cache_dir, weights_hash, calibration)
 
     def open(self, model: nn.Module, job: JobSpec, ctx: OpenContext) -> Session:
-        path, artifact, info = self.prepare(model, job, ctx.cache_dir, ctx.weights_hash)
+        path, artifact, info = self.prepare(model, job, ctx.cache_dir, ctx.weights_hash, ctx.calibration)
         cold = {"convert_s": artifact.pop("convert_s")}
         if not predicts_here():
             raise SkipJob(f"Core ML prediction needs macOS or iOS (this is {sys.platform}); converted and checked "

@@ -34,6 +34,15 @@ class QdqSettings(BackendConfig):
     per_channel: bool = option(True, "per-channel weight scales (False: per-tensor)")
     activation_type: str = choices("quint8", "qint8", help="activation integer type (U8S8 is ORT's x86 default)")
     weight_type: str = choices("qint8", "quint8", help="weight integer type")
+    symmetric_activations: bool = option(False, "symmetric activation ranges (zero point 0), as TensorRT requires")
+
+
+@dataclass(frozen=True)
+class TensorRTQdq(QdqSettings):
+    """QDQ as TensorRT's explicit quantization reads it: signed, symmetric activations and weights."""
+
+    activation_type: str = choices("qint8", "quint8", help="activation integer type (TensorRT: signed)")
+    symmetric_activations: bool = option(True, "symmetric activation ranges (zero point 0), as TensorRT requires")
 
 
 def quantize_qdq(fp32: Path, settings: Any, calibration: Calibration, batch: int,
@@ -67,7 +76,8 @@ def quantize_qdq(fp32: Path, settings: Any, calibration: Calibration, batch: int
             quantize_static(str(pre), str(tmp), Reader(), quant_format=QuantFormat.QDQ,
                             per_channel=settings.per_channel, activation_type=types[settings.activation_type],
                             weight_type=types[settings.weight_type],
-                            calibrate_method=methods[settings.calibration_method])
+                            calibrate_method=methods[settings.calibration_method],
+                            extra_options={"ActivationSymmetric": settings.symmetric_activations})
         finally:
             pre.unlink(missing_ok=True)
 

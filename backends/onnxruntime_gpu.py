@@ -19,7 +19,9 @@ from torch import nn
 
 from backends.artifact_cache import recorded_sha256
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
+from backends.calibration import require
 from backends.onnx_export import INPUT_NAME, OUTPUT_NAME, export_availability, export_onnx
+from backends.onnx_quantize import TensorRTQdq, quantize_qdq
 
 INSTALL = "pip uninstall -y onnxruntime && pip install 'onebench[gpu]'"
 ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
@@ -52,10 +54,12 @@ def check_providers(requested: list[str], loaded: list[str]) -> None:
 
 
 def provider_options(provider: str, job: JobSpec, stream_handle: int, cache_dir: str) -> dict[str, str]:
-    """Options for the provider: our stream, and for TensorRT precision, workspace and engine cache."""
+    """Options for the provider: our stream, and for TensorRT precision, workspace and engine cache. int8
+    is explicit quantization from the QDQ file's own scales: INT8 enabled, no calibration table."""
     options = {"device_id": "0", "user_compute_stream": str(stream_handle)}
     if provider == "TensorrtExecutionProvider":
-        options.update(trt_fp16_enable="True" if job.precision == "fp16" else "False", trt_int8_enable="False",
+        options.update(trt_fp16_enable="True" if job.precision == "fp16" else "False",
+                       trt_int8_enable="True" if job.precision == "int8" else "False",
                        trt_max_workspace_size=str(4 << 30), trt_engine_cache_enable="True",
                        trt_engine_cache_path=cache_dir, trt_timing_cache_enable="True")
     return options
@@ -69,7 +73,8 @@ class OnnxRuntimeGPU:
     packages = ("onnx", "onnxscript", "onnxruntime-gpu")  # the versions a record of this backend states
     description = "ONNX Runtime, CUDA execution provider"
     devices = ("cuda",)
-    precisions = ("fp32",)
+    precisions = ("fp32", "int8")  # int8: the QDQ file (`backends.onnx_quantize`), as TensorRT reads it
+    config = TensorRTQdq
 
     def availability(self) -> Availability:
         broken = conflict()
@@ -99,6 +104,10 @@ class OnnxRuntimeGPU:
         from backends.torch_cuda import event_timer
 
         path, export_s = export_onnx(model, job.model, ctx.weights_hash, job.batch, job.input_size, ctx.cache_dir)
+        cold, info = {"export_s": export_s}, {}
+        if job.precision == "int8":
+            path, cold["quantize_s"], info["quantization"] = quantize_qdq(
+                path, job.config(self), require(ctx.calibration, self.name), job.batch, ctx.cache_dir)
         stream = torch.cuda.Stream()
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -111,7 +120,7 @@ class OnnxRuntimeGPU:
             providers.append(("CUDAExecutionProvider", provider_options("CUDAExecutionProvider", job, stream.cuda_stream, "")))
         start = time.perf_counter()
         sess = ort.InferenceSession(str(path), options, providers=providers)  # TensorRT builds its engine here
-        load_s = time.perf_counter() - start
+        cold["load_s"] = time.perf_counter() - start
         check_providers(requested, sess.get_providers())
 
         out_shape = [d if isinstance(d, int) else job.batch for d in sess.get_outputs()[0].shape]
@@ -134,9 +143,9 @@ class OnnxRuntimeGPU:
         return Session(
             run=run, infer=infer, boundary="end-to-end",
             device_timer=event_timer(stream, lambda: sess.run_with_iobinding(on_device)),
-            cold={"export_s": export_s, "load_s": load_s},
+            cold=cold,
             artifact={"path": str(path), "sha256": recorded_sha256(path), "format": "onnx"},
-            info={"providers": sess.get_providers(), "provider_options": sess.get_provider_options()},
+            info={"providers": sess.get_providers(), "provider_options": sess.get_provider_options(), **info},
         )
 
 
@@ -144,4 +153,4 @@ class OnnxRuntimeTensorRT(OnnxRuntimeGPU):
     provider = "TensorrtExecutionProvider"
     name = "onnxruntime-trt"
     description = "ONNX Runtime, TensorRT execution provider"
-    precisions = ("fp32", "fp16")
+    precisions = ("fp32", "fp16", "int8")

@@ -19,7 +19,9 @@ from torch import nn
 
 from backends.artifact_cache import cached, recorded_sha256
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported, module_availability
+from backends.calibration import require
 from backends.onnx_export import export_onnx
+from backends.onnx_quantize import TensorRTQdq, quantize_qdq
 
 INSTALL = "pip install 'onebench[tensorrt]' (needs an NVIDIA GPU and driver)"
 WORKSPACE_BYTES = 4 << 30
@@ -39,12 +41,18 @@ def parse_errors(parser) -> list[str]:
 
 
 def build_engine(onnx_file: Path, precision: str, logger) -> bytes:
-    """Parse the ONNX file and build a serialized engine; raise with the parser's or builder's errors."""
+    """Parse the ONNX file and build a serialized engine; raise with the parser's or builder's errors.
+
+    int8 is explicit quantization: the file is QDQ (`backends.onnx_quantize`, symmetric int8) and TensorRT
+    keeps its scales. From TensorRT 10 the network is strongly typed and no precision flag is set (the
+    documented way for Q/DQ networks); before 10, the INT8 flag enables the Q/DQ layers."""
     import tensorrt as trt
 
     builder = trt.Builder(logger)
     major = int(trt.__version__.split(".")[0])
     flags = 0 if major >= 10 else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)  # explicit batch
+    if precision == "int8" and major >= 10:
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(Path(onnx_file).read_bytes()):
@@ -53,7 +61,11 @@ def build_engine(onnx_file: Path, precision: str, logger) -> bytes:
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
     if precision == "fp16":
         config.set_flag(trt.BuilderFlag.FP16)
-    config.clear_flag(trt.BuilderFlag.INT8)
+    if precision == "int8":
+        if major < 10:
+            config.set_flag(trt.BuilderFlag.INT8)
+    else:
+        config.clear_flag(trt.BuilderFlag.INT8)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise RuntimeError(f"TensorRT could not build an engine for {onnx_file.name} ({precision}); its log says why")
@@ -65,7 +77,8 @@ class TensorRT:
     packages = ("onnx", "onnxscript", "tensorrt")  # the versions a record of this backend states
     description = "TensorRT engine (NVIDIA GPU)"
     devices = ("cuda",)
-    precisions = ("fp32", "fp16")
+    precisions = ("fp32", "fp16", "int8")
+    config = TensorRTQdq
 
     def availability(self) -> Availability:
         avail = module_availability("tensorrt", INSTALL)
@@ -86,11 +99,15 @@ class TensorRT:
         from backends.torch_cuda import event_timer
 
         onnx_file, export_s = export_onnx(model, job.model, ctx.weights_hash, job.batch, job.input_size, ctx.cache_dir)
+        cold, quantization = {"export_s": export_s}, {}
+        if job.precision == "int8":
+            onnx_file, cold["quantize_s"], quantization = quantize_qdq(
+                onnx_file, job.config(self), require(ctx.calibration, self.name), job.batch, ctx.cache_dir)
         logger = trt.Logger(trt.Logger.WARNING)
         onnx_sha = recorded_sha256(onnx_file)
         path = engine_path(ctx.cache_dir, job.model, job.precision,
                            engine_key(onnx_sha, trt.__version__, torch.cuda.get_device_name(), job.precision))
-        cold = {"export_s": export_s, "build_s": 0.0}
+        cold["build_s"] = 0.0
         start = time.perf_counter()
         if cached(path, lambda tmp: tmp.write_bytes(build_engine(onnx_file, job.precision, logger))):
             cold["build_s"] = time.perf_counter() - start
@@ -136,7 +153,8 @@ class TensorRT:
             artifact={"path": str(path), "sha256": recorded_sha256(path), "format": "tensorrt-engine",
                       "onnx_sha256": onnx_sha},
             info={"tensorrt": trt.__version__, "device": torch.cuda.get_device_name(), "workspace_bytes": WORKSPACE_BYTES,
-                  "io": {"inputs": inputs, "outputs": outputs}},
+                  "io": {"inputs": inputs, "outputs": outputs},
+                  **({"quantization": quantization} if quantization else {})},
             memory=lambda: {"engine_device_memory_mb": getattr(engine, "device_memory_size_v2",
                                                                getattr(engine, "device_memory_size", 0)) / 2**20},
         )

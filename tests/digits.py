@@ -22,7 +22,7 @@ from model_zoo.registry import list_specs, register
 from model_zoo.spec import ModelSpec, Preprocess, Reference
 
 INPUT = 32
-OUTLIER = 100.0
+OUTLIER = 1000.0
 CLASSES = 10
 
 

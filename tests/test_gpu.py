@@ -58,6 +58,8 @@ def test_provider_options_bind_our_stream_and_tensorrt_settings() -> None:
     assert opts["user_compute_stream"] == "1234" and opts["trt_fp16_enable"] == "True"
     assert opts["trt_int8_enable"] == "False" and opts["trt_engine_cache_path"] == "/c"
     assert "trt_fp16_enable" not in onnxruntime_gpu.provider_options("CUDAExecutionProvider", job, 1, "")
+    int8 = onnxruntime_gpu.provider_options("TensorrtExecutionProvider", JobSpec("m", "onnxruntime-trt", "cuda", "int8"), 1, "")
+    assert int8["trt_int8_enable"] == "True" and "trt_int8_calibration_table_name" not in int8  # explicit: the QDQ scales
 
 
 def test_engine_cache_key_covers_onnx_tensorrt_gpu_and_precision(tmp_path: Path) -> None:
@@ -201,7 +203,7 @@ class FakeTensorRT:
             self.level = level
 
     class NetworkDefinitionCreationFlag:
-        EXPLICIT_BATCH = 0
+        EXPLICIT_BATCH, STRONGLY_TYPED = 0, 1
 
     class MemoryPoolType:
         WORKSPACE = "workspace"
@@ -262,6 +264,21 @@ def test_engine_build_sets_workspace_precision_and_no_int8(precision: str, monke
     assert ("network", 0) in fake.calls  # TensorRT 10: networks are explicit-batch without a flag
     assert ("pool", "workspace", tensorrt_engine.WORKSPACE_BYTES) in fake.calls and ("clear", "int8") in fake.calls
     assert (("set", "fp16") in fake.calls) == (precision == "fp16")
+
+
+def test_an_int8_engine_is_built_strongly_typed_from_the_qdq_file_without_precision_flags(monkeypatch, tmp_path) -> None:
+    fake = FakeTensorRT()
+    monkeypatch.setitem(sys.modules, "tensorrt", fake)
+    onnx_file = tmp_path / "m.onnx"
+    onnx_file.write_bytes(b"onnx")
+    assert tensorrt_engine.build_engine(onnx_file, "int8", fake.Logger(2)) == b"engine"
+    assert ("network", 1 << 1) in fake.calls  # STRONGLY_TYPED: the Q/DQ scales decide, as TensorRT 10 documents
+    assert not [c for c in fake.calls if c[0] in ("set", "clear")]
+    fake9 = FakeTensorRT()
+    fake9.__version__ = "9.3.0"
+    monkeypatch.setitem(sys.modules, "tensorrt", fake9)
+    tensorrt_engine.build_engine(onnx_file, "int8", fake9.Logger(2))
+    assert ("set", "int8") in fake9.calls  # before 10: the INT8 flag enables the Q/DQ layers
 
 
 def test_engine_build_reports_the_parser_errors_and_a_failed_build(monkeypatch, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from backends import registry
 from backends.onnx_export import INPUT_NAME, OUTPUT_NAME
 from harness import __version__
 from harness.errors import HarnessError
+from harness.measure import calibration
 from harness.measure.jobs import Job
 from harness.measure.planner import check_choice
 from harness.measure.protocol import WEIGHTS_SEED, ProtocolConfig
@@ -72,7 +73,11 @@ def export_bundle(backend_name: str, models: list[str], precisions: list[str] | 
             weights_sha = state_sha256(model)
             for precision in precisions:
                 jobs = bundle_jobs(backend_name, [model_name], [precision], devices)
-                path, artifact, info = backend.prepare(model, jobs[0].spec(), cache_dir, weights_sha)
+                calib = None  # int8 (w8a8) calibrates on seeded random input here: a bundle times, it does not score
+                if precision == "int8":
+                    pre = model_zoo.get_spec(model_name).preprocess
+                    calib = calibration.build(calibration.describe(None, None, pre), pre)
+                path, artifact, info = backend.prepare(model, jobs[0].spec(), cache_dir, weights_sha, calib)
                 target = staging / "packages" / f"{model_name.replace(':', '_')}-{precision}{path.suffix}"
                 target.parent.mkdir(exist_ok=True)
                 (shutil.copytree if path.is_dir() else shutil.copy2)(path, target)
