@@ -17,7 +17,7 @@ from torch import nn
 
 from backends.calibration import Calibration
 
-INSTALL = "pip install torchao"
+INSTALL = "pip install 'onebench[pt2e]'"
 COMPUTE_TARGETS = ("conv", "linear", "addmm", "mm")
 INDUCTOR_CONFIGS = {"freezing": True}  # lowers the quantized patterns to int8 kernels
 

@@ -52,14 +52,25 @@ def list_models(
 
 @list_app.command("backends")
 @user_errors
-def list_backends() -> None:
+def list_backends(
+    options: bool = flag(False, "--options", help="Each backend's settings (`-o BACKEND.FIELD=VALUE`) with defaults."),
+) -> None:
     """Every backend: whether it runs here, and if not, why and the command that fixes it."""
+    from backends import registry
+    from backends.config import config_of
     from harness.listing.backends import backend_rows
 
     table = Table(title="onebench backends")
-    for col in ("backend", "runs here", "version", "why not / install"):
+    for col in ("backend", "runs here", "precisions", "version", "why not / install"):
         table.add_column(col, overflow="fold")
     for r in backend_rows():
         why = "" if r.ok else r.reason + (f" — {r.install}" if r.install else "")
-        table.add_row(r.name, "yes" if r.ok else "converts only" if r.prepares else "no", r.version, escape(why))
+        table.add_row(r.name, "yes" if r.ok else "converts only" if r.prepares else "no",
+                      ", ".join(registry.get(r.name).precisions), r.version, escape(why))
     out.print(table)
+    if options:
+        for r in backend_rows():
+            lines = config_of(registry.get(r.name)).describe()
+            out.print(f"{r.name}: " + ("no options" if not lines else ""), markup=False, highlight=False)
+            for line in lines:
+                out.print(f"  -o {r.name}.{line}", markup=False, highlight=False)
