@@ -110,7 +110,8 @@ def test_int8_records_name_their_calibration_and_random_input_says_its_accuracy_
 def test_an_int8_model_that_collapsed_is_a_failed_parity_record_not_a_number(tmp_path: Path) -> None:
     rec = _sweep(tmp_path, "collapsed", "int8", options=["fake-configured.collapse=true"])
     assert rec["parity"]["passed"] is False and rec["parity"]["top1_agreement"] < 0.9
-    assert "top-1 agreement" in rec["message"]
+    assert "parity" in rec["message"] and "top-1 agreement" in rec["message"]
+    assert rec["parity"]["tolerance"]["min_top1_agreement"] == 0.9
 
 
 def test_calibration_input_is_checked_before_any_work(tmp_path: Path) -> None:
@@ -141,6 +142,29 @@ def test_bad_int8_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, ar
     assert done.returncode == 2, done.stderr
     assert says in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "w.pth"]  # no record, no run folder
+
+
+def test_int8_on_named_backends_without_it_is_bad_input_and_a_refusing_quantizer_one_line(tmp_path: Path) -> None:
+    import torch
+
+    from model_zoo import create
+
+    with pytest.raises(HarnessError, match="none of torch has an int8 path; int8 runs on onnxruntime, openvino"):
+        plan_from_options([MODEL], ["torch"], ["int8"], None, 1, "cpu", "fused", None)
+    mixed = plan_from_options([MODEL], ["torch", "fake-configured"], ["int8"], None, 1, "cpu", "fused", None)
+    assert {j.backend for j in mixed} == {"torch", "fake-configured"}  # torch's int8 job: a skipped record
+    torch.save(create(MODEL).state_dict(), tmp_path / "w.pth")
+    data = _images(tmp_path / "data", 2)
+    for i in range(2, 10):
+        (data / str(i)).mkdir()
+        (data / str(i) / "a.png").write_bytes((data / "0" / "0.png").read_bytes())
+    done = bench("accuracy", "-m", MODEL, "-b", "fake-configured", "-p", "int8", "-o", "fake-configured.refuse=true",
+                 "--weights", "w.pth", "--data", "data", "--workers", "0", cwd=tmp_path,
+                 env={"ONEBENCH_PLUGINS": "tests.tiny_mobileone,tests.fake_backends_plugin"})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == ("error: fake-configured could not quantize tiny_mobileone (ValueError: Quantization "
+                                   "of op 'Resize' is not supported); no accuracy was recorded")
+    assert not (tmp_path / "results" / "accuracy").exists() or not any((tmp_path / "results" / "accuracy").iterdir())
 
 
 def test_paired_delta_is_judged_on_the_discordant_pairs() -> None:
@@ -185,3 +209,23 @@ def test_the_int8_table_pairs_each_int8_record_with_its_fp32_partner(tmp_path: P
     quantized["speedup"] = {"ratio": 2.0, "ci_low": 1.9, "ci_high": 2.1, "pairs": 20, "method": "lockstep"}
     assert int8.speedup_text(int8.rows([fp32, quantized])[0]) == "2.00× [1.90, 2.10] lockstep"
     assert json.dumps(quantized)  # the record stays JSON
+
+
+def test_int8_top1_agreement_counts_only_inputs_where_fp32_is_decisive() -> None:
+    from harness.measure.parity import compare
+
+    rng = np.random.default_rng(0)
+    ref = 20 + 0.3 * rng.standard_normal((16, 10))  # logits with a large shared part: a cosine near 1 hides a lot
+    ref[np.arange(16), rng.integers(0, 10, 16)] += 4  # one confident winner each, as a trained model has
+    flipped = ref.copy()
+    for row in flipped[:4]:  # 4 of 16 predictions moved: a collapse with a cosine still near 1
+        top, second = np.argsort(row)[-1], np.argsort(row)[-2]
+        row[top], row[second] = row[second], row[top]
+    parity = compare(flipped, ref, "int8")
+    assert parity.cosine > 0.98 and parity.decisive_inputs == 16 and parity.decisive_agreement == 0.75
+    assert not parity.passed
+    ties = np.ones((16, 10)) + rng.standard_normal((16, 10)) * 1e-4  # a random-weight model: near ties
+    noisy = ties + rng.standard_normal((16, 10)) * 1e-3
+    near = compare(noisy, ties, "int8")
+    assert near.top1_agreement < 0.5 and near.decisive_inputs == 0 and near.passed  # ties flipping is no failure
+    assert compare(flipped, ref, "fp16").decisive_inputs is None  # the criterion is int8's own

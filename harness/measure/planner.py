@@ -6,6 +6,7 @@ import os
 
 import model_zoo
 from backends import registry
+from backends.base import int8_backends
 from backends.config import ConfigError, parse_cli_options
 from harness.errors import HarnessError
 from harness.listing.backends import available_cpu_backends
@@ -92,11 +93,14 @@ def plan_from_options(models: list[str] | None, backends: list[str] | None, prec
         raise HarnessError("--weights loads one checkpoint: pass exactly one --model with it")
     if weights:
         check_weights(models[0], form, weights)
+    backends_named = bool(backends)
     if device == "cuda" and not backends:  # every GPU backend: those that cannot run here say why in a skipped record
         backends = [n for n in registry.names() if "cuda" in registry.get(n).devices]
     backends = backends or available_cpu_backends()
     if not backends:
         raise HarnessError("no backend is available; `bench list backends` says what to install")
+    if backends_named and "int8" in (precisions or []) and not any("int8" in registry.get(b).precisions for b in backends):
+        raise HarnessError(f"none of {', '.join(backends)} has an int8 path; int8 runs on {', '.join(int8_backends())}")
     own = {b: registry.get(b).devices for b in backends if getattr(registry.get(b), "own_devices", False)}
     if compute_units and not own:
         raise HarnessError("--compute-units applies to backends with compute units (coreml); add one or drop the option")
