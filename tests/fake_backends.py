@@ -152,7 +152,8 @@ class Configured(_Fake):
             session.info["quantization"] = {"tool": "fake", "format": "none", "calibration": calibration.describe(),
                                             "graph": {"quantized_ops": 3, "float_ops": 1}}
             if cfg.collapse:  # every image confidently "class 0", as a quantized model that collapsed answers
-                session.infer = lambda x: np.eye(1, 10, dtype=np.float32).repeat(len(x), axis=0) * 20
+                exact = session.infer
+                session.infer = lambda x: np.where(np.arange(exact(x).shape[1]) == 0, 20.0, 0.0)[None].repeat(len(x), 0)
         return session
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import tests.tiny_mobileone  # noqa: F401 - registers the test model
 from backends.config import ConfigError, parse_cli_options
 from harness.errors import HarnessError
 from harness.evaluate.paired import paired_delta
@@ -30,14 +29,8 @@ from model_zoo.spec import Preprocess
 from tests.helpers import bench
 
 pytestmark = pytest.mark.usefixtures("fake_backends")
-MODEL = "tiny_mobileone"
+MODEL = "timm:test_byobnet"  # known to the fork server without a plugin (it may have started before this module)
 FAST = preset("quick", min_s=0.05, max_s=0.2, warmup_s=0.01, timeout_s=60.0, probe=False)
-
-
-@pytest.fixture(autouse=True)
-def _tiny_model_in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ONEBENCH_PLUGINS", "tests.tiny_mobileone")  # measurement processes load it too
-
 
 def _images(folder: Path, n: int, size: int = 16) -> Path:
     from PIL import Image
@@ -60,7 +53,7 @@ def _sweep(tmp_path: Path, name: str, precision: str = "fp32", options: list[str
 def test_a_config_field_reaches_the_key_the_record_the_artifact_key_the_index_and_the_csv(tmp_path: Path) -> None:
     default = _sweep(tmp_path, "default")
     tuned = _sweep(tmp_path, "tuned", options=["fake-configured.tile=16"])
-    assert default["job"]["options"] == "" and default["backend_config"] == {"tile": 8, "collapse": False}
+    assert default["job"]["options"] == "" and default["backend_config"] == {"tile": 8, "collapse": False, "refuse": False}
     assert tuned["job"]["options"] == "tile=16" and tuned["backend_config"]["tile"] == 16
     assert tuned["job_id"].endswith(".tile_16") and "tile=16" in key_label(tuned["job"])
     assert tuned["artifact"]["path"] != default["artifact"]["path"]  # the artifact key includes the configuration
@@ -129,40 +122,43 @@ def test_calibration_input_is_checked_before_any_work(tmp_path: Path) -> None:
                                                    None), str(broken), 4)
 
 
+@pytest.mark.slow  # a `bench` process each (7 s): the in-process checks above cover the same errors in the fast lane
 @pytest.mark.parametrize("args, says", [
-    (["run", "-m", "tiny_mobileone", "-b", "onnxruntime", "-p", "int8", "--calibration", "nowhere"], "is not a folder"),
-    (["run", "-m", "tiny_mobileone", "-b", "onnxruntime", "-p", "int8", "-o", "onnxruntime.per_channel=perhaps"],
+    (["run", "-m", MODEL, "-b", "onnxruntime", "-p", "int8", "--calibration", "nowhere"], "is not a folder"),
+    (["run", "-m", MODEL, "-b", "onnxruntime", "-p", "int8", "-o", "onnxruntime.per_channel=perhaps"],
      "takes a bool"),
-    (["accuracy", "-m", "tiny_mobileone", "-b", "torch", "-p", "int8", "--weights", "w.pth", "--data", "."],
+    (["accuracy", "-m", MODEL, "-b", "torch", "-p", "int8", "--weights", "w.pth", "--data", "."],
      "torch has no int8 (quantized) path; int8 runs on"),
 ])
 def test_bad_int8_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, args: list[str], says: str) -> None:
     (tmp_path / "w.pth").write_bytes(b"")
-    done = bench(*args, cwd=tmp_path, env={"ONEBENCH_PLUGINS": "tests.tiny_mobileone"})
+    done = bench(*args, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert says in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "w.pth"]  # no record, no run folder
 
 
-def test_int8_on_named_backends_without_it_is_bad_input_and_a_refusing_quantizer_one_line(tmp_path: Path) -> None:
+def test_int8_on_named_backends_without_it_is_bad_input() -> None:
+    with pytest.raises(HarnessError, match="none of torch has an int8 path; int8 runs on torch-compile, onnxruntime, openvino"):
+        plan_from_options([MODEL], ["torch"], ["int8"], None, 1, "cpu", "fused", None)
+    mixed = plan_from_options([MODEL], ["torch", "fake-configured"], ["int8"], None, 1, "cpu", "fused", None)
+    assert {j.backend for j in mixed} == {"torch", "fake-configured"}  # torch's int8 job: a skipped record
+
+
+@pytest.mark.slow  # a `bench accuracy` process
+def test_a_quantizer_refusing_the_model_is_one_line_and_records_nothing(tmp_path: Path) -> None:
     import torch
 
     from model_zoo import create
 
-    with pytest.raises(HarnessError, match="none of torch has an int8 path; int8 runs on onnxruntime, openvino"):
-        plan_from_options([MODEL], ["torch"], ["int8"], None, 1, "cpu", "fused", None)
-    mixed = plan_from_options([MODEL], ["torch", "fake-configured"], ["int8"], None, 1, "cpu", "fused", None)
-    assert {j.backend for j in mixed} == {"torch", "fake-configured"}  # torch's int8 job: a skipped record
     torch.save(create(MODEL).state_dict(), tmp_path / "w.pth")
+    (tmp_path / "classes.txt").write_text("\n".join(str(i) for i in range(1000)))
     data = _images(tmp_path / "data", 2)
-    for i in range(2, 10):
-        (data / str(i)).mkdir()
-        (data / str(i) / "a.png").write_bytes((data / "0" / "0.png").read_bytes())
     done = bench("accuracy", "-m", MODEL, "-b", "fake-configured", "-p", "int8", "-o", "fake-configured.refuse=true",
-                 "--weights", "w.pth", "--data", "data", "--workers", "0", cwd=tmp_path,
-                 env={"ONEBENCH_PLUGINS": "tests.tiny_mobileone,tests.fake_backends_plugin"})
+                 "--weights", "w.pth", "--data", "data", "--workers", "0", "--class-map", "classes.txt", cwd=tmp_path,
+                 env={"ONEBENCH_PLUGINS": "tests.fake_backends_plugin"})
     assert done.returncode == 2, done.stderr
-    assert done.stderr.strip() == ("error: fake-configured could not quantize tiny_mobileone (ValueError: Quantization "
+    assert done.stderr.strip() == (f"error: fake-configured could not quantize {MODEL} (ValueError: Quantization "
                                    "of op 'Resize' is not supported); no accuracy was recorded")
     assert not (tmp_path / "results" / "accuracy").exists() or not any((tmp_path / "results" / "accuracy").iterdir())
 

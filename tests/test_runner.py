@@ -109,6 +109,7 @@ def test_run_metadata(tmp_path: Path) -> None:
     assert meta["run_id"] == "run" and meta["protocol"]["preset"] == "quick" and len(meta["jobs"]) == 1
 
 
+@pytest.mark.slow  # an end-to-end sweep of several rounds (~20 s)
 def test_rounds_shuffle_jobs_prepare_first_and_add_processes_where_they_disagree(tmp_path: Path, monkeypatch) -> None:
     from harness.measure import runner
 
@@ -135,6 +136,7 @@ def test_rounds_shuffle_jobs_prepare_first_and_add_processes_where_they_disagree
     assert not (tmp_path / "run" / "partial").exists() or not list((tmp_path / "run" / "partial").iterdir())
 
 
+@pytest.mark.slow  # an end-to-end sweep of several rounds (~20 s)
 def test_a_killed_sweep_resumes_mid_round_from_its_partial_state(tmp_path: Path, monkeypatch) -> None:
     from harness.measure import runner
 
