@@ -99,9 +99,6 @@ def compress(mlmodel: Any, mode: str, calibration: Calibration, batch: int) -> A
         config = cto.OptimizationConfig(global_config=cto.OpPalettizerConfig(mode="kmeans", nbits=8))
         return cto.palettize_weights(mlmodel, config)
     if mode == "w8a8":
-        if not predicts_here():
-            raise SkipJob(f"Core ML int8 {mode} calibrates activations by running the model through Core ML, which "
-                          f"needs macOS (this is {sys.platform}); w8 and palettize8 convert here")
         samples = [{INPUT_NAME: x} for x in calibration.batches(batch)]
         activations = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(mode="linear_symmetric"))
         mlmodel = cto.linear_quantize_activations(mlmodel, activations, samples)
@@ -114,6 +111,9 @@ def convert(model: nn.Module, job: JobSpec, cache_dir: Path, weights_hash: str,
     """Return the cached `.mlpackage` for this model and options, and the seconds spent converting (0 on a hit).
     int8 converts at fp16 (Core ML's float default), then compresses (`compress`)."""
     mode = CoreMLConfig.parse(job.options, job.backend).int8_mode if job.precision == "int8" else ""
+    if mode == "w8a8" and not predicts_here():
+        raise SkipJob(f"Core ML int8 {mode} calibrates activations by running the model through Core ML, which "
+                      f"needs macOS (this is {sys.platform}); w8 and palettize8 convert here")
     calib = require(calibration, "coreml") if mode == "w8a8" else calibration
     extra = f"|{mode}|{calib.digest if calib and mode == 'w8a8' else ''}" if mode else ""
     path = package_path(cache_dir, job, weights_hash, extra)

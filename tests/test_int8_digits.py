@@ -1,0 +1,73 @@
+"""int8's accuracy cost, on networks trained on scikit-learn's digits (`tests/digits.py`): a
+quantization-friendly network keeps its top-1 within a point on every CPU runtime; the same network with a
+planted activation outlier collapses, and onebench reports the drop as significant, in `bench accuracy`
+and in `bench int8`'s published table.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests import digits
+from tests.helpers import bench
+
+pytestmark = pytest.mark.slow
+CPU_INT8 = ["onnxruntime", "openvino", "torch-compile"]
+PLUGINS = {"ONEBENCH_PLUGINS": "tests.digits"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("digits")
+    digits.write_images(root / "train", "train")
+    digits.write_images(root / "val", "val")
+    digits.train(root / "cnn.pth", root / "train")
+    digits.train(root / "outlier.pth", root / "train", outlier=True)
+    return root
+
+
+def _accuracy(root: Path, model: str, weights: str, backend: str) -> dict:
+    done = bench("accuracy", "-m", model, "-b", backend, "-p", "int8", "--weights", str(root / weights),
+                 "--data", str(root / "val"), "--calibration", str(root / "train"), "--calibration-size", "200",
+                 "--workers", "0", "--results", str(root / f"results-{model}"), cwd=root, env=PLUGINS)
+    assert done.returncode == 0, done.stderr
+    assert "paired with fp32 on the same images: Δ top-1" in done.stdout
+    path = next((root / f"results-{model}" / "accuracy").glob(f"{model}.{backend}.cpu.int8.*.json"))
+    return json.loads(path.read_text())
+
+
+@pytest.mark.timeout(900)  # torch-compile builds two AOTInductor packages
+@pytest.mark.parametrize("backend", CPU_INT8)
+def test_a_quantization_friendly_network_keeps_its_accuracy_and_an_outlier_network_loses_it(
+        trained: Path, backend: str) -> None:
+    friendly = _accuracy(trained, "digits_cnn", "cnn.pth", backend)
+    assert friendly["reference"]["top1"] > 0.9  # a real classifier: 10 classes, chance is 0.1
+    assert friendly["calibration"]["meaningful"] and friendly["calibration"]["size"] == 200
+    paired = friendly["paired"]
+    assert abs(paired["delta_top1"]) < 0.02 and paired["ci_low"] > -0.03
+    assert paired["changed_predictions"] < 0.05 * paired["images"]
+    outlier = _accuracy(trained, "digits_outlier", "outlier.pth", backend)
+    assert outlier["reference"]["top1"] == pytest.approx(friendly["reference"]["top1"], abs=0.005)  # same in fp32
+    dropped = outlier["paired"]
+    assert dropped["delta_top1"] < -0.05 and dropped["ci_high"] < 0 and dropped["significant"]
+    assert dropped["mcnemar_p"] < 1e-6
+
+
+def test_bench_int8_pairs_fp32_and_int8_in_lockstep_and_reports_the_accuracy_cost(trained: Path) -> None:
+    out = trained / "study"
+    done = bench("int8", "-m", "digits_outlier", "-b", "onnxruntime", "--weights", str(trained / "outlier.pth"),
+                 "--data", str(trained / "val"), "--calibration", str(trained / "train"), "--calibration-size", "100",
+                 "--pairs", "4", "--window-ms", "30", "--out", str(out), cwd=trained, env=PLUGINS)
+    assert done.returncode == 0, done.stderr
+    rec = json.loads(next((out / "int8" / "records").glob("*.json")).read_text())
+    speedup = rec["speedup"]
+    assert speedup["pairs"] == 4 and speedup["ci_low"] <= speedup["ratio"] <= speedup["ci_high"]
+    report = (out / "int8.md").read_text()
+    assert "### int8 beside fp32" in report and "lockstep" in report
+    row = next(line for line in report.splitlines() if line.startswith("| digits_outlier | onnxruntime"))
+    cells = [c.strip() for c in row.split("|")]
+    assert cells[4].endswith("!")  # collapsed: a failed parity, flagged, and kept off the plots
+    assert float(cells[7].split("[")[0]) < -5  # the planted outlier's cost, in points, in the published table
