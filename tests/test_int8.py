@@ -153,7 +153,7 @@ def test_a_quantizer_refusing_the_model_is_one_line_and_records_nothing(tmp_path
 
     torch.save(create(MODEL).state_dict(), tmp_path / "w.pth")
     (tmp_path / "classes.txt").write_text("\n".join(str(i) for i in range(1000)))
-    data = _images(tmp_path / "data", 2)
+    _images(tmp_path / "data", 2)
     done = bench("accuracy", "-m", MODEL, "-b", "fake-configured", "-p", "int8", "-o", "fake-configured.refuse=true",
                  "--weights", "w.pth", "--data", "data", "--workers", "0", "--class-map", "classes.txt", cwd=tmp_path,
                  env={"ONEBENCH_PLUGINS": "tests.fake_backends_plugin"})
@@ -225,3 +225,12 @@ def test_int8_top1_agreement_counts_only_inputs_where_fp32_is_decisive() -> None
     near = compare(noisy, ties, "int8")
     assert near.top1_agreement < 0.5 and near.decisive_inputs == 0 and near.passed  # ties flipping is no failure
     assert compare(flipped, ref, "fp16").decisive_inputs is None  # the criterion is int8's own
+
+
+def test_an_all_zero_output_has_cosine_zero_not_one() -> None:
+    """PT2E's int8 EfficientNet-B0 answered all zeros here (random weights): a cosine of 1 would have hidden it."""
+    from harness.measure.parity import compare
+
+    ref = np.random.default_rng(0).standard_normal((2, 10))
+    assert compare(np.zeros_like(ref), ref, "int8").cosine == 0.0
+    assert compare(np.zeros_like(ref), np.zeros_like(ref), "fp32").cosine == 1.0

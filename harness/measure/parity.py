@@ -51,8 +51,11 @@ def compare(output: np.ndarray, reference: np.ndarray, precision: str) -> Parity
         return Parity(None, None, None, float(np.mean(out.argmax(axis=1) == ref.argmax(axis=1))), False, tol, bad)
     err = np.abs(out - ref)
     scale = float(np.abs(ref).max()) or 1.0
-    norms = np.linalg.norm(out, axis=1) * np.linalg.norm(ref, axis=1)
-    cosine = float(np.min(np.where(norms > 0, (out * ref).sum(axis=1) / np.where(norms > 0, norms, 1), 1.0)))
+    out_norm, ref_norm = np.linalg.norm(out, axis=1), np.linalg.norm(ref, axis=1)
+    norms = out_norm * ref_norm
+    # a zero output against a non-zero reference is as unlike as it gets (0), two zero vectors alike (1)
+    cosine = float(np.min(np.where(norms > 0, (out * ref).sum(axis=1) / np.where(norms > 0, norms, 1),
+                                   np.where((out_norm == 0) & (ref_norm == 0), 1.0, 0.0))))
     same = out.argmax(axis=1) == ref.argmax(axis=1)
     top1 = float(np.mean(same))
     max_rel = float(err.max()) / scale

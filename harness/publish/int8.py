@@ -23,8 +23,9 @@ from harness.store.job_key import full
 
 PAIR_FIELDS = ("model", "form", "backend", "device", "batch", "threads", "boundary", "layout")
 RANDOM_NOTE = "random calibration: accuracy meaningless"
-LEGEND = ("speed-up = fp32 p50 / int8 p50 with its 95% CI (lockstep: paired alternating windows, `bench int8`; "
-          "separate: from two records' own CIs, conservative); Δ top-1 = int8 minus PyTorch fp32 on the same images, "
+LEGEND = ("speed-up = fp32 p50 / int8 p50 with its 95% CI (lockstep: the median of paired alternating windows' "
+          "ratios, `bench int8`, its ms columns the medians of those windows; separate: two records' quiet-window p50s "
+          "and their CIs, conservative); Δ top-1 = int8 minus PyTorch fp32 on the same images, "
           "points, paired 95% CI (`bench accuracy -p int8`); ! = int8 failed parity (collapsed: top-1 agreement or "
           "cosine below int8's tolerance)")
 
@@ -96,8 +97,10 @@ def rows(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = 
             (speedup, ci), method = _separate(base, rec), "separate"
         acc = joined.get(record_key(rec)) if rec["status"] == "ok" else None
         calibration = rec.get("calibration") or {}
+        fp32_ms, int8_ms = (paired["fp32_ms"], paired["int8_ms"]) if method == "lockstep" and "fp32_ms" in paired else (
+            _p50_ms(base), _p50_ms(rec))
         out.append(Int8Row(
-            job["model"], job["backend"], job["options"], _p50_ms(base), _p50_ms(rec), speedup, ci, method,
+            job["model"], job["backend"], job["options"], fp32_ms, int8_ms, speedup, ci, method,
             rec["status"], bool(rec.get("parity")) and not rec["parity"]["passed"], bool(calibration.get("meaningful")),
             (acc or {}).get("paired"), 100 * acc["reference"]["top1"] if acc else None,
             100 * acc["top1"] if acc else None, _quantized(rec) if rec["status"] == "ok" else "", rec["message"]))
