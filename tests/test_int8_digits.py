@@ -39,16 +39,20 @@ def _accuracy(root: Path, model: str, weights: str, backend: str) -> dict:
     return json.loads(path.read_text())
 
 
-@pytest.mark.timeout(900)  # torch-compile builds two AOTInductor packages
+@pytest.mark.timeout(900)  # torch-compile builds an AOTInductor package per network
 @pytest.mark.parametrize("backend", CPU_INT8)
 def test_a_quantization_friendly_network_keeps_its_accuracy_and_an_outlier_network_loses_it(
         trained: Path, backend: str) -> None:
+    """Both networks on ONNX Runtime and OpenVINO; torch-compile the friendly one only (a package build is
+    ~25 s here; the outlier's collapse on it is in the README's table)."""
     friendly = _accuracy(trained, "digits_cnn", "cnn.pth", backend)
     assert friendly["reference"]["top1"] > 0.9  # a real classifier: 10 classes, chance is 0.1
     assert friendly["calibration"]["meaningful"] and friendly["calibration"]["size"] == 200
     paired = friendly["paired"]
     assert abs(paired["delta_top1"]) < 0.02 and paired["ci_low"] > -0.03
     assert paired["changed_predictions"] < 0.05 * paired["images"]
+    if backend == "torch-compile":
+        return
     outlier = _accuracy(trained, "digits_outlier", "outlier.pth", backend)
     assert outlier["reference"]["top1"] == pytest.approx(friendly["reference"]["top1"], abs=0.005)  # same in fp32
     dropped = outlier["paired"]

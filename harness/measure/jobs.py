@@ -1,4 +1,4 @@
-"""A job is one (model, form, backend, device, precision, batch, threads); the planner crosses them."""
+"""A job is one (model, form, backend, device, precision, batch, threads, options); the planner crosses them."""
 
 from __future__ import annotations
 
