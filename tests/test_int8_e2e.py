@@ -67,11 +67,10 @@ def test_core_ml_int8_variants_convert_here_and_name_themselves_in_the_key(tmp_p
     import dataclasses
 
     import model_zoo
+    import tests.tiny_mobileone  # noqa: F401 - registers it in this process
     from backends.base import SkipJob
     from backends.coreml import convert_and_check
     from harness.measure.jobs import plan
-
-    import tests.tiny_mobileone  # noqa: F401 - registers it in this process
 
     model = model_zoo.create("tiny_mobileone")  # its head alone passes coremltools' 2048-element threshold
     job = plan(["tiny_mobileone"], ["coreml"], ["int8"], [1], 1, device="all", input_sizes={"tiny_mobileone": 64})[0]
