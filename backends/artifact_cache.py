@@ -69,3 +69,28 @@ def cached(path: Path, build: Callable[[Path], None], companions: Sequence[str] 
     side_tmp.write_text(digest + "\n")
     os.replace(side_tmp, _sidecar(path))
     return True
+
+
+def remembered(path: Path, name: str, compute: Callable[[], dict]) -> dict:
+    """What `compute` finds in a cached artifact (op counts, quantized-op counts), kept beside it as
+    `<stem>.<name>.json` keyed by the artifact's recorded hash: every measurement process opens the
+    artifact, and only the first parses it. A rebuilt artifact is examined again."""
+    import contextlib
+    import json
+
+    memo = path.with_name(f"{path.stem}.{name}.json")
+    try:
+        identity = recorded_sha256(path)
+    except OSError:
+        identity = None
+    try:
+        kept = json.loads(memo.read_text())
+        if identity and kept.get("sha256") == identity:
+            return kept["value"]
+    except (OSError, ValueError, AttributeError, KeyError):
+        pass
+    value = compute()
+    if identity:
+        with contextlib.suppress(OSError):  # a cache of a cache: without it the next process computes again
+            memo.write_text(json.dumps({"sha256": identity, "value": value}))
+    return value

@@ -11,7 +11,6 @@ import collections
 import contextlib
 import hashlib
 import io
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from backends.artifact_cache import cached, recorded_sha256
+from backends.artifact_cache import cached, remembered
 from backends.graph_rules import check_graph, deployed_rule, describe
 
 OPSET = 18
@@ -68,18 +67,11 @@ def export_onnx(model: nn.Module, model_name: str, weights_hash: str, batch: int
 
 def graph_ops(path: Path) -> dict[str, int]:
     """The exported graph's op types with their counts (nested graphs included), an Add with a constant
-    operand counted apart; kept beside the file (`.ops.json`) so each process does not parse it again."""
-    sidecar = path.with_suffix(".ops.json")
-    try:
-        identity = recorded_sha256(path)  # the verified file's hash: a rebuilt export is counted again
-    except OSError:
-        identity = None
-    try:
-        kept = json.loads(sidecar.read_text())
-        if identity and kept.get("sha256") == identity:
-            return kept["ops"]
-    except (OSError, ValueError, AttributeError, KeyError):
-        pass
+    operand counted apart; kept beside the file so each process does not parse it again."""
+    return remembered(path, "ops", lambda: _count_ops(path))
+
+
+def _count_ops(path: Path) -> dict[str, int]:
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
@@ -99,11 +91,7 @@ def graph_ops(path: Path) -> dict[str, int]:
     walk(model.graph, set())
     for function in model.functions:
         walk(onnx.helper.make_graph(function.node, function.name, [], []), set())
-    ops = dict(sorted(counts.items()))
-    if identity:
-        with contextlib.suppress(OSError):  # a cache of a cache: without it the next process parses again
-            sidecar.write_text(json.dumps({"sha256": identity, "ops": ops}))
-    return ops
+    return dict(sorted(counts.items()))
 
 
 def checked_graph(path: Path, model_name: str, form: str) -> dict[str, Any]:

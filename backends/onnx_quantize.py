@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backends.artifact_cache import cached, recorded_sha256
+from backends.artifact_cache import cached, recorded_sha256, remembered
 from backends.calibration import Calibration
 from backends.config import BackendConfig, choices, option
 from backends.onnx_export import INPUT_NAME
@@ -85,7 +85,7 @@ def quantize_qdq(fp32: Path, settings: Any, calibration: Calibration, batch: int
     built = cached(path, build)
     seconds = time.perf_counter() - start if built else 0.0
     info = {"tool": f"onnxruntime.quantization {ort.__version__}", "format": "QDQ", **chosen,
-            "calibration": calibration.describe(), "graph": qdq_graph(path)}
+            "calibration": calibration.describe(), "graph": remembered(path, "qdq", lambda: qdq_graph(path))}
     return path, seconds, info
 
 
@@ -129,10 +129,14 @@ def ort_kernels(path: Path, level: Any) -> dict[str, Any]:
         ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     cached(optimized, build)
-    integer, floating = collections.Counter(), collections.Counter()
-    for node in onnx.load(str(optimized), load_external_data=False).graph.node:
-        if node.op_type.startswith(("QLinear", "QGemm", "QAttention")) or "Integer" in node.op_type:
-            integer[node.op_type] += 1
-        elif node.op_type in COMPUTE_OPS | {"FusedConv", "FusedGemm", "FusedMatMul"}:
-            floating[node.op_type] += 1
-    return {"integer_kernels": dict(integer), "float_kernels": dict(floating)}
+
+    def count() -> dict[str, Any]:
+        integer, floating = collections.Counter(), collections.Counter()
+        for node in onnx.load(str(optimized), load_external_data=False).graph.node:
+            if node.op_type.startswith(("QLinear", "QGemm", "QAttention")) or "Integer" in node.op_type:
+                integer[node.op_type] += 1
+            elif node.op_type in COMPUTE_OPS | {"FusedConv", "FusedGemm", "FusedMatMul"}:
+                floating[node.op_type] += 1
+        return {"integer_kernels": dict(integer), "float_kernels": dict(floating)}
+
+    return remembered(optimized, "kernels", count)

@@ -19,7 +19,6 @@ AOTInductor packages.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from backends.artifact_cache import cached, recorded_sha256
+from backends.artifact_cache import cached, recorded_sha256, remembered
 from backends.base import Availability, JobSpec, OpenContext, Session, module_availability
 from backends.calibration import require
 from backends.config import BackendConfig, option
@@ -123,19 +122,19 @@ class TorchCompile(TorchEager):
         config: TorchCompileConfig = job.config(self)
         calibration = require(ctx.calibration, self.name)
         path = package_path(ctx, job, f"|{calibration.digest}|{config.digest()}|{tool_version()}")
-        graph_file = path.with_suffix(".graph.json")
+        graph: dict = {}
         cold: dict[str, float] = {"quantize_s": 0.0, "compile_s": 0.0}
         example = torch.from_numpy(ctx.example)
 
         def build(tmp: Path) -> None:
             start = time.perf_counter()
-            converted, graph = quantize_pt2e(model, example, calibration, job.batch, config.reduce_range)
+            converted, found = quantize_pt2e(model, example, calibration, job.batch, config.reduce_range)
+            graph.update(found)
             cold["quantize_s"] = time.perf_counter() - start
             with torch.no_grad():
                 program = torch.export.export(converted, (example,))
                 torch._inductor.aoti_compile_and_package(program, package_path=str(tmp),
                                                          inductor_configs=INDUCTOR_CONFIGS)
-            graph_file.write_text(json.dumps(graph))
 
         start = time.perf_counter()
         if cached(path, build):
@@ -148,7 +147,7 @@ class TorchCompile(TorchEager):
         session.info["quantization"] = {
             "tool": tool_version(), "format": "PT2E (X86InductorQuantizer) + AOTInductor, freezing",
             "per_channel": True, "reduce_range": config.reduce_range, "calibration": calibration.describe(),
-            "graph": json.loads(graph_file.read_text()) if graph_file.is_file() else None}
+            "graph": remembered(path, "graph", lambda: graph or None)}  # counted when this process built it
         return session
 
 

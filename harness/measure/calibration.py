@@ -57,11 +57,11 @@ def check_size(size: int | None) -> int:
 
 def describe(folder: str | None, size: int | None, pre: Preprocess) -> dict[str, Any]:
     """The calibration a sweep's int8 jobs use, checked now (folder readable, enough images), as the
-    JSON-able form the worker rebuilds it from: source, size, content digest."""
+    JSON-able form the worker rebuilds it from and the record keeps (`Calibration.describe`'s fields)."""
     size = check_size(size)
     if folder is None:
         digest = hashlib.sha256(f"{RANDOM}|{RANDOM_SEED}|{size}|{pre.input_size}".encode()).hexdigest()
-        return {"source": RANDOM, "size": size, "sha256": digest}
+        return {"source": RANDOM, "size": size, "sha256": digest, "meaningful": False}
     root = Path(folder)
     if not root.is_dir():
         raise HarnessError(f"--calibration {folder} is not a folder; give a folder of images (flat or in class folders)")
@@ -73,7 +73,7 @@ def describe(folder: str | None, size: int | None, pre: Preprocess) -> dict[str,
     h = hashlib.sha256(repr(sorted(asdict(pre).items())).encode())
     for path in chosen:
         h.update(_readable(path))
-    return {"source": str(root.resolve()), "size": len(chosen), "sha256": h.hexdigest()}
+    return {"source": str(root.resolve()), "size": len(chosen), "sha256": h.hexdigest(), "meaningful": True}
 
 
 def build(described: dict[str, Any], pre: Preprocess) -> Calibration:

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from backends import registry
-from backends.calibration import RANDOM
 from harness.errors import HarnessError
 from harness.host import environment, neighbours
 from harness.host.machine import peak_key
@@ -252,16 +251,13 @@ def backend_config(job: Job) -> dict[str, Any]:
 
 def calibration_of(run: RunContext, job: Job) -> dict[str, Any] | None:
     """An int8 job's calibration set as its record names it (None for float jobs)."""
-    if job.precision != "int8":
-        return None
-    described = run.calibration.get(job.model)
-    return {**described, "meaningful": described["source"] != RANDOM} if described else None
+    return run.calibration.get(job.model) if job.precision == "int8" else None
 
 
 def _payload(run: RunContext, job: Job) -> dict[str, Any]:
     return {"job": job.as_dict(), "protocol": run.cfg.as_dict(), "backend_ref": registry.ref(job.backend),
             "cache_dir": str(run.cache_dir), "weights": run.weights,
-            "calibration": run.calibration.get(job.model) if job.precision == "int8" else None}
+            "calibration": calibration_of(run, job)}
 
 
 def cannot_prepare(job: Job) -> str | None:
