@@ -19,6 +19,7 @@ from torch import nn
 
 from backends.calibration import Calibration
 from backends.config import BackendConfig, config_of
+from backends.profiling import Profiled
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ class Session:
     # One inference timed on the device (CUDA events), in ns: the `device` boundary, where there is one.
     device_timer: Callable[[], int] | None = None
     memory: Callable[[], dict[str, float]] = dict  # peak device memory after timing, where known
+    # `profile(n)`: n inferences of this artifact under the runtime's own profiler (`backends.profiling`),
+    # never while latency is timed; None where the backend has no profiler.
+    profile: Callable[[int], Profiled] | None = None
 
 
 class Backend(Protocol):
@@ -96,7 +100,8 @@ class Backend(Protocol):
     run records and a resume compares), `preload` (modules the sweep's fork server imports once, so
     each measurement process does not), `layouts` (default nchw only), `own_devices` (True when its
     devices are its own, like Core ML's compute units, so the sweep's --device does not apply and the
-    first one is the default), `default_precision` (default fp32), `prepare` (convert and check
+    first one is the default), `profiler` (what its sessions' `profile` uses, for `bench profile`),
+    `default_precision` (default fp32), `prepare` (convert and check
     for a device bundle, see `backends.coreml`), and `build_env(cores)` (environment that sizes its
     compiler pool when `bench prepare` runs builds side by side, see `backends.torch_compile`)."""
 

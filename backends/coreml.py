@@ -27,6 +27,7 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from backends.calibration import Calibration, require
 from backends.config import BackendConfig, choices
 from backends.graph_rules import check_graph, deployed_rule, describe
 from backends.onnx_export import INPUT_NAME, OUTPUT_NAME
+from backends.profiling import OpTime, Profiled, timed
 
 INSTALL = "pip install 'onebench[coreml]'"
 COMPUTE_UNITS = {"all": "ALL", "cpu": "CPU_ONLY", "cpu-gpu": "CPU_AND_GPU", "cpu-ne": "CPU_AND_NE"}
@@ -212,8 +214,30 @@ def compute_plan(compiled: str, units: Any) -> dict[str, int] | None:
         return None
 
 
+def plan_profile(compiled: str, units: Any, run: Callable[[], None], n: int) -> Profiled:
+    """Core ML has no per-op timer a program can read: `MLComputePlan` (macOS 14.4+) gives each operation's
+    preferred compute unit and estimated share of the work. The shares are the rows (`estimated`: the
+    harness scales them by the measured wall time of `n` plain predictions)."""
+    from coremltools.models.compute_plan import MLComputePlan
+
+    plan = MLComputePlan.load_from_path(path=compiled, compute_units=units)
+    ops = []
+    for op in plan.model_structure.program.functions["main"].block.operations:
+        cost = plan.get_estimated_cost_for_mlprogram_operation(op)
+        if cost is None:  # constants and the like: no work of their own
+            continue
+        usage = plan.get_compute_device_usage_for_mlprogram_operation(op)
+        unit = type(usage.preferred_compute_device).__name__ if usage else "unknown"
+        ops.append(OpTime(name=op.outputs[0].name if op.outputs else op.operator_name, op=op.operator_name,
+                          ms=cost.weight, exec=DEVICE_CLASSES.get(unit, unit)))
+    walls = [timed(run) for _ in range(n)]
+    return Profiled(f"coremltools {coremltools_version()} MLComputePlan (estimated cost per op)", [ops], walls,
+                    estimated=True, notes=["Core ML reports an estimated share of the work per op, not a measured time"])
+
+
 class CoreML:
     name = "coreml"
+    profiler = "MLComputePlan (per-op compute unit and estimated cost; macOS 14.4+)"
     packages = ("coremltools",)  # the versions a record of this backend states
     description = "Core ML (ML Program; times on macOS, converts anywhere)"
     devices = tuple(COMPUTE_UNITS)  # its own: the compute units, "all" first (the default)
@@ -267,4 +291,5 @@ class CoreML:
 
         info.update(compute_units=job.device, macos=platform.mac_ver()[0], compute_plan=compute_plan(compiled, units))
         return Session(run=run, infer=infer, cold=cold, artifact=artifact, info=info,
+                       profile=lambda n: plan_profile(compiled, units, run, n),
                        close=lambda: shutil.rmtree(compiled, ignore_errors=True))

@@ -12,6 +12,7 @@ both install the `onnxruntime` module and overwrite each other's files; `conflic
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, distribution
 
 import numpy as np
@@ -21,7 +22,9 @@ from backends.artifact_cache import recorded_sha256
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
 from backends.calibration import require
 from backends.onnx_export import INPUT_NAME, OUTPUT_NAME, export_availability, export_onnx
+from backends.onnx_layers import LayerNames, layer_table
 from backends.onnx_quantize import TensorRTQdq, quantize_qdq
+from backends.ort_profiling import profile_session
 
 INSTALL = "pip uninstall -y onnxruntime && pip install 'onebench[gpu]'"
 ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
@@ -70,6 +73,7 @@ class OnnxRuntimeGPU:
 
     provider = "CUDAExecutionProvider"
     name = "onnxruntime-cuda"
+    profiler = "session profiling (node kernel times; TensorRT's engine is one node)"
     packages = ("onnx", "onnxscript", "onnxruntime-gpu")  # the versions a record of this backend states
     description = "ONNX Runtime, CUDA execution provider"
     devices = ("cuda",)
@@ -104,7 +108,7 @@ class OnnxRuntimeGPU:
         from backends.torch_cuda import event_timer
 
         path, export_s = export_onnx(model, job.model, ctx.weights_hash, job.batch, job.input_size, ctx.cache_dir)
-        cold, info = {"export_s": export_s}, {}
+        fp32_path, cold, info = path, {"export_s": export_s}, {}
         if job.precision == "int8":
             path, cold["quantize_s"], info["quantization"] = quantize_qdq(
                 path, job.config(self), require(ctx.calibration, self.name), job.batch, ctx.cache_dir)
@@ -121,6 +125,7 @@ class OnnxRuntimeGPU:
         start = time.perf_counter()
         sess = ort.InferenceSession(str(path), options, providers=providers)  # TensorRT builds its engine here
         cold["load_s"] = time.perf_counter() - start
+        names = LayerNames(layer_table(fp32_path))
         check_providers(requested, sess.get_providers())
 
         out_shape = [d if isinstance(d, int) else job.batch for d in sess.get_outputs()[0].shape]
@@ -140,8 +145,19 @@ class OnnxRuntimeGPU:
         def infer(x: np.ndarray) -> np.ndarray:
             return sess.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(x, dtype=np.float32)})[0]
 
+        def twin(profiling: Callable) -> tuple[object, Callable[[], None]]:
+            """The same file, options and providers (TensorRT's engine comes from its cache), profiled, bound
+            to the same device buffers; each run synchronizes the stream so its trace holds the kernels."""
+            profiling(options)
+            opened = ort.InferenceSession(str(path), options, providers=providers)
+            binding = opened.io_binding()
+            binding.bind_ortvalue_input(INPUT_NAME, device_in)
+            binding.bind_ortvalue_output(OUTPUT_NAME, device_out)
+            return opened, lambda: (opened.run_with_iobinding(binding), stream.synchronize())
+
         return Session(
             run=run, infer=infer, boundary="end-to-end",
+            profile=lambda n: profile_session(twin, n, names, ort.__version__),
             device_timer=event_timer(stream, lambda: sess.run_with_iobinding(on_device)),
             cold=cold,
             artifact={"path": str(path), "sha256": recorded_sha256(path), "format": "onnx"},

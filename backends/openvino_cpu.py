@@ -26,6 +26,8 @@ from backends.base import Availability, JobSpec, OpenContext, Session, common_un
 from backends.calibration import Calibration, require
 from backends.config import BackendConfig, choices, option
 from backends.onnx_export import checked_graph, export_availability, export_onnx
+from backends.onnx_layers import LayerNames, layer_table
+from backends.profiling import PROFILE_WARMUP, OpTime, Profiled, timed
 
 INSTALL = "pip install 'onebench[openvino]'"
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
@@ -73,6 +75,7 @@ def _converted(ov, core, onnx: Path, shape: list[int]):
 
 class OpenVinoCPU:
     name = "openvino"
+    profiler = "performance counters (per-layer real time and kernel)"
     packages = ("onnx", "onnxscript", "openvino")  # the versions a record of this backend states
     description = "OpenVINO (CPU plugin)"
     devices = ("cpu",)
@@ -122,13 +125,31 @@ class OpenVinoCPU:
         def run() -> None:
             request.infer()
 
+        names = LayerNames(layer_table(path))
+
+        def profile(n: int) -> Profiled:
+            """A twin compiled with PERF_COUNT (the timed one stays without it): each layer's real time and
+            execution type (the oneDNN kernel) after every inference."""
+            twin = core.compile_model(ov_model, "CPU", {**config, "PERF_COUNT": True})
+            twin_request = twin.create_infer_request()
+            twin_request.set_input_tensor(ov.Tensor(ctx.example, shared_memory=True))
+            inferences, walls = [], []
+            for i in range(PROFILE_WARMUP + n):
+                wall = timed(twin_request.infer)
+                if i >= PROFILE_WARMUP:
+                    walls.append(wall)
+                    inferences.append([OpTime(name=p.node_name, op=p.node_type, ms=p.real_time.total_seconds() * 1e3,
+                                              exec=p.exec_type, layer=names.layer(p.node_name, p.node_type))
+                                       for p in twin_request.get_profiling_info() if p.status == ov.ProfilingInfo.Status.EXECUTED])
+            return Profiled(f"openvino {ov.__version__} performance counters (PERF_COUNT)", inferences, walls)
+
         def infer(x: np.ndarray) -> np.ndarray:
             return np.array(compiled(np.ascontiguousarray(x, dtype=np.float32))[0], dtype=np.float32)
 
         reported = {key: _text(compiled.get_property(key)) for key in
                     ("INFERENCE_PRECISION_HINT", "INFERENCE_NUM_THREADS", "PERFORMANCE_HINT", "NUM_STREAMS")}
         return Session(
-            run=run, infer=infer, cold=cold,
+            run=run, infer=infer, cold=cold, profile=profile,
             artifact=artifact,
             info={"openvino": reported, "wait_policy": WAIT_POLICY, "graph": graph, **extra},
         )

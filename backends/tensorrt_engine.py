@@ -21,7 +21,9 @@ from backends.artifact_cache import cached, recorded_sha256
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported, module_availability
 from backends.calibration import require
 from backends.onnx_export import export_onnx
+from backends.onnx_layers import LayerNames, layer_table
 from backends.onnx_quantize import TensorRTQdq, quantize_qdq
+from backends.profiling import PROFILE_WARMUP, OpTime, Profiled, timed
 
 INSTALL = "pip install 'onebench[tensorrt]' (needs an NVIDIA GPU and driver)"
 WORKSPACE_BYTES = 4 << 30
@@ -74,6 +76,7 @@ def build_engine(onnx_file: Path, precision: str, logger) -> bytes:
 
 class TensorRT:
     name = "tensorrt"
+    profiler = "IProfiler (per-layer times of the built engine)"
     packages = ("onnx", "onnxscript", "tensorrt")  # the versions a record of this backend states
     description = "TensorRT engine (NVIDIA GPU)"
     devices = ("cuda",)
@@ -99,6 +102,7 @@ class TensorRT:
         from backends.torch_cuda import event_timer
 
         onnx_file, export_s = export_onnx(model, job.model, ctx.weights_hash, job.batch, job.input_size, ctx.cache_dir)
+        fp32_onnx = onnx_file
         cold, quantization = {"export_s": export_s}, {}
         if job.precision == "int8":
             onnx_file, cold["quantize_s"], quantization = quantize_qdq(
@@ -148,8 +152,37 @@ class TensorRT:
             stream.synchronize()
             return out.numpy()
 
+        names = LayerNames(layer_table(fp32_onnx))
+
+        def profile(n: int) -> Profiled:
+            """A twin execution context on the same buffers with an `IProfiler`: TensorRT reports each fused
+            layer's time once the inference is done (its names join the ONNX nodes it fused with ` + `)."""
+            times: list[tuple[str, float]] = []
+
+            class LayerTimes(trt.IProfiler):
+                def __init__(self) -> None:
+                    trt.IProfiler.__init__(self)
+
+                def report_layer_time(self, layer_name: str, ms: float) -> None:
+                    times.append((layer_name, ms))
+
+            twin = engine.create_execution_context()
+            for name, buffer in buffers.items():
+                twin.set_tensor_address(name, buffer.data_ptr())
+            twin.profiler = LayerTimes()
+            inferences, walls = [], []
+            for i in range(PROFILE_WARMUP + n):
+                times.clear()
+                wall = timed(lambda: (twin.execute_async_v3(stream.cuda_stream), stream.synchronize()))
+                if i >= PROFILE_WARMUP:
+                    walls.append(wall)
+                    inferences.append([OpTime(name=layer, op=names.op(layer) or "TensorRT layer", ms=ms, exec="TensorRT",
+                                              layer=names.layer(layer, names.op(layer))) for layer, ms in times])
+            return Profiled(f"tensorrt {trt.__version__} IProfiler", inferences, walls)
+
         return Session(
             run=run, infer=infer, boundary="end-to-end", device_timer=event_timer(stream, execute), cold=cold,
+            profile=profile,
             artifact={"path": str(path), "sha256": recorded_sha256(path), "format": "tensorrt-engine",
                       "onnx_sha256": onnx_sha},
             info={"tensorrt": trt.__version__, "device": torch.cuda.get_device_name(), "workspace_bytes": WORKSPACE_BYTES,

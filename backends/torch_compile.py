@@ -37,6 +37,10 @@ from backends.torch_eager import DTYPES, TorchEager, torch_session
 from backends.torch_quantize import INDUCTOR_CONFIGS
 from backends.torch_quantize import INSTALL as TORCHAO_INSTALL
 
+# Every CPU package's generated kernels open a profiler range (`RECORD_FUNCTION`, one branch when no
+# profiler is on), so `bench profile` sees them in the very package `bench run` times.
+PACKAGE_CONFIGS = {"cpp.enable_kernel_profile": True}
+
 
 @dataclass(frozen=True)
 class TorchCompileConfig(BackendConfig):
@@ -48,7 +52,8 @@ class TorchCompileConfig(BackendConfig):
 def package_path(ctx: OpenContext, job: JobSpec, extra: str = "") -> Path:
     """Keyed by all that changes the compiled code: weights, torch, precision, shape, layout, device (and
     for int8 the calibration, quantizer settings and torchao's version, in `extra`)."""
-    key = f"{ctx.weights_hash}|{torch.__version__}|{job.precision}|{job.batch}|{job.input_size}|{job.layout}|{job.device}{extra}"
+    key = (f"{ctx.weights_hash}|{torch.__version__}|{job.precision}|{job.batch}|{job.input_size}|{job.layout}|{job.device}"
+           f"|{sorted(PACKAGE_CONFIGS.items())}{extra}")
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     safe = job.model.replace(":", "_").replace("/", "_")
     return ctx.cache_dir / "aoti" / f"{safe}-{job.device}-{job.precision}-b{job.batch}-{job.input_size}-{digest}.pt2"
@@ -58,6 +63,7 @@ class TorchCompile(TorchEager):
     """Eager's devices, precisions and session; compiled code instead of the eager module."""
 
     name = "torch-compile"
+    profiler = "torch.profiler (Inductor's generated kernels and the library calls they make)"
     description = "Inductor (AOTInductor package on the CPU, torch.compile on CUDA; int8 by PT2E on the CPU)"
     precisions = ("fp32", "bf16", "fp16", "int8")
     config = TorchCompileConfig
@@ -103,7 +109,7 @@ class TorchCompile(TorchEager):
             with torch.inference_mode():
                 module = model.to(dtype=dtype, memory_format=fmt).eval()
                 program = torch.export.export(module, (example,))
-                torch._inductor.aoti_compile_and_package(program, package_path=str(tmp))
+                torch._inductor.aoti_compile_and_package(program, package_path=str(tmp), inductor_configs=PACKAGE_CONFIGS)
 
         start = time.perf_counter()
         if cached(path, build):
@@ -134,7 +140,7 @@ class TorchCompile(TorchEager):
             with torch.no_grad():
                 program = torch.export.export(converted, (example,))
                 torch._inductor.aoti_compile_and_package(program, package_path=str(tmp),
-                                                         inductor_configs=INDUCTOR_CONFIGS)
+                                                         inductor_configs={**PACKAGE_CONFIGS, **INDUCTOR_CONFIGS})
 
         start = time.perf_counter()
         if cached(path, build):

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
+from backends.profiling import torch_profile
 
 CUDA_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 GRAPH_WARMUP = 3  # eager runs on a side stream before capture (cuDNN autotuning, lazy allocations)
@@ -93,6 +94,10 @@ def torch_cuda_session(module: nn.Module | Callable, job: JobSpec, ctx: OpenCont
             cuda_graph.replay()
             return static_out
 
+    def on_device() -> None:
+        with torch.inference_mode(), torch.cuda.stream(stream):
+            forward()
+
     def run() -> None:
         with torch.inference_mode(), torch.cuda.stream(stream):
             dev_in.copy_(host_in, non_blocking=True)
@@ -110,7 +115,11 @@ def torch_cuda_session(module: nn.Module | Callable, job: JobSpec, ctx: OpenCont
         return {"torch_peak_allocated_mb": torch.cuda.max_memory_allocated() / 2**20}
 
     stream.synchronize()
+    # a replayed CUDA graph is one launch to the profiler: no per-op profile
+    eager = module if isinstance(module, nn.Module) and not hasattr(module, "_orig_mod") else None  # not torch.compile's
+    profile = None if graph else lambda n: torch_profile(on_device, n, eager, cuda=True)
     return Session(run=run, infer=infer, cold=cold, boundary="end-to-end", device_timer=event_timer(stream, forward),
+                   profile=profile,
                    info={"device": torch.cuda.get_device_name(), "dtype": str(dtype), "layout": job.layout,
                          "cuda_graph": graph, "tf32": torch.backends.cudnn.allow_tf32},
                    memory=peak_memory)

@@ -10,13 +10,15 @@ import torch
 from torch import nn
 
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported, module_availability
+from backends.profiling import torch_profile
 from backends.torch_cuda import CUDA_DTYPES, cuda_unsupported, torch_cuda_session
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def torch_session(module: nn.Module, job: JobSpec, ctx: OpenContext, cold: dict[str, float]) -> Session:
-    """Bind the input once and return a session calling `module` under inference mode."""
+    """Bind the input once and return a session calling `module` under inference mode. Its profile names
+    each op's module where `module` is an eager one (a compiled package has no modules left)."""
     dtype = DTYPES.get(job.precision, torch.float32)  # an int8 module takes float input
     x = torch.from_numpy(ctx.example).to(dtype)
 
@@ -28,8 +30,10 @@ def torch_session(module: nn.Module, job: JobSpec, ctx: OpenContext, cold: dict[
         with torch.inference_mode():
             return module(torch.from_numpy(inp).to(dtype)).float().numpy()
 
+    eager = module if isinstance(module, nn.Module) else None
     return Session(run=run, infer=infer, cold=cold, info={"torch_threads": torch.get_num_threads(),
-                                                          "wait_policy": omp_wait_policy()})
+                                                          "wait_policy": omp_wait_policy()},
+                   profile=lambda n: torch_profile(run, n, eager))
 
 
 def omp_wait_policy() -> str:
@@ -50,6 +54,7 @@ def device_unsupported(job: JobSpec) -> str | None:
 
 class TorchEager:
     name = "torch"
+    profiler = "torch.profiler (aten ops in their modules)"
     description = "PyTorch eager (inference_mode; CPU or CUDA)"
     devices = ("cpu", "cuda")
     precisions = ("fp32", "bf16", "fp16")
