@@ -27,7 +27,7 @@ from backends.calibration import Calibration, require
 from backends.config import BackendConfig, choices, option
 from backends.onnx_export import checked_graph, export_availability, export_onnx
 from backends.onnx_layers import LayerNames, layer_table
-from backends.profiling import PROFILE_WARMUP, OpTime, Profiled, timed
+from backends.profiling import PROFILE_WARMUP, Profiled, timed
 
 INSTALL = "pip install 'onebench[openvino]'"
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
@@ -138,8 +138,7 @@ class OpenVinoCPU:
                 wall = timed(twin_request.infer)
                 if i >= PROFILE_WARMUP:
                     walls.append(wall)
-                    inferences.append([OpTime(name=p.node_name, op=p.node_type, ms=p.real_time.total_seconds() * 1e3,
-                                              exec=p.exec_type, layer=names.layer(p.node_name, p.node_type))
+                    inferences.append([names.op_time(p.node_name, p.node_type, p.real_time.total_seconds() * 1e3, p.exec_type)
                                        for p in twin_request.get_profiling_info() if p.status == ov.ProfilingInfo.Status.EXECUTED])
             return Profiled(f"openvino {ov.__version__} performance counters (PERF_COUNT)", inferences, walls)
 

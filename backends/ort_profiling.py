@@ -24,9 +24,8 @@ def trace_ops(events: list[dict], names: LayerNames) -> list[list[OpTime]]:
             continue
         name, args = event["name"].removesuffix("_kernel_time"), event.get("args", {})
         op = args.get("op_name", "")
-        inferences[at].append(OpTime(name=name, op=op, ms=event["dur"] / 1e3,
-                                     exec=args.get("provider", "").removesuffix("ExecutionProvider"),
-                                     layer=names.layer(name, op)))
+        inferences[at].append(names.op_time(name, op, event["dur"] / 1e3,
+                                            args.get("provider", "").removesuffix("ExecutionProvider")))
     return inferences
 
 

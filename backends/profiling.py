@@ -19,6 +19,7 @@ from torch import nn
 
 PROFILE_WARMUP = 3  # profiled inferences run first and dropped (first-run allocations, lazy init)
 RANGE = "onebench.layer::"  # the record_function ranges the module hooks open, one per module call
+INFERENCE = "onebench.inference::"  # the range around each profiled inference
 
 
 @dataclass(frozen=True)
@@ -82,48 +83,54 @@ def module_ranges(model: nn.Module) -> Iterator[None]:
 
 
 def torch_profile(call: Callable[[], None], n: int, model: nn.Module | None = None, cuda: bool = False) -> Profiled:
-    """`n` calls, each under its own `torch.profiler` session (CPU, and CUDA kernels on a GPU). With `model`
-    (eager), ops are attributed to the module they ran in; without (a compiled package), the rows are
-    the top-level calls: Inductor's generated kernels and the library calls (convolutions, GEMMs) it makes."""
+    """`n` calls (after the warm-up) in one `torch.profiler` session (CPU, and CUDA kernels on a GPU), each
+    in its own range. With `model` (eager), ops are attributed to the module they ran in; without (a
+    compiled package), the rows are the top-level calls: Inductor's generated kernels and the library calls
+    (convolutions, GEMMs) it makes."""
     import torch
+    from torch.autograd.profiler import record_function
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    inferences, walls = [], []
+    walls = []
     with module_ranges(model) if model is not None else contextlib.nullcontext():
-        for i in range(PROFILE_WARMUP + n):
-            with profile(activities=activities, record_shapes=True) as prof:
-                wall = timed(lambda: (call(), torch.cuda.synchronize() if cuda else None))
-            if i >= PROFILE_WARMUP:
-                walls.append(wall)
-                inferences.append(torch_ops(prof.events(), cuda))
-    return Profiled(f"torch.profiler {torch.__version__}", inferences, walls)
+        with profile(activities=activities, record_shapes=True) as prof:
+            for i in range(PROFILE_WARMUP + n):
+                with record_function(f"{INFERENCE}{i}"):
+                    walls.append(timed(lambda: (call(), torch.cuda.synchronize() if cuda else None)))
+    inferences: list[list[OpTime]] = [[] for _ in walls]
+    for event in prof.events():
+        parent = event.cpu_parent
+        if parent is None or not parent.name.startswith((RANGE, INFERENCE)) or event.name.startswith(RANGE):
+            continue
+        root = parent
+        while root.cpu_parent is not None:
+            root = root.cpu_parent
+        if root.name.startswith(INFERENCE):
+            inferences[int(root.name[len(INFERENCE):])].append(torch_op(event, cuda))
+    return Profiled(f"torch.profiler {torch.__version__}", inferences[PROFILE_WARMUP:], walls[PROFILE_WARMUP:])
 
 
 _SUFFIX = re.compile(r"^graph_\d+_|_\d+$")
 
 
-def torch_ops(events: list, cuda: bool) -> list[OpTime]:
-    """The rows of one profiled inference: each op called directly inside a module's range (or at the top
-    level), with its time including the ops it called, and the innermost library op as its kernel."""
-    rows = []
-    for event in events:
-        parent = event.cpu_parent
-        if event.name.startswith(RANGE) or (parent is not None and not parent.name.startswith(RANGE)):
-            continue
-        if event.name.startswith(("[memory]", "ProfilerStep", "cuda")):
-            continue
-        innermost = event
-        while innermost.cpu_children:
-            innermost = max(innermost.cpu_children, key=lambda e: e.cpu_time_total)
-        shaped = next((e for e in _walk(event) if "convolution" in e.name and e.input_shapes), event)
-        us = event.device_time_total if cuda else event.cpu_time_total
-        rows.append(OpTime(
-            name=event.name, op=_SUFFIX.sub("", event.name), ms=us / 1e3,
-            exec=innermost.name if innermost is not event else "",
-            layer=parent.name[len(RANGE):] if parent is not None else "",
-            shapes=tuple(tuple(s) for s in (shaped.input_shapes or ()) if isinstance(s, list | tuple))))
-    return rows
+def torch_op(event, cuda: bool) -> OpTime:
+    """A row: an op called directly inside a module's range (or the inference's), its time including what
+    it called, and as its kernel the call inside it that holds most of its time (aten::conv2d ->
+    aten::mkldnn_convolution), followed while one call holds at least half."""
+    kernel = event
+    while kernel.cpu_children:
+        inner = max(kernel.cpu_children, key=lambda e: e.cpu_time_total)
+        if inner.cpu_time_total < 0.5 * kernel.cpu_time_total:
+            break
+        kernel = inner
+    shaped = next((e for e in _walk(event) if "convolution" in e.name and e.input_shapes), event)
+    parent = event.cpu_parent.name
+    return OpTime(name=event.name, op=_SUFFIX.sub("", event.name),
+                  ms=(event.device_time_total if cuda else event.cpu_time_total) / 1e3,
+                  exec=kernel.name if kernel is not event else "",
+                  layer=parent[len(RANGE):] if parent.startswith(RANGE) else "",
+                  shapes=tuple(tuple(s) for s in (shaped.input_shapes or ()) if isinstance(s, list | tuple)))
 
 
 def _walk(event) -> Iterator:

@@ -23,7 +23,7 @@ from backends.calibration import require
 from backends.onnx_export import export_onnx
 from backends.onnx_layers import LayerNames, layer_table
 from backends.onnx_quantize import TensorRTQdq, quantize_qdq
-from backends.profiling import PROFILE_WARMUP, OpTime, Profiled, timed
+from backends.profiling import PROFILE_WARMUP, Profiled, timed
 
 INSTALL = "pip install 'onebench[tensorrt]' (needs an NVIDIA GPU and driver)"
 WORKSPACE_BYTES = 4 << 30
@@ -176,8 +176,8 @@ class TensorRT:
                 wall = timed(lambda: (twin.execute_async_v3(stream.cuda_stream), stream.synchronize()))
                 if i >= PROFILE_WARMUP:
                     walls.append(wall)
-                    inferences.append([OpTime(name=layer, op=names.op(layer) or "TensorRT layer", ms=ms, exec="TensorRT",
-                                              layer=names.layer(layer, names.op(layer))) for layer, ms in times])
+                    inferences.append([names.op_time(layer, names.op(layer) or "TensorRT layer", ms, "TensorRT")
+                                       for layer, ms in times])
             return Profiled(f"tensorrt {trt.__version__} IProfiler", inferences, walls)
 
         return Session(

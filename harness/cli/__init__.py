@@ -6,6 +6,7 @@ Commands live by group (listing, measure, report, track, device) over `common` (
 # The order of these imports is the order `bench --help` lists the command groups in.
 # isort: off
 from harness.cli import measure  # noqa: F401  (each import registers its commands on `app`)
+from harness.cli import profile  # noqa: F401
 from harness.cli import report  # noqa: F401
 from harness.cli import track  # noqa: F401
 from harness.cli import device  # noqa: F401

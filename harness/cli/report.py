@@ -31,6 +31,7 @@ def leaderboard(
     """The models x backends table of one or more runs, with top-1 and accuracy-vs-latency plots."""
     from harness.publish.leaderboard import to_csv
     from harness.publish.site import write_markdown, write_site
+    from harness.store import profile_records
     from harness.store.accuracy_records import load_all
     from harness.store.records import atomic_write_text
     from harness.store.runs import find_run, load_run
@@ -42,10 +43,12 @@ def leaderboard(
     for option, path in (("--output", output), ("--html", html_dir)):
         if path:
             check_output(path, option)
-    records = [rec for arg in (runs or ["latest"]) for rec in load_run(find_run(arg, RESULTS, say=note))]
+    folders = [find_run(arg, RESULTS, say=note) for arg in (runs or ["latest"])]
+    records = [rec for folder in folders for rec in load_run(folder)]
     measured = load_all(RESULTS)
     if html_dir:
-        page = write_site(records, measured, html_dir)
+        profiles = [rec for folder in folders if folder.is_dir() for rec in profile_records.load_all(folder)]
+        page = write_site(records, measured, html_dir, profiles)
         out.print(f"site: {page} (open it in a browser; it works offline)", markup=False, highlight=False)
     if output:
         if fmt is Fmt.md:
@@ -60,17 +63,27 @@ def leaderboard(
 
 @app.command(rich_help_panel="Report")
 @user_errors
-def show(run_arg: str = typer.Argument("latest", metavar="RUN", help="A run folder, run id, record file, or 'latest'.")) -> None:
-    """Every job of a run: statistics, spread between processes, cold start, parity, why unstable."""
+def show(run_arg: str = typer.Argument("latest", metavar="RUN", help="A run folder, run id, record or profile file, or 'latest'.")) -> None:
+    """Every job of a run: statistics, spread between processes, cold start, parity, why unstable; then its
+    profiles (`bench profile`): where the time went, by op kind."""
+    from harness.publish.profile import show_lines
     from harness.publish.show import job_lines
+    from harness.store import profile_records
+    from harness.store.records import read_json
     from harness.store.runs import find_run, load_run
 
     path = find_run(run_arg, RESULTS, say=note)
-    records = load_run(path)
-    host = records[0]["host"]
-    out.print(f"run {records[0]['run_id']} · {host['cpu']['model']} · {host['cpu']['logical_cores']} cores · "
-              f"{host['os']} · commit {(host['project'].get('commit') or '?')[:10]}", markup=False, highlight=False)
-    for line in job_lines(records):
+    if path.is_file() and isinstance(data := read_json(path), dict) and data.get("kind") == "profile":
+        profiles, records = [profile_records.read(path)], []
+    else:
+        profiles = profile_records.load_all(path) if path.is_dir() else []
+        has_records = path.is_file() or any((path / "records").glob("*.json"))
+        records = load_run(path) if has_records or not profiles else []
+    if records:
+        host = records[0]["host"]
+        out.print(f"run {records[0]['run_id']} · {host['cpu']['model']} · {host['cpu']['logical_cores']} cores · "
+                  f"{host['os']} · commit {(host['project'].get('commit') or '?')[:10]}", markup=False, highlight=False)
+    for line in job_lines(records) + [line for rec in profiles for line in show_lines(rec)]:
         out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 

@@ -97,7 +97,7 @@ def boundary_timer(session: Session, job: Job) -> Callable[[], int] | None:
     return None
 
 
-def _setup(payload: dict[str, Any], parity: bool) -> tuple[Job, dict, np.ndarray | None, Any, float]:
+def open_job(payload: dict[str, Any], parity: bool) -> tuple[Job, dict, np.ndarray | None, Any, float]:
     """Build the model and open the backend's session (cached artifact); the PyTorch fp32 reference
     output when `parity`. Returns (job, model info, reference, session or SkipJob, build seconds)."""
     load_plugins()
@@ -136,7 +136,7 @@ def prepare_process(payload: dict[str, Any]) -> dict[str, Any]:
     Every job is prepared before any is timed, so exports and compiles never share a round with
     measurements, and a job that cannot run is known before the rounds start.
     """
-    job, info, reference, session, build_s = _setup(payload, parity=True)
+    job, info, reference, session, build_s = open_job(payload, parity=True)
     if isinstance(session, SkipJob):
         return {"skipped": session.reason, "artifact": session.artifact, "backend_info": session.info,
                 "model_info": info, "cold_start": {"build_s": build_s, **session.cold}}
@@ -152,7 +152,7 @@ def prepare_process(payload: dict[str, Any]) -> dict[str, Any]:
 
 def build_artifact(payload: dict[str, Any]) -> dict[str, Any]:
     """`bench prepare`: open the session once so the backend builds and caches its artifact; time nothing."""
-    _, _, _, session, build_s = _setup(payload, parity=False)
+    _, _, _, session, build_s = open_job(payload, parity=False)
     if isinstance(session, SkipJob):
         return {"skipped": session.reason, "artifact": session.artifact, "cold_start": {"build_s": build_s, **session.cold}}
     session.close()
@@ -171,7 +171,7 @@ def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
     cfg = ProtocolConfig.from_dict(payload["protocol"])
     before = machine.snapshot()
     probe = machine.probe(job.threads) if cfg.probe else {}
-    job, info, _, session, _ = _setup(payload, parity=False)
+    job, info, _, session, _ = open_job(payload, parity=False)
     if isinstance(session, SkipJob):
         raise RuntimeError(f"prepared earlier, but now: {session.reason}")
     session.run()
@@ -253,7 +253,7 @@ def serve(commands: IO[str], replies: IO[str]) -> None:
     if name in registry.names():  # this side's own registry: a plugin may wrap a backend on one side only
         payload = {**payload, "backend_ref": registry.ref(name)}
     before = machine.snapshot()
-    job, info, reference, session, build_s = _setup({**payload, "passive_wait": True}, parity=payload["parity"])
+    job, info, reference, session, build_s = open_job({**payload, "passive_wait": True}, parity=payload["parity"])
     if isinstance(session, SkipJob):
         reply({"skipped": session.reason})
         return

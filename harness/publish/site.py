@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.publish import int8
+from harness.publish import int8, profile
 from harness.publish.leaderboard import LEGEND, Cell, Row, build, markdown
 from harness.publish.plots import draw_all, draw_int8, slug
 from harness.store.accuracy_records import record_path
@@ -163,8 +163,21 @@ def _reported(rows: list[Row]) -> dict[str, float]:
 MARKER = ".onebench-site"
 
 
-def write_site(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], folder: Path) -> Path:
-    """Build the site into `folder` (replacing an earlier site there) and return its index.html."""
+def profiles_html(profiles: list[dict[str, Any]]) -> str:
+    """The "where the time goes" section: a link to each profile's page, with its op kinds' shares."""
+    if not profiles:
+        return ""
+    items = "\n".join(
+        f'<li><a href="profiles/{esc(rec["job_id"])}.html">{esc(profile.title(rec))}</a>: '
+        f'{esc(profile.kinds_brief(rec, 4))} '
+        f'(<a href="profiles/{esc(rec["job_id"])}.json">record</a>)</li>' for rec in profiles)
+    return f"<h2>Where the time goes (profiles)</h2>\n<ul>\n{items}\n</ul>"
+
+
+def write_site(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], folder: Path,
+               profiles: list[dict[str, Any]] | None = None) -> Path:
+    """Build the site into `folder` (replacing an earlier site there) and return its index.html; each
+    profile gets its own page, linked from the index."""
     columns, rows = build(records, accuracy)
     hosts = sorted({_host(r) for r in records})
     with replacing_folder(folder, MARKER, "an onebench site", "--html") as staging:
@@ -178,8 +191,12 @@ def write_site(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], fo
         int8_plots = draw_int8(quantized, _reported(rows), staging / "plots", _plot_machine(records))
         extra = int8_html(quantized, {b: [str(p.relative_to(staging)) for p in files] for b, files in int8_plots.items()},
                           records)
+        for rec in profiles or []:
+            atomic_write_text(staging / "profiles" / f"{rec['job_id']}.html", profile.html_page(rec))
+            atomic_write_text(staging / "profiles" / f"{rec['job_id']}.json", json.dumps(rec, indent=1))
         runs = sorted({r["run_id"] for r in records})
-        atomic_write_text(staging / "index.html", render(columns, rows, relative, hosts, runs, extra))
+        atomic_write_text(staging / "index.html", render(columns, rows, relative, hosts, runs,
+                                                         extra + profiles_html(profiles or [])))
         (staging / MARKER).write_text("built by `bench leaderboard --html`; the whole folder is replaced on rebuild\n")
     return folder / "index.html"
 

@@ -143,6 +143,18 @@ def _select(db: Path, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         return [dict(r) for r in con.execute(sql, params)]
 
 
+def _run_folders(root: Path) -> list[Path]:
+    """The run folders under `root/runs` (with records or profiles), oldest first."""
+    return sorted((p for p in (root / "runs").glob("*") if (p / "records").is_dir() or (p / "profiles").is_dir()),
+                  key=lambda p: p.stat().st_mtime)
+
+
+def latest_folder(root: Path) -> Path | None:
+    """The newest run folder, measured or not (where `bench profile` adds its record by default)."""
+    folders = _run_folders(root)
+    return folders[-1] if folders else None
+
+
 def _has_numbers(run_dir: Path) -> bool:
     """Whether any record of the run measured something (a sweep where every job was skipped did not)."""
     for path in (run_dir / "records").glob("*.json"):
@@ -169,7 +181,7 @@ def find_run(arg: str, root: Path, say: Callable[[str], None] | None = None) -> 
     number (a run that only skipped or failed is passed over, and `say` is told which run was used)."""
     runs = root / "runs"
     if arg == "latest":
-        candidates = sorted((p for p in runs.glob("*") if (p / "records").is_dir()), key=lambda p: p.stat().st_mtime)
+        candidates = [p for p in _run_folders(root) if (p / "records").is_dir()]
         if not candidates:
             raise HarnessError(f"no runs under {runs}; run `bench run` first")
         with_numbers = next((c for c in reversed(candidates) if _has_numbers(c)), None)

@@ -1,0 +1,115 @@
+"""`bench profile`'s work, callable without the CLI: check the job and what it is compared with before any
+work, profile each in a fresh process, and build the records.
+
+The job is planned exactly as `bench run` plans it (same options, same checks), so the profile opens the
+artifact a timed job of those options opens. What `--compare` names is another job (a backend, or the
+same job with some key fields changed: `form=train`, `precision=int8`) or a stored profile record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from backends import registry
+from harness.errors import HarnessError
+from harness.host import environment
+from harness.measure.calibration import for_jobs
+from harness.measure.jobs import Job
+from harness.measure.planner import plan_from_options
+from harness.measure.runner import cannot_prepare, mp_context, run_in_process
+from harness.store import profile_records
+from harness.store.job_key import job_id
+
+TIMEOUT_S = 900.0  # a profile builds the artifact when it is not cached (a compile can take minutes)
+CHANGEABLE = ("backend", "form", "precision", "batch", "threads", "layout", "options")
+
+
+class CannotProfile(HarnessError):
+    """The job cannot be profiled on this machine (its runtime cannot run it here): nothing measured."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """One `bench profile` job with what its process needs."""
+
+    job: Job
+    weights: str | None
+    calibration: dict[str, Any] | None
+    iterations: int
+
+
+def check_profiler(name: str) -> None:
+    """A backend without a profiler is said so, with the backends that have one."""
+    if not getattr(registry.get(name), "profiler", None):
+        having = [n for n in registry.names() if getattr(registry.get(n), "profiler", None)]
+        raise HarnessError(f"{name} has no per-op profiler (a replayed CUDA graph, or a backend that does not offer "
+                           f"one); profiles run on {', '.join(having)}")
+
+
+def plan(model: str, backend: str, precision: str | None, batch: int, threads: int, device: str, form: str,
+         weights: str | None, compute_units: list[str] | None, channels_last: bool, options: list[str] | None,
+         calibration: str | None, calibration_size: int | None, iterations: int) -> Request:
+    """The one job `bench run` would time with these options, checked, with its calibration set (int8)."""
+    if iterations < 1:
+        raise HarnessError(f"--iterations must be at least 1, not {iterations}")
+    if backend in registry.names():  # an unknown name is the planner's to refuse, with suggestions
+        check_profiler(backend)
+    jobs = plan_from_options([model], [backend], [precision] if precision else None, [batch], threads, device, form,
+                             weights, compute_units, channels_last, options)
+    job = next((j for j in jobs if j.boundary != "end-to-end"), jobs[0])  # a GPU job's device boundary
+    calibrations = for_jobs([job], calibration, calibration_size) if job.precision == "int8" else {}
+    return Request(job, weights, calibrations.get(job.model), iterations)
+
+
+def compared(arg: str, base: Request, calibration: str | None, calibration_size: int | None) -> Request | dict[str, Any]:
+    """What `--compare ARG` names: a stored profile (a .json file), a backend, or FIELD=VALUE[,FIELD=VALUE]
+    changing the job's key fields (an int8 side calibrates on `calibration`)."""
+    path = Path(arg)
+    if path.suffix == ".json" or path.is_file():
+        return profile_records.read(path)
+    changes = {"backend": arg} if "=" not in arg else {}
+    for part in arg.split(",") if "=" in arg else []:
+        field, _, value = (p.strip() for p in part.partition("="))
+        if field not in CHANGEABLE:
+            raise HarnessError(f"--compare {arg}: {field!r} cannot change; name a backend, a stored profile (.json), "
+                               f"or FIELD=VALUE with FIELD one of {', '.join(CHANGEABLE)}")
+        changes[field] = value
+    for number in ("batch", "threads"):
+        if number in changes and not changes[number].isdigit():
+            raise HarnessError(f"--compare {arg}: {number} must be a whole number, not {changes[number]!r}")
+    job = base.job
+    backend = changes.get("backend", job.backend)
+    options = changes.get("options", job.options if backend == job.backend else "")
+    other = plan(job.model, backend, changes.get("precision", job.precision), int(changes.get("batch", job.batch)),
+                 int(changes.get("threads", job.threads)), job.device, changes.get("form", job.form), base.weights,
+                 None, changes.get("layout", job.layout) == "nhwc", [f"{backend}.{o}" for o in options.split(",") if o],
+                 calibration, calibration_size, base.iterations)
+    if other.job.key == job.key:
+        raise HarnessError(f"--compare {arg} names the same job; change its backend, form, precision or another field")
+    return other
+
+
+def profile(request: Request, cache_dir: Path) -> dict[str, Any]:
+    """Profile the job in a fresh process and return its record (not yet saved). CannotProfile when its
+    runtime cannot run it here; HarnessError when its process failed."""
+    job = request.job
+    reason = cannot_prepare(job)
+    if reason:
+        raise CannotProfile(f"{job.backend} cannot run {job.model} here: {reason}")
+    payload = {"job": job.as_dict(), "backend_ref": registry.ref(job.backend), "cache_dir": str(cache_dir),
+               "weights": request.weights, "calibration": request.calibration, "iterations": request.iterations}
+    outcome = run_in_process(mp_context([job.backend]), payload, TIMEOUT_S, target="harness.profile.capture:profile_process")
+    if outcome[0] != "ok":
+        raise HarnessError(f"profiling {job.model} on {job.backend} failed: {outcome[1]}")
+    body = outcome[1]
+    if "skipped" in body:
+        raise CannotProfile(f"{job.backend} cannot time {job.model} here, so it cannot profile it: {body['skipped']}")
+    if "no_profiler" in body:
+        raise HarnessError(body["no_profiler"])
+    return {"schema_version": profile_records.SCHEMA_VERSION, "kind": "profile",
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "job_id": job_id(job.as_dict()), "job": job.as_dict(), **body,
+            "calibration": request.calibration, "host": environment.capture()}

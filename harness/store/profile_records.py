@@ -1,0 +1,79 @@
+"""Profile records: what the runtime's profiler saw of one job, one file per job in a run folder's
+`profiles/`, schema-checked on write and on read. Kept apart from the profiling (which needs torch and
+the runtimes) so `bench show` and the site read them without importing either."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from harness.errors import HarnessError
+from harness.store.job_key import JOB_SCHEMA
+from harness.store.records import atomic_write_text, check_schema, read_json
+
+SCHEMA_VERSION = 1
+PROFILES_DIR = "profiles"  # inside a run folder, beside records/
+_MS = {"type": "number", "minimum": 0}
+_ROW = {"type": "object", "required": ["layer", "name", "op", "exec", "kind", "ms", "flops"],
+        "properties": {"layer": {"type": "string"}, "name": {"type": "string"}, "op": {"type": "string"},
+                       "exec": {"type": "string"}, "kind": {"type": "string"}, "ms": _MS,
+                       "flops": {"type": ["integer", "null"], "minimum": 0}}}
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "onebench profile record",
+    "type": "object",
+    "required": ["schema_version", "kind", "created", "job_id", "job", "profiler", "plain", "totals", "rows", "kinds",
+                 "artifact", "host"],
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION},
+        "kind": {"const": "profile"},
+        "job_id": {"type": "string", "minLength": 1},
+        "job": JOB_SCHEMA,
+        "profiler": {"type": "object", "required": ["tool", "iterations", "estimated"],
+                     "properties": {"iterations": {"type": "integer", "minimum": 1}}},
+        "plain": {"type": "object", "required": ["p50_ms", "window_p50_ms", "samples"],
+                  "description": "plain timing of the same session, in rounds alternating with the profiled ones"},
+        "totals": {"type": "object", "required": ["plain_p50_ms", "profiled_wall_ms", "ops_ms", "overhead",
+                                                  "within_tolerance", "why"],
+                   "properties": {"plain_p50_ms": {"type": "number", "exclusiveMinimum": 0},
+                                  "why": {"type": ["string", "null"]}}},
+        "rows": {"type": "array", "minItems": 1, "items": _ROW},
+        "kinds": {"type": "array", "items": {"type": "object", "required": ["kind", "ms", "share", "count"]}},
+        "artifact": {"type": "object"},
+        "host": {"type": "object"},
+    },
+}
+_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+def validate(rec: dict[str, Any], source: str) -> None:
+    check_schema(_VALIDATOR, rec, f"{source} is not a valid onebench profile record")
+
+
+def path_of(run_dir: Path, rec: dict[str, Any]) -> Path:
+    """One file per job: profiling the same job again replaces its profile."""
+    return Path(run_dir) / PROFILES_DIR / f"{rec['job_id']}.json"
+
+
+def save(run_dir: Path, rec: dict[str, Any]) -> Path:
+    path = path_of(run_dir, rec)
+    validate(rec, str(path))
+    atomic_write_text(path, json.dumps(rec, indent=1, allow_nan=False))
+    return path
+
+
+def read(path: Path) -> dict[str, Any]:
+    rec = read_json(path)
+    if not isinstance(rec, dict) or rec.get("kind") != "profile":
+        raise HarnessError(f"{path} is not an onebench profile record (expected a JSON object of kind 'profile')")
+    validate(rec, str(path))
+    return rec
+
+
+def load_all(run_dir: Path) -> list[dict[str, Any]]:
+    """Every profile of a run folder (none is fine)."""
+    return [read(p) for p in sorted((Path(run_dir) / PROFILES_DIR).glob("*.json"))]
