@@ -157,9 +157,38 @@ class Configured(_Fake):
         return session
 
 
+class Profiles(_Fake):
+    """A backend with a profiler that reports known times: each inference one op per `Conv2d` of the model
+    (named by its module, 0.1 ms times its position), a reorder no module claims, and the first op again
+    (a second call of the same kernel); `ONEBENCH_FAKE_SKIP=1` makes it a runtime that cannot time here."""
+
+    name = "fake-profiled"
+    profiler = "a test double's timer"
+
+    def open(self, model, job, ctx):
+        from torch import nn
+
+        from backends.base import SkipJob
+        from backends.profiling import OpTime, Profiled
+
+        if os.environ.get("ONEBENCH_FAKE_SKIP"):
+            raise SkipJob("this runtime times on another OS (converted and checked here)")
+        session = super().open(model, job, ctx)
+        convs = [path for path, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+        ops = [OpTime(name=f"node_{i}", op="Conv", ms=0.1 * (i + 1), exec="fake-kernel", layer=path)
+               for i, path in enumerate(convs)]
+        ops += [OpTime(name="inserted_reorder", op="Reorder", ms=0.05), ops[0]]
+
+        def profile(n: int) -> Profiled:
+            return Profiled("fake profiler 1.0", [list(ops) for _ in range(n)], [1.0] * n)
+
+        session.profile = profile
+        return session
+
+
 ALL = {cls.name: f"tests.fake_backends:{cls.__name__}"
        for cls in (Sleeps, SleepsLonger, Segfaults, Hangs, Raises, WrongOutputs, Missing, DeviceTimed, SlowIterations,
-                   NonFiniteInfo, Configured)}
+                   NonFiniteInfo, Configured, Profiles)}
 
 
 def register_all() -> None:

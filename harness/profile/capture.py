@@ -27,11 +27,12 @@ DEFAULT_ITERATIONS = 20
 # The profiled inferences are split in this many rounds, each between two plain measurements of the same
 # session: a host whose speed drifts moves both alike, instead of reading as the profiler's overhead.
 ROUNDS = 4
+PLAIN = preset("quick", max_s=0.5)  # each plain round: the quick preset's warm-up and samples, half a second at most
 
 
 def _plain_ms(session, job: Job) -> list[float]:
-    """A plain measurement of the session (the quick preset's warm-up and samples), in ms."""
-    return [ns / 1e6 for ns in measure(session.run, preset("quick"), timed_run=boundary_timer(session, job)).samples_ns]
+    """A plain measurement of the session, in ms."""
+    return [ns / 1e6 for ns in measure(session.run, PLAIN, timed_run=boundary_timer(session, job)).samples_ns]
 
 
 def profile_process(payload: dict[str, Any]) -> dict[str, Any]:
