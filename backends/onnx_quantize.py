@@ -20,6 +20,7 @@ from typing import Any
 from backends.artifact_cache import cached, recorded_sha256, remembered
 from backends.calibration import Calibration
 from backends.config import BackendConfig, choices, option
+from backends.cpu_isa import reduce_range
 from backends.onnx_export import INPUT_NAME
 
 COMPUTE_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}  # the ops int8 is meant to speed up
@@ -35,6 +36,8 @@ class QdqSettings(BackendConfig):
     activation_type: str = choices("quint8", "qint8", help="activation integer type (U8S8 is ORT's x86 default)")
     weight_type: str = choices("qint8", "quint8", help="weight integer type")
     symmetric_activations: bool = option(False, "symmetric activation ranges (zero point 0), as TensorRT requires")
+    reduce_range: str = choices("auto", "on", "off", help="7-bit weight ranges; auto: on where the CPU has no VNNI/AMX "
+                                "(its int8 kernels saturate 16-bit sums otherwise)")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class TensorRTQdq(QdqSettings):
 
     activation_type: str = choices("qint8", "quint8", help="activation integer type (TensorRT: signed)")
     symmetric_activations: bool = option(True, "symmetric activation ranges (zero point 0), as TensorRT requires")
+    reduce_range: str = choices("off", "on", "auto", help="7-bit weight ranges (a GPU's int8 does not saturate: off)")
 
 
 def quantize_qdq(fp32: Path, settings: Any, calibration: Calibration, batch: int,
@@ -54,6 +58,7 @@ def quantize_qdq(fp32: Path, settings: Any, calibration: Calibration, batch: int
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     chosen = {name: getattr(settings, name) for name in QdqSettings.__dataclass_fields__}
+    chosen["reduce_range"] = reduce_range(settings.reduce_range)  # resolved: the file depends on the value
     key = hashlib.sha256(f"{recorded_sha256(fp32)}|{calibration.digest}|{sorted(chosen.items())}|{ort.__version__}"
                          .encode()).hexdigest()[:16]
     path = cache_dir / "int8" / f"{fp32.stem}-qdq-{key}.onnx"
@@ -74,7 +79,8 @@ def quantize_qdq(fp32: Path, settings: Any, calibration: Calibration, batch: int
         try:
             quant_pre_process(str(fp32), str(pre))
             quantize_static(str(pre), str(tmp), Reader(), quant_format=QuantFormat.QDQ,
-                            per_channel=settings.per_channel, activation_type=types[settings.activation_type],
+                            per_channel=settings.per_channel, reduce_range=chosen["reduce_range"],
+                            activation_type=types[settings.activation_type],
                             weight_type=types[settings.weight_type],
                             calibrate_method=methods[settings.calibration_method],
                             extra_options={"ActivationSymmetric": settings.symmetric_activations})

@@ -81,7 +81,10 @@ class OpenVinoCPU:
     devices = ("cpu",)
     precisions = ("fp32", "bf16", "fp16", "int8")
     config = OpenVinoConfig
-    preload = ("openvino",)  # imported once by the sweep's fork server, not in every process
+    # Not preloaded by the sweep's fork server: `import openvino` starts its telemetry sender on a thread
+    # (openvino_telemetry, pulled in by openvino.tools.ovc), and a process forked while that thread holds the
+    # sender's lock deadlocks the next time it converts or quantizes (ovc and NNCF send telemetry too). Seen
+    # as measurement processes hanging until their timeout; each process imports openvino itself (~0.2 s).
 
     def availability(self) -> Availability:
         return export_availability("openvino", INSTALL)

@@ -31,7 +31,8 @@ from torch import nn
 from backends.artifact_cache import cached, recorded_sha256, remembered
 from backends.base import Availability, JobSpec, OpenContext, Session, module_availability
 from backends.calibration import require
-from backends.config import BackendConfig, option
+from backends.config import BackendConfig, choices
+from backends.cpu_isa import reduce_range
 from backends.torch_cuda import CUDA_DTYPES, strict_fp32, torch_cuda_session
 from backends.torch_eager import DTYPES, TorchEager, torch_session
 from backends.torch_quantize import INDUCTOR_CONFIGS
@@ -46,7 +47,8 @@ PACKAGE_CONFIGS = {"cpp.enable_kernel_profile": True}
 class TorchCompileConfig(BackendConfig):
     """int8 (PT2E) settings; fp32 has no options yet."""
 
-    reduce_range: bool = option(False, "X86InductorQuantizer: 7-bit activations (for CPUs without VNNI)")
+    reduce_range: str = choices("auto", "on", "off", help="X86InductorQuantizer: 7-bit activations; auto: on where the CPU "
+                                "has no VNNI/AMX (its int8 kernels saturate 16-bit sums otherwise)")
 
 
 def package_path(ctx: OpenContext, job: JobSpec, extra: str = "") -> Path:
@@ -127,14 +129,15 @@ class TorchCompile(TorchEager):
 
         config: TorchCompileConfig = job.config(self)
         calibration = require(ctx.calibration, self.name)
-        path = package_path(ctx, job, f"|{calibration.digest}|{config.digest()}|{tool_version()}")
+        reduced = reduce_range(config.reduce_range)
+        path = package_path(ctx, job, f"|{calibration.digest}|{config.digest()}|{reduced}|{tool_version()}")
         graph: dict = {}
         cold: dict[str, float] = {"quantize_s": 0.0, "compile_s": 0.0}
         example = torch.from_numpy(ctx.example)
 
         def build(tmp: Path) -> None:
             start = time.perf_counter()
-            converted, found = quantize_pt2e(model, example, calibration, job.batch, config.reduce_range)
+            converted, found = quantize_pt2e(model, example, calibration, job.batch, reduced)
             graph.update(found)
             cold["quantize_s"] = time.perf_counter() - start
             with torch.no_grad():
@@ -152,7 +155,7 @@ class TorchCompile(TorchEager):
         session.artifact = {"path": str(path), "sha256": recorded_sha256(path), "format": "aoti-package"}
         session.info["quantization"] = {
             "tool": tool_version(), "format": "PT2E (X86InductorQuantizer) + AOTInductor, freezing",
-            "per_channel": True, "reduce_range": config.reduce_range, "calibration": calibration.describe(),
+            "per_channel": True, "reduce_range": reduced, "calibration": calibration.describe(),
             "graph": remembered(path, "graph", lambda: graph or None)}  # counted when this process built it
         return session
 

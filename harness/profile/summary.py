@@ -10,6 +10,7 @@ record keeps every row in execution order; grouping by module depth and sorting 
 from __future__ import annotations
 
 import collections
+import re
 import statistics
 from typing import Any
 
@@ -17,6 +18,14 @@ from backends.profiling import OpTime, Profiled
 from harness.profile.kinds import COMPUTE, Classifier
 
 TOLERANCE = 0.15  # a profiled inference within this of the plain p50 needs no explanation
+# An integer kernel, as each runtime names it: ONNX Runtime's QLinear*/QGemm/*Integer ops, oneDNN's
+# `..._I8` / `..._U8` primitives in OpenVINO, PT2E's `onednn::qconv*` / `quantized::` calls.
+_INTEGER = re.compile(r"qlinear|qgemm|integer|qconv|quantized::|_[iu]8\b|int8|u8s8", re.I)
+
+
+def integer_kernel(op: str, exec: str) -> bool:
+    """Whether a runtime op ran an integer (int8) kernel."""
+    return bool(_INTEGER.search(f"{op} {exec}"))
 
 
 def op_rows(profiled: Profiled, classifier: Classifier, flops: dict[str, int], scale_ms: float = 1.0) -> list[dict[str, Any]]:
@@ -44,12 +53,13 @@ def op_rows(profiled: Profiled, classifier: Classifier, flops: dict[str, int], s
             row_flops = flops[layer]
             credited.add(layer)
         rows.append({"layer": layer, "name": op.name, "op": op.op, "exec": op.exec, "kind": kind,
-                     "ms": statistics.median(values) * scale_ms, "flops": row_flops})
+                     "ms": statistics.median(values) * scale_ms, "flops": row_flops, "int8": integer_kernel(op.op, op.exec)})
     return rows
 
 
 def kind_table(rows: list[dict[str, Any]], model_flops: dict[str, int]) -> list[dict[str, Any]]:
-    """Per kind: time, share of the ops' total, ops per inference, the model's FLOPs of it and GFLOP/s."""
+    """Per kind: time, share of the ops' total, ops per inference (and how many ran integer kernels), the
+    model's FLOPs of it and GFLOP/s."""
     total = sum(r["ms"] for r in rows) or 1.0
     grouped: dict[str, list[dict]] = collections.defaultdict(list)
     for row in rows:
@@ -58,7 +68,8 @@ def kind_table(rows: list[dict[str, Any]], model_flops: dict[str, int]) -> list[
     for kind, members in grouped.items():
         ms = sum(r["ms"] for r in members)
         flops = model_flops.get(kind)
-        table.append({"kind": kind, "ms": ms, "share": ms / total, "count": len(members), "flops": flops,
+        table.append({"kind": kind, "ms": ms, "share": ms / total, "count": len(members),
+                      "int8": sum(r["int8"] for r in members), "flops": flops,
                       "gflops": flops / (ms * 1e6) if flops and ms > 0 else None})
     return sorted(table, key=lambda k: -k["ms"])
 

@@ -76,9 +76,11 @@ def layer_view(rec: dict[str, Any], top: int, depth: int | None) -> tuple[list[s
 
 
 def kind_view(rec: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    return (["op kind", "ops", "ms", "share", "GFLOP/s"],
-            [[k["kind"], str(k["count"]), _ms(k["ms"]), f"{k['share']:.1%}", _gflops(k.get("flops"), k["ms"])]
-             for k in rec["kinds"]])
+    """Op kinds by time; for an int8 job, how many ops of each kind ran integer kernels (the rest stayed float)."""
+    quantized = rec["job"]["precision"] == "int8"
+    return (["op kind", "ops", *(["int8 kernels"] if quantized else []), "ms", "share", "GFLOP/s"],
+            [[k["kind"], str(k["count"]), *([f"{k.get('int8', 0)}/{k['count']}"] if quantized else []), _ms(k["ms"]),
+              f"{k['share']:.1%}", _gflops(k.get("flops"), k["ms"])] for k in rec["kinds"]])
 
 
 def _by(rec: dict[str, Any], by: str, depth: int | None) -> dict[str, float]:

@@ -20,7 +20,8 @@ _MS = {"type": "number", "minimum": 0}
 _ROW = {"type": "object", "required": ["layer", "name", "op", "exec", "kind", "ms", "flops"],
         "properties": {"layer": {"type": "string"}, "name": {"type": "string"}, "op": {"type": "string"},
                        "exec": {"type": "string"}, "kind": {"type": "string"}, "ms": _MS,
-                       "flops": {"type": ["integer", "null"], "minimum": 0}}}
+                       "flops": {"type": ["integer", "null"], "minimum": 0},
+                       "int8": {"type": "boolean", "description": "ran an integer kernel"}}}
 
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
