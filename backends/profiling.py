@@ -94,7 +94,8 @@ def torch_profile(call: Callable[[], None], n: int, model: nn.Module | None = No
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     walls = []
     with module_ranges(model) if model is not None else contextlib.nullcontext():
-        with profile(activities=activities, record_shapes=True) as prof:
+        # shapes only where no module says what an op is (they cost the profiler a copy per op)
+        with profile(activities=activities, record_shapes=model is None) as prof:
             for i in range(PROFILE_WARMUP + n):
                 with record_function(f"{INFERENCE}{i}"):
                     walls.append(timed(lambda: (call(), torch.cuda.synchronize() if cuda else None)))

@@ -25,6 +25,7 @@ from harness.profile.kinds import (
     CONV_DENSE,
     CONV_DW,
     CONV_PW,
+    ELEMENTWISE,
     LINEAR,
     QUANTIZE,
     REORDER,
@@ -87,7 +88,7 @@ class Tiny(nn.Module):
     ("QLinearAdd", ADD), ("Add", ADD), ("cpp_fused_add_relu", ADD), ("cpp_fused_relu", "activation (relu)"),
     ("ReorderOutput", REORDER), ("Reorder", REORDER), ("Transpose", REORDER), ("QuantizeLinear", QUANTIZE),
     ("FullyConnected", LINEAR), ("aten::addmm", LINEAR), ("QGemm", LINEAR), ("ReduceMean", "pool"),
-    ("Subgraph", None),
+    ("Subgraph", ELEMENTWISE), ("aten::empty", None),
 ])
 def test_a_runtime_op_type_names_its_kind(op: str, kind: str | None) -> None:
     assert op_kind(op) == kind

@@ -61,12 +61,13 @@ def list_backends(
     from harness.listing.backends import backend_rows
 
     table = Table(title="onebench backends")
-    for col in ("backend", "runs here", "precisions", "version", "why not / install"):
+    for col in ("backend", "runs here", "precisions", "profiler (bench profile)", "version", "why not / install"):
         table.add_column(col, overflow="fold")
     for r in backend_rows():
         why = "" if r.ok else r.reason + (f" — {r.install}" if r.install else "")
+        profiler = getattr(registry.get(r.name), "profiler", "") or "none"
         table.add_row(r.name, "yes" if r.ok else "converts only" if r.prepares else "no",
-                      ", ".join(registry.get(r.name).precisions), r.version, escape(why))
+                      ", ".join(registry.get(r.name).precisions), escape(profiler.split(" (")[0]), r.version, escape(why))
     out.print(table)
     if options:
         for r in backend_rows():

@@ -19,8 +19,9 @@ from torch import nn
 
 CONV_DENSE, CONV_DW, CONV_PW, CONV_GROUPED, CONV = (
     "conv (dense)", "conv (depthwise)", "conv (pointwise)", "conv (grouped)", "conv")
-LINEAR, SE, ATTENTION, ADD, MUL = "linear", "squeeze-excite", "attention", "add (branch merge)", "mul"
+LINEAR, SE, ATTENTION, ADD, MUL = "linear", "squeeze-excite", "attention", "add (residual/branch)", "mul"
 BATCHNORM, POOL, REORDER, QUANTIZE, OTHER = "batchnorm", "pool", "reorder/layout", "quantize/dequantize", "other"
+ELEMENTWISE = "fused elementwise"  # a runtime's own fusion of elementwise ops (OpenVINO's snippets `Subgraph`)
 COMPUTE = (CONV_DENSE, CONV_DW, CONV_PW, CONV_GROUPED, CONV, LINEAR)
 
 # Module class names (any ancestor) whose ops all count as that kind.
@@ -38,8 +39,9 @@ _OPS = [  # (words in a runtime op type, lower-cased, separators removed) -> kin
     (("conv",), CONV),
     (("gemm", "matmul", "fullyconnected", "linear", "addmm", "innerproduct"), LINEAR),
     (("reducemean", "averagepool", "avgpool", "avg_pool", "maxpool", "max_pool", "pooling", "mean"), POOL),
-    (("add", "sum", "eltwise"), ADD),
+    (("add", "sum"), ADD),
     (("mul", "multiply"), MUL),
+    (("subgraph", "eltwise"), ELEMENTWISE),
 ]
 
 
