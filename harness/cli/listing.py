@@ -61,14 +61,16 @@ def list_backends(
     from harness.listing.backends import backend_rows
 
     table = Table(title="onebench backends")
-    for col in ("backend", "runs here", "precisions", "profiler (bench profile)", "version", "why not / install"):
+    for col in ("backend", "runs here", "precisions", "version", "why not / install"):
         table.add_column(col, overflow="fold")
     for r in backend_rows():
         why = "" if r.ok else r.reason + (f" — {r.install}" if r.install else "")
-        profiler = getattr(registry.get(r.name), "profiler", "") or "none"
         table.add_row(r.name, "yes" if r.ok else "converts only" if r.prepares else "no",
-                      ", ".join(registry.get(r.name).precisions), escape(profiler.split(" (")[0]), r.version, escape(why))
+                      ", ".join(registry.get(r.name).precisions), r.version, escape(why))
     out.print(table)
+    profilers = {r.name: getattr(registry.get(r.name), "profiler", "") for r in backend_rows()}
+    out.print("per-op profilers (bench profile): " + "; ".join(f"{n}: {p.split(' (')[0]}" for n, p in profilers.items() if p)
+              + "; none: " + (", ".join(n for n, p in profilers.items() if not p) or "–"), markup=False, highlight=False)
     if options:
         for r in backend_rows():
             lines = config_of(registry.get(r.name)).describe()
