@@ -157,13 +157,19 @@ class Configured(_Fake):
         return session
 
 
+@dataclass(frozen=True)
+class ProfilesConfig(BackendConfig):
+    elsewhere: bool = option(False, "a runtime that times on another OS: converts, then cannot time here")
+
+
 class Profiles(_Fake):
     """A backend with a profiler that reports known times: each inference one op per `Conv2d` of the model
     (named by its module, 0.1 ms times its position), a reorder no module claims, and the first op again
-    (a second call of the same kernel); `ONEBENCH_FAKE_SKIP=1` makes it a runtime that cannot time here."""
+    (a second call of the same kernel); `-o fake-profiled.elsewhere=true` makes it one that cannot time here."""
 
     name = "fake-profiled"
     profiler = "a test double's timer"
+    config = ProfilesConfig
 
     def open(self, model, job, ctx):
         from torch import nn
@@ -171,7 +177,7 @@ class Profiles(_Fake):
         from backends.base import SkipJob
         from backends.profiling import OpTime, Profiled
 
-        if os.environ.get("ONEBENCH_FAKE_SKIP"):
+        if job.config(self).elsewhere:
             raise SkipJob("this runtime times on another OS (converted and checked here)")
         session = super().open(model, job, ctx)
         convs = [path for path, m in model.named_modules() if isinstance(m, nn.Conv2d)]

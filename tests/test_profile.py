@@ -38,11 +38,9 @@ from harness.profile.summary import TOLERANCE, kind_table, op_rows, totals
 from harness.publish.profile import grouped
 from harness.store import profile_records
 from harness.store.records import write_record
-from tests.helpers import bench
 from tests.synthetic import record
 
 MODEL = "timm:test_byobnet"  # small, with dense, pointwise and squeeze-excite convolutions
-PLUGIN = {"ONEBENCH_PLUGINS": "tests.fake_backends_plugin"}
 
 
 class SqueezeExcite(nn.Module):
@@ -191,12 +189,18 @@ def test_layers_merge_by_module_depth_keeping_unclaimed_ops_apart() -> None:
         ("block", 4.0, CONV_PW, 40), ("ReorderOutput", 0.5, REORDER, None)]
 
 
-def test_bench_profile_records_shows_compares_and_publishes(tmp_path: Path) -> None:
+def _cli(*args: str) -> tuple[int, str, str]:
+    """`bench ARGS` in this process (no interpreter start-up): exit code, stdout, stderr."""
+    done = CliRunner().invoke(app, list(args))
+    return done.exit_code, done.stdout, done.stderr
+
+
+def test_bench_profile_records_shows_compares_and_publishes(tmp_path: Path, fake_backends) -> None:
     run = tmp_path / "results" / "runs" / "r1"
-    done = bench("profile", "-m", MODEL, "-b", "fake-profiled", "--iterations", "3", "--format", "json", "--out", str(run),
-                 cwd=tmp_path, env=PLUGIN)
-    assert done.returncode == 0, done.stderr
-    rec = json.loads(done.stdout)
+    code, stdout, stderr = _cli("profile", "-m", MODEL, "-b", "fake-profiled", "--iterations", "3", "--format", "json",
+                                "--out", str(run))
+    assert code == 0, stderr
+    rec = json.loads(stdout)
     saved = profile_records.read(next((run / "profiles").glob("*.json")))
     assert saved["rows"] == rec["rows"] and saved["profiler"]["iterations"] == 3
     convs = [r for r in rec["rows"] if r["op"] == "Conv"]
@@ -204,33 +208,38 @@ def test_bench_profile_records_shows_compares_and_publishes(tmp_path: Path) -> N
     assert any(r["kind"] == SE for r in rec["rows"])  # the SEModule's convolutions
     assert rec["rows"][-1]["name"] == "node_0" and rec["rows"][-1]["ms"] == pytest.approx(0.1)  # its second call
     assert rec["totals"]["profiled_wall_ms"] == 1.0 and rec["totals"]["plain_p50_ms"] > 0
-    assert rec["plain"]["samples"] > 0 and len(rec["plain"]["window_p50_ms"]) == 4  # the rounds around the profile
-    shown = CliRunner().invoke(app, ["show", str(run)])
-    assert shown.exit_code == 0 and "time by op kind: squeeze-excite" in shown.stdout, shown.output
+    assert rec["plain"]["samples"] > 0 and len(rec["plain"]["window_p50_ms"]) == 4  # 3 rounds around the profile
+    code, stdout, stderr = _cli("show", str(run))
+    assert code == 0 and "time by op kind: squeeze-excite" in stdout, stderr
 
     stored = next((run / "profiles").glob("*.json"))
-    compared = bench("profile", "-m", MODEL, "-b", "fake-profiled", "--threads", "2", "--iterations", "2", "--format", "md",
-                     "--compare", str(stored), "--out", str(run), "--by", "op", "--output", str(tmp_path / "p.md"),
-                     cwd=tmp_path, env=PLUGIN)
-    assert compared.returncode == 0, compared.stderr
+    code, _, stderr = _cli("profile", "-m", MODEL, "-b", "fake-profiled", "--threads", "2", "--iterations", "2", "--format",
+                           "md", "--compare", str(stored), "--out", str(run), "--by", "op", "--output", str(tmp_path / "p.md"))
+    assert code == 0, stderr
     table = (tmp_path / "p.md").read_text()
     assert "A ms" in table and "B ms" in table and "conv (pointwise)" in table and "total (ops)" in table
     assert len(list((run / "profiles").glob("*.json"))) == 2  # one per job
 
     write_record(run / "records" / "r.json", record([np.full(40, 1_000_000.0)], model=MODEL, backend="fake-profiled"))
-    site = CliRunner().invoke(app, ["leaderboard", str(run), "--html", str(tmp_path / "site")])
-    assert site.exit_code == 0, site.output
+    code, _, stderr = _cli("leaderboard", str(run), "--html", str(tmp_path / "site"))
+    assert code == 0, stderr
     index = (tmp_path / "site" / "index.html").read_text()
     assert "Where the time goes" in index and f'href="profiles/{rec["job_id"]}.html"' in index
     assert "stem.conv · Conv" in (tmp_path / "site" / "profiles" / f"{rec['job_id']}.html").read_text()
 
+    # a runtime that cannot time the job here: exit 3, one line, nothing written
+    code, _, stderr = _cli("profile", "-m", MODEL, "-b", "fake-profiled", "-o", "fake-profiled.elsewhere=true",
+                           "--out", str(tmp_path / "other"))
+    assert code == 3 and "cannot time timm:test_byobnet here" in stderr, stderr
+    assert not list((tmp_path / "other").glob("profiles/*.json"))
+
 
 def test_onnxruntime_and_torch_profiles_name_their_ops_by_module(tmp_path: Path) -> None:
     for backend in ("onnxruntime", "torch"):
-        done = bench("profile", "-m", MODEL, "-b", backend, "--iterations", "2", "--format", "json", "--out",
-                     str(tmp_path / "run"), cwd=tmp_path)
-        assert done.returncode == 0, done.stderr
-        rec = json.loads(done.stdout)
+        code, stdout, stderr = _cli("profile", "-m", MODEL, "-b", backend, "--iterations", "2", "--format", "json",
+                                    "--out", str(tmp_path / "run"))
+        assert code == 0, stderr
+        rec = json.loads(stdout)
         convs = [r for r in rec["rows"] if r["kind"].startswith("conv")]
         assert convs and all(r["layer"].endswith("conv") for r in convs), [r for r in convs if not r["layer"].endswith("conv")]
         assert {r["kind"] for r in rec["rows"]} >= {CONV_DENSE, CONV_PW, SE}
@@ -251,13 +260,6 @@ def test_onnxruntime_and_torch_profiles_name_their_ops_by_module(tmp_path: Path)
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, monkeypatch, args: list[str], message: str) -> None:
     monkeypatch.chdir(tmp_path)
-    done = CliRunner().invoke(app, ["profile", "-m", MODEL, *args, "--out", str(tmp_path / "run")])
-    assert done.exit_code == 2 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    code, _, stderr = _cli("profile", "-m", MODEL, *args, "--out", str(tmp_path / "run"))
+    assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert not (tmp_path / "run").exists()
-
-
-def test_a_job_its_runtime_cannot_time_here_exits_3_and_writes_nothing(tmp_path: Path) -> None:
-    done = bench("profile", "-m", MODEL, "-b", "fake-profiled", "--out", str(tmp_path / "run"), cwd=tmp_path,
-                 env={**PLUGIN, "ONEBENCH_FAKE_SKIP": "1"})
-    assert done.returncode == 3 and "cannot time timm:test_byobnet here" in done.stderr, done.stderr
-    assert not list((tmp_path / "run").glob("profiles/*.json"))

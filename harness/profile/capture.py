@@ -46,7 +46,7 @@ def profile_process(payload: dict[str, Any]) -> dict[str, Any]:
         session.close()
         return {"no_profiler": f"{job.backend} has no per-op profiler for this job"}
     iterations = int(payload.get("iterations", DEFAULT_ITERATIONS))
-    per_round = math.ceil(iterations / ROUNDS)
+    per_round = math.ceil(iterations / min(ROUNDS, iterations))
     try:
         plain, parts = [_plain_ms(session, job)], []
         while sum(len(p.inferences) for p in parts) < iterations:
