@@ -34,7 +34,7 @@ from harness.profile.kinds import (
     flops_by_module,
     op_kind,
 )
-from harness.profile.summary import TOLERANCE, kind_table, op_rows, totals
+from harness.profile.summary import kind_table, op_rows, totals
 from harness.publish.profile import grouped
 from harness.store import profile_records
 from harness.store.records import write_record
@@ -117,7 +117,7 @@ def test_each_modules_own_flops_add_up_to_the_models_count() -> None:
     model = Tiny().eval()
     flops = flops_by_module(model, torch.zeros(1, 3, 16, 16))
     assert sum(flops.values()) == 2 * model_zoo.count_macs(model, 16)
-    assert flops["stem"] == 2 * 8 * 16 * 16 * 3 * 9 + 0 * 1 and flops["block.dw"] == 2 * 8 * 16 * 16 * 9
+    assert flops["stem"] == 2 * 8 * 16 * 16 * 3 * 9 and flops["block.dw"] == 2 * 8 * 16 * 16 * 9
 
 
 def test_runtime_names_trace_back_to_the_module_through_the_exporters_metadata(tmp_path: Path) -> None:
@@ -163,7 +163,7 @@ def test_the_profilers_overhead_is_stated_and_explained_past_the_tolerance() -> 
     between = totals(_profiled([[]], [12.0]), rows, plain_p50_ms=8.8)  # the ops hold; the time is between them
     assert not between["within_tolerance"] and "between the ops" in between["why"] and "+36%" in between["why"]
     inside = totals(_profiled([[]], [20.0]), [{"ms": 18.0}], plain_p50_ms=8.8)
-    assert "inside the ops" in inside["why"] and 1 + TOLERANCE < 20.0 / 8.8
+    assert not inside["within_tolerance"] and "inside the ops" in inside["why"]
 
 
 def test_a_compiled_packages_convolutions_are_named_only_when_every_weight_shape_matches() -> None:

@@ -107,6 +107,14 @@ class Fmt(str, Enum):
     csv = "csv"
 
 
+class ReportFmt(str, Enum):
+    """`--format` of the reports that are a terminal table, a Markdown page or JSON (compare, profile)."""
+
+    rich = "rich"
+    md = "md"
+    json = "json"
+
+
 def resolve_threads(value: int | None) -> int:
     """`--threads` checked (1 by default; README, "Threads"); imported late: it loads the zoo."""
     from harness.measure.planner import threads_option

@@ -19,6 +19,7 @@ from harness.cli.common import (
     RESULTS,
     THREADS_OPTION,
     WEIGHTS_OPTION,
+    ReportFmt,
     app,
     err,
     note,
@@ -33,12 +34,6 @@ from harness.publish.tables import rich_table
 class By(str, Enum):
     op = "op"
     layer = "layer"
-
-
-class ProfileFmt(str, Enum):
-    rich = "rich"
-    md = "md"
-    json = "json"
 
 
 @app.command(rich_help_panel="Measure")
@@ -63,7 +58,7 @@ def profile(
     top: int = typer.Option(15, "--top", help="Rows shown (the record keeps every op)."),
     by: By = typer.Option(By.layer, "--by", help="layer: op kinds and the top layers; op: op kinds only."),
     depth: int = typer.Option(None, "--depth", help="Merge layers to this many module-path parts (2: stage1.0)."),
-    fmt: ProfileFmt = typer.Option(ProfileFmt.rich, "--format", help="rich (terminal), md, json (the record)."),
+    fmt: ReportFmt = typer.Option(ReportFmt.rich, "--format", help="rich (terminal), md, json (the record)."),
     output: Path = typer.Option(None, "--output", help="Write the md or json output to this file too (-o is --option)."),
     out_dir: Path = typer.Option(None, "--out", help="Run folder the profile record goes to (profiles/); default: "
                                  "the latest run folder, else a new one."),
@@ -81,7 +76,7 @@ def profile(
         if value is not None and value < 1:
             raise HarnessError(f"{option} must be at least 1, not {value}")
     if output is not None:
-        if fmt is ProfileFmt.rich:
+        if fmt is ReportFmt.rich:
             raise HarnessError("--output writes md or json: add --format md or --format json")
         check_output(output, "--output")
         if not output.parent.is_dir():
@@ -108,9 +103,9 @@ def profile(
         note(f"profile record: {profile_records.save(folder, rec)}")
     first, second = records[0], (records[1] if len(records) > 1 else other if isinstance(other, dict) else None)
     by_key = by.value
-    if fmt is ProfileFmt.json:
+    if fmt is ReportFmt.json:
         text = to_json(first, second)
-    elif fmt is ProfileFmt.md:
+    elif fmt is ReportFmt.md:
         text = to_markdown(first, by_key, top, depth, second)
     else:
         for name, header, rows in views(first, by_key, top, depth, second):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 
 import typer
@@ -11,6 +10,7 @@ from rich.markup import escape
 
 from harness.cli.common import (
     RESULTS,
+    ReportFmt,
     app,
     err,
     flag,
@@ -35,19 +35,13 @@ def decisive_budget(threshold: float, key_s: float, total_s: float):
     return Decisive(threshold, key_s, total_s) if key_s > 0 and total_s > 0 else None
 
 
-class CompareFmt(str, Enum):
-    rich = "rich"
-    md = "md"
-    json = "json"
-
-
 @app.command(rich_help_panel="Track over time")
 @user_errors
 def compare(
     runs: list[str] = typer.Argument(None, metavar="BASELINE CANDIDATE",
                                      help="Two runs (folders, ids, 'latest'); not with --interleave."),
     threshold: float = typer.Option(0.05, "--threshold", help="Slowdown that counts as a regression (0.05 = 5%)."),
-    fmt: CompareFmt = typer.Option(CompareFmt.rich, "--format", help="rich, md (a CI comment) or json."),
+    fmt: ReportFmt = typer.Option(ReportFmt.rich, "--format", help="rich, md (a CI comment) or json."),
     markdown: Path = typer.Option(None, "--markdown", help="Also write the Markdown report here."),
     json_out: Path = typer.Option(None, "--json", help="Also write the JSON report here."),
     interleave: bool = flag(False, "--interleave", help="Re-measure both sides now in lockstep: both resident, taking turns in short windows."),
@@ -111,9 +105,9 @@ def compare(
         from harness.store.runs import dumps
 
         atomic_write_text(json_out, dumps(result.as_dict()))
-    if fmt is CompareFmt.md:
+    if fmt is ReportFmt.md:
         out.print(report, markup=False, highlight=False, soft_wrap=True)
-    elif fmt is CompareFmt.json:
+    elif fmt is ReportFmt.json:
         from harness.store.runs import dumps
 
         sys.stdout.write(dumps(result.as_dict()) + "\n")
