@@ -394,6 +394,6 @@ def test_markdown_escapes_names_and_files_are_world_readable(here: Path) -> None
 
 def test_a_measurement_process_ignores_ctrl_c() -> None:
     """Ctrl-C is the parent's: the sweep stops there (and resumes later), no child prints a traceback."""
-    from harness.measure.runner import mp_context, run_in_process
+    from harness.measure.launch import mp_context, run_in_process
 
     assert run_in_process(mp_context(), {}, 30, target="tests.fake_backends:interrupted") == ("ok", "finished")

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from harness.measure.jobs import Job, plan
 from harness.measure.protocol import Measurement, preset
-from harness.measure.runner import BUG_PREFIX, RunContext, judged, make_record, run_sweep
+from harness.measure.recording import BUG_PREFIX, RunContext, judged, make_record
+from harness.measure.runner import run_sweep
 from harness.measure.stats import MIN_CI_SAMPLES
 from harness.measure.worker import timed_fields
 from harness.store import records

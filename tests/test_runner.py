@@ -111,16 +111,16 @@ def test_run_metadata(tmp_path: Path) -> None:
 
 @pytest.mark.slow  # an end-to-end sweep of several rounds (~20 s)
 def test_rounds_shuffle_jobs_prepare_first_and_add_processes_where_they_disagree(tmp_path: Path, monkeypatch) -> None:
-    from harness.measure import runner
+    from harness.measure import launch, runner
 
     calls: list[tuple[str, str]] = []
-    real = runner.run_in_process
+    real = launch.run_in_process
 
-    def spy(ctx, payload, timeout_s, target="harness.measure.worker:measure_process"):
+    def spy(ctx, payload, timeout_s, target=launch.MEASURE):
         calls.append((payload["job"]["batch"], target.rsplit(":", 1)[1]))
         return real(ctx, payload, timeout_s, target)
 
-    monkeypatch.setattr(runner, "run_in_process", spy)
+    monkeypatch.setattr(launch, "run_in_process", spy)
     # the batch-9 job is made to look uncertain: it gets extra rounds until max_repeats
     monkeypatch.setattr(runner, "_rel_ci", lambda st, cfg: 1.0 if st.job.batch == 9 else 0.0)
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1, 2, 9], threads=1, input_sizes={MODEL: 64})
@@ -138,24 +138,26 @@ def test_rounds_shuffle_jobs_prepare_first_and_add_processes_where_they_disagree
 
 @pytest.mark.slow  # an end-to-end sweep of several rounds (~20 s)
 def test_a_killed_sweep_resumes_mid_round_from_its_partial_state(tmp_path: Path, monkeypatch) -> None:
-    from harness.measure import runner
+    from harness.measure import launch
 
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1, 2], threads=1, input_sizes={MODEL: 64})
     cfg = preset("default", repeats=2, max_repeats=2, min_s=0.05, max_s=0.1, warmup_s=0.01, warmup_max_s=0.2,
                  min_iters=10, probe=False)
-    real, done = runner.measure_once, []
+    real, done = launch.run_in_process, []
 
-    def dies_after_three(run, st, mpctx):
-        if len(done) == 3:
-            raise KeyboardInterrupt
-        done.append(st.job.batch)
-        real(run, st, mpctx)
+    def dies_after_three(ctx, payload, timeout_s, target=launch.MEASURE):
+        if target == launch.MEASURE:
+            if len(done) == 3:
+                raise KeyboardInterrupt
+            done.append(payload["job"]["batch"])
+        return real(ctx, payload, timeout_s, target)
 
-    monkeypatch.setattr(runner, "measure_once", dies_after_three)
+    monkeypatch.setattr(launch, "run_in_process", dies_after_three)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(jobs, cfg, tmp_path / "run", cache_dir=tmp_path / "cache")
     assert len(list((tmp_path / "run" / "partial").iterdir())) == 2 and not (tmp_path / "run" / "records").exists()
-    monkeypatch.setattr(runner, "measure_once", lambda run, st, mpctx: (done.append(st.job.batch), real(run, st, mpctx)))
+    monkeypatch.setattr(launch, "run_in_process", lambda ctx, payload, timeout_s, target=launch.MEASURE: (
+        done.append(payload["job"]["batch"]) if target == launch.MEASURE else None, real(ctx, payload, timeout_s, target))[1])
     recs = run_sweep(jobs, cfg, tmp_path / "run", cache_dir=tmp_path / "cache")
     assert len(done) == 4 and all(len(r["processes"]) == 2 for r in recs)  # only the missing process ran
     changed = preset("quick", min_s=0.05, max_s=0.1, warmup_s=0.01, probe=False)

@@ -153,7 +153,7 @@ def accuracy(
 
     from harness.evaluate import accuracy as acc
     from harness.evaluate.paired import describe as describe_paired
-    from harness.measure.runner import ensure_writable
+    from harness.measure.recording import ensure_writable
     from harness.store import accuracy_records
     from harness.store.runs import default_cache_dir
 
@@ -320,7 +320,7 @@ def ablation(
 def print_outcome(records: list[dict], folder: Path) -> None:
     """After a sweep: every job without a number, with its reason, then where the run is; exit 4 when
     onebench made an invalid record (a bug; the other jobs' records landed), 3 when no job was measured."""
-    from harness.measure.runner import BUG_PREFIX
+    from harness.measure.recording import BUG_PREFIX
 
     for rec in records:
         if rec["status"] != "ok":

@@ -14,10 +14,10 @@ from typing import Any
 import jsonschema
 
 from harness.errors import HarnessError
-from harness.measure import windows
+from harness.measure import recording, windows
 from harness.measure.jobs import Job
 from harness.measure.protocol import ProtocolConfig
-from harness.measure.runner import RunContext, judged, make_record
+from harness.measure.recording import RunContext, judged, make_record
 from harness.measure.stats import summarize
 from harness.store import records
 from harness.store import runs as store
@@ -114,23 +114,32 @@ def _host(data: dict[str, Any]) -> dict[str, Any]:
             "hostname": device.get("name", device["model"]), "device": device, "runner": data["runner"], "project": {}}
 
 
+def result_processes(result: dict[str, Any], cfg: ProtocolConfig) -> list[dict[str, Any]]:
+    """A device result's processes, in the shape a measurement process returns them."""
+    return [{"samples_ns": p["samples_ns"], "warmup_ns": p.get("warmup_ns", []),
+             "warmup_converged": p.get("warmup_converged", True), "stop_reason": p.get("stop_reason", ""),
+             "summary": summarize(p["samples_ns"]).as_dict(), "machine": {},
+             "windows": windows.summaries(p["samples_ns"], cfg.window_s)}
+            for p in result["processes"]]
+
+
+def result_prepared(result: dict[str, Any], job: Job, runner: dict[str, Any]) -> dict[str, Any]:
+    """What a device result says of the job's preparation (package, cold start), as a prepare step would."""
+    return {"cold_start": result.get("cold_start", {}),
+            "artifact": {"sha256": result.get("package_sha256", ""), "format": "mlpackage"},
+            "backend_info": {"compute_units": job.device, "runner": runner}}
+
+
 def ingest(path: Path, root: Path) -> Path:
     """Validate `path`, write one record per result into a new run folder under `root`; return the folder."""
     data = read_results(path)
     cfg = ProtocolConfig.from_dict(data["protocol"])
     folder = store.new_run_dir(root, prefix="device-")
-    run = RunContext(folder.name, folder, _host(data), cfg, Path())
+    run = RunContext(folder.name, folder, _host(data), cfg, Path(), index_db=store.default_index(root))
     built = []
     for result in data["results"]:
         job = Job(**result["job"])
-        processes = [{"samples_ns": p["samples_ns"], "warmup_ns": p.get("warmup_ns", []),
-                      "warmup_converged": p.get("warmup_converged", True), "stop_reason": p.get("stop_reason", ""),
-                      "summary": summarize(p["samples_ns"]).as_dict(), "machine": {},
-                      "windows": windows.summaries(p["samples_ns"], cfg.window_s)}
-                     for p in result["processes"]]
-        prepared = {"cold_start": result.get("cold_start", {}),
-                    "artifact": {"sha256": result.get("package_sha256", ""), "format": "mlpackage"},
-                    "backend_info": {"compute_units": job.device, "runner": data["runner"]}}
+        processes, prepared = result_processes(result, cfg), result_prepared(result, job, data["runner"])
         if result["status"] == "ok":
             rec = judged(make_record(run, job, "ok", "", processes, prepared), cfg)
         else:
@@ -139,8 +148,6 @@ def ingest(path: Path, root: Path) -> Path:
         records.validate(rec, f"{path} ({result['job_id']})")
         built.append(rec)
     records.write_run_json(folder, run.run_id, run.host, cfg.as_dict(), [r["job"] for r in built], source=str(path))
-    for rec in built:
-        target = folder / "records" / f"{rec['job_id']}.json"
-        records.write_record(target, rec)
-        store.index_or_warn(store.default_index(root), rec, target)  # a cache: the stored records are what counts
+    for rec in built:  # every record validated above: a run folder is never left half-written
+        recording.write(run, rec)
     return folder

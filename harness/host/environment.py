@@ -71,6 +71,18 @@ def library_versions() -> dict[str, str]:
     return found
 
 
+def library_differences(mine: dict[str, str] | None, theirs: dict[str, str] | None) -> list[str]:
+    """The libraries both sides have at different releases ("torch 2.9.0 here, 2.8.0 there"). A local build
+    tag (torch's +cu128 / +cpu) is not a release: a GPU node's CUDA build and a Mac's wheel of the same
+    release agree. A library only one side has is no difference (a Mac has no TensorRT)."""
+    def release(v: str) -> str:
+        return v.split("+", 1)[0]
+
+    mine, theirs = mine or {}, theirs or {}
+    return [f"{name} {release(mine[name])} here, {release(theirs[name])} there"
+            for name in sorted(set(mine) & set(theirs)) if release(mine[name]) != release(theirs[name])]
+
+
 def git_commit(root: Path = PROJECT_ROOT) -> dict[str, object]:
     def git(*args: str) -> str | None:
         try:

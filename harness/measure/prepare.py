@@ -22,7 +22,7 @@ from backends import registry
 from harness.errors import HarnessError
 from harness.measure.calibration import for_jobs
 from harness.measure.jobs import Job
-from harness.measure.runner import cannot_prepare, mp_context, run_in_process
+from harness.measure.launch import cannot_prepare, mp_context, run_in_process
 
 BUILD_TIMEOUT_S = 1800.0  # one artifact; a hang is killed and reported, the others go on
 

@@ -18,8 +18,8 @@ from harness.errors import HarnessError
 from harness.host import environment
 from harness.measure.calibration import for_jobs
 from harness.measure.jobs import Job
+from harness.measure.launch import cannot_prepare, mp_context, run_in_process
 from harness.measure.planner import plan_from_options
-from harness.measure.runner import cannot_prepare, mp_context, run_in_process
 from harness.store import profile_records
 from harness.store.job_key import job_id
 

@@ -37,9 +37,10 @@ from backends import registry
 from harness import PROJECT_ROOT
 from harness.errors import HarnessError
 from harness.host import environment
+from harness.measure import recording
 from harness.measure.jobs import Job
 from harness.measure.protocol import ProtocolConfig
-from harness.measure.runner import RunContext, ensure_writable, index, judged, make_record
+from harness.measure.recording import RunContext, ensure_writable, judged, make_record
 from harness.measure.stats import summarize
 from harness.store import records
 from harness.store import runs as store
@@ -270,7 +271,7 @@ def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side],
         folder = out_dir / side.name
         ensure_writable(folder)
         runs.append(RunContext(f"{out_dir.name}-{side.name}", folder, dict(host), cfg, cache_dir, side.weights,
-                               index_db))
+                               index_db, say=say or (lambda _line: None)))
     for run in runs:
         run.calibration = calibration or {}
     results: tuple[list[dict], list[dict]] = ([], [])
@@ -293,11 +294,8 @@ def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side],
                     rec = judged(make_record(run, job, "ok", "", [processes[i]], ready[i]), cfg)
                     rec["backend_info"] = {**rec["backend_info"], "wait_policy": ready[i].get("wait_policy")}
                     recs.append(rec)
-        for i, (run, job) in enumerate(zip(runs, both)):
-            path = run.out_dir / "records" / f"{job.id}.json"
-            records.write_record(path, recs[i])
-            index(run, recs[i], path, say or (lambda _line: None))
-            results[i].append(recs[i])
+        for i, run in enumerate(runs):
+            results[i].append(recording.write(run, recs[i]))
     for run, side_jobs in zip(runs, (jobs, partners or jobs)):
         records.write_run_json(run.out_dir, run.run_id, run.host, cfg.as_dict(), [j.as_dict() for j in side_jobs],
                                lockstep={"pairs": pairs, "window_s": window_s, **({
