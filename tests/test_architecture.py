@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # lowest first; a module may import its own layer and any layer before it
 LAYERS = ["model_zoo", "backends", "harness.core", "harness.store", "harness.listing", "harness.host",
-          "harness.measure", "harness.evaluate", "harness.profile", "harness.publish", "harness.track", "harness.device", "harness.cli"]
+          "harness.measure", "harness.evaluate", "harness.profile", "harness.publish", "harness.track", "harness.device", "harness.cluster", "harness.cli"]
 CORE = {"harness", "harness.errors", "harness.plugins"}
 
 

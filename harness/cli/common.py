@@ -131,7 +131,7 @@ CALIBRATION_OPTION = typer.Option(None, "--calibration", help="int8: folder of i
 CALIBRATION_SIZE_OPTION = typer.Option(None, "--calibration-size", help="int8: calibration images (default 300, spread over the folder).")
 BATCHES_OPTION = typer.Option(None, "--batch", help="Batch size (repeatable); default 1.")
 FORM_OPTION = typer.Option("fused", "--form", help="fused (inference form) or train.")
-DEVICE_OPTION = typer.Option("cpu", "--device", help="cpu or cuda.")
+DEVICE_OPTION = typer.Option("cpu", "--device", help="cpu, cuda, or iphone (Core ML on a phone attached to a cluster node: with --cluster).")
 WEIGHTS_OPTION = typer.Option(None, "--weights", help="Checkpoint to load (one model only); default: seeded random weights.")
 THREADS_OPTION = typer.Option(None, "--threads", help="Threads for every backend; default 1 (the count that repeats on shared VMs; see README).")
 COMPUTE_UNITS_OPTION = typer.Option(None, "--compute-units", help="Core ML: all (default), cpu, cpu-gpu, cpu-ne (repeatable).")

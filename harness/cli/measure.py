@@ -61,6 +61,8 @@ def run(
     wait_quiet: float = typer.Option(60.0, "--wait-quiet", envvar="ONEBENCH_WAIT_QUIET", help="Seconds to wait for busy neighbours to stop before measuring (then the run is marked)."),
     quiet: bool = flag(False, "--quiet", "-q", help="Only the summary line and the leaderboard."),
     json_progress: bool = flag(False, "--json-progress", help="Progress as JSON lines on stderr (for CI logs)."),
+    cluster: str = typer.Option(None, "--cluster", envvar="ONEBENCH_CLUSTER", help="Ray cluster HOST:PORT: each job runs on a node that holds its device (README: 'A device lab'). Needs onebench[cluster]."),
+    machine: list[str] = typer.Option(None, "--machine", help="With --cluster: only nodes whose labels match KEY=VALUE (machine=lab-3, gpu=in(H200,A100), os=!darwin; repeatable, all hold)."),
 ) -> None:
     """Measure models x backends with the shared protocol; one record per job; then the leaderboard."""
     import contextlib
@@ -73,18 +75,27 @@ def run(
 
     if wait_quiet < 0:
         raise HarnessError(f"--wait-quiet is seconds to wait, at least 0, not {wait_quiet:g}")
+    if machine and not cluster:
+        raise HarnessError("--machine chooses among a cluster's nodes: add --cluster HEAD")
     cfg = protocol_from_options(quick, precise, repeats)
-    jobs = plan_from_options(model, backend, precision, batch, resolve_threads(threads), device, form, weights,
-                             compute_units, channels_last, options)
-    calibrations = calibration_from_options(jobs, calibration, calibration_size)
-    folder = out_dir or new_run_dir(RESULTS)
-    check_output(folder, "--out")
-    listener: SweepListener = JsonSweep(err) if json_progress else SweepListener() if quiet else ConsoleSweep(err, folder)
-    started = time.monotonic()
-    with listener if isinstance(listener, ConsoleSweep) else contextlib.nullcontext():
-        say = listener.line if isinstance(listener, ConsoleSweep) else note
-        records = run_sweep(jobs, cfg, folder, weights=weights, index_db=default_index(RESULTS), listener=listener,
-                            say=say, neighbour_wait_s=wait_quiet, calibration=calibrations)
+    launcher = lab(cluster, machine) if cluster else None
+    try:
+        jobs = plan_from_options(model, backend, precision, batch, resolve_threads(threads), device, form, weights,
+                                 compute_units, channels_last, options, offered=launcher.offered() if launcher else None)
+        calibrations = calibration_from_options(jobs, calibration, calibration_size)
+        folder = out_dir or new_run_dir(RESULTS)
+        check_output(folder, "--out")
+        listener: SweepListener = JsonSweep(err) if json_progress else SweepListener() if quiet else ConsoleSweep(err, folder)
+        started = time.monotonic()
+        with listener if isinstance(listener, ConsoleSweep) else contextlib.nullcontext():
+            say = listener.line if isinstance(listener, ConsoleSweep) else note
+            if launcher:
+                launcher.say = say
+            records = run_sweep(jobs, cfg, folder, weights=weights, index_db=default_index(RESULTS), listener=listener,
+                                say=say, neighbour_wait_s=wait_quiet, calibration=calibrations, launcher=launcher)
+    finally:
+        if launcher:
+            launcher.close()
     print_board(records, fmt)
     note(summary(records, time.monotonic() - started))
     print_outcome(records, folder)
@@ -315,6 +326,14 @@ def ablation(
     else:
         out.print(rich_table(f"ablation: {kind} (p50 ms ± CI, × vs {abl.study(kind)[1]})", *abl.table(kind, records)))
     print_outcome(records, folder)
+
+
+def lab(address: str, machine: list[str] | None):
+    """The cluster's launcher for `bench run --cluster` (its refusals said on stderr as it connects)."""
+    from harness.cluster.launcher import RayLauncher
+    from harness.cluster.selectors import parse_all
+
+    return RayLauncher(address, parse_all(machine), say=note)
 
 
 def print_outcome(records: list[dict], folder: Path) -> None:

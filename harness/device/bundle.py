@@ -25,13 +25,12 @@ from harness import __version__
 from harness.errors import HarnessError
 from harness.measure import calibration
 from harness.measure.jobs import Job
-from harness.measure.planner import check_choice
+from harness.measure.planner import check_choice, iphone_jobs
 from harness.measure.protocol import WEIGHTS_SEED, ProtocolConfig
 from harness.store.records import atomic_write_text, replacing_folder
 from model_zoo.weights import state_sha256
 
 VERSION = 1
-BOUNDARY = "on-device"
 MARKER = "manifest.json"
 
 
@@ -40,9 +39,7 @@ def bundle_format(backend: str) -> str:
 
 
 def bundle_jobs(backend: str, models: list[str], precisions: list[str], devices: list[str]) -> list[Job]:
-    return [Job(model=m, backend=backend, device=d, precision=p, batch=1, threads=1, form="fused",
-                input_size=model_zoo.get_spec(m).input_size, boundary=BOUNDARY)
-            for m in models for p in precisions for d in devices]
+    return iphone_jobs(models, [backend], precisions, devices, {m: model_zoo.get_spec(m).input_size for m in models})
 
 
 def export_bundle(backend_name: str, models: list[str], precisions: list[str] | None, devices: list[str] | None,

@@ -108,7 +108,7 @@ def read_results(path: Path) -> dict[str, Any]:
     return data
 
 
-def _host(data: dict[str, Any]) -> dict[str, Any]:
+def host_of(data: dict[str, Any]) -> dict[str, Any]:
     device = data["device"]
     return {"cpu": {"model": device["model"], "logical_cores": device.get("cores")}, "os": device["os"],
             "hostname": device.get("name", device["model"]), "device": device, "runner": data["runner"], "project": {}}
@@ -135,7 +135,7 @@ def ingest(path: Path, root: Path) -> Path:
     data = read_results(path)
     cfg = ProtocolConfig.from_dict(data["protocol"])
     folder = store.new_run_dir(root, prefix="device-")
-    run = RunContext(folder.name, folder, _host(data), cfg, Path(), index_db=store.default_index(root))
+    run = RunContext(folder.name, folder, host_of(data), cfg, Path(), index_db=store.default_index(root))
     built = []
     for result in data["results"]:
         job = Job(**result["job"])

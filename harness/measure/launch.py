@@ -49,6 +49,7 @@ class Launcher(Protocol):
     """Runs steps in isolated processes and says where a job can run."""
 
     concurrency: int  # steps in flight at once: 1 runs them in the order given
+    remote: bool  # steps run on other machines, whose host blocks their records carry (no local peak or neighbours)
 
     def cannot_run(self, job: Job) -> str | None:
         """Why no place this launcher reaches can run `job` (its `skipped` record's message), or None."""
@@ -157,6 +158,7 @@ class LocalLauncher:
     so nothing else of the sweep runs beside a timed process)."""
 
     concurrency = 1
+    remote = False
 
     def __init__(self, backends: list[str] | tuple[str, ...] = ()) -> None:
         self.ctx = mp_context(backends)

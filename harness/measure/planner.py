@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import model_zoo
@@ -15,7 +16,7 @@ from harness.measure.protocol import ProtocolConfig, preset
 from model_zoo.registry import closest
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
-DEVICES = ("cpu", "cuda")
+DEVICES = ("cpu", "cuda", "iphone")  # iphone: Core ML on an attached phone, through a cluster node (a Mac)
 
 
 def protocol_from_options(quick: bool, precise: bool, repeats: int | None) -> ProtocolConfig:
@@ -76,7 +77,10 @@ def check_choice(kind: str, value: str, allowed: list[str] | tuple[str, ...]) ->
 def plan_from_options(models: list[str] | None, backends: list[str] | None, precisions: list[str] | None,
                       batches: list[int] | None, threads: int, device: str, form: str,
                       weights: str | None, compute_units: list[str] | None = None,
-                      channels_last: bool = False, options: list[str] | None = None) -> list[Job]:
+                      channels_last: bool = False, options: list[str] | None = None,
+                      offered: list[str] | None = None) -> list[Job]:
+    """The checked job list. Without -b: every available CPU backend of this machine, or of `offered`
+    (the backends a cluster's nodes have)."""
     models = models or model_zoo.mission_models()
     sizes = {m: model_zoo.get_spec(m).input_size for m in models}  # unknown names fail here, with suggestions
     for b in backends or []:
@@ -93,10 +97,12 @@ def plan_from_options(models: list[str] | None, backends: list[str] | None, prec
         raise HarnessError("--weights loads one checkpoint: pass exactly one --model with it")
     if weights:
         check_weights(models[0], form, weights)
+    if device == "iphone":
+        return iphone_jobs(models, backends, precisions, compute_units, sizes)
     backends_named = bool(backends)
     if device == "cuda" and not backends:  # every GPU backend: those that cannot run here say why in a skipped record
         backends = [n for n in registry.names() if "cuda" in registry.get(n).devices]
-    backends = backends or available_cpu_backends()
+    backends = backends or (offered if offered is not None else available_cpu_backends())
     if not backends:
         raise HarnessError("no backend is available; `bench list backends` says what to install")
     if backends_named and "int8" in (precisions or []) and not any("int8" in registry.get(b).precisions for b in backends):
@@ -119,6 +125,23 @@ def plan_from_options(models: list[str] | None, backends: list[str] | None, prec
             jobs += plan(models, [b], precisions or [getattr(backend, "default_precision", "fp32")], batches or [1],
                          threads, dev, form, sizes, layout, configured)
     return sorted(jobs, key=lambda j: models.index(j.model))  # model-major: a model's backends run back to back
+
+
+def iphone_jobs(models: list[str], backends: list[str] | None, precisions: list[str] | None,
+                compute_units: list[str] | None, sizes: dict[str, int]) -> list[Job]:
+    """`--device iphone`: Core ML jobs timed on the phone (batch 1, one thread, the `on-device` boundary), the
+    very jobs a device bundle holds, so their records join those `bench ingest` stores."""
+    if backends and backends != ["coreml"]:
+        raise HarnessError("--device iphone runs Core ML on the phone: pass -b coreml or no -b")
+    coreml = registry.get("coreml")
+    for p in precisions or []:
+        check_choice("coreml precision", p, coreml.precisions)
+    for unit in compute_units or []:
+        check_choice("compute unit", unit, coreml.devices)
+    jobs = [dataclasses.replace(job, boundary="on-device")
+            for unit in compute_units or [coreml.devices[0]]
+            for job in plan(models, ["coreml"], precisions or [getattr(coreml, "default_precision", "fp32")], [1], 1, unit, "fused", sizes)]
+    return sorted(jobs, key=lambda j: models.index(j.model))
 
 
 def calibration_from_options(jobs: list[Job], folder: str | None, size: int | None) -> dict[str, dict]:

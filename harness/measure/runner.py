@@ -39,6 +39,7 @@ from harness.measure.recording import RunContext, calibration_of, ensure_writabl
 from harness.measure.stats import pool
 from harness.store import records
 from harness.store import runs as store
+from harness.store.records import machine_of
 from harness.store.runs import default_cache_dir
 
 # cold-start fields that mean an artifact was built in that process, and what to call them
@@ -137,8 +138,10 @@ def apply_outcome(run: RunContext, st: JobState, target: str, placed: Placed) ->
         st.prepared = result
     elif target == MEASURE:
         st.processes.append(result)
-    elif target == ON_DEVICE:  # the device runner timed every process of the job
+    elif target == ON_DEVICE:  # the device runner timed every process of the job, on the phone
         st.prepared, st.processes = result["prepared"], list(result["processes"])
+        attached = f" (on {st.host['machine']})" if st.host and st.host.get("machine") else ""
+        st.host = {**result["host"], "machine": f"{result['host']['hostname']}{attached}"}
     else:  # one process that prepared and measured: its result holds the prepared state
         st.prepared = result.pop("prepared")
         st.processes.append(result)
@@ -161,11 +164,6 @@ def recheck_probes(run: RunContext) -> None:
         if reasons != rec["unstable_reasons"]:
             rec["unstable_reasons"], rec["unstable"] = reasons, bool(reasons)
             recording.rewrite(run, rec)
-
-
-def machine_of(host: dict[str, Any]) -> str:
-    """The machine a host block names: a cluster node's name, else the hostname."""
-    return host.get("machine") or host.get("hostname") or "?"
 
 
 def repeak(run: RunContext, jobs: list[Job]) -> None:
@@ -330,7 +328,7 @@ class Sweep:
         self.run_ctx = RunContext(out_dir.name, out_dir, environment.capture(), cfg, cache_dir or default_cache_dir(),
                                   weights, index_db, calibration if calibration is not None else for_jobs(jobs, None, None),
                                   say=say)
-        self.local = isinstance(launcher, LocalLauncher)
+        self.local = not launcher.remote
         if self.local:  # a cluster node measures its own peak for the jobs it times
             self.run_ctx.host["peak_gflops"] = peaks(jobs)
         self.neighbour: str | None = None

@@ -23,6 +23,7 @@ from harness.publish.tables import md_cell
 from harness.store.accuracy_records import index as accuracy_index
 from harness.store.accuracy_records import record_key
 from harness.store.job_key import DEFAULTS, KEY_FIELDS, key_of
+from harness.store.records import machine_of
 from model_zoo.errors import ZooError
 
 # A CI wider than this (half-width relative to the value) says nothing about the value: it is never
@@ -97,13 +98,14 @@ class Row:
 COLUMN_FIELDS = tuple(f for f in KEY_FIELDS if f not in ("model", "form", "backend"))  # what a column may differ by
 
 
-def column_label(job: dict[str, Any], vary: set[str]) -> str:
+def column_label(job: dict[str, Any], vary: set[str], machine: str = "") -> str:
     """The backend, then each field that differs between the table's jobs (a CUDA run's `device` and
-    `end-to-end` boundaries are two columns, never one cell overwritten by the other)."""
+    `end-to-end` boundaries are two columns, never one cell overwritten by the other), then `@machine`
+    where the records come from more than one machine (a cluster run)."""
     prefix = {"batch": "b", "threads": "t"}
     job = {**DEFAULTS, **job}
     parts = [job["backend"]] + [prefix.get(k, "") + str(job[k]) for k in COLUMN_FIELDS if k in vary]
-    return " ".join(parts)
+    return " ".join(parts + ([f"@{machine}"] if machine else []))
 
 
 def _measured(acc: dict[str, Any] | None, reference: bool = False) -> Top1 | None:
@@ -143,11 +145,12 @@ def build(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None =
     """
     joined = accuracy_index(accuracy or [])
     vary = {k for k in COLUMN_FIELDS if len({{**DEFAULTS, **r["job"]}[k] for r in records}) > 1}
+    several = len({machine_of(r.get("host") or {}) for r in records}) > 1
     columns: list[str] = []
     rows: dict[str, Row] = {}
     for rec in records:
         job = rec["job"]
-        label = column_label(job, vary)
+        label = column_label(job, vary, machine_of(rec.get("host") or {}) if several else "")
         if label not in columns:
             columns.append(label)
         model = job["model"] + ("" if job["form"] == "fused" else f" ({job['form']})")
@@ -207,7 +210,7 @@ def to_csv(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None 
     writer.writerow([*KEY_FIELDS, "status",
                      "p50_ms", "p90_ms", "ci_low_ms", "ci_high_ms", "p50_all_iterations_ms", "windows_set_aside",
                      "spread", "unstable", "parity_passed", "params", "gflops", "peak_share", "top1_measured",
-                     "top1_reported", "message"])
+                     "top1_reported", "message", "machine"])
     joined = accuracy_index(accuracy or [])
     for rec in records:
         j, s, p = rec["job"], rec.get("stats") or {}, rec.get("parity")
@@ -219,7 +222,7 @@ def to_csv(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None 
                          int(rec["unstable"]), "" if p is None else int(p["passed"]),
                          (rec.get("model_info") or {}).get("params", ""), s.get("gflops", ""), s.get("peak_share", ""),
                          _top1_csv(joined.get(record_key(rec))),
-                         _top1_csv(_spec_facts(j["model"])[2]), rec["message"]])
+                         _top1_csv(_spec_facts(j["model"])[2]), rec["message"], machine_of(rec.get("host") or {})])
     return out.getvalue()
 
 

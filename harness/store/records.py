@@ -192,9 +192,17 @@ RUN_SCHEMA = {
         "neighbour": {"type": ["null", "string"]},  # the busy neighbours a sweep met, as it said them
         "lockstep": {"type": "object", "required": ["pairs", "window_s"]},
         "source": {"type": "string"},  # the device results file an ingested run came from
+        # a cluster run (`bench run --cluster`): the head's address and the host block of every machine that ran a job
+        "cluster": {"type": "object", "required": ["address", "hosts"],
+                    "properties": {"address": {"type": "string"}, "hosts": {"type": "array", "items": {"type": "object"}}}},
     },
 }
 _RUN_VALIDATOR = jsonschema.Draft202012Validator(RUN_SCHEMA)
+
+
+def machine_of(host: dict[str, Any]) -> str:
+    """The machine a host block names: a cluster node's name (its `machine` label), else the hostname."""
+    return host.get("machine") or host.get("hostname") or "?"
 
 
 def write_run_json(folder: Path, run_id: str, host: dict[str, Any], protocol: dict[str, Any],

@@ -1,0 +1,74 @@
+"""What a cluster node runs for one step of a job: the same isolated process a local sweep forks.
+
+The Ray task is a thin shell: it checks the job against this node's own runtimes, points the payload at
+this node's artifact cache (artifacts are built on the node that times them), forks the step from this
+node's fork server, and returns the outcome with the node's id and host block (the machine the record
+names). A crash in a native runtime kills the forked process, not the Ray worker.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+import time
+from typing import Any
+
+from harness.cluster.labels import PREFIX, token
+from harness.measure.jobs import Job
+from harness.measure.launch import (
+    MEASURE,
+    ON_DEVICE_BOUNDARY,
+    cannot_prepare,
+    mp_context,
+    run_in_process,
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _context() -> Any:
+    return mp_context()
+
+
+@functools.lru_cache(maxsize=8)
+def _peaks(precision: str, threads: int) -> dict[str, float]:
+    """This node's GEMM peak for a precision and thread count, measured once per Ray worker process."""
+    from harness.host.machine import PEAK_PRECISIONS, peak_gflops, peak_key
+
+    return {peak_key(precision, threads): round(peak_gflops(threads, precision), 2)} if precision in PEAK_PRECISIONS else {}
+
+
+def host_block(machine: str, job: Job) -> dict[str, Any]:
+    """This node's host block for a record of `job`: the machine's name (its `machine` label) first."""
+    from harness.host import environment
+
+    host = environment.capture()
+    host["machine"] = machine
+    host["peak_gflops"] = _peaks(job.precision, job.threads) if job.device == "cpu" else {}
+    return host
+
+
+def run_step(target: str, payload: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """The Ray task's body: {"outcome", "node", "host", "span"} (`span`: when the step held the node, wall clock)."""
+    import ray
+
+    from backends import registry
+    from harness.plugins import load_plugins
+    from harness.store.runs import default_cache_dir
+
+    started = time.time()
+    load_plugins()
+    context = ray.get_runtime_context()
+    node = context.get_node_id()
+    labels = next((n.get("Labels") or {} for n in ray.nodes() if n["NodeID"] == node), {})
+    job = Job(**payload["job"])
+    host = host_block(labels.get(PREFIX + "machine") or token(platform.node()), job)
+    name = job.backend
+    payload = {**payload, "cache_dir": str(default_cache_dir())}
+    if name in registry.names():  # this node's own registration of the backend (a plugin's path may differ)
+        payload["backend_ref"] = registry.ref(name)
+    reason = None if target == MEASURE or job.boundary == ON_DEVICE_BOUNDARY else cannot_prepare(job)
+    if reason:
+        outcome: tuple = ("ok", {"skipped": f"{reason} (on {host['machine']})"})
+    else:
+        outcome = run_in_process(_context(), payload, timeout_s, target)
+    return {"outcome": outcome, "node": node, "host": host, "span": (started, time.time())}
