@@ -18,7 +18,7 @@ SLOW = ("-m", "slow", "-n", "auto", "--dist", "loadscope")
 
 
 def _install(session: nox.Session) -> None:
-    session.install(*CONSTRAINTS, "-e", ".[all,test]")
+    session.install(*CONSTRAINTS, "-e", ".[all,cluster,test]")
 
 
 @nox.session

@@ -10,6 +10,9 @@ import torch
 # Tests run side by side (pytest-xdist): a sweep must not wait a minute for the neighbouring test to finish.
 # They mark their runs "busy" instead, and no test asserts a figure's stability from a real measurement.
 os.environ.setdefault("ONEBENCH_WAIT_QUIET", "0")
+# The tests' Ray clusters (tests/test_cluster_e2e.py) stay on loopback: Ray otherwise advertises the address
+# of this machine's network interface. Read when `ray` is imported, and by the cluster's processes.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 # One artifact cache for the whole test session, every xdist worker included (they inherit this process's
 # environment): artifacts are keyed by content and verified by their sha256 sidecar, so sharing is safe, and
 # an export or compile one test made is loaded, not rebuilt, by the next.

@@ -8,7 +8,7 @@ import shlex
 import typer
 from rich.table import Table
 
-from harness.cli.common import Fmt, app, flag, out, user_errors
+from harness.cli.common import ReportFmt, app, flag, out, user_errors
 
 cluster_app = typer.Typer(help="The device lab: a Ray cluster of machines that time jobs (`bench run --cluster`).",
                           no_args_is_help=True)
@@ -45,22 +45,29 @@ def worker(
 @user_errors
 def status(
     address: str = typer.Option(..., "--address", envvar="ONEBENCH_CLUSTER", help="The head's HOST:PORT."),
-    fmt: Fmt = typer.Option(Fmt.rich, "--format", help="rich or json (md and csv print the table as rich)."),
+    fmt: ReportFmt = typer.Option(ReportFmt.rich, "--format", help="rich, md or json."),
 ) -> None:
     """The lab's nodes: devices, backends, CPU/GPU/iPhone, busy or idle, and any this driver would refuse."""
     from harness.cluster.status import node_rows
 
     rows = node_rows(address)
-    if fmt is Fmt.json:
+    if fmt is ReportFmt.json:
         out.print(json.dumps([r.as_dict() for r in rows], indent=1), markup=False, highlight=False, soft_wrap=True)
         return
-    table = Table(title=f"onebench device lab at {address}")
-    for column in ("machine", "node", "state", "devices", "backends", "cpu", "gpu / iphone", "refused"):
-        table.add_column(column, overflow="fold")
-    for r in rows:
-        table.add_row(r.machine, r.node_id, r.state, ", ".join(r.devices), ", ".join(r.backends), r.cpu,
-                      " / ".join(x for x in (r.gpu, r.iphone) if x), r.refused)
-    out.print(table)
+    header = ["machine", "node", "state", "devices", "backends", "cpu", "gpu / iphone", "refused"]
+    body = [[r.machine, r.node_id, r.state, ", ".join(r.devices), ", ".join(r.backends), r.cpu,
+             " / ".join(x for x in (r.gpu, r.iphone) if x), r.refused] for r in rows]
+    if fmt is ReportFmt.md:
+        from harness.publish.tables import markdown
+
+        out.print(markdown(header, body), markup=False, highlight=False, soft_wrap=True)
+    else:
+        table = Table(title=f"onebench device lab at {address}")
+        for column in header:
+            table.add_column(column, overflow="fold")
+        for row in body:
+            table.add_row(*row)
+        out.print(table)
     if not rows:
         out.print(f"no onebench node; start one on each machine with `bench worker --address {address}`",
                   markup=False, highlight=False)

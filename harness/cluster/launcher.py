@@ -116,7 +116,8 @@ class RayLauncher:
         self.monitor.start()
 
     def nodes(self) -> list[dict[str, Any]]:
-        found = onebench_nodes()
+        """The alive onebench nodes, by name."""
+        found = sorted(onebench_nodes(), key=name_of)
         self.names.update({n["NodeID"]: name_of(n) for n in found})
         return found
 
