@@ -61,7 +61,7 @@ def run(
     wait_quiet: float = typer.Option(60.0, "--wait-quiet", envvar="ONEBENCH_WAIT_QUIET", help="Seconds to wait for busy neighbours to stop before measuring (then the run is marked)."),
     quiet: bool = flag(False, "--quiet", "-q", help="Only the summary line and the leaderboard."),
     json_progress: bool = flag(False, "--json-progress", help="Progress as JSON lines on stderr (for CI logs)."),
-    cluster: str = typer.Option(None, "--cluster", envvar="ONEBENCH_CLUSTER", help="Ray cluster HOST:PORT: each job runs on a node that holds its device (README: 'A device lab'). Needs onebench[cluster]."),
+    cluster: str = typer.Option(None, "--cluster", envvar="ONEBENCH_CLUSTER", help="Ray cluster HOST:PORT: each job runs on a node that holds its device (README: 'A device lab'). Needs the cluster extra: pip install 'onebench\\[cluster]'."),
     machine: list[str] = typer.Option(None, "--machine", help="With --cluster: only nodes whose labels match KEY=VALUE (machine=lab-3, gpu=in(H200,A100), os=!darwin; repeatable, all hold)."),
 ) -> None:
     """Measure models x backends with the shared protocol; one record per job; then the leaderboard."""

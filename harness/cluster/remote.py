@@ -13,7 +13,7 @@ import platform
 import time
 from typing import Any
 
-from harness.cluster.labels import PREFIX, token
+from harness.cluster.labels import PREFIX, node_backends, token
 from harness.measure.jobs import Job
 from harness.measure.launch import (
     MEASURE,
@@ -25,8 +25,10 @@ from harness.measure.launch import (
 
 
 @functools.lru_cache(maxsize=1)
-def _context() -> Any:
-    return mp_context()
+def _context(backends: tuple[str, ...]) -> Any:
+    """This Ray worker's fork server, with the runtimes of the node's backends imported once (as a local
+    sweep's has those of its backends): the first step a worker runs starts it."""
+    return mp_context(backends)
 
 
 @functools.lru_cache(maxsize=8)
@@ -59,7 +61,8 @@ def run_step(target: str, payload: dict[str, Any], timeout_s: float) -> dict[str
     load_plugins()
     context = ray.get_runtime_context()
     node = context.get_node_id()
-    labels = next((n.get("Labels") or {} for n in ray.nodes() if n["NodeID"] == node), {})
+    me = next((n for n in ray.nodes() if n["NodeID"] == node), {})
+    labels = me.get("Labels") or {}
     job = Job(**payload["job"])
     host = host_block(labels.get(PREFIX + "machine") or token(platform.node()), job)
     name = job.backend
@@ -70,5 +73,5 @@ def run_step(target: str, payload: dict[str, Any], timeout_s: float) -> dict[str
     if reason:
         outcome: tuple = ("ok", {"skipped": f"{reason} (on {host['machine']})"})
     else:
-        outcome = run_in_process(_context(), payload, timeout_s, target)
+        outcome = run_in_process(_context(tuple(node_backends(me))), payload, timeout_s, target)
     return {"outcome": outcome, "node": node, "host": host, "span": (started, time.time())}
