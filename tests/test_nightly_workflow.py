@@ -39,6 +39,7 @@ def test_the_workflow_gates_in_lockstep_against_the_pinned_environment() -> None
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # the first run on a machine builds the pinned baseline venv (torch included)
 def test_the_workflow_gate_command_runs_here(tmp_path: Path) -> None:
     """The same command on one small model and ONNX Runtime, in a fresh results folder: a lockstep night with
     its comparison, the CI-log table, the gate's history, and an exit code the workflow knows."""
