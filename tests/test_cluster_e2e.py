@@ -212,5 +212,6 @@ def test_a_killed_driver_resumes_from_the_run_folder(lab, tmp_path: Path, monkey
     plan = next(json.loads(line) for line in done.stderr.splitlines() if line.startswith('{"event": "plan"'))
     assert plan["prepare_steps"] == 0 and plan["measure_steps"] == 8 - timed_before  # what was timed is kept
     recs = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "run" / "records").glob("*.json")}
-    assert len(recs) == 4 and all(r["status"] == "ok" and len(r["processes"]) == 2 for r in recs.values())
+    assert len(recs) == 4 and all(r["status"] == "ok" for r in recs.values()), [r["message"] for r in recs.values()]
+    assert all(len(r["processes"]) >= 2 for r in recs.values())  # 2, or more where they disagreed (adaptive)
     assert all(recs[job]["host"]["machine"] == p["host"]["machine"] for job, p in partial.items())  # stayed on its node
