@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -163,8 +162,7 @@ def main() -> int:
         killed_sweep(address, selection, args.out, failures)
     finally:
         ray = Path(sys.executable).with_name("ray")
-        subprocess.run([str(ray) if ray.exists() else "ray", "stop", "--force"], capture_output=True,
-                       env={**os.environ})
+        subprocess.run([str(ray) if ray.exists() else "ray", "stop", "--force"], capture_output=True)
     print("all held" if not failures else f"{len(failures)} did not hold")
     return 1 if failures else 0
 

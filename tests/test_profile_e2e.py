@@ -35,8 +35,7 @@ def test_the_training_forms_branches_and_int8s_kernels_show_against_the_fused_fp
     fused, trained = pair["a"], pair["b"]
     count = lambda rec: sum(k["count"] for k in rec["kinds"] if k["kind"].startswith("conv"))  # noqa: E731
     assert count(trained) > count(fused)  # the branches, each a convolution the fused form folded away
-    calls = lambda rec: sum(k["count"] for k in rec["kinds"])  # noqa: E731
-    assert calls(trained) > calls(fused) and fused["totals"]["ops_ms"] > 0  # what they cost is a benchmark's, not a test's
+    assert fused["totals"]["ops_ms"] > 0 < trained["totals"]["ops_ms"]  # what the branches cost is a benchmark's
     quantized = _profile(tmp_path, "-b", "openvino", "-p", "int8")
     convs = [k for k in quantized["kinds"] if k["kind"].startswith("conv")]
     assert convs and all(k["int8"] == k["count"] for k in convs), convs  # every convolution ran an int8 kernel

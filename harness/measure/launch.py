@@ -78,8 +78,8 @@ def mp_context(backends: list[str] | tuple[str, ...] = ()) -> mp.context.BaseCon
     """The fork server, with torch, timm and the runtimes of `backends` imported once (an import that fails
     is skipped by multiprocessing; the process then imports, or reports, it itself). timm is there because
     every process builds its model and the zoo's builders reach it: imported in each process it cost ~3 s
-    of every measurement process here (a 4-job default sweep took 153 s without it, 80 s with). The preload
-    list counts only before the interpreter's first fork server starts."""
+    of every measurement process here (a 4-job default sweep, warm cache, alternating: 152 and 162 s without
+    it, 63 and 58 s with). The preload list counts only before the interpreter's first fork server starts."""
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
         runtimes = {m for name in backends if name in registry.names() for m in getattr(registry.get(name), "preload", ())}
