@@ -49,7 +49,7 @@ def _index(tmp_path: Path, p50s: list[float]) -> Path:
 def test_series_from_the_index_and_plots(tmp_path: Path) -> None:
     db = _index(tmp_path, [3.0] * 8 + [3.6] * 8)
     (series,) = load_series(db, model="m")
-    assert [round(p.p50_ms, 1) for p in series.points][:2] == [3.0, 3.0]
+    assert [round(p.value, 1) for p in series.points][:2] == [3.0, 3.0]
     (step,) = series.steps
     assert step.index == 8 and step.commit == "c08" and step.size == pytest.approx(0.2, abs=0.01)
     for suffix in ("png", "svg"):
@@ -73,7 +73,7 @@ def test_quick_and_default_runs_are_separate_series(tmp_path: Path) -> None:
             store.index_record(db, rec, tmp_path / f"{preset}{i}.json")
     quick, default = sorted(load_series(db), key=lambda s: s.preset != "quick")
     assert quick.preset == "quick" and "quick preset" in quick.label and len(quick.points) == 4
-    assert {round(p.p50_ms) for p in default.points} == {3} and not default.steps
+    assert {round(p.value) for p in default.points} == {3} and not default.steps
     assert [s.preset for s in load_series(db, preset="default")] == ["default"]
 
 

@@ -123,7 +123,7 @@ def resolve_threads(value: int | None) -> int:
 
 
 # The job-selection options `run` and `prepare` share (one definition, one help text).
-MODELS_OPTION = typer.Option(None, "--model", "-m", help="Model name (repeatable); default: the default sweep's eight (see `bench list models`, marked *).")
+MODELS_OPTION = typer.Option(None, "--model", "-m", help="Model name (repeatable); default: the default sweep's nine (see `bench list models`, marked *).")
 BACKENDS_OPTION = typer.Option(None, "--backend", "-b", help="Backend (repeatable); default: every available CPU backend.")
 PRECISIONS_OPTION = typer.Option(None, "--precision", "-p", help="fp32 (default), bf16, fp16, int8 (repeatable).")
 BACKEND_OPTIONS_OPTION = typer.Option(None, "--option", "-o", help="A backend setting, BACKEND.FIELD=VALUE (repeatable; `bench list backends --options` lists them).")
@@ -138,20 +138,22 @@ COMPUTE_UNITS_OPTION = typer.Option(None, "--compute-units", help="Core ML: all 
 CHANNELS_LAST_OPTION = flag(False, "--channels-last", help="CUDA: run PyTorch backends in NHWC memory format.")
 
 
-def print_board(records: list[dict], fmt: Fmt) -> None:
+def print_board(records: list[dict], fmt: Fmt, figure: str = "ms") -> None:
     from harness.publish import int8
-    from harness.publish.leaderboard import LEGEND, as_lists, to_csv, to_markdown
+    from harness.publish.leaderboard import LEGEND, as_lists, relative_legend, to_csv, to_markdown
     from harness.store.accuracy_records import load_all
 
     accuracy = load_all(RESULTS)
     quantized = int8.rows(records, accuracy)
     if fmt is Fmt.md:
-        out.print(to_markdown(records, accuracy) + int8.markdown(quantized), markup=False, highlight=False, soft_wrap=True)
+        out.print(to_markdown(records, accuracy, figure) + int8.markdown(quantized), markup=False, highlight=False,
+                  soft_wrap=True)
     elif fmt is Fmt.csv:
         sys.stdout.write(to_csv(records, accuracy))
     else:
-        out.print(rich_table("onebench leaderboard (latency, ms)", *as_lists(records, accuracy)))
-        out.print(LEGEND, highlight=False)
+        title = "onebench leaderboard (relative to a pinned reference)" if figure == "relative" else "onebench leaderboard (latency, ms)"
+        out.print(rich_table(title, *as_lists(records, accuracy, figure)))
+        out.print(relative_legend(records) if figure == "relative" else LEGEND, highlight=False)
         if quantized:
             out.print(rich_table("int8 beside fp32", *int8.table(quantized)))
             out.print(int8.LEGEND, highlight=False)

@@ -63,6 +63,7 @@ def run(
     json_progress: bool = flag(False, "--json-progress", help="Progress as JSON lines on stderr (for CI logs)."),
     cluster: str = typer.Option(None, "--cluster", envvar="ONEBENCH_CLUSTER", help="Ray cluster HOST:PORT: each job runs on a node that holds its device (README: 'A device lab'). Needs the cluster extra: pip install 'onebench\\[cluster]'."),
     machine: list[str] = typer.Option(None, "--machine", help="With --cluster: only nodes whose labels match KEY=VALUE (machine=lab-3, gpu=in(H200,A100), os=!darwin; repeatable, all hold)."),
+    reference: str = typer.Option("auto", "--reference", help="Pinned workload each CPU job takes turns with, for its relative figure: auto (chosen per model by measurement), none (half the time, no relative figure), or a name (README: 'Relative figures')."),
 ) -> None:
     """Measure models x backends with the shared protocol; one record per job; then the leaderboard."""
     import contextlib
@@ -77,7 +78,7 @@ def run(
         raise HarnessError(f"--wait-quiet is seconds to wait, at least 0, not {wait_quiet:g}")
     if machine and not cluster:
         raise HarnessError("--machine chooses among a cluster's nodes: add --cluster HEAD")
-    cfg = protocol_from_options(quick, precise, repeats)
+    cfg = protocol_from_options(quick, precise, repeats, reference)
     launcher = lab(cluster, machine) if cluster else None
     try:
         jobs = plan_from_options(model, backend, precision, batch, resolve_threads(threads), device, form, weights,
@@ -287,8 +288,8 @@ def selfcheck(
             out.print(f"{comp.name}: skipped ({comp.skipped})", markup=False, highlight=False)
             continue
         lo, hi = comp.ci
-        out.print(f"{comp.name} ({model}, {threads} threads): median paired ratio {comp.ratio:.3f} "
-                  f"[95% CI {lo:.3f}-{hi:.3f}] over {len(comp.harness_ms)} rounds (harness median "
+        out.print(f"{comp.name} ({model}, {threads} thread{'s' if threads > 1 else ''}): median paired ratio "
+                  f"{comp.ratio:.3f} [95% CI {lo:.3f}-{hi:.3f}] over {len(comp.harness_ms)} rounds (harness median "
                   f"{np.median(comp.harness_ms):.3f} ms, reference {np.median(comp.reference_ms):.3f} ms)",
                   markup=False, highlight=False)
         out.print(f"    overhead share of this job: {result.empty_step_ns / (min(comp.harness_ms) * 1e6):.3%}", highlight=False)

@@ -27,6 +27,7 @@ def leaderboard(
     output: Path = typer.Option(None, "--output", "-o",
                                 help="Write md (with its plots, PNG and SVG, in a plots/ folder beside it) or csv."),
     html_dir: Path = typer.Option(None, "--html", help="Write a static site (index.html, plots, raw records) here."),
+    relative: bool = flag(False, "--relative", help="Cells show each job's time over its pinned reference's (the figure that repeats on a shared host), the reference named in the caption; rich and md."),
 ) -> None:
     """The models x backends table of one or more runs, with top-1 and accuracy-vs-latency plots."""
     from harness.publish.leaderboard import to_csv
@@ -50,15 +51,18 @@ def leaderboard(
         profiles = [rec for folder in folders if folder.is_dir() for rec in profile_records.load_all(folder)]
         page = write_site(records, measured, html_dir, profiles)
         out.print(f"site: {page} (open it in a browser; it works offline)", markup=False, highlight=False)
+    figure = "relative" if relative else "ms"
+    if relative and (html_dir or fmt is Fmt.csv):
+        raise HarnessError("--relative changes the table (rich or md); csv always has the relative columns and the site shows milliseconds")
     if output:
         if fmt is Fmt.md:
-            write_markdown(records, measured, output)
+            write_markdown(records, measured, output, figure)
             out.print(f"wrote {output} (its plots in {output.parent / 'plots'})", markup=False, highlight=False)
         else:
             atomic_write_text(output, to_csv(records, measured))
             out.print(f"wrote {output}", markup=False, highlight=False)
     if not html_dir and not output:
-        print_board(records, fmt)
+        print_board(records, fmt, figure)
 
 
 @app.command(rich_help_panel="Report")
@@ -96,9 +100,11 @@ def history(
     preset: str = typer.Option(None, "--preset", help="Only runs of this protocol preset (quick, default, precise)."),
     plot: Path = typer.Option(None, "--plot", help="Write a plot (.png or .svg)."),
     gate: bool = flag(False, "--gate", help="The nightly gate's lockstep ratio against the pinned environment, per night."),
+    ms: bool = flag(False, "--ms", help="Milliseconds instead of the relative figure (time over the pinned reference's)."),
 ) -> None:
-    """p50 per job over every indexed run (one series per preset), or with --gate each lockstep night's
-    ratio against the pinned environment; with detected steps (change points)."""
+    """Each job's relative figure (its time over the pinned reference's; milliseconds with --ms, or where a
+    job has none) over every indexed run, one series per preset and reference, or with --gate each lockstep
+    night's ratio against the pinned environment; with detected steps (change points)."""
     from harness.store.runs import check_output, default_index
     from harness.track.history import gate_series, lines, load_series
     from harness.track.history import plot as draw
@@ -109,7 +115,8 @@ def history(
         series = [s for s in gate_series(RESULTS) if (not model or s.key["model"] == model)
                   and (not backend or s.key["backend"] == backend) and (not precision or s.key["precision"] == precision)]
     else:
-        series = load_series(default_index(RESULTS), model=model, backend=backend, precision=precision, preset=preset)
+        series = load_series(default_index(RESULTS), "ms" if ms else "relative", model=model, backend=backend,
+                             precision=precision, preset=preset)
     for s in series:
         for line in lines(s):
             out.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -13,18 +13,21 @@ from harness.errors import HarnessError
 from harness.listing.backends import available_cpu_backends
 from harness.measure.jobs import Job, plan
 from harness.measure.protocol import ProtocolConfig, preset
+from harness.measure.reference import CANDIDATES as REFERENCES
 from model_zoo.registry import closest
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 DEVICES = ("cpu", "cuda", "iphone")  # iphone: Core ML on an attached phone, through a cluster node (a Mac)
 
 
-def protocol_from_options(quick: bool, precise: bool, repeats: int | None) -> ProtocolConfig:
+def protocol_from_options(quick: bool, precise: bool, repeats: int | None, reference: str | None = None) -> ProtocolConfig:
     if quick and precise:
         raise HarnessError("--quick and --precise contradict each other; pass one")
     if repeats is not None and repeats < 1:
         raise HarnessError(f"--repeats must be at least 1, not {repeats}")
-    return preset("quick" if quick else "precise" if precise else "default", repeats=repeats)
+    if reference is not None:
+        check_choice("reference", reference, ("auto", "none", *REFERENCES))
+    return preset("quick" if quick else "precise" if precise else "default", repeats=repeats, reference=reference)
 
 
 DEFAULT_THREADS = 1  # the count that repeats on shared VMs (README, "Threads")

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from harness.measure.paired import Alternation, Local, alternate
 from harness.measure.stats import MIN_CI_SAMPLES, rel_ci_halfwidth
 from harness.measure.windows import WINDOW_S
 
@@ -47,6 +48,8 @@ class ProtocolConfig:
     max_repeats: int = 6  # a job whose figure is not pinned down gets more, up to this many (adaptive repeats)
     timeout_s: float = 600.0  # per process, including export / compile
     probe: bool = True  # run the machine probes before each process (`harness.host.machine.probe`)
+    # the pinned workload each CPU job takes turns with (`harness.measure.reference`): "auto", a name, or "none"
+    reference: str = "auto"
     preset: str = "default"
 
     def as_dict(self) -> dict[str, object]:
@@ -138,3 +141,38 @@ def measure(run: Callable[[], None], cfg: ProtocolConfig, timed_run: Callable[[]
             break
         next_check = len(samples) + max(1, len(samples) // 4)
     return Measurement(samples, warmup, converged, reason, time.perf_counter() - wall_start)
+
+
+MIN_PAIRS = 3  # per process beside a reference: the relative figure's CI over pairs needs them
+
+
+def measure_beside(step: Callable[[], int], reference: Callable[[], int], cfg: ProtocolConfig) -> tuple[Measurement, Alternation]:
+    """Time `step` (one inference, returns ns) under `cfg`, taking turns with a pinned `reference` workload
+    window by window (ABBA, `harness.measure.paired`): the job's windows, pooled, are its measurement and
+    stop by the same rules as `measure` (on the job's own time); each job window has a reference window
+    beside it, for the relative figure (`harness.measure.relative`)."""
+    wall_start = time.perf_counter()
+    warmup, converged = warm_up(step, cfg)
+    warm_up(reference, cfg)
+    reason = "max_iters"
+
+    def more(alt: Alternation) -> bool:
+        nonlocal reason
+        job = [t for w in alt.samples[0] for t in w]
+        elapsed = sum(job) / 1e9
+        if len(job) >= cfg.max_iters:
+            reason = "max_iters"
+            return False
+        if elapsed < cfg.min_s or len(job) < cfg.min_iters or len(alt.samples[0]) < MIN_PAIRS:
+            return True
+        if elapsed >= cfg.max_s:
+            reason = "max_s"
+            return False
+        if rel_ci_halfwidth(job) <= cfg.target_rel_ci:
+            reason = "ci"
+            return False
+        return True
+
+    alt = alternate((Local(step), Local(reference)), 1, cfg.window_s, more=more)
+    samples = [t for w in alt.samples[0] for t in w]
+    return Measurement(samples, warmup, converged, reason, time.perf_counter() - wall_start), alt

@@ -20,11 +20,11 @@ from typing import Any
 from backends import registry
 from harness.errors import HarnessError
 from harness.host.machine import peak_key
-from harness.measure import trust
+from harness.measure import relative, trust
 from harness.measure.jobs import Job
 from harness.measure.parity import describe as describe_parity
 from harness.measure.protocol import ProtocolConfig
-from harness.measure.stats import pool
+from harness.measure.stats import pool_processes
 from harness.store import records
 from harness.store import runs as store
 
@@ -126,7 +126,8 @@ def make_record(run: RunContext, job: Job, status: str, message: str, processes:
         "model_info": first.get("model_info"),
         "cold_start": first.get("cold_start", {}),
         "processes": [{k: v for k, v in p.items() if k != "boundary"} for p in processes],
-        "stats": pool([p["samples_ns"] for p in processes], job.batch, run.cfg.window_s).as_dict() if processes else None,
+        "stats": pool_processes(processes, job.batch, run.cfg.window_s).as_dict() if processes else None,
+        "relative": relative.figure(processes),
         "parity": first.get("parity"),
         "artifact": first.get("artifact", {}),
         "backend_info": first.get("backend_info", {}),

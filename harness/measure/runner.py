@@ -36,7 +36,7 @@ from harness.measure.launch import (
 )
 from harness.measure.protocol import ProtocolConfig
 from harness.measure.recording import RunContext, calibration_of, ensure_writable, make_record
-from harness.measure.stats import pool
+from harness.measure.stats import pool_processes
 from harness.store import records
 from harness.store import runs as store
 from harness.store.records import machine_of
@@ -252,7 +252,7 @@ def _load_state(run: RunContext, job: Job, resume: bool, launcher: Launcher) -> 
 
 
 def _pooled(st: JobState, cfg: ProtocolConfig) -> dict[str, Any]:
-    return pool([p["samples_ns"] for p in st.processes], st.job.batch, cfg.window_s).as_dict()
+    return pool_processes(st.processes, st.job.batch, cfg.window_s).as_dict()
 
 
 def _rel_ci(st: JobState, cfg: ProtocolConfig) -> float:

@@ -111,13 +111,17 @@ class Pooled:
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
 
 
-def pool(per_process_samples: Sequence[Sequence[int]], batch: int, window_s: float = windows.WINDOW_S) -> Pooled:
+def pool(per_process_samples: Sequence[Sequence[int]], batch: int, window_s: float = windows.WINDOW_S,
+         window_medians: Sequence[Sequence[float]] | None = None) -> Pooled:
+    """`window_medians`: the processes' windows as they were timed (paired measurements alternate whole
+    windows); by default each process's samples are split into windows of `window_s`."""
     if not per_process_samples:
         raise ValueError("no processes to pool")
     arrays = [np.asarray(s, dtype=np.float64) for s in per_process_samples]
     medians = [float(np.median(a)) for a in arrays]
     everything = summarize(np.concatenate(arrays))
-    window_medians = [[w["p50"] for w in windows.summaries(a, window_s)] for a in arrays]
+    if window_medians is None:
+        window_medians = [[w["p50"] for w in windows.summaries(a, window_s)] for a in arrays]
     head = windows.headline(window_medians)
     p50 = head.p50
     spread = (max(head.process_p50s) - min(head.process_p50s)) / p50 if p50 > 0 else 0.0
@@ -129,3 +133,11 @@ def pool(per_process_samples: Sequence[Sequence[int]], batch: int, window_s: flo
         p50_all=everything.p50, process_p50s=head.process_p50s, windows=head.windows,
         windows_set_aside=head.set_aside, set_aside_share=head.set_aside_share,
     )
+
+
+def pool_processes(processes: Sequence[dict], batch: int, window_s: float = windows.WINDOW_S) -> Pooled:
+    """`pool` over records' processes: a process that took turns with another workload (a pinned
+    reference, the other lockstep side) keeps the windows it timed; the others are split by `window_s`."""
+    paired = all(p.get("windows") and (p.get("reference") or p.get("lockstep")) for p in processes)
+    return pool([p["samples_ns"] for p in processes], batch, window_s,
+                [[w["p50"] for w in p["windows"]] for p in processes] if paired else None)

@@ -72,6 +72,17 @@ def summaries(samples_ns: Sequence[int], window_s: float = WINDOW_S,
     return out
 
 
+def of_windows(windows_ns: Sequence[Sequence[int]]) -> list[dict[str, float]]:
+    """The same per-window statistics for windows timed as such (paired measurements), in their order."""
+    out, start = [], 0
+    for w in windows_ns:
+        x = np.asarray(w, dtype=np.float64)
+        out.append({"start": start, "n": int(x.size), "p50": float(np.median(x)), "min": float(x.min()),
+                    "p90": float(np.percentile(x, 90))})
+        start += int(x.size)
+    return out
+
+
 def _arrays(window_medians: Sequence[Sequence[float]]) -> list[np.ndarray]:
     procs = [np.asarray(m, dtype=np.float64) for m in window_medians if len(m)]
     if not procs:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import faulthandler
 import importlib
-import os
 import resource
 import signal
 import sys
@@ -29,7 +28,7 @@ from backends.base import OpenContext, Session, SkipJob
 from backends.calibration import Calibration
 from harness.host import gpu, machine
 from harness.host.environment import library_versions
-from harness.measure import calibration, windows
+from harness.measure import calibration, paired, windows
 from harness.measure.jobs import Job
 from harness.measure.parity import compare
 from harness.measure.protocol import (
@@ -39,8 +38,12 @@ from harness.measure.protocol import (
     Measurement,
     ProtocolConfig,
     measure,
+    measure_beside,
     warm_up,
 )
+from harness.measure.reference import build as build_reference
+from harness.measure.reference import for_job as reference_for
+from harness.measure.reference import identity as reference_identity
 from harness.measure.stats import summarize
 from harness.plugins import load_plugins
 from model_zoo.weights import state_sha256
@@ -176,12 +179,19 @@ def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError(f"prepared earlier, but now: {session.reason}")
     session.run()
     gpu_before = gpu.snapshot() if job.device == "cuda" else {}
-    result = measure(session.run, cfg, timed_run=boundary_timer(session, job))
+    beside = reference_for(job, cfg.reference)
+    if beside:  # the pinned reference takes turns with the job, window by window
+        step = boundary_timer(session, job) or paired.host_timed(session.run)
+        result, alt = measure_beside(step, build_reference(beside, job.threads), cfg)
+        timed = {**timed_fields(result, cfg), "windows": windows.of_windows(alt.samples[0]),
+                 "reference": {**reference_identity(beside), "window_p50_ns": alt.medians[1]}}
+    else:
+        timed = timed_fields(measure(session.run, cfg, timed_run=boundary_timer(session, job)), cfg)
     after = machine.snapshot()
     gpu_state = {"before": gpu_before, "after": gpu.snapshot(), **session.memory()} if job.device == "cuda" else None
     session.close()
     return {
-        **timed_fields(result, cfg),
+        **timed,
         "machine": machine.between(before, after),
         "probe": probe,
         "peak_rss_mb": peak_rss_mb(),
@@ -234,71 +244,35 @@ def child_main(target: str, payload: dict[str, Any], conn) -> None:
 
 
 def serve(commands: IO[str], replies: IO[str]) -> None:
-    """A resident lockstep process: open the job's session once, then time one window per command.
+    """A resident lockstep side (`harness.measure.paired.serve`): open the job's session once, warm it up,
+    check parity, then time one window per command. Its runtime is opened with a passive wait policy, so
+    it does not spin while the other side has the turn."""
+    state: dict[str, Any] = {}
 
-    Protocol (JSON lines): the first line is the payload; the reply is the prepared state (artifact,
-    parity, settings). Then `{"window_s": S}` times iterations for S seconds and replies with their
-    samples; `{"quit": true}` replies with the machine signals and ends. Between commands the process
-    blocks on a read, and its runtime was opened with a passive wait policy, so it does not spin.
-    """
-    import json
+    def open_side(payload: dict[str, Any]) -> tuple[paired.Step | None, dict[str, Any]]:
+        load_plugins()
+        name = payload["job"]["backend"]
+        if name in registry.names():  # this side's own registry: a plugin may wrap a backend on one side only
+            payload = {**payload, "backend_ref": registry.ref(name)}
+        state["before"] = machine.snapshot()
+        job, info, reference, session, build_s = open_job({**payload, "passive_wait": True}, parity=payload["parity"])
+        if isinstance(session, SkipJob):
+            return None, {"skipped": session.reason}
+        state["session"] = session
+        cfg = ProtocolConfig.from_dict(payload["protocol"])
+        step = boundary_timer(session, job) or paired.host_timed(session.run)
+        warm_up(step, cfg)
+        parity = reference.check(session, job.precision) if reference is not None else None
+        return step, {"parity": parity, "artifact": session.artifact, "backend_info": session.info, "model_info": info,
+                      "cold_start": {"build_s": build_s, **session.cold}, "libraries": library_versions(),
+                      "wait_policy": session.info.get("wait_policy")}
 
-    def reply(obj: dict[str, Any]) -> None:
-        replies.write(json.dumps(obj) + "\n")
-        replies.flush()
+    def finish() -> dict[str, Any]:
+        state["session"].close()
+        return {"machine": machine.between(state["before"], machine.snapshot()), "peak_rss_mb": peak_rss_mb()}
 
-    payload = json.loads(commands.readline())
-    load_plugins()
-    name = payload["job"]["backend"]
-    if name in registry.names():  # this side's own registry: a plugin may wrap a backend on one side only
-        payload = {**payload, "backend_ref": registry.ref(name)}
-    before = machine.snapshot()
-    job, info, reference, session, build_s = open_job({**payload, "passive_wait": True}, parity=payload["parity"])
-    if isinstance(session, SkipJob):
-        reply({"skipped": session.reason})
-        return
-    cfg = ProtocolConfig.from_dict(payload["protocol"])
-    timer = boundary_timer(session, job)
-    step = timer or (lambda: _host_timed(session.run))
-    warm_up(step, cfg)
-    parity = reference.check(session, job.precision) if reference is not None else None
-    reply({"parity": parity, "artifact": session.artifact, "backend_info": session.info, "model_info": info,
-           "cold_start": {"build_s": build_s, **session.cold}, "libraries": library_versions(),
-           "wait_policy": session.info.get("wait_policy")})
-    for line in commands:
-        command = json.loads(line)
-        if command.get("quit"):
-            break
-        end = time.perf_counter() + command["window_s"]
-        samples = [step()]
-        while time.perf_counter() < end or len(samples) < windows.MIN_WINDOW_ITERS:
-            samples.append(step())
-        reply({"samples_ns": samples})
-    session.close()
-    reply({"machine": machine.between(before, machine.snapshot()), "peak_rss_mb": peak_rss_mb()})
+    paired.serve(commands, replies, open_side, finish)
 
 
-def _host_timed(run: Callable[[], None]) -> int:
-    t0 = time.perf_counter_ns()
-    run()
-    return time.perf_counter_ns() - t0
-
-
-def main(argv: list[str]) -> int:
-    """`python -m harness.measure.worker --serve`: a resident lockstep process in this interpreter.
-
-    Its replies go to the original stdout, and anything a library prints is sent to stderr, so the
-    JSON-lines channel stays clean.
-    """
-    if argv[1:] != ["--serve"]:
-        sys.stderr.write("usage: python -m harness.measure.worker --serve\n")
-        return 2
-    replies = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    serve(sys.stdin, replies)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+if __name__ == "__main__":  # `python -m harness.measure.worker --serve`: a resident lockstep side
+    sys.exit(paired.serve_main(sys.argv, "harness.measure.worker", serve))

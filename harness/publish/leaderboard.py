@@ -24,6 +24,7 @@ from harness.store.accuracy_records import index as accuracy_index
 from harness.store.accuracy_records import record_key
 from harness.store.job_key import DEFAULTS, KEY_FIELDS, key_of
 from harness.store.records import machine_of
+from harness.store.runs import reference_label
 from model_zoo.errors import ZooError
 
 # A CI wider than this (half-width relative to the value) says nothing about the value: it is never
@@ -47,10 +48,29 @@ class Top1:
         return f"{self.value:.1f}" + ("" if self.measured else " (reported)")
 
 
+FIGURES = ("ms", "relative")
+
+
+def relative_legend(records: list[dict[str, Any]]) -> str:
+    """The caption of a relative table: what a cell is and which pinned reference each figure is relative to,
+    with the reference's own p50 (so a reader can get back to milliseconds)."""
+    refs: dict[str, list[float]] = {}
+    for rec in records:
+        rel = rec.get("relative")
+        if rec["status"] == "ok" and rel:
+            refs.setdefault(reference_label(rel["reference"]), []).append(rel["reference_p50_ms"])
+    named = "; ".join(f"{label}, its own p50 {min(v):.2f}-{max(v):.2f} ms" if min(v) != max(v)
+                      else f"{label}, its own p50 {v[0]:.2f} ms" for label, v in refs.items()) or "none in these runs"
+    return (f"relative = the job's time / its pinned reference's, timed beside it window by window in the same process "
+            f"(the median over window pairs), ± half-width of its 95% CI; reference: {named}; ! = failed parity, "
+            f"~ = unstable, — = not timed beside a reference (a GPU or phone job, `--reference none`, an older run); "
+            f"rows sorted by each model's fastest measured cell")
+
+
 @dataclass(frozen=True)
 class Cell:
     status: str
-    p50_ms: float | None = None
+    p50_ms: float | None = None  # the cell's figure: milliseconds, or the relative figure in a relative table
     p90_ms: float | None = None
     ci_ms: tuple[float, float] | None = None
     unstable: bool = False
@@ -64,15 +84,19 @@ class Cell:
         """Top-1 measured through this cell's artifact, where an accuracy record is joined."""
         return _measured(self.accuracy)
 
+    relative: bool = False
+
     def text(self) -> str:
         if self.status != "ok":
             return self.status
+        if self.p50_ms is None:
+            return "—"
         flags = ("!" if self.parity_failed else "") + ("~" if self.unstable else "")
         ci = ""
         if self.ci_ms and self.p50_ms:
             half = rel_halfwidth(self.p50_ms, *self.ci_ms)
             ci = " ±?" if half > MEANINGLESS_CI else f" ±{half:.1%}"
-        return f"{self.p50_ms:.2f}{ci}{flags}"
+        return (f"{self.p50_ms:.3f}x" if self.relative else f"{self.p50_ms:.2f}") + ci + flags
 
 
 @dataclass
@@ -117,13 +141,17 @@ def _measured(acc: dict[str, Any] | None, reference: bool = False) -> Top1 | Non
                 f"{what}: {data['images']} images of {data['path']}")
 
 
-def _cell(rec: dict[str, Any], acc: dict[str, Any] | None) -> Cell:
+def _cell(rec: dict[str, Any], acc: dict[str, Any] | None, figure: str = "ms") -> Cell:
     stats, parity = rec.get("stats"), rec.get("parity")
     if rec["status"] != "ok" or not stats:
         return Cell(rec["status"], message=rec["message"], record=rec)
+    failed = bool(parity) and not parity["passed"]
+    if figure == "relative":
+        rel = rec.get("relative")
+        return Cell("ok", rel and rel["value"], None, rel and (rel["ci_low"], rel["ci_high"]), rec["unstable"],
+                    failed, rec["message"], rec, acc, relative=True)
     ci = (stats["ci_low"] / 1e6, stats["ci_high"] / 1e6) if stats.get("ci_low") is not None else None
-    return Cell("ok", stats["p50"] / 1e6, stats["p90"] / 1e6, ci, rec["unstable"],
-                bool(parity) and not parity["passed"], rec["message"], rec, acc)
+    return Cell("ok", stats["p50"] / 1e6, stats["p90"] / 1e6, ci, rec["unstable"], failed, rec["message"], rec, acc)
 
 
 def _spec_facts(model: str) -> tuple[float | None, str, Top1 | None, bool]:
@@ -138,8 +166,10 @@ def _spec_facts(model: str) -> tuple[float | None, str, Top1 | None, bool]:
     return ref.macs_m, spec.family, top1, spec.reparameterizable
 
 
-def build(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None) -> tuple[list[str], list[Row]]:
-    """Columns (one per backend/device/precision/batch/threads seen) and rows sorted by best p50.
+def build(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None,
+          figure: str = "ms") -> tuple[list[str], list[Row]]:
+    """Columns (one per backend/device/precision/batch/threads seen) and rows sorted by best p50 (or best
+    relative figure: `figure="relative"`).
 
     `accuracy` records are joined to the latency records that ran the same artifact.
     """
@@ -161,7 +191,7 @@ def build(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None =
         if rec.get("model_info") and row.params is None:
             row.params = rec["model_info"].get("params")
         acc = joined.get(record_key(rec)) if rec["status"] == "ok" else None
-        row.cells[label] = _cell(rec, acc)
+        row.cells[label] = _cell(rec, acc, figure)
         if acc is not None and (row.top1 is None or not row.top1.measured):
             row.top1 = _measured(acc, reference=True)
     order = {name: i for i, name in enumerate(registry.names())}
@@ -178,15 +208,16 @@ def table(columns: list[str], rows: list[Row]) -> tuple[list[str], list[list[str
     return header, body
 
 
-def as_lists(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None) -> tuple[list[str], list[list[str]]]:
-    return table(*build(records, accuracy))
+def as_lists(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None,
+             figure: str = "ms") -> tuple[list[str], list[list[str]]]:
+    return table(*build(records, accuracy, figure))
 
 
-def markdown(columns: list[str], rows: list[Row], plots: dict[str, str] | None = None) -> str:
+def markdown(columns: list[str], rows: list[Row], plots: dict[str, str] | None = None, legend: str = LEGEND) -> str:
     """The built table as Markdown, its legend, the sources of reported top-1, and the plots given as
     {column: image path}."""
     header, body = table(columns, rows)
-    text = tables.markdown(header, body) + f"\n{LEGEND}.\n"
+    text = tables.markdown(header, body) + f"\n{legend}.\n"
     sources: dict[str, list[str]] = {}
     for row in rows:
         if row.top1 and not row.top1.measured:
@@ -199,8 +230,8 @@ def markdown(columns: list[str], rows: list[Row], plots: dict[str, str] | None =
     return text
 
 
-def to_markdown(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None) -> str:
-    return markdown(*build(records, accuracy))
+def to_markdown(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None, figure: str = "ms") -> str:
+    return markdown(*build(records, accuracy, figure), legend=relative_legend(records) if figure == "relative" else LEGEND)
 
 
 def to_csv(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None) -> str:
@@ -210,7 +241,8 @@ def to_csv(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None 
     writer.writerow([*KEY_FIELDS, "status",
                      "p50_ms", "p90_ms", "ci_low_ms", "ci_high_ms", "p50_all_iterations_ms", "windows_set_aside",
                      "spread", "unstable", "parity_passed", "params", "gflops", "peak_share", "top1_measured",
-                     "top1_reported", "message", "machine"])
+                     "top1_reported", "message", "machine", "relative", "relative_ci_low", "relative_ci_high",
+                     "reference", "reference_p50_ms"])
     joined = accuracy_index(accuracy or [])
     for rec in records:
         j, s, p = rec["job"], rec.get("stats") or {}, rec.get("parity")
@@ -222,8 +254,16 @@ def to_csv(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None 
                          int(rec["unstable"]), "" if p is None else int(p["passed"]),
                          (rec.get("model_info") or {}).get("params", ""), s.get("gflops", ""), s.get("peak_share", ""),
                          _top1_csv(joined.get(record_key(rec))),
-                         _top1_csv(_spec_facts(j["model"])[2]), rec["message"], machine_of(rec.get("host") or {})])
+                         _top1_csv(_spec_facts(j["model"])[2]), rec["message"], machine_of(rec.get("host") or {}),
+                         *_relative_csv(rec.get("relative"))])
     return out.getvalue()
+
+
+def _relative_csv(rel: dict[str, Any] | None) -> list[str]:
+    if not rel:
+        return [""] * 5
+    return [f"{rel['value']:.4f}", f"{rel['ci_low']:.4f}", f"{rel['ci_high']:.4f}", reference_label(rel["reference"]),
+            f"{rel['reference_p50_ms']:.4f}"]
 
 
 def _top1_csv(value: dict[str, Any] | Top1 | None) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.publish import int8, profile
-from harness.publish.leaderboard import LEGEND, Cell, Row, build, markdown
+from harness.publish.leaderboard import LEGEND, Cell, Row, build, markdown, relative_legend
 from harness.publish.plots import draw_all, draw_int8, slug
 from harness.store.accuracy_records import record_path
 from harness.store.records import atomic_write_text, replacing_folder
@@ -201,13 +201,16 @@ def write_site(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], fo
     return folder / "index.html"
 
 
-def write_markdown(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], path: Path) -> Path:
-    """The Markdown table with its plots (PNG embedded, SVG beside it) in `plots/` next to `path`."""
+def write_markdown(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], path: Path, figure: str = "ms") -> Path:
+    """The Markdown table (milliseconds, or relative figures) with its plots (latency, PNG embedded, SVG
+    beside it) in `plots/` next to `path`."""
     columns, rows = build(records, accuracy)
     plots = draw_all(columns, rows, path.parent / "plots", _plot_machine(records))
     embedded = {c: str(files[0].relative_to(path.parent)) for c, files in plots.items()}
     quantized = int8.rows(records, accuracy)
     int8_plots = draw_int8(quantized, _reported(rows), path.parent / "plots", _plot_machine(records))
-    atomic_write_text(path, markdown(columns, rows, embedded) + int8.markdown(
+    legend = relative_legend(records) if figure == "relative" else LEGEND
+    table_columns, table_rows = build(records, accuracy, figure) if figure != "ms" else (columns, rows)
+    atomic_write_text(path, markdown(table_columns, table_rows, embedded, legend) + int8.markdown(
         quantized, {b: str(files[0].relative_to(path.parent)) for b, files in int8_plots.items()}, records))
     return path

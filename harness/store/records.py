@@ -97,6 +97,15 @@ SCHEMA: dict[str, Any] = {
             "type": "object", "required": ["source", "size", "sha256", "meaningful"],
             "description": "an int8 job's calibration inputs; meaningful false: random input, accuracy means nothing"}]},
         "peak_rss_mb": _NUM,
+        "relative": {"anyOf": [{"type": "null"}, {
+            "type": "object", "required": ["value", "ci_low", "ci_high", "pairs", "reference", "reference_p50_ms", "statistic"],
+            "description": "the job's time over a pinned reference's, timed beside it window by window "
+                           "(`harness.measure.relative`): what history and the nightly track",
+            "properties": {"value": {"type": "number", "exclusiveMinimum": 0}, "ci_low": _NUM, "ci_high": _NUM,
+                           "pairs": {"type": "integer", "minimum": 3},
+                           "reference": {"type": "object", "required": ["name"]},
+                           "reference_p50_ms": {"type": "number", "exclusiveMinimum": 0},
+                           "statistic": {"type": "string"}}}]},
         "speedup": {"type": "object", "required": ["ratio", "ci_low", "ci_high", "pairs", "method"],
                     "description": "an int8 record timed in lockstep with its fp32 partner (`bench int8`): fp32/int8"},
     },

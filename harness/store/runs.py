@@ -21,7 +21,8 @@ from harness.store.job_key import KEY_FIELDS, key_of
 from harness.store.records import read_record, replacing_folder
 
 COLUMNS = ("run_id", "job_id", "created", *KEY_FIELDS, "status", "unstable", "parity_passed", "p50_ns", "p90_ns", "ci_low_ns", "ci_high_ns",
-           "spread", "processes", "commit_sha", "cpu", "preset", "path")
+           "spread", "processes", "commit_sha", "cpu", "preset", "path", "relative", "relative_ci_low", "relative_ci_high",
+           "reference")
 _DDL = f"""CREATE TABLE IF NOT EXISTS records ({', '.join(COLUMNS)}, PRIMARY KEY (run_id, job_id));
 CREATE INDEX IF NOT EXISTS records_key ON records (model, backend, device, precision, batch, threads);"""
 
@@ -50,14 +51,21 @@ def default_index(root: Path) -> Path:
     return root / "index.sqlite"
 
 
+def reference_label(identity: dict[str, Any]) -> str:
+    """How an index row and a caption name the pinned reference of a relative figure: `conv-dense (torch
+    2.11.0)`; relative figures compare only under the same label."""
+    return f"{identity['name']} (torch {identity.get('torch', '?')})"
+
+
 def _row(rec: dict[str, Any], path: Path) -> tuple:
-    job, stats, parity = rec["job"], rec.get("stats") or {}, rec.get("parity") or {}
+    job, stats, parity, rel = rec["job"], rec.get("stats") or {}, rec.get("parity") or {}, rec.get("relative") or {}
     return (rec["run_id"], rec["job_id"], rec["created"], *key_of(job), rec["status"],
             int(rec["unstable"]),
             None if not parity else int(parity["passed"]), stats.get("p50"), stats.get("p90"), stats.get("ci_low"),
             stats.get("ci_high"), stats.get("spread"), stats.get("processes"),
             (rec["host"].get("project") or {}).get("commit"), (rec["host"].get("cpu") or {}).get("model"),
-            (rec.get("protocol") or {}).get("preset"), str(path))
+            (rec.get("protocol") or {}).get("preset"), str(path), rel.get("value"), rel.get("ci_low"), rel.get("ci_high"),
+            reference_label(rel["reference"]) if rel else None)
 
 
 def index_record(db: Path, rec: dict[str, Any], path: Path) -> None:

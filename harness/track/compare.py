@@ -27,6 +27,7 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.measure import windows
+from harness.measure.paired import paired_ci
 from harness.measure.parity import describe as describe_parity
 from harness.publish import tables
 from harness.store.job_key import DEFAULTS, KEY_FIELDS
@@ -194,15 +195,6 @@ def compare_records(base: dict[str, Any], cand: dict[str, Any], threshold: float
     return _row(base, cand, ratio, lo, hi, max(MIN_FLOOR, drift), threshold, probe_ratio, note)
 
 
-def paired_ci(ratios: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
-    """Median of paired ratios and its 95% bootstrap CI over pairs."""
-    rng = np.random.default_rng(seed)
-    reps = np.median(ratios[rng.integers(0, ratios.size, (BOOTSTRAP, ratios.size))], axis=1)
-    lo, hi = np.percentile(reps, [2.5, 97.5])
-    med = float(np.median(ratios))
-    return med, min(float(lo), med), max(float(hi), med)
-
-
 def paired_figures(paired) -> tuple[float, float, float, float]:
     """(median paired ratio, its 95% CI, the key's floor from the in-run A/A pairs) of lockstep data."""
     ratio, lo, hi = paired_ci(paired.ratios())
@@ -212,11 +204,13 @@ def paired_figures(paired) -> tuple[float, float, float, float]:
 
 def compare_paired(base: dict[str, Any], cand: dict[str, Any], paired, threshold: float) -> KeyResult:
     """A lockstep key: the median of paired window ratios, its CI over pairs, the in-run A/A floor. Its
-    millisecond columns are the medians of the same paired windows, so they divide to about the ratio
-    (not the quiet-window p50s of the sides' records, another statistic)."""
+    millisecond columns say the same thing in milliseconds: the baseline's median paired window, and the
+    candidate's as that times the ratio, so the two divide to the printed ratio (not the quiet-window
+    p50s of the sides' records, nor the candidate's own median window: other statistics)."""
     ratio, lo, hi, floor = paired_figures(paired)
     row = _row(base, cand, ratio, lo, hi, floor, threshold, None)
-    row.baseline_p50_ms, row.candidate_p50_ms = float(np.median(paired.base)) / 1e6, float(np.median(paired.cand)) / 1e6
+    row.baseline_p50_ms = float(np.median(paired.base)) / 1e6
+    row.candidate_p50_ms = row.baseline_p50_ms * ratio
     return row
 
 

@@ -1,4 +1,9 @@
-"""`bench history`: p50 per job key over every run in the index, with change points.
+"""`bench history`: each job key's figure over every run in the index, with change points.
+
+The figure is the relative one (the job's time over its pinned reference's, `harness.measure.relative`)
+where the runs have it, one series per reference identity: on a shared host the milliseconds move with
+the machine's moods within the hour, the relative figure far less. `figure="ms"` shows milliseconds;
+keys never timed beside a reference (GPU, phone, older runs) always do.
 
 Steps are found by ruptures' PELT (Killick et al. 2012) on log p50, l2 cost, with the penalty
 PENALTY * sigma^2 * log(n), where sigma is the series' noise estimated robustly from successive
@@ -31,9 +36,9 @@ class Point:
     run_id: str
     created: str
     commit: str | None
-    p50_ms: float
-    ci_low_ms: float | None
-    ci_high_ms: float | None
+    value: float  # in the series' unit
+    ci_low: float | None
+    ci_high: float | None
     unstable: bool
 
 
@@ -51,11 +56,13 @@ class Series:
     points: list[Point]
     steps: list[Step] = field(default_factory=list)
     preset: str | None = None  # quick and default runs of one key are separate series: they measure differently
-    unit: str = "ms"  # or "x" for the gate's lockstep ratio against the pinned environment
+    unit: str = "ms"  # "x" for the gate's lockstep ratio against the pinned environment, "rel" relative figures
+    reference: str | None = None  # the pinned reference of a relative series
 
     @property
     def label(self) -> str:
-        return key_label(self.key) + (f" · {self.preset} preset" if self.preset else "")
+        return (key_label(self.key) + (f" · {self.preset} preset" if self.preset else "")
+                + (f" · relative to {self.reference}" if self.reference else ""))
 
 
 def change_points(values: list[float], min_size: int = 3) -> list[int]:
@@ -88,7 +95,13 @@ def refine(signal: np.ndarray, starts: list[int], min_size: int) -> list[int]:
     return out
 
 
-def load_series(db: Path, **where: Any) -> list[Series]:
+FIGURES = ("relative", "ms")
+
+
+def load_series(db: Path, figure: str = "relative", **where: Any) -> list[Series]:
+    """Every key's series (per preset; relative ones per reference identity), oldest run first."""
+    if figure not in FIGURES:
+        raise HarnessError(f"unknown figure {figure!r}; use relative or ms")
     rows = [r for r in store.query(db, **where) if r["status"] == "ok" and r["p50_ns"]]
     if not rows:
         raise HarnessError("no measured jobs in the index match; `bench index rebuild` if runs are missing")
@@ -97,9 +110,21 @@ def load_series(db: Path, **where: Any) -> list[Series]:
         grouped.setdefault((*(r[k] for k in KEY_FIELDS), r["preset"]), []).append(r)
     series = []
     for key, items in grouped.items():
+        items = sorted(items, key=lambda r: r["created"])
+        relative = [r for r in items if r["relative"]]
+        if figure == "relative" and relative:
+            by_reference: dict[str, list[dict]] = {}
+            for r in relative:
+                by_reference.setdefault(r["reference"], []).append(r)
+            for reference, refs in by_reference.items():
+                points = [Point(r["run_id"], r["created"], r["commit_sha"], r["relative"], r["relative_ci_low"],
+                                r["relative_ci_high"], bool(r["unstable"])) for r in refs]
+                series.append(with_steps(Series(dict(zip(KEY_FIELDS, key)), points, preset=key[-1], unit="rel",
+                                                reference=reference)))
+            continue
         points = [Point(r["run_id"], r["created"], r["commit_sha"], r["p50_ns"] / 1e6,
                         r["ci_low_ns"] / 1e6 if r["ci_low_ns"] else None, r["ci_high_ns"] / 1e6 if r["ci_high_ns"] else None,
-                        bool(r["unstable"])) for r in sorted(items, key=lambda r: r["created"])]
+                        bool(r["unstable"])) for r in items]
         series.append(with_steps(Series(dict(zip(KEY_FIELDS, key)), points, preset=key[-1])))
     if all(len(s.points) < 2 for s in series):
         raise HarnessError("each matching job has only one run in the index; history needs at least two runs")
@@ -107,7 +132,7 @@ def load_series(db: Path, **where: Any) -> list[Series]:
 
 
 def with_steps(s: Series) -> Series:
-    values = [p.p50_ms for p in s.points]
+    values = [p.value for p in s.points]
     for i in change_points(values):
         before, after = np.median(values[:i]), np.median(values[i:])
         s.steps.append(Step(i, s.points[i].run_id, s.points[i].commit, float(after / before - 1)))
@@ -141,19 +166,23 @@ def gate_series(root: Path) -> list[Series]:
                    for key, points in grouped.items()), key=lambda s: s.label)
 
 
+UNITS = {"ms": "ms", "x": "x", "rel": "x ref"}
+AXIS_LABELS = {"ms": "p50 ms", "x": "ratio to the pinned baseline", "rel": "time / pinned reference's"}
+
+
 def lines(s: Series) -> list[str]:
     """`bench history`'s text: the series, then one line per run (when, which run and commit, the figure),
     each step under the run it starts at."""
     out = [f"{s.label}:"]
     steps = {st.index: st for st in s.steps}
+    digits = 2 if s.unit == "ms" else 3
     for i, p in enumerate(s.points):
         if i in steps:
             out.append(f"  ---- step {steps[i].size:+.1%} here (commit {(steps[i].commit or '?')[:10]}) ----")
-        digits = 3 if s.unit == "x" else 2
-        ci = "" if p.ci_low_ms is None else f" [{p.ci_low_ms:.{digits}f}–{p.ci_high_ms:.{digits}f}]"
+        ci = "" if p.ci_low is None else f" [{p.ci_low:.{digits}f}–{p.ci_high:.{digits}f}]"
         when = p.created[:16].replace("T", " ") if p.created else "?"
         mark = ("  undecided" if s.unit == "x" else "  unstable") if p.unstable else ""
-        out.append(f"  {when}  {p.p50_ms:8.3f} {s.unit}{ci}{mark}  commit {(p.commit or '?')[:10]}  run {p.run_id}")
+        out.append(f"  {when}  {p.value:8.3f} {UNITS[s.unit]}{ci}{mark}  commit {(p.commit or '?')[:10]}  run {p.run_id}")
     return out
 
 
@@ -164,7 +193,7 @@ def run_tick(p: Point) -> str:
 
 
 def plot(series: list[Series], path: Path) -> Path:
-    """p50 with CI bars per key over runs (x: each run's date, time and commit), steps as dashed lines;
+    """Each series' figure with CI bars per key over runs (x: each run's date, time and commit), steps as dashed lines;
     PNG or SVG."""
     import matplotlib
 
@@ -179,9 +208,9 @@ def plot(series: list[Series], path: Path) -> Path:
     fig, axes = plt.subplots(len(shown), 1, figsize=(9, 2.6 * len(shown)), squeeze=False)
     for ax, s in zip(axes[:, 0], shown):
         x = np.arange(len(s.points))
-        y = np.array([p.p50_ms for p in s.points])
-        lo = np.array([p.ci_low_ms if p.ci_low_ms is not None else p.p50_ms for p in s.points])
-        hi = np.array([p.ci_high_ms if p.ci_high_ms is not None else p.p50_ms for p in s.points])
+        y = np.array([p.value for p in s.points])
+        lo = np.array([p.ci_low if p.ci_low is not None else p.value for p in s.points])
+        hi = np.array([p.ci_high if p.ci_high is not None else p.value for p in s.points])
         ax.errorbar(x, y, yerr=[y - lo, hi - y], fmt="o-", ms=4, capsize=2, lw=1)
         unstable = [i for i, p in enumerate(s.points) if p.unstable]
         ax.plot(x[unstable], y[unstable], "x", color="tab:red", label="unstable" if unstable else None)
@@ -189,7 +218,7 @@ def plot(series: list[Series], path: Path) -> Path:
             ax.axvline(st.index - 0.5, ls="--", color="tab:orange")
             ax.annotate(f"{st.size:+.1%}", (st.index - 0.5, y.max()), color="tab:orange", fontsize=8)
         ax.set_xticks(x, [run_tick(p) for p in s.points], rotation=45, ha="right", fontsize=7)
-        ax.set_ylabel("p50 ms" if s.unit == "ms" else "ratio to the pinned baseline")
+        ax.set_ylabel(AXIS_LABELS[s.unit])
         if s.unit == "x":
             ax.axhline(1.0, color="grey", lw=0.8)
         ax.set_title(s.label, fontsize=9)

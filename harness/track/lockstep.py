@@ -20,12 +20,7 @@ distance from 1 says how far a pair can move with nothing changed.
 
 from __future__ import annotations
 
-import json
-import os
-import selectors
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +29,11 @@ from typing import Any
 import numpy as np
 
 from backends import registry
-from harness import PROJECT_ROOT
 from harness.errors import HarnessError
 from harness.host import environment
-from harness.measure import recording
+from harness.measure import recording, windows
 from harness.measure.jobs import Job
+from harness.measure.paired import Alternation, Resident, SideFailed, alternate
 from harness.measure.protocol import ProtocolConfig
 from harness.measure.recording import RunContext, ensure_writable, judged, make_record
 from harness.measure.stats import summarize
@@ -48,7 +43,6 @@ from harness.store import runs as store
 PAIRS = 20
 WINDOW_S = 0.1
 WARM_PAIRS = 2  # alternations discarded before pairing: both sides' caches and clocks settle
-LOCKSTEP_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}  # OpenMP reads it once at start-up
 
 
 @dataclass(frozen=True)
@@ -67,73 +61,6 @@ def parse_env(pairs: list[str] | None) -> dict[str, str]:
             raise HarnessError(f"--*-env takes KEY=VALUE, not {pair!r}")
         env[key] = value
     return env
-
-
-class SideFailed(Exception):
-    """A resident process died, hung or refused the job; the message names the side."""
-
-
-class Resident:
-    """One side's measurement process, kept alive and timing a window when told to."""
-
-    def __init__(self, side: Side, timeout_s: float, module: str = "harness.measure.worker") -> None:
-        # the checkout first (both sides run this harness), then the side's own PYTHONPATH (a plugin for one side)
-        paths = [str(PROJECT_ROOT), side.env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))]
-        env = {**os.environ, **LOCKSTEP_ENV, **side.env, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-        self.side, self.timeout_s = side, timeout_s
-        self.stderr = tempfile.TemporaryFile(mode="w+")
-        try:
-            self.proc = subprocess.Popen([side.python, "-m", module, "--serve"], env=env, text=True,
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
-        except OSError as exc:
-            raise HarnessError(f"cannot start {side.python} for the {side.name} side: {exc.strerror}") from None
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(self.proc.stdout, selectors.EVENT_READ)
-        self.ready: dict[str, Any] = {}
-
-    def open(self, payload: dict[str, Any]) -> None:
-        """Send the job; the reply comes once the session is open and warm."""
-        self.ready = self.ask({**payload, "weights": self.side.weights})
-        if "skipped" in self.ready:
-            raise SideFailed(f"{self.side.name}: {self.ready['skipped']}")
-
-    def ask(self, command: dict[str, Any]) -> dict[str, Any]:
-        try:
-            self.proc.stdin.write(json.dumps(command) + "\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            raise SideFailed(self._death()) from None
-        if not self.selector.select(self.timeout_s):
-            self.proc.kill()
-            raise SideFailed(f"the {self.side.name} process did not answer within {self.timeout_s:g} s; killed")
-        line = self.proc.stdout.readline()
-        if not line:
-            raise SideFailed(self._death())
-        try:
-            reply = json.loads(line)
-        except json.JSONDecodeError:
-            reply = None
-        if not isinstance(reply, dict):
-            self.proc.kill()
-            raise SideFailed(f"the {self.side.name} process ({self.side.python}) answered {line.strip()[:80]!r}, "
-                             "not onebench's lockstep protocol; is onebench installed in that environment?")
-        return reply
-
-    def _death(self) -> str:
-        self.proc.wait(10)
-        self.stderr.seek(0)
-        lines = [ln for ln in self.stderr.read().strip().splitlines() if ln.strip()]
-        return f"the {self.side.name} process died: {lines[-1][:300] if lines else f'exit code {self.proc.returncode}'}"
-
-    def close(self) -> dict[str, Any]:
-        try:
-            return self.ask({"quit": True})
-        except SideFailed:
-            return {}
-        finally:
-            self.proc.kill()
-            self.proc.wait(10)
-            self.stderr.close()
 
 
 @dataclass
@@ -156,6 +83,11 @@ class Paired:
     def as_dict(self) -> dict[str, Any]:
         return {"key": list(self.key), "baseline_window_p50_ns": self.base, "candidate_window_p50_ns": self.cand,
                 "aa_window_p50_ns": [list(p) for p in self.aa]}
+
+    @classmethod
+    def of(cls, key: tuple, alt: Alternation) -> "Paired":
+        base, cand = alt.medians
+        return cls(key, base, cand, list(alt.aa))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Paired":
@@ -190,60 +122,44 @@ def lockstep_pair(jobs: tuple[Job, Job], cfg: ProtocolConfig, sides: tuple[Side,
     job = jobs[1]
     residents: list[Resident] = []
     try:
-        residents = [Resident(side, cfg.timeout_s) for side in sides]  # both interpreters start at once
-        for r, side_job in zip(residents, jobs):
+        residents = [Resident(side.name, "harness.measure.worker", cfg.timeout_s, side.python, side.env)
+                     for side in sides]  # both interpreters start at once
+        for r, side, side_job in zip(residents, sides, jobs):
             r.open({"job": side_job.as_dict(), "protocol": cfg.as_dict(), "backend_ref": registry.ref(side_job.backend),
-                    "cache_dir": str(cache_dir), "parity": True,
+                    "cache_dir": str(cache_dir), "parity": True, "weights": side.weights,
                     "calibration": (calibration or {}).get(side_job.model) if side_job.precision == "int8" else None})
-        samples: list[list[list[int]]] = [[], []]
-        medians: list[list[float]] = [[], []]
-        aa: list[tuple[float, float]] = []
-        last: tuple[int, float] | None = None
-
-        def alternate(i: int, total: int) -> None:
-            """Turn i: A then B, or B then A (ABBA); the first WARM_PAIRS turns are discarded."""
-            nonlocal last
-            if progress:
-                progress(job, i - WARM_PAIRS, total)
-            for s in ((0, 1) if i % 2 == 0 else (1, 0)):
-                window = residents[s].ask({"window_s": window_s})["samples_ns"]
-                med = float(np.median(window))
-                if i >= WARM_PAIRS:
-                    samples[s].append(window)
-                    medians[s].append(med)
-                    if last is not None and last[0] == s:
-                        aa.append((last[1], med))
-                last = (s, med) if i >= WARM_PAIRS else None
-
-        for i in range(WARM_PAIRS + pairs):
-            alternate(i, pairs)
+        more = None
         if decisive is not None:
-            started, i = time.monotonic(), WARM_PAIRS + pairs
-            while (decisive.undecided(Paired(job.key, medians[0], medians[1], aa))
-                   and time.monotonic() - started < decisive.key_s
-                   and decisive.spent_s + time.monotonic() - started < decisive.total_s):
-                for _ in range(decisive.batch):
-                    alternate(i, i - WARM_PAIRS + decisive.batch)
-                    i += 1
+            started = time.monotonic()
+
+            def more(alt: Alternation) -> bool:
+                """More pairs while the key's and the night's budgets last and the verdict, judged after
+                every batch, is still noisy."""
+                spent = time.monotonic() - started
+                if spent >= decisive.key_s or decisive.spent_s + spent >= decisive.total_s:
+                    return False
+                return (len(alt.samples[0]) - pairs) % decisive.batch != 0 or decisive.undecided(Paired.of(job.key, alt))
+
+        alt = alternate((residents[0], residents[1]), pairs, window_s, warm=WARM_PAIRS, more=more,
+                        progress=(lambda i, total: progress(job, i, total)) if progress else None)
+        if decisive is not None:
             decisive.spent_s += time.monotonic() - started
         ends = [r.close() for r in residents]
     finally:
         for r in residents:
-            if r.proc.poll() is None:
-                r.proc.kill()
+            r.kill()
+    samples, medians = alt.samples, alt.medians
     processes = []
     for s in (0, 1):
         flat = [t for w in samples[s] for t in w]
-        starts = np.cumsum([0] + [len(w) for w in samples[s][:-1]])
         processes.append({
             "samples_ns": flat, "warmup_ns": [], "warmup_converged": True, "stop_reason": "lockstep",
             "summary": summarize(flat).as_dict(), "machine": ends[s].get("machine", {}), "peak_rss_mb": ends[s].get("peak_rss_mb"),
-            "windows": [{"start": int(st), "n": len(w), "p50": float(np.median(w)), "min": float(min(w)),
-                         "p90": float(np.percentile(w, 90))} for st, w in zip(starts, samples[s])],
+            "windows": windows.of_windows(samples[s]),
             "wait_policy": residents[s].ready.get("wait_policy"),
             "lockstep": {"pairs": len(medians[s]), "window_s": window_s},
         })
-    return processes, [r.ready for r in residents], Paired(job.key, medians[0], medians[1], aa)
+    return processes, [r.ready for r in residents], Paired.of(job.key, alt)
 
 
 def cannot_time(job: Job) -> str | None:

@@ -1,31 +1,36 @@
-"""`bench selfcheck`: does the harness measure what independent tools measure, on this machine?
+"""`bench selfcheck`: does the harness measure what independent tools measure, on this machine, at N threads?
 
-Three checks: (1) the harness's own cost per iteration (an empty step timed by the protocol);
-(2) its ONNX Runtime timing against a hand-written `session.run` loop; (3) its OpenVINO timing
+Four checks: (1) the harness's own cost per iteration (an empty step timed by the protocol); (2) its
+resident ONNX Runtime session against a hand-written `session.run` loop; (3) the very processes
+`bench run` times (forked from the fork server, opened, warmed up and measured by the default protocol,
+then gone) against the same loop, which is what a sweep's figure is made of; (4) its OpenVINO session
 against OpenVINO's own `benchmark_app` with the same model file, precision, threads and latency hint.
 
 Whole-run comparisons cannot show +-3% agreement on a shared VM (runs minutes apart differ by up to
-35% here), so the sides take turns in many short rounds and each round is a pair: the harness's
-resident process (`harness.measure.worker --serve`, the very session a sweep times) against the resident
-hand-written loop, window by window (`harness.track.lockstep`); and against `benchmark_app`, which cannot
-stay resident, each `benchmark_app -niter` run (sized to the same time) between two harness windows,
-paired with their mean so that a drift of the machine during the run cancels.
-The result is the median of the paired ratios with a bootstrap CI over pairs.
+35% here), so each check is the paired scheduler (`harness.measure.paired`): the two sides take turns in
+ABBA order, round by round, and the result is the median of the paired ratios (harness / reference)
+with a bootstrap CI over rounds. `benchmark_app` cannot stay resident: each of its turns is one
+`-niter` run sized to the round's time. Both ONNX Runtime sides, and the `bench run` processes here, use
+the passive wait policy (`allow_spinning=0`): a side that spins while the other has the turn takes its
+core; what spinning itself changes at N threads is the runtime's behaviour, not the harness's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from backends.reference_tools import REFERENCES, benchmark_app_ms
 from harness.errors import HarnessError
 from harness.measure.jobs import Job
-from harness.measure.protocol import ProtocolConfig, measure, preset
-from harness.track.compare import paired_ci
-from harness.track.lockstep import Resident, Side, SideFailed
+from harness.measure.launch import MEASURE, mp_context, run_in_process
+from harness.measure.paired import Resident, Side, SideFailed, alternate, paired_ci
+from harness.measure.protocol import measure, preset
+from harness.track.reference_tools import REFERENCES, benchmark_app_ms
+
+WARM_ROUNDS = 1
 
 
 @dataclass
@@ -50,63 +55,101 @@ class Comparison:
 
 @dataclass
 class SelfCheckResult:
+    threads: int
     empty_step_ns: float  # what the protocol's clock adds inside each timed sample
     loop_ns_per_iter: float  # the whole loop's cost per iteration (outside the samples too)
     comparisons: list[Comparison]
 
 
-def harness_overhead(cfg: ProtocolConfig | None = None) -> tuple[float, float]:
-    cfg = cfg or preset("default", min_s=0.5, max_s=1.0, min_iters=1000)
+def harness_overhead() -> tuple[float, float]:
+    cfg = preset("default", min_s=0.5, max_s=1.0, min_iters=1000)
     result = measure(lambda: None, cfg)
     return float(np.median(result.samples_ns)), result.wall_s * 1e9 / (len(result.samples_ns) + len(result.warmup_ns))
 
 
-def _median_ms(reply: dict) -> float:
-    return float(np.median(reply["samples_ns"])) / 1e6
+class BenchmarkApp:
+    """`benchmark_app` as a side: each turn one `-niter` run sized to the turn's time from the harness's
+    last window; its median stands for the turn (it reports no samples)."""
+
+    def __init__(self, onnx: str, shape: list[int], threads: int, estimate_ms: float) -> None:
+        self.onnx, self.shape, self.threads, self.estimate_ms = onnx, shape, threads, estimate_ms
+
+    def window(self, window_s: float) -> list[int]:
+        ms = benchmark_app_ms(self.onnx, self.shape, self.threads, round(window_s * 1e3 / self.estimate_ms))
+        return [round(ms * 1e6)]
 
 
-def _check(backend: str, job: Job, cache: str, rounds: int, seconds: float, say) -> Comparison:
+class SweepProcess:
+    """A `bench run` measurement process as a side: each turn forks one from the fork server, which opens
+    the prepared session, warms up and measures by the protocol, and exits (the turn's length is the
+    protocol's, not the window's)."""
+
+    def __init__(self, payload: dict[str, Any], timeout_s: float) -> None:
+        self.payload, self.timeout_s = payload, timeout_s
+        self.ctx = mp_context([payload["job"]["backend"]])
+
+    def window(self, window_s: float) -> list[int]:
+        outcome = run_in_process(self.ctx, self.payload, self.timeout_s, MEASURE)
+        if outcome[0] != "ok":
+            raise SideFailed(f"a bench run process: {outcome[1]}")
+        return outcome[1]["samples_ns"]
+
+
+def _compare(name: str, harness: Side, reference: Side, rounds: int, seconds: float, say) -> Comparison:
+    """ABBA rounds of (reference, harness); the harness's medians over the reference's, round by round."""
+    alt = alternate((reference, harness), rounds, seconds, warm=WARM_ROUNDS,
+                    progress=lambda i, total: say(f"{name}: round {i + 1}/{total}"))
+    ref, har = alt.medians
+    return Comparison(name, [m / 1e6 for m in har], [m / 1e6 for m in ref])
+
+
+def _ort_checks(job: Job, cache: str, rounds: int, seconds: float, say) -> list[Comparison]:
     from backends import registry
 
-    kind, what = REFERENCES[backend]
-    comp = Comparison(f"{backend} vs {what}")
-    avail = registry.get(backend).availability()
+    names = [f"onnxruntime vs {REFERENCES['onnxruntime'][1]}", "bench run processes vs hand-written session.run loop"]
+    avail = registry.get("onnxruntime").availability()
     if not avail.ok:
-        comp.skipped = f"{avail.reason}; install: {avail.install}"
-        return comp
+        return [Comparison(n, skipped=f"{avail.reason}; install: {avail.install}") for n in names]
     cfg = preset("default")
-    payload = {"job": job.as_dict(), "protocol": cfg.as_dict(), "backend_ref": registry.ref(backend),
-               "cache_dir": cache, "parity": False}
-    harness = Resident(Side("harness"), cfg.timeout_s)
-    reference = None
+    payload = {"job": job.as_dict(), "protocol": cfg.as_dict(), "backend_ref": registry.ref("onnxruntime"),
+               "cache_dir": cache}
+    harness = Resident("harness", "harness.measure.worker", cfg.timeout_s)
+    loop = Resident("reference", "harness.track.reference_tools", cfg.timeout_s)
     try:
-        harness.open(payload)
-        onnx = harness.ready["artifact"]["path"]
-        shape = [job.batch, 3, job.input_size, job.input_size]
-        if kind == "resident":
-            reference = Resident(Side("reference"), cfg.timeout_s, module="backends.reference_tools")
-            reference.open({"onnx": onnx, "threads": job.threads, "shape": shape})
-        before = None if reference is not None else _median_ms(harness.ask({"window_s": seconds}))
-        for r in range(rounds):
-            say(f"{backend}: round {r + 1}/{rounds}")
-            if reference is not None:  # ABBA: the reference goes first in every other round
-                order = (harness, reference) if r % 2 == 0 else (reference, harness)
-                replies = {side.side.name: side.ask({"window_s": seconds}) for side in order}
-                comp.harness_ms.append(_median_ms(replies["harness"]))
-                comp.reference_ms.append(_median_ms(replies["reference"]))
-            else:  # benchmark_app between two harness windows: the pair is their mean against it
-                app_ms = benchmark_app_ms(onnx, shape, job.threads, round(seconds * 1e3 / before))
-                after = _median_ms(harness.ask({"window_s": seconds}))
-                comp.harness_ms.append((before + after) / 2)
-                comp.reference_ms.append(app_ms)
-                before = after
+        onnx = harness.open({**payload, "parity": False})["artifact"]["path"]
+        loop.open({"onnx": onnx, "threads": job.threads, "shape": [job.batch, 3, job.input_size, job.input_size]})
+        resident = _compare(names[0], harness, loop, rounds, seconds, say)
+        harness.close()
+        sweep = _compare(names[1], SweepProcess({**payload, "passive_wait": True}, cfg.timeout_s), loop, rounds,
+                         cfg.max_s, say)
     except (SideFailed, RuntimeError) as exc:
-        raise HarnessError(f"selfcheck: {backend}: {exc}") from None
+        raise HarnessError(f"selfcheck: onnxruntime: {exc}") from None
     finally:
-        for side in (harness, reference):
-            if side is not None:
-                side.close()
-    return comp
+        harness.kill()
+        loop.close()
+    return [resident, sweep]
+
+
+def _openvino_check(job: Job, cache: str, rounds: int, seconds: float, say) -> Comparison:
+    from backends import registry
+
+    name = f"openvino vs {REFERENCES['openvino'][1]}"
+    avail = registry.get("openvino").availability()
+    if not avail.ok:
+        return Comparison(name, skipped=f"{avail.reason}; install: {avail.install}")
+    cfg = preset("default")
+    harness = Resident("harness", "harness.measure.worker", cfg.timeout_s)
+    try:
+        ready = harness.open({"job": job.as_dict(), "protocol": cfg.as_dict(), "backend_ref": registry.ref("openvino"),
+                              "cache_dir": cache, "parity": False})
+        estimate_ms = float(np.median(harness.window(seconds))) / 1e6
+        app = BenchmarkApp(ready["artifact"]["path"], [job.batch, 3, job.input_size, job.input_size], job.threads,
+                           estimate_ms)
+        return _compare(name, harness, app, rounds, seconds, say)
+    except (SideFailed, RuntimeError) as exc:
+        raise HarnessError(f"selfcheck: openvino: {exc}") from None
+    finally:
+        harness.close()
 
 
 def run_selfcheck(model: str = "mobileone_s0", threads: int = 1, rounds: int = 12, seconds: float = 0.5,
@@ -121,5 +164,6 @@ def run_selfcheck(model: str = "mobileone_s0", threads: int = 1, rounds: int = 1
     say("harness overhead")
     empty_ns, loop_ns = harness_overhead()
     cache = str(cache_dir or default_cache_dir())
-    comparisons = [_check(b, Job(model, b, threads=threads), cache, rounds, seconds, say) for b in REFERENCES]
-    return SelfCheckResult(empty_ns, loop_ns, comparisons)
+    comparisons = [*_ort_checks(Job(model, "onnxruntime", threads=threads), cache, rounds, seconds, say),
+                   _openvino_check(Job(model, "openvino", threads=threads), cache, rounds, seconds, say)]
+    return SelfCheckResult(threads, empty_ns, loop_ns, comparisons)

@@ -18,6 +18,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from harness.measure.paired import host_timed, serve, serve_main
+
 HAND_LOOP_WARMUP_S = 1.0
 # backend -> (how its reference runs, what it is): "resident" = this module served beside the harness's
 # session window by window; "benchmark_app" = OpenVINO's tool run between two harness windows
@@ -42,30 +44,16 @@ def _ort_loop(onnx: str, threads: int, shape: list[int]):
 
 
 def serve_hand_loop(commands: IO[str], replies: IO[str]) -> None:
-    """The hand-written loop as a resident lockstep side (the JSON-lines protocol of
-    `harness.measure.worker.serve`): warm up for HAND_LOOP_WARMUP_S, then time `session.run` for each window."""
-    def reply(obj: dict[str, Any]) -> None:
-        replies.write(json.dumps(obj) + "\n")
-        replies.flush()
-
-    payload = json.loads(commands.readline())
-    run = _ort_loop(payload["onnx"], payload["threads"], payload["shape"])
-    end = time.perf_counter() + HAND_LOOP_WARMUP_S
-    while time.perf_counter() < end:
-        run()
-    reply({"ready": True})
-    for line in commands:
-        command = json.loads(line)
-        if command.get("quit"):
-            break
-        times = []
-        end = time.perf_counter() + command["window_s"]
-        while time.perf_counter() < end or len(times) < 3:
-            t0 = time.perf_counter_ns()
+    """The hand-written loop as a resident lockstep side (`harness.measure.paired.serve`): warm up for
+    HAND_LOOP_WARMUP_S, then time `session.run` for each window."""
+    def open_side(payload: dict[str, Any]):
+        run = _ort_loop(payload["onnx"], payload["threads"], payload["shape"])
+        end = time.perf_counter() + HAND_LOOP_WARMUP_S
+        while time.perf_counter() < end:
             run()
-            times.append(time.perf_counter_ns() - t0)
-        reply({"samples_ns": times})
-    reply({})
+        return host_timed(run), {"ready": True}
+
+    serve(commands, replies, open_side)
 
 
 def benchmark_app_ms(onnx: str, shape: list[int], threads: int, iterations: int) -> float:
@@ -87,11 +75,5 @@ def benchmark_app_ms(onnx: str, shape: list[int], threads: int, iterations: int)
     return float(found.group(1))
 
 
-if __name__ == "__main__":  # `python -m backends.reference_tools --serve`: the hand loop as a lockstep side
-    if sys.argv[1:] != ["--serve"]:
-        sys.exit("usage: python -m backends.reference_tools --serve")
-    import os
-
-    _replies = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
-    serve_hand_loop(sys.stdin, _replies)
+if __name__ == "__main__":  # `python -m harness.track.reference_tools --serve`: the hand loop as a lockstep side
+    sys.exit(serve_main(sys.argv, "harness.track.reference_tools", serve_hand_loop))
