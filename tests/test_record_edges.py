@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from harness.measure.jobs import Job, plan
-from harness.measure.protocol import Measurement, preset
+from harness.measure.protocol import MIN_PAIRS, Measurement, preset
 from harness.measure.recording import BUG_PREFIX, RunContext, judged, make_record
 from harness.measure.runner import run_sweep
 from harness.measure.stats import MIN_CI_SAMPLES
@@ -59,8 +59,11 @@ def test_a_job_slower_than_the_timing_window_gets_valid_records(tmp_path: Path, 
     jobs = plan([MODEL], ["fake-slow-iteration"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
     (slow,) = run_sweep(jobs, cfg, tmp_path / "run", cache_dir=tmp_path / "cache")
     assert slow["status"] == "ok", slow["message"]
-    counts = [len(p["samples_ns"]) for p in slow["processes"]]
-    assert counts == [cfg.min_iters] * 2  # each process timed only the minimum
+    for p in slow["processes"]:  # each process timed only the minimum: the protocol's iterations, the reference's pairs
+        sizes = [w["n"] for w in p["windows"]]
+        assert len(sizes) == len(p["reference"]["window_p50_ns"]) >= MIN_PAIRS and sum(sizes) >= cfg.min_iters
+        assert len(sizes) == MIN_PAIRS or sum(sizes[:-1]) < cfg.min_iters
+    assert slow["relative"]["pairs"] == sum(len(p["windows"]) for p in slow["processes"])
     for f in (tmp_path / "run" / "records").iterdir():
         records.read_record(f)
     if cfg.min_iters >= MIN_CI_SAMPLES:

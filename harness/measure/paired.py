@@ -76,9 +76,10 @@ class Local:
     """A side in this process: its step is timed directly."""
 
     step: Step
+    min_iters: int = MIN_WINDOW_ITERS
 
     def window(self, window_s: float) -> list[int]:
-        return time_window(self.step, window_s)
+        return time_window(self.step, window_s, self.min_iters)
 
 
 @dataclass
@@ -117,12 +118,10 @@ def alternate(sides: tuple[Side, Side], pairs: int, window_s: float, warm: int =
               progress: Callable[[int, int], None] | None = None) -> Alternation:
     """`warm` discarded turns, then `pairs` kept ones, then more while `more(alternation)` says so."""
     alt = Alternation()
-    for _ in range(warm):
-        alt.take_turn(sides, window_s, keep=False)
-    for i in range(pairs):
+    for i in range(-warm, pairs):  # progress counts warm-up turns below 0
         if progress:
             progress(i, pairs)
-        alt.take_turn(sides, window_s)
+        alt.take_turn(sides, window_s, keep=i >= 0)
     while more is not None and more(alt):
         if progress:
             progress(len(alt.samples[0]), len(alt.samples[0]) + 1)

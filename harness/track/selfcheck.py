@@ -98,7 +98,7 @@ class SweepProcess:
 def _compare(name: str, harness: Side, reference: Side, rounds: int, seconds: float, say) -> Comparison:
     """ABBA rounds of (reference, harness); the harness's medians over the reference's, round by round."""
     alt = alternate((reference, harness), rounds, seconds, warm=WARM_ROUNDS,
-                    progress=lambda i, total: say(f"{name}: round {i + 1}/{total}"))
+                    progress=lambda i, total: say(f"{name}: round {i + 1}/{total}" if i >= 0 else f"{name}: warming up"))
     ref, har = alt.medians
     return Comparison(name, [m / 1e6 for m in har], [m / 1e6 for m in ref])
 
