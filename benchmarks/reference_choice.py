@@ -90,7 +90,15 @@ def report(out: Path) -> None:
             line.append(f"{s}={spread[s][-1]:.1%}")
         print(f"{key:32s} " + " ".join(line))
     for s, v in spread.items():
-        print(f"{s:24s} spread median {np.median(v):.1%} worst {max(v):.1%}")
+        print(f"{s:24s} spread median {np.median(v):.1%} worst {max(v):.1%}  within 3%: {sum(x <= 0.03 for x in v)}/{len(v)}")
+    print("best candidate per model family (median spread over its jobs):")
+    families: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        families.setdefault(key.split("/")[0].rstrip("0123456789_m").rstrip("_s"), []).append(i)
+    for family, idx in families.items():
+        ranked = sorted((float(np.median([spread[s][i] for i in idx])), s) for s in stats if s != "job_quiet_ms")
+        print(f"  {family:18s} " + ", ".join(f"{s} {v:.1%}" for v, s in ranked[:4])
+              + f"  (ms: {np.median([spread['job_quiet_ms'][i] for i in idx]):.1%})")
 
 
 def main() -> None:

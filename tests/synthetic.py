@@ -34,3 +34,12 @@ def process_samples(rng: np.random.Generator, median_ns: float, processes: int =
                     process_sd: float = 0.01, iter_sd: float = 0.05) -> list[np.ndarray]:
     """Iterations lognormal around a per-process level that itself varies between processes."""
     return [median_ns * rng.normal(1, process_sd) * rng.lognormal(0, iter_sd, n) for _ in range(processes)]
+
+
+def with_relative(rec: dict, value: float, reference: str = "conv-dense", torch: str = "2.14.1",
+                  reference_ms: float = 3.0) -> dict:
+    """`rec` as if timed beside a pinned reference: its relative figure (CI +-0.5%)."""
+    rec["relative"] = {"value": value, "ci_low": value * 0.995, "ci_high": value * 1.005, "pairs": 12,
+                       "reference": {"name": reference, "torch": torch}, "reference_p50_ms": reference_ms,
+                       "statistic": "median over window pairs"}
+    return rec

@@ -10,7 +10,7 @@ import pytest
 from harness.errors import HarnessError
 from harness.store import runs as store
 from harness.track.history import change_points, lines, load_series, plot
-from tests.synthetic import process_samples, record
+from tests.synthetic import process_samples, record, with_relative
 
 
 def _noisy(levels: list[tuple[int, float]], sd: float = 0.01, seed: int = 0) -> list[float]:
@@ -118,3 +118,34 @@ def test_the_gate_history_is_each_lockstep_nights_ratio_with_its_steps(tmp_path:
     assert shown.exit_code == 0, shown.output
     assert "---- step +" in shown.stdout and " x [" in shown.stdout and "run nightly-20261231" not in shown.stdout
     assert (tmp_path / "gate.png").stat().st_size > 1000
+
+
+def test_history_follows_the_relative_figure_per_reference_and_ms_on_request(tmp_path: Path, monkeypatch) -> None:
+    """The milliseconds swing with the host (here +-15%, run to run) while the relative figure holds: no
+    step is found on it; a new reference identity (another torch) starts a series of its own; `--ms` shows
+    the milliseconds."""
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    db = tmp_path / "results" / "index.sqlite"
+    rng = np.random.default_rng(1)
+    host = [1.0, 1.15, 0.9, 1.12, 0.88, 1.15, 0.9, 1.1, 0.92, 1.14]
+    for i, speed in enumerate(host):
+        rec = record(process_samples(rng, 3e6 * speed, process_sd=0.0, iter_sd=0.001), run_id=f"run{i:02d}",
+                     created=f"2026-11-{i + 1:02d}T00:00:00+00:00", commit=f"c{i:02d}")
+        with_relative(rec, 1.5 * rng.normal(1, 0.004), torch="2.14.1" if i < 8 else "2.15.0")
+        store.index_record(db, rec, tmp_path / f"{i}.json")
+    old, new = load_series(db)
+    assert old.unit == new.unit == "rel" and "relative to conv-dense (torch 2.14.1)" in old.label
+    assert len(old.points) == 8 and len(new.points) == 2 and not old.steps
+    assert all(abs(p.value / 1.5 - 1) < 0.02 for p in old.points)
+    (ms,) = load_series(db, "ms")
+    assert ms.unit == "ms" and len(ms.points) == 10 and max(p.value for p in ms.points) > 3.3
+    with pytest.raises(HarnessError, match="unknown figure"):
+        load_series(db, "seconds")
+    monkeypatch.chdir(tmp_path)
+    shown = CliRunner().invoke(app, ["history"])
+    assert shown.exit_code == 0, shown.output
+    assert "x ref [" in shown.stdout and "relative to conv-dense (torch 2.15.0)" in shown.stdout
+    assert " ms [" in CliRunner().invoke(app, ["history", "--ms"]).stdout

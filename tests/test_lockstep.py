@@ -12,7 +12,8 @@ from harness.errors import HarnessError
 from harness.measure.jobs import plan
 from harness.measure.protocol import preset
 from harness.store import runs as store
-from harness.track.compare import compare_runs, paired_ci
+from harness.measure.paired import paired_ci
+from harness.track.compare import compare_runs
 from harness.track.lockstep import Paired, Side, parse_env, run_lockstep
 from tests.fake_backends import ALL
 
@@ -98,3 +99,20 @@ def test_a_key_that_never_decides_stops_at_its_budget(tmp_path: Path, monkeypatc
     _, _, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate")), tmp_path / "ls",
                                 tmp_path / "cache", pairs=3, window_s=0.01, decisive=spent)
     assert len(paired[0].base) > 3 and spent.spent_s >= spent.key_s  # it ran until its budget ended it
+
+
+def test_a_lockstep_rows_milliseconds_divide_to_its_printed_ratio() -> None:
+    """The row's ratio is the median of paired ratios; its ms columns must say the same thing (the old
+    columns were each side's own median window, which need not divide to it)."""
+    from harness.track.compare import compare_paired
+    from tests.synthetic import record
+
+    base_w = [10.0, 10.0, 30.0, 30.0, 30.0]
+    cand_w = [12.0, 12.0, 31.0, 31.0, 31.0]  # ratios 1.2, 1.2, 1.033.. x3: median 1.033; medians of sides 30 / 31
+    paired = Paired(("k",), [w * 1e6 for w in base_w], [w * 1e6 for w in cand_w], [])
+    rng = np.random.default_rng(0)
+    base, cand = record([rng.normal(5e6, 1e4, 40)]), record([rng.normal(5e6, 1e4, 40)])
+    row = compare_paired(base, cand, paired, 0.05)
+    assert row.ratio == pytest.approx(31 / 30)
+    assert row.candidate_p50_ms / row.baseline_p50_ms == pytest.approx(row.ratio)
+    assert row.baseline_p50_ms == pytest.approx(30.0)

@@ -13,7 +13,7 @@ from harness.publish import leaderboard, plots, site
 from tests import colour_model as cm
 from tests.browser import open_page
 from tests.helpers import bench
-from tests.synthetic import record
+from tests.synthetic import record, with_relative
 
 EVIL = '<script>window.pwned = 1</script>'
 PLUGIN = {"ONEBENCH_PLUGINS": "tests.colour_model"}
@@ -135,6 +135,38 @@ def test_the_figure_is_named_a_meaningless_ci_is_never_printed_and_csv_keeps_p50
     tight["stats"].update(gflops=55.0, peak_share=0.83)
     rows = list(__import__("csv").DictReader(leaderboard.to_csv([tight]).splitlines()))
     assert (rows[0]["gflops"], rows[0]["peak_share"]) == ("55.0", "0.83")
+
+
+def test_a_relative_table_shows_relative_figures_and_names_its_reference(tmp_path: Path, monkeypatch) -> None:
+    """`--relative`: each cell is the job's time over its pinned reference's, the caption names the reference
+    and its own p50; a record without one shows a dash; milliseconds stay the default and the csv has both."""
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+    from harness.store.records import write_record
+
+    rng = np.random.default_rng(4)
+    fast = with_relative(record([rng.normal(5e6, 1e4, 60) for _ in range(3)], model="mobileone_s0"), 1.25, reference_ms=4.0)
+    slow = record([rng.normal(9e6, 1e4, 60) for _ in range(3)], model="mobileone_s1")
+    header, body = leaderboard.as_lists([fast, slow], figure="relative")
+    cells = {row[0]: row[4] for row in body}
+    assert cells["mobileone_s0"].startswith("1.250x ±0.5%") and cells["mobileone_s1"] == "—"
+    assert leaderboard.as_lists([fast, slow])[1][0][4].startswith("5.00")  # milliseconds by default
+    md = leaderboard.to_markdown([fast, slow], figure="relative")
+    assert "conv-dense (torch 2.14.1), its own p50 4.00 ms" in md and "1.250x" in md
+    rows = {r["model"]: r for r in __import__("csv").DictReader(leaderboard.to_csv([fast, slow]).splitlines())}
+    assert rows["mobileone_s0"]["relative"] == "1.2500" and rows["mobileone_s0"]["reference"] == "conv-dense (torch 2.14.1)"
+    assert rows["mobileone_s1"]["relative"] == ""
+    run = tmp_path / "results" / "runs" / "r1"
+    for rec in (fast, slow):
+        write_record(run / "records" / f"{rec['job_id']}.json", rec)
+    monkeypatch.chdir(tmp_path)
+    shown = CliRunner().invoke(app, ["leaderboard", str(run), "--relative", "--format", "md"])
+    assert shown.exit_code == 0, shown.output
+    assert "1.250x" in shown.stdout and "relative = the job's time / its pinned reference's" in shown.stdout
+    written = CliRunner().invoke(app, ["leaderboard", str(run), "--relative", "--format", "md", "-o", "board/README.md"])
+    assert written.exit_code == 0, written.output
+    assert "1.250x" in (tmp_path / "board" / "README.md").read_text()
 
 
 def test_cuda_boundaries_and_layouts_are_columns_of_their_own() -> None:
