@@ -39,6 +39,9 @@ def leaderboard(
 
     if output and fmt is Fmt.rich:
         raise HarnessError("--output writes md or csv: add --format md or --format csv")
+    figure = "relative" if relative else "ms"
+    if relative and (html_dir or fmt is Fmt.csv):
+        raise HarnessError("--relative changes the table (rich or md); csv always has the relative columns and the site shows milliseconds")
     from harness.store.runs import check_output
 
     for option, path in (("--output", output), ("--html", html_dir)):
@@ -51,9 +54,6 @@ def leaderboard(
         profiles = [rec for folder in folders if folder.is_dir() for rec in profile_records.load_all(folder)]
         page = write_site(records, measured, html_dir, profiles)
         out.print(f"site: {page} (open it in a browser; it works offline)", markup=False, highlight=False)
-    figure = "relative" if relative else "ms"
-    if relative and (html_dir or fmt is Fmt.csv):
-        raise HarnessError("--relative changes the table (rich or md); csv always has the relative columns and the site shows milliseconds")
     if output:
         if fmt is Fmt.md:
             write_markdown(records, measured, output, figure)
