@@ -14,6 +14,7 @@ candidate, the spread (max/min - 1) of the ratio across trials beside the spread
 from __future__ import annotations
 
 import argparse
+import re
 import json
 import sys
 import time
@@ -94,7 +95,7 @@ def report(out: Path) -> None:
     print("best candidate per model family (median spread over its jobs):")
     families: dict[str, list[int]] = {}
     for i, key in enumerate(keys):
-        families.setdefault(key.split("/")[0].rstrip("0123456789_m").rstrip("_s"), []).append(i)
+        families.setdefault(re.match(r"[a-z]+", key).group(0), []).append(i)
     for family, idx in families.items():
         ranked = sorted((float(np.median([spread[s][i] for i in idx])), s) for s in stats if s != "job_quiet_ms")
         print(f"  {family:18s} " + ", ".join(f"{s} {v:.1%}" for v, s in ranked[:4])

@@ -110,8 +110,8 @@ def _write_gate(run_dir: Path, result: compare.Comparison, current: list[dict]) 
 
 
 def _history(root: Path) -> list[str]:
-    """The history plots: each key's absolute figures over runs, and (after lockstep nights) the gate's own
-    series, each night's ratio against the pinned environment."""
+    """The history plots: each key's relative figure over runs (milliseconds where a key has none), and
+    (after lockstep nights) the gate's own series, each night's ratio against the pinned environment."""
     notes = []
     for what, series, name in (("history", lambda: load_series(store.default_index(root)), "history.png"),
                                ("gate history", lambda: gate_series(root), "gate-history.png")):
