@@ -14,8 +14,8 @@ candidate, the spread (max/min - 1) of the ratio across trials beside the spread
 from __future__ import annotations
 
 import argparse
-import re
 import json
+import re
 import sys
 import time
 from pathlib import Path

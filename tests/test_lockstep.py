@@ -10,9 +10,9 @@ import pytest
 from backends import registry
 from harness.errors import HarnessError
 from harness.measure.jobs import plan
+from harness.measure.paired import paired_ci
 from harness.measure.protocol import preset
 from harness.store import runs as store
-from harness.measure.paired import paired_ci
 from harness.track.compare import compare_runs
 from harness.track.lockstep import Paired, Side, parse_env, run_lockstep
 from tests.fake_backends import ALL
