@@ -69,10 +69,16 @@ def benchmark_app_ms(onnx: str, shape: list[int], threads: int, iterations: int)
         done = subprocess.run([exe, "-m", onnx, "-d", "CPU", "-hint", "latency", "-api", "sync", "-load_config", str(config),
                                "-shape", shape_arg, "-niter", str(max(1, iterations))], capture_output=True, text=True,
                               timeout=300)
-    found = re.search(r"Median:\s+([\d.]+)\s*ms", done.stdout)
-    if done.returncode != 0 or not found:
+    median = median_ms(done.stdout)
+    if done.returncode != 0 or median is None:
         raise RuntimeError(f"benchmark_app failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
-    return float(found.group(1))
+    return median
+
+
+def median_ms(report: str) -> float | None:
+    """The median latency of a benchmark_app report, in ms (it reports microseconds below a millisecond)."""
+    found = re.search(r"Median:\s+([\d.]+)\s*(ms|us)", report)
+    return None if found is None else float(found.group(1)) / (1e3 if found.group(2) == "us" else 1.0)
 
 
 if __name__ == "__main__":  # `python -m harness.track.reference_tools --serve`: the hand loop as a lockstep side
