@@ -82,6 +82,23 @@ def test_repeats_are_separate_processes_and_pooled(tmp_path: Path) -> None:
     assert macs > 0 and peak > 1
     assert rec["stats"]["gflops"] == pytest.approx(2 * macs / rec["stats"]["p50"], rel=1e-3)
     assert rec["stats"]["peak_share"] == pytest.approx(rec["stats"]["gflops"] / peak, rel=1e-2)
+    # every process took turns with the pinned reference: the relative figure divides the headline by its p50
+    rel = rec["relative"]
+    assert rel["reference"]["name"] == "conv-dense" and rel["reference"]["torch"] == rec["host"]["libraries"]["torch"].split("+")[0]
+    assert all(len(p["reference"]["window_p50_ns"]) == len(p["windows"]) >= 3 for p in rec["processes"])
+    assert rel["pairs"] == rec["stats"]["windows"] and rel["ci_low"] <= rel["value"] <= rel["ci_high"]
+    assert rel["value"] == pytest.approx(rec["stats"]["p50"] / (rel["reference_p50_ms"] * 1e6), rel=1e-9)
+
+
+def test_without_a_reference_a_sweep_has_no_relative_figure(tmp_path: Path) -> None:
+    from harness.measure.reference import for_job
+
+    cfg = preset("default", repeats=1, max_repeats=1, min_s=0.05, max_s=0.1, warmup_s=0.01, warmup_max_s=0.2,
+                 reference="none")
+    rec = _sweep(tmp_path, ["fake-sleep"], cfg=cfg)["fake-sleep"]
+    assert rec["status"] == "ok" and rec["relative"] is None and "reference" not in rec["processes"][0]
+    assert for_job(Job(MODEL, "fake-sleep", device="cuda")) is None  # a GPU's time does not move with this CPU
+    assert for_job(Job(MODEL, "fake-sleep"), "attention") == "attention"
 
 
 def test_resume_skips_finished_jobs_and_index_rebuilds(tmp_path: Path) -> None:
