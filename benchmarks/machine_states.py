@@ -63,6 +63,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    from harness.measure.paired import host_timed, time_window
+
     steps = {m: ort_step(m, args.threads) for m in MODELS} | probes(args.threads)
     for step in steps.values():
         for _ in range(20):
@@ -71,12 +73,7 @@ def main() -> None:
     end = time.time() + args.seconds
     while time.time() < end:
         for name, step in steps.items():
-            times, stop = [], time.perf_counter() + 0.1
-            while time.perf_counter() < stop or len(times) < 3:
-                t0 = time.perf_counter_ns()
-                step()
-                times.append(time.perf_counter_ns() - t0)
-            medians[name].append(float(np.median(times)))
+            medians[name].append(float(np.median(time_window(host_timed(step), 0.1))))
     rel = {k: np.asarray(v) / min(v) for k, v in medians.items()}
     for name, values in rel.items():
         print(f"{name:16s} fastest {min(medians[name]) / 1e6:7.2f} ms; windows within 3% of it: "

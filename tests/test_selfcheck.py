@@ -17,7 +17,8 @@ def test_selfcheck_pairs_rounds_against_every_reference_at_two_threads(tmp_path:
                            progress=progress.append)
     assert result.threads == 2 and result.empty_step_ns > 0 and result.loop_ns_per_iter >= result.empty_step_ns
     names = [c.name for c in result.comparisons]
-    assert names == ["onnxruntime vs hand-written session.run loop", "bench run processes vs hand-written session.run loop",
+    assert names == ["onnxruntime vs hand-written session.run loop",
+                     "bench run processes vs hand-written session.run loop processes",
                      "openvino vs benchmark_app"]
     for comp in result.comparisons:
         assert not comp.skipped and len(comp.harness_ms) == 3 == len(comp.reference_ms)

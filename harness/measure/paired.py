@@ -193,6 +193,9 @@ class Resident:
         return f"the {self.name} process died: {lines[-1][:300] if lines else f'exit code {self.proc.returncode}'}"
 
     def close(self) -> dict[str, Any]:
+        """Ask the process to end (its reply: the machine signals it saw); a second close is a no-op."""
+        if self.stderr.closed:
+            return {}
         try:
             return self.ask({"quit": True})
         except SideFailed:

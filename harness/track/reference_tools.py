@@ -18,25 +18,26 @@ from typing import IO, Any
 
 import numpy as np
 
-from harness.measure.paired import host_timed, serve, serve_main
+from harness.measure.paired import host_timed, serve, serve_main, time_window
 
 HAND_LOOP_WARMUP_S = 1.0
-# backend -> (how its reference runs, what it is): "resident" = this module served beside the harness's
-# session window by window; "benchmark_app" = OpenVINO's tool run between two harness windows
-REFERENCES = {"onnxruntime": ("resident", "hand-written session.run loop"),
-              "openvino": ("benchmark_app", "benchmark_app")}
+# backend -> what the harness is held against there
+REFERENCES = {"onnxruntime": "hand-written session.run loop", "openvino": "benchmark_app"}
 
 
-def _ort_loop(onnx: str, threads: int, shape: list[int]):
-    """A plain ONNX Runtime session and input, as a user would write them (numpy in, numpy out)."""
+def _ort_loop(onnx: str, threads: int, shape: list[int], spinning: bool = False):
+    """A plain ONNX Runtime session and input, as a user would write them (numpy in, numpy out). Resident
+    beside the harness's session, taking turns, it must not spin (an idle spinning pool would take the
+    other side's core); run alone in a process of its own, it keeps ORT's default (spinning), as
+    `bench run`'s sessions do."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    # Resident beside the harness's session, taking turns: an idle spinning pool would take its core.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
@@ -54,6 +55,25 @@ def serve_hand_loop(commands: IO[str], replies: IO[str]) -> None:
         return host_timed(run), {"ready": True}
 
     serve(commands, replies, open_side)
+
+
+def loop_once(onnx: str, shape: list[int], threads: int, seconds: float) -> list[int]:
+    """One fresh process's hand-written loop with ORT's defaults (spinning pool): warm up, then time
+    `session.run` for `seconds`; its samples."""
+    done = subprocess.run([sys.executable, "-m", "harness.track.reference_tools", "--once",
+                           json.dumps({"onnx": onnx, "shape": shape, "threads": threads, "seconds": seconds})],
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"the hand-written loop failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])["samples_ns"]
+
+
+def _once(spec: dict[str, Any]) -> None:
+    run = _ort_loop(spec["onnx"], spec["threads"], spec["shape"], spinning=True)
+    end = time.perf_counter() + HAND_LOOP_WARMUP_S
+    while time.perf_counter() < end:
+        run()
+    print(json.dumps({"samples_ns": time_window(host_timed(run), spec["seconds"])}))
 
 
 def benchmark_app_ms(onnx: str, shape: list[int], threads: int, iterations: int) -> float:
@@ -81,5 +101,8 @@ def median_ms(report: str) -> float | None:
     return None if found is None else float(found.group(1)) / (1e3 if found.group(2) == "us" else 1.0)
 
 
-if __name__ == "__main__":  # `python -m harness.track.reference_tools --serve`: the hand loop as a lockstep side
-    sys.exit(serve_main(sys.argv, "harness.track.reference_tools", serve_hand_loop))
+if __name__ == "__main__":  # `--serve`: the hand loop as a resident lockstep side; `--once SPEC`: one timed loop
+    if sys.argv[1:2] == ["--once"]:
+        _once(json.loads(sys.argv[2]))
+    else:
+        sys.exit(serve_main(sys.argv, "harness.track.reference_tools", serve_hand_loop))

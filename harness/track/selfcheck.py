@@ -1,18 +1,21 @@
 """`bench selfcheck`: does the harness measure what independent tools measure, on this machine, at N threads?
 
 Four checks: (1) the harness's own cost per iteration (an empty step timed by the protocol); (2) its
-resident ONNX Runtime session against a hand-written `session.run` loop; (3) the very processes
-`bench run` times (forked from the fork server, opened, warmed up and measured by the default protocol,
-then gone) against the same loop, which is what a sweep's figure is made of; (4) its OpenVINO session
-against OpenVINO's own `benchmark_app` with the same model file, precision, threads and latency hint.
+resident ONNX Runtime session against a resident hand-written `session.run` loop, both with the passive
+wait policy lockstep uses; (3) the very processes `bench run` times (forked from the fork server, opened
+with ORT's default spinning pool, warmed up and measured by the default protocol beside the pinned
+reference, then gone) against fresh processes of a hand-written loop with ORT's defaults, which is what a
+sweep's figure is made of; (4) its OpenVINO session against OpenVINO's own `benchmark_app` with the same
+model file, precision, threads and latency hint.
 
 Whole-run comparisons cannot show +-3% agreement on a shared VM (runs minutes apart differ by up to
 35% here), so each check is the paired scheduler (`harness.measure.paired`): the two sides take turns in
 ABBA order, round by round, and the result is the median of the paired ratios (harness / reference)
-with a bootstrap CI over rounds. `benchmark_app` cannot stay resident: each of its turns is one
-`-niter` run sized to the round's time. Both ONNX Runtime sides, and the `bench run` processes here, use
-the passive wait policy (`allow_spinning=0`): a side that spins while the other has the turn takes its
-core; what spinning itself changes at N threads is the runtime's behaviour, not the harness's.
+with a bootstrap CI over rounds. `benchmark_app` and the loop processes of (3) are not resident: each of
+their turns is one run sized to the round's time. Resident sides must not spin (a side that spins while
+the other has the turn takes its core), so (2) holds the harness against a loop with the same passive
+policy; at 2 threads here that policy alone reads ~30% slower than ORT's default
+(`benchmarks/spin_effect.py`), which is why (3) runs both sides as processes with the defaults.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from harness.measure.jobs import Job
 from harness.measure.launch import MEASURE, mp_context, run_in_process
 from harness.measure.paired import Resident, Side, SideFailed, alternate, paired_ci
 from harness.measure.protocol import measure, preset
-from harness.track.reference_tools import REFERENCES, benchmark_app_ms
+from harness.track.reference_tools import REFERENCES, benchmark_app_ms, loop_once
 
 WARM_ROUNDS = 1
 
@@ -79,6 +82,17 @@ class BenchmarkApp:
         return [round(ms * 1e6)]
 
 
+class LoopProcess:
+    """The hand-written loop as a side that is not resident: each turn a fresh process with ORT's defaults
+    (a spinning pool, as `bench run`'s sessions have), gone before the other side's turn."""
+
+    def __init__(self, onnx: str, shape: list[int], threads: int) -> None:
+        self.onnx, self.shape, self.threads = onnx, shape, threads
+
+    def window(self, window_s: float) -> list[int]:
+        return loop_once(self.onnx, self.shape, self.threads, window_s)
+
+
 class SweepProcess:
     """A `bench run` measurement process as a side: each turn forks one from the fork server, which opens
     the prepared session, warms up and measures by the protocol, and exits (the turn's length is the
@@ -106,7 +120,7 @@ def _compare(name: str, harness: Side, reference: Side, rounds: int, seconds: fl
 def _ort_checks(job: Job, cache: str, rounds: int, seconds: float, say) -> list[Comparison]:
     from backends import registry
 
-    names = [f"onnxruntime vs {REFERENCES['onnxruntime'][1]}", "bench run processes vs hand-written session.run loop"]
+    names = [f"onnxruntime vs {REFERENCES['onnxruntime']}", f"bench run processes vs {REFERENCES['onnxruntime']} processes"]
     avail = registry.get("onnxruntime").availability()
     if not avail.ok:
         return [Comparison(n, skipped=f"{avail.reason}; install: {avail.install}") for n in names]
@@ -117,10 +131,12 @@ def _ort_checks(job: Job, cache: str, rounds: int, seconds: float, say) -> list[
     loop = Resident("reference", "harness.track.reference_tools", cfg.timeout_s)
     try:
         onnx = harness.open({**payload, "parity": False})["artifact"]["path"]
-        loop.open({"onnx": onnx, "threads": job.threads, "shape": [job.batch, 3, job.input_size, job.input_size]})
+        shape = [job.batch, 3, job.input_size, job.input_size]
+        loop.open({"onnx": onnx, "threads": job.threads, "shape": shape})
         resident = _compare(names[0], harness, loop, rounds, seconds, say)
         harness.close()
-        sweep = _compare(names[1], SweepProcess({**payload, "passive_wait": True}, cfg.timeout_s), loop, rounds,
+        loop.close()
+        sweep = _compare(names[1], SweepProcess(payload, cfg.timeout_s), LoopProcess(onnx, shape, job.threads), rounds,
                          cfg.max_s, say)
     except (SideFailed, RuntimeError) as exc:
         raise HarnessError(f"selfcheck: onnxruntime: {exc}") from None
@@ -133,7 +149,7 @@ def _ort_checks(job: Job, cache: str, rounds: int, seconds: float, say) -> list[
 def _openvino_check(job: Job, cache: str, rounds: int, seconds: float, say) -> Comparison:
     from backends import registry
 
-    name = f"openvino vs {REFERENCES['openvino'][1]}"
+    name = f"openvino vs {REFERENCES['openvino']}"
     avail = registry.get("openvino").availability()
     if not avail.ok:
         return Comparison(name, skipped=f"{avail.reason}; install: {avail.install}")
