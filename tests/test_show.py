@@ -11,3 +11,15 @@ def test_a_meaningless_ci_is_said_to_be_one() -> None:
     assert "wider than ±50%" in wide and "does not repeat" in wide
     assert ci_text({"p50": 10e6, "ci_low": 9.9e6, "ci_high": 10.1e6}) == "[CI 9.900 ms – 10.100 ms, ±1.0%]"
     assert ci_text({"p50": 10e6, "ci_low": None, "ci_high": None}) == "[no CI]"
+
+
+def test_show_says_the_relative_figure_and_its_reference() -> None:
+    import numpy as np
+
+    from harness.publish.show import job_lines
+    from tests.synthetic import record, with_relative
+
+    rec = with_relative(record([np.random.default_rng(0).normal(5e6, 1e4, 60)]), 1.6667, reference_ms=3.0)
+    text = "\n".join(job_lines([rec]))
+    assert "relative 1.667x [1.658-1.675] of the pinned reference conv-dense (torch 2.14.1), its own p50 3.000 ms" in text
+    assert "relative" not in "\n".join(job_lines([record([np.full(20, 1e6)])]))

@@ -9,6 +9,7 @@ from harness.host.machine import peak_key
 from harness.measure.parity import describe as describe_parity
 from harness.measure.windows import MEANINGLESS_CI, rel_halfwidth
 from harness.store.job_key import key_label
+from harness.store.runs import reference_label
 
 
 def _ms(ns: float | None) -> str:
@@ -96,6 +97,11 @@ def job_lines(records: list[dict[str, Any]]) -> list[str]:
         if s.get("windows"):
             lines.append(f"    p50 is the {s.get('statistic', 'quiet-window p50')}: {s['windows_set_aside']} of {s['windows']} "
                          f"windows set aside ({s['set_aside_share']:.0%}); p50 of all iterations {_ms(s.get('p50_all'))}")
+        rel = rec.get("relative")
+        if rel:
+            lines.append(f"    relative {rel['value']:.3f}x [{rel['ci_low']:.3f}-{rel['ci_high']:.3f}] of the pinned reference "
+                         f"{reference_label(rel['reference'])}, its own p50 {rel['reference_p50_ms']:.3f} ms, "
+                         f"{rel['pairs']} window pairs")
         medians = ", ".join(f"{m / 1e6:.3f}" for m in s.get("process_p50s") or s["process_medians"])
         lines.append(f"    {s['processes']} processes, each one's p50 [{medians}] ms, spread {s['spread']:.1%} · "
                      f"{s['n']} iterations · {s['outliers']} outliers")
