@@ -44,8 +44,7 @@ def trial(out: Path, cycles: int, window_s: float) -> None:
         return open_job({"job": job.as_dict(), "protocol": preset("default").as_dict(),
                          "backend_ref": registry.ref(backend), "cache_dir": str(default_cache_dir())}, parity=False)[3]
 
-    refs = {name: reference.build(name) for name in reference.CANDIDATES}
-    refs["mobileone_s0-ort"] = host_timed(open_session("mobileone_s0", "onnxruntime").run)  # the first try
+    refs = {name: reference.build(name, 1, default_cache_dir()) for name in reference.NAMES}
     row: dict = {"t": time.time(), "jobs": {}}
     for model, backend in JOBS:
         session = open_session(model, backend)

@@ -84,13 +84,14 @@ def test_repeats_are_separate_processes_and_pooled(tmp_path: Path) -> None:
     assert rec["stats"]["peak_share"] == pytest.approx(rec["stats"]["gflops"] / peak, rel=1e-2)
     # every process took turns with the pinned reference: the relative figure divides the headline by its p50
     rel = rec["relative"]
-    assert rel["reference"]["name"] == "conv-dense" and rel["reference"]["torch"] == rec["host"]["libraries"]["torch"].split("+")[0]
+    assert rel["reference"]["name"] == "mobileone_s0-ort" and rel["reference"]["torch"] == rec["host"]["libraries"]["torch"].split("+")[0]
+    assert rel["reference"]["onnxruntime"] == rec["host"]["libraries"]["onnxruntime"]
     assert all(len(p["reference"]["window_p50_ns"]) == len(p["windows"]) >= 3 for p in rec["processes"])
     assert rel["pairs"] == rec["stats"]["windows"] and rel["ci_low"] <= rel["value"] <= rel["ci_high"]
     assert rel["value"] == pytest.approx(rec["stats"]["p50"] / (rel["reference_p50_ms"] * 1e6), rel=1e-9)
 
 
-def test_without_a_reference_a_sweep_has_no_relative_figure(tmp_path: Path) -> None:
+def test_without_a_reference_a_sweep_has_no_relative_figure(tmp_path: Path, monkeypatch) -> None:
     from harness.measure.reference import for_job
 
     cfg = preset("default", repeats=1, max_repeats=1, min_s=0.05, max_s=0.1, warmup_s=0.01, warmup_max_s=0.2,
@@ -99,6 +100,8 @@ def test_without_a_reference_a_sweep_has_no_relative_figure(tmp_path: Path) -> N
     assert rec["status"] == "ok" and rec["relative"] is None and "reference" not in rec["processes"][0]
     assert for_job(Job(MODEL, "fake-sleep", device="cuda")) is None  # a GPU's time does not move with this CPU
     assert for_job(Job(MODEL, "fake-sleep"), "attention") == "attention"
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)  # no ONNX Runtime: the PyTorch reference
+    assert for_job(Job(MODEL, "fake-sleep")) == "conv-dense"
 
 
 def test_resume_skips_finished_jobs_and_index_rebuilds(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from harness.errors import HarnessError
 from harness.listing.backends import available_cpu_backends
 from harness.measure.jobs import Job, plan
 from harness.measure.protocol import ProtocolConfig, preset
-from harness.measure.reference import CANDIDATES as REFERENCES
+from harness.measure.reference import NAMES as REFERENCES
 from model_zoo.registry import closest
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")

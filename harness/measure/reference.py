@@ -3,12 +3,14 @@
 On a shared VM a job's full-speed level itself moves within the hour (here up to 18%), so milliseconds
 measured an hour apart do not repeat. A fixed workload timed in the same process, window for window with
 the job (the paired scheduler, `harness.measure.paired`), slows with it; the job's time over the
-reference's, pair by pair, is the *relative figure* that history and the nightly track.
+reference's is the *relative figure* that history and the nightly track.
 
-A reference is pinned: seeded weights, fixed shapes, built with PyTorch (always installed, so every job
-can have one, and independent of the runtime under test, whichever it is) at the job's thread count. Its
-identity (name and PyTorch release) is stored in every record; relative figures are only compared
-between records with the same identity.
+A reference is pinned: seeded weights, fixed shapes, at the job's thread count. The candidates are
+PyTorch modules (always installed) and MobileOne-S0 run by ONNX Runtime from the harness's own cached
+export (the model the issue's first experiment used). Its identity (name and the releases of the
+libraries that run it) is stored in every record; relative figures are only compared between records
+with the same identity, so an upgrade of those libraries starts a new history series instead of
+hiding inside one.
 
 Which reference a job gets was chosen by measurement (`benchmarks/reference_choice.py`, README
 "Relative figures"): `for_job`.
@@ -17,6 +19,7 @@ Which reference a job gets was chosen by measurement (`benchmarks/reference_choi
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -57,19 +60,50 @@ CANDIDATES: dict[str, tuple[Callable[[], torch.nn.Module], tuple[int, ...]]] = {
 }
 
 
-def build(name: str, threads: int = 1) -> Step:
-    """The reference's step, warm: a seeded module in eval mode run under `inference_mode`."""
-    make, shape = CANDIDATES[name]
-    torch.set_num_threads(threads)
+def _ort_mobileone_s0(threads: int, cache_dir: Path) -> Step:
+    """MobileOne-S0 (fused, seeded weights: the sweep's own ONNX export, shared through the artifact cache)
+    on ONNX Runtime's CPU provider. Its pool never spins: idle while the job has the turn, it must not take
+    the job's core."""
+    import onnxruntime as ort
+
+    from backends.onnx_export import export_onnx
+    from model_zoo.weights import state_sha256
+
     torch.manual_seed(REFERENCE_SEED)
-    module = make().eval()
-    x = torch.from_numpy(np.random.default_rng(REFERENCE_SEED).standard_normal(shape, dtype=np.float32))
+    net = _mobileone_s0().eval()
+    path, _ = export_onnx(net, "mobileone_s0", state_sha256(net), 1, 224, cache_dir)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: np.random.default_rng(REFERENCE_SEED).standard_normal((1, 3, 224, 224),
+                                                                                                 dtype=np.float32)}
+    return host_timed(lambda: session.run(None, feed))
 
-    def run() -> None:
-        with torch.inference_mode():
-            module(x)
 
-    step = host_timed(run)
+ORT_REFERENCE = "mobileone_s0-ort"
+NAMES = (*CANDIDATES, ORT_REFERENCE)
+
+
+def build(name: str, threads: int = 1, cache_dir: Path | None = None) -> Step:
+    """The reference's step, warm: a seeded module in eval mode run under `inference_mode`, or the ONNX
+    Runtime session of `mobileone_s0-ort` (its export cached under `cache_dir`)."""
+    torch.set_num_threads(threads)
+    if name == ORT_REFERENCE:
+        from harness.store.runs import default_cache_dir
+
+        step = _ort_mobileone_s0(threads, cache_dir or default_cache_dir())
+    else:
+        make, shape = CANDIDATES[name]
+        torch.manual_seed(REFERENCE_SEED)
+        module = make().eval()
+        x = torch.from_numpy(np.random.default_rng(REFERENCE_SEED).standard_normal(shape, dtype=np.float32))
+
+        def run() -> None:
+            with torch.inference_mode():
+                module(x)
+
+        step = host_timed(run)
     for _ in range(5):
         step()
     return step
@@ -77,14 +111,22 @@ def build(name: str, threads: int = 1) -> Step:
 
 def identity(name: str) -> dict[str, str]:
     """What a relative figure is relative to: equal identities make relative figures comparable."""
-    return {"name": name, "torch": torch.__version__.split("+")[0]}
+    out = {"name": name, "torch": torch.__version__.split("+")[0]}
+    if name == ORT_REFERENCE:
+        from importlib.metadata import version
+
+        out["onnxruntime"] = version("onnxruntime")
+    return out
 
 
-# The reference `auto` picks for every CPU job. Chosen by measurement (`benchmarks/reference_choice.py`,
-# README "Relative figures"): of the candidates, the dense conv stack's ratio repeated best across trials
-# spread over half an hour on the 2-vCPU host, for every model family; the best candidate per family
-# changed from trial to trial (noise, not structure), so one reference serves all.
-AUTO = "conv-dense"
+# The reference `auto` picks for every CPU job, chosen by measurement (`benchmarks/reference_choice.py`,
+# README "Relative figures"): over six trials in 43 minutes on the 2-vCPU host, ONNX Runtime MobileOne-S0
+# held the ratio within 3% in 76% of trial pairs 20+ minutes apart (18 jobs on four runtimes), against
+# 64% for the best PyTorch candidate (`conv-dense`) and 58% for the milliseconds; the best per model
+# family was it or changed from trial to trial, so one reference serves all. Without ONNX Runtime
+# installed, `conv-dense`.
+AUTO = ORT_REFERENCE
+FALLBACK = "conv-dense"
 
 
 def for_job(job, choice: str = "auto") -> str | None:
@@ -92,5 +134,8 @@ def for_job(job, choice: str = "auto") -> str | None:
     a phone's time does not move with this CPU's)."""
     if choice == "none" or job.device != "cpu":
         return None
-    return AUTO if choice == "auto" else choice
+    if choice != "auto":
+        return choice
+    from importlib.util import find_spec
 
+    return AUTO if find_spec("onnxruntime") is not None else FALLBACK

@@ -182,7 +182,7 @@ def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
     beside = reference_for(job, cfg.reference)
     if beside:  # the pinned reference takes turns with the job, window by window
         step = boundary_timer(session, job) or paired.host_timed(session.run)
-        result, alt = measure_beside(step, build_reference(beside, job.threads), cfg)
+        result, alt = measure_beside(step, build_reference(beside, job.threads, Path(payload["cache_dir"])), cfg)
         timed = {**timed_fields(result, cfg), "windows": windows.of_windows(alt.samples[0]),
                  "reference": {**reference_identity(beside), "window_p50_ns": alt.medians[1]}}
     else:

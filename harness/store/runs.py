@@ -52,9 +52,10 @@ def default_index(root: Path) -> Path:
 
 
 def reference_label(identity: dict[str, Any]) -> str:
-    """How an index row and a caption name the pinned reference of a relative figure: `conv-dense (torch
-    2.11.0)`; relative figures compare only under the same label."""
-    return f"{identity['name']} (torch {identity.get('torch', '?')})"
+    """How an index row and a caption name the pinned reference of a relative figure: `mobileone_s0-ort
+    (torch 2.11.0, onnxruntime 1.23.2)`; relative figures compare only under the same label."""
+    versions = ", ".join(f"{k} {v}" for k, v in identity.items() if k != "name")
+    return f"{identity['name']} ({versions})" if versions else identity["name"]
 
 
 def _row(rec: dict[str, Any], path: Path) -> tuple:
