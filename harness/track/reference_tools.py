@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from harness.measure.paired import host_timed, serve, serve_main, time_window
+from harness.measure.paired import Step, host_timed, serve, serve_main, time_window
 
 HAND_LOOP_WARMUP_S = 1.0
 # backend -> what the harness is held against there
@@ -44,15 +44,19 @@ def _ort_loop(onnx: str, threads: int, shape: list[int], spinning: bool = False)
     return lambda: session.run(None, {name: x})
 
 
+def _warm(run) -> Step:
+    """Run the loop for HAND_LOOP_WARMUP_S, as a user's script would before timing; its timed step."""
+    end = time.perf_counter() + HAND_LOOP_WARMUP_S
+    while time.perf_counter() < end:
+        run()
+    return host_timed(run)
+
+
 def serve_hand_loop(commands: IO[str], replies: IO[str]) -> None:
     """The hand-written loop as a resident lockstep side (`harness.measure.paired.serve`): warm up for
     HAND_LOOP_WARMUP_S, then time `session.run` for each window."""
     def open_side(payload: dict[str, Any]):
-        run = _ort_loop(payload["onnx"], payload["threads"], payload["shape"])
-        end = time.perf_counter() + HAND_LOOP_WARMUP_S
-        while time.perf_counter() < end:
-            run()
-        return host_timed(run), {"ready": True}
+        return _warm(_ort_loop(payload["onnx"], payload["threads"], payload["shape"])), {"ready": True}
 
     serve(commands, replies, open_side)
 
@@ -69,11 +73,8 @@ def loop_once(onnx: str, shape: list[int], threads: int, seconds: float) -> list
 
 
 def _once(spec: dict[str, Any]) -> None:
-    run = _ort_loop(spec["onnx"], spec["threads"], spec["shape"], spinning=True)
-    end = time.perf_counter() + HAND_LOOP_WARMUP_S
-    while time.perf_counter() < end:
-        run()
-    print(json.dumps({"samples_ns": time_window(host_timed(run), spec["seconds"])}))
+    step = _warm(_ort_loop(spec["onnx"], spec["threads"], spec["shape"], spinning=True))
+    print(json.dumps({"samples_ns": time_window(step, spec["seconds"])}))
 
 
 def benchmark_app_ms(onnx: str, shape: list[int], threads: int, iterations: int) -> float:
