@@ -149,3 +149,15 @@ def test_history_follows_the_relative_figure_per_reference_and_ms_on_request(tmp
     assert shown.exit_code == 0, shown.output
     assert "x ref [" in shown.stdout and "relative to conv-dense (torch 2.15.0)" in shown.stdout
     assert " ms [" in CliRunner().invoke(app, ["history", "--ms"]).stdout
+
+
+def test_a_change_point_that_barely_moves_the_median_is_not_a_step(tmp_path: Path) -> None:
+    """Six sweeps, one slow blip in the third: PELT may split after it, but a -0.5% move is not a step."""
+    blip = [3.00, 3.01, 3.35, 2.99, 2.985, 2.99]
+    assert change_points(blip) == [3]  # PELT does split it: the minimum size is what keeps it out
+    db = _index(tmp_path, blip)
+    (series,) = load_series(db, "ms")
+    assert series.steps == []
+    db2 = _index(tmp_path / "b", [3.0, 3.01, 2.99, 3.3, 3.31, 3.29])  # a real +10% step is still found
+    (stepped,) = load_series(db2, "ms")
+    assert [st.index for st in stepped.steps] == [3]

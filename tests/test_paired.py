@@ -128,3 +128,17 @@ def test_relative_figure_is_the_median_paired_ratio_and_needs_pairs() -> None:
 
 def test_local_side_times_its_step() -> None:
     assert Local(lambda: 3).window(0.0) == [3, 3, 3]
+
+
+def test_a_local_side_can_rewarm_untimed_at_each_turn() -> None:
+    """Beside a reference, the first iteration of a turn runs on the other workload's caches: untimed."""
+    calls: list[int] = []
+
+    def step() -> int:
+        calls.append(1)
+        return 100 if len(calls) == 1 else 10  # the first iteration of the turn is the slow one
+
+    assert Local(step, rewarm_s=0.0).window(0.0)[0] == 100
+    calls.clear()
+    samples = Local(step, rewarm_s=1e-6).window(0.0)
+    assert samples == [10, 10, 10] and len(calls) >= 4

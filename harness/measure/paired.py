@@ -73,12 +73,20 @@ class Side(Protocol):
 
 @dataclass
 class Local:
-    """A side in this process: its step is timed directly."""
+    """A side in this process: its step is timed directly. `rewarm_s`: untimed iterations for that long (at
+    least one) at the start of every turn, for two workloads in one process, where each turn starts with
+    caches the other side filled."""
 
     step: Step
     min_iters: int = MIN_WINDOW_ITERS
+    rewarm_s: float = 0.0
 
     def window(self, window_s: float) -> list[int]:
+        if self.rewarm_s:
+            end = time.perf_counter() + self.rewarm_s
+            self.step()
+            while time.perf_counter() < end:
+                self.step()
         return time_window(self.step, window_s, self.min_iters)
 
 

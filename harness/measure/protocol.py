@@ -144,6 +144,10 @@ def measure(run: Callable[[], None], cfg: ProtocolConfig, timed_run: Callable[[]
 
 
 MIN_PAIRS = 3  # per process beside a reference: the relative figure's CI over pairs needs them
+# Untimed iterations at the start of each turn beside a reference: the first iteration after the other
+# workload ran was 0-24% slower than the rest of its window (the second 0-13%) in a default sweep here,
+# which put a window of 3-5 iterations 1-2% above the job's own figure.
+REWARM_S = 0.01
 
 
 def measure_beside(step: Callable[[], int], reference: Callable[[], int], cfg: ProtocolConfig) -> tuple[Measurement, Alternation]:
@@ -174,6 +178,7 @@ def measure_beside(step: Callable[[], int], reference: Callable[[], int], cfg: P
         return True
 
     # a job slower than a window takes one iteration per turn: the protocol's own bounds stay what they were
-    alt = alternate((Local(step, min_iters=1), Local(reference)), 1, cfg.window_s, more=more)
+    alt = alternate((Local(step, min_iters=1, rewarm_s=REWARM_S), Local(reference, rewarm_s=REWARM_S)), 1,
+                    cfg.window_s, more=more)
     samples = [t for w in alt.samples[0] for t in w]
     return Measurement(samples, warmup, converged, reason, time.perf_counter() - wall_start), alt
