@@ -14,7 +14,7 @@ ABBA order, round by round, and the result is the median of the paired ratios (h
 with a bootstrap CI over rounds. `benchmark_app` and the loop processes of (3) are not resident: each of
 their turns is one run sized to the round's time. Resident sides must not spin (a side that spins while
 the other has the turn takes its core), so (2) holds the harness against a loop with the same passive
-policy; at 2 threads here that policy alone reads ~30% slower than ORT's default
+policy; at 2 threads here that policy alone reads a third slower than ORT's default
 (`benchmarks/spin_effect.py`), which is why (3) runs both sides as processes with the defaults.
 """
 
