@@ -6,9 +6,11 @@ window medians (`windows`) and the reference's (`reference.window_p50_ns`) in pa
 figure is the job's quiet-window p50 (the leaderboard's rule, `harness.measure.windows`) over the
 reference's, both over every process's windows, so it divides the record's headline milliseconds by the
 reference's own; its 95% CI resamples window pairs, keeping each job window with the reference window
-beside it. Measured against the median of paired ratios (`benchmarks/reference_choice.py`): the ratio of
-quiet levels repeated better across trials (median spread 3.0% against 3.9% over four trials in 26
-minutes), since a slow stretch that catches only one window of a pair moves a paired ratio, not a level.
+beside it. Measured against the median of paired ratios (`benchmarks/reference_choice.py`, six trials in
+43 minutes): with the chosen reference the ratio of quiet levels held 76% of jobs within 3% between trials
+20+ minutes apart, the median paired ratio 67%; a slow stretch that catches only one window of a pair moves
+a paired ratio, not a level. (Over one morning's default sweeps the two came out the other way, 243 against
+256 of 360 job pairs: README, "Relative figures".)
 History and the nightly track the relative figure; it is comparable only between records whose
 reference identity (name, PyTorch release) is the same.
 """
