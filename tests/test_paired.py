@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -55,13 +54,13 @@ def test_paired_ci_brackets_the_median_and_narrows_with_pairs() -> None:
     assert np.subtract(*paired_ci(many)[2:0:-1]) < np.subtract(*paired_ci(few)[2:0:-1])
 
 
-def test_a_window_lasts_its_time_and_has_at_least_three_iterations() -> None:
+def test_a_window_lasts_its_time_and_has_at_least_three_iterations(monkeypatch) -> None:
     calls = []
     samples = time_window(lambda: calls.append(1) or 5, 0.0)
-    assert samples == [5, 5, 5]
-    start = time.perf_counter()
-    time_window(paired.host_timed(lambda: time.sleep(0.001)), 0.03)
-    assert time.perf_counter() - start >= 0.03
+    assert samples == [5, 5, 5]  # a window never has fewer than three iterations
+    clock = iter(np.arange(0.0, 100.0, 0.01))  # every reading of the clock is 10 ms later than the one before
+    monkeypatch.setattr(paired.time, "perf_counter", lambda: next(clock))
+    assert len(time_window(lambda: 7, 0.1)) == 10  # the loop reads the clock once an iteration: 100 ms of it
 
 
 def test_serve_speaks_json_lines_and_reports_a_refusal() -> None:
@@ -99,21 +98,27 @@ def test_a_resident_side_that_cannot_start_its_module_fails_by_name() -> None:
 
 
 def test_a_job_timed_beside_a_reference_pairs_every_window() -> None:
-    cfg = preset("default", warmup_s=0.0, warmup_max_s=0.05, min_s=0.05, max_s=0.1, window_s=0.01)
+    # instant steps: a 1-ms window holds thousands of iterations, well under the protocol's max_iters
+    cfg = preset("default", warmup_s=0.0, warmup_max_s=0.05, min_s=0.05, max_s=0.1, window_s=0.001)
+    calls = {"job": 0, "reference": 0}
 
-    def sleeper(seconds: float):
-        return paired.host_timed(lambda: time.sleep(seconds))
+    def fixed(name: str, ns: int):
+        def step() -> int:
+            calls[name] += 1
+            return ns
+        return step
 
-    result, alt = measure_beside(sleeper(0.002), sleeper(0.001), cfg)
+    result, alt = measure_beside(fixed("job", 2_000_000), fixed("reference", 1_000_000), cfg)
     job, ref = alt.medians
     assert len(job) == len(ref) >= MIN_PAIRS
     assert len(result.samples_ns) == sum(len(w) for w in alt.samples[0])
     assert result.stop_reason in ("ci", "max_s")
-    process = {"windows": [{"p50": m} for m in job], "reference": {"name": "sleep", "torch": "x", "window_p50_ns": ref}}
+    assert calls["job"] > len(result.samples_ns) + len(result.warmup_ns)  # the re-warm iterations are not kept
+    process = {"windows": [{"p50": m} for m in job], "reference": {"name": "fixed", "torch": "x", "window_p50_ns": ref}}
     figure = relative.figure([process, process])
-    assert figure["pairs"] == 2 * len(job) and figure["reference"] == {"name": "sleep", "torch": "x"}
-    assert figure["ci_low"] <= figure["value"] <= figure["ci_high"]
-    assert 1.3 < figure["value"] < 2.5  # 2 ms of sleep over 1 ms, plus the same wake-up cost on both
+    assert figure["pairs"] == 2 * len(job) and figure["reference"] == {"name": "fixed", "torch": "x"}
+    assert figure["value"] == figure["ci_low"] == figure["ci_high"] == 2.0
+    assert figure["reference_p50_ms"] == 1.0
 
 
 def test_relative_figure_is_the_median_paired_ratio_and_needs_pairs() -> None:

@@ -163,7 +163,7 @@ def test_a_relative_table_shows_relative_figures_and_names_its_reference(tmp_pat
     monkeypatch.chdir(tmp_path)
     shown = CliRunner().invoke(app, ["leaderboard", str(run), "--relative", "--format", "md"])
     assert shown.exit_code == 0, shown.output
-    assert "1.250x" in shown.stdout and "relative = the job's time / its pinned reference's" in shown.stdout
+    assert "1.250x" in shown.stdout and "relative = the job's quiet-window p50 / its pinned reference's" in shown.stdout
     written = CliRunner().invoke(app, ["leaderboard", str(run), "--relative", "--format", "md", "-o", "board/README.md"])
     assert written.exit_code == 0, written.output
     assert "1.250x" in (tmp_path / "board" / "README.md").read_text()

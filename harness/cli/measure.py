@@ -63,7 +63,7 @@ def run(
     json_progress: bool = flag(False, "--json-progress", help="Progress as JSON lines on stderr (for CI logs)."),
     cluster: str = typer.Option(None, "--cluster", envvar="ONEBENCH_CLUSTER", help="Ray cluster HOST:PORT: each job runs on a node that holds its device (README: 'A device lab'). Needs the cluster extra: pip install 'onebench\\[cluster]'."),
     machine: list[str] = typer.Option(None, "--machine", help="With --cluster: only nodes whose labels match KEY=VALUE (machine=lab-3, gpu=in(H200,A100), os=!darwin; repeatable, all hold)."),
-    reference: str = typer.Option("auto", "--reference", help="Pinned workload each CPU job takes turns with, for its relative figure: auto (chosen per model by measurement), none (half the time, no relative figure), or a name (README: 'Relative figures')."),
+    reference: str = typer.Option("auto", "--reference", help="Pinned workload each CPU job takes turns with, for its relative figure: auto (ONNX Runtime MobileOne-S0, chosen by measurement; conv-dense without ONNX Runtime), none (no relative figure; a default sweep took 2 min 45 s instead of ~5 min here), or a name (README: 'Relative figures')."),
 ) -> None:
     """Measure models x backends with the shared protocol; one record per job; then the leaderboard."""
     import contextlib

@@ -32,10 +32,9 @@ import numpy as np
 
 from harness import PROJECT_ROOT
 from harness.errors import HarnessError
-from harness.measure.windows import MIN_WINDOW_ITERS
+from harness.measure.windows import BOOTSTRAP_DRAWS, MIN_WINDOW_ITERS
 
 Step = Callable[[], int]  # one iteration; returns its duration in ns
-BOOTSTRAP = 2000
 PASSIVE_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}  # a resident side must not spin while waiting; OpenMP reads it at start-up
 
 
@@ -61,7 +60,7 @@ def paired_ci(ratios: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
     """Median of paired ratios and its 95% bootstrap CI over pairs."""
     ratios = np.asarray(ratios, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    reps = np.median(ratios[rng.integers(0, ratios.size, (BOOTSTRAP, ratios.size))], axis=1)
+    reps = np.median(ratios[rng.integers(0, ratios.size, (BOOTSTRAP_DRAWS, ratios.size))], axis=1)
     lo, hi = np.percentile(reps, [2.5, 97.5])
     med = float(np.median(ratios))
     return med, min(float(lo), med), max(float(hi), med)

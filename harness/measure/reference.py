@@ -61,24 +61,21 @@ CANDIDATES: dict[str, tuple[Callable[[], torch.nn.Module], tuple[int, ...]]] = {
 
 
 def _ort_mobileone_s0(threads: int, cache_dir: Path) -> Step:
-    """MobileOne-S0 (fused, seeded weights: the sweep's own ONNX export, shared through the artifact cache)
-    on ONNX Runtime's CPU provider. Its pool never spins: idle while the job has the turn, it must not take
-    the job's core."""
-    import onnxruntime as ort
-
-    from backends.onnx_export import export_onnx
+    """MobileOne-S0 (fused, seeded weights) opened by the built-in ONNX Runtime backend, as a sweep job of it
+    would be: its cached export, its session options, its I/O binding. The built-in class, not the registry's
+    entry, so a plugin that wraps `onnxruntime` on one side never touches the reference. Passive wait: idle
+    while the job has the turn, its pool must not take the job's core."""
+    from backends.base import OpenContext
+    from backends.onnxruntime_cpu import OnnxRuntimeCPU
+    from harness.measure.jobs import Job
     from model_zoo.weights import state_sha256
 
     torch.manual_seed(REFERENCE_SEED)
     net = _mobileone_s0().eval()
-    path, _ = export_onnx(net, "mobileone_s0", state_sha256(net), 1, 224, cache_dir)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    feed = {session.get_inputs()[0].name: np.random.default_rng(REFERENCE_SEED).standard_normal((1, 3, 224, 224),
-                                                                                                 dtype=np.float32)}
-    return host_timed(lambda: session.run(None, feed))
+    x = np.random.default_rng(REFERENCE_SEED).standard_normal((1, 3, 224, 224), dtype=np.float32)
+    session = OnnxRuntimeCPU().open(net, Job("mobileone_s0", "onnxruntime", threads=threads).spec(),
+                                    OpenContext(cache_dir, state_sha256(net), x, passive_wait=True))
+    return host_timed(session.run)
 
 
 ORT_REFERENCE = "mobileone_s0-ort"
@@ -136,6 +133,6 @@ def for_job(job, choice: str = "auto") -> str | None:
         return None
     if choice != "auto":
         return choice
-    from importlib.util import find_spec
+    from backends.onnxruntime_cpu import OnnxRuntimeCPU
 
-    return AUTO if find_spec("onnxruntime") is not None else FALLBACK
+    return AUTO if OnnxRuntimeCPU().availability().ok else FALLBACK

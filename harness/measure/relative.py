@@ -12,7 +12,7 @@ beside it. Measured against the median of paired ratios (`benchmarks/reference_c
 a paired ratio, not a level. (Over one morning's default sweeps the two came out the other way, 243 against
 256 of 360 job pairs: README, "Relative figures".)
 History and the nightly track the relative figure; it is comparable only between records whose
-reference identity (name, PyTorch release) is the same.
+reference identity (name and the releases of the libraries that run it) is the same.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import numpy as np
 from harness.measure import windows
 
 STATISTIC = "job quiet-window p50 / pinned reference's, over the same processes' alternating windows"
-BOOTSTRAP = 1000
 
 
 def pairs_of(processes: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
@@ -41,20 +40,14 @@ def pairs_of(processes: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(job, dtype=np.float64), np.asarray(ref, dtype=np.float64)
 
 
-def _quiet_rows(rows: np.ndarray) -> np.ndarray:
-    """The quiet-window p50 of each row (the rule of `windows.quiet_p50`), vectorized over bootstrap draws."""
-    level = np.quantile(rows, windows.QUIET_LEVEL, axis=1, keepdims=True) * (1 + windows.QUIET_TOL)
-    return np.nanmedian(np.where(rows <= level, rows, np.nan), axis=1)
-
-
 def figure(processes: list[dict[str, Any]], seed: int = 0) -> dict[str, Any] | None:
     """The record's `relative` block, or None when fewer than 3 windows were timed beside a reference."""
     job, ref = pairs_of(processes)
     if job.size < 3:
         return None
     value = windows.quiet_p50([job]) / windows.quiet_p50([ref])
-    idx = np.random.default_rng(seed).integers(0, job.size, (BOOTSTRAP, job.size))
-    lo, hi = np.percentile(_quiet_rows(job[idx]) / _quiet_rows(ref[idx]), [2.5, 97.5])
+    idx = np.random.default_rng(seed).integers(0, job.size, (windows.BOOTSTRAP_DRAWS, job.size))
+    lo, hi = np.percentile(windows.quiet_p50_rows(job[idx]) / windows.quiet_p50_rows(ref[idx]), [2.5, 97.5])
     identity = {k: v for k, v in next(p for p in processes if p.get("reference"))["reference"].items()
                 if k != "window_p50_ns"}
     return {"value": float(value), "ci_low": min(float(lo), value), "ci_high": max(float(hi), value),

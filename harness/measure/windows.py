@@ -96,6 +96,12 @@ def quiet_masks(procs: Sequence[np.ndarray]) -> list[np.ndarray]:
     return [p <= level for p in procs]
 
 
+def quiet_p50_rows(rows: np.ndarray) -> np.ndarray:
+    """`quiet_p50` of each row of a 2-D array (one bootstrap replicate a row), vectorized."""
+    level = np.quantile(rows, QUIET_LEVEL, axis=1, keepdims=True) * (1 + QUIET_TOL)
+    return np.nanmedian(np.where(rows <= level, rows, np.nan), axis=1)
+
+
 def quiet_p50(procs: Sequence[np.ndarray]) -> float:
     return float(np.median(np.concatenate([p[m] for p, m in zip(procs, quiet_masks(procs))])))
 

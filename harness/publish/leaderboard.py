@@ -48,9 +48,6 @@ class Top1:
         return f"{self.value:.1f}" + ("" if self.measured else " (reported)")
 
 
-FIGURES = ("ms", "relative")
-
-
 def relative_legend(records: list[dict[str, Any]]) -> str:
     """The caption of a relative table: what a cell is and which pinned reference each figure is relative to,
     with the reference's own p50 (so a reader can get back to milliseconds)."""
@@ -61,8 +58,8 @@ def relative_legend(records: list[dict[str, Any]]) -> str:
             refs.setdefault(reference_label(rel["reference"]), []).append(rel["reference_p50_ms"])
     named = "; ".join(f"{label}, its own p50 {min(v):.2f}-{max(v):.2f} ms" if min(v) != max(v)
                       else f"{label}, its own p50 {v[0]:.2f} ms" for label, v in refs.items()) or "none in these runs"
-    return (f"relative = the job's time / its pinned reference's, timed beside it window by window in the same process "
-            f"(the median over window pairs), ± half-width of its 95% CI; reference: {named}; ! = failed parity, "
+    return (f"relative = the job's quiet-window p50 / its pinned reference's, timed beside it window by window in "
+            f"the same process, ± half-width of its 95% CI; reference: {named}; ! = failed parity, "
             f"~ = unstable, — = not timed beside a reference (a GPU or phone job, `--reference none`, an older run); "
             f"rows sorted by each model's fastest measured cell")
 
@@ -78,13 +75,12 @@ class Cell:
     message: str = ""
     record: dict[str, Any] | None = None
     accuracy: dict[str, Any] | None = None  # the accuracy record joined to this cell's artifact
+    relative: bool = False  # the figure is a relative one (a relative table), not milliseconds
 
     @property
     def top1(self) -> Top1 | None:
         """Top-1 measured through this cell's artifact, where an accuracy record is joined."""
         return _measured(self.accuracy)
-
-    relative: bool = False
 
     def text(self) -> str:
         if self.status != "ok":
