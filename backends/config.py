@@ -18,6 +18,12 @@ from typing import Any, TypeVar
 
 C = TypeVar("C", bound="BackendConfig")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+QUOTE_CHARS = 60  # what an error message quotes of a value a user typed: one line, however long the value
+
+
+def quoted(text: str, limit: int = QUOTE_CHARS) -> str:
+    """`text` quoted for a one-line error, cut to `limit` characters with the full length said."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}… ({len(text):,} characters)"
 
 
 class ConfigError(ValueError):
@@ -43,7 +49,7 @@ class BackendConfig:
         """From the canonical `field=value,field=value` string a job carries ("" = every default)."""
         pairs = [item.partition("=") for item in options.split(",") if item]
         if any(not sep for _, sep, _ in pairs):
-            raise ConfigError(f"{backend} options {options!r} are not field=value pairs")
+            raise ConfigError(f"{backend} options {quoted(options)} are not field=value pairs")
         return cls.from_pairs({k: v for k, _, v in pairs}, backend)
 
     @classmethod
@@ -53,7 +59,7 @@ class BackendConfig:
         for name, text in pairs.items():
             if name not in fields:
                 known = ", ".join(fields) or "none"
-                raise ConfigError(f"{backend} has no option {name!r} (its options: {known})")
+                raise ConfigError(f"{backend} has no option {quoted(name)} (its options: {known})")
             values[name] = _convert(f"{backend}.{name}", fields[name], text)
         return cls(**values)
 
@@ -89,7 +95,7 @@ def _convert(where: str, field: dataclasses.Field, text: str) -> Any:
     allowed = field.metadata.get("choices")
     if allowed:
         if text not in allowed:
-            raise ConfigError(f"{where} is one of {', '.join(allowed)}, not {text!r}")
+            raise ConfigError(f"{where} is one of {', '.join(allowed)}, not {quoted(text)}")
         return text
     default = field.default
     try:
@@ -99,7 +105,7 @@ def _convert(where: str, field: dataclasses.Field, text: str) -> Any:
             return text.lower() in _TRUE
         return type(default)(text)
     except ValueError:
-        raise ConfigError(f"{where} takes a {type(default).__name__}, not {text!r}") from None
+        raise ConfigError(f"{where} takes a {type(default).__name__}, not {quoted(text)}") from None
 
 
 def config_of(backend: Any) -> type[BackendConfig]:
@@ -115,8 +121,12 @@ def parse_cli_options(items: list[str], backends: list[str], lookup: Any) -> dic
         target, sep, value = item.partition("=")
         backend, dot, name = target.partition(".")
         if not sep or not dot or not name:
-            raise ConfigError(f"--option {item!r} is not BACKEND.FIELD=VALUE (e.g. onnxruntime.calibration_method=entropy)")
+            raise ConfigError(f"--option {quoted(item)} is not BACKEND.FIELD=VALUE (e.g. onnxruntime.calibration_method=entropy)")
         if backend not in backends:
-            raise ConfigError(f"--option {item!r} names {backend!r}, which is not in this sweep ({', '.join(backends)})")
-        pairs.setdefault(backend, {})[name] = value
+            raise ConfigError(f"--option {quoted(item)} names {quoted(backend)}, which is not in this sweep ({', '.join(backends)})")
+        given = pairs.setdefault(backend, {})
+        if name in given:
+            raise ConfigError(f"--option {quoted(target)} is given twice ({quoted(given[name])} and {quoted(value)}); "
+                              "give each field once")
+        given[name] = value
     return {b: config_of(lookup(b)).from_pairs(p, b).canonical() for b, p in pairs.items()}

@@ -6,7 +6,11 @@ normalize), so a model sees the inputs its checkpoint was trained and reported o
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -27,10 +31,25 @@ def transform(pre: Preprocess):
                             mean=pre.mean, std=pre.std, crop_pct=pre.crop_pct)
 
 
+@contextlib.contextmanager
+def open_image(path: Path) -> Iterator[Any]:
+    """Pillow's image, opened without its decompression-bomb warning (a large photo is still a photo: it is
+    resized to the model's input) and with its bomb error as a ValueError naming the size and the limit, so
+    every caller's (OSError, ValueError) handling turns it into one line naming the file."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as img:
+                yield img
+        except Image.DecompressionBombError as exc:
+            raise ValueError(f"{exc}".split(" could be decompression bomb")[0] + " (Pillow refuses images this "
+                             "large as a decompression bomb; resize it)") from None
+
+
 def load_image(path: Path, fn) -> torch.Tensor:
     """One image decoded as RGB and put through `fn` (a `transform`); raises OSError/ValueError when it
     cannot be read (PIL's UnidentifiedImageError is an OSError)."""
-    from PIL import Image
-
-    with Image.open(path) as img:
+    with open_image(path) as img:
         return fn(img.convert("RGB"))

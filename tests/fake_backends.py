@@ -64,6 +64,16 @@ class Hangs(_Fake):
         time.sleep(3600)
 
 
+class HangsBeforeItsProcess(_Fake):
+    """A runtime whose check hangs where a node runs it, before the step's own timed process starts (an
+    import that waits on a lock, a driver probe): the node does not answer at all."""
+
+    name = "fake-hang-check"
+
+    def unsupported(self, job: JobSpec) -> str | None:
+        time.sleep(3600)
+
+
 class Raises(_Fake):
     name = "fake-raise"
 
@@ -193,7 +203,7 @@ class Profiles(_Fake):
 
 
 ALL = {cls.name: f"tests.fake_backends:{cls.__name__}"
-       for cls in (Sleeps, SleepsLonger, Segfaults, Hangs, Raises, WrongOutputs, Missing, DeviceTimed, SlowIterations,
+       for cls in (Sleeps, SleepsLonger, Segfaults, Hangs, HangsBeforeItsProcess, Raises, WrongOutputs, Missing, DeviceTimed, SlowIterations,
                    NonFiniteInfo, Configured, Profiles)}
 
 

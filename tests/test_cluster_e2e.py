@@ -18,6 +18,8 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.cluster import labels as lb
+from harness.cluster.address import host_of
+from harness.cluster.launcher import RayLauncher
 from harness.measure.jobs import plan
 from harness.measure.planner import plan_from_options
 from harness.measure.protocol import preset
@@ -28,7 +30,8 @@ from tests.tiny_mobileone import NAME as TINY
 
 ray = pytest.importorskip("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fake_backends")]
+# a busy machine makes these slower (Ray workers and fork servers start late), never wrong: generous bounds
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fake_backends"), pytest.mark.timeout(900)]
 
 MODEL = "timm:test_byobnet"
 FAST = preset("default", repeats=2, max_repeats=2, min_s=0.05, max_s=0.1, warmup_s=0.01, warmup_max_s=0.2,
@@ -84,7 +87,8 @@ def lab(tmp_path_factory):
     os.environ.update(env)
     cluster = cluster_utils.Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
     nodes = {"node-a": cluster.add_node(**_node("node-a", iphone="iPhone 15")),
-             "node-b": cluster.add_node(**_node("node-b", drop=("fake-sleep-slow",)))}
+             "node-b": cluster.add_node(**_node("node-b", drop=("fake-sleep-slow", "fake-hang-check")))}
+    cluster.wait_for_nodes()
     yield cluster, nodes, folder
     ray.shutdown()
     cluster.shutdown()
@@ -136,6 +140,37 @@ def test_jobs_go_to_nodes_with_their_device_and_backend_one_step_per_node_at_a_t
     assert {r["state"] for r in rows.values()} == {"idle"} and rows["node-a"]["iphone"] == "iPhone_15"
     table = CliRunner().invoke(app, ["cluster", "status", "--address", cluster.address, "--format", "md"])
     assert table.exit_code == 0 and "| node-b |" in table.stdout
+
+
+def test_the_lab_on_one_machine_stays_on_loopback(lab) -> None:
+    cluster, _, _ = lab
+    assert host_of(cluster.address) == "127.0.0.1"
+    ray.init(address=cluster.address, ignore_reinit_error=True, log_to_driver=False)
+    try:
+        addresses = {n["NodeManagerAddress"] for n in ray.nodes()}
+    finally:
+        ray.shutdown()
+    assert addresses == {"127.0.0.1"}, addresses
+
+
+def test_a_node_that_does_not_answer_costs_its_job_an_error_naming_it_and_the_sweep_goes_on(lab, tmp_path: Path) -> None:
+    """fake-hang-check hangs in the node's check, before the step's own (timed-out) process: only the
+    driver's deadline can end it. The node is free again afterwards."""
+    cluster, _, folder = lab
+    hang = plan([MODEL], ["fake-hang-check"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
+    launcher = RayLauncher(cluster.address, start_budget_s=3)
+    try:
+        rec = run_sweep(hang, preset("quick", timeout_s=3), tmp_path / "hang", cache_dir=folder / "cache",
+                        launcher=launcher)[0]
+        launcher.start_budget_s = 600  # the same node then takes a job as usual
+        after = plan([MODEL], ["fake-sleep-slow"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
+        ok = run_sweep(after, FAST, tmp_path / "after", cache_dir=folder / "cache", launcher=launcher)[0]
+    finally:
+        launcher.close()
+    assert rec["status"] == "error"
+    assert rec["message"].endswith("node node-a did not answer within 6 s (the step's 3-s timeout and 3 s to start its "
+                                   "process); the step was cancelled"), rec["message"]
+    assert ok["status"] == "ok" and ok["host"]["machine"] == "node-a", ok["message"]
 
 
 def test_an_iphone_job_runs_through_the_swift_runner_of_the_node_with_the_phone(lab, tmp_path: Path) -> None:

@@ -38,7 +38,8 @@ def worker(
         out.print(f"joined {address} as {description.labels['onebench.io/machine']} (devices: {devices}); "
                   "`ray stop` leaves", markup=False, highlight=False)
     else:
-        out.print(f"head started; workers join with `bench worker --address HOST:{port}`", markup=False, highlight=False)
+        out.print(f"head started; workers join with `bench worker --address {node_ip or 'HOST'}:{port}`", markup=False,
+                  highlight=False)
 
 
 @cluster_app.command("status")
@@ -54,8 +55,8 @@ def status(
     if fmt is ReportFmt.json:
         out.print(json.dumps([r.as_dict() for r in rows], indent=1), markup=False, highlight=False, soft_wrap=True)
         return
-    header = ["machine", "node", "state", "devices", "backends", "cpu", "gpu / iphone", "refused"]
-    body = [[r.machine, r.node_id, r.state, ", ".join(r.devices), ", ".join(r.backends), r.cpu,
+    header = ["machine", "node", "address", "state", "devices", "backends", "cpu", "gpu / iphone", "refused"]
+    body = [[r.machine, r.node_id, r.address, r.state, ", ".join(r.devices), ", ".join(r.backends), r.cpu,
              " / ".join(x for x in (r.gpu, r.iphone) if x), r.refused] for r in rows]
     if fmt is ReportFmt.md:
         from harness.publish.tables import markdown

@@ -83,7 +83,7 @@ def run(
     try:
         jobs = plan_from_options(model, backend, precision, batch, resolve_threads(threads), device, form, weights,
                                  compute_units, channels_last, options, offered=launcher.offered() if launcher else None)
-        calibrations = calibration_from_options(jobs, calibration, calibration_size)
+        calibrations = calibration_from_options(jobs, calibration, calibration_size, note)
         folder = out_dir or new_run_dir(RESULTS)
         check_output(folder, "--out")
         listener: SweepListener = JsonSweep(err) if json_progress else SweepListener() if quiet else ConsoleSweep(err, folder)
@@ -128,7 +128,7 @@ def prepare(
 
     jobs = plan_from_options(model, backend, precision, batch, resolve_threads(threads), device, form, weights,
                              compute_units, channels_last, options)
-    calibrations = calibration_from_options(jobs, calibration, calibration_size)
+    calibrations = calibration_from_options(jobs, calibration, calibration_size, note)
     results = prepare_artifacts(jobs, default_cache_dir(), default_workers() if workers is None else workers, weights,
                                 calibration=calibrations, done=lambda r: out.print(describe(r), markup=False, highlight=False))
     failed = [r for r in results if r.status == "error"]
@@ -165,11 +165,10 @@ def accuracy(
 
     from harness.evaluate import accuracy as acc
     from harness.evaluate.paired import describe as describe_paired
-    from harness.measure.recording import ensure_writable
     from harness.store import accuracy_records
-    from harness.store.runs import default_cache_dir
+    from harness.store.runs import check_output, default_cache_dir
 
-    ensure_writable(root / accuracy_records.ACCURACY_DIR)
+    check_output(root / accuracy_records.ACCURACY_DIR, "--results")
     bar = Progress(TextColumn(f"{model} · {backend} · {precision}"), BarColumn(), MofNCompleteColumn(),
                    TimeRemainingColumn(), console=err, transient=True)
     task = bar.add_task("images", total=None, start=False)
@@ -237,7 +236,7 @@ def int8_study(
     models = model or ["mobileone_s0", "mobilenetv2_100", "efficientnet_b0"]
     jobs = plan_from_options(models, backend or int8_cpu_backends(), ["int8"], None, resolve_threads(threads), "cpu",
                              "fused", weights, None, False, options)
-    calibrations = calibration_from_options(jobs, calibration, calibration_size)
+    calibrations = calibration_from_options(jobs, calibration, calibration_size, note)
     folder = out_dir or new_run_dir(RESULTS, prefix="int8-")
     check_output(folder, "--out")
 

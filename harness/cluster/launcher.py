@@ -19,6 +19,7 @@ from typing import Any
 
 from harness import __version__
 from harness.cluster import labels as lb
+from harness.cluster.address import check_address, check_reachable, host_of, is_loopback, keep_loopback
 from harness.cluster.selectors import Selector, matching
 from harness.errors import HarnessError
 from harness.host import environment
@@ -28,6 +29,9 @@ from harness.measure.launch import Placed, Step
 INSTALL = "pip install 'onebench[cluster]'"
 POLL_S = 0.5
 LIVENESS_S = 2.0  # how often pending steps are checked against dead nodes
+# beyond a step's own timeout, what a node may take to start it: a Ray worker, the host capture and GEMM peak,
+# a fork server importing the node's runtimes (~20 s on a quiet 2-vCPU node, measured in the device-lab work)
+START_BUDGET_S = 120.0
 
 
 def import_ray() -> Any:
@@ -38,11 +42,15 @@ def import_ray() -> Any:
     return ray
 
 
-def connect(address: str) -> bool:
-    """Join the cluster at `address` as a driver; False when this process was already connected."""
+def connect(address: str, option: str = "--cluster") -> bool:
+    """Join the cluster at `address` (given as `option`) as a driver; False when this process was already connected."""
+    address = check_address(address, option)
     ray = import_ray()
     if ray.is_initialized():
         return False
+    check_reachable(address)
+    if is_loopback(host_of(address)):  # a lab on this machine: Ray would go to the interface address instead
+        keep_loopback()
     try:
         ray.init(address=address, namespace="onebench", log_to_driver=False, logging_level="ERROR",
                  configure_logging=False)
@@ -82,17 +90,24 @@ class _Pending:
     future: Future
     step: Step
     candidates: tuple[str, ...]
+    node: str | None = None  # the node it was sent to (None: still waiting for one of its candidates to be free)
+    deadline: float = 0.0  # time.monotonic() by which the node must have answered
 
 
 class RayLauncher:
-    """Steps sent to the nodes of a Ray cluster; as many in flight as there are steps (nodes queue them)."""
+    """Steps sent to the nodes of a Ray cluster, one at a time per node: the driver holds each step until one
+    of the nodes that can take it is free, then sends it there, so a step's deadline counts from when it
+    could start. A node that does not answer within the step's timeout plus `start_budget_s` (a Ray worker
+    and a fork server to start on a busy machine) gets its step cancelled, and the job an `error` record
+    naming the node: a busy lab makes a sweep slower, never makes it wait forever."""
 
-    concurrency = 1_000_000
+    concurrency = 1_000_000  # the runner hands over every step; this launcher queues them per node
     remote = True
 
-    def __init__(self, address: str, selectors: list[Selector] | None = None, say=lambda _line: None) -> None:
+    def __init__(self, address: str, selectors: list[Selector] | None = None, say=lambda _line: None,
+                 start_budget_s: float = START_BUDGET_S) -> None:
         self.ray = import_ray()
-        self.address, self.selectors, self.say = address, selectors or [], say
+        self.address, self.selectors, self.say, self.start_budget_s = address, selectors or [], say, start_budget_s
         self.own_connection = connect(address)
         self.mine = {k: lb.token(lb.release(v)) for k, v in environment.library_versions().items()}
         self.names: dict[str, str] = {}
@@ -108,7 +123,9 @@ class RayLauncher:
         from harness.cluster.remote import run_step
 
         self.task = self.ray.remote(num_cpus=0, max_retries=0)(run_step)
-        self.pending: dict[Any, _Pending] = {}
+        self.waiting: list[_Pending] = []  # in the order submitted
+        self.pending: dict[Any, _Pending] = {}  # sent, by Ray object ref
+        self.busy: set[str] = set()  # nodes holding a step of this driver
         self.spans: list[tuple[str, str, float, float]] = []  # (node, job id, start, end): when each step held its node
         self.lock = threading.Lock()
         self.stopped = threading.Event()
@@ -159,13 +176,39 @@ class RayLauncher:
         if not candidates:
             future.set_result(Placed(("lost", "no node that can run it is left", "")))
             return future
-        device = lb.device_of(step.job.device, step.job.backend, step.job.boundary)
-        selector = candidates[0] if len(candidates) == 1 else f"in({','.join(candidates)})"
-        ref = self.task.options(resources={lb.NODE_SLOT: 1, lb.slot(device): 1},
-                                label_selector={lb.NODE_ID_LABEL: selector}).remote(step.target, step.payload, step.timeout_s)
         with self.lock:
-            self.pending[ref] = _Pending(future, step, candidates)
+            self.waiting.append(_Pending(future, step, candidates))
+            self._send_waiting()
         return future
+
+    def _send_waiting(self) -> None:
+        """Send each waiting step, in order, to the first of its nodes that is free (under the lock)."""
+        for pending in list(self.waiting):
+            node = next((n for n in pending.candidates if n not in self.busy), None)
+            if node is None:
+                continue
+            step = pending.step
+            device = lb.device_of(step.job.device, step.job.backend, step.job.boundary)
+            ref = self.task.options(resources={lb.NODE_SLOT: 1, lb.slot(device): 1},
+                                    label_selector={lb.NODE_ID_LABEL: node}).remote(step.target, step.payload, step.timeout_s)
+            pending.node, pending.deadline = node, time.monotonic() + step.timeout_s + self.start_budget_s
+            self.waiting.remove(pending)
+            self.pending[ref] = pending
+            self.busy.add(node)
+
+    def _settle(self, ref: Any, placed: Placed | None = None) -> None:
+        """A sent step is over (answered, cancelled or lost): its node is free for the next waiting one."""
+        with self.lock:
+            pending = self.pending.pop(ref, None)
+            if pending is None:
+                return
+            self.busy.discard(pending.node)
+        if placed is None:
+            self._resolve(ref, pending)
+        else:
+            pending.future.set_result(placed)
+        with self.lock:
+            self._send_waiting()
 
     def _resolve(self, ref: Any, pending: _Pending) -> None:
         try:
@@ -179,7 +222,7 @@ class RayLauncher:
     def _failed(self, exc: Exception, pending: _Pending) -> Placed:
         text = str(exc)
         died = re.search(r"node ID: ([0-9a-f]{8,})", text)
-        node = died.group(1) if died else pending.step.node
+        node = died.group(1) if died else pending.node
         if node and self.lost(node) or isinstance(exc, (self.ray.exceptions.NodeDiedError,
                                                          self.ray.exceptions.TaskUnschedulableError)):
             name = self.names.get(node or "", node[:8] if node else "its node")
@@ -188,32 +231,48 @@ class RayLauncher:
         return Placed(("error", f"the cluster failed the step ({type(exc).__name__}: {first[:300]})", text[-4000:]), node)
 
     def _watch(self) -> None:
-        """Resolve steps as they finish; a step whose every candidate node died is cancelled and lost."""
+        """Resolve steps as they finish; cancel a step past its deadline (an `error` naming the node) and one
+        whose node died (lost); a waiting step whose every candidate node died is lost."""
         checked = time.monotonic()
         while not self.stopped.is_set():
             with self.lock:
                 refs = list(self.pending)
             if not refs:
                 self.stopped.wait(POLL_S / 5)
-                continue
-            ready, _ = self.ray.wait(refs, num_returns=1, timeout=POLL_S)
-            if ready:
-                ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
-            for ref in ready:
-                with self.lock:
-                    pending = self.pending.pop(ref)
-                self._resolve(ref, pending)
-            if time.monotonic() - checked > LIVENESS_S:
-                checked = time.monotonic()
-                alive = {n["NodeID"] for n in self.nodes()}
-                with self.lock:
-                    orphans = [(r, p) for r, p in self.pending.items() if not alive & set(p.candidates)]
-                    for ref, _ in orphans:
-                        del self.pending[ref]
-                for ref, pending in orphans:
-                    self.ray.cancel(ref, force=True)
-                    name = self.names.get(pending.candidates[0], pending.candidates[0][:8])
-                    pending.future.set_result(Placed(("lost", f"node {name} was lost mid-job", ""), pending.candidates[0]))
+            else:
+                ready, _ = self.ray.wait(refs, num_returns=1, timeout=POLL_S)
+                if ready:
+                    ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
+                for ref in ready:
+                    self._settle(ref)
+            now = time.monotonic()
+            with self.lock:
+                late = [(r, p) for r, p in self.pending.items() if now > p.deadline]
+            for ref, pending in late:
+                self.ray.cancel(ref, force=True)
+                name = self.names.get(pending.node or "", (pending.node or "")[:8])
+                allowed = pending.step.timeout_s + self.start_budget_s
+                self._settle(ref, Placed(("error", f"node {name} did not answer within {allowed:g} s (the step's "
+                                          f"{pending.step.timeout_s:g}-s timeout and {self.start_budget_s:g} s to start "
+                                          "its process); the step was cancelled", ""), pending.node))
+            if now - checked > LIVENESS_S:
+                checked = now
+                self._drop_dead()
+
+    def _drop_dead(self) -> None:
+        alive = {n["NodeID"] for n in self.nodes()}
+        with self.lock:
+            sent = [(r, p) for r, p in self.pending.items() if p.node not in alive]
+            stranded = [p for p in self.waiting if not alive & set(p.candidates)]
+            for pending in stranded:
+                self.waiting.remove(pending)
+        for ref, pending in sent:
+            self.ray.cancel(ref, force=True)
+            name = self.names.get(pending.node or "", (pending.node or "")[:8])
+            self._settle(ref, Placed(("lost", f"node {name} was lost mid-job", ""), pending.node))
+        for pending in stranded:
+            name = self.names.get(pending.candidates[0], pending.candidates[0][:8])
+            pending.future.set_result(Placed(("lost", f"node {name} was lost mid-job", ""), pending.candidates[0]))
 
     def close(self) -> None:
         stopped = getattr(self, "stopped", None)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness.cluster.address import LOOPBACK, check_address, check_reachable, host_of, is_loopback
 from harness.cluster.labels import PREFIX, NodeDescription, describe_node
 from harness.errors import HarnessError
 
@@ -47,7 +48,14 @@ def start_command(address: str | None, head: bool, port: int, node_ip: str | Non
     """The `ray start` command line for a head (no slots) or a worker (its labels and slots)."""
     if head == bool(address):
         raise HarnessError("pass --head to start the lab's head, or --address HEAD to join one (not both)")
-    cmd = [ray_executable(), "start", "--num-cpus=1", "--disable-usage-stats"]
+    if address is not None:
+        check_address(address, "--address")
+    if not node_ip and address and is_loopback(host_of(address)):
+        node_ip = LOOPBACK  # a node joining a head on loopback is on the same machine: it stays on loopback too
+    ray = ray_executable()
+    # one machine: Ray would advertise the interface address instead of the loopback one given (address.py)
+    cmd = [sys.executable, "-m", "harness.cluster.address"] if is_loopback(node_ip) else [ray]
+    cmd += ["start", "--num-cpus=1", "--disable-usage-stats"]
     cmd += ["--head", f"--port={port}", "--include-dashboard=false"] if head else [f"--address={address}"]
     if node_ip:
         cmd.append(f"--node-ip-address={node_ip}")
@@ -65,6 +73,8 @@ def start(address: str | None, head: bool, port: int = DEFAULT_PORT, name: str |
     description = None if head else describe_node(name, parse_labels(labels))
     cmd = start_command(address, head, port, node_ip, description, block)
     if not dry_run:
+        if address:
+            check_reachable(address)  # `ray start` retries a head that is not there for minutes
         done = subprocess.run(cmd, env={**os.environ, **MAC_CLUSTER_ENV})
         if done.returncode != 0:
             raise HarnessError(f"`ray start` failed (exit code {done.returncode}); its output is above")

@@ -13,6 +13,7 @@ from harness.cluster.launcher import connect, import_ray, name_of, onebench_node
 class NodeRow:
     machine: str
     node_id: str
+    address: str  # where the node listens and what it advertises (127.0.0.1 for a lab on one machine)
     alive: bool
     state: str  # "busy" (a step holds its slot), "idle", "lost" (dead), "unknown"
     devices: list[str]
@@ -40,7 +41,7 @@ def _available() -> dict[str, dict[str, float]] | None:
 
 
 def node_rows(address: str) -> list[NodeRow]:
-    own = connect(address)
+    own = connect(address, "--address")
     try:
         free = _available()
         rows = []
@@ -52,7 +53,7 @@ def node_rows(address: str) -> list[NodeRow]:
                 state = "unknown"
             else:
                 state = "idle" if (free.get(node_id) or {}).get(lb.NODE_SLOT, 0) >= 1 else "busy"
-            rows.append(NodeRow(name_of(node), node_id[:8], node["Alive"], state, lb.node_devices(node),
+            rows.append(NodeRow(name_of(node), node_id[:8], node.get("NodeManagerAddress", ""), node["Alive"], state, lb.node_devices(node),
                                 lb.node_backends(node), lb.label(node, "cpu") or "", lb.label(node, "gpu") or "",
                                 lb.label(node, lb.IPHONE) or "", refusal(node) or ""))
         return rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 
 import model_zoo
 from backends import registry
@@ -147,11 +148,13 @@ def iphone_jobs(models: list[str], backends: list[str] | None, precisions: list[
     return sorted(jobs, key=lambda j: models.index(j.model))
 
 
-def calibration_from_options(jobs: list[Job], folder: str | None, size: int | None) -> dict[str, dict]:
+def calibration_from_options(jobs: list[Job], folder: str | None, size: int | None,
+                             say: Callable[[str], None] | None = None) -> dict[str, dict]:
     """Each int8 model's calibration set, checked now (folder, images, size): a bad one is one line before
-    any work. `--calibration` without an int8 job is a mistake worth saying."""
+    any work, what the folder leaves out is said to `say`. `--calibration` without an int8 job is a mistake
+    worth saying."""
     from harness.measure.calibration import for_jobs
 
     if (folder is not None or size is not None) and not any(j.precision == "int8" for j in jobs):
         raise HarnessError("--calibration and --calibration-size apply to int8 jobs; add -p int8 or drop them")
-    return for_jobs(jobs, folder, size)
+    return for_jobs(jobs, folder, size, say)

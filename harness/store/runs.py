@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import sqlite3
+import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -241,8 +242,10 @@ def is_run_folder(folder: Path) -> bool:
 
 
 def check_output(path: Path, option: str) -> None:
-    """Refuse an output path inside a run folder's records or partial state (or one of its own files): a
-    report written there would replace the data it was made from."""
+    """Refuse, before any work and without creating anything, an output path that cannot be written (its
+    nearest existing folder refuses a file, or a file stands where a folder must) or that points inside a
+    run folder's records or partial state (or one of its own files): a report written there would replace
+    the data it was made from. Errors name the path as the user gave it."""
     target = Path(path).resolve()
     for folder in [target, *target.parents]:
         if not is_run_folder(folder):
@@ -251,6 +254,21 @@ def check_output(path: Path, option: str) -> None:
         if inside and (inside[0] in RUN_STATE or (len(inside) == 1 and inside[0] in RUN_FILES)):
             raise HarnessError(f"{option} {path} points inside the run folder {folder} ({inside[0]}), which it would "
                                "overwrite; write reports elsewhere")
+    _check_writable(target, option, path)
+
+
+def _check_writable(target: Path, option: str, given: Path) -> None:
+    existing = next(p for p in [target, *target.parents] if p.exists())
+    if existing != target and not existing.is_dir():
+        raise HarnessError(f"{option} {given}: {existing} is a file, not a folder; choose another path")
+    folder = existing if existing.is_dir() else existing.parent
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".onebench-write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise HarnessError(f"{option} {given} cannot be written ({exc.strerror or type(exc).__name__} in {folder}); "
+                           "choose a writable path") from None
 
 
 @contextlib.contextmanager

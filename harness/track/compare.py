@@ -258,7 +258,11 @@ def compare_runs(base: list[dict[str, Any]], cand: list[dict[str, Any]], thresho
             continue
         if not has_number(a):
             why = a["message"] if a["status"] != "ok" else f"failed parity ({describe_parity(a['parity'])})"
-            result.cannot_judge.append(f"{key_label(key)}: the baseline has no number ({a['status']}: {why})")
+            if not has_number(b) and b["status"] == a["status"] == "error" and b["message"] == a["message"]:
+                # one failure for both sides (a lockstep pair ends when either process dies): its message names the side
+                result.cannot_judge.append(f"{key_label(key)}: neither side has a number ({why})")
+            else:
+                result.cannot_judge.append(f"{key_label(key)}: the baseline has no number ({a['status']}: {why})")
             continue
         if not has_number(b):
             result.broken.append(f"{key_label(key)}: {lost_number(b)}")
