@@ -110,6 +110,15 @@ def _edited(root: Path, **stats) -> list[str]:
     return []
 
 
+def _bomb(root: Path) -> list[str]:
+    """A 16000x16000 PNG: above twice Pillow's pixel limit, so Pillow refuses to open it (1-bit: 2 MB to write)."""
+    from PIL import Image
+
+    (root / "bomb").mkdir()
+    Image.new("1", (16000, 16000)).save(root / "bomb" / "big.png")
+    return []
+
+
 def _nan(root: Path, literal: str) -> list[str]:
     text = next((root / "good" / "records").glob("*.json")).read_text()
     rec = json.loads(text)
@@ -125,7 +134,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "run unknown backend": (_args("run", "-m", MODEL, "-b", "tensorflow"), "tensorflow"),
     "run misspelt backend": (_args("run", "-b", "onnxruntim"), "unknown backend 'onnxruntim'; did you mean onnxruntime?"),
     "run unwritable out": (_args("run", "-m", MODEL, "-b", "torch", "--out", "/proc/nope/run"),
-                           "cannot write results to /proc/nope/run"),
+                           "--out /proc/nope/run cannot be written"),
     "leaderboard corrupt file": (_args("leaderboard", "corrupt.json"), "corrupt.json is not a readable results file"),
     "run unknown precision": (_args("run", "-m", MODEL, "-p", "fp8"), "fp8"),
     "run unknown reference": (_args("run", "-m", MODEL, "--reference", "conv-dens"),
@@ -251,6 +260,28 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "ablation unknown kind": (_args("ablation", "colours"), "colours"),
     "list unknown model": (_args("list", "models", "mobileone_s9"), "mobileone_s9"),
     "export unknown backend": (_args("export", "--backend", "openvino", "--bundle", "b"), "coreml"),
+    # backend options: a field twice is ambiguous, a long value is quoted cut to a line
+    "run option given twice": (_args("run", "-m", MODEL, "-b", "onnxruntime", "-p", "int8", "-o", "onnxruntime.per_channel=true",
+                                     "-o", "onnxruntime.per_channel=false"), "'onnxruntime.per_channel' is given twice"),
+    "run option value 100,000 characters": (_args("run", "-m", MODEL, "-b", "onnxruntime", "-o",
+                                                  "onnxruntime.calibration_method=" + "x" * 100_000), "(100,000 characters)"),
+    # calibration images Pillow refuses (a decompression bomb: 256 megapixels)
+    "run calibration decompression bomb": (lambda root: _bomb(root) + ["run", "-m", MODEL, "-b", "onnxruntime", "-p", "int8",
+                                                                       "--calibration", "bomb", "--calibration-size", "1"],
+                                           "bomb/big.png"),
+    "int8 data without weights": (_args("int8", "--data", "good"), "add --weights"),
+    "profile zero rows": (_args("profile", "-m", MODEL, "-b", "torch", "--top", "0"), "--top"),
+    "nightly missing baseline constraints": (_args("nightly", "--baseline-constraints", "nope.txt"), "nope.txt"),
+    "baseline pin missing constraints": (_args("baseline", "pin", "--from", "nope.txt", "--to", "b.txt"), "nope.txt"),
+    # the lab's address: malformed, empty, or nothing listening there (loopback ports only)
+    "cluster status malformed address": (_args("cluster", "status", "--address", "nope"), "is not HOST:PORT"),
+    "cluster status empty address": (_args("cluster", "status", "--address", ""), "is not HOST:PORT"),
+    "cluster status port out of range": (_args("cluster", "status", "--address", "127.0.0.1:70000"), "is not HOST:PORT"),
+    "cluster status unreachable": (_args("cluster", "status", "--address", "127.0.0.1:1"), "cannot reach the Ray cluster"),
+    "run cluster unreachable": (_args("run", "-m", MODEL, "--cluster", "127.0.0.1:1"), "cannot reach the Ray cluster"),
+    "run cluster malformed": (_args("run", "-m", MODEL, "--cluster", "127.0.0.1:"), "is not HOST:PORT"),
+    "worker unreachable head": (_args("worker", "--address", "127.0.0.1:1", "--name", "x"), "cannot reach the Ray cluster"),
+    "worker malformed head": (_args("worker", "--address", ":6379", "--name", "x", "--dry-run"), "is not HOST:PORT"),
 }
 
 
@@ -268,8 +299,99 @@ def test_bad_input_is_one_line_and_exit_2(name: str, here: Path) -> None:
     assert not [p for p in left if p.suffix in (".json", ".md", ".png", ".html", ".rebuild", ".sqlite")], left
 
 
-def test_there_are_at_least_sixty_cases() -> None:
-    assert len(CASES) >= 60
+def test_every_command_has_a_bad_input_case(here: Path) -> None:
+    """A new command comes with its bad input: each leaf command of the CLI is named by at least one case."""
+    import typer.main
+
+    def leaves(group, prefix=()):
+        for name, cmd in getattr(group, "commands", {}).items():
+            if getattr(cmd, "hidden", False):
+                continue
+            yield from leaves(cmd, prefix + (name,)) if getattr(cmd, "commands", None) else [" ".join(prefix + (name,))]
+
+    covered = set()
+    for make, _ in CASES.values():
+        try:
+            args = make(here)
+        except Exception:  # noqa: BLE001 - a case planting what an earlier one planted: its command is named by that one
+            continue
+        covered.update({args[0], " ".join(args[:2])} if args else set())
+    missing = sorted(set(leaves(typer.main.get_command(app))) - covered - COMMANDS_WITHOUT_INPUT)
+    assert not missing, f"commands with no bad-input case: {missing}"
+
+
+# commands whose every input is a choice typer itself checks, or that take none
+COMMANDS_WITHOUT_INPUT = {"list backends", "list models"}
+
+
+def test_a_long_value_is_quoted_cut_to_a_line(here: Path) -> None:
+    result = CliRunner().invoke(app, ["run", "-m", MODEL, "-b", "onnxruntime", "-o",
+                                      "onnxruntime.calibration_method=" + "x" * 100_000])
+    assert result.exit_code == 2 and len(result.stderr) < 300, len(result.stderr)
+
+
+def test_a_large_calibration_image_is_used_without_pillows_warning(here: Path) -> None:
+    """12000x12000 is above Pillow's warning limit, below its refusal: it calibrates, and nothing of Pillow's
+    warning reaches the user (a large photo is resized like any other)."""
+    import warnings
+
+    from PIL import Image
+
+    from harness.measure.calibration import build, describe
+    from model_zoo.spec import Preprocess
+
+    (here / "big").mkdir()
+    Image.new("1", (12000, 12000)).save(here / "big" / "a.png")
+    pre = Preprocess(input_size=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning Pillow raises fails the test
+        described = describe("big", 1, pre)
+        assert build(described, pre).load().shape == (1, 3, 32, 32)
+
+
+def test_a_calibration_folder_says_what_it_left_out(here: Path) -> None:
+    from PIL import Image
+
+    from harness.measure.calibration import describe
+    from model_zoo.spec import Preprocess
+
+    for folder in ("class with space", "..hidden", "ünïcødé", "-rf"):
+        (here / "cal" / folder).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(here / "cal" / folder / "x.png")
+    (here / "cal" / "-rf" / "notes.txt").write_text("not an image")
+    said: list[str] = []
+    described = describe("cal", 3, Preprocess(input_size=8), said.append)
+    assert described["size"] == 3
+    assert said == [f"--calibration {Path('cal')}: left out 1 hidden entry (..hidden): a name starting with '.' is hidden "
+                    "by rule; 1 file that is not an image (images end in .bmp, .jpeg, .jpg, .png, .ppm, .tif, .tiff, "
+                    ".webp)"]
+    with pytest.raises(HarnessError, match=r"holds 3 images, fewer than --calibration-size 4 \(left out: 1 hidden"):
+        describe("cal", 4, Preprocess(input_size=8))
+    (here / "one").mkdir()
+    Image.new("RGB", (8, 8)).save(here / "one" / "x.png")
+    with pytest.raises(HarnessError, match="holds 1 image, fewer"):
+        describe("one", 2, Preprocess(input_size=8))
+
+
+def test_accuracy_that_fails_its_checks_creates_nothing(here: Path) -> None:
+    """A class-count mismatch and an unreadable checkpoint: exit 2, and no empty RESULTS/accuracy/ left behind."""
+    from PIL import Image
+
+    for label in ("c0", "c1"):
+        (here / "data" / label).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(here / "data" / label / "x.png")
+    for extra, needle in (([], "1000 outputs"), (["--num-classes", "2"], "garbage.pth")):
+        result = CliRunner().invoke(app, ["accuracy", "-m", "mobileone_s0", "--weights", "garbage.pth", "--data", "data",
+                                          "--results", "out", *extra])
+        assert result.exit_code == 2 and needle in result.stderr, result.stderr
+        assert not (here / "out").exists()
+
+
+def test_profile_refuses_an_unwritable_output_before_any_work_naming_it(here: Path) -> None:
+    result = CliRunner().invoke(app, ["profile", "-m", MODEL, "-b", "torch", "--format", "json",
+                                      "--output", "/proc/nope.json", "--out", "run"])
+    assert result.exit_code == 2 and "--output /proc/nope.json cannot be written" in result.stderr, result.stderr
+    assert ".tmp" not in result.stderr and not (here / "run").exists()
 
 
 def test_an_unwritable_index_does_not_stop_a_sweep(here: Path, monkeypatch) -> None:
@@ -383,6 +505,24 @@ def test_a_broken_plugin_is_one_line(source: str, needle: str, here: Path, monke
     result = CliRunner().invoke(app, ["list", "backends"])
     assert result.exit_code == 2 and "bad_plugin" in result.stderr and needle in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_plugin_that_prints_leaves_stdout_to_the_command(here: Path, monkeypatch) -> None:
+    (here / "chatty_plugin.py").write_text("print('hello from a plugin')\n")
+    monkeypatch.syspath_prepend(str(here))
+    monkeypatch.setenv("ONEBENCH_PLUGINS", "chatty_plugin")
+    result = CliRunner().invoke(app, ["cluster", "status", "--address", "nope"])  # any command: its stdout stays its own
+    assert "hello from a plugin" not in result.stdout and "hello from a plugin" in result.stderr
+
+
+def test_a_plugin_that_hangs_at_import_is_one_line(here: Path, monkeypatch) -> None:
+    (here / "slow_plugin.py").write_text("import time\ntime.sleep(30)\n")
+    monkeypatch.syspath_prepend(str(here))
+    monkeypatch.setenv("ONEBENCH_PLUGINS", "slow_plugin")
+    monkeypatch.setenv("ONEBENCH_PLUGIN_TIMEOUT_S", "0.5")
+    result = CliRunner().invoke(app, ["list", "backends"])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "the plugin 'slow_plugin' did not finish importing within 0.5 s" in result.stderr
 
 
 def test_markdown_escapes_names_and_files_are_world_readable(here: Path) -> None:

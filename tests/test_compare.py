@@ -122,8 +122,8 @@ def test_cli_exit_codes_and_reports(tmp_path: Path) -> None:
     assert corrupt.exit_code == 2 and "not a readable results file" in corrupt.output
 
 
-def _failed(rec: dict, status: str = "error") -> dict:
-    rec.update(status=status, message=f"planted {status}", stats=None, processes=[])
+def _failed(rec: dict, status: str = "error", message: str | None = None) -> dict:
+    rec.update(status=status, message=message or f"planted {status}", stats=None, processes=[])
     return rec
 
 
@@ -146,6 +146,11 @@ def test_the_gate_fails_closed_on_a_candidate_that_lost_its_numbers(tmp_path: Pa
     # a baseline that errored cannot be judged against: fail closed; one skipped on both sides is only "not comparable"
     flipped = compare_runs([_failed(record(process_samples(rng, 2e6), model="a")), base[1]], [base[0], base[1]])
     assert flipped.exit_code == 3 and "the baseline has no number (error: planted error)" in flipped.cannot_judge[0]
+    # a lockstep pair ends for both sides when one process dies: the line names that side, not "the baseline"
+    died = "the candidate process died: exit code 1"
+    both = compare_runs([_failed(record(process_samples(rng, 2e6), model="a"), message=died), base[1]],
+                        [_failed(record(process_samples(rng, 2e6), model="a"), message=died), base[1]])
+    assert both.exit_code == 3 and both.cannot_judge[0].endswith(f": neither side has a number ({died})")
     skipped = compare_runs([_failed(record(process_samples(rng, 2e6), model="a"), "skipped"), base[1]],
                            [_failed(record(process_samples(rng, 2e6), model="a"), "skipped"), base[1]])
     assert skipped.exit_code == 0 and skipped.not_comparable and len(skipped.rows) == 1
