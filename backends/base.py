@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 from torch import nn
 
+from backends import int8_recipe
 from backends.calibration import Calibration
 from backends.config import BackendConfig, config_of
 from backends.profiling import Profiled
@@ -58,7 +59,12 @@ class JobSpec:
 
     def config(self, backend: object) -> BackendConfig:
         """This job's typed configuration of `backend` (its `config` class, filled from `options`)."""
-        return config_of(backend).parse(self.options, self.backend)
+        return config_of(backend).parse(int8_recipe.split(self.options)[0], self.backend)
+
+    def recipe(self) -> int8_recipe.Int8Recipe:
+        """What is done to the network before its quantizer sees it (`-o int8.FIELD=VALUE`; defaults for
+        a float job)."""
+        return int8_recipe.of(self.options)
 
 
 @dataclass

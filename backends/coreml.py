@@ -40,6 +40,7 @@ from backends.base import Availability, JobSpec, OpenContext, Session, SkipJob, 
 from backends.calibration import Calibration, require
 from backends.config import BackendConfig, choices
 from backends.graph_rules import check_graph, deployed_rule, describe
+from backends.int8_recipe import split
 from backends.onnx_export import INPUT_NAME, OUTPUT_NAME
 from backends.profiling import OpTime, Profiled, timed
 
@@ -112,7 +113,7 @@ def convert(model: nn.Module, job: JobSpec, cache_dir: Path, weights_hash: str,
             calibration: Calibration | None = None) -> tuple[Path, float]:
     """Return the cached `.mlpackage` for this model and options, and the seconds spent converting (0 on a hit).
     int8 converts at fp16 (Core ML's float default), then compresses (`compress`)."""
-    mode = CoreMLConfig.parse(job.options, job.backend).int8_mode if job.precision == "int8" else ""
+    mode = CoreMLConfig.parse(split(job.options)[0], job.backend).int8_mode if job.precision == "int8" else ""
     if mode == "w8a8" and not predicts_here():
         raise SkipJob(f"Core ML int8 {mode} calibrates activations by running the model through Core ML, which "
                       f"needs macOS (this is {sys.platform}); w8 and palettize8 convert here")
@@ -188,7 +189,7 @@ def convert_and_check(model: nn.Module, job: JobSpec, cache_dir: Path, weights_h
                 "deployment_target": TARGET, "convert_s": convert_s}
     info: dict[str, Any] = {"coremltools": coremltools_version(), "graph": check}
     if job.precision == "int8":
-        mode = CoreMLConfig.parse(job.options, job.backend).int8_mode
+        mode = CoreMLConfig.parse(split(job.options)[0], job.backend).int8_mode
         info["quantization"] = {
             "tool": f"coremltools.optimize {coremltools_version()}", "format": f"ML Program, {mode}", "int8_mode": mode,
             "calibration": calibration.describe() if calibration and mode == "w8a8" else None,

@@ -49,16 +49,40 @@ class TensorRTQdq(QdqSettings):
     reduce_range: str = choices("off", "on", "auto", help="7-bit weight ranges (a GPU's int8 does not saturate: off)")
 
 
-def quantize_qdq(fp32: Path, settings: Any, calibration: Calibration, batch: int,
-                 cache_dir: Path) -> tuple[Path, float, dict[str, Any]]:
+def float_nodes(fp32: Path, layers: list[str]) -> list[str]:
+    """The ONNX compute nodes (Conv, Gemm, MatMul) the exporter made from the modules named `layers`: what
+    `nodes_to_exclude` keeps in float for a recipe's `float_layers`."""
+    from backends.onnx_layers import layer_table
+
+    nodes = {name: (module, op) for name, (module, op, _, _) in layer_table(fp32)["nodes"].items() if op in COMPUTE_OPS}
+    found, missing = [], []
+    for layer in layers:
+        mine = [name for name, (module, _) in nodes.items() if module == layer]
+        if not mine:  # a convolution the exporter folded a batch norm into carries the norm's name: its sibling's
+            parent = layer.rpartition(".")[0]
+            mine = [name for name, (module, _) in nodes.items() if module.rpartition(".")[0] == parent]
+            mine = mine if len(mine) == 1 else []
+        found += mine
+        missing += [] if mine else [layer]
+    if missing:
+        raise ValueError(f"no compute node of the exported graph comes from {', '.join(missing)}")
+    return sorted(set(found))
+
+
+def quantize_qdq(fp32: Path, settings: Any, calibration: Calibration, batch: int, cache_dir: Path,
+                 float_layers: list[str] | None = None) -> tuple[Path, float, dict[str, Any]]:
     """The cached QDQ int8 file for `fp32`, the seconds spent quantizing (0 on a hit), and what the
-    record says about it (tool, settings, calibration, graph counts)."""
+    record says about it (tool, settings, calibration, graph counts); `float_layers` (module names) stay
+    float through `nodes_to_exclude`."""
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     chosen = {name: getattr(settings, name) for name in QdqSettings.__dataclass_fields__}
     chosen["reduce_range"] = reduce_range(settings.reduce_range)  # resolved: the file depends on the value
+    excluded = float_nodes(fp32, float_layers) if float_layers else []
+    if excluded:
+        chosen["nodes_to_exclude"] = excluded
     key = hashlib.sha256(f"{recorded_sha256(fp32)}|{calibration.digest}|{sorted(chosen.items())}|{ort.__version__}"
                          .encode()).hexdigest()[:16]
     path = cache_dir / "int8" / f"{fp32.stem}-qdq-{key}.onnx"
@@ -82,7 +106,7 @@ def quantize_qdq(fp32: Path, settings: Any, calibration: Calibration, batch: int
                             per_channel=settings.per_channel, reduce_range=chosen["reduce_range"],
                             activation_type=types[settings.activation_type],
                             weight_type=types[settings.weight_type],
-                            calibrate_method=methods[settings.calibration_method],
+                            calibrate_method=methods[settings.calibration_method], nodes_to_exclude=excluded,
                             extra_options={"ActivationSymmetric": settings.symmetric_activations})
         finally:
             pre.unlink(missing_ok=True)

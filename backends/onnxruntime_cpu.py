@@ -63,7 +63,7 @@ class OnnxRuntimeCPU:
         cold, info = {"export_s": export_s}, {}
         if job.precision == "int8":
             path, cold["quantize_s"], info["quantization"] = quantize_qdq(
-                path, config, require(ctx.calibration, self.name), job.batch, ctx.cache_dir)
+                path, config, require(ctx.calibration, self.name), job.batch, ctx.cache_dir, job.recipe().layers())
         level = getattr(ort.GraphOptimizationLevel, OPTIMIZATION[config.graph_optimization])
         if job.precision == "int8":
             info["quantization"]["runtime"] = ort_kernels(path, level)

@@ -111,7 +111,8 @@ class OnnxRuntimeGPU:
         fp32_path, cold, info = path, {"export_s": export_s}, {}
         if job.precision == "int8":
             path, cold["quantize_s"], info["quantization"] = quantize_qdq(
-                path, job.config(self), require(ctx.calibration, self.name), job.batch, ctx.cache_dir)
+                path, job.config(self), require(ctx.calibration, self.name), job.batch, ctx.cache_dir,
+                job.recipe().layers())
         stream = torch.cuda.Stream()
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

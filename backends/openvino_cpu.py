@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from backends.calibration import Calibration, require
 from backends.config import BackendConfig, choices, option
 from backends.onnx_export import checked_graph, export_availability, export_onnx
 from backends.onnx_layers import LayerNames, layer_table
+from backends.onnx_quantize import float_nodes
 from backends.profiling import PROFILE_WARMUP, Profiled, timed
 
 INSTALL = "pip install 'onebench[openvino]'"
@@ -111,7 +113,7 @@ class OpenVinoCPU:
         artifact = {"path": str(path), "sha256": recorded_sha256(path), "format": "onnx"}
         if job.precision == "int8":
             ov_model, cold["quantize_s"], extra["quantization"], artifact = _quantized(
-                ov, core, ov_model, path, options, require(ctx.calibration, self.name), job.batch)
+                ov, core, ov_model, path, options, require(ctx.calibration, self.name), job.batch, job.recipe().layers())
         config = {
             "PERFORMANCE_HINT": options.performance_hint,
             "INFERENCE_NUM_THREADS": job.threads,
@@ -158,12 +160,17 @@ class OpenVinoCPU:
 
 
 def _quantized(ov, core, ov_model, onnx: Path, options: OpenVinoConfig, calibration: Calibration,
-               batch: int) -> tuple[object, float, dict, dict]:
+               batch: int, float_layers: list[str]) -> tuple[object, float, dict, dict]:
     """NNCF's int8 IR of the converted model, cached by the ONNX file, calibration (by content), NNCF's
-    settings and both tools' versions; read back as the float IR is."""
+    settings and both tools' versions; read back as the float IR is. `float_layers` (module names) stay
+    float through NNCF's ignored scope: the OpenVINO ops the ONNX nodes of those modules became (OpenVINO
+    names an op after its ONNX node, `node_conv2d_3/WithoutBiases`)."""
     import nncf
 
-    settings = {"preset": options.preset, "fast_bias_correction": options.fast_bias_correction}
+    settings: dict = {"preset": options.preset, "fast_bias_correction": options.fast_bias_correction}
+    nodes = float_nodes(onnx, float_layers) if float_layers else []
+    if nodes:
+        settings["ignored_scope"] = nodes
     key = hashlib.sha256(f"{recorded_sha256(onnx)}|{calibration.digest}|{sorted(settings.items())}|{nncf.__version__}|"
                          f"{ov.__version__}".encode()).hexdigest()[:16]
     ir = onnx.parent.parent / "int8" / f"{onnx.stem}-nncf-{key}.xml"
@@ -172,8 +179,10 @@ def _quantized(ov, core, ov_model, onnx: Path, options: OpenVinoConfig, calibrat
         presets = {"performance": nncf.QuantizationPreset.PERFORMANCE, "mixed": nncf.QuantizationPreset.MIXED}
         inputs = list(calibration.batches(batch))
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # progress bars
+            ignored = nncf.IgnoredScope(patterns=[f"^{re.escape(node)}(/.*)?$" for node in nodes])
             quantized = nncf.quantize(ov_model, nncf.Dataset(inputs), preset=presets[options.preset],
-                                      subset_size=len(inputs), fast_bias_correction=options.fast_bias_correction)
+                                      subset_size=len(inputs), fast_bias_correction=options.fast_bias_correction,
+                                      ignored_scope=ignored)
         ov.save_model(quantized, str(tmp), compress_to_fp16=False)
 
     start = time.perf_counter()

@@ -106,7 +106,8 @@ class TensorRT:
         cold, quantization = {"export_s": export_s}, {}
         if job.precision == "int8":
             onnx_file, cold["quantize_s"], quantization = quantize_qdq(
-                onnx_file, job.config(self), require(ctx.calibration, self.name), job.batch, ctx.cache_dir)
+                onnx_file, job.config(self), require(ctx.calibration, self.name), job.batch, ctx.cache_dir,
+                job.recipe().layers())
         logger = trt.Logger(trt.Logger.WARNING)
         onnx_sha = recorded_sha256(onnx_file)
         path = engine_path(ctx.cache_dir, job.model, job.precision,

@@ -130,14 +130,16 @@ class TorchCompile(TorchEager):
         config: TorchCompileConfig = job.config(self)
         calibration = require(ctx.calibration, self.name)
         reduced = reduce_range(config.reduce_range)
-        path = package_path(ctx, job, f"|{calibration.digest}|{config.digest()}|{reduced}|{tool_version()}")
+        recipe = job.recipe()
+        path = package_path(ctx, job, f"|{calibration.digest}|{config.digest()}|{reduced}|{tool_version()}"
+                                      + (f"|{recipe.digest()}" if recipe.layers() else ""))
         graph: dict = {}
         cold: dict[str, float] = {"quantize_s": 0.0, "compile_s": 0.0}
         example = torch.from_numpy(ctx.example)
 
         def build(tmp: Path) -> None:
             start = time.perf_counter()
-            converted, found = quantize_pt2e(model, example, calibration, job.batch, reduced)
+            converted, found = quantize_pt2e(model, example, calibration, job.batch, reduced, recipe.layers())
             graph.update(found)
             cold["quantize_s"] = time.perf_counter() - start
             with torch.no_grad():

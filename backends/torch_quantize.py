@@ -29,13 +29,16 @@ def tool_version() -> str:
 
 
 def quantize_pt2e(model: nn.Module, example: torch.Tensor, calibration: Calibration, batch: int,
-                  reduce_range: bool) -> tuple[nn.Module, dict[str, Any]]:
-    """The converted (int8 quantize/dequantize) module and what its graph holds."""
+                  reduce_range: bool, float_layers: list[str] | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """The converted (int8 quantize/dequantize) module and what its graph holds; the modules named in
+    `float_layers` get no quantization config (PT2E's per-module setting), so they stay float."""
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     quantizer = xiq.X86InductorQuantizer()
     quantizer.set_global(xiq.get_default_x86_inductor_quantization_config(reduce_range=reduce_range))
+    for name in float_layers or []:
+        quantizer.set_module_name_qconfig(name, None)
     with torch.no_grad():
         exported = torch.export.export(model.float().eval(), (example,)).module()
         prepared = prepare_pt2e(exported, quantizer)

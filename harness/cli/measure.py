@@ -222,6 +222,7 @@ def int8_study(
 ) -> None:
     """int8 against fp32 for every model x CPU backend: the speed-up in lockstep with its CI and, with --data,
     the accuracy int8 costs (Δtop-1 with a paired CI); writes the study's table and plots to int8.md."""
+    from backends.int8_recipe import cli_items
     from harness.evaluate import accuracy as acc
     from harness.listing.backends import int8_cpu_backends
     from harness.measure.planner import calibration_from_options, plan_from_options, protocol_from_options
@@ -243,7 +244,7 @@ def int8_study(
     def evaluate(job) -> dict:
         rec = acc.evaluate(job.model, job.backend, Path(weights), data, precision="int8", threads=job.threads,
                            limit=limit, num_classes=num_classes, cache_dir=default_cache_dir(),
-                           options=[f"{job.backend}.{pair}" for pair in job.options.split(",") if pair],
+                           options=cli_items(job.backend, job.options),
                            calibration=calibration, calibration_size=calibration_size)
         accuracy_records.save(RESULTS, rec)
         return rec

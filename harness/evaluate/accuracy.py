@@ -20,15 +20,16 @@ import numpy as np
 import torch
 
 import model_zoo
-from backends import registry
+from backends import int8_recipe, registry
 from backends.artifact_cache import file_sha256
 from backends.base import JobSpec, OpenContext
-from backends.config import ConfigError, parse_cli_options
+from backends.config import RECIPE, ConfigError, parse_cli_options
 from harness.errors import HarnessError
 from harness.evaluate.datasets import ImageDataset, Samples, scan
 from harness.evaluate.paired import paired_delta
 from harness.host import environment
 from harness.measure import calibration as calib
+from harness.measure import recipe
 from harness.measure.planner import PRECISIONS, check_choice
 from harness.store.accuracy_records import SCHEMA_VERSION
 from model_zoo.weights import state_sha256
@@ -100,7 +101,8 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
         raise HarnessError(f"--weights {weights} is not a file; accuracy needs trained weights")
     check_choice("backend", backend_name, registry.names())
     try:
-        configured = parse_cli_options(options or [], [backend_name], registry.get).get(backend_name, "")
+        parsed = parse_cli_options(options or [], [backend_name], registry.get)
+        configured = int8_recipe.join(parsed.get(backend_name, ""), parsed.get(RECIPE, "") if precision == "int8" else "")
     except ConfigError as exc:
         raise HarnessError(str(exc)) from None
     job = JobSpec(model=model_name, backend=backend_name, device=device, precision=precision, batch=batch,
@@ -115,11 +117,15 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
     model = model_zoo.create(model_name, form="fused", weights=weights, num_classes=num_classes)
     weights_state = state_sha256(model)
     reference_model = copy.deepcopy(model)  # backends may move or cast the model they open
+    model, prepared = recipe.apply(model, job)
     example = np.zeros((batch, 3, spec.input_size, spec.input_size), dtype=np.float32)
     start = time.perf_counter()
     calibration_set = calib.build(described, spec.preprocess) if described else None
     try:
-        session = backend.open(model, job, OpenContext(Path(cache_dir), weights_state, example, calibration=calibration_set))
+        session = backend.open(model, job, OpenContext(Path(cache_dir), state_sha256(model) if prepared else weights_state,
+                                                       example, calibration=calibration_set))
+        if prepared:
+            session.info = {**session.info, "int8_recipe": prepared}
     except HarnessError:
         raise
     except Exception as exc:  # noqa: BLE001 - a runtime refusing this model is the user's one-line answer

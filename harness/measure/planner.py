@@ -9,7 +9,7 @@ from collections.abc import Callable
 import model_zoo
 from backends import registry
 from backends.base import int8_backends
-from backends.config import ConfigError, parse_cli_options
+from backends.config import RECIPE, ConfigError, parse_cli_options
 from harness.errors import HarnessError
 from harness.listing.backends import available_cpu_backends
 from harness.measure.jobs import Job, plan
@@ -121,6 +121,8 @@ def plan_from_options(models: list[str] | None, backends: list[str] | None, prec
         configured = parse_cli_options(options or [], backends, registry.get)
     except ConfigError as exc:
         raise HarnessError(str(exc)) from None
+    if RECIPE in configured:
+        check_recipe(configured[RECIPE], models, form, precisions or [])
     jobs = []
     for b in backends:
         backend = registry.get(b)
@@ -129,6 +131,26 @@ def plan_from_options(models: list[str] | None, backends: list[str] | None, prec
             jobs += plan(models, [b], precisions or [getattr(backend, "default_precision", "fp32")], batches or [1],
                          threads, dev, form, sizes, layout, configured)
     return sorted(jobs, key=lambda j: models.index(j.model))  # model-major: a model's backends run back to back
+
+
+def check_recipe(recipe: str, models: list[str], form: str, precisions: list[str]) -> None:
+    """`-o int8.*` needs int8 jobs, and every layer it keeps in float must be a convolution or linear layer
+    of every model (by module name, as `bench profile` names layers): a misspelt name is one line, not a
+    layer silently quantized."""
+    from torch import nn
+
+    from backends.int8_recipe import Int8Recipe
+
+    if "int8" not in precisions:
+        raise HarnessError("-o int8.FIELD=VALUE changes int8 jobs: add -p int8 or drop it")
+    wanted = Int8Recipe.parse(recipe).layers()
+    for model in models if wanted else []:
+        names = [n for n, m in model_zoo.create(model, form=form).named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        unknown = [n for n in wanted if n not in names]
+        if unknown:
+            near = closest(unknown[0], names)
+            raise HarnessError(f"-o int8.float_layers: {model} has no convolution or linear layer {unknown[0]!r}"
+                               + (f"; did you mean {', '.join(near)}?" if near else f" (its first: {', '.join(names[:3])}, ...)"))
 
 
 def iphone_jobs(models: list[str], backends: list[str] | None, precisions: list[str] | None,

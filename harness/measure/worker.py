@@ -28,7 +28,7 @@ from backends.base import OpenContext, Session, SkipJob
 from backends.calibration import Calibration
 from harness.host import gpu, machine
 from harness.host.environment import library_versions
-from harness.measure import calibration, paired, windows
+from harness.measure import calibration, paired, recipe, windows
 from harness.measure.jobs import Job
 from harness.measure.parity import compare
 from harness.measure.protocol import (
@@ -120,13 +120,16 @@ def open_job(payload: dict[str, Any], parity: bool) -> tuple[Job, dict, np.ndarr
         with torch.inference_mode():
             reference = Reference(inputs, np.concatenate([model(torch.from_numpy(x)).float().numpy() for x in inputs]))
         info["macs"] = macs_or_none(model, job.input_size)
-    ctx = OpenContext(Path(payload["cache_dir"]), weights_sha, input_tensor(job, TIMING_SEED),
-                      passive_wait=bool(payload.get("passive_wait")), calibration=calib)
+    model, prepared = recipe.apply(model, job.spec())
+    ctx = OpenContext(Path(payload["cache_dir"]), state_sha256(model) if prepared else weights_sha,
+                      input_tensor(job, TIMING_SEED), passive_wait=bool(payload.get("passive_wait")), calibration=calib)
     backend = registry.load(payload["backend_ref"])
     try:
         session = backend.open(model, job.spec(), ctx)
     except SkipJob as skip:
         return job, info, reference, skip, build_s
+    if prepared:
+        session.info = {**session.info, "int8_recipe": prepared}
     wrapper = registry.wrapper_of(job.backend, payload["backend_ref"])
     if wrapper:
         session.info = {**session.info, "wrapped_by": wrapper}

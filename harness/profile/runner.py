@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from backends import registry
+from backends.int8_recipe import cli_items
 from harness.errors import HarnessError
 from harness.host import environment
 from harness.measure.calibration import for_jobs
@@ -85,7 +86,7 @@ def compared(arg: str, base: Request, calibration: str | None, calibration_size:
     options = changes.get("options", job.options if backend == job.backend else "")
     other = plan(job.model, backend, changes.get("precision", job.precision), int(changes.get("batch", job.batch)),
                  int(changes.get("threads", job.threads)), job.device, changes.get("form", job.form), base.weights,
-                 None, changes.get("layout", job.layout) == "nhwc", [f"{backend}.{o}" for o in options.split(",") if o],
+                 None, changes.get("layout", job.layout) == "nhwc", cli_items(backend, options),
                  calibration, calibration_size, base.iterations)
     if other.job.key == job.key:
         raise HarnessError(f"--compare {arg} names the same job; change its backend, form, precision or another field")
