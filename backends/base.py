@@ -99,6 +99,9 @@ class Session:
     # `profile(n)`: n inferences of this artifact under the runtime's own profiler (`backends.profiling`),
     # never while latency is timed; None where the backend has no profiler.
     profile: Callable[[int], Profiled] | None = None
+    # int8: per layer, the int8 graph's output against fp32's on the given inputs (`bench accuracy --layers`);
+    # a backend that can read intermediate outputs sets it and names how in its class's `layer_errors_by`
+    layer_errors: Callable[[list[np.ndarray]], list[dict]] | None = None
 
 
 class Backend(Protocol):

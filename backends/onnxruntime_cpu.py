@@ -18,6 +18,7 @@ from backends.artifact_cache import recorded_sha256
 from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
 from backends.calibration import require
 from backends.config import choices
+from backends.onnx_diagnosis import layer_errors
 from backends.onnx_export import INPUT_NAME, OUTPUT_NAME, checked_graph, export_availability, export_onnx
 from backends.onnx_layers import LayerNames, layer_table
 from backends.onnx_quantize import QdqSettings, ort_kernels, quantize_qdq
@@ -38,6 +39,7 @@ class OnnxRuntimeConfig(QdqSettings):
 class OnnxRuntimeCPU:
     name = "onnxruntime"
     profiler = "session profiling (node kernel times)"
+    layer_errors_by = "onnxruntime.quantization.qdq_loss_debug"
     packages = ("onnx", "onnxscript", "onnxruntime")  # the versions a record of this backend states
     description = "ONNX Runtime (CPU EP)"
     devices = ("cpu",)
@@ -105,6 +107,7 @@ class OnnxRuntimeCPU:
         return Session(
             run=run, infer=infer, cold=cold,
             profile=lambda n: profile_session(session, n, names, ort.__version__),
+            layer_errors=(lambda inputs: layer_errors(fp32_path, path, inputs)) if job.precision == "int8" else None,
             artifact={"path": str(path), "sha256": recorded_sha256(path), "format": "onnx"},
             info={"providers": sess.get_providers(), "intra_op_num_threads": job.threads, "wait_policy": wait,
                   "graph": graph, **info},

@@ -79,6 +79,23 @@ def test_the_outlier_networks_collapse_is_repaired_by_equalization_or_by_keeping
     assert len(excluded) == 2
 
 
+def test_the_diagnosis_names_the_layer_that_loses_the_signal_and_its_weight_spread(trained: Path) -> None:
+    results = trained / "results-layers"
+    done = bench("accuracy", "-m", "digits_outlier", "-b", "onnxruntime", "-p", "int8", "--weights",
+                 str(trained / "outlier.pth"), "--data", str(trained / "val"), "--calibration", str(trained / "train"),
+                 "--calibration-size", "200", "--workers", "0", "--results", str(results), "--layers", cwd=trained,
+                 env=PLUGINS)
+    assert done.returncode == 0, done.stderr
+    assert "the layers that lose the signal" in done.stdout and "stem.0" in done.stdout
+    layers = json.loads(next((results / "accuracy").glob("*.json")).read_text())["layers"]
+    assert layers["inputs"] == 32 and "qdq_loss_debug" in layers["method"]
+    assert layers["weight_spread"]["stem.0"] > 100 > 10 > layers["weight_spread"]["body.0.0"]  # the planted channel
+    by_depth = sorted(layers["activations"], key=lambda r: r["depth"])
+    worst = sorted(by_depth, key=lambda r: r["qdq_sqnr_db"])[:2]
+    assert "stem.2" in [r["layer"] for r in worst]  # the outlier activation's own quantization is among the worst two
+    assert by_depth[0]["sqnr_db"] > 30 > 0 > by_depth[1]["sqnr_db"]  # the signal is lost right after it
+
+
 def test_bench_int8_pairs_fp32_and_int8_in_lockstep_and_reports_the_accuracy_cost(trained: Path) -> None:
     out = trained / "study"
     done = bench("int8", "-m", "digits_outlier", "-b", "onnxruntime", "--weights", str(trained / "outlier.pth"),

@@ -159,6 +159,8 @@ def accuracy(
     options: list[str] = BACKEND_OPTIONS_OPTION,
     calibration: str = CALIBRATION_OPTION,
     calibration_size: int = CALIBRATION_SIZE_OPTION,
+    layers: bool = flag(False, "--layers", help="int8: each layer's int8 output against fp32 on calibration inputs "
+                        "(SQNR in dB, the module's name), the worst first; kept in the record."),
 ) -> None:
     """Top-1/top-5 through the backend's own artifact, beside PyTorch fp32 on the same images."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -182,7 +184,7 @@ def accuracy(
         rec = acc.evaluate(model, backend, weights, data, precision=precision, device=device, batch=batch,
                            threads=resolve_threads(threads), limit=limit, labels=labels, class_map=class_map,
                            num_classes=num_classes, workers=workers, cache_dir=default_cache_dir(), progress=progress,
-                           options=options, calibration=calibration, calibration_size=calibration_size)
+                           options=options, calibration=calibration, calibration_size=calibration_size, layers=layers)
     finally:
         if bar.live.is_started:
             bar.stop()
@@ -199,6 +201,11 @@ def accuracy(
     if rec["calibration"] and not rec["calibration"]["meaningful"]:
         err.print("note: calibrated on random input (no --calibration): this int8 accuracy means nothing about a "
                   "calibrated deployment; its latency is still valid", markup=False, highlight=False)
+    if rec.get("layers"):
+        from harness.publish.int8 import layer_table
+
+        out.print(rich_table(f"the layers that lose the signal (of {len(rec['layers']['activations'])}, on "
+                             f"{rec['layers']['inputs']} calibration images)", *layer_table(rec["layers"])))
     out.print(f"artifact: {rec['artifact'].get('path', 'PyTorch module (no file)')}; record: {path}",
               markup=False, highlight=False)
 

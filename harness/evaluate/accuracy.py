@@ -82,14 +82,41 @@ def _backend(name: str, job: JobSpec):
     return backend
 
 
+DIAGNOSIS_INPUTS = 32  # calibration images the per-layer diagnosis runs (enough for a stable SQNR per tensor)
+
+
+def check_layers(backend: Any, name: str, precision: str) -> None:
+    """`--layers` needs an int8 job and a backend that can read a layer's int8 output (one line otherwise)."""
+    if precision != "int8":
+        raise HarnessError("--layers compares each layer's int8 output with fp32's: add -p int8")
+    if not getattr(backend, "layer_errors_by", None):
+        able = [b for b in registry.names() if getattr(registry.get(b), "layer_errors_by", None)]
+        raise HarnessError(f"--layers: {name} gives onebench no way to read its layers' int8 outputs yet; "
+                           f"use -b {' or -b '.join(able) or '(none here)'} for the diagnosis")
+
+
+def diagnose(session: Any, model: torch.nn.Module, calibration: Any, batch: int, by: str) -> dict[str, Any]:
+    """Each layer's int8 output against fp32 on calibration inputs (never the evaluation images), in graph
+    order, and each convolution's per-channel weight spread in the network the quantizer saw."""
+    from model_zoo.equalize import channel_spread, folded
+
+    inputs = [x for _, x in zip(range(max(1, DIAGNOSIS_INPUTS // batch)), calibration.batches(batch))]
+    rows = session.layer_errors(inputs)
+    return {"method": f"{by}: SQNR (dB) of each activation of the int8 graph against the fp32 graph's "
+            "(sqnr_db, accumulated to that layer) and across its own quantize/dequantize step (qdq_sqnr_db, added)",
+            "inputs": sum(len(x) for x in inputs), "activations": rows,
+            "weight_spread": {k: round(v, 3) for k, v in channel_spread(folded(copy.deepcopy(model))).items()}}
+
+
 def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, precision: str = "fp32",
              device: str = "cpu", batch: int = 1, threads: int = 1, limit: int | None = None,
              labels: Path | None = None, class_map: Path | None = None, num_classes: int | None = None,
              workers: int = 0, cache_dir: Path, progress: Progress | None = None, options: list[str] | None = None,
-             calibration: str | None = None, calibration_size: int | None = None) -> dict[str, Any]:
+             calibration: str | None = None, calibration_size: int | None = None, layers: bool = False) -> dict[str, Any]:
     """Evaluate `model_name` with `weights` on `data` through `backend_name`; return the record.
 
-    For int8 the artifact is the one `bench run -p int8` times with the same calibration and options."""
+    For int8 the artifact is the one `bench run -p int8` times with the same calibration and options;
+    `layers` adds, per layer, its int8 output against fp32 on calibration inputs (`diagnose`)."""
     check_choice("precision", precision, PRECISIONS)
     spec = model_zoo.get_spec(model_name)
     for option, value, least in (("--batch", batch, 1), ("--threads", threads, 1), ("--num-classes", num_classes, 1),
@@ -108,6 +135,8 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
     job = JobSpec(model=model_name, backend=backend_name, device=device, precision=precision, batch=batch,
                   threads=threads, form="fused", input_size=spec.input_size, options=configured)
     backend = _backend(backend_name, job)
+    if layers:
+        check_layers(backend, backend_name, precision)
     if precision != "int8" and (calibration is not None or calibration_size is not None):
         raise HarnessError("--calibration and --calibration-size apply to -p int8; drop them or add -p int8")
     described = calib.describe(calibration, calibration_size, spec.preprocess) if precision == "int8" else None
@@ -166,6 +195,7 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
     finally:
         session.close()
     (top1, top5), (ref1, ref5) = measured.rates(), reference.rates()
+    diagnosis = diagnose(session, model, calibration_set, batch, backend.layer_errors_by) if layers else None
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "accuracy",
@@ -184,6 +214,7 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
         "backend_config": job.config(backend).as_dict(),
         "calibration": calibration_set.describe() if calibration_set else None,
         "timing_s": {"open": open_s, "evaluate": time.perf_counter() - start},
+        **({"layers": diagnosis} if diagnosis else {}),
         "backend_info": session.info,
         "host": environment.capture(),
     }

@@ -159,3 +159,26 @@ def markdown(rows_: list[Int8Row], plots: dict[str, str] | None = None, records:
     for backend, image in (plots or {}).items():
         text += f"\n![top-1 vs p50 latency, fp32 and int8, {md_cell(backend)}]({image})\n"
     return text
+
+
+LAYER_ROWS = 10
+
+
+def layer_table(diagnosis: dict[str, Any], rows: int = LAYER_ROWS) -> tuple[list[str], list[list[str]]]:
+    """The worst layers of an accuracy record's `layers` diagnosis: by the SQNR their own quantization
+    leaves, lowest first, with the error accumulated to them and the weight spread of their convolution."""
+    def db(value: float | None) -> str:
+        return "∞" if value is None else f"{value:.1f}"
+
+    spread = diagnosis.get("weight_spread", {})
+    worst = sorted(diagnosis["activations"], key=lambda r: math.inf if r["qdq_sqnr_db"] is None else r["qdq_sqnr_db"])
+    def weights(row: dict[str, Any]) -> str:
+        conv = row.get("compute_layer") or ""
+        if conv not in spread:  # a convolution with a folded batch norm carries the norm's name: its sibling's
+            siblings = [k for k in spread if k.rpartition(".")[0] == conv.rpartition(".")[0]]
+            conv = siblings[0] if len(siblings) == 1 else conv
+        return f"{conv} {spread[conv]:.1f}" if conv in spread else "—"
+
+    body = [[r["layer"], r["op"], str(r["depth"]), db(r["qdq_sqnr_db"]), db(r["sqnr_db"]), weights(r)]
+            for r in worst[:rows]]
+    return ["layer", "op", "depth", "SQNR added (dB)", "SQNR to fp32 (dB)", "its conv: weight max/median"], body
