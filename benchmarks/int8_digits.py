@@ -34,7 +34,9 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--backend", action="append", default=None)
     parser.add_argument("--calibration-size", type=int, default=300)
-    parser.add_argument("--option", action="append", default=[], help="-o for bench accuracy (BACKEND.FIELD=VALUE)")
+    parser.add_argument("--option", action="append", default=[],
+                        help="-o for bench accuracy (BACKEND.FIELD=VALUE, or int8.FIELD=VALUE for every backend)")
+    parser.add_argument("--layers", action="store_true", help="ONNX Runtime: add the per-layer diagnosis (--layers)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/onebench-digits"))
     args = parser.parse_args()
     backends = args.backend or ["onnxruntime", "openvino", "torch-compile"]
@@ -58,18 +60,19 @@ def main() -> int:
         cmd = [sys.executable, "-m", "harness.cli", "accuracy", "-m", args.model, "-b", backend, "-p", "int8",
                "--weights", str(ckpt), "--data", str(val), "--num-classes", "10", "--calibration", str(train),
                "--calibration-size", str(args.calibration_size), "--results", str(results), "--threads", "2",
-               *[f"--option={o}" for o in args.option if o.startswith(backend + ".")]]
+               *[f"--option={o}" for o in args.option if o.startswith((backend + ".", "int8."))],
+               *(["--layers"] if args.layers and backend == "onnxruntime" else [])]
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         print(done.stdout.strip() or done.stderr.strip()[-500:], flush=True)
         for path in sorted((results / "accuracy").glob(f"{args.model}.{backend}.cpu.int8.*.json")):
             rec = json.loads(path.read_text())
             rows.append((backend, rec["reference"]["top1"], rec["top1"], rec["paired"],
-                         rec["backend_config"], rec["created"]))
+                         rec["job"].get("options", ""), rec["created"]))
     print(f"\n{args.model} trained {args.epochs} epochs on digits; {len(digits.digits('val')[0])} held-out images")
-    print("| backend | fp32 top-1 | int8 top-1 | Δ top-1 pt [95% CI] | predictions changed | McNemar p |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for backend, ref, top1, p, _, _ in rows:
-        print(f"| {backend} | {ref:.1%} | {top1:.1%} | {p['delta_top1'] * 100:+.1f} [{p['ci_low'] * 100:+.1f}, "
+    print("| backend | options | fp32 top-1 | int8 top-1 | Δ top-1 pt [95% CI] | predictions changed | McNemar p |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for backend, ref, top1, p, options, _ in rows:
+        print(f"| {backend} | {options or '-'} | {ref:.1%} | {top1:.1%} | {p['delta_top1'] * 100:+.1f} [{p['ci_low'] * 100:+.1f}, "
               f"{p['ci_high'] * 100:+.1f}] | {p['changed_predictions']} | {p['mcnemar_p']:.2g} |")
     return 0
 
