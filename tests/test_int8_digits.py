@@ -87,7 +87,9 @@ def test_the_diagnosis_names_the_layer_that_loses_the_signal_and_its_weight_spre
                  env=PLUGINS)
     assert done.returncode == 0, done.stderr
     assert "the layers that lose the signal" in done.stdout and "stem.0" in done.stdout
-    layers = json.loads(next((results / "accuracy").glob("*.json")).read_text())["layers"]
+    record = next((results / "accuracy").glob("*.json"))
+    layers = json.loads(record.read_text())["layers"]
+    assert record.with_suffix(".layers.png").stat().st_size > 1000  # the error along depth, drawn
     assert layers["inputs"] == 32 and "qdq_loss_debug" in layers["method"]
     assert layers["weight_spread"]["stem.0"] > 100 > 10 > layers["weight_spread"]["body.0.0"]  # the planted channel
     by_depth = sorted(layers["activations"], key=lambda r: r["depth"])

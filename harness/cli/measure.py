@@ -203,9 +203,12 @@ def accuracy(
                   "calibrated deployment; its latency is still valid", markup=False, highlight=False)
     if rec.get("layers"):
         from harness.publish.int8 import layer_table
+        from harness.publish.plots import draw_layers
 
         out.print(rich_table(f"the layers that lose the signal (of {len(rec['layers']['activations'])}, on "
                              f"{rec['layers']['inputs']} calibration images)", *layer_table(rec["layers"])))
+        plot = draw_layers(rec["layers"], f"{model} · {backend} int8: SQNR along depth", path.with_suffix(".layers.png"))
+        out.print(f"along depth: {plot}", markup=False, highlight=False)
     out.print(f"artifact: {rec['artifact'].get('path', 'PyTorch module (no file)')}; record: {path}",
               markup=False, highlight=False)
 

@@ -193,3 +193,29 @@ def draw_int8(rows: list[Int8Row], reported: dict[str, float], folder: Path, whe
         plt.close(fig)
         out[backend] = paths
     return out
+
+
+def draw_layers(diagnosis: dict, title: str, path: Path) -> Path:
+    """An int8 diagnosis along depth: each activation's SQNR against fp32 (accumulated) and the SQNR its own
+    quantization leaves (added), in graph order, the five worst named: where the signal is lost."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted(diagnosis["activations"], key=lambda r: r["depth"])
+    finite = [r for r in rows if r["sqnr_db"] is not None]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.plot([r["depth"] for r in finite], [r["sqnr_db"] for r in finite], "o-", label="SQNR to fp32 (accumulated)")
+    added = [r for r in rows if r["qdq_sqnr_db"] is not None]
+    ax.plot([r["depth"] for r in added], [r["qdq_sqnr_db"] for r in added], "s:", label="SQNR its quantization leaves")
+    for r in sorted(added, key=lambda r: r["qdq_sqnr_db"])[:5]:
+        ax.annotate(r["layer"], (r["depth"], r["qdq_sqnr_db"]), fontsize=7, xytext=(3, -10), textcoords="offset points")
+    ax.set_xlabel("depth (node order in the exported graph)")
+    ax.set_ylabel("SQNR (dB)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
