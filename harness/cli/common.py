@@ -98,7 +98,7 @@ def _load_plugins() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminated)
-    load_plugins()
+    load_plugins(deadline=True)
 
 
 class Fmt(str, Enum):

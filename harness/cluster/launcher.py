@@ -227,8 +227,9 @@ class RayLauncher:
                                                          self.ray.exceptions.TaskUnschedulableError)):
             name = self.names.get(node or "", node[:8] if node else "its node")
             return Placed(("lost", f"node {name} was lost mid-job", ""), node)
-        first = text.strip().splitlines()[0] if text.strip() else ""
-        return Placed(("error", f"the cluster failed the step ({type(exc).__name__}: {first[:300]})", text[-4000:]), node)
+        lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+        last = lines[-1].strip() if lines else ""  # a task's own exception is the traceback's last line, not its header
+        return Placed(("error", f"the cluster failed the step ({type(exc).__name__}: {last[:300]})", text[-4000:]), node)
 
     def _watch(self) -> None:
         """Resolve steps as they finish; cancel a step past its deadline (an `error` naming the node) and one
