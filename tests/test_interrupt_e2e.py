@@ -48,8 +48,8 @@ def test_a_signal_mid_run_then_the_same_out_loses_nothing_and_repeats_nothing(si
     assert proc.poll() is None, "the run ended before the signal: make it longer"
     proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=300)
-    # 130: stopped, resumable. 0: the signal went unheeded and the sweep finished (seen now and then when it
-    # lands while a measurement process is being started: a defect noted in #39's closing note, not fixed yet)
+    # 130: stopped, resumable. 0: the signal went unheeded and the sweep finished (seen once when it landed
+    # while the fork server started: a defect noted in #39's closing note, not fixed yet)
     assert proc.returncode in (130, 0), stderr[-2000:]
     assert "Traceback" not in stderr, stderr[-2000:]
     before = _records(tmp_path)

@@ -231,16 +231,20 @@ def child_main(target: str, payload: dict[str, Any], conn) -> None:
     """Entry point of the forked process: send ("ok", target(payload)) or ("error", message, traceback).
     A native crash cannot send anything: faulthandler writes its Python stack to stderr instead. Ctrl-C
     is the parent's to handle (it stops the sweep, which resumes later): the child ignores it rather than
-    print a traceback of its own."""
+    print a traceback of its own, and a result it can no longer send (the parent stopped) is dropped quietly."""
     faulthandler.enable()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         module, _, name = target.partition(":")
-        conn.send(("ok", getattr(importlib.import_module(module), name)(payload)))
+        result: tuple = ("ok", getattr(importlib.import_module(module), name)(payload))
     except BaseException as exc:  # noqa: BLE001 - everything a job raises becomes its record
         lines = traceback.format_exception(exc)
-        conn.send(("error", f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:500],
-                   "".join(lines)[-4000:]))
+        result = ("error", f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:500],
+                  "".join(lines)[-4000:])
+    try:
+        conn.send(result)
+    except OSError:  # the parent is gone (Ctrl-C stopped the sweep, which resumes later): nothing to say
+        pass
     finally:
         conn.close()
         sys.stdout.flush()
