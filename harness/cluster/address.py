@@ -65,10 +65,7 @@ def keep_loopback() -> None:
             raise ValueError(f"Malformed host: {host}")
         return host
 
-    services.resolve_ip_for_localhost = as_given
-    scripts = sys.modules.get("ray.scripts.scripts")
-    if scripts is not None:
-        scripts.services.resolve_ip_for_localhost = as_given
+    services.resolve_ip_for_localhost = as_given  # `ray start` looks it up on this module at call time
 
 
 def main() -> None:
