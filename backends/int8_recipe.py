@@ -13,6 +13,7 @@ includes the options), and each runtime's quantizer settings stay in that runtim
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from backends.config import BackendConfig, option
@@ -56,3 +57,10 @@ def cli_items(backend: str, options: str) -> list[str]:
     """A job's options as the `-o` items that plan it again (`BACKEND.FIELD=VALUE`, `int8.FIELD=VALUE`)."""
     own, recipe = split(options)
     return [f"{backend}.{p}" for p in own.split(",") if p] + [PREFIX + p for p in recipe.split(",") if p]
+
+
+def with_float_layers(options: str, layers: list[str]) -> str:
+    """A job's options with its recipe's float layers replaced by `layers` (the rest of the recipe kept)."""
+    own, _ = split(options)
+    recipe = dataclasses.replace(of(options), float_layers=SEPARATOR.join(layers))
+    return join(own, recipe.canonical())

@@ -29,6 +29,7 @@ from backends.config import BackendConfig, choices, option
 from backends.onnx_export import checked_graph, export_availability, export_onnx
 from backends.onnx_layers import LayerNames, layer_table
 from backends.onnx_quantize import float_nodes
+from backends.openvino_diagnosis import layer_errors as diagnose
 from backends.profiling import PROFILE_WARMUP, Profiled, timed
 
 INSTALL = "pip install 'onebench[openvino]'"
@@ -82,6 +83,7 @@ class OpenVinoCPU:
     description = "OpenVINO (CPU plugin)"
     devices = ("cpu",)
     precisions = ("fp32", "bf16", "fp16", "int8")
+    layer_errors_by = "OpenVINO intermediate outputs (Model.add_outputs) of NNCF's int8 model against the fp32 model"
     config = OpenVinoConfig
     # Not preloaded by the sweep's fork server: `import openvino` starts its telemetry sender on a thread
     # (openvino_telemetry, pulled in by openvino.tools.ovc), and a process forked while that thread holds the
@@ -111,6 +113,7 @@ class OpenVinoCPU:
         options: OpenVinoConfig = job.config(self)
         cold, extra = {"export_s": export_s, "convert_s": convert_s}, {}
         artifact = {"path": str(path), "sha256": recorded_sha256(path), "format": "onnx"}
+        fp32_model = ov_model
         if job.precision == "int8":
             ov_model, cold["quantize_s"], extra["quantization"], artifact = _quantized(
                 ov, core, ov_model, path, options, require(ctx.calibration, self.name), job.batch, job.recipe().layers())
@@ -152,8 +155,12 @@ class OpenVinoCPU:
 
         reported = {key: _text(compiled.get_property(key)) for key in
                     ("INFERENCE_PRECISION_HINT", "INFERENCE_NUM_THREADS", "PERFORMANCE_HINT", "NUM_STREAMS")}
+        def layer_errors(inputs: list[np.ndarray]) -> list[dict]:
+            return diagnose(core, fp32_model, ov_model, config, names, inputs)
+
         return Session(
             run=run, infer=infer, cold=cold, profile=profile,
+            layer_errors=layer_errors if job.precision == "int8" else None,
             artifact=artifact,
             info={"openvino": reported, "wait_policy": WAIT_POLICY, "graph": graph, **extra},
         )

@@ -68,6 +68,7 @@ class TorchCompile(TorchEager):
     profiler = "torch.profiler (Inductor's generated kernels and the library calls they make)"
     description = "Inductor (AOTInductor package on the CPU, torch.compile on CUDA; int8 by PT2E on the CPU)"
     precisions = ("fp32", "bf16", "fp16", "int8")
+    layer_errors_by = "PT2E's numeric debugger (torchao.quantization.pt2e: prepare_for_propagation_comparison, compare_results)"
     config = TorchCompileConfig
     preload = ("torch._inductor",)  # imported once by the sweep's fork server, not in every process
 
@@ -125,7 +126,7 @@ class TorchCompile(TorchEager):
 
     def _open_int8(self, model: nn.Module, job: JobSpec, ctx: OpenContext) -> Session:
         """PT2E-quantized, then packaged ahead of time like fp32 (with Inductor's freezing)."""
-        from backends.torch_quantize import quantize_pt2e, tool_version
+        from backends.torch_quantize import layer_errors, quantize_pt2e, tool_version
 
         config: TorchCompileConfig = job.config(self)
         calibration = require(ctx.calibration, self.name)
@@ -155,6 +156,8 @@ class TorchCompile(TorchEager):
         cold["load_s"] = time.perf_counter() - start
         session = torch_session(compiled, job, ctx, cold)
         session.artifact = {"path": str(path), "sha256": recorded_sha256(path), "format": "aoti-package"}
+        session.layer_errors = lambda inputs: layer_errors(model, example, calibration, job.batch, reduced,
+                                                           recipe.layers(), inputs)
         session.info["quantization"] = {
             "tool": tool_version(), "format": "PT2E (X86InductorQuantizer) + AOTInductor, freezing",
             "per_channel": True, "reduce_range": reduced, "calibration": calibration.describe(),

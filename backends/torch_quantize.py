@@ -10,6 +10,8 @@ convolutions. PT2E lives in torchao since PyTorch 2.10 (`torch.ao.quantization.q
 from __future__ import annotations
 
 import collections
+import copy
+import math
 from typing import Any
 
 import torch
@@ -32,6 +34,15 @@ def quantize_pt2e(model: nn.Module, example: torch.Tensor, calibration: Calibrat
                   reduce_range: bool, float_layers: list[str] | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """The converted (int8 quantize/dequantize) module and what its graph holds; the modules named in
     `float_layers` get no quantization config (PT2E's per-module setting), so they stay float."""
+    with torch.no_grad():
+        exported = torch.export.export(model.float().eval(), (example,)).module()
+        converted = _converted(exported, calibration, batch, reduce_range, float_layers)
+    return converted, fx_graph(converted)
+
+
+def _converted(exported: Any, calibration: Calibration, batch: int, reduce_range: bool,
+               float_layers: list[str] | None) -> Any:
+    """An exported module annotated by the x86 Inductor quantizer, calibrated and converted."""
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
@@ -40,12 +51,70 @@ def quantize_pt2e(model: nn.Module, example: torch.Tensor, calibration: Calibrat
     for name in float_layers or []:
         quantizer.set_module_name_qconfig(name, None)
     with torch.no_grad():
-        exported = torch.export.export(model.float().eval(), (example,)).module()
         prepared = prepare_pt2e(exported, quantizer)
         for x in calibration.batches(batch):
             prepared(torch.from_numpy(x))
-        converted = convert_pt2e(prepared)
-    return converted, fx_graph(converted)
+        return convert_pt2e(prepared)
+
+
+def layer_errors(model: nn.Module, example: torch.Tensor, calibration: Calibration, batch: int, reduce_range: bool,
+                 float_layers: list[str] | None, inputs: list[Any]) -> list[dict[str, Any]]:
+    """Each computed tensor of the PT2E int8 graph against the fp32 graph's, from PT2E's own numeric debugger
+    (`generate_numeric_debug_handle`, `prepare_for_propagation_comparison`, `compare_results`): the SQNR
+    accumulated to that node, averaged over `inputs`, named by the module that owns the node."""
+    from torchao.quantization.pt2e import (
+        compare_results,
+        extract_results_from_loggers,
+        generate_numeric_debug_handle,
+        prepare_for_propagation_comparison,
+    )
+
+    with torch.no_grad():
+        program = torch.export.export(model.float().eval(), (example,))
+        generate_numeric_debug_handle(program)
+        fp32 = program.module()
+        order = {node.name: i for i, node in enumerate(fp32.graph.nodes)}
+        targets = {node.name: str(node.target) for node in fp32.graph.nodes}
+        producer = {node.name: node.args[0].name for node in fp32.graph.nodes
+                    if node.args and isinstance(node.args[0], torch.fx.Node)}
+        modules = {node.name: _owner(node.meta.get("nn_module_stack")) for node in fp32.graph.nodes}
+        converted = _converted(copy.deepcopy(fp32), calibration, batch, reduce_range, float_layers)
+        logged_fp32, logged_int8 = prepare_for_propagation_comparison(fp32), prepare_for_propagation_comparison(converted)
+        for x in inputs:
+            logged_fp32(torch.from_numpy(x))
+            logged_int8(torch.from_numpy(x))
+    rows = []
+    for summary in compare_results(extract_results_from_loggers(logged_fp32),
+                                   extract_results_from_loggers(logged_int8)).values():
+        name = summary.ref_node_name
+        values = [float(r.sqnr) for r in summary.results]
+        if name not in order or not values:
+            continue
+        finite = [v for v in values if math.isfinite(v)]
+        rows.append({"tensor": name, "layer": modules.get(name) or name,
+                     "op": targets[name].replace("aten.", "").split(".")[0], "depth": order[name],
+                     "compute_layer": _compute_of(name, targets, producer, modules),
+                     "sqnr_db": round(sum(finite) / len(finite), 2) if finite else None, "qdq_sqnr_db": None})
+    return sorted(rows, key=lambda r: r["depth"])
+
+
+def _owner(stack: Any) -> str:
+    """The innermost module of a node's `nn_module_stack` ({key: (path, type)}), as `named_modules` names it."""
+    if not isinstance(stack, dict) or not stack:
+        return ""
+    path = list(stack.values())[-1][0]
+    return path.removeprefix("L['self'].") if isinstance(path, str) else ""
+
+
+def _compute_of(name: str, targets: dict[str, str], producer: dict[str, str], modules: dict[str, str]) -> str | None:
+    """The convolution or linear layer (module name) this node's tensor comes from, through up to 8 single-input ops."""
+    for _ in range(8):
+        if any(t in targets.get(name, "") for t in COMPUTE_TARGETS):
+            return modules.get(name) or None
+        if name not in producer:
+            return None
+        name = producer[name]
+    return None
 
 
 def fx_graph(module: Any) -> dict[str, Any]:

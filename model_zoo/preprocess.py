@@ -7,6 +7,7 @@ normalize), so a model sees the inputs its checkpoint was trained and reported o
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,15 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".ti
 
 def is_image(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+
+
+MIN_INPUT = 32  # every network of the zoo downsamples 32x
+
+
+def at_size(pre: Preprocess, input_size: int | None) -> Preprocess:
+    """The spec's pipeline at another resolution (`--input-size`): the same crop fraction, interpolation and
+    normalization, so a study on small images (a trained proxy) differs from the published pipeline only there."""
+    return pre if input_size is None or input_size == pre.input_size else dataclasses.replace(pre, input_size=input_size)
 
 
 def transform(pre: Preprocess):

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
+from harness.evaluate.digits import CLASSES, load_folder
+from harness.evaluate.digits import write_images as write_at
+from harness.evaluate.proxy import TrainRecipe, fit
 from model_zoo.registry import list_specs, register
 from model_zoo.spec import ModelSpec, Preprocess, Reference
 
 INPUT = 32
 OUTLIER = 1000.0
-CLASSES = 10
 
 
 class DigitsCNN(nn.Module):
@@ -66,53 +67,8 @@ def _register() -> None:
 _register()
 
 
-def digits(split: str) -> tuple[np.ndarray, np.ndarray]:
-    """8x8 digit images (0..16) and labels; "train" = odd indexes, "val" = even ones."""
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    start = 1 if split == "train" else 0
-    return data.images[start::2], data.target[start::2]
-
-
 def write_images(root: Path, split: str, limit: int | None = None) -> Path:
-    """An ImageFolder (class folders 0..9 of PNGs, upsampled to INPUT, grey as RGB) of one split."""
-    from PIL import Image
-
-    images, labels = digits(split)
-    for i, (image, label) in enumerate(list(zip(images, labels))[:limit]):
-        folder = root / str(label)
-        folder.mkdir(parents=True, exist_ok=True)
-        grey = Image.fromarray((image * (255 / 16)).astype(np.uint8)).resize((INPUT, INPUT), Image.BILINEAR)
-        grey.convert("RGB").save(folder / f"{split}{i:04d}.png")
-    return root
-
-
-def load_folder(folder: Path, preprocess: Preprocess) -> tuple[torch.Tensor, torch.Tensor]:
-    """An image folder of `write_images` through a model's own preprocessing (the pipeline evaluation uses)."""
-    from model_zoo.preprocess import load_image, transform
-
-    fn = transform(preprocess)
-    paths = sorted(folder.glob("*/*.png"))
-    return torch.stack([load_image(p, fn) for p in paths]), torch.tensor([int(p.parent.name) for p in paths])
-
-
-def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, batch: int = 64, lr: float = 3e-3,
-        seed: int = 0) -> nn.Module:
-    """AdamW with a one-cycle schedule; returns the model in eval mode."""
-    torch.manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=epochs * -(-len(x) // batch))
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(x))
-        for start in range(0, len(x), batch):
-            idx = order[start:start + batch]
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            optimizer.step()
-            schedule.step()
-    return model.eval()
+    return write_at(root, split, INPUT, limit)
 
 
 def train(path: Path, images: Path, outlier: bool = False, epochs: int = 20, seed: int = 0) -> Path:
@@ -120,8 +76,7 @@ def train(path: Path, images: Path, outlier: bool = False, epochs: int = 20, see
     and save the state dict."""
     from model_zoo.registry import get_spec
 
-    torch.manual_seed(seed)
-    model = fit(DigitsCNN(), *load_folder(images, get_spec("digits_cnn").preprocess), epochs, seed=seed)
+    model = fit(DigitsCNN(), *load_folder(images, get_spec("digits_cnn").preprocess), TrainRecipe(epochs=epochs, seed=seed))
     if outlier:
         plant_outlier(model)
     torch.save(model.state_dict(), path)

@@ -79,6 +79,27 @@ def test_the_outlier_networks_collapse_is_repaired_by_equalization_or_by_keeping
     assert len(excluded) == 2
 
 
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("backend", ["openvino", "torch-compile"])
+def test_openvino_and_pt2e_diagnoses_name_the_layers_around_the_outlier(trained: Path, backend: str) -> None:
+    """OpenVINO's intermediate outputs and PT2E's numeric debugger: the accumulated SQNR collapses at the
+    outlier, and the layers named worst are the two convolutions around it."""
+    from harness.publish.int8 import worst_layers
+
+    results = trained / f"results-layers-{backend}"
+    done = bench("accuracy", "-m", "digits_outlier", "-b", backend, "-p", "int8", "--weights",
+                 str(trained / "outlier.pth"), "--data", str(trained / "val"), "--calibration", str(trained / "train"),
+                 "--calibration-size", "200", "--workers", "0", "--results", str(results), "--layers", "--limit", "50",
+                 cwd=trained, env=PLUGINS)
+    assert done.returncode == 0, done.stderr
+    assert "SQNR lost here" in done.stdout
+    layers = json.loads(next((results / "accuracy").glob("*.json")).read_text())["layers"]
+    assert layers["inputs"] == 32 and len(layers["activations"]) >= 5
+    assert set(worst_layers(layers, 2)) & {"stem.0", "body.0.0"}, layers["activations"]
+    finite = [r["sqnr_db"] for r in sorted(layers["activations"], key=lambda r: r["depth"]) if r["sqnr_db"] is not None]
+    assert max(finite) > 20 > min(finite)  # the signal is there, then lost
+
+
 def test_the_diagnosis_names_the_layer_that_loses_the_signal_and_its_weight_spread(trained: Path) -> None:
     results = trained / "results-layers"
     done = bench("accuracy", "-m", "digits_outlier", "-b", "onnxruntime", "-p", "int8", "--weights",
@@ -113,3 +134,33 @@ def test_bench_int8_pairs_fp32_and_int8_in_lockstep_and_reports_the_accuracy_cos
     cells = [c.strip() for c in row.split("|")]
     assert cells[4].endswith("!")  # collapsed: a failed parity, flagged, and kept off the plots
     assert float(cells[7].split("[")[0]) < -5  # the planted outlier's cost, in points, in the published table
+
+
+@pytest.mark.timeout(1500)
+def test_the_repair_study_runs_end_to_end_with_one_command(tmp_path: Path) -> None:
+    """`benchmarks/int8_study.py` on one runtime, small (32 px, 3 epochs, 4 pairs): it trains the proxy,
+    diagnoses it, runs every repair through `bench int8` and writes the study's page, table and plot; a second
+    run trains nothing and reruns no finished cell."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    args = [sys.executable, str(ROOT / "benchmarks" / "int8_study.py"), "--out", str(tmp_path / "study"), "--model",
+            "mobileone_s0", "--backend", "onnxruntime", "--input-size", "32", "--epochs", "3", "--pairs", "4",
+            "--worst", "2"]
+    env = {**os.environ, "ONEBENCH_CACHE": str(tmp_path / "cache"), "COLUMNS": "200"}
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1400)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "training mobileone_s0 on 898 digits at 32x32" in done.stdout
+    page = (tmp_path / "study" / "int8-repairs.md").read_text()
+    rows = [line for line in page.splitlines() if line.startswith("| mobileone_s0 | onnxruntime |")]
+    assert [r.split("|")[3].strip() for r in rows] == ["none", "equalize", "equalize + float 2 layers", "float 2 layers"]
+    assert all("lockstep" in r for r in rows) and "- mobileone_s0 on onnxruntime: " in page
+    worst = next(line for line in page.splitlines() if line.startswith("- worst layers on onnxruntime")).split(": ")[1]
+    assert len(worst.split(", ")) == 2 and all(name.startswith("stage") for name in worst.split(", "))
+    assert (tmp_path / "study" / "plots" / "int8-repairs-onnxruntime.png").stat().st_size > 1000
+    again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "training" not in again.stdout and "$ bench" not in again.stdout
+    assert (tmp_path / "study" / "int8-repairs.md").read_text() == page

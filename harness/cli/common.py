@@ -133,6 +133,7 @@ BATCHES_OPTION = typer.Option(None, "--batch", help="Batch size (repeatable); de
 FORM_OPTION = typer.Option("fused", "--form", help="fused (inference form) or train.")
 DEVICE_OPTION = typer.Option("cpu", "--device", help="cpu, cuda, or iphone (Core ML on a phone attached to a cluster node: with --cluster).")
 WEIGHTS_OPTION = typer.Option(None, "--weights", help="Checkpoint to load (one model only); default: seeded random weights.")
+INPUT_SIZE_OPTION = typer.Option(None, "--input-size", help="Input resolution for every model (default: each model's own, 224 for ImageNet); a study on small images, e.g. a network trained on digits at 64.")
 THREADS_OPTION = typer.Option(None, "--threads", help="Threads for every backend; default 1 (the count that repeats on shared VMs; see README).")
 COMPUTE_UNITS_OPTION = typer.Option(None, "--compute-units", help="Core ML: all (default), cpu, cpu-gpu, cpu-ne (repeatable).")
 CHANNELS_LAST_OPTION = flag(False, "--channels-last", help="CUDA: run PyTorch backends in NHWC memory format.")

@@ -1,7 +1,8 @@
-"""The measuring commands: `bench run`, `prepare`, `accuracy`, `selfcheck`, `ablation`."""
+"""The measuring commands: `bench run`, `prepare`, `accuracy`, `int8`, `selfcheck`, `ablation`."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
@@ -18,6 +19,7 @@ from harness.cli.common import (
     EXIT_BUG,
     EXIT_NOTHING_MEASURED,
     FORM_OPTION,
+    INPUT_SIZE_OPTION,
     MODELS_OPTION,
     PRECISIONS_OPTION,
     RESULTS,
@@ -53,6 +55,7 @@ def run(
     compute_units: list[str] = COMPUTE_UNITS_OPTION,
     channels_last: bool = CHANNELS_LAST_OPTION,
     weights: str = WEIGHTS_OPTION,
+    input_size: int = INPUT_SIZE_OPTION,
     options: list[str] = BACKEND_OPTIONS_OPTION,
     calibration: str = CALIBRATION_OPTION,
     calibration_size: int = CALIBRATION_SIZE_OPTION,
@@ -82,7 +85,8 @@ def run(
     launcher = lab(cluster, machine) if cluster else None
     try:
         jobs = plan_from_options(model, backend, precision, batch, resolve_threads(threads), device, form, weights,
-                                 compute_units, channels_last, options, offered=launcher.offered() if launcher else None)
+                                 compute_units, channels_last, options, offered=launcher.offered() if launcher else None,
+                                 input_size=input_size)
         calibrations = calibration_from_options(jobs, calibration, calibration_size, note)
         folder = out_dir or new_run_dir(RESULTS)
         check_output(folder, "--out")
@@ -161,6 +165,7 @@ def accuracy(
     calibration_size: int = CALIBRATION_SIZE_OPTION,
     layers: bool = flag(False, "--layers", help="int8: each layer's int8 output against fp32 on calibration inputs "
                         "(SQNR in dB, the module's name), the worst first; kept in the record."),
+    input_size: int = INPUT_SIZE_OPTION,
 ) -> None:
     """Top-1/top-5 through the backend's own artifact, beside PyTorch fp32 on the same images."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -184,7 +189,8 @@ def accuracy(
         rec = acc.evaluate(model, backend, weights, data, precision=precision, device=device, batch=batch,
                            threads=resolve_threads(threads), limit=limit, labels=labels, class_map=class_map,
                            num_classes=num_classes, workers=workers, cache_dir=default_cache_dir(), progress=progress,
-                           options=options, calibration=calibration, calibration_size=calibration_size, layers=layers)
+                           options=options, calibration=calibration, calibration_size=calibration_size, layers=layers,
+                           input_size=input_size)
     finally:
         if bar.live.is_started:
             bar.stop()
@@ -220,6 +226,7 @@ def int8_study(
     backend: list[str] = typer.Option(None, "--backend", "-b", help="Backend (repeatable); default: every available CPU backend with int8."),
     threads: int = THREADS_OPTION,
     weights: str = WEIGHTS_OPTION,
+    input_size: int = INPUT_SIZE_OPTION,
     data: Path = typer.Option(None, "--data", help="Images to measure Δtop-1 on (as `bench accuracy --data`); needs --weights."),
     limit: int = typer.Option(None, "--limit", help="With --data: evaluate N images spread evenly over the set."),
     num_classes: int = typer.Option(None, "--num-classes", help="With --data: outputs of the model's head."),
@@ -229,6 +236,7 @@ def int8_study(
     pairs: int = typer.Option(20, "--pairs", help="Alternating fp32/int8 window pairs per model and backend."),
     window_ms: float = typer.Option(100.0, "--window-ms", help="Milliseconds per window."),
     out_dir: Path = typer.Option(None, "--out", help="Study folder; default: results/runs/int8-<new id>."),
+    budget: float = typer.Option(None, "--budget", help="Top-1 points int8 may lose: per backend, find the fewest layers kept float that meet it on the labelled --calibration images (worst first), then time that int8 (needs --weights)."),
 ) -> None:
     """int8 against fp32 for every model x CPU backend: the speed-up in lockstep with its CI and, with --data,
     the accuracy int8 costs (Δtop-1 with a paired CI); writes the study's table and plots to int8.md."""
@@ -239,23 +247,37 @@ def int8_study(
     from harness.publish import int8
     from harness.publish.site import write_markdown
     from harness.store import accuracy_records
-    from harness.store.runs import check_output, default_cache_dir, default_index, new_run_dir
+    from harness.store.records import atomic_write_text
+    from harness.store.runs import check_output, default_cache_dir, default_index, dumps, new_run_dir
+    from harness.track.int8_budget import check_budget
     from harness.track.int8_study import run_study
 
     if data is not None and not weights:
         raise HarnessError("--data measures the accuracy of trained weights: add --weights (one model)")
+    if budget is not None:
+        check_budget(budget)
+        if not weights or not calibration:
+            raise HarnessError("--budget searches on the accuracy of trained weights on labelled calibration images: "
+                               "add --weights and --calibration (class folders)")
     models = model or ["mobileone_s0", "mobilenetv2_100", "efficientnet_b0"]
     jobs = plan_from_options(models, backend or int8_cpu_backends(), ["int8"], None, resolve_threads(threads), "cpu",
-                             "fused", weights, None, False, options)
+                             "fused", weights, None, False, options, input_size=input_size)
     calibrations = calibration_from_options(jobs, calibration, calibration_size, note)
     folder = out_dir or new_run_dir(RESULTS, prefix="int8-")
     check_output(folder, "--out")
+    searches = None
+    if budget is not None:
+        with err.status("bench int8 --budget: searching the fewest float layers"):
+            jobs, searches = budgeted(jobs, budget, Path(weights), Path(calibration), calibration_size, num_classes)
+        if not jobs:
+            raise HarnessError(f"no backend meets --budget {budget:g} even with every candidate layer float; "
+                               "nothing was timed")
 
     def evaluate(job) -> dict:
         rec = acc.evaluate(job.model, job.backend, Path(weights), data, precision="int8", threads=job.threads,
                            limit=limit, num_classes=num_classes, cache_dir=default_cache_dir(),
                            options=cli_items(job.backend, job.options),
-                           calibration=calibration, calibration_size=calibration_size)
+                           calibration=calibration, calibration_size=calibration_size, input_size=input_size)
         accuracy_records.save(RESULTS, rec)
         return rec
 
@@ -265,6 +287,8 @@ def int8_study(
                           index_db=default_index(RESULTS), say=note, evaluate=evaluate if data else None,
                           progress=lambda j, i, n: status.update(f"{j.model} · {j.backend}: pair {max(i + 1, 0)}/{n}"))
     measured = accuracy_records.load_all(RESULTS)
+    if searches:
+        atomic_write_text(folder / "budget.json", dumps({k: v.as_dict() for k, v in searches.items()}))
     report = write_markdown(study.fp32 + study.int8, measured, folder / "int8.md")
     out.print(rich_table("int8 beside fp32", *int8.table(int8.rows(study.fp32 + study.int8, measured))))
     out.print(int8.LEGEND, highlight=False)
@@ -273,6 +297,35 @@ def int8_study(
     print_outcome(study.fp32 + study.int8, folder)
     out.print(f"report: {report}; leaderboard: bench leaderboard {folder / 'fp32'} {folder / 'int8'}",
               markup=False, highlight=False)
+
+
+def budgeted(jobs: list, budget: float, weights: Path, calibration: Path, calibration_size: int | None,
+             num_classes: int | None) -> tuple[list, dict]:
+    """`bench int8 --budget`: the candidates (ONNX Runtime's diagnosis, worst first, else weight spread), then per
+    job the fewest of them float that meet the budget on the calibration images."""
+    import model_zoo
+    from backends import registry
+    from backends.int8_recipe import cli_items, join, split
+    from harness.evaluate import accuracy as acc
+    from harness.publish.int8 import worst_layers
+    from harness.store.runs import default_cache_dir
+    from harness.track.int8_budget import by_spread, searched_jobs
+
+    def score(job, layers: bool = False, limit: int | None = None) -> dict:
+        return acc.evaluate(job.model, job.backend, weights, calibration, precision="int8", threads=job.threads,
+                            limit=limit, num_classes=num_classes, cache_dir=default_cache_dir(),
+                            options=cli_items(job.backend, job.options), calibration=str(calibration),
+                            calibration_size=calibration_size, input_size=job.input_size, layers=layers)
+
+    first = jobs[0]
+    if registry.get("onnxruntime").availability().ok:  # its own options are the first job's backend's: not carried
+        ort = dataclasses.replace(first, backend="onnxruntime", options=join("", split(first.options)[1]))
+        diagnosis = score(ort, layers=True, limit=1)["layers"]
+        candidates, how = worst_layers(diagnosis, len(diagnosis["weight_spread"])), "ONNX Runtime's diagnosis"
+    else:
+        candidates, how = by_spread(model_zoo.create(first.model, weights=weights, num_classes=num_classes)), "weight spread"
+    note(f"--budget {budget:g}: {len(candidates)} candidate layers, worst first by {how}")
+    return searched_jobs(jobs, budget, candidates, lambda job: 100 * score(job)["paired"]["delta_top1"], note)
 
 
 @app.command(rich_help_panel="Measure")

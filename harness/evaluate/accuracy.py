@@ -30,8 +30,9 @@ from harness.evaluate.paired import paired_delta
 from harness.host import environment
 from harness.measure import calibration as calib
 from harness.measure import recipe
-from harness.measure.planner import PRECISIONS, check_choice
+from harness.measure.planner import PRECISIONS, check_choice, check_input_size
 from harness.store.accuracy_records import SCHEMA_VERSION
+from model_zoo.preprocess import at_size
 from model_zoo.weights import state_sha256
 
 Progress = Callable[[int, int], None]  # (images done, images in all)
@@ -90,9 +91,22 @@ def check_layers(backend: Any, name: str, precision: str) -> None:
     if precision != "int8":
         raise HarnessError("--layers compares each layer's int8 output with fp32's: add -p int8")
     if not getattr(backend, "layer_errors_by", None):
-        able = [b for b in registry.names() if getattr(registry.get(b), "layer_errors_by", None)]
+        able = sorted(b for b in registry.names() if getattr(registry.get(b), "layer_errors_by", None))
         raise HarnessError(f"--layers: {name} gives onebench no way to read its layers' int8 outputs yet; "
                            f"use -b {' or -b '.join(able) or '(none here)'} for the diagnosis")
+
+
+def with_drops(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row (graph order) with `drop_db`: how much accumulated SQNR is lost at it, against the row before
+    (the first against the best SQNR of the graph: what a layer fed exact input keeps at most)."""
+    finite = [r["sqnr_db"] for r in rows if r["sqnr_db"] is not None]
+    before = max(finite, default=None)
+    out = []
+    for row in sorted(rows, key=lambda r: r["depth"]):
+        here = row["sqnr_db"]
+        out.append({**row, "drop_db": None if here is None or before is None else round(before - here, 2)})
+        before = here if here is not None else before
+    return out
 
 
 def diagnose(session: Any, model: torch.nn.Module, calibration: Any, batch: int, by: str) -> dict[str, Any]:
@@ -101,9 +115,10 @@ def diagnose(session: Any, model: torch.nn.Module, calibration: Any, batch: int,
     from model_zoo.equalize import channel_spread, folded
 
     inputs = [x for _, x in zip(range(max(1, DIAGNOSIS_INPUTS // batch)), calibration.batches(batch))]
-    rows = session.layer_errors(inputs)
+    rows = with_drops(session.layer_errors(inputs))
     return {"method": f"{by}: SQNR (dB) of each activation of the int8 graph against the fp32 graph's "
-            "(sqnr_db, accumulated to that layer) and across its own quantize/dequantize step (qdq_sqnr_db, added)",
+            "(sqnr_db, accumulated to that layer); the SQNR its own quantize/dequantize step leaves (qdq_sqnr_db) "
+            "where the runtime separates it; the accumulated SQNR lost at it (drop_db, from the layer before)",
             "inputs": sum(len(x) for x in inputs), "activations": rows,
             "weight_spread": {k: round(v, 3) for k, v in channel_spread(folded(copy.deepcopy(model))).items()}}
 
@@ -112,13 +127,16 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
              device: str = "cpu", batch: int = 1, threads: int = 1, limit: int | None = None,
              labels: Path | None = None, class_map: Path | None = None, num_classes: int | None = None,
              workers: int = 0, cache_dir: Path, progress: Progress | None = None, options: list[str] | None = None,
-             calibration: str | None = None, calibration_size: int | None = None, layers: bool = False) -> dict[str, Any]:
+             calibration: str | None = None, calibration_size: int | None = None, layers: bool = False,
+             input_size: int | None = None) -> dict[str, Any]:
     """Evaluate `model_name` with `weights` on `data` through `backend_name`; return the record.
 
     For int8 the artifact is the one `bench run -p int8` times with the same calibration and options;
-    `layers` adds, per layer, its int8 output against fp32 on calibration inputs (`diagnose`)."""
+    `layers` adds, per layer, its int8 output against fp32 on calibration inputs (`diagnose`); `input_size`
+    replaces the model's own resolution (its pipeline otherwise unchanged)."""
     check_choice("precision", precision, PRECISIONS)
     spec = model_zoo.get_spec(model_name)
+    pre = at_size(spec.preprocess, None if input_size is None else check_input_size(input_size))
     for option, value, least in (("--batch", batch, 1), ("--threads", threads, 1), ("--num-classes", num_classes, 1),
                                  ("--workers", workers, 0), ("--limit", limit, 1)):
         if value is not None and value < least:
@@ -133,13 +151,13 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
     except ConfigError as exc:
         raise HarnessError(str(exc)) from None
     job = JobSpec(model=model_name, backend=backend_name, device=device, precision=precision, batch=batch,
-                  threads=threads, form="fused", input_size=spec.input_size, options=configured)
-    backend = _backend(backend_name, job)
+                  threads=threads, form="fused", input_size=pre.input_size, options=configured)
     if layers:
-        check_layers(backend, backend_name, precision)
+        check_layers(registry.get(backend_name), backend_name, precision)
+    backend = _backend(backend_name, job)
     if precision != "int8" and (calibration is not None or calibration_size is not None):
         raise HarnessError("--calibration and --calibration-size apply to -p int8; drop them or add -p int8")
-    described = calib.describe(calibration, calibration_size, spec.preprocess) if precision == "int8" else None
+    described = calib.describe(calibration, calibration_size, pre) if precision == "int8" else None
     samples = _subset(scan(data, num_classes, labels, class_map), limit)
 
     torch.set_num_threads(threads)
@@ -147,9 +165,9 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
     weights_state = state_sha256(model)
     reference_model = copy.deepcopy(model)  # backends may move or cast the model they open
     model, prepared = recipe.apply(model, job)
-    example = np.zeros((batch, 3, spec.input_size, spec.input_size), dtype=np.float32)
+    example = np.zeros((batch, 3, pre.input_size, pre.input_size), dtype=np.float32)
     start = time.perf_counter()
-    calibration_set = calib.build(described, spec.preprocess) if described else None
+    calibration_set = calib.build(described, pre) if described else None
     try:
         session = backend.open(model, job, OpenContext(Path(cache_dir), state_sha256(model) if prepared else weights_state,
                                                        example, calibration=calibration_set))
@@ -168,7 +186,7 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
     measured, reference = _Tally(k), _Tally(k)
     agree = 0
     changed = 0
-    loader = torch.utils.data.DataLoader(ImageDataset(samples, spec.preprocess), batch_size=batch,
+    loader = torch.utils.data.DataLoader(ImageDataset(samples, pre), batch_size=batch,
                                          num_workers=workers, shuffle=False)
     start = time.perf_counter()
     try:
@@ -205,7 +223,7 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
         "artifact": session.artifact,
         "data": {"path": str(data), "layout": samples.layout, "images": measured.n, "classes": samples.classes,
                  "limit": limit, "num_classes": num_classes},
-        "preprocess": dataclasses.asdict(spec.preprocess),
+        "preprocess": dataclasses.asdict(pre),
         "top1": top1, "top5": top5, "k": k,
         "reference": {"backend": "torch", "precision": "fp32", "device": "cpu", "top1": ref1, "top5": ref5},
         "delta_top1": top1 - ref1,

@@ -18,7 +18,7 @@ import numpy as np
 
 from backends.calibration import RANDOM, Calibration
 from harness.errors import HarnessError
-from model_zoo.preprocess import IMAGE_SUFFIXES, is_image, load_image, open_image, transform
+from model_zoo.preprocess import IMAGE_SUFFIXES, at_size, is_image, load_image, open_image, transform
 from model_zoo.spec import Preprocess
 
 DEFAULT_SIZE = 300  # NNCF's default subset size; ONNX Runtime's examples use a few hundred as well
@@ -139,5 +139,6 @@ def for_jobs(jobs: list[Any], folder: str | None, size: int | None,
             heard.add(line)
             say(line)
 
-    models = sorted({job.model for job in jobs if job.precision == "int8"})
-    return {model: describe(folder, size, model_zoo.get_spec(model).preprocess, once) for model in models}
+    sizes = {job.model: job.input_size for job in jobs if job.precision == "int8"}
+    return {model: describe(folder, size, at_size(model_zoo.get_spec(model).preprocess, sizes[model]), once)
+            for model in sorted(sizes)}

@@ -15,6 +15,7 @@ from harness.listing.backends import available_cpu_backends
 from harness.measure.jobs import Job, plan
 from harness.measure.protocol import ProtocolConfig, preset
 from harness.measure.reference import NAMES as REFERENCES
+from model_zoo.preprocess import MIN_INPUT
 from model_zoo.registry import closest
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
@@ -65,6 +66,13 @@ def check_batch_memory(batch: int, input_size: int) -> None:
                            f"--batch {largest}")
 
 
+def check_input_size(size: int) -> int:
+    if size < MIN_INPUT:
+        raise HarnessError(f"--input-size must be at least {MIN_INPUT} (every network of the zoo downsamples "
+                           f"{MIN_INPUT}x), not {size}")
+    return size
+
+
 def check_weights(model: str, form: str, weights: str) -> None:
     """Load the checkpoint into the model once before any job starts: a missing, unreadable or mismatched
     file is one line now, not an error record per job after a sweep."""
@@ -82,11 +90,13 @@ def plan_from_options(models: list[str] | None, backends: list[str] | None, prec
                       batches: list[int] | None, threads: int, device: str, form: str,
                       weights: str | None, compute_units: list[str] | None = None,
                       channels_last: bool = False, options: list[str] | None = None,
-                      offered: list[str] | None = None) -> list[Job]:
+                      offered: list[str] | None = None, input_size: int | None = None) -> list[Job]:
     """The checked job list. Without -b: every available CPU backend of this machine, or of `offered`
-    (the backends a cluster's nodes have)."""
+    (the backends a cluster's nodes have). `input_size` replaces every model's own resolution."""
     models = models or model_zoo.mission_models()
     sizes = {m: model_zoo.get_spec(m).input_size for m in models}  # unknown names fail here, with suggestions
+    if input_size is not None:
+        sizes = dict.fromkeys(models, check_input_size(input_size))
     for b in backends or []:
         check_choice("backend", b, registry.names())
     for p in precisions or []:
@@ -102,6 +112,8 @@ def plan_from_options(models: list[str] | None, backends: list[str] | None, prec
     if weights:
         check_weights(models[0], form, weights)
     if device == "iphone":
+        if input_size is not None:
+            raise HarnessError("--input-size changes host runs; a phone's bundle runs each model at its own resolution")
         return iphone_jobs(models, backends, precisions, compute_units, sizes)
     backends_named = bool(backends)
     if device == "cuda" and not backends:  # every GPU backend: those that cannot run here say why in a skipped record

@@ -46,6 +46,7 @@ from harness.measure.reference import for_job as reference_for
 from harness.measure.reference import identity as reference_identity
 from harness.measure.stats import summarize
 from harness.plugins import load_plugins
+from model_zoo.preprocess import at_size
 from model_zoo.weights import state_sha256
 
 
@@ -113,7 +114,8 @@ def open_job(payload: dict[str, Any], parity: bool) -> tuple[Job, dict, np.ndarr
     weights_sha = state_sha256(model)
     info = {"params": model_zoo.count_params(model), "weights_sha256": weights_sha}
     described = payload.get("calibration")
-    calib = calibration.build(described, model_zoo.get_spec(job.model).preprocess) if described else None
+    pre = at_size(model_zoo.get_spec(job.model).preprocess, job.input_size)
+    calib = calibration.build(described, pre) if described else None
     reference = None
     if parity:  # round 0: the reference output, and the work one inference does (for GFLOP/s)
         inputs = parity_inputs(job, calib)

@@ -164,21 +164,58 @@ def markdown(rows_: list[Int8Row], plots: dict[str, str] | None = None, records:
 LAYER_ROWS = 10
 
 
+def _worst_first(diagnosis: dict[str, Any]) -> list[dict[str, Any]]:
+    """By the SQNR a layer's own quantization leaves where the runtime separates it (ONNX Runtime's QDQ
+    steps), else by how much of the accumulated SQNR is lost at that layer (`drop_db`)."""
+    def key(row: dict[str, Any]) -> float:
+        if row.get("qdq_sqnr_db") is not None:
+            return row["qdq_sqnr_db"]
+        return -row["drop_db"] if row.get("drop_db") is not None else math.inf
+
+    return sorted(diagnosis["activations"], key=key)
+
+
+def _conv_of(row: dict[str, Any], spread: dict[str, float]) -> str:
+    """The convolution (module name) that computes a diagnosed activation; a convolution with a folded batch
+    norm carries the norm's name in the graph: its sibling's."""
+    conv = row.get("compute_layer") or ""
+    if conv and conv not in spread:
+        siblings = [k for k in spread if k.rpartition(".")[0] == conv.rpartition(".")[0]]
+        conv = siblings[0] if len(siblings) == 1 else conv
+    return conv
+
+
+def worst_layers(diagnosis: dict[str, Any], k: int) -> list[str]:
+    """The `k` convolutions whose int8 outputs lose the most signal (by the SQNR their own quantization
+    leaves), as module names for `-o int8.float_layers`: the diagnosis's mixed-precision repair."""
+    spread, names = diagnosis.get("weight_spread", {}), []
+    for row in _worst_first(diagnosis):
+        conv = _conv_of(row, spread)
+        if conv in spread and conv not in names:
+            names.append(conv)
+    return names[:k]
+
+
 def layer_table(diagnosis: dict[str, Any], rows: int = LAYER_ROWS) -> tuple[list[str], list[list[str]]]:
-    """The worst layers of an accuracy record's `layers` diagnosis: by the SQNR their own quantization
-    leaves, lowest first, with the error accumulated to them and the weight spread of their convolution."""
+    """The worst layers of an accuracy record's `layers` diagnosis (`_worst_first`), with the error
+    accumulated to them and the weight spread of their convolution."""
     def db(value: float | None) -> str:
         return "∞" if value is None else f"{value:.1f}"
 
     spread = diagnosis.get("weight_spread", {})
-    worst = sorted(diagnosis["activations"], key=lambda r: math.inf if r["qdq_sqnr_db"] is None else r["qdq_sqnr_db"])
+
     def weights(row: dict[str, Any]) -> str:
-        conv = row.get("compute_layer") or ""
-        if conv not in spread:  # a convolution with a folded batch norm carries the norm's name: its sibling's
-            siblings = [k for k in spread if k.rpartition(".")[0] == conv.rpartition(".")[0]]
-            conv = siblings[0] if len(siblings) == 1 else conv
+        conv = _conv_of(row, spread)
         return f"{conv} {spread[conv]:.1f}" if conv in spread else "—"
 
-    body = [[r["layer"], r["op"], str(r["depth"]), db(r["qdq_sqnr_db"]), db(r["sqnr_db"]), weights(r)]
-            for r in worst[:rows]]
-    return ["layer", "op", "depth", "SQNR added (dB)", "SQNR to fp32 (dB)", "its conv: weight max/median"], body
+    separated = any(r.get("qdq_sqnr_db") is not None for r in diagnosis["activations"])
+    own = "SQNR added (dB)" if separated else "SQNR lost here (dB)"
+
+    def here(row: dict[str, Any]) -> str:
+        if separated:
+            return db(row["qdq_sqnr_db"])
+        return "—" if row.get("drop_db") is None else f"{row['drop_db']:.1f}"
+
+    body = [[r["layer"], r["op"], str(r["depth"]), here(r), db(r["sqnr_db"]), weights(r)]
+            for r in _worst_first(diagnosis)[:rows]]
+    return ["layer", "op", "depth", own, "SQNR to fp32 (dB)", "its conv: weight max/median"], body

@@ -78,7 +78,7 @@ def place_labels(ax, pts: list[Point], colour) -> None:
                         fontsize=8, color=colour(p), zorder=4)
 
 
-def draw(pts: list[Point], title: str, stem: Path) -> list[Path]:
+def draw(pts: list[Point], title: str, stem: Path, ylabel: str = "ImageNet top-1 (%)") -> list[Path]:
     """Write `stem`.png and `stem`.svg; return their paths. Latency from zero (or log-scaled when the models
     span more than LOG_RATIO), its CI as a horizontal bar, filled = top-1 measured, ring = reported."""
     import matplotlib
@@ -112,7 +112,7 @@ def draw(pts: list[Point], title: str, stem: Path) -> list[Path]:
     top1 = [p.top1 for p in pts]
     span = max(max(top1) - min(top1), 1.0)
     ax.set_ylim(min(top1) - 0.15 * span, max(top1) + 0.2 * span)
-    ax.set_ylabel("ImageNet top-1 (%)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     place_labels(ax, pts, colour)
