@@ -79,10 +79,10 @@ def create(name: str, form: Form = "fused", weights: str | Path | None = None, n
     if form not in FORMS:
         raise UnknownModelError(f"unknown form {form!r}; use one of {', '.join(FORMS)}")
     spec = get_spec(name)
-    num_classes = num_classes or spec.num_classes
     if weights is None:
-        return spec.build(form, num_classes).eval()
+        return spec.build(form, num_classes or spec.num_classes).eval()
     state = rename(read_state_dict(weights), spec.key_maps)
+    num_classes = num_classes or head_classes(spec.build("fused", spec.num_classes), state) or spec.num_classes
     build_form: Form = form
     if spec.fused_state_marker:
         build_form = "fused" if is_fused_state(state, spec.fused_state_marker) else "train"
@@ -93,6 +93,14 @@ def create(name: str, form: Form = "fused", weights: str | Path | None = None, n
             )
     model = load_into(spec.build(build_form, num_classes), state, weights).eval()
     return reparameterize(model) if build_form != form else model
+
+
+def head_classes(model: nn.Module, state: dict) -> int | None:
+    """The class count a checkpoint's head was trained for (its last linear layer's rows), so a network
+    fine-tuned on 10 classes loads without every command being told `--num-classes`."""
+    heads = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    weight = state.get(heads[-1] + ".weight") if heads else None
+    return int(weight.shape[0]) if weight is not None and weight.ndim == 2 else None
 
 
 _MOBILEONE_TOP1 = {"s0": 71.4, "s1": 75.9, "s2": 77.4, "s3": 78.1, "s4": 79.4}

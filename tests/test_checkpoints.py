@@ -97,7 +97,7 @@ def test_mismatch_names_missing_unexpected_and_wrong_shape(tmp_path: Path) -> No
     state["linear.weight"] = torch.zeros(10, 1024)
     torch.save(state, tmp_path / "m.pth")
     with pytest.raises(model_zoo.CheckpointError) as info:
-        model_zoo.create("mobileone_s0", weights=tmp_path / "m.pth")
+        model_zoo.create("mobileone_s0", weights=tmp_path / "m.pth", num_classes=1000)
     msg = str(info.value)
     assert "missing 1: stage1.0.reparam_conv.bias" in msg
     assert "unexpected 1: extra.weight" in msg
@@ -141,3 +141,11 @@ def test_nan_weights_are_failed_parity_records_and_the_sweep_goes_on(tmp_path: P
     for rec in recs:
         assert rec["status"] == "ok" and not rec["parity"]["passed"] and rec["parity"]["non_finite"] > 0
         assert "non-finite values" in rec["message"]
+
+
+@pytest.mark.parametrize("name", ["mobileone_s0", "mobilenetv2_100"])
+def test_a_checkpoint_trained_on_other_classes_loads_with_its_own_head(name: str, tmp_path: Path) -> None:
+    """A network fine-tuned on 10 classes: its head says so, and every command loads it without --num-classes."""
+    torch.save(model_zoo.create(name, form="fused", num_classes=10).state_dict(), tmp_path / "ten.pth")
+    model = model_zoo.create(name, weights=tmp_path / "ten.pth")
+    assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 10)
