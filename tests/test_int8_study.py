@@ -51,7 +51,7 @@ def _row(backend: str, options: str, delta: float | None, ci_low: float, speedup
                    97.0, None if delta is None else 97.0 + delta, "40/40")
 
 
-ROWS = [_row("onnxruntime", "", -60.0, -64.0, 1.4),
+ROWS = [dataclasses.replace(_row("onnxruntime", "", -60.0, -64.0, 1.4), parity_failed=True),  # collapsed: still plotted
         _row("onnxruntime", "int8.equalize=true", -0.3, -0.8, 1.35),
         _row("onnxruntime", "int8.equalize=true,int8.float_layers=stage0.0.reparam_conv;linear", -0.1, -0.5, 1.1),
         _row("openvino", "", -20.0, -25.0, 1.6),
@@ -66,6 +66,7 @@ def test_the_report_names_each_repair_says_which_hold_and_picks_the_fastest_that
     assert best["onnxruntime"] is ROWS[1] and best["openvino"] is None  # 1.35x beats 1.1x; nothing holds on OpenVINO
     plots = repairs.draw_study(ROWS, tmp_path / "plots")
     assert set(plots) == {"onnxruntime", "openvino"} and all(p.is_file() for ps in plots.values() for p in ps)
+    assert "mobileone_s0 int8 none" in {p.model for p in repairs.points(ROWS, "onnxruntime")}
     page = repairs.markdown(ROWS, plots, tmp_path)
     assert "mobileone_s0 on onnxruntime: **equalize** holds" in page
     assert "mobileone_s0 on openvino: no repair holds within 1 pt; the closest, equalize, -1.5 [-2.6, -0.5] pt" in page
