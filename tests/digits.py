@@ -71,13 +71,20 @@ def write_images(root: Path, split: str, limit: int | None = None) -> Path:
     return write_at(root, split, INPUT, limit)
 
 
-def train(path: Path, images: Path, outlier: bool = False, epochs: int = 20, seed: int = 0) -> Path:
-    """Train `digits_cnn` on an image folder (`write_images(..., "train")`), plant the outlier if asked,
-    and save the state dict."""
+def train(path: Path, images: Path, epochs: int = 20, seed: int = 0) -> Path:
+    """Train `digits_cnn` on an image folder (`write_images(..., "train")`) and save the state dict."""
     from model_zoo.registry import get_spec
 
     model = fit(DigitsCNN(), *load_folder(images, get_spec("digits_cnn").preprocess), TrainRecipe(epochs=epochs, seed=seed))
-    if outlier:
-        plant_outlier(model)
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def with_outlier(trained: Path, path: Path) -> Path:
+    """The network saved at `trained` with the outlier planted, saved at `path`: the same weights, so the same
+    fp32 function (training it twice need not give the same network: threads and kernels differ by machine)."""
+    model = DigitsCNN()
+    model.load_state_dict(torch.load(trained, weights_only=True))
+    plant_outlier(model)
     torch.save(model.state_dict(), path)
     return path

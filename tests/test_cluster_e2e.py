@@ -192,8 +192,11 @@ def test_a_node_killed_mid_job_loses_no_finished_record(lab, tmp_path: Path) -> 
     node-b; a second sweep that only node-c could run ends in an error record naming it."""
     cluster, _, folder = lab
     node_c = cluster.add_node(**_node("node-c"))
+    cluster.wait_for_nodes()
     jobs = plan([MODEL], ["fake-slow-iteration"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
-    jobs += plan([MODEL], ["fake-sleep"], ["fp32"], [1, 2], threads=1, input_sizes={MODEL: 64})
+    # enough work that node-b alone cannot finish the sweep before node-c is up on a busy machine (a CI run with
+    # a one-core hog beside it: node-b took all 3 jobs of a smaller sweep before node-c took a step)
+    jobs += plan([MODEL], ["fake-sleep"], ["fp32"], [1, 2, 3, 4, 5, 6], threads=1, input_sizes={MODEL: 64})
     slow = preset("default", repeats=3, max_repeats=3, min_s=0.5, max_s=1.0, warmup_s=0.01, warmup_max_s=0.2,
                   min_iters=6, probe=False)
     launcher = _launcher(cluster, ["machine=in(node-b,node-c)"])

@@ -25,7 +25,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     digits.write_images(root / "train", "train")
     digits.write_images(root / "val", "val")
     digits.train(root / "cnn.pth", root / "train")
-    digits.train(root / "outlier.pth", root / "train", outlier=True)
+    digits.with_outlier(root / "cnn.pth", root / "outlier.pth")
     return root
 
 
