@@ -114,9 +114,11 @@ def test_the_diagnosis_names_the_layer_that_loses_the_signal_and_its_weight_spre
     assert layers["inputs"] == 32 and "qdq_loss_debug" in layers["method"]
     assert layers["weight_spread"]["stem.0"] > 100 > 10 > layers["weight_spread"]["body.0.0"]  # the planted channel
     by_depth = sorted(layers["activations"], key=lambda r: r["depth"])
-    worst = sorted(by_depth, key=lambda r: r["qdq_sqnr_db"])[:2]
-    assert "stem.2" in [r["layer"] for r in worst]  # the outlier activation's own quantization is among the worst two
-    assert by_depth[0]["sqnr_db"] > 30 > 0 > by_depth[1]["sqnr_db"]  # the signal is lost right after it
+    # The outlier tensor's own quantize/dequantize SQNR (qdq_sqnr_db) is no witness: its signal power is the
+    # 1000x channel's, which a per-tensor scale keeps, so it ranks among the worst on some machines and not on
+    # others (CI: body.1.2 and body.0.2 lower). The accumulated SQNR is: the channels crushed beside the outlier
+    # are what the next layer computes from.
+    assert by_depth[0]["layer"] == "stem.2" and by_depth[0]["sqnr_db"] > 30 > 0 > by_depth[1]["sqnr_db"]
 
 
 def test_bench_int8_pairs_fp32_and_int8_in_lockstep_and_reports_the_accuracy_cost(trained: Path) -> None:
