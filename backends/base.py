@@ -139,22 +139,19 @@ def module_availability(module: str, install: str, dist: str | None = None) -> A
         return Availability(True)
 
 
+NO_INT8 = "has no int8 (quantized) path"
+
+
 def common_unsupported(backend: Backend, job: JobSpec) -> str | None:
     """Device and precision checks every backend shares."""
     if job.device not in backend.devices:
         return f"{backend.name} runs on {', '.join(backend.devices)}, not {job.device}"
     if job.precision not in backend.precisions:
         if job.precision == "int8":
-            return f"{backend.name} has no int8 (quantized) path; int8 runs on {', '.join(int8_backends())}"
+            return f"{backend.name} {NO_INT8}"  # `registry.unsupported` adds where int8 runs
         return f"{backend.name} does not run {job.precision} here (it runs {', '.join(backend.precisions)})"
     layouts = getattr(backend, "layouts", ("nchw",))
     if job.layout not in layouts:
         return f"{backend.name} runs the {', '.join(layouts)} layout, not {job.layout}"
     return None
 
-
-def int8_backends() -> list[str]:
-    """The built-in backends with an int8 path (for the `skipped` reason of those without)."""
-    from backends import registry
-
-    return [name for name in registry.BUILTIN if "int8" in registry.get(name).precisions]

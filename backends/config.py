@@ -111,29 +111,3 @@ def _convert(where: str, field: dataclasses.Field, text: str) -> Any:
 def config_of(backend: Any) -> type[BackendConfig]:
     """A backend's configuration class (the option-less base where it declares none)."""
     return getattr(backend, "config", BackendConfig)
-
-
-RECIPE = "int8"  # `-o int8.FIELD=VALUE`: the runtime-independent section of int8 jobs (`backends.int8_recipe`)
-
-
-def parse_cli_options(items: list[str], backends: list[str], lookup: Any) -> dict[str, str]:
-    """`-o BACKEND.FIELD=VALUE` items -> each backend's canonical options string, validated by its
-    configuration class (`lookup(name)` gives the backend); `-o int8.FIELD=VALUE` items -> the int8
-    recipe's, under the key "int8" (the planner adds it to int8 jobs only)."""
-    pairs: dict[str, dict[str, str]] = {}
-    for item in items:
-        target, sep, value = item.partition("=")
-        backend, dot, name = target.partition(".")
-        if not sep or not dot or not name:
-            raise ConfigError(f"--option {quoted(item)} is not BACKEND.FIELD=VALUE (e.g. onnxruntime.calibration_method=entropy)")
-        if backend not in backends and backend != RECIPE:
-            raise ConfigError(f"--option {quoted(item)} names {quoted(backend)}, which is not in this sweep "
-                              f"({', '.join(backends)}; or {RECIPE}.FIELD for every int8 job)")
-        given = pairs.setdefault(backend, {})
-        if name in given:
-            raise ConfigError(f"--option {quoted(target)} is given twice ({quoted(given[name])} and {quoted(value)}); "
-                              "give each field once")
-        given[name] = value
-    from backends.int8_recipe import Int8Recipe
-
-    return {b: (Int8Recipe if b == RECIPE else config_of(lookup(b))).from_pairs(p, b).canonical() for b, p in pairs.items()}

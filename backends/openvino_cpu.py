@@ -63,7 +63,7 @@ def _text(value: object) -> str:
     return value.get_type_name() if hasattr(value, "get_type_name") else str(value)
 
 
-def _converted(ov, core, onnx: Path, shape: list[int]):
+def converted_ir(ov, core, onnx: Path, shape: list[int]):
     """The ONNX file converted to OpenVINO IR once, saved beside it (keyed by the ONNX file's name, which
     already keys weights, exporter and shape, plus OpenVINO's version), then read back: converting costs
     0.1-0.8 s in every measurement process, reading the IR a fraction of that."""
@@ -108,7 +108,7 @@ class OpenVinoCPU:
         graph = checked_graph(path, job.model, job.form)
         core = ov.Core()
         start = time.perf_counter()
-        ov_model = _converted(ov, core, path, list(ctx.example.shape))
+        ov_model = converted_ir(ov, core, path, list(ctx.example.shape))
         convert_s = time.perf_counter() - start
         options: OpenVinoConfig = job.config(self)
         cold, extra = {"export_s": export_s, "convert_s": convert_s}, {}

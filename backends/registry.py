@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from backends.base import Backend
+from backends.base import NO_INT8, Backend, JobSpec
 
 BUILTIN: dict[str, str] = {
     "torch": "backends.torch_eager:TorchEager",
@@ -72,3 +72,16 @@ def load(reference: str) -> Backend:
 
 def get(name: str) -> Backend:
     return load(ref(name))
+
+
+def int8_backends() -> list[str]:
+    """The built-in backends with an int8 path (for the `skipped` reason of those without)."""
+    return [name for name in BUILTIN if "int8" in get(name).precisions]
+
+
+def unsupported(backend: Backend, job: JobSpec) -> str | None:
+    """Why `backend` cannot run `job` (None: it can); a backend without int8 says where int8 runs."""
+    reason = backend.unsupported(job)
+    if reason and reason.endswith(NO_INT8):
+        reason += f"; int8 runs on {', '.join(int8_backends())}"
+    return reason

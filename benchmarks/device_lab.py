@@ -1,7 +1,7 @@
 """The device lab as a user starts it, on this machine's loopback: a head and two workers (`bench worker`),
 a quick sweep split across them, then a default sweep with one node killed mid-sweep.
 
-Checks what the README promises: every job of each sweep ends with a record (measured, or an error naming
+Checks what docs/device-lab.md promises: every job of each sweep ends with a record (measured, or an error naming
 the lost node), the records name their machine, `run.json` lists the hosts, the leaderboard has a column
 per machine, and no record written before the kill is lost or rewritten. Prints what it saw and exits 1
 when a promise did not hold. It stops every Ray process of this user at the end (`ray stop --force`), so

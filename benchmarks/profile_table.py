@@ -1,4 +1,4 @@
-"""Where the time goes, as the README shows it: `bench profile` of each model on each CPU backend, the op
+"""Where the time goes, as docs/profile.md shows it: `bench profile` of each model on each CPU backend, the op
 kinds' time shares side by side, the MobileOne training form against the fused one by op kind (what the
 branches cost), fp32 against int8 (which ops stayed float), and each profile's total beside its plain p50.
 

@@ -74,3 +74,52 @@ def test_the_project_root_is_the_checkout() -> None:
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
     if head.returncode == 0:  # a source tree without git records no commit
         assert git_commit()["commit"] == head.stdout.strip()
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles of a module graph (Tarjan's strongly connected components of more than one module)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in graph.get(node, ()):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_two_modules_import_each_other_even_inside_a_function() -> None:
+    """A cycle (backends.base <-> backends.registry was one) makes the import order matter and hides a layer
+    that does two jobs."""
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+               for package in ("model_zoo", "backends", "harness") for p in (ROOT / package).rglob("*.py")}
+    def edge(module: str, target: str) -> bool:  # `from model_zoo import ablation` names the package: a sibling
+        return target in modules and target != module and not module.startswith(target + ".")
+
+    graph = {m: {t for t in imports(p) if edge(m, t)} for m, p in modules.items()}
+    assert not _cycles(graph)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends.config import ConfigError, parse_cli_options
+from backends.options import ConfigError, parse_cli_options
 from harness.errors import HarnessError
 from harness.evaluate.paired import paired_delta
 from harness.measure.calibration import describe

@@ -45,7 +45,7 @@ def _accuracy(root: Path, model: str, weights: str, backend: str, *options: str)
 def test_a_quantization_friendly_network_keeps_its_accuracy_and_an_outlier_network_loses_it(
         trained: Path, backend: str) -> None:
     """Both networks on ONNX Runtime and OpenVINO; torch-compile the friendly one only (a package build is
-    ~25 s here; the outlier's collapse on it is in the README's table)."""
+    ~25 s here; the outlier's collapse on it is in docs/int8.md's table)."""
     friendly = _accuracy(trained, "digits_cnn", "cnn.pth", backend)
     assert friendly["reference"]["top1"] > 0.9  # a real classifier: 10 classes, chance is 0.1
     assert friendly["calibration"]["meaningful"] and friendly["calibration"]["size"] == 200
@@ -136,6 +136,23 @@ def test_bench_int8_pairs_fp32_and_int8_in_lockstep_and_reports_the_accuracy_cos
     cells = [c.strip() for c in row.split("|")]
     assert cells[4].endswith("!")  # collapsed: a failed parity, flagged, and kept off the plots
     assert float(cells[7].split("[")[0]) < -5  # the planted outlier's cost, in points, in the published table
+
+
+@pytest.mark.timeout(900)
+def test_the_openvino_budget_is_nncfs_accuracy_control_and_its_layers_are_the_outliers(trained: Path) -> None:
+    """`bench int8 --budget 1 -b openvino`: NNCF's quantize_with_accuracy_control keeps the layers around the
+    planted outlier float; the job timed with them float meets the budget on the calibration images."""
+    out = trained / "budget-openvino"
+    done = bench("int8", "-m", "digits_outlier", "-b", "openvino", "--weights", str(trained / "outlier.pth"),
+                 "--calibration", str(trained / "train"), "--calibration-size", "100", "--budget", "1",
+                 "--pairs", "2", "--window-ms", "30", "--out", str(out), cwd=trained, env=PLUGINS)
+    assert done.returncode == 0, done.stderr
+    found = json.loads((out / "budget.json").read_text())["digits_outlier · openvino"]
+    assert "quantize_with_accuracy_control" in found["method"] and found["reverted_ops"]
+    assert found["chosen"] == len(found["float_layers"]) >= 1 and set(found["float_layers"]) & {"stem.0", "body.0.0"}
+    assert found["trail"][0]["delta_pt"] >= -1.0 and found["nncf_drop_pt"] <= 1.0
+    rec = json.loads(next((out / "int8" / "records").glob("*.json")).read_text())
+    assert rec["job"]["options"].endswith("int8.float_layers=" + ";".join(found["float_layers"]))
 
 
 @pytest.mark.timeout(1500)

@@ -129,3 +129,29 @@ def test_each_job_gets_its_own_float_layers_and_keeps_the_rest_of_its_recipe() -
     assert all(int8_recipe.of(j.options).equalize for j in chosen) and len(heard) == 2 == len(searches)
     with pytest.raises(HarnessError, match="--budget is the top-1 points int8 may lose, at least 0, not -1"):
         searched_jobs(jobs, -1.0, ["a"], evaluate, heard.append)
+
+
+def test_a_runtimes_own_search_is_used_for_its_jobs_and_checked_against_the_budget_like_any_other() -> None:
+    """OpenVINO's jobs go to NNCF's accuracy control (here a double naming its layers); its answer is scored
+    like every search's and is not chosen when the job with those layers float misses the budget."""
+    from backends import int8_recipe
+    from harness.track.int8_budget import searched_jobs, tool_search
+
+    jobs = plan_from_options([TINY], ["onnxruntime", "openvino"], ["int8"], None, 1, "cpu", "fused", None)
+    answers = {1.0: ["b", "z"], 0.1: ["b"]}  # the double's layers per budget: with one layer the job loses 2 pt
+
+    def nncf(job, budget_pt: float, score):
+        assert job.backend == "openvino"
+        return tool_search(answers[budget_pt], {"method": "nncf double", "nncf_drop_pt": 0.5}, budget_pt, score)
+
+    def evaluate(job) -> float:
+        return 0.0 if len(int8_recipe.of(job.options).layers()) >= 2 else -2.0
+
+    chosen, searches = searched_jobs(jobs, 1.0, ["a", "b", "c"], evaluate, lambda _: None, own={"openvino": nncf})
+    assert {j.backend: int8_recipe.of(j.options).layers() for j in chosen} == {"onnxruntime": ["a", "b"],
+                                                                               "openvino": ["b", "z"]}
+    record = searches[f"{TINY} · openvino"].as_dict()
+    assert record["method"] == "nncf double" and record["nncf_drop_pt"] == 0.5 and record["trail"] == [
+        {"float_layers": 2, "delta_pt": 0.0}]
+    chosen, searches = searched_jobs(jobs[1:], 0.1, ["a"], evaluate, lambda _: None, own={"openvino": nncf})
+    assert chosen == [] and searches[f"{TINY} · openvino"].chosen is None  # NNCF's answer misses our check

@@ -116,7 +116,7 @@ class ReportFmt(str, Enum):
 
 
 def resolve_threads(value: int | None) -> int:
-    """`--threads` checked (1 by default; README, "Threads"); imported late: it loads the zoo."""
+    """`--threads` checked (1 by default; docs/protocol.md, "Threads"); imported late: it loads the zoo."""
     from harness.measure.planner import threads_option
 
     return threads_option(value)
@@ -134,7 +134,7 @@ FORM_OPTION = typer.Option("fused", "--form", help="fused (inference form) or tr
 DEVICE_OPTION = typer.Option("cpu", "--device", help="cpu, cuda, or iphone (Core ML on a phone attached to a cluster node: with --cluster).")
 WEIGHTS_OPTION = typer.Option(None, "--weights", help="Checkpoint to load (one model only); default: seeded random weights.")
 INPUT_SIZE_OPTION = typer.Option(None, "--input-size", help="Input resolution for every model (default: each model's own, 224 for ImageNet); a study on small images, e.g. a network trained on digits at 64.")
-THREADS_OPTION = typer.Option(None, "--threads", help="Threads for every backend; default 1 (the count that repeats on shared VMs; see README).")
+THREADS_OPTION = typer.Option(None, "--threads", help="Threads for every backend; default 1 (the count that repeats on shared VMs; see docs/protocol.md).")
 COMPUTE_UNITS_OPTION = typer.Option(None, "--compute-units", help="Core ML: all (default), cpu, cpu-gpu, cpu-ne (repeatable).")
 CHANNELS_LAST_OPTION = flag(False, "--channels-last", help="CUDA: run PyTorch backends in NHWC memory format.")
 

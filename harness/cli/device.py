@@ -39,8 +39,8 @@ def export(
     with err.status("converting"):
         manifest, jobs = export_bundle(backend, model or model_zoo.mission_models(), precision, compute_units, bundle,
                                        protocol_from_options(quick, precise, None), default_cache_dir(), weights)
-    out.print(f"bundle: {manifest.parent} ({jobs} jobs); run it with the Swift runner (README: 'Core ML on an "
-              "iPhone'), then `bench ingest RESULTS.json`", markup=False, highlight=False)
+    out.print(f"bundle: {manifest.parent} ({jobs} jobs); run it with the Swift runner (docs/coreml.md), "
+              "then `bench ingest RESULTS.json`", markup=False, highlight=False)
 
 
 @app.command(rich_help_panel="Device (iPhone)")

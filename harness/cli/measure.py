@@ -64,9 +64,9 @@ def run(
     wait_quiet: float = typer.Option(60.0, "--wait-quiet", envvar="ONEBENCH_WAIT_QUIET", help="Seconds to wait for busy neighbours to stop before measuring (then the run is marked)."),
     quiet: bool = flag(False, "--quiet", "-q", help="Only the summary line and the leaderboard."),
     json_progress: bool = flag(False, "--json-progress", help="Progress as JSON lines on stderr (for CI logs)."),
-    cluster: str = typer.Option(None, "--cluster", envvar="ONEBENCH_CLUSTER", help="Ray cluster HOST:PORT: each job runs on a node that holds its device (README: 'A device lab'). Needs the cluster extra: pip install 'onebench\\[cluster]'."),
+    cluster: str = typer.Option(None, "--cluster", envvar="ONEBENCH_CLUSTER", help="Ray cluster HOST:PORT: each job runs on a node that holds its device (docs/device-lab.md). Needs the cluster extra: pip install 'onebench\\[cluster]'."),
     machine: list[str] = typer.Option(None, "--machine", help="With --cluster: only nodes whose labels match KEY=VALUE (machine=lab-3, gpu=in(H200,A100), os=!darwin; repeatable, all hold)."),
-    reference: str = typer.Option("auto", "--reference", help="Pinned workload each CPU job takes turns with, for its relative figure: auto (ONNX Runtime MobileOne-S0, chosen by measurement; conv-dense without ONNX Runtime), none (no relative figure; a default sweep took 2 min 45 s instead of ~5 min here), or a name (README: 'Relative figures')."),
+    reference: str = typer.Option("auto", "--reference", help="Pinned workload each CPU job takes turns with, for its relative figure: auto (ONNX Runtime MobileOne-S0, chosen by measurement; conv-dense without ONNX Runtime), none (no relative figure; a default sweep took 2 min 45 s instead of ~5 min here), or a name (docs/protocol.md: 'Relative figures')."),
 ) -> None:
     """Measure models x backends with the shared protocol; one record per job; then the leaderboard."""
     import contextlib
@@ -154,7 +154,7 @@ def accuracy(
     device: str = typer.Option("cpu", "--device", help="Device as the latency job: cpu, cuda, or Core ML compute units (all, cpu-ne, ...)."),
     limit: int = typer.Option(None, "--limit", help="Evaluate N images spread evenly over the set."),
     batch: int = typer.Option(1, "--batch", help="Batch of the artifact (1 = the file batch-1 latency jobs time)."),
-    threads: int = typer.Option(None, "--threads", help="Threads (default 1, see README)."),
+    threads: int = typer.Option(None, "--threads", help="Threads (default 1, see docs/protocol.md)."),
     labels: Path = typer.Option(None, "--labels", help="Labels file for a flat folder ('IMAGE LABEL' lines or LOC_val_solution.csv)."),
     class_map: Path = typer.Option(None, "--class-map", help="Class ids in the model's output order, one per line."),
     num_classes: int = typer.Option(None, "--num-classes", help="Outputs of the model's head (default: the spec's, 1000 for ImageNet)."),
@@ -309,7 +309,7 @@ def budgeted(jobs: list, budget: float, weights: Path, calibration: Path, calibr
     from harness.evaluate import accuracy as acc
     from harness.publish.int8 import worst_layers
     from harness.store.runs import default_cache_dir
-    from harness.track.int8_budget import by_spread, searched_jobs
+    from harness.track.int8_budget import by_spread, openvino_reverted, searched_jobs, tool_search
 
     def score(job, layers: bool = False, limit: int | None = None) -> dict:
         return acc.evaluate(job.model, job.backend, weights, calibration, precision="int8", threads=job.threads,
@@ -324,15 +324,22 @@ def budgeted(jobs: list, budget: float, weights: Path, calibration: Path, calibr
         candidates, how = worst_layers(diagnosis, len(diagnosis["weight_spread"])), "ONNX Runtime's diagnosis"
     else:
         candidates, how = by_spread(model_zoo.create(first.model, weights=weights, num_classes=num_classes)), "weight spread"
-    note(f"--budget {budget:g}: {len(candidates)} candidate layers, worst first by {how}")
-    return searched_jobs(jobs, budget, candidates, lambda job: 100 * score(job)["paired"]["delta_top1"], note)
+    note(f"--budget {budget:g}: {len(candidates)} candidate layers, worst first by {how}; OpenVINO: NNCF's accuracy control")
+
+    def nncf(job, budget_pt: float, evaluate) -> object:
+        layers, detail = openvino_reverted(job, budget_pt, weights, calibration, calibration_size, num_classes,
+                                           default_cache_dir())
+        return tool_search(layers, detail, budget_pt, evaluate)
+
+    return searched_jobs(jobs, budget, candidates, lambda job: 100 * score(job)["paired"]["delta_top1"], note,
+                         own={"openvino": nncf})
 
 
 @app.command(rich_help_panel="Measure")
 @user_errors
 def selfcheck(
     model: str = typer.Option("mobileone_s0", "--model", "-m", help="Model to compare on."),
-    threads: int = typer.Option(None, "--threads", help="Threads (default 1, see README)."),
+    threads: int = typer.Option(None, "--threads", help="Threads (default 1, see docs/protocol.md)."),
     rounds: int = typer.Option(12, "--rounds", help="Paired rounds per reference (harness, reference alternating)."),
     seconds: float = typer.Option(0.5, "--seconds", help="Measuring time per side and round."),
 ) -> None:

@@ -23,7 +23,7 @@ import model_zoo
 from backends import int8_recipe, registry
 from backends.artifact_cache import file_sha256
 from backends.base import JobSpec, OpenContext
-from backends.config import RECIPE, ConfigError, parse_cli_options
+from backends.options import RECIPE, ConfigError, parse_cli_options
 from harness.errors import HarnessError
 from harness.evaluate.datasets import ImageDataset, Samples, scan
 from harness.evaluate.paired import paired_delta
@@ -77,7 +77,7 @@ def _backend(name: str, job: JobSpec):
     avail = backend.availability()
     if not avail.ok:
         raise HarnessError(f"backend {name} cannot run here: {avail.reason}" + (f"; to fix: {avail.install}" if avail.install else ""))
-    reason = backend.unsupported(job)
+    reason = registry.unsupported(backend, job)
     if reason:
         raise HarnessError(f"backend {name} cannot run this job: {reason}")
     return backend

@@ -55,7 +55,7 @@ NOT_RUNTIME = {"hypothesis", "pytest", "pytest-timeout", "pytest-xdist", "playwr
 HEADER = """\
 # The pinned baseline of the nightly gate: the library versions of the last accepted night. `bench nightly
 # --baseline-constraints constraints-baseline.txt` builds a venv from this file once (cached by its hash) and measures
-# it in lockstep against the current environment. Move the baseline forward (README, "Nightly"): after a night is
+# it in lockstep against the current environment. Move the baseline forward (docs/gating.md, "Nightly"): after a night is
 # accepted, `bench baseline pin` copies the runtime pins of constraints.txt here; commit it.
 """
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 from backends import int8_recipe
 from backends.base import JobSpec
-from backends.config import RECIPE
+from backends.options import RECIPE
 from harness.store.job_key import KEY_FIELDS, job_id
 
 # A GPU job is timed at two boundaries, as two jobs: CUDA events around the model alone (`device`) and

@@ -152,7 +152,7 @@ def cannot_prepare(job: Job) -> str | None:
     avail = backend.availability()
     if not avail.ok and not avail.prepares:
         return f"{avail.reason}; to fix: {avail.install}" if avail.install else avail.reason
-    return backend.unsupported(job.spec())
+    return registry.unsupported(backend, job.spec())
 
 
 class LocalLauncher:

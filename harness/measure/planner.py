@@ -8,8 +8,7 @@ from collections.abc import Callable
 
 import model_zoo
 from backends import registry
-from backends.base import int8_backends
-from backends.config import RECIPE, ConfigError, parse_cli_options
+from backends.options import RECIPE, ConfigError, parse_cli_options
 from harness.errors import HarnessError
 from harness.listing.backends import available_cpu_backends
 from harness.measure.jobs import Job, plan
@@ -32,7 +31,7 @@ def protocol_from_options(quick: bool, precise: bool, repeats: int | None, refer
     return preset("quick" if quick else "precise" if precise else "default", repeats=repeats, reference=reference)
 
 
-DEFAULT_THREADS = 1  # the count that repeats on shared VMs (README, "Threads")
+DEFAULT_THREADS = 1  # the count that repeats on shared VMs (docs/protocol.md, "Threads")
 
 
 def threads_option(threads: int | None) -> int:
@@ -122,7 +121,7 @@ def plan_from_options(models: list[str] | None, backends: list[str] | None, prec
     if not backends:
         raise HarnessError("no backend is available; `bench list backends` says what to install")
     if backends_named and "int8" in (precisions or []) and not any("int8" in registry.get(b).precisions for b in backends):
-        raise HarnessError(f"none of {', '.join(backends)} has an int8 path; int8 runs on {', '.join(int8_backends())}")
+        raise HarnessError(f"none of {', '.join(backends)} has an int8 path; int8 runs on {', '.join(registry.int8_backends())}")
     own = {b: registry.get(b).devices for b in backends if getattr(registry.get(b), "own_devices", False)}
     if compute_units and not own:
         raise HarnessError("--compute-units applies to backends with compute units (coreml); add one or drop the option")

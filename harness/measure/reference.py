@@ -12,7 +12,7 @@ libraries that run it) is stored in every record; relative figures are only comp
 with the same identity, so an upgrade of those libraries starts a new history series instead of
 hiding inside one.
 
-Which reference a job gets was chosen by measurement (`benchmarks/reference_choice.py`, README
+Which reference a job gets was chosen by measurement (`benchmarks/reference_choice.py`, docs/protocol.md,
 "Relative figures"): `for_job`.
 """
 
@@ -117,7 +117,7 @@ def identity(name: str) -> dict[str, str]:
 
 
 # The reference `auto` picks for every CPU job, chosen by measurement (`benchmarks/reference_choice.py`,
-# README "Relative figures"): over six trials in 43 minutes on the 2-vCPU host, ONNX Runtime MobileOne-S0
+# docs/protocol.md "Relative figures"): over six trials in 43 minutes on the 2-vCPU host, ONNX Runtime MobileOne-S0
 # held the ratio within 3% in 76% of trial pairs 20+ minutes apart (18 jobs on four runtimes), against
 # 64% for the best PyTorch candidate (`conv-dense`) and 58% for the milliseconds; the best per model
 # family was it or changed from trial to trial, so one reference serves all. Without ONNX Runtime

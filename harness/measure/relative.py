@@ -10,7 +10,7 @@ beside it. Measured against the median of paired ratios (`benchmarks/reference_c
 43 minutes): with the chosen reference the ratio of quiet levels held 76% of jobs within 3% between trials
 20+ minutes apart, the median paired ratio 67%; a slow stretch that catches only one window of a pair moves
 a paired ratio, not a level. (Over one morning's default sweeps the two came out the other way, 243 against
-256 of 360 job pairs: README, "Relative figures".)
+256 of 360 job pairs: docs/protocol.md, "Relative figures".)
 History and the nightly track the relative figure; it is comparable only between records whose
 reference identity (name and the releases of the libraries that run it) is the same.
 """

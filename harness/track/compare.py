@@ -12,7 +12,7 @@ from that CI against the threshold t and the key's noise floor f:
 - noisy: the CI straddles the threshold without clearing the floor; never silently "same".
 
 The floor f is what the key moves with nothing changed: at least MIN_FLOOR (calibrated from A/A runs,
-see README), in lockstep the in-run A/A pairs' median ratio, between stored runs the machine probe's
+see docs/gating.md), in lockstep the in-run A/A pairs' median ratio, between stored runs the machine probe's
 drift (each process times a fixed conv stack before it loads the model; when the candidate run's
 machine was 9% slower, a 9% difference is the machine's). An `unstable` mark no longer silences a
 verdict: the CI already carries that uncertainty.

@@ -15,6 +15,7 @@ import copy
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from torch import nn
 
@@ -31,14 +32,17 @@ class Search:
     candidates: list[str]
     trail: list[tuple[int, float]] = field(default_factory=list)  # (layers kept float, Δtop-1 pt), in the order tried
     chosen: int | None = None  # None: not even every candidate float meets the budget
+    method: str = "doubling, then bisection over the candidates, worst first"
+    detail: dict = field(default_factory=dict)  # what the searching tool reports besides (NNCF's own drop)
 
     @property
     def layers(self) -> list[str] | None:
         return None if self.chosen is None else self.candidates[:self.chosen]
 
     def as_dict(self) -> dict:
-        return {"budget_pt": self.budget_pt, "candidates": self.candidates, "chosen": self.chosen,
-                "float_layers": self.layers, "trail": [{"float_layers": k, "delta_pt": d} for k, d in self.trail]}
+        return {"budget_pt": self.budget_pt, "method": self.method, "candidates": self.candidates, "chosen": self.chosen,
+                "float_layers": self.layers, "trail": [{"float_layers": k, "delta_pt": d} for k, d in self.trail],
+                **self.detail}
 
     def describe(self) -> str:
         tried = ", ".join(f"{k} float: {d:+.1f}" for k, d in sorted(self.trail))
@@ -90,17 +94,62 @@ def by_spread(model: nn.Module) -> list[str]:
     return sorted(spread, key=lambda name: -spread[name])
 
 
+Searcher = Callable[[Job, float, Evaluate], Search]  # a runtime's own search (NNCF's accuracy control)
+
+
 def searched_jobs(jobs: list[Job], budget_pt: float, candidates: list[str], evaluate: Callable[[Job], float],
-                  say: Callable[[str], None]) -> tuple[list[Job], dict[str, Search]]:
+                  say: Callable[[str], None], own: dict[str, Searcher] | None = None) -> tuple[list[Job], dict[str, Search]]:
     """Each int8 job with the fewest float layers that meet the budget (`evaluate(job)`: its Δtop-1 in points
-    on the calibration split); a job whose search fails is left out, and said."""
+    on the calibration split), found by the runtime's own search where `own` names one, else by `search`; a
+    job whose search fails is left out, and said."""
     chosen, searches = [], {}
     for job in jobs:
         def score(layers: list[str], job: Job = job) -> float:
             return evaluate(dataclasses.replace(job, options=with_float_layers(job.options, layers)))
 
-        found = searches[f"{job.model} · {job.backend}"] = search(candidates, budget_pt, score)
+        searcher = (own or {}).get(job.backend)
+        found = searcher(job, budget_pt, score) if searcher else search(candidates, budget_pt, score)
+        searches[f"{job.model} · {job.backend}"] = found
         say(f"{job.model} · {job.backend}: {found.describe()}")
         if found.layers is not None:
             chosen.append(dataclasses.replace(job, options=with_float_layers(job.options, found.layers)))
     return chosen, searches
+
+
+def tool_search(layers: list[str], detail: dict, budget_pt: float, score: Evaluate) -> Search:
+    """A runtime tool's answer (the layers it keeps float) checked the way every other search is: the job with
+    those layers float, scored by `score` on the calibration split, meets the budget or is not chosen."""
+    method = detail.pop("method")
+    found = Search(check_budget(budget_pt), list(layers), method=method, detail=detail)
+    delta = score(found.candidates)
+    found.trail.append((len(layers), delta))
+    found.chosen = len(layers) if delta >= -budget_pt - 1e-9 else None
+    return found
+
+
+def openvino_reverted(job: Job, budget_pt: float, weights: Path, folder: Path, size: int | None,
+                      num_classes: int | None, cache_dir: Path) -> tuple[list[str], dict]:
+    """The layers NNCF's accuracy control keeps float for `job` (`backends.openvino_accuracy`), on the same
+    ONNX export, calibration inputs and labelled calibration images the budget's scoring uses."""
+    import numpy as np
+    import torch
+
+    import model_zoo
+    from backends import registry
+    from backends.onnx_export import export_onnx
+    from backends.openvino_accuracy import reverted_layers
+    from harness.evaluate.datasets import ImageDataset, scan
+    from harness.measure import calibration as calib
+    from harness.measure import recipe
+    from model_zoo.preprocess import at_size
+    from model_zoo.weights import state_sha256
+
+    spec = model_zoo.get_spec(job.model)
+    pre, classes = at_size(spec.preprocess, job.input_size), num_classes or spec.num_classes
+    model, _ = recipe.apply(model_zoo.create(job.model, form="fused", weights=weights, num_classes=classes), job)
+    onnx, _ = export_onnx(model, job.model, state_sha256(model), job.batch, pre.input_size, cache_dir)
+    calibration = calib.build(calib.describe(str(folder), size, pre), pre)
+    loader = torch.utils.data.DataLoader(ImageDataset(scan(folder, classes), pre), batch_size=job.batch, drop_last=True)
+    validation = [(np.ascontiguousarray(x.numpy()), y.numpy()) for x, y, _ in loader]
+    return reverted_layers(onnx, [job.batch, 3, pre.input_size, pre.input_size], job.config(registry.get("openvino")),
+                           calibration, validation, budget_pt)

@@ -166,7 +166,7 @@ def cannot_time(job: Job) -> str | None:
     """Why `job` cannot be timed here (lockstep has no prepare-only path), or None."""
     backend = registry.get(job.backend)
     avail = backend.availability()
-    return avail.reason if not avail.ok else backend.unsupported(job.spec())
+    return avail.reason if not avail.ok else registry.unsupported(backend, job.spec())
 
 
 def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side], out_dir: Path, cache_dir: Path,
