@@ -10,6 +10,7 @@ import torch
 
 from harness.errors import HarnessError
 from harness.evaluate import accuracy
+from harness.measure.selection import Selection
 from harness.store import accuracy_records
 from tests import colour_model as cm
 from tests.helpers import bench
@@ -25,8 +26,10 @@ def colour_data(tmp_path_factory) -> tuple[Path, Path, int, int]:
     return data, cm.save_weights(root / "w.pth"), hits1, hits5
 
 
-def evaluate(data: Path, weights: Path, tmp_path: Path, **kw):
-    return accuracy.evaluate(cm.NAME, kw.pop("backend", "torch"), weights, data, cache_dir=tmp_path / "cache", **kw)
+def evaluate(data: Path, weights: Path, tmp_path: Path, backend: str = "torch", batch: int = 1, limit: int | None = None,
+             class_map: Path | None = None):
+    chosen = Selection((cm.NAME,), (backend,), batches=(batch,), weights=str(weights))
+    return accuracy.evaluate(chosen, accuracy.EvalData(data, limit, class_map=class_map), cache_dir=tmp_path / "cache")
 
 
 def test_known_answers_hold_by_construction(colour_data) -> None:

@@ -20,6 +20,7 @@ from harness.errors import HarnessError
 from harness.host import environment
 from harness.measure.jobs import plan
 from harness.measure.launch import MEASURE, PREPARE, LocalLauncher, Placed, Step
+from harness.measure.outcomes import Lost
 from harness.measure.protocol import preset
 from harness.measure.runner import run_sweep
 from harness.publish.leaderboard import as_lists, to_csv
@@ -94,14 +95,15 @@ def test_worker_is_ray_start_with_the_labels(tmp_path: Path) -> None:
 def test_machine_without_cluster_and_iphone_jobs_are_bad_input_here() -> None:
     done = CliRunner().invoke(app, ["run", "-b", "fake-sleep", "--machine", "gpu=H200"])
     assert done.exit_code == 2 and "--machine chooses among a cluster's nodes" in done.stderr
-    from harness.measure.planner import plan_from_options
+    from harness.measure.planner import jobs as planned
+    from harness.measure.selection import Selection
 
-    jobs = plan_from_options(["mobileone_s0"], None, None, None, 1, "iphone", "fused", None, ["all", "cpu-ne"])
+    jobs = planned(Selection(models=["mobileone_s0"], threads=1, device="iphone", compute_units=["all", "cpu-ne"]))
     assert [j.id for j in jobs] == ["mobileone_s0.fused.coreml.all.fp16.b1.t1.on-device",  # a bundle's very jobs
                                     "mobileone_s0.fused.coreml.cpu-ne.fp16.b1.t1.on-device"]
     assert "bench run --cluster" in LocalLauncher().cannot_run(jobs[0])
     with pytest.raises(HarnessError, match="pass -b coreml"):
-        plan_from_options(["mobileone_s0"], ["onnxruntime"], None, None, 1, "iphone", "fused", None)
+        planned(Selection(models=["mobileone_s0"], backends=["onnxruntime"], threads=1, device="iphone"))
 
 
 class TwoNodes(LocalLauncher):
@@ -131,7 +133,7 @@ class TwoNodes(LocalLauncher):
         if (node, step.target) in self.lose:
             self.lose.discard((node, step.target))
             self.dead.add(node)
-            done.set_result(Placed(("lost", f"node {node} was lost mid-job", ""), node))
+            done.set_result(Placed(Lost(f"node {node} was lost mid-job"), node))
             return done
         host = {**environment.capture(), "machine": node}
         done.set_result(Placed(super().submit(step).result().outcome, node, host))

@@ -21,9 +21,10 @@ from harness.cluster import labels as lb
 from harness.cluster.address import host_of
 from harness.cluster.launcher import RayLauncher
 from harness.measure.jobs import plan
-from harness.measure.planner import plan_from_options
+from harness.measure.planner import jobs as planned
 from harness.measure.protocol import preset
 from harness.measure.runner import run_sweep
+from harness.measure.selection import Selection
 from harness.publish.leaderboard import as_lists
 from tests.helpers import ROOT
 from tests.tiny_mobileone import NAME as TINY
@@ -175,7 +176,7 @@ def test_a_node_that_does_not_answer_costs_its_job_an_error_naming_it_and_the_sw
 
 def test_an_iphone_job_runs_through_the_swift_runner_of_the_node_with_the_phone(lab, tmp_path: Path) -> None:
     cluster, _, folder = lab
-    jobs = plan_from_options([TINY], None, None, None, 1, "iphone", "fused", None, None)
+    jobs = planned(Selection(models=[TINY], threads=1, device="iphone"))
     launcher = _launcher(cluster, ["machine=in(node-a,node-b)"])
     try:
         rec = run_sweep(jobs, preset("quick"), tmp_path / "run", cache_dir=folder / "cache", launcher=launcher)[0]

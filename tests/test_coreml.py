@@ -193,12 +193,12 @@ def test_swift_runner_emits_every_field_ingest_requires() -> None:
 
 
 def test_plan_gives_core_ml_its_compute_units_and_fp16_and_stays_model_major() -> None:
-    from harness.measure.planner import plan_from_options
+    from harness.measure.planner import jobs as planned
+    from harness.measure.selection import Selection
 
-    jobs = plan_from_options(["mobileone_s0", "mobileone_s1"], ["onnxruntime", "coreml"], None, None, 1, "cpu", "fused",
-                             None, ["all", "cpu-ne"])
+    jobs = planned(Selection(models=["mobileone_s0", "mobileone_s1"], backends=["onnxruntime", "coreml"], threads=1, compute_units=["all", "cpu-ne"]))
     assert [(j.model[-2:], j.backend, j.device, j.precision) for j in jobs] == [
         ("s0", "onnxruntime", "cpu", "fp32"), ("s0", "coreml", "all", "fp16"), ("s0", "coreml", "cpu-ne", "fp16"),
         ("s1", "onnxruntime", "cpu", "fp32"), ("s1", "coreml", "all", "fp16"), ("s1", "coreml", "cpu-ne", "fp16")]
     with pytest.raises(HarnessError, match="--compute-units applies to backends with compute units"):
-        plan_from_options(["mobileone_s0"], ["onnxruntime"], None, None, 1, "cpu", "fused", None, ["all"])
+        planned(Selection(models=["mobileone_s0"], backends=["onnxruntime"], threads=1, compute_units=["all"]))

@@ -179,7 +179,7 @@ def test_torch_cuda_matrix(backend: str, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     recs = [json.loads(p.read_text()) for p in (tmp_path / "run" / "records").glob("*.json")]
     assert recs and all(r["status"] == "ok" and r["parity"]["passed"] for r in recs), [r["message"] for r in recs]
-    assert all(r["host"]["accelerator"] is None or r["host"]["accelerator"]["name"] for r in recs)
+    assert all(r["host"]["accelerator"]["name"] == torch.cuda.get_device_name(0) for r in recs)  # the GPU, named
     by = {(r["job"]["precision"], r["job"]["boundary"]): r["stats"]["p50"] for r in recs}
     for precision in {p for p, _ in by}:
         assert by[(precision, "device")] > 0 and by[(precision, "end-to-end")] > 0

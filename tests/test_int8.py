@@ -18,9 +18,11 @@ from backends.options import ConfigError, parse_cli_options
 from harness.errors import HarnessError
 from harness.evaluate.paired import paired_delta
 from harness.measure.calibration import describe
-from harness.measure.planner import calibration_from_options, plan_from_options
+from harness.measure.planner import calibration_from_options
+from harness.measure.planner import jobs as planned
 from harness.measure.protocol import preset
 from harness.measure.runner import run_sweep
+from harness.measure.selection import Selection
 from harness.publish import int8
 from harness.publish.leaderboard import to_csv
 from harness.store.job_key import job_id, key_label
@@ -43,7 +45,7 @@ def _images(folder: Path, n: int, size: int = 16) -> Path:
 
 def _sweep(tmp_path: Path, name: str, precision: str = "fp32", options: list[str] | None = None,
            calibration: dict | None = None) -> dict:
-    jobs = plan_from_options([MODEL], ["fake-configured"], [precision], None, 1, "cpu", "fused", None, options=options)
+    jobs = planned(Selection(models=[MODEL], backends=["fake-configured"], precisions=[precision], threads=1, options=options))
     recs = run_sweep(jobs, FAST, tmp_path / name, cache_dir=tmp_path / "cache", index_db=tmp_path / "index.sqlite",
                      calibration=calibration)
     return recs[0]
@@ -85,13 +87,13 @@ def test_a_long_options_string_enters_the_id_as_a_digest() -> None:
 
 
 def test_int8_records_name_their_calibration_and_random_input_says_its_accuracy_means_nothing(tmp_path: Path) -> None:
-    jobs = plan_from_options([MODEL], ["fake-configured"], ["int8"], None, 1, "cpu", "fused", None)
+    jobs = planned(Selection(models=[MODEL], backends=["fake-configured"], precisions=["int8"], threads=1))
     random = _sweep(tmp_path, "random", "int8")
     assert random["calibration"]["source"] == "random" and random["calibration"]["meaningful"] is False
     assert random["backend_info"]["quantization"]["calibration"]["meaningful"] is False
     assert random["parity"]["passed"] and random["parity"]["tolerance"]["min_top1_agreement"] == 0.9
     folder = _images(tmp_path / "calib", 6)
-    images = _sweep(tmp_path, "images", "int8", calibration=calibration_from_options(jobs, str(folder), 4))
+    images = _sweep(tmp_path, "images", "int8", calibration=calibration_from_options(jobs, Selection(calibration=str(folder), calibration_size=4)))
     assert images["calibration"]["meaningful"] is True and images["calibration"]["size"] == 4
     assert images["artifact"]["path"] != random["artifact"]["path"]  # the calibration set keys the artifact
     first = describe(str(folder), 4, Preprocess(input_size=64))["sha256"]
@@ -107,18 +109,18 @@ def test_an_int8_model_that_collapsed_is_a_failed_parity_record_not_a_number(tmp
 
 
 def test_calibration_input_is_checked_before_any_work(tmp_path: Path) -> None:
-    jobs = plan_from_options([MODEL], ["fake-configured"], ["int8"], None, 1, "cpu", "fused", None)
+    jobs = planned(Selection(models=[MODEL], backends=["fake-configured"], precisions=["int8"], threads=1))
     with pytest.raises(HarnessError, match="is not a folder"):
-        calibration_from_options(jobs, str(tmp_path / "missing"), None)
+        calibration_from_options(jobs, Selection(calibration=str(tmp_path / "missing")))
     with pytest.raises(HarnessError, match="holds 3 images, fewer than --calibration-size 300"):
-        calibration_from_options(jobs, str(_images(tmp_path / "few", 3)), None)
+        calibration_from_options(jobs, Selection(calibration=str(_images(tmp_path / "few", 3))))
     broken = _images(tmp_path / "broken", 4)
     (broken / "0" / "0.png").write_bytes(b"not a png")
     with pytest.raises(HarnessError, match="cannot read calibration image .*0.png"):
-        calibration_from_options(jobs, str(broken), 4)
+        calibration_from_options(jobs, Selection(calibration=str(broken), calibration_size=4))
     with pytest.raises(HarnessError, match="apply to int8 jobs"):
-        calibration_from_options(plan_from_options([MODEL], ["fake-configured"], ["fp32"], None, 1, "cpu", "fused",
-                                                   None), str(broken), 4)
+        calibration_from_options(planned(Selection(models=[MODEL], backends=["fake-configured"], precisions=["fp32"])),
+                                 Selection(calibration=str(broken), calibration_size=4))
 
 
 @pytest.mark.slow  # a `bench` process each (7 s): the in-process checks above cover the same errors in the fast lane
@@ -139,8 +141,8 @@ def test_bad_int8_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, ar
 
 def test_int8_on_named_backends_without_it_is_bad_input() -> None:
     with pytest.raises(HarnessError, match="none of torch has an int8 path; int8 runs on torch-compile, onnxruntime, openvino"):
-        plan_from_options([MODEL], ["torch"], ["int8"], None, 1, "cpu", "fused", None)
-    mixed = plan_from_options([MODEL], ["torch", "fake-configured"], ["int8"], None, 1, "cpu", "fused", None)
+        planned(Selection(models=[MODEL], backends=["torch"], precisions=["int8"], threads=1))
+    mixed = planned(Selection(models=[MODEL], backends=["torch", "fake-configured"], precisions=["int8"], threads=1))
     assert {j.backend for j in mixed} == {"torch", "fake-configured"}  # torch's int8 job: a skipped record
 
 

@@ -16,7 +16,8 @@ from backends.base import JobSpec
 from backends.onnxruntime_cpu import OnnxRuntimeCPU
 from harness.errors import HarnessError
 from harness.measure import recipe
-from harness.measure.planner import plan_from_options
+from harness.measure.planner import jobs as planned
+from harness.measure.selection import Selection
 from model_zoo.equalize import channel_spread, equalize, pairs
 from tests.digits import DigitsCNN
 from tests.tiny_mobileone import NAME as TINY
@@ -93,8 +94,7 @@ def test_equalization_folds_batch_norms_and_keeps_a_fused_mobileone_the_same_fun
 
 
 def test_the_recipe_rides_on_int8_jobs_only_and_stays_out_of_the_backends_configuration() -> None:
-    jobs = plan_from_options([TINY], ["onnxruntime"], ["fp32", "int8"], None, 1, "cpu", "fused", None, None, False,
-                             ["onnxruntime.per_channel=false", "int8.equalize=true"])
+    jobs = planned(Selection(models=[TINY], backends=["onnxruntime"], precisions=["fp32", "int8"], threads=1, options=["onnxruntime.per_channel=false", "int8.equalize=true"]))
     fp32, int8 = sorted(jobs, key=lambda j: j.precision)
     assert fp32.options == "per_channel=false" and int8.options == "per_channel=false,int8.equalize=true"
     assert int8.id.endswith(".per_channel_false_int8.equalize_true")  # the recipe is in the key and the id
@@ -121,10 +121,9 @@ def test_the_recipe_equalizes_the_model_an_int8_job_opens_and_nothing_else() -> 
 ])
 def test_a_bad_recipe_is_refused_before_any_work(option: str, needle: str) -> None:
     with pytest.raises(HarnessError, match=needle):
-        plan_from_options([TINY], ["onnxruntime"], ["int8"], None, 1, "cpu", "fused", None, None, False, [option])
+        planned(Selection(models=[TINY], backends=["onnxruntime"], precisions=["int8"], threads=1, options=[option]))
 
 
 def test_a_recipe_without_an_int8_job_is_refused() -> None:
     with pytest.raises(HarnessError, match="changes int8 jobs: add -p int8"):
-        plan_from_options([TINY], ["onnxruntime"], ["fp32"], None, 1, "cpu", "fused", None, None, False,
-                          ["int8.equalize=true"])
+        planned(Selection(models=[TINY], backends=["onnxruntime"], precisions=["fp32"], threads=1, options=["int8.equalize=true"]))

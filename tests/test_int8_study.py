@@ -12,7 +12,8 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.evaluate import proxy
-from harness.measure.planner import plan_from_options
+from harness.measure.planner import jobs as planned
+from harness.measure.selection import Selection
 from harness.publish import int8, repairs
 from harness.publish.int8 import Int8Row
 from tests import digits
@@ -20,13 +21,11 @@ from tests.tiny_mobileone import NAME as TINY
 
 
 def test_input_size_replaces_every_models_resolution_and_is_checked() -> None:
-    jobs = plan_from_options([TINY, "mobileone_s0"], ["onnxruntime"], ["int8"], None, 1, "cpu", "fused", None,
-                             input_size=48)
+    jobs = planned(Selection(models=[TINY, "mobileone_s0"], backends=["onnxruntime"], precisions=["int8"], threads=1, input_size=48))
     assert {j.input_size for j in jobs} == {48}
-    assert {j.input_size for j in plan_from_options(["mobileone_s0"], ["onnxruntime"], None, None, 1, "cpu", "fused",
-                                                    None)} == {224}
+    assert {j.input_size for j in planned(Selection(models=["mobileone_s0"], backends=["onnxruntime"], threads=1))} == {224}
     with pytest.raises(HarnessError, match="--input-size must be at least 32"):
-        plan_from_options([TINY], ["onnxruntime"], None, None, 1, "cpu", "fused", None, input_size=16)
+        planned(Selection(models=[TINY], backends=["onnxruntime"], threads=1, input_size=16))
 
 
 def test_the_proxy_trains_once_per_content_and_loads_from_the_cache_after(tmp_path: Path) -> None:
@@ -113,8 +112,7 @@ def test_each_job_gets_its_own_float_layers_and_keeps_the_rest_of_its_recipe() -
     from backends import int8_recipe
     from harness.track.int8_budget import searched_jobs
 
-    jobs = plan_from_options([TINY], ["onnxruntime", "openvino"], ["int8"], None, 1, "cpu", "fused", None,
-                             options=["int8.equalize=true"])
+    jobs = planned(Selection(models=[TINY], backends=["onnxruntime", "openvino"], precisions=["int8"], threads=1, options=["int8.equalize=true"]))
     needed = {"onnxruntime": 1, "openvino": 3}  # a double: each runtime needs its own number of float layers
     heard: list[str] = []
 
@@ -137,7 +135,7 @@ def test_a_runtimes_own_search_is_used_for_its_jobs_and_checked_against_the_budg
     from backends import int8_recipe
     from harness.track.int8_budget import searched_jobs, tool_search
 
-    jobs = plan_from_options([TINY], ["onnxruntime", "openvino"], ["int8"], None, 1, "cpu", "fused", None)
+    jobs = planned(Selection(models=[TINY], backends=["onnxruntime", "openvino"], precisions=["int8"], threads=1))
     answers = {1.0: ["b", "z"], 0.1: ["b"]}  # the double's layers per budget: with one layer the job loses 2 pt
 
     def nncf(job, budget_pt: float, score):

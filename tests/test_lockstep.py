@@ -44,8 +44,18 @@ def test_lockstep_sides_run_resident_with_their_own_environment(tmp_path: Path) 
     assert len(cand[0]["processes"][0]["windows"]) == 6 and cand[0]["parity"]["passed"]
     assert (tmp_path / "ls" / "lockstep.json").exists() and (tmp_path / "ls" / "candidate" / "records").is_dir()
     result = compare_runs(base, cand, 0.05, paired)
-    row = result.rows[0]
-    assert row.ratio > 1.5 and row.regression and "lockstep" in result.method  # 4 vs 2 ms of sleep
+    assert len(result.rows) == 1 and "lockstep" in result.method  # the ratio a real sleep gives: the slow test below
+
+
+@pytest.mark.slow
+def test_a_side_that_sleeps_twice_as_long_is_a_regression_in_lockstep(tmp_path: Path) -> None:
+    """Wall clock, hence the slow lane: 20 against 10 ms of sleep per inference, and the verdict follows."""
+    jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
+    sides = (Side("baseline", env={"ONEBENCH_FAKE_DELAY_S": "0.010"}),
+             Side("candidate", env={"ONEBENCH_FAKE_DELAY_S": "0.020"}))
+    base, cand, paired = run_lockstep(jobs, CFG, sides, tmp_path / "ls", tmp_path / "cache", pairs=6, window_s=0.1)
+    row = compare_runs(base, cand, 0.05, paired).rows[0]
+    assert row.ratio > 1.5 and row.regression
 
 
 def test_a_side_that_dies_is_an_error_record(tmp_path: Path) -> None:

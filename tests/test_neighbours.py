@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 
 from harness.host import machine
@@ -45,14 +43,22 @@ def test_wait_for_quiet_returns_nothing_when_quiet_and_a_line_when_it_stays_busy
     assert "stress (pid 42" in lines[0] and "quiet now" in lines[-1]
     marked = wait_for_quiet(0.0, lines.append, measure=lambda: busy)
     assert marked is not None and "stress" in marked and "measuring anyway" in lines[-1]
-    assert BUSY_LIMIT < 1.0
+    at_the_limit, above = Busy(BUSY_LIMIT, [("a", 1, BUSY_LIMIT)]), Busy(BUSY_LIMIT + 0.01, [("a", 1, BUSY_LIMIT)])
+    assert wait_for_quiet(0.0, lines.append, measure=lambda: at_the_limit) is None  # the limit itself is quiet
+    assert wait_for_quiet(0.0, lines.append, measure=lambda: above) is not None
 
 
 def test_other_processes_cpu_during_a_job_becomes_a_reason() -> None:
-    before = machine.snapshot()
-    spinner = subprocess.Popen([sys.executable, "-c", "import time\\nend = time.time() + 0.8\\nwhile time.time() < end: pass"])
-    spinner.wait()
-    signals = machine.between(before, machine.snapshot())
-    assert signals["others_cpu"] > 0.3
+    """From two /proc snapshots (made up: no spinner, no wall clock): 1.2 s of the machine's busy time in 2 s, 0.2 s
+    of it this process's own, leaves 0.5 cores to the others, which marks the job; steal likewise."""
+    hz = machine.HZ
+    before = machine.Snapshot(100.0, 0.5, machine.CpuTimes(total=10_000, steal=0, busy=4_000), 2000.0, 1.0)
+    after = machine.Snapshot(102.0, 0.6, machine.CpuTimes(total=10_000 + 4 * hz, steal=int(0.2 * hz), busy=4_000 + int(1.2 * hz)),
+                             2000.0, 1.2)
+    signals = machine.between(before, after)
+    assert abs(signals["others_cpu"] - 0.5) < 0.01 and abs(signals["steal_frac"] - 0.05) < 0.01
     reasons = machine.disturbances([{"machine": signals}], cores=2)
-    assert any("other processes used" in r for r in reasons)
+    assert any("other processes used 0.50 cores" in r for r in reasons)
+    quiet = machine.between(before, machine.Snapshot(102.0, 0.6, machine.CpuTimes(10_000 + 4 * hz, 0, 4_000 + int(0.2 * hz)),
+                                                     2000.0, 1.2))
+    assert quiet["others_cpu"] < 0.01 and machine.disturbances([{"machine": quiet}], cores=2) == []

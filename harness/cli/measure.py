@@ -73,8 +73,10 @@ def run(
     import time
 
     from harness.cli.sweep_progress import ConsoleSweep, JsonSweep, summary
-    from harness.measure.planner import calibration_from_options, plan_from_options, protocol_from_options
+    from harness.measure.planner import calibration_from_options, protocol_from_options
+    from harness.measure.planner import jobs as planned
     from harness.measure.runner import SweepListener, run_sweep
+    from harness.measure.selection import Selection
     from harness.store.runs import check_output, default_index, new_run_dir
 
     if wait_quiet < 0:
@@ -84,10 +86,10 @@ def run(
     cfg = protocol_from_options(quick, precise, repeats, reference)
     launcher = lab(cluster, machine) if cluster else None
     try:
-        jobs = plan_from_options(model, backend, precision, batch, resolve_threads(threads), device, form, weights,
-                                 compute_units, channels_last, options, offered=launcher.offered() if launcher else None,
-                                 input_size=input_size)
-        calibrations = calibration_from_options(jobs, calibration, calibration_size, note)
+        chosen = Selection(model, backend, precision, batch, resolve_threads(threads), device, form, channels_last, options,
+                           weights, compute_units, input_size, calibration, calibration_size)
+        jobs = planned(chosen, offered=launcher.offered() if launcher else None)
+        calibrations = calibration_from_options(jobs, chosen, note)
         folder = out_dir or new_run_dir(RESULTS)
         check_output(folder, "--out")
         listener: SweepListener = JsonSweep(err) if json_progress else SweepListener() if quiet else ConsoleSweep(err, folder)
@@ -126,13 +128,16 @@ def prepare(
 ) -> None:
     """Build the artifacts `bench run` with the same options will time (exports, compiled packages,
     engines), several at once; nothing is timed, and the run then only loads them."""
-    from harness.measure.planner import calibration_from_options, plan_from_options
+    from harness.measure.planner import calibration_from_options
+    from harness.measure.planner import jobs as planned
     from harness.measure.prepare import default_workers, describe, prepare_artifacts
+    from harness.measure.selection import Selection
     from harness.store.runs import default_cache_dir
 
-    jobs = plan_from_options(model, backend, precision, batch, resolve_threads(threads), device, form, weights,
-                             compute_units, channels_last, options)
-    calibrations = calibration_from_options(jobs, calibration, calibration_size, note)
+    chosen = Selection(model, backend, precision, batch, resolve_threads(threads), device, form, channels_last, options,
+                       weights, compute_units, None, calibration, calibration_size)
+    jobs = planned(chosen)
+    calibrations = calibration_from_options(jobs, chosen, note)
     results = prepare_artifacts(jobs, default_cache_dir(), default_workers() if workers is None else workers, weights,
                                 calibration=calibrations, done=lambda r: out.print(describe(r), markup=False, highlight=False))
     failed = [r for r in results if r.status == "error"]
@@ -172,6 +177,7 @@ def accuracy(
 
     from harness.evaluate import accuracy as acc
     from harness.evaluate.paired import describe as describe_paired
+    from harness.measure.selection import Selection
     from harness.store import accuracy_records
     from harness.store.runs import check_output, default_cache_dir
 
@@ -186,11 +192,11 @@ def accuracy(
         bar.update(task, completed=done, total=total)
 
     try:
-        rec = acc.evaluate(model, backend, weights, data, precision=precision, device=device, batch=batch,
-                           threads=resolve_threads(threads), limit=limit, labels=labels, class_map=class_map,
-                           num_classes=num_classes, workers=workers, cache_dir=default_cache_dir(), progress=progress,
-                           options=options, calibration=calibration, calibration_size=calibration_size, layers=layers,
-                           input_size=input_size)
+        chosen = Selection((model,), (backend,), (precision,), (batch,), resolve_threads(threads), device,
+                           options=options, weights=str(weights), input_size=input_size, calibration=calibration,
+                           calibration_size=calibration_size)
+        rec = acc.evaluate(chosen, acc.EvalData(data, limit, labels, class_map, num_classes, workers),
+                           cache_dir=default_cache_dir(), progress=progress, layers=layers)
     finally:
         if bar.live.is_started:
             bar.stop()
@@ -240,10 +246,11 @@ def int8_study(
 ) -> None:
     """int8 against fp32 for every model x CPU backend: the speed-up in lockstep with its CI and, with --data,
     the accuracy int8 costs (Δtop-1 with a paired CI); writes the study's table and plots to int8.md."""
-    from backends.int8_recipe import cli_items
     from harness.evaluate import accuracy as acc
     from harness.listing.backends import int8_cpu_backends
-    from harness.measure.planner import calibration_from_options, plan_from_options, protocol_from_options
+    from harness.measure.planner import calibration_from_options, protocol_from_options
+    from harness.measure.planner import jobs as planned
+    from harness.measure.selection import Selection, of_job
     from harness.publish import int8
     from harness.publish.site import write_markdown
     from harness.store import accuracy_records
@@ -259,25 +266,24 @@ def int8_study(
         if not weights or not calibration:
             raise HarnessError("--budget searches on the accuracy of trained weights on labelled calibration images: "
                                "add --weights and --calibration (class folders)")
-    models = model or ["mobileone_s0", "mobilenetv2_100", "efficientnet_b0"]
-    jobs = plan_from_options(models, backend or int8_cpu_backends(), ["int8"], None, resolve_threads(threads), "cpu",
-                             "fused", weights, None, False, options, input_size=input_size)
-    calibrations = calibration_from_options(jobs, calibration, calibration_size, note)
+    chosen = Selection(model or ("mobileone_s0", "mobilenetv2_100", "efficientnet_b0"), backend or int8_cpu_backends(),
+                       ("int8",), threads=resolve_threads(threads), options=options, weights=weights,
+                       input_size=input_size, calibration=calibration, calibration_size=calibration_size)
+    jobs = planned(chosen)
+    calibrations = calibration_from_options(jobs, chosen, note)
     folder = out_dir or new_run_dir(RESULTS, prefix="int8-")
     check_output(folder, "--out")
     searches = None
     if budget is not None:
         with err.status("bench int8 --budget: searching the fewest float layers"):
-            jobs, searches = budgeted(jobs, budget, Path(weights), Path(calibration), calibration_size, num_classes)
+            jobs, searches = budgeted(jobs, budget, chosen, num_classes)
         if not jobs:
             raise HarnessError(f"no backend meets --budget {budget:g} even with every candidate layer float; "
                                "nothing was timed")
 
     def evaluate(job) -> dict:
-        rec = acc.evaluate(job.model, job.backend, Path(weights), data, precision="int8", threads=job.threads,
-                           limit=limit, num_classes=num_classes, cache_dir=default_cache_dir(),
-                           options=cli_items(job.backend, job.options),
-                           calibration=calibration, calibration_size=calibration_size, input_size=input_size)
+        rec = acc.evaluate(of_job(job, chosen), acc.EvalData(data, limit, num_classes=num_classes),
+                           cache_dir=default_cache_dir())
         accuracy_records.save(RESULTS, rec)
         return rec
 
@@ -299,23 +305,23 @@ def int8_study(
               markup=False, highlight=False)
 
 
-def budgeted(jobs: list, budget: float, weights: Path, calibration: Path, calibration_size: int | None,
-             num_classes: int | None) -> tuple[list, dict]:
+def budgeted(jobs: list, budget: float, chosen, num_classes: int | None) -> tuple[list, dict]:
     """`bench int8 --budget`: the candidates (ONNX Runtime's diagnosis, worst first, else weight spread), then per
-    job the fewest of them float that meet the budget on the calibration images."""
+    job the fewest of them float that meet the budget on the calibration images (on OpenVINO: NNCF's own search)."""
     import model_zoo
     from backends import registry
-    from backends.int8_recipe import cli_items, join, split
+    from backends.int8_recipe import join, split
     from harness.evaluate import accuracy as acc
+    from harness.measure.selection import of_job
     from harness.publish.int8 import worst_layers
     from harness.store.runs import default_cache_dir
     from harness.track.int8_budget import by_spread, openvino_reverted, searched_jobs, tool_search
 
+    on_calibration = acc.EvalData(Path(chosen.calibration), num_classes=num_classes)
+
     def score(job, layers: bool = False, limit: int | None = None) -> dict:
-        return acc.evaluate(job.model, job.backend, weights, calibration, precision="int8", threads=job.threads,
-                            limit=limit, num_classes=num_classes, cache_dir=default_cache_dir(),
-                            options=cli_items(job.backend, job.options), calibration=str(calibration),
-                            calibration_size=calibration_size, input_size=job.input_size, layers=layers)
+        return acc.evaluate(of_job(job, chosen), dataclasses.replace(on_calibration, limit=limit),
+                            cache_dir=default_cache_dir(), layers=layers)
 
     first = jobs[0]
     if registry.get("onnxruntime").availability().ok:  # its own options are the first job's backend's: not carried
@@ -323,12 +329,11 @@ def budgeted(jobs: list, budget: float, weights: Path, calibration: Path, calibr
         diagnosis = score(ort, layers=True, limit=1)["layers"]
         candidates, how = worst_layers(diagnosis, len(diagnosis["weight_spread"])), "ONNX Runtime's diagnosis"
     else:
-        candidates, how = by_spread(model_zoo.create(first.model, weights=weights, num_classes=num_classes)), "weight spread"
+        candidates, how = by_spread(model_zoo.create(first.model, weights=chosen.weights, num_classes=num_classes)), "weight spread"
     note(f"--budget {budget:g}: {len(candidates)} candidate layers, worst first by {how}; OpenVINO: NNCF's accuracy control")
 
     def nncf(job, budget_pt: float, evaluate) -> object:
-        layers, detail = openvino_reverted(job, budget_pt, weights, calibration, calibration_size, num_classes,
-                                           default_cache_dir())
+        layers, detail = openvino_reverted(job, budget_pt, of_job(job, chosen), num_classes, default_cache_dir())
         return tool_search(layers, detail, budget_pt, evaluate)
 
     return searched_jobs(jobs, budget, candidates, lambda job: 100 * score(job)["paired"]["delta_top1"], note,
@@ -378,15 +383,16 @@ def ablation(
 ) -> None:
     """Time the paper's 30-layer ablation networks per activation or block type, relative to the baseline."""
     from harness.cli.sweep_progress import StatusLine
-    from harness.measure.planner import plan_from_options, protocol_from_options
+    from harness.measure.planner import jobs as planned
+    from harness.measure.planner import protocol_from_options
     from harness.measure.runner import run_sweep
+    from harness.measure.selection import Selection
     from harness.publish import ablation as abl
     from harness.store.runs import check_output, default_index, new_run_dir
 
     models = abl.models(kind)
     cfg = protocol_from_options(quick, precise, None)
-    jobs = plan_from_options(models, backend, None, None,
-                             resolve_threads(threads), "cpu", "fused", None)
+    jobs = planned(Selection(models, backend, threads=resolve_threads(threads)))
     folder = out_dir or new_run_dir(RESULTS, prefix=f"ablation-{kind}-")
     check_output(folder, "--out")
     with err.status(f"ablation {kind}") as status:

@@ -66,6 +66,7 @@ def profile(
     """Where the time goes: the artifact `bench run` times, under the runtime's own profiler (ONNX Runtime
     session profiling, OpenVINO performance counters, torch.profiler, TensorRT IProfiler, Core ML
     MLComputePlan), each op named by the PyTorch module it came from, summarized by op kind."""
+    from harness.measure.selection import Selection
     from harness.profile import runner
     from harness.publish.profile import to_json, to_markdown, totals_line, views
     from harness.store import profile_records
@@ -81,9 +82,10 @@ def profile(
         check_output(output, "--output")
         if not output.parent.is_dir():
             raise HarnessError(f"--output {output}: the folder {output.parent} does not exist")
-    request = runner.plan(model, backend, precision, batch, resolve_threads(threads), device, form, weights,
-                          compute_units, channels_last, options, calibration, calibration_size, iterations)
-    other = runner.compared(compare, request, calibration, calibration_size) if compare else None
+    chosen = Selection((model,), (backend,), (precision,) if precision else (), (batch,), resolve_threads(threads), device,
+                       form, channels_last, options, weights, compute_units, None, calibration, calibration_size)
+    request = runner.plan(chosen, iterations)
+    other = runner.compared(compare, request, chosen) if compare else None
     sides = [request] + ([other] if isinstance(other, runner.Request) else [])
     if (calibration is not None or calibration_size is not None) and not any(s.job.precision == "int8" for s in sides):
         raise HarnessError("--calibration and --calibration-size apply to int8; add -p int8 (or --compare precision=int8)")

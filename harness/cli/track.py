@@ -71,12 +71,14 @@ def compare(
     if interleave:
         if runs:
             raise HarnessError("--interleave measures both sides now: pass models and backends, not run folders")
-        from harness.measure.planner import plan_from_options, protocol_from_options
+        from harness.measure.planner import jobs as planned
+        from harness.measure.planner import protocol_from_options
+        from harness.measure.selection import Selection
         from harness.store.runs import default_cache_dir, default_index, new_run_dir
         from harness.track.lockstep import Side, parse_env, run_lockstep
 
         cfg = protocol_from_options(False, False, None)
-        jobs = plan_from_options(model, backend, precision, None, resolve_threads(threads), "cpu", "fused", None)
+        jobs = planned(Selection(model, backend, precision, threads=resolve_threads(threads)))
         check_side_weights(jobs, {"--baseline-weights": baseline_weights, "--candidate-weights": candidate_weights})
         sides = (Side("baseline", baseline_python, parse_env(baseline_env), baseline_weights),
                  Side("candidate", candidate_python, parse_env(candidate_env), candidate_weights))
@@ -179,7 +181,9 @@ def nightly(
 ) -> None:
     """Lockstep vs a pinned environment, or the default sweep vs results/baseline; refresh leaderboard and history; exit 1 on a regression, 3 when it cannot judge, 5 when keys stayed undecided."""
     from harness.cli.sweep_progress import StatusLine
-    from harness.measure.planner import plan_from_options, protocol_from_options
+    from harness.measure.planner import jobs as planned
+    from harness.measure.planner import protocol_from_options
+    from harness.measure.selection import Selection
     from harness.track.nightly import run_nightly
 
     if baseline_python and baseline_constraints:
@@ -190,7 +194,7 @@ def nightly(
 
         baseline_python = str(ensure_env(baseline_constraints, default_cache_dir(), say=lambda m: err.print(m, markup=False)))
     cfg = protocol_from_options(quick, False, None)
-    jobs = plan_from_options(model, backend, None, None, resolve_threads(None), "cpu", "fused", None)
+    jobs = planned(Selection(model, backend, threads=resolve_threads(None)))
     with err.status("nightly") as status:
         result = run_nightly(jobs, cfg, RESULTS, threshold, baseline_python=baseline_python,
                              decisive=decisive_budget(threshold, key_budget_s, budget_s),

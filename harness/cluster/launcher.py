@@ -25,6 +25,7 @@ from harness.errors import HarnessError
 from harness.host import environment
 from harness.measure.jobs import Job
 from harness.measure.launch import Placed, Step
+from harness.measure.outcomes import Failed, Lost
 
 INSTALL = "pip install 'onebench[cluster]'"
 POLL_S = 0.5
@@ -174,7 +175,7 @@ class RayLauncher:
         future: Future = Future()
         candidates = (step.node,) if step.node else tuple(self.candidates(step.job)[0])
         if not candidates:
-            future.set_result(Placed(("lost", "no node that can run it is left", "")))
+            future.set_result(Placed(Lost("no node that can run it is left")))
             return future
         with self.lock:
             self.waiting.append(_Pending(future, step, candidates))
@@ -217,7 +218,7 @@ class RayLauncher:
             pending.future.set_result(self._failed(exc, pending))
             return
         self.spans.append((result["node"], pending.step.job.id, *result["span"]))
-        pending.future.set_result(Placed(tuple(result["outcome"]), result["node"], result["host"]))
+        pending.future.set_result(Placed(result["outcome"], result["node"], result["host"]))
 
     def _failed(self, exc: Exception, pending: _Pending) -> Placed:
         text = str(exc)
@@ -226,10 +227,10 @@ class RayLauncher:
         if node and self.lost(node) or isinstance(exc, (self.ray.exceptions.NodeDiedError,
                                                          self.ray.exceptions.TaskUnschedulableError)):
             name = self.names.get(node or "", node[:8] if node else "its node")
-            return Placed(("lost", f"node {name} was lost mid-job", ""), node)
+            return Placed(Lost(f"node {name} was lost mid-job"), node)
         lines = [ln for ln in text.strip().splitlines() if ln.strip()]
         last = lines[-1].strip() if lines else ""  # a task's own exception is the traceback's last line, not its header
-        return Placed(("error", f"the cluster failed the step ({type(exc).__name__}: {last[:300]})", text[-4000:]), node)
+        return Placed(Failed(f"the cluster failed the step ({type(exc).__name__}: {last[:300]})", text[-4000:]), node)
 
     def _watch(self) -> None:
         """Resolve steps as they finish; cancel a step past its deadline (an `error` naming the node) and one
@@ -253,9 +254,9 @@ class RayLauncher:
                 self.ray.cancel(ref, force=True)
                 name = self.names.get(pending.node or "", (pending.node or "")[:8])
                 allowed = pending.step.timeout_s + self.start_budget_s
-                self._settle(ref, Placed(("error", f"node {name} did not answer within {allowed:g} s (the step's "
-                                          f"{pending.step.timeout_s:g}-s timeout and {self.start_budget_s:g} s to start "
-                                          "its process); the step was cancelled", ""), pending.node))
+                self._settle(ref, Placed(Failed(f"node {name} did not answer within {allowed:g} s (the step's "
+                                                f"{pending.step.timeout_s:g}-s timeout and {self.start_budget_s:g} s to "
+                                                "start its process); the step was cancelled"), pending.node))
             if now - checked > LIVENESS_S:
                 checked = now
                 self._drop_dead()
@@ -270,10 +271,10 @@ class RayLauncher:
         for ref, pending in sent:
             self.ray.cancel(ref, force=True)
             name = self.names.get(pending.node or "", (pending.node or "")[:8])
-            self._settle(ref, Placed(("lost", f"node {name} was lost mid-job", ""), pending.node))
+            self._settle(ref, Placed(Lost(f"node {name} was lost mid-job"), pending.node))
         for pending in stranded:
             name = self.names.get(pending.candidates[0], pending.candidates[0][:8])
-            pending.future.set_result(Placed(("lost", f"node {name} was lost mid-job", ""), pending.candidates[0]))
+            pending.future.set_result(Placed(Lost(f"node {name} was lost mid-job"), pending.candidates[0]))
 
     def close(self) -> None:
         stopped = getattr(self, "stopped", None)

@@ -22,6 +22,7 @@ from harness.measure.launch import (
     mp_context,
     run_in_process,
 )
+from harness.measure.outcomes import Outcome, Skipped
 
 
 @functools.lru_cache(maxsize=1)
@@ -71,7 +72,7 @@ def run_step(target: str, payload: dict[str, Any], timeout_s: float) -> dict[str
         payload["backend_ref"] = registry.ref(name)
     reason = None if target == MEASURE or job.boundary == ON_DEVICE_BOUNDARY else cannot_prepare(job)
     if reason:
-        outcome: tuple = ("ok", {"skipped": f"{reason} (on {host['machine']})"})
+        outcome: Outcome = Skipped(f"{reason} (on {host['machine']})")
     else:
         outcome = run_in_process(_context(tuple(node_backends(me))), payload, timeout_s, target)
     return {"outcome": outcome, "node": node, "host": host, "span": (started, time.time())}

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from harness.host import environment
 from harness.measure import calibration as calib
 from harness.measure import recipe
 from harness.measure.planner import PRECISIONS, check_choice, check_input_size
+from harness.measure.selection import Selection
 from harness.store.accuracy_records import SCHEMA_VERSION
 from model_zoo.preprocess import at_size
 from model_zoo.weights import state_sha256
@@ -123,17 +125,38 @@ def diagnose(session: Any, model: torch.nn.Module, calibration: Any, batch: int,
             "weight_spread": {k: round(v, 3) for k, v in channel_spread(folded(copy.deepcopy(model))).items()}}
 
 
-def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, precision: str = "fp32",
-             device: str = "cpu", batch: int = 1, threads: int = 1, limit: int | None = None,
-             labels: Path | None = None, class_map: Path | None = None, num_classes: int | None = None,
-             workers: int = 0, cache_dir: Path, progress: Progress | None = None, options: list[str] | None = None,
-             calibration: str | None = None, calibration_size: int | None = None, layers: bool = False,
-             input_size: int | None = None) -> dict[str, Any]:
-    """Evaluate `model_name` with `weights` on `data` through `backend_name`; return the record.
+@dataclass(frozen=True)
+class EvalData:
+    """The labelled images top-1 is measured on, and how they are read (`bench accuracy --data ...`)."""
+
+    path: Path
+    limit: int | None = None  # N images spread evenly over the set
+    labels: Path | None = None
+    class_map: Path | None = None
+    num_classes: int | None = None  # outputs of the model's head (default: the model's own)
+    workers: int = 0
+
+
+def _one(values: tuple, what: str, default: object = None) -> object:
+    if len(values) > 1:
+        raise HarnessError(f"accuracy evaluates one {what} at a time, not {len(values)}")
+    return values[0] if values else default
+
+
+def evaluate(selection: Selection, data: EvalData, *, cache_dir: Path, progress: Progress | None = None,
+             layers: bool = False) -> dict[str, Any]:
+    """Evaluate the selection's one model with its weights on `data` through its one backend; return the record.
 
     For int8 the artifact is the one `bench run -p int8` times with the same calibration and options;
-    `layers` adds, per layer, its int8 output against fp32 on calibration inputs (`diagnose`); `input_size`
-    replaces the model's own resolution (its pipeline otherwise unchanged)."""
+    `layers` adds, per layer, its int8 output against fp32 on calibration inputs (`diagnose`); the selection's
+    `input_size` replaces the model's own resolution (its pipeline otherwise unchanged)."""
+    model_name, backend_name = _one(selection.models, "model"), _one(selection.backends, "backend")
+    precision, batch = _one(selection.precisions, "precision", "fp32"), _one(selection.batches, "batch size", 1)
+    device, threads, weights, input_size = selection.device, selection.threads, selection.weights, selection.input_size
+    calibration, calibration_size, options = selection.calibration, selection.calibration_size, list(selection.options)
+    limit, labels, class_map, num_classes, workers = data.limit, data.labels, data.class_map, data.num_classes, data.workers
+    if not weights:
+        raise HarnessError("accuracy needs trained weights: pass --weights FILE")
     check_choice("precision", precision, PRECISIONS)
     spec = model_zoo.get_spec(model_name)
     pre = at_size(spec.preprocess, None if input_size is None else check_input_size(input_size))
@@ -158,7 +181,7 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
     if precision != "int8" and (calibration is not None or calibration_size is not None):
         raise HarnessError("--calibration and --calibration-size apply to -p int8; drop them or add -p int8")
     described = calib.describe(calibration, calibration_size, pre) if precision == "int8" else None
-    samples = _subset(scan(data, num_classes, labels, class_map), limit)
+    samples = _subset(scan(data.path, num_classes, labels, class_map), limit)
 
     torch.set_num_threads(threads)
     model = model_zoo.create(model_name, form="fused", weights=weights, num_classes=num_classes)
@@ -200,7 +223,7 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
                 x = np.concatenate([x, np.zeros((batch - n, *x.shape[1:]), dtype=x.dtype)])
             logits = np.asarray(session.infer(np.ascontiguousarray(x)), dtype=np.float32)[:n]
             if not np.isfinite(logits).all():  # argmax of NaN picks index 0: a top-1 that means nothing
-                raise HarnessError(f"{backend_name} returned NaN/inf outputs for {model_name} on images of {data}; "
+                raise HarnessError(f"{backend_name} returned NaN/inf outputs for {model_name} on images of {data.path}; "
                                    "the weights or the artifact are broken, so no top-1 is recorded")
             y = targets.numpy()
             top1 = measured.add(logits, y)
@@ -221,7 +244,7 @@ def evaluate(model_name: str, backend_name: str, weights: Path, data: Path, *, p
         "job": dataclasses.asdict(job),
         "weights": {"path": str(weights), "sha256": file_sha256(Path(weights)), "state_sha256": weights_state},
         "artifact": session.artifact,
-        "data": {"path": str(data), "layout": samples.layout, "images": measured.n, "classes": samples.classes,
+        "data": {"path": str(data.path), "layout": samples.layout, "images": measured.n, "classes": samples.classes,
                  "limit": limit, "num_classes": num_classes},
         "preprocess": dataclasses.asdict(pre),
         "top1": top1, "top5": top5, "k": k,

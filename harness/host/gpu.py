@@ -30,10 +30,11 @@ def _text(value: Any) -> str:
 
 
 def device_info(index: int = 0) -> dict[str, Any] | None:
-    """What stays fixed during a run: name, driver, memory, CUDA/cuDNN builds (host record)."""
+    """What stays fixed during a run: name, driver, memory, CUDA/cuDNN builds (host record); without NVML,
+    what torch knows of the device (name, memory), so a CUDA record always names its GPU; None without one."""
     nvml = _nvml()
     if nvml is None:
-        return None
+        return _torch_device_info(index)
     handle = nvml.nvmlDeviceGetHandleByIndex(index)
     info: dict[str, Any] = {
         "name": _text(nvml.nvmlDeviceGetName(handle)),
@@ -48,6 +49,17 @@ def device_info(index: int = 0) -> dict[str, Any] | None:
     except Exception:  # noqa: BLE001
         pass
     return info
+
+
+def _torch_device_info(index: int) -> dict[str, Any] | None:
+    import sys
+
+    torch = sys.modules.get("torch")  # never imported here for this: a CPU-only record does not pay for torch
+    if torch is None or not torch.cuda.is_available():
+        return None
+    props = torch.cuda.get_device_properties(index)
+    return {"name": props.name, "memory_gb": round(props.total_memory / 2**30, 1), "torch_cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version(), "source": "torch (nvidia-ml-py is not installed: no driver figures)"}
 
 
 def snapshot(index: int = 0) -> dict[str, Any]:

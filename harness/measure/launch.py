@@ -2,7 +2,7 @@
 
 The sweep driver (`harness.measure.runner`) keeps the rounds, the adaptive repeats, resume and the
 records; a launcher only runs one step of a job (prepare, measure, or both) in an isolated process and
-returns its outcome: ("ok", result) or ("error", message, detail). `LocalLauncher` forks each step from
+returns its outcome (`harness.measure.outcomes`: Done, Skipped, Failed, or on a cluster Lost). `LocalLauncher` forks each step from
 a fork server on this machine, one at a time; `harness.cluster.launcher.RayLauncher` sends it to the
 node of a Ray cluster that holds the job's device.
 """
@@ -22,8 +22,7 @@ from typing import Any, Protocol
 from backends import registry
 from harness.errors import HarnessError
 from harness.measure.jobs import Job
-
-Outcome = tuple  # ("ok", result) or ("error", message, detail)
+from harness.measure.outcomes import Failed, Outcome, from_child
 
 PREPARE = "harness.measure.worker:prepare_process"
 MEASURE = "harness.measure.worker:measure_process"
@@ -110,7 +109,7 @@ def _main_not_rerun() -> Iterator[None]:
 
 def run_in_process(ctx: mp.context.BaseContext, payload: dict[str, Any], timeout_s: float,
                    target: str = MEASURE) -> Outcome:
-    """Run `target(payload)` in a fresh process: ("ok", result) or ("error", message, detail).
+    """Run `target(payload)` in a fresh process: its outcome, typed (`outcomes.from_child`).
 
     Never raises for what happens in the child: a crash or a hang is an outcome like any other.
     """
@@ -131,16 +130,16 @@ def run_in_process(ctx: mp.context.BaseContext, payload: dict[str, Any], timeout
         else:
             proc.kill()
             proc.join(10)
-            return ("error", f"timed out after {timeout_s:g} s (hung or too slow); the process was killed", "")
+            return Failed(f"timed out after {timeout_s:g} s (hung or too slow); the process was killed")
     finally:
         receiver.close()
     proc.join(30)
     if message is None:
         code = proc.exitcode
         if code is not None and code < 0:
-            return ("error", f"the process crashed: killed by {signal.Signals(-code).name}", "")
-        return ("error", f"the process exited with code {code} before sending a result", "")
-    return message
+            return Failed(f"the process crashed: killed by {signal.Signals(-code).name}")
+        return Failed(f"the process exited with code {code} before sending a result")
+    return from_child(message)
 
 
 def cannot_prepare(job: Job) -> str | None:

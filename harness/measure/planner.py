@@ -14,6 +14,7 @@ from harness.listing.backends import available_cpu_backends
 from harness.measure.jobs import Job, plan
 from harness.measure.protocol import ProtocolConfig, preset
 from harness.measure.reference import NAMES as REFERENCES
+from harness.measure.selection import Selection
 from model_zoo.preprocess import MIN_INPUT
 from model_zoo.registry import closest
 
@@ -85,13 +86,12 @@ def check_choice(kind: str, value: str, allowed: list[str] | tuple[str, ...]) ->
         raise HarnessError(f"unknown {kind} {value!r}{hint} (choose from {', '.join(allowed)})")
 
 
-def plan_from_options(models: list[str] | None, backends: list[str] | None, precisions: list[str] | None,
-                      batches: list[int] | None, threads: int, device: str, form: str,
-                      weights: str | None, compute_units: list[str] | None = None,
-                      channels_last: bool = False, options: list[str] | None = None,
-                      offered: list[str] | None = None, input_size: int | None = None) -> list[Job]:
-    """The checked job list. Without -b: every available CPU backend of this machine, or of `offered`
-    (the backends a cluster's nodes have). `input_size` replaces every model's own resolution."""
+def jobs(selection: Selection, offered: list[str] | None = None) -> list[Job]:
+    """The selection's jobs, checked. Without backends: every available CPU backend of this machine, or of
+    `offered` (the backends a cluster's nodes have)."""
+    models, backends, precisions = list(selection.models), list(selection.backends), list(selection.precisions)
+    batches, compute_units, input_size = list(selection.batches), list(selection.compute_units), selection.input_size
+    threads, device, form, weights = selection.threads, selection.device, selection.form, selection.weights
     models = models or model_zoo.mission_models()
     sizes = {m: model_zoo.get_spec(m).input_size for m in models}  # unknown names fail here, with suggestions
     if input_size is not None:
@@ -127,21 +127,21 @@ def plan_from_options(models: list[str] | None, backends: list[str] | None, prec
         raise HarnessError("--compute-units applies to backends with compute units (coreml); add one or drop the option")
     for unit in compute_units or []:
         check_choice("compute unit", unit, sorted({u for units in own.values() for u in units}))
-    layout = "nhwc" if channels_last else "nchw"
+    layout = "nhwc" if selection.channels_last else "nchw"
     try:
-        configured = parse_cli_options(options or [], backends, registry.get)
+        configured = parse_cli_options(list(selection.options), backends, registry.get)
     except ConfigError as exc:
         raise HarnessError(str(exc)) from None
     if RECIPE in configured:
         check_recipe(configured[RECIPE], models, form, precisions or [])
-    jobs = []
+    planned = []
     for b in backends:
         backend = registry.get(b)
         devices = (compute_units or [own[b][0]]) if b in own else [device]
         for dev in devices:
-            jobs += plan(models, [b], precisions or [getattr(backend, "default_precision", "fp32")], batches or [1],
+            planned += plan(models, [b], precisions or [getattr(backend, "default_precision", "fp32")], batches or [1],
                          threads, dev, form, sizes, layout, configured)
-    return sorted(jobs, key=lambda j: models.index(j.model))  # model-major: a model's backends run back to back
+    return sorted(planned, key=lambda j: models.index(j.model))  # model-major: a model's backends run back to back
 
 
 def check_recipe(recipe: str, models: list[str], form: str, precisions: list[str]) -> None:
@@ -181,13 +181,14 @@ def iphone_jobs(models: list[str], backends: list[str] | None, precisions: list[
     return sorted(jobs, key=lambda j: models.index(j.model))
 
 
-def calibration_from_options(jobs: list[Job], folder: str | None, size: int | None,
+def calibration_from_options(jobs: list[Job], selection: Selection,
                              say: Callable[[str], None] | None = None) -> dict[str, dict]:
     """Each int8 model's calibration set, checked now (folder, images, size): a bad one is one line before
     any work, what the folder leaves out is said to `say`. `--calibration` without an int8 job is a mistake
     worth saying."""
     from harness.measure.calibration import for_jobs
 
+    folder, size = selection.calibration, selection.calibration_size
     if (folder is not None or size is not None) and not any(j.precision == "int8" for j in jobs):
         raise HarnessError("--calibration and --calibration-size apply to int8 jobs; add -p int8 or drop them")
     return for_jobs(jobs, folder, size, say)

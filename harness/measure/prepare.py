@@ -23,6 +23,7 @@ from harness.errors import HarnessError
 from harness.measure.calibration import for_jobs
 from harness.measure.jobs import Job
 from harness.measure.launch import cannot_prepare, mp_context, run_in_process
+from harness.measure.outcomes import Failed, Skipped
 
 BUILD_TIMEOUT_S = 1800.0  # one artifact; a hang is killed and reported, the others go on
 
@@ -78,13 +79,15 @@ def prepare_artifacts(jobs: list[Job], cache_dir: Path, workers: int, weights: s
             start = time.perf_counter()
             outcome = run_in_process(mpctx, payload, timeout_s, target="harness.measure.worker:build_artifact")
             seconds = time.perf_counter() - start
-            if outcome[0] != "ok":
-                result = Prepared(job, "error", seconds, outcome[1])
+            if isinstance(outcome, Failed):
+                result = Prepared(job, "error", seconds, outcome.message)
+            elif isinstance(outcome, Skipped):
+                path = (outcome.prepared.get("artifact") or {}).get("path", "")
+                result = Prepared(job, "skipped", seconds, outcome.reason, path, outcome.prepared.get("cold_start"))
             else:
-                built = outcome[1]
+                built = outcome.result
                 path = (built.get("artifact") or {}).get("path", "")
-                status = "skipped" if "skipped" in built else "built" if path else "ready"
-                result = Prepared(job, status, seconds, built.get("skipped", ""), path, built.get("cold_start"))
+                result = Prepared(job, "built" if path else "ready", seconds, "", path, built.get("cold_start"))
         if done:
             done(result)
         return result

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from harness.measure.launch import (
     Placed,
     Step,
 )
+from harness.measure.outcomes import Failed, Lost, Skipped
 from harness.measure.protocol import ProtocolConfig
 from harness.measure.recording import RunContext, calibration_of, ensure_writable, make_record
 from harness.measure.stats import pool_processes
@@ -46,6 +48,17 @@ from harness.store.runs import default_cache_dir
 BUILD_STEPS = {"export_s": "export", "convert_s": "convert", "compile_s": "compile"}
 PRIOR_START_S = 1.0  # a process's start, model build and artifact load, before anything is learned
 RESTARTS = 1  # a job whose node was lost starts again this many times on another node that can run it
+
+
+class Phase(Enum):
+    """What a step of a job does (its listener label says which round, for a measuring step)."""
+
+    PREPARE = "prepare"  # export, compile, parity: round 0
+    PREPARE_AND_MEASURE = "prepare+measure"  # a one-process job (or a phone's), in one step
+    MEASURE = "measure"  # one timed process of a round
+
+
+TARGETS = {Phase.PREPARE: PREPARE, Phase.PREPARE_AND_MEASURE: PREPARE_AND_MEASURE, Phase.MEASURE: MEASURE}
 
 
 @dataclass(frozen=True)
@@ -125,16 +138,18 @@ def apply_outcome(run: RunContext, st: JobState, target: str, placed: Placed) ->
     outcome, job = placed.outcome, st.job
     if placed.node is not None:
         st.node, st.host = placed.node, placed.host or st.host
-    if outcome[0] != "ok":
+    if isinstance(outcome, (Failed, Lost)):
         where = "prepare" if target in (PREPARE, PREPARE_AND_MEASURE, ON_DEVICE) else f"process {len(st.processes)}"
-        st.record = make_record(run, job, "error", f"{where}: {outcome[1]}", st.processes, st.prepared,
-                                detail=outcome[2], host=st.host)
+        st.record = make_record(run, job, "error", f"{where}: {outcome.message}", st.processes, st.prepared,
+                                detail=getattr(outcome, "detail", ""), host=st.host)
         return
-    result = outcome[1]
-    if "skipped" in result:  # prepared (converted, checked) or refused where it landed: it cannot be timed there
-        st.record = make_record(run, job, "skipped", result["skipped"], host=st.host)
-        st.record.update({k: result[k] for k in ("artifact", "backend_info", "model_info", "cold_start") if k in result})
-    elif target == PREPARE:
+    if isinstance(outcome, Skipped):  # prepared (converted, checked) or refused where it landed: it cannot be timed there
+        st.record = make_record(run, job, "skipped", outcome.reason, host=st.host)
+        prepared = outcome.prepared
+        st.record.update({k: prepared[k] for k in ("artifact", "backend_info", "model_info", "cold_start") if k in prepared})
+        return
+    result = outcome.result
+    if target == PREPARE:
         st.prepared = result
     elif target == MEASURE:
         st.processes.append(result)
@@ -364,7 +379,8 @@ class Sweep:
                 if reason:
                     st.record = make_record(run, st.job, "skipped", reason)
                     self.finish(st)
-        self.steps([(st, self.first_phase(st)) for st in states if st.record is None and st.prepared is None])
+        self.steps([(st, self.first_phase(st), self.first_phase(st).value) for st in states
+                    if st.record is None and st.prepared is None])
         rng = random.Random(run.run_id)
         for r in range(cfg.repeats):
             self.round(f"round {r + 1}/{cfg.repeats}",
@@ -391,8 +407,8 @@ class Sweep:
             self.write_run_json()  # now with every machine that ran a job
         return run.records
 
-    def first_phase(self, st: JobState) -> str:
-        return "prepare+measure" if self.single or st.job.boundary == "on-device" else "prepare"
+    def first_phase(self, st: JobState) -> Phase:
+        return Phase.PREPARE_AND_MEASURE if self.single or st.job.boundary == "on-device" else Phase.PREPARE
 
     def write_run_json(self) -> None:
         run = self.run_ctx
@@ -409,44 +425,43 @@ class Sweep:
             return
         rng.shuffle(todo)
         self.say(f"{label}: {len(todo)} job(s)")
-        self.steps([(st, label.split(" (")[0]) for st in todo])
+        self.steps([(st, Phase.MEASURE, label.split(" (")[0]) for st in todo])
 
-    def step_for(self, st: JobState, phase: str) -> Step:
-        target = (ON_DEVICE if st.job.boundary == "on-device" else PREPARE_AND_MEASURE if phase == "prepare+measure"
-                  else PREPARE if phase == "prepare" else MEASURE)
+    def step_for(self, st: JobState, phase: Phase) -> Step:
+        target = ON_DEVICE if st.job.boundary == "on-device" else TARGETS[phase]
         return Step(st.job, target, _payload(self.run_ctx, st.job), self.cfg.timeout_s, st.node)
 
-    def steps(self, todo: list[tuple[JobState, str]]) -> None:
+    def steps(self, todo: list[tuple[JobState, Phase, str]]) -> None:
         """Run one step for each (job, phase): as many at once as the launcher takes (one on this machine,
         in the order given), each result applied as it lands."""
         queue, pending = deque(todo), {}
         while queue or pending:
             while queue and len(pending) < self.launcher.concurrency:
-                st, phase = queue.popleft()
+                st, phase, label = queue.popleft()
                 step = self.step_for(st, phase)
-                self.listener.step_started(st.job, phase)
-                pending[self.launcher.submit(step)] = (st, phase, step, len(st.processes), time.perf_counter())
+                self.listener.step_started(st.job, label)
+                pending[self.launcher.submit(step)] = (st, label, step, len(st.processes), time.perf_counter())
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for future in done:
-                st, phase, step, seen, start = pending.pop(future)
+                st, label, step, seen, start = pending.pop(future)
                 try:
                     placed = future.result()
                 except Exception as exc:  # noqa: BLE001 - a launcher's failure costs this step's job, not the sweep
-                    placed = Placed(("error", f"the launcher failed: {type(exc).__name__}: {exc}", ""))
-                if placed.outcome[0] == "lost":
+                    placed = Placed(Failed(f"the launcher failed: {type(exc).__name__}: {exc}"))
+                if isinstance(placed.outcome, Lost):
                     if self.lost(st, placed):
-                        queue.append((st, self.first_phase(st)))
+                        queue.append((st, self.first_phase(st), self.first_phase(st).value))
                     continue
                 apply_outcome(self.run_ctx, st, step.target, placed)
                 timed = st.processes[seen:]
-                self.listener.step_done(st.job, phase, time.perf_counter() - start,
+                self.listener.step_done(st.job, label, time.perf_counter() - start,
                                         timed[-1]["summary"]["p50"] if timed else None,
-                                        step_notes(st, phase, seen, st.host or self.run_ctx.host))
+                                        step_notes(st, label, seen, st.host or self.run_ctx.host))
                 self.after_step(st)
 
     def lost(self, st: JobState, placed: Placed) -> bool:
         """The node running the step was lost: the job starts again elsewhere once, else its `error` record."""
-        node_line = placed.outcome[1]
+        node_line = placed.outcome.message
         if st.restarts < RESTARTS and not self.launcher.cannot_run(st.job):
             self.say(f"{st.job.id}: {node_line}; starting it again on another node")
             st.restart()

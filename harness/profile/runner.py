@@ -20,7 +20,9 @@ from harness.host import environment
 from harness.measure.calibration import for_jobs
 from harness.measure.jobs import Job
 from harness.measure.launch import cannot_prepare, mp_context, run_in_process
-from harness.measure.planner import plan_from_options
+from harness.measure.outcomes import Failed, Skipped
+from harness.measure.planner import jobs
+from harness.measure.selection import Selection, of_job
 from harness.store import profile_records
 from harness.store.job_key import job_id
 
@@ -50,24 +52,23 @@ def check_profiler(name: str) -> None:
                            f"one); profiles run on {', '.join(having)}")
 
 
-def plan(model: str, backend: str, precision: str | None, batch: int, threads: int, device: str, form: str,
-         weights: str | None, compute_units: list[str] | None, channels_last: bool, options: list[str] | None,
-         calibration: str | None, calibration_size: int | None, iterations: int) -> Request:
-    """The one job `bench run` would time with these options, checked, with its calibration set (int8)."""
+def plan(selection: Selection, iterations: int) -> Request:
+    """The one job `bench run` would time with this selection (one model, one backend), checked, with its
+    calibration set (int8)."""
     if iterations < 1:
         raise HarnessError(f"--iterations must be at least 1, not {iterations}")
-    if backend in registry.names():  # an unknown name is the planner's to refuse, with suggestions
-        check_profiler(backend)
-    jobs = plan_from_options([model], [backend], [precision] if precision else None, [batch], threads, device, form,
-                             weights, compute_units, channels_last, options)
-    job = next((j for j in jobs if j.boundary != "end-to-end"), jobs[0])  # a GPU job's device boundary
-    calibrations = for_jobs([job], calibration, calibration_size) if job.precision == "int8" else {}
-    return Request(job, weights, calibrations.get(job.model), iterations)
+    for backend in selection.backends:
+        if backend in registry.names():  # an unknown name is the planner's to refuse, with suggestions
+            check_profiler(backend)
+    found = jobs(selection)
+    job = next((j for j in found if j.boundary != "end-to-end"), found[0])  # a GPU job's device boundary
+    calibrations = for_jobs([job], selection.calibration, selection.calibration_size) if job.precision == "int8" else {}
+    return Request(job, selection.weights, calibrations.get(job.model), iterations)
 
 
-def compared(arg: str, base: Request, calibration: str | None, calibration_size: int | None) -> Request | dict[str, Any]:
+def compared(arg: str, base: Request, selection: Selection) -> Request | dict[str, Any]:
     """What `--compare ARG` names: a stored profile (a .json file), a backend, or FIELD=VALUE[,FIELD=VALUE]
-    changing the job's key fields (an int8 side calibrates on `calibration`)."""
+    changing the job's key fields (an int8 side calibrates on the selection's calibration)."""
     path = Path(arg)
     if path.suffix == ".json" or path.is_file():
         return profile_records.read(path)
@@ -84,10 +85,11 @@ def compared(arg: str, base: Request, calibration: str | None, calibration_size:
     job = base.job
     backend = changes.get("backend", job.backend)
     options = changes.get("options", job.options if backend == job.backend else "")
-    other = plan(job.model, backend, changes.get("precision", job.precision), int(changes.get("batch", job.batch)),
-                 int(changes.get("threads", job.threads)), job.device, changes.get("form", job.form), base.weights,
-                 None, changes.get("layout", job.layout) == "nhwc", cli_items(backend, options),
-                 calibration, calibration_size, base.iterations)
+    other = plan(of_job(job, selection).but(
+        backends=(backend,), precisions=(changes.get("precision", job.precision),),
+        batches=(int(changes.get("batch", job.batch)),), threads=int(changes.get("threads", job.threads)),
+        form=changes.get("form", job.form), channels_last=changes.get("layout", job.layout) == "nhwc",
+        options=tuple(cli_items(backend, options))), base.iterations)
     if other.job.key == job.key:
         raise HarnessError(f"--compare {arg} names the same job; change its backend, form, precision or another field")
     return other
@@ -103,11 +105,11 @@ def profile(request: Request, cache_dir: Path) -> dict[str, Any]:
     payload = {"job": job.as_dict(), "backend_ref": registry.ref(job.backend), "cache_dir": str(cache_dir),
                "weights": request.weights, "calibration": request.calibration, "iterations": request.iterations}
     outcome = run_in_process(mp_context([job.backend]), payload, TIMEOUT_S, target="harness.profile.capture:profile_process")
-    if outcome[0] != "ok":
-        raise HarnessError(f"profiling {job.model} on {job.backend} failed: {outcome[1]}")
-    body = outcome[1]
-    if "skipped" in body:
-        raise CannotProfile(f"{job.backend} cannot time {job.model} here, so it cannot profile it: {body['skipped']}")
+    if isinstance(outcome, Failed):
+        raise HarnessError(f"profiling {job.model} on {job.backend} failed: {outcome.message}")
+    if isinstance(outcome, Skipped):
+        raise CannotProfile(f"{job.backend} cannot time {job.model} here, so it cannot profile it: {outcome.reason}")
+    body = outcome.result
     if "no_profiler" in body:
         raise HarnessError(body["no_profiler"])
     return {"schema_version": profile_records.SCHEMA_VERSION, "kind": "profile",

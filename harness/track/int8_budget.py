@@ -22,6 +22,7 @@ from torch import nn
 from backends.int8_recipe import with_float_layers
 from harness.errors import HarnessError
 from harness.measure.jobs import Job
+from harness.measure.selection import Selection
 
 Evaluate = Callable[[list[str]], float]  # float layers -> Δtop-1 in points (negative: int8 lost accuracy)
 
@@ -127,10 +128,11 @@ def tool_search(layers: list[str], detail: dict, budget_pt: float, score: Evalua
     return found
 
 
-def openvino_reverted(job: Job, budget_pt: float, weights: Path, folder: Path, size: int | None,
-                      num_classes: int | None, cache_dir: Path) -> tuple[list[str], dict]:
+def openvino_reverted(job: Job, budget_pt: float, selection: Selection, num_classes: int | None,
+                      cache_dir: Path) -> tuple[list[str], dict]:
     """The layers NNCF's accuracy control keeps float for `job` (`backends.openvino_accuracy`), on the same
-    ONNX export, calibration inputs and labelled calibration images the budget's scoring uses."""
+    ONNX export, calibration inputs and labelled calibration images the budget's scoring uses (the selection's
+    weights and calibration folder)."""
     import numpy as np
     import torch
 
@@ -144,11 +146,12 @@ def openvino_reverted(job: Job, budget_pt: float, weights: Path, folder: Path, s
     from model_zoo.preprocess import at_size
     from model_zoo.weights import state_sha256
 
-    spec = model_zoo.get_spec(job.model)
+    spec, folder = model_zoo.get_spec(job.model), Path(selection.calibration)
     pre, classes = at_size(spec.preprocess, job.input_size), num_classes or spec.num_classes
-    model, _ = recipe.apply(model_zoo.create(job.model, form="fused", weights=weights, num_classes=classes), job)
+    model = model_zoo.create(job.model, form="fused", weights=selection.weights, num_classes=classes)
+    model, _ = recipe.apply(model, job)
     onnx, _ = export_onnx(model, job.model, state_sha256(model), job.batch, pre.input_size, cache_dir)
-    calibration = calib.build(calib.describe(str(folder), size, pre), pre)
+    calibration = calib.build(calib.describe(str(folder), selection.calibration_size, pre), pre)
     loader = torch.utils.data.DataLoader(ImageDataset(scan(folder, classes), pre), batch_size=job.batch, drop_last=True)
     validation = [(np.ascontiguousarray(x.numpy()), y.numpy()) for x, y, _ in loader]
     return reverted_layers(onnx, [job.batch, 3, pre.input_size, pre.input_size], job.config(registry.get("openvino")),

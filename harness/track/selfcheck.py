@@ -29,6 +29,7 @@ import numpy as np
 from harness.errors import HarnessError
 from harness.measure.jobs import Job
 from harness.measure.launch import MEASURE, mp_context, run_in_process
+from harness.measure.outcomes import Done
 from harness.measure.paired import Resident, Side, SideFailed, alternate, paired_ci
 from harness.measure.protocol import measure, preset
 from harness.track.reference_tools import REFERENCES, benchmark_app_ms, loop_once
@@ -104,9 +105,9 @@ class SweepProcess:
 
     def window(self, window_s: float) -> list[int]:
         outcome = run_in_process(self.ctx, self.payload, self.timeout_s, MEASURE)
-        if outcome[0] != "ok":
-            raise SideFailed(f"a bench run process: {outcome[1]}")
-        return outcome[1]["samples_ns"]
+        if not isinstance(outcome, Done):
+            raise SideFailed(f"a bench run process: {getattr(outcome, 'message', None) or outcome.reason}")
+        return outcome.result["samples_ns"]
 
 
 def _compare(name: str, harness: Side, reference: Side, rounds: int, seconds: float, say) -> Comparison:
