@@ -34,7 +34,7 @@ def bench(*args: str, **kw) -> subprocess.CompletedProcess:
 def start_lab(port: int) -> str:
     address = f"127.0.0.1:{port}"
     steps = [("worker", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1")]
-    steps += [("worker", "--address", address, "--name", name, "--node-ip-address", "127.0.0.1") for name in NODES]
+    steps += [("worker", "--cluster", address, "--name", name, "--node-ip-address", "127.0.0.1") for name in NODES]
     for args in steps:
         done = bench(*args)
         if done.returncode != 0:
@@ -88,7 +88,7 @@ def check(ok: bool, what: str, failures: list[str]) -> None:
 
 def quick_sweep(address: str, selection: list[str], out: Path, failures: list[str]) -> None:
     started = time.monotonic()
-    done = bench("run", "--cluster", address, *selection, "--quick", "--out", str(out / "quick"), "-q")
+    done = bench("run", "--cluster", address, *selection, "--preset", "quick", "--out", str(out / "quick"), "--progress", "quiet")
     print(f"quick sweep: exit {done.returncode} in {time.monotonic() - started:.1f} s")
     recs = records_of(out / "quick")
     for rec in sorted(recs.values(), key=lambda r: r["job_id"]):
@@ -106,7 +106,7 @@ def killed_sweep(address: str, selection: list[str], out: Path, failures: list[s
     """A default sweep; lab-b is lost the moment a step of one of its jobs is sent to it in round 3 or later,
     after a record has landed when that happens (a job given extra rounds), else at round 3's start."""
     run = out / "killed"
-    cmd = [*BENCH, "run", "--cluster", address, *selection, "--out", str(run), "--json-progress"]
+    cmd = [*BENCH, "run", "--cluster", address, *selection, "--out", str(run), "--progress", "json"]
     started = time.monotonic()
     driver = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     before: dict[str, str] | None = None
@@ -156,7 +156,7 @@ def main() -> int:
     failures: list[str] = []
     try:
         address = start_lab(args.port)
-        status = bench("cluster", "status", "--address", address, "--format", "md")
+        status = bench("cluster", "--cluster", address, "--format", "md")
         print(status.stdout)
         quick_sweep(address, selection, args.out, failures)
         killed_sweep(address, selection, args.out, failures)

@@ -1,6 +1,6 @@
 """Does the lockstep gate see a small slowdown and stay quiet on A/A? (real models, real runtimes, this machine)
 
-Runs `bench compare --interleave` once per condition over the same keys: A/A (both sides identical), and a
+Runs `bench ab` once per condition over the same keys: A/A (both sides identical), and a
 candidate made N% slower by `benchmarks/slowdown_plugin.py`, loaded on the candidate side only through
 `--candidate-env ONEBENCH_PLUGINS=...`. Prints per key the ratio, its CI, the floor and the verdict, and per
 condition how many keys were flagged, how many stayed undecided, and how long it took.
@@ -28,18 +28,18 @@ def lockstep(models: list[str], backends: list[str], pairs: int, slowdown: float
              baseline_python: str | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "compare.json"
-        cmd = [sys.executable, "-m", "harness.cli", "compare", "--interleave", "--pairs", str(pairs), "--json", str(report),
+        cmd = [sys.executable, "-m", "harness.cli", "ab", "--pairs", str(pairs), "--format", "json", "--output", str(report),
                "--threshold", str(threshold),
                *[a for m in models for a in ("-m", m)], *[a for b in backends for a in ("-b", b)]]
         if baseline_python:
-            cmd += ["--baseline-python", baseline_python]
+            cmd += ["--baseline", f"python={baseline_python}"]
         if slowdown:
-            cmd += ["--candidate-env", "ONEBENCH_PLUGINS=benchmarks.slowdown_plugin",
-                    "--candidate-env", f"ONEBENCH_SLOWDOWN={slowdown}"]
+            cmd += ["--candidate", "env.ONEBENCH_PLUGINS=benchmarks.slowdown_plugin",
+                    "--candidate", f"env.ONEBENCH_SLOWDOWN={slowdown}"]
         started = time.monotonic()
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if done.returncode not in (0, 1, 5):
-            sys.exit(f"bench compare failed (exit {done.returncode}): {done.stdout.strip()[-800:]} {done.stderr.strip()[-500:]}")
+            sys.exit(f"bench ab failed (exit {done.returncode}): {done.stdout.strip()[-800:]} {done.stderr.strip()[-500:]}")
         return {**json.loads(report.read_text()), "seconds": time.monotonic() - started}
 
 

@@ -5,8 +5,8 @@ wraps onnxruntime, openvino and torch (`backends.registry.wrap`: their records s
 for that fraction of each inference's own time, so the slowdown scales with the model and moves with
 the machine like a real one.
 
-    bench compare --interleave -m mobileone_s0 -b onnxruntime \\
-        --candidate-env ONEBENCH_PLUGINS=benchmarks.slowdown_plugin --candidate-env ONEBENCH_SLOWDOWN=0.10
+    bench ab -m mobileone_s0 -b onnxruntime \\
+        --candidate env.ONEBENCH_PLUGINS=benchmarks.slowdown_plugin --candidate env.ONEBENCH_SLOWDOWN=0.10
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def test_skip_and_se_are_where_they_say() -> None:
 
 @pytest.mark.slow
 def test_bench_ablation_activations_through_onnxruntime(tmp_path: Path) -> None:
-    done = bench("ablation", "activations", "--backend", "onnxruntime", "--quick", "--threads", "1", "--out", "abl",
+    done = bench("ablation", "activations", "--backend", "onnxruntime", "--preset", "quick", "--threads", "1", "--out", "abl",
                  "--format", "md", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     recs = [json.loads(f.read_text()) for f in (tmp_path / "abl" / "records").glob("*.json")]

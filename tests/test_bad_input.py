@@ -151,7 +151,8 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "run more threads than cores": (_args("run", "-m", MODEL, "--threads", "999"), "logical cores"),
     "run zero batch": (_args("run", "-m", MODEL, "--batch", "0"), "--batch"),
     "run zero repeats": (_args("run", "-m", MODEL, "--repeats", "0"), "--repeats"),
-    "run quick and precise": (_args("run", "-m", MODEL, "--quick", "--precise"), "--quick"),
+    "run old quick and precise": (_args("run", "-m", MODEL, "--quick", "--precise"), "--quick and --precise contradict"),
+    "run unknown preset": (_args("run", "-m", MODEL, "--preset", "fast"), "unknown preset 'fast'"),
     "run weights with two models": (_args("run", "-m", "mobileone_s0", "-m", "mobileone_s1", "--weights", "garbage.pth"),
                                     "one --model"),
     "run missing weights": (_args("run", "-m", "mobileone_s0", "--weights", "nope.pth"), "nope.pth"),
@@ -170,21 +171,27 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "compare mistyped record": (_args("compare", "good", "typed"), "p50"),
     "compare threshold too big": (_args("compare", "good", "good", "--threshold", "5"), "threshold"),
     "compare threshold negative": (_args("compare", "good", "good", "--threshold", "-0.1"), "threshold"),
-    "compare candidate weights missing": (_args("compare", "--interleave", "-m", "mobileone_s0", "-b", "torch",
-                                                "--candidate-weights", "nope.pth"), "nope.pth"),
-    "compare candidate weights malformed": (_args("compare", "--interleave", "-m", "mobileone_s0", "-b", "torch",
-                                                  "--candidate-weights", "garbage.pth"), "garbage.pth"),
-    "compare side weights with two models": (_args("compare", "--interleave", "-m", "mobileone_s0", "-m", "mobileone_s1",
-                                                   "-b", "torch", "--baseline-weights", "garbage.pth"), "one --model"),
+    "ab candidate weights missing": (_args("ab", "-m", "mobileone_s0", "-b", "torch", "--candidate", "weights=nope.pth"),
+                                     "nope.pth"),
+    "ab candidate weights malformed": (_args("ab", "-m", "mobileone_s0", "-b", "torch", "--candidate",
+                                             "weights=garbage.pth"), "garbage.pth"),
+    "ab side weights with two models": (_args("ab", "-m", "mobileone_s0", "-m", "mobileone_s1", "-b", "torch",
+                                              "--baseline", "weights=garbage.pth"), "one --model"),
+    "ab side that is not key=value": (_args("ab", "-m", "mobileone_s0", "-b", "torch", "--candidate", "venv/bin/python"),
+                                      "KEY=VALUE with KEY one of python, weights, env.NAME"),
+    "ab output without a format": (_args("ab", "-m", "mobileone_s0", "-b", "torch", "--output", "c.json"),
+                                   "add --format md or --format json"),
     # no report may be written into a run folder's records or partial state
-    "compare json into records": (_args("compare", "good", "good", "--json", "good/records/a.torch.json"),
-                                  "inside the run folder"),
-    "compare markdown into partial": (_args("compare", "good", "good", "--markdown", "good/partial/x.md"),
+    "compare json into records": (_args("compare", "good", "good", "--format", "json", "--output",
+                                        "good/records/a.torch.json"), "inside the run folder"),
+    "compare markdown into partial": (_args("compare", "good", "good", "--format", "md", "--output", "good/partial/x.md"),
                                       "inside the run folder"),
-    "leaderboard csv over a record": (_args("leaderboard", "good", "--format", "csv", "-o", "good/records/a.torch.json"),
-                                      "inside the run folder"),
-    "leaderboard md into records": (_args("leaderboard", "good", "--format", "md", "-o", "good/records/l.md"),
+    "leaderboard csv over a record": (_args("leaderboard", "good", "--format", "csv", "--output",
+                                            "good/records/a.torch.json"), "inside the run folder"),
+    "leaderboard md into records": (_args("leaderboard", "good", "--format", "md", "--output", "good/records/l.md"),
                                     "inside the run folder"),
+    "leaderboard json": (_args("leaderboard", "good", "--format", "json"), "bench leaderboard writes rich, md, csv"),
+    "ablation csv": (_args("ablation", "blocks", "--format", "csv"), "bench ablation writes rich, md"),
     "leaderboard html into records": (_args("leaderboard", "good", "--html", "good/records"), "inside the run folder"),
     "history plot into records": (lambda root: _two_indexed_runs(root) + ["history", "--plot", "good/records/h.png"],
                                   "inside the run folder"),
@@ -202,9 +209,9 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "show NaN latency": (lambda root: _nan(root, "NaN") + ["show", "nan"], "not a finite number"),
     "compare infinite latency": (lambda root: _nan(root, "Infinity") + ["compare", "good", "nan", "--format", "json"],
                                  "not a finite number"),
-    "compare json into a file": (_args("compare", "good", "good", "--json", "afile/c.json"), "afile"),
-    "compare markdown into a file": (_args("compare", "good", "good", "--markdown", "afile/c.md"), "afile"),
-    "compare interleave with runs": (_args("compare", "good", "good", "--interleave"), "--interleave"),
+    "compare json into a file": (_args("compare", "good", "good", "--format", "json", "--output", "afile/c.json"), "afile"),
+    "compare interleave": (_args("compare", "good", "good", "--interleave"), "is now bench ab"),
+    "compare csv": (_args("compare", "good", "good", "--format", "csv"), "bench compare writes rich, md, json"),
     "compare empty run": (_args("compare", "good", "empty"), "holds no records"),
     # leaderboard, show
     "leaderboard missing run": (_args("leaderboard", "nope"), "no run"),
@@ -212,9 +219,9 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "leaderboard empty run": (_args("leaderboard", "empty"), "holds no records"),
     "leaderboard corrupt record": (_args("leaderboard", "corrupt"), "not a readable results file"),
     "leaderboard mistyped record": (_args("leaderboard", "typed"), "p50"),
-    "leaderboard output into a file": (_args("leaderboard", "good", "--format", "md", "-o", "afile/l.md"), "afile"),
+    "leaderboard output into a file": (_args("leaderboard", "good", "--format", "md", "--output", "afile/l.md"), "afile"),
     "leaderboard html into a file": (_args("leaderboard", "good", "--html", "afile/site"), "afile"),
-    "leaderboard csv into a file": (_args("leaderboard", "good", "--format", "csv", "-o", "afile/l.csv"), "afile"),
+    "leaderboard csv into a file": (_args("leaderboard", "good", "--format", "csv", "--output", "afile/l.csv"), "afile"),
     "show missing run": (_args("show", "nope"), "no run"),
     "show corrupt record": (_args("show", "corrupt"), "not a readable results file"),
     "show mistyped record": (_args("show", "typed"), "p50"),
@@ -223,7 +230,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "history corrupt index, no records": (_plant_index(b"this is not sqlite" * 100), "no records"),
     "history plot into a file": (lambda root: _two_indexed_runs(root) + ["history", "--plot", "afile/h.png"], "afile"),
     "history plot of an unknown type": (lambda root: _two_indexed_runs(root) + ["history", "--plot", "h.jpg"], ".png"),
-    "index rebuild without records": (_args("index", "rebuild", "--root", "empty"), "no records"),
+    "index rebuild without records": (_args("reindex", "--results", "empty"), "no records"),
     "baseline set missing run": (_args("baseline", "set", "nope"), "no run"),
     # ingest
     "ingest missing file": (_args("ingest", "nope.json"), "nope.json"),
@@ -291,14 +298,14 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "nightly missing baseline constraints": (_args("nightly", "--baseline-constraints", "nope.txt"), "nope.txt"),
     "baseline pin missing constraints": (_args("baseline", "pin", "--from", "nope.txt", "--to", "b.txt"), "nope.txt"),
     # the lab's address: malformed, empty, or nothing listening there (loopback ports only)
-    "cluster status malformed address": (_args("cluster", "status", "--address", "nope"), "is not HOST:PORT"),
-    "cluster status empty address": (_args("cluster", "status", "--address", ""), "is not HOST:PORT"),
-    "cluster status port out of range": (_args("cluster", "status", "--address", "127.0.0.1:70000"), "is not HOST:PORT"),
-    "cluster status unreachable": (_args("cluster", "status", "--address", "127.0.0.1:1"), "cannot reach the Ray cluster"),
+    "cluster malformed address": (_args("cluster", "--cluster", "nope"), "is not HOST:PORT"),
+    "cluster empty address": (_args("cluster", "--cluster", ""), "is not HOST:PORT"),
+    "cluster port out of range": (_args("cluster", "--cluster", "127.0.0.1:70000"), "is not HOST:PORT"),
+    "cluster unreachable": (_args("cluster", "--cluster", "127.0.0.1:1"), "cannot reach the Ray cluster"),
     "run cluster unreachable": (_args("run", "-m", MODEL, "--cluster", "127.0.0.1:1"), "cannot reach the Ray cluster"),
     "run cluster malformed": (_args("run", "-m", MODEL, "--cluster", "127.0.0.1:"), "is not HOST:PORT"),
-    "worker unreachable head": (_args("worker", "--address", "127.0.0.1:1", "--name", "x"), "cannot reach the Ray cluster"),
-    "worker malformed head": (_args("worker", "--address", ":6379", "--name", "x", "--dry-run"), "is not HOST:PORT"),
+    "worker unreachable head": (_args("worker", "--cluster", "127.0.0.1:1", "--name", "x"), "cannot reach the Ray cluster"),
+    "worker malformed head": (_args("worker", "--cluster", ":6379", "--name", "x", "--dry-run"), "is not HOST:PORT"),
 }
 
 
@@ -327,7 +334,7 @@ def test_every_command_has_a_bad_input_case(here: Path) -> None:
             yield from leaves(cmd, prefix + (name,)) if getattr(cmd, "commands", None) else [" ".join(prefix + (name,))]
 
     commands = set(leaves(typer.main.get_command(app)))
-    assert {"run", "int8", "cluster status", "baseline pin"} <= commands  # the CLI's tree is read, groups unfolded
+    assert {"run", "int8", "cluster", "baseline pin"} <= commands  # the CLI's tree is read, groups unfolded
     covered = set()
     for name, (make, _) in CASES.items():
         args = make(_plant(here / "cases" / name))  # each case in a folder of its own: every one must be makeable
@@ -529,7 +536,7 @@ def test_a_plugin_that_prints_leaves_stdout_to_the_command(here: Path, monkeypat
     (here / "chatty_plugin.py").write_text("print('hello from a plugin')\n")
     monkeypatch.syspath_prepend(str(here))
     monkeypatch.setenv("ONEBENCH_PLUGINS", "chatty_plugin")
-    result = CliRunner().invoke(app, ["cluster", "status", "--address", "nope"])  # any command: its stdout stays its own
+    result = CliRunner().invoke(app, ["cluster", "--cluster", "nope"])  # any command: its stdout stays its own
     assert "hello from a plugin" not in result.stdout and "hello from a plugin" in result.stderr
 
 

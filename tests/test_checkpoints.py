@@ -133,7 +133,7 @@ def test_nan_weights_are_failed_parity_records_and_the_sweep_goes_on(tmp_path: P
     model = model_zoo.create("mobileone_s0", form="fused")
     torch.save({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
                 for k, v in model.state_dict().items()}, tmp_path / "nan.pth")
-    done = bench("run", "--quick", "-m", "mobileone_s0", "-b", "torch", "-b", "onnxruntime", "--weights",
+    done = bench("run", "--preset", "quick", "-m", "mobileone_s0", "-b", "torch", "-b", "onnxruntime", "--weights",
                  str(tmp_path / "nan.pth"), "--out", "run", "--wait-quiet", "0", cwd=tmp_path)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
     recs = [json.loads(p.read_text()) for p in (tmp_path / "run" / "records").glob("*.json")]

@@ -22,7 +22,7 @@ def quick_run(tmp_path_factory) -> tuple[Path, object, object]:
     here = tmp_path_factory.mktemp("quick")
     args = [a for b in CPU_BACKENDS for a in ("--backend", b)]
     cold = {"ONEBENCH_CACHE": str(here / "cache")}  # its own cache: the test asserts what a cold run builds
-    done = bench("run", "--quick", "--model", MODEL, *args, "--threads", "1", "--out", "run", "--format", "md", cwd=here,
+    done = bench("run", "--preset", "quick", "--model", MODEL, *args, "--threads", "1", "--out", "run", "--format", "md", cwd=here,
                  env=cold)
     assert done.returncode == 0, done.stderr[-2000:]
     return here, done, bench("show", "run", cwd=here, env=cold)
@@ -54,8 +54,8 @@ def test_quick_run_writes_a_valid_record(backend: str, quick_run) -> None:
 
 
 def test_unsupported_precision_and_coreml_are_skipped_records(tmp_path: Path) -> None:
-    done = bench("run", "--quick", "--model", MODEL, "--backend", "onnxruntime", "--backend", "coreml",
-                 "--precision", "bf16", "--threads", "1", "--out", "run", "--json-progress", cwd=tmp_path)
+    done = bench("run", "--preset", "quick", "--model", MODEL, "--backend", "onnxruntime", "--backend", "coreml",
+                 "--precision", "bf16", "--threads", "1", "--out", "run", "--progress", "json", cwd=tmp_path)
     assert done.returncode == 3 and "no job was measured" in done.stderr, done.stderr[-2000:]  # all skipped
     events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith('{"event"')]
     assert events[0]["event"] == "plan" and events[0]["jobs"] == 2

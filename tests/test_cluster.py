@@ -83,12 +83,12 @@ def test_worker_is_ray_start_with_the_labels(tmp_path: Path) -> None:
                        '--labels={"onebench.io/machine": "a"}', '--resources={"onebench.node": 1.0}', "--block"]
     head = start_command(None, True, 7000, "127.0.0.1", None, block=False)
     assert "--head" in head and "--port=7000" in head and "--node-ip-address=127.0.0.1" in head and not any("labels" in a for a in head)
-    with pytest.raises(HarnessError, match="--head .* or --address"):
+    with pytest.raises(HarnessError, match="--head .* or --cluster"):
         start_command(None, False, 6379, None, None, False)
-    done = CliRunner().invoke(app, ["worker", "--address", "127.0.0.1:6379", "--name", "lab-a", "--label", "room=2", "--dry-run"])
+    done = CliRunner().invoke(app, ["worker", "--cluster", "127.0.0.1:6379", "--name", "lab-a", "--label", "room=2", "--dry-run"])
     assert done.exit_code == 0 and "--address=127.0.0.1:6379" in done.stdout
     assert '"onebench.io/machine": "lab-a"' in done.stdout and '"onebench.io/room": "2"' in done.stdout
-    bad = CliRunner().invoke(app, ["worker", "--address", "h:1", "--label", "room", "--dry-run"])
+    bad = CliRunner().invoke(app, ["worker", "--cluster", "h:1", "--label", "room", "--dry-run"])
     assert bad.exit_code == 2 and "--label takes KEY=VALUE" in bad.stderr
 
 

@@ -133,13 +133,13 @@ def test_jobs_go_to_nodes_with_their_device_and_backend_one_step_per_node_at_a_t
     assert [h["machine"] for h in meta["cluster"]["hosts"]] == ["node-a", "node-b"]
     header, _ = as_lists(measured)
     assert {c.split(" @")[-1] for c in header if " @" in c} == {"node-a", "node-b"}
-    done = CliRunner().invoke(app, ["cluster", "status", "--address", cluster.address, "--format", "json"])
+    done = CliRunner().invoke(app, ["cluster", "--cluster", cluster.address, "--format", "json"])
     assert done.exit_code == 0, done.stderr
     rows = {r["machine"]: r for r in json.loads(done.stdout)}
     assert rows["node-a"]["devices"] == ["cpu", "iphone"] and rows["node-b"]["devices"] == ["cpu"]
     assert "fake-sleep-slow" in rows["node-a"]["backends"] and "fake-sleep-slow" not in rows["node-b"]["backends"]
     assert {r["state"] for r in rows.values()} == {"idle"} and rows["node-a"]["iphone"] == "iPhone_15"
-    table = CliRunner().invoke(app, ["cluster", "status", "--address", cluster.address, "--format", "md"])
+    table = CliRunner().invoke(app, ["cluster", "--cluster", cluster.address, "--format", "md"])
     assert table.exit_code == 0 and "| node-b |" in table.stdout
 
 
@@ -230,7 +230,7 @@ def test_a_killed_driver_resumes_from_the_run_folder(lab, tmp_path: Path, monkey
     again, reuses every process already timed (each job stays on the node that timed it), and finishes."""
     cluster, _, folder = lab
     args = [sys.executable, "-m", "harness.cli", "run", "--cluster", cluster.address, "-m", TINY, "-b", "fake-sleep",
-            *[a for b in ("1", "2", "3", "4") for a in ("--batch", b)], "--repeats", "2", "--out", "run", "--json-progress"]
+            *[a for b in ("1", "2", "3", "4") for a in ("--batch", b)], "--repeats", "2", "--out", "run", "--progress", "json"]
     env = {**os.environ, "ONEBENCH_CACHE": str(folder / "cache"), "PYTHONPATH": str(ROOT)}
     driver = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     timed = 0

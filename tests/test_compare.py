@@ -110,8 +110,13 @@ def test_cli_exit_codes_and_reports(tmp_path: Path) -> None:
     runner = CliRunner()
     ok = runner.invoke(app, ["compare", str(base), str(same)])
     assert ok.exit_code == 0, ok.output
-    bad = runner.invoke(app, ["compare", str(base), str(slow), "--format", "md", "--json", str(tmp_path / "c.json")])
+    bad = runner.invoke(app, ["compare", str(base), str(slow), "--format", "md"])
     assert bad.exit_code == 1 and "**REGRESSION**" in bad.output and "| b (fused) · torch" in bad.output
+    written = runner.invoke(app, ["compare", str(base), str(slow), "--format", "json", "--output", str(tmp_path / "c.json")])
+    assert written.exit_code == 1 and "regression" in written.stdout  # the terminal gets the table, the file the JSON
+    old = runner.invoke(app, ["compare", str(base), str(slow), "--json", str(tmp_path / "old.json")])
+    assert old.exit_code == 1 and "--json F is now --format json --output F" in old.stderr  # one release
+    assert json.loads((tmp_path / "old.json").read_text())["regression_count"] == 1
     data = json.loads((tmp_path / "c.json").read_text())
     assert data["regression_count"] == 1 and "hierarchical bootstrap" in data["method"]
     missing = runner.invoke(app, ["compare", str(base), str(tmp_path / "nope")])

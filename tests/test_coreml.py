@@ -67,7 +67,7 @@ def test_the_check_catches_branches_in_the_training_form(name: str, adds: int, t
 @pytest.mark.parametrize("name", [TINY, pytest.param("mobileone_s0", marks=pytest.mark.slow)])
 def test_linux_run_converts_checks_and_writes_skipped_records(name: str, tmp_path: Path) -> None:
     env = {"ONEBENCH_PLUGINS": "tests.tiny_mobileone"}
-    done = bench("run", "--quick", "-m", name, "-b", "coreml", "--compute-units", "all",
+    done = bench("run", "--preset", "quick", "-m", name, "-b", "coreml", "--compute-units", "all",
                  "--compute-units", "cpu-ne", "--threads", "1", "--out", "run", cwd=tmp_path, env=env)
     # off macOS every job is a skipped record, so the sweep measured nothing: exit 3
     assert done.returncode == (0 if sys.platform == "darwin" else 3), done.stderr[-2000:]
@@ -114,7 +114,7 @@ def test_bundle_holds_packages_rules_and_job_keys(bundle: Path, tmp_path: Path) 
 
 @pytest.mark.slow
 def test_cli_export_writes_a_bundle_and_refuses_bad_options(tmp_path: Path) -> None:
-    done = bench("export", "--backend", "coreml", "--bundle", "b", "-m", "mobileone_s0", "--quick", cwd=tmp_path)
+    done = bench("export", "--backend", "coreml", "--bundle", "b", "-m", "mobileone_s0", "--preset", "quick", cwd=tmp_path)
     assert done.returncode == 0 and "(1 jobs)" in done.stdout, done.stderr[-2000:]
     assert json.loads((tmp_path / "b" / "manifest.json").read_text())["protocol"]["preset"] == "quick"
     bad = bench("export", "--backend", "coreml", "--bundle", "c", "--compute-units", "ane", cwd=tmp_path)

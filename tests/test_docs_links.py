@@ -44,3 +44,15 @@ def test_the_readme_is_short_and_gives_the_ci_test_command_near_the_top() -> Non
     assert len(lines) <= 300 and "pip install" in top and "bench run" in top
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()[-1]
     assert ci == "nox -s ci" and ci in top
+
+
+def test_the_command_reference_is_generated_from_the_cli() -> None:
+    """docs/commands.md is `python -m harness.cli.reference`'s output: an option added, renamed or hidden in the
+    code changes the reference (regenerate it), and the reference names every visible command."""
+    from harness.cli.reference import reference
+
+    text = reference()
+    assert "## bench ab" in text and "## bench compare BASELINE CANDIDATE" in text and "`--preset`" in text
+    assert "--interleave`" not in text.split("## bench run")[1]  # a hidden spelling is not documented as an option
+    assert (ROOT / "docs" / "commands.md").read_text(encoding="utf-8") == text, \
+        "docs/commands.md is stale: python -m harness.cli.reference > docs/commands.md"

@@ -61,14 +61,14 @@ def test_lockstep_fails_closed_when_the_candidate_never_runs(here: Path, candida
     assert result.exit_code == 3 and result.failures[0].startswith("no job was compared")
     if candidate != "/bin/true":
         return  # the command line once is enough
-    cli = CliRunner().invoke(app, ["compare", "--interleave", "-m", MODEL, "-b", "fake-sleep", "--pairs", "3",
-                                   "--window-ms", "20", "--candidate-python", candidate])
+    cli = CliRunner().invoke(app, ["ab", "-m", MODEL, "-b", "fake-sleep", "--pairs", "3",
+                                   "--window-ms", "20", "--candidate", f"python={candidate}"])
     assert cli.exit_code == 3, cli.output
     assert "FAILED CLOSED" in cli.output and "0 regression(s) over 0 compared jobs" in cli.output
 
 
 def test_a_sweep_that_measured_nothing_exits_3(here: Path) -> None:
-    result = CliRunner().invoke(app, ["run", "--quick", "-m", MODEL, "-b", "fake-raise", "-b", "fake-missing",
+    result = CliRunner().invoke(app, ["run", "--preset", "quick", "-m", MODEL, "-b", "fake-raise", "-b", "fake-missing",
                                       "--out", "run", "--wait-quiet", "0"])
     assert result.exit_code == 3, result.output
     assert "no job was measured" in result.stderr and len(list((here / "run" / "records").iterdir())) == 2
@@ -111,7 +111,7 @@ def test_one_corrupt_record_neither_blocks_the_index_nor_hides_behind_latest(her
     bad = _run(here, "20261102-000000-bbbbbb")
     bad.write_text(bad.read_text().replace('"status":"ok"', '"status":"fine"'))
     os.utime(bad.parent.parent, None)
-    rebuilt = CliRunner().invoke(app, ["index", "rebuild"])
+    rebuilt = CliRunner().invoke(app, ["reindex"])
     assert rebuilt.exit_code == 0 and "indexed 1 records" in rebuilt.output and "skipped:" in rebuilt.stderr
     shown = CliRunner().invoke(app, ["leaderboard", "--format", "csv"])
     assert shown.exit_code == 0 and "unreadable records" in shown.stderr and "20261102" in shown.stderr

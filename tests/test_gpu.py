@@ -156,7 +156,7 @@ def test_no_gpu_means_skipped_records_with_the_reason(tmp_path: Path) -> None:
     for name in ("torch-cudagraph", "onnxruntime-cuda", "onnxruntime-trt", "tensorrt"):
         assert re.search(rf"{name}\s+│\s+no", listing.stdout), name
     assert "onebench[tensorrt]" in listing.stdout and "onebench[gpu]" in listing.stdout
-    done = bench("run", "--quick", "-m", "timm:test_byobnet", "--device", "cuda", "-p", "fp16", "--out", "run", cwd=tmp_path)
+    done = bench("run", "--preset", "quick", "-m", "timm:test_byobnet", "--device", "cuda", "-p", "fp16", "--out", "run", cwd=tmp_path)
     assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr[-2000:]  # 3: no job was measured
     assert "no job was measured" in done.stderr
     recs = [json.loads(p.read_text()) for p in (tmp_path / "run" / "records").glob("*.json")]
@@ -172,7 +172,7 @@ def test_no_gpu_means_skipped_records_with_the_reason(tmp_path: Path) -> None:
 @pytest.mark.parametrize("backend", ["torch", "torch-cudagraph", "torch-compile"])
 def test_torch_cuda_matrix(backend: str, tmp_path: Path) -> None:
     # torch-compile: fp16 only (torch.compile, ~9 s per compile on an H200 machine, cached for the other boundary)
-    args = ["run", "--quick", "-m", "mobileone_s0", "-b", backend, "--device", "cuda", "-p", "fp16"]
+    args = ["run", "--preset", "quick", "-m", "mobileone_s0", "-b", backend, "--device", "cuda", "-p", "fp16"]
     if backend != "torch-compile":
         args += ["-p", "fp32"] + (["-p", "bf16"] if torch.cuda.is_bf16_supported() else [])
     done = bench(*args, "--out", "run", cwd=tmp_path)

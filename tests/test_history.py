@@ -114,7 +114,7 @@ def test_the_gate_history_is_each_lockstep_nights_ratio_with_its_steps(tmp_path:
     assert series.unit == "x" and len(series.points) == len(ratios) and [s.index for s in series.steps] == [8]
     assert series.steps[0].size == pytest.approx(0.08, abs=0.01) and series.steps[0].commit == "c000008"
     monkeypatch.chdir(tmp_path)
-    shown = CliRunner().invoke(app, ["history", "--gate", "--plot", "gate.png"])
+    shown = CliRunner().invoke(app, ["history", "--series", "gate", "--plot", "gate.png"])
     assert shown.exit_code == 0, shown.output
     assert "---- step +" in shown.stdout and " x [" in shown.stdout and "run nightly-20261231" not in shown.stdout
     assert (tmp_path / "gate.png").stat().st_size > 1000
@@ -148,7 +148,7 @@ def test_history_follows_the_relative_figure_per_reference_and_ms_on_request(tmp
     shown = CliRunner().invoke(app, ["history"])
     assert shown.exit_code == 0, shown.output
     assert "x ref [" in shown.stdout and "relative to conv-dense (torch 2.15.0)" in shown.stdout
-    assert " ms [" in CliRunner().invoke(app, ["history", "--ms"]).stdout
+    assert " ms [" in CliRunner().invoke(app, ["history", "--series", "ms"]).stdout
 
 
 def test_a_change_point_that_barely_moves_the_median_is_not_a_step(tmp_path: Path) -> None:

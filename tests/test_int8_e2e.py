@@ -18,7 +18,7 @@ CPU_INT8 = ["onnxruntime", "openvino", "torch-compile"]
 def test_bench_run_times_int8_and_says_what_ran_quantized(tmp_path: Path) -> None:
     """ONNX Runtime and OpenVINO (torch-compile's int8 artifact is built and checked by test_int8_digits.py)."""
     env = {"ONEBENCH_PLUGINS": "tests.tiny_mobileone"}
-    done = bench("run", "-m", "tiny_mobileone", *[a for b in CPU_INT8[:2] for a in ("-b", b)], "-p", "int8", "--quick",
+    done = bench("run", "-m", "tiny_mobileone", *[a for b in CPU_INT8[:2] for a in ("-b", b)], "-p", "int8", "--preset", "quick",
                  "--wait-quiet", "0", "--calibration-size", "8", "--out", str(tmp_path / "run"), cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     recs = {r["job"]["backend"]: r for r in (json.loads(p.read_text()) for p in (tmp_path / "run" / "records").glob("*.json"))}

@@ -1,4 +1,4 @@
-"""`bench compare --interleave`: two resident sides take turns; pairs, floor and verdicts follow."""
+"""`bench ab`: two resident sides take turns; pairs, floor and verdicts follow; `bench compare` reads them again."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from harness.measure.paired import paired_ci
 from harness.measure.protocol import preset
 from harness.store import runs as store
 from harness.track.compare import compare_runs
-from harness.track.lockstep import Paired, Side, parse_env, run_lockstep
+from harness.track.lockstep import Paired, Side, parse_side, run_lockstep, stored_pairs
 from tests.fake_backends import ALL
 
 CFG = preset("default", warmup_s=0.02, warmup_max_s=0.2, timeout_s=120.0)
@@ -45,6 +45,9 @@ def test_lockstep_sides_run_resident_with_their_own_environment(tmp_path: Path) 
     assert (tmp_path / "ls" / "lockstep.json").exists() and (tmp_path / "ls" / "candidate" / "records").is_dir()
     result = compare_runs(base, cand, 0.05, paired)
     assert len(result.rows) == 1 and "lockstep" in result.method  # the ratio a real sleep gives: the slow test below
+    # stored, the two sides compare again by their paired windows (`bench compare DIR/baseline DIR/candidate`)
+    assert stored_pairs(tmp_path / "ls" / "baseline", tmp_path / "ls" / "candidate") == paired
+    assert stored_pairs(tmp_path / "ls" / "candidate", tmp_path / "ls" / "baseline") is None  # not the sides' order
 
 
 @pytest.mark.slow
@@ -74,9 +77,11 @@ def test_paired_statistics_and_input_checks(tmp_path: Path) -> None:
     assert np.allclose(p.ratios(), [1.1, 1.1])
     assert np.allclose(p.aa_ratios(), [1.02, 1.02])  # the second turn in a row against the first
     assert Paired.from_dict(p.as_dict()) == p
-    assert parse_env(["A=1", "B=x=y"]) == {"A": "1", "B": "x=y"}
-    with pytest.raises(HarnessError, match="KEY=VALUE"):
-        parse_env(["nokey"])
+    side = parse_side("candidate", ["env.A=1", "env.B=x=y", "python=/venv/bin/python", "weights=w.pth"])
+    assert side == Side("candidate", "/venv/bin/python", {"A": "1", "B": "x=y"}, "w.pth")
+    for bad in ("nokey", "A=1", "env.=1", "pythons=x"):
+        with pytest.raises(HarnessError, match="KEY=VALUE with KEY one of python, weights, env.NAME"):
+            parse_side("candidate", [bad])
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1)
     with pytest.raises(HarnessError, match="--pairs"):
         run_lockstep(jobs, CFG, (Side("a"), Side("b")), tmp_path / "x", tmp_path / "c", pairs=1)

@@ -89,7 +89,7 @@ def test_bench_run_exits_4_on_its_own_invalid_record_and_keeps_the_others(tmp_pa
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ONEBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("ONEBENCH_PLUGINS", "tests.fake_backends_plugin")
-    result = CliRunner().invoke(app, ["run", "--quick", "-m", MODEL, "-b", "fake-nan-info", "-b", "fake-sleep",
+    result = CliRunner().invoke(app, ["run", "--preset", "quick", "-m", MODEL, "-b", "fake-nan-info", "-b", "fake-sleep",
                                       "--out", "run", "--wait-quiet", "0"])
     assert result.exit_code == 4, result.output
     assert "lost to a bug in onebench" in result.stderr and "Traceback" not in result.output

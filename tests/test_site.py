@@ -52,9 +52,9 @@ def results(tmp_path_factory) -> Path:
     data, _, _ = cm.make_imagefolder(root / "data", per_class=2, wrong={"c0_red": "c3_cyan"})
     weights = cm.save_weights(root / "w.pth")
     steps = [
-        ("run", "--quick", "-m", cm.NAME, "-b", "onnxruntime", "-b", "torch", "--threads", "1", "--weights", str(weights),
+        ("run", "--preset", "quick", "-m", cm.NAME, "-b", "onnxruntime", "-b", "torch", "--threads", "1", "--weights", str(weights),
          "--out", "results/runs/colours"),
-        ("run", "--quick", "-m", "timm:test_byobnet", "-b", "onnxruntime", "-b", "torch", "--threads", "1",
+        ("run", "--preset", "quick", "-m", "timm:test_byobnet", "-b", "onnxruntime", "-b", "torch", "--threads", "1",
          "--out", "results/runs/byob"),
         ("accuracy", "-m", cm.NAME, "-b", "onnxruntime", "--weights", str(weights), "--data", str(data), "--threads", "1"),
     ]
@@ -71,7 +71,7 @@ def results(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_measured_top1_joins_the_timed_artifact_in_every_format(results: Path) -> None:
-    done = bench("leaderboard", "colours", "byob", "--format", "md", "-o", "board/README.md", cwd=results, env=PLUGIN)
+    done = bench("leaderboard", "colours", "byob", "--format", "md", "--output", "board/README.md", cwd=results, env=PLUGIN)
     assert done.returncode == 0, done.stderr[-2000:]
     text = (results / "board/README.md").read_text()
     row = next(line for line in text.splitlines() if line.startswith(f"| {cm.NAME} "))
@@ -164,7 +164,7 @@ def test_a_relative_table_shows_relative_figures_and_names_its_reference(tmp_pat
     shown = CliRunner().invoke(app, ["leaderboard", str(run), "--relative", "--format", "md"])
     assert shown.exit_code == 0, shown.output
     assert "1.250x" in shown.stdout and "relative = the job's quiet-window p50 / its pinned reference's" in shown.stdout
-    written = CliRunner().invoke(app, ["leaderboard", str(run), "--relative", "--format", "md", "-o", "board/README.md"])
+    written = CliRunner().invoke(app, ["leaderboard", str(run), "--relative", "--format", "md", "--output", "board/README.md"])
     assert written.exit_code == 0, written.output
     assert "1.250x" in (tmp_path / "board" / "README.md").read_text()
 

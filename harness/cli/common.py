@@ -102,17 +102,78 @@ def _load_plugins() -> None:
 
 
 class Fmt(str, Enum):
+    """`--format`: the same four choices on every command that prints a report; each command refuses, in one
+    line, the ones it cannot write (`Fmt.check`)."""
+
     rich = "rich"
     md = "md"
     csv = "csv"
+    json = "json"
+
+    def check(self, command: str, *allowed: Fmt) -> Fmt:
+        if self not in allowed:
+            raise HarnessError(f"--format {self.value}: bench {command} writes {', '.join(f.value for f in allowed)}")
+        return self
 
 
-class ReportFmt(str, Enum):
-    """`--format` of the reports that are a terminal table, a Markdown page or JSON (compare, profile)."""
+FORMAT_OPTION = typer.Option(Fmt.rich, "--format", help="rich (terminal), md (Markdown), csv or json, where the command writes it.")
+
+
+def _preset_help() -> str:
+    from harness.measure.protocol import PRESETS
+
+    def says(name: str) -> str:
+        cfg = PRESETS[name]
+        processes = f"{cfg.repeats} process{'es' if cfg.repeats > 1 else ''}" + (
+            f" (up to {cfg.max_repeats} where figures disagree)" if cfg.max_repeats > cfg.repeats else "")
+        return f"{name}: {processes} per job, {cfg.min_s:g}-{cfg.max_s:g} s windows, target CI ±{cfg.target_rel_ci:.1%}"
+
+    return "Protocol preset. " + "; ".join(says(n) for n in PRESETS) + "."
+
+
+PRESET_OPTION = typer.Option("default", "--preset", help=_preset_help())
+# one release: the old flags, hidden, still work and say what to use
+QUICK_ALIAS = typer.Option(False, "--quick", hidden=True)
+PRECISE_ALIAS = typer.Option(False, "--precise", hidden=True)
+
+
+class Progress(str, Enum):
+    """`bench run --progress`: what the sweep says as it goes, on stderr."""
 
     rich = "rich"
-    md = "md"
+    quiet = "quiet"
     json = "json"
+
+
+def progress_of(progress: Progress, quiet: bool = False, json_progress: bool = False) -> Progress:
+    """`--progress`, or the old `-q`/`--quiet` and `--json-progress` (said on stderr, one release)."""
+    if quiet and json_progress:
+        raise HarnessError("--quiet and --json-progress contradict each other; pass --progress quiet or --progress json")
+    if quiet or json_progress:
+        old, new = ("--quiet", Progress.quiet) if quiet else ("--json-progress", Progress.json)
+        if progress is not Progress.rich and progress is not new:
+            raise HarnessError(f"{old} and --progress {progress.value} contradict each other; pass --progress once")
+        if not quiet:  # -q keeps its promise of a quiet stderr
+            note(f"note: {old} is now --progress {new.value}")
+        return new
+    return progress
+
+
+def preset_of(name: str, quick: bool = False, precise: bool = False) -> str:
+    """The preset a command runs: `--preset NAME`, or an old `--quick`/`--precise` (said once on stderr)."""
+    from harness.measure.protocol import PRESETS
+
+    if quick and precise:
+        raise HarnessError("--quick and --precise contradict each other; pass --preset quick or --preset precise")
+    old = "quick" if quick else "precise" if precise else None
+    if old:
+        if name != "default" and name != old:
+            raise HarnessError(f"--{old} and --preset {name} contradict each other; pass --preset once")
+        note(f"note: --{old} is now --preset {old}")
+        name = old
+    if name not in PRESETS:
+        raise HarnessError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)})")
+    return name
 
 
 def resolve_threads(value: int | None) -> int:
@@ -131,7 +192,10 @@ CALIBRATION_OPTION = typer.Option(None, "--calibration", help="int8: folder of i
 CALIBRATION_SIZE_OPTION = typer.Option(None, "--calibration-size", help="int8: calibration images (default 300, spread over the folder).")
 BATCHES_OPTION = typer.Option(None, "--batch", help="Batch size (repeatable); default 1.")
 FORM_OPTION = typer.Option("fused", "--form", help="fused (inference form) or train.")
-DEVICE_OPTION = typer.Option("cpu", "--device", help="cpu, cuda, or iphone (Core ML on a phone attached to a cluster node: with --cluster).")
+DEVICE_OPTION = typer.Option("cpu", "--device", help="cpu or cuda.")
+RUN_DEVICE_OPTION = typer.Option("cpu", "--device", help="cpu, cuda, or iphone (Core ML on a phone attached to a cluster node: with --cluster).")
+CLUSTER_OPTION = typer.Option(None, "--cluster", envvar="ONEBENCH_CLUSTER", help="The lab's head, HOST:PORT (docs/device-lab.md). Needs the cluster extra: pip install 'onebench\\[cluster]'.")
+ADDRESS_ALIAS = typer.Option(None, "--address", hidden=True)
 WEIGHTS_OPTION = typer.Option(None, "--weights", help="Checkpoint to load (one model only); default: seeded random weights.")
 INPUT_SIZE_OPTION = typer.Option(None, "--input-size", help="Input resolution for every model (default: each model's own, 224 for ImageNet); a study on small images, e.g. a network trained on digits at 64.")
 THREADS_OPTION = typer.Option(None, "--threads", help="Threads for every backend; default 1 (the count that repeats on shared VMs; see docs/protocol.md).")

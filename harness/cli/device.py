@@ -8,11 +8,14 @@ import typer
 
 from harness.cli.common import (
     COMPUTE_UNITS_OPTION,
+    PRECISE_ALIAS,
+    PRESET_OPTION,
+    QUICK_ALIAS,
     RESULTS,
     app,
     err,
-    flag,
     out,
+    preset_of,
     user_errors,
 )
 
@@ -26,8 +29,9 @@ def export(
     precision: list[str] = typer.Option(None, "--precision", "-p", help="Core ML: fp16 (default) and/or fp32."),
     compute_units: list[str] = COMPUTE_UNITS_OPTION,
     weights: str = typer.Option(None, "--weights", help="Checkpoint (one model only); default: the sweep's seeded weights."),
-    quick: bool = flag(False, "--quick", help="The quick protocol preset."),
-    precise: bool = flag(False, "--precise", help="The precise protocol preset."),
+    preset: str = PRESET_OPTION,
+    quick: bool = QUICK_ALIAS,
+    precise: bool = PRECISE_ALIAS,
 ) -> None:
     """Write a device bundle (packages, protocol rules, manifest) for the iPhone runner in runners/ios."""
     import model_zoo
@@ -38,7 +42,7 @@ def export(
     check_output(bundle, "--bundle")
     with err.status("converting"):
         manifest, jobs = export_bundle(backend, model or model_zoo.mission_models(), precision, compute_units, bundle,
-                                       protocol_from_options(quick, precise, None), default_cache_dir(), weights)
+                                       protocol_from_options(preset_of(preset, quick, precise)), default_cache_dir(), weights)
     out.print(f"bundle: {manifest.parent} ({jobs} jobs); run it with the Swift runner (docs/coreml.md), "
               "then `bench ingest RESULTS.json`", markup=False, highlight=False)
 

@@ -14,24 +14,33 @@ from harness.cli.common import (
     CALIBRATION_OPTION,
     CALIBRATION_SIZE_OPTION,
     CHANNELS_LAST_OPTION,
+    CLUSTER_OPTION,
     COMPUTE_UNITS_OPTION,
     DEVICE_OPTION,
     EXIT_BUG,
     EXIT_NOTHING_MEASURED,
     FORM_OPTION,
+    FORMAT_OPTION,
     INPUT_SIZE_OPTION,
     MODELS_OPTION,
+    PRECISE_ALIAS,
     PRECISIONS_OPTION,
+    PRESET_OPTION,
+    QUICK_ALIAS,
     RESULTS,
+    RUN_DEVICE_OPTION,
     THREADS_OPTION,
     WEIGHTS_OPTION,
     Fmt,
+    Progress,
     app,
     err,
     flag,
     note,
     out,
+    preset_of,
     print_board,
+    progress_of,
     resolve_threads,
     user_errors,
 )
@@ -47,11 +56,10 @@ def run(
     precision: list[str] = PRECISIONS_OPTION,
     batch: list[int] = BATCHES_OPTION,
     threads: int = THREADS_OPTION,
-    quick: bool = flag(False, "--quick", help="1 process per job, short windows."),
-    precise: bool = flag(False, "--precise", help="7 processes per job, long windows, tight CI."),
+    preset: str = PRESET_OPTION,
     repeats: int = typer.Option(None, "--repeats", help="Processes per job (overrides the preset)."),
     form: str = FORM_OPTION,
-    device: str = DEVICE_OPTION,
+    device: str = RUN_DEVICE_OPTION,
     compute_units: list[str] = COMPUTE_UNITS_OPTION,
     channels_last: bool = CHANNELS_LAST_OPTION,
     weights: str = WEIGHTS_OPTION,
@@ -60,13 +68,16 @@ def run(
     calibration: str = CALIBRATION_OPTION,
     calibration_size: int = CALIBRATION_SIZE_OPTION,
     out_dir: Path = typer.Option(None, "--out", help="Run folder; an existing one is resumed. Default: results/runs/<new id>."),
-    fmt: Fmt = typer.Option(Fmt.rich, "--format", help="Leaderboard format printed at the end."),
+    fmt: Fmt = FORMAT_OPTION,
     wait_quiet: float = typer.Option(60.0, "--wait-quiet", envvar="ONEBENCH_WAIT_QUIET", help="Seconds to wait for busy neighbours to stop before measuring (then the run is marked)."),
-    quiet: bool = flag(False, "--quiet", "-q", help="Only the summary line and the leaderboard."),
-    json_progress: bool = flag(False, "--json-progress", help="Progress as JSON lines on stderr (for CI logs)."),
-    cluster: str = typer.Option(None, "--cluster", envvar="ONEBENCH_CLUSTER", help="Ray cluster HOST:PORT: each job runs on a node that holds its device (docs/device-lab.md). Needs the cluster extra: pip install 'onebench\\[cluster]'."),
+    progress: Progress = typer.Option(Progress.rich, "--progress", help="rich (lines as it goes), quiet (only the summary) or json (JSON lines on stderr, for CI logs)."),
+    cluster: str = CLUSTER_OPTION,
     machine: list[str] = typer.Option(None, "--machine", help="With --cluster: only nodes whose labels match KEY=VALUE (machine=lab-3, gpu=in(H200,A100), os=!darwin; repeatable, all hold)."),
     reference: str = typer.Option("auto", "--reference", help="Pinned workload each CPU job takes turns with, for its relative figure: auto (ONNX Runtime MobileOne-S0, chosen by measurement; conv-dense without ONNX Runtime), none (no relative figure; a default sweep took 2 min 45 s instead of ~5 min here), or a name (docs/protocol.md: 'Relative figures')."),
+    quick: bool = QUICK_ALIAS,
+    precise: bool = PRECISE_ALIAS,
+    quiet: bool = typer.Option(False, "--quiet", "-q", hidden=True),
+    json_progress: bool = typer.Option(False, "--json-progress", hidden=True),
 ) -> None:
     """Measure models x backends with the shared protocol; one record per job; then the leaderboard."""
     import contextlib
@@ -83,7 +94,9 @@ def run(
         raise HarnessError(f"--wait-quiet is seconds to wait, at least 0, not {wait_quiet:g}")
     if machine and not cluster:
         raise HarnessError("--machine chooses among a cluster's nodes: add --cluster HEAD")
-    cfg = protocol_from_options(quick, precise, repeats, reference)
+    fmt.check("run", Fmt.rich, Fmt.md, Fmt.csv)
+    progress = progress_of(progress, quiet, json_progress)
+    cfg = protocol_from_options(preset_of(preset, quick, precise), repeats, reference)
     launcher = lab(cluster, machine) if cluster else None
     try:
         chosen = Selection(model, backend, precision, batch, resolve_threads(threads), device, form, channels_last, options,
@@ -92,7 +105,8 @@ def run(
         calibrations = calibration_from_options(jobs, chosen, note)
         folder = out_dir or new_run_dir(RESULTS)
         check_output(folder, "--out")
-        listener: SweepListener = JsonSweep(err) if json_progress else SweepListener() if quiet else ConsoleSweep(err, folder)
+        listener: SweepListener = (JsonSweep(err) if progress is Progress.json else SweepListener()
+                                   if progress is Progress.quiet else ConsoleSweep(err, folder))
         started = time.monotonic()
         with listener if isinstance(listener, ConsoleSweep) else contextlib.nullcontext():
             say = listener.line if isinstance(listener, ConsoleSweep) else note
@@ -288,7 +302,7 @@ def int8_study(
         return rec
 
     with err.status("bench int8") as status:
-        study = run_study(jobs, protocol_from_options(False, False, None), folder, default_cache_dir(),
+        study = run_study(jobs, protocol_from_options(), folder, default_cache_dir(),
                           calibration=calibrations, weights=weights, pairs=pairs, window_s=window_ms / 1e3,
                           index_db=default_index(RESULTS), say=note, evaluate=evaluate if data else None,
                           progress=lambda j, i, n: status.update(f"{j.model} · {j.backend}: pair {max(i + 1, 0)}/{n}"))
@@ -376,10 +390,11 @@ def ablation(
     kind: str = typer.Argument(..., help="activations (the paper's Table 2) or blocks (skip / SE, Table 3)."),
     backend: list[str] = typer.Option(None, "--backend", "-b", help="Backends (default: every available CPU one)."),
     threads: int = THREADS_OPTION,
-    quick: bool = flag(False, "--quick"),
-    precise: bool = flag(False, "--precise"),
+    preset: str = PRESET_OPTION,
     out_dir: Path = typer.Option(None, "--out", help="Run folder (resumed if it exists)."),
-    fmt: Fmt = typer.Option(Fmt.rich, "--format", help="rich or md."),
+    fmt: Fmt = FORMAT_OPTION,
+    quick: bool = QUICK_ALIAS,
+    precise: bool = PRECISE_ALIAS,
 ) -> None:
     """Time the paper's 30-layer ablation networks per activation or block type, relative to the baseline."""
     from harness.cli.sweep_progress import StatusLine
@@ -390,8 +405,9 @@ def ablation(
     from harness.publish import ablation as abl
     from harness.store.runs import check_output, default_index, new_run_dir
 
+    fmt.check("ablation", Fmt.rich, Fmt.md)
     models = abl.models(kind)
-    cfg = protocol_from_options(quick, precise, None)
+    cfg = protocol_from_options(preset_of(preset, quick, precise))
     jobs = planned(Selection(models, backend, threads=resolve_threads(threads)))
     folder = out_dir or new_run_dir(RESULTS, prefix=f"ablation-{kind}-")
     check_output(folder, "--out")

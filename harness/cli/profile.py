@@ -16,10 +16,11 @@ from harness.cli.common import (
     DEVICE_OPTION,
     EXIT_NOTHING_MEASURED,
     FORM_OPTION,
+    FORMAT_OPTION,
     RESULTS,
     THREADS_OPTION,
     WEIGHTS_OPTION,
-    ReportFmt,
+    Fmt,
     app,
     err,
     note,
@@ -58,8 +59,8 @@ def profile(
     top: int = typer.Option(15, "--top", help="Rows shown (the record keeps every op)."),
     by: By = typer.Option(By.layer, "--by", help="layer: op kinds and the top layers; op: op kinds only."),
     depth: int = typer.Option(None, "--depth", help="Merge layers to this many module-path parts (2: stage1.0)."),
-    fmt: ReportFmt = typer.Option(ReportFmt.rich, "--format", help="rich (terminal), md, json (the record)."),
-    output: Path = typer.Option(None, "--output", help="Write the md or json output to this file too (-o is --option)."),
+    fmt: Fmt = FORMAT_OPTION,
+    output: Path = typer.Option(None, "--output", help="Write the md or json output to this file too."),
     out_dir: Path = typer.Option(None, "--out", help="Run folder the profile record goes to (profiles/); default: "
                                  "the latest run folder, else a new one."),
 ) -> None:
@@ -73,11 +74,12 @@ def profile(
     from harness.store.records import atomic_write_text
     from harness.store.runs import check_output, default_cache_dir, latest_folder, new_run_dir
 
+    fmt.check("profile", Fmt.rich, Fmt.md, Fmt.json)
     for option, value in (("--top", top), ("--depth", depth)):
         if value is not None and value < 1:
             raise HarnessError(f"{option} must be at least 1, not {value}")
     if output is not None:
-        if fmt is ReportFmt.rich:
+        if fmt is Fmt.rich:
             raise HarnessError("--output writes md or json: add --format md or --format json")
         check_output(output, "--output")
         if not output.parent.is_dir():
@@ -105,9 +107,9 @@ def profile(
         note(f"profile record: {profile_records.save(folder, rec)}")
     first, second = records[0], (records[1] if len(records) > 1 else other if isinstance(other, dict) else None)
     by_key = by.value
-    if fmt is ReportFmt.json:
+    if fmt is Fmt.json:
         text = to_json(first, second)
-    elif fmt is ReportFmt.md:
+    elif fmt is Fmt.md:
         text = to_markdown(first, by_key, top, depth, second)
     else:
         for name, header, rows in views(first, by_key, top, depth, second):

@@ -1,12 +1,14 @@
-"""The reporting commands: `bench leaderboard`, `show`, `history`, `index rebuild`."""
+"""The reporting commands: `bench leaderboard`, `show`, `history`, `reindex`."""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import typer
 
 from harness.cli.common import (
+    FORMAT_OPTION,
     RESULTS,
     Fmt,
     app,
@@ -19,12 +21,18 @@ from harness.cli.common import (
 from harness.errors import HarnessError
 
 
+class Series(str, Enum):
+    relative = "relative"
+    ms = "ms"
+    gate = "gate"
+
+
 @app.command(rich_help_panel="Report")
 @user_errors
 def leaderboard(
     runs: list[str] = typer.Argument(None, help="Run folders or ids (default: the latest run)."),
-    fmt: Fmt = typer.Option(Fmt.rich, "--format", help="rich (terminal), md (README), csv (one line per job)."),
-    output: Path = typer.Option(None, "--output", "-o",
+    fmt: Fmt = FORMAT_OPTION,
+    output: Path = typer.Option(None, "--output",
                                 help="Write md (with its plots, PNG and SVG, in a plots/ folder beside it) or csv."),
     html_dir: Path = typer.Option(None, "--html", help="Write a static site (index.html, plots, raw records) here."),
     relative: bool = flag(False, "--relative", help="Cells show each job's time over its pinned reference's (the figure that repeats on a shared host), the reference named in the caption; rich and md."),
@@ -37,6 +45,7 @@ def leaderboard(
     from harness.store.records import atomic_write_text
     from harness.store.runs import find_run, load_run
 
+    fmt.check("leaderboard", Fmt.rich, Fmt.md, Fmt.csv)
     if output and fmt is Fmt.rich:
         raise HarnessError("--output writes md or csv: add --format md or --format csv")
     figure = "relative" if relative else "ms"
@@ -99,23 +108,29 @@ def history(
     precision: str = typer.Option(None, "--precision", "-p"),
     preset: str = typer.Option(None, "--preset", help="Only runs of this protocol preset (quick, default, precise)."),
     plot: Path = typer.Option(None, "--plot", help="Write a plot (.png or .svg)."),
-    gate: bool = flag(False, "--gate", help="The nightly gate's lockstep ratio against the pinned environment, per night."),
-    ms: bool = flag(False, "--ms", help="Milliseconds instead of the relative figure (time over the pinned reference's)."),
+    series_of: Series = typer.Option(Series.relative, "--series", help="relative: each job's time over its pinned reference's (milliseconds where a job has none); ms: milliseconds; gate: the nightly gate's lockstep ratio against the pinned environment, per night."),
+    gate: bool = typer.Option(False, "--gate", hidden=True),
+    ms: bool = typer.Option(False, "--ms", hidden=True),
 ) -> None:
-    """Each job's relative figure (its time over the pinned reference's; milliseconds with --ms, or where a
-    job has none) over every indexed run, one series per preset and reference, or with --gate each lockstep
-    night's ratio against the pinned environment; with detected steps (change points)."""
+    """Each job's figure over every indexed run, one series per preset and reference (or the nightly gate's
+    lockstep ratios), with detected steps (change points)."""
     from harness.store.runs import check_output, default_index
     from harness.track.history import gate_series, lines, load_series
     from harness.track.history import plot as draw
 
+    if gate or ms:
+        if gate and ms:
+            raise HarnessError("--gate and --ms are two series; pass --series gate or --series ms")
+        old = Series.gate if gate else Series.ms
+        note(f"note: --{old.value} is now --series {old.value}")
+        series_of = old
     if plot:
         check_output(plot, "--plot")
-    if gate:
+    if series_of is Series.gate:
         series = [s for s in gate_series(RESULTS) if (not model or s.key["model"] == model)
                   and (not backend or s.key["backend"] == backend) and (not precision or s.key["precision"] == precision)]
     else:
-        series = load_series(default_index(RESULTS), "ms" if ms else "relative", model=model, backend=backend,
+        series = load_series(default_index(RESULTS), series_of.value, model=model, backend=backend,
                              precision=precision, preset=preset)
     for s in series:
         for line in lines(s):
@@ -124,15 +139,23 @@ def history(
         out.print(f"plot: {draw(series, plot)}", markup=False, highlight=False)
 
 
-index_app = typer.Typer(help="The SQLite index of all runs.", no_args_is_help=True)
-app.add_typer(index_app, name="index", rich_help_panel="Report")
+@app.command(rich_help_panel="Report")
+@user_errors
+def reindex(results: Path = typer.Option(RESULTS, "--results", help="Results folder to index.")) -> None:
+    """Recreate RESULTS/index.sqlite from the JSON records."""
+    from harness.store.runs import default_index, rebuild
+
+    count = rebuild(default_index(results), results, say=note)
+    out.print(f"indexed {count} records into {default_index(results)}", markup=False, highlight=False)
+
+
+index_app = typer.Typer(help="Old spelling of `bench reindex`.", no_args_is_help=True, hidden=True)
+app.add_typer(index_app, name="index")
 
 
 @index_app.command("rebuild")
 @user_errors
-def index_rebuild(root: Path = typer.Option(RESULTS, "--root", help="Results folder to index.")) -> None:
-    """Recreate results/index.sqlite from the JSON records."""
-    from harness.store.runs import default_index, rebuild
-
-    count = rebuild(default_index(root), root, say=note)
-    out.print(f"indexed {count} records into {default_index(root)}", markup=False, highlight=False)
+def index_rebuild(root: Path = typer.Option(RESULTS, "--root", "--results")) -> None:
+    """Old spelling of `bench reindex` (one release)."""
+    note("note: bench index rebuild is now bench reindex")
+    reindex(root)

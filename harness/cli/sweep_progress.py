@@ -1,6 +1,6 @@
 """How `bench run` talks while it measures: a plan line, what is being built, one line per finished job,
 an ETA that learns from the steps already done, and a summary; `-q` keeps only the summary,
-`--json-progress` streams the same events as JSON lines for CI logs. Everything goes to stderr: stdout
+`--progress json` streams the same events as JSON lines for CI logs. Everything goes to stderr: stdout
 is the leaderboard."""
 
 from __future__ import annotations

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 from rich.markup import escape
 
 from harness.cli.common import (
+    FORMAT_OPTION,
+    PRESET_OPTION,
+    QUICK_ALIAS,
     RESULTS,
-    ReportFmt,
+    THREADS_OPTION,
+    Fmt,
     app,
     err,
-    flag,
     note,
     out,
+    preset_of,
     resolve_threads,
     user_errors,
 )
@@ -35,86 +38,113 @@ def decisive_budget(threshold: float, key_s: float, total_s: float):
     return Decisive(threshold, key_s, total_s) if key_s > 0 and total_s > 0 else None
 
 
+OUTPUT_OPTION = typer.Option(None, "--output", help="Also write the report here, in --format md or json.")
+
+
 @app.command(rich_help_panel="Track over time")
 @user_errors
 def compare(
-    runs: list[str] = typer.Argument(None, metavar="BASELINE CANDIDATE",
-                                     help="Two runs (folders, ids, 'latest'); not with --interleave."),
+    runs: list[str] = typer.Argument(None, metavar="BASELINE CANDIDATE", help="Two stored runs (folders, ids, 'latest')."),
     threshold: float = typer.Option(0.05, "--threshold", help="Slowdown that counts as a regression (0.05 = 5%)."),
-    fmt: ReportFmt = typer.Option(ReportFmt.rich, "--format", help="rich, md (a CI comment) or json."),
-    markdown: Path = typer.Option(None, "--markdown", help="Also write the Markdown report here."),
-    json_out: Path = typer.Option(None, "--json", help="Also write the JSON report here."),
-    interleave: bool = flag(False, "--interleave", help="Re-measure both sides now in lockstep: both resident, taking turns in short windows."),
-    pairs: int = typer.Option(20, "--pairs", help="--interleave: paired windows per job."),
-    window_ms: float = typer.Option(100.0, "--window-ms", help="--interleave: length of one window."),
-    model: list[str] = typer.Option(None, "--model", "-m", help="--interleave: models (default: the default sweep's)."),
-    backend: list[str] = typer.Option(None, "--backend", "-b", help="--interleave: backends."),
-    precision: list[str] = typer.Option(None, "--precision", "-p", help="--interleave: precisions."),
-    threads: int = typer.Option(None, "--threads", help="--interleave: threads."),
-    baseline_python: str = typer.Option(sys.executable, "--baseline-python", help="--interleave: baseline interpreter."),
-    candidate_python: str = typer.Option(sys.executable, "--candidate-python", help="--interleave: candidate interpreter."),
-    baseline_env: list[str] = typer.Option(None, "--baseline-env", help="--interleave: KEY=VALUE for the baseline."),
-    candidate_env: list[str] = typer.Option(None, "--candidate-env", help="--interleave: KEY=VALUE for the candidate."),
-    baseline_weights: str = typer.Option(None, "--baseline-weights", help="--interleave: checkpoint for the baseline."),
-    candidate_weights: str = typer.Option(None, "--candidate-weights", help="--interleave: checkpoint for the candidate."),
+    fmt: Fmt = FORMAT_OPTION,
+    output: Path = OUTPUT_OPTION,
+    interleave: bool = typer.Option(False, "--interleave", hidden=True),
+    markdown: Path = typer.Option(None, "--markdown", hidden=True),
+    json_out: Path = typer.Option(None, "--json", hidden=True),
+) -> None:
+    """Compare two stored runs key by key (two lockstep runs by their paired windows); exit 3 when the gate
+    cannot judge (a number lost, a job missing, no parity), 1 when a job regressed, 5 when a key stayed
+    undecided, 0 otherwise, 2 on bad input. To measure two versions side by side now: `bench ab`."""
+    from harness.store.runs import find_run, load_run
+    from harness.track.lockstep import stored_pairs
+
+    if interleave:
+        raise HarnessError("bench compare --interleave is now bench ab (the same options; sides as --candidate "
+                           "python=... / weights=... / env.NAME=...); bench compare compares stored runs")
+    fmt, output = _report_target(fmt, output, markdown, json_out)
+    if not runs or len(runs) != 2:
+        raise HarnessError("bench compare takes two runs: BASELINE CANDIDATE (to measure both now: bench ab)")
+    folders = [find_run(r, RESULTS, say=note) for r in runs]
+    base, cand = (load_run(f) for f in folders)
+    _report(base, cand, threshold, stored_pairs(*folders), fmt, output)
+
+
+@app.command(rich_help_panel="Track over time")
+@user_errors
+def ab(
+    model: list[str] = typer.Option(None, "--model", "-m", help="Models (default: the default sweep's)."),
+    backend: list[str] = typer.Option(None, "--backend", "-b", help="Backends (default: every available CPU one)."),
+    precision: list[str] = typer.Option(None, "--precision", "-p", help="Precisions (default fp32)."),
+    threads: int = THREADS_OPTION,
+    baseline: list[str] = typer.Option(None, "--baseline", help="The baseline side, KEY=VALUE (repeatable): python=INTERPRETER, weights=CHECKPOINT, env.NAME=VALUE; default: this environment."),
+    candidate: list[str] = typer.Option(None, "--candidate", help="The candidate side, as --baseline."),
+    pairs: int = typer.Option(20, "--pairs", help="Paired windows per job."),
+    window_ms: float = typer.Option(100.0, "--window-ms", help="Length of one window."),
+    threshold: float = typer.Option(0.05, "--threshold", help="Slowdown that counts as a regression (0.05 = 5%)."),
     key_budget_s: float = KEY_BUDGET_OPTION,
     budget_s: float = BUDGET_OPTION,
+    fmt: Fmt = FORMAT_OPTION,
+    output: Path = OUTPUT_OPTION,
 ) -> None:
-    """Compare two runs key by key; exit 3 when the gate cannot judge (a number lost, a job missing, no
-    parity), 1 when a job regressed, 5 when a key stayed undecided, 0 otherwise, 2 on bad input."""
-    from harness.store.runs import check_output, find_run, load_run
+    """A against B now, in lockstep: both sides resident (each its own interpreter, environment and
+    checkpoint), taking turns window by window; the verdict and exit codes of `bench compare`, and both
+    sides stored as runs (`bench compare` reads them again later)."""
+    from harness.measure.planner import jobs as planned
+    from harness.measure.planner import protocol_from_options
+    from harness.measure.selection import Selection
+    from harness.store.runs import default_cache_dir, default_index, new_run_dir
+    from harness.track.lockstep import parse_side, run_lockstep
+
+    fmt, output = _report_target(fmt, output)
+    jobs = planned(Selection(model, backend, precision, threads=resolve_threads(threads)))
+    sides = (parse_side("baseline", baseline), parse_side("candidate", candidate))
+    check_side_weights(jobs, {f"--{s.name} weights=": s.weights for s in sides})
+    fresh = new_run_dir(RESULTS)
+    folder = fresh.with_name("lockstep-" + fresh.name)
+    with err.status("lockstep") as status:
+        base, cand, paired = run_lockstep(
+            jobs, protocol_from_options(), sides, folder, default_cache_dir(), pairs, window_ms / 1e3,
+            progress=lambda j, i, n: status.update(f"{j.model} · {j.backend}: pair {max(i + 1, 0)}/{n}"),
+            index_db=default_index(RESULTS), say=lambda line: err.print(line, markup=False, highlight=False),
+            decisive=decisive_budget(threshold, key_budget_s, budget_s))
+    out.print(f"lockstep runs: {folder}/baseline, {folder}/candidate", markup=False, highlight=False)
+    _report(base, cand, threshold, paired, fmt, output)
+
+
+def _report_target(fmt: Fmt, output: Path | None, markdown: Path | None = None,
+                   json_out: Path | None = None) -> tuple[Fmt, Path | None]:
+    """`--format` and `--output` of a comparison, checked before any work (the old `--markdown F` / `--json F`
+    of one release mean `--format md|json --output F`)."""
+    from harness.store.runs import check_output
+
+    fmt.check("compare", Fmt.rich, Fmt.md, Fmt.json)
+    for old, path, kind in (("--markdown", markdown, Fmt.md), ("--json", json_out, Fmt.json)):
+        if path:
+            if output:
+                raise HarnessError(f"{old} and --output both name the report file; pass --output once")
+            note(f"note: {old} F is now --format {kind.value} --output F")
+            fmt, output = kind, path
+    if output:
+        if fmt is Fmt.rich:
+            raise HarnessError("--output writes md or json: add --format md or --format json")
+        check_output(output, "--output")
+    return fmt, output
+
+
+def _report(base: list, cand: list, threshold: float, paired: list | None, fmt: Fmt, output: Path | None) -> None:
+    """The comparison on stdout in `fmt` (and into `output`), then its exit code."""
+    from harness.store.records import atomic_write_text
+    from harness.store.runs import dumps
     from harness.track import compare as cmp
 
-    for option, path in (("--markdown", markdown), ("--json", json_out)):
-        if path:
-            check_output(path, option)
-    if interleave:
-        if runs:
-            raise HarnessError("--interleave measures both sides now: pass models and backends, not run folders")
-        from harness.measure.planner import jobs as planned
-        from harness.measure.planner import protocol_from_options
-        from harness.measure.selection import Selection
-        from harness.store.runs import default_cache_dir, default_index, new_run_dir
-        from harness.track.lockstep import Side, parse_env, run_lockstep
-
-        cfg = protocol_from_options(False, False, None)
-        jobs = planned(Selection(model, backend, precision, threads=resolve_threads(threads)))
-        check_side_weights(jobs, {"--baseline-weights": baseline_weights, "--candidate-weights": candidate_weights})
-        sides = (Side("baseline", baseline_python, parse_env(baseline_env), baseline_weights),
-                 Side("candidate", candidate_python, parse_env(candidate_env), candidate_weights))
-        fresh = new_run_dir(RESULTS)
-        folder = fresh.with_name("lockstep-" + fresh.name)
-        with err.status("lockstep") as status:
-            base, cand, paired = run_lockstep(
-                jobs, cfg, sides, folder, default_cache_dir(), pairs, window_ms / 1e3,
-                progress=lambda j, i, n: status.update(f"{j.model} · {j.backend}: pair {max(i + 1, 0)}/{n}"),
-                index_db=default_index(RESULTS), say=lambda line: err.print(line, markup=False, highlight=False),
-                decisive=decisive_budget(threshold, key_budget_s, budget_s))
-        out.print(f"lockstep runs: {folder}/baseline, {folder}/candidate", markup=False, highlight=False)
-    else:
-        if not runs or len(runs) != 2:
-            raise HarnessError("bench compare takes two runs: BASELINE CANDIDATE (or --interleave)")
-        base, cand = (load_run(find_run(r, RESULTS, say=note)) for r in runs)
-        paired = None
     result = cmp.compare_runs(base, cand, threshold, paired)
-    report = cmp.to_markdown(result)
-    if markdown:
-        from harness.store.records import atomic_write_text
-
-        atomic_write_text(markdown, report)
-    if json_out:
-        from harness.store.records import atomic_write_text
-        from harness.store.runs import dumps
-
-        atomic_write_text(json_out, dumps(result.as_dict()))
-    if fmt is ReportFmt.md:
-        out.print(report, markup=False, highlight=False, soft_wrap=True)
-    elif fmt is ReportFmt.json:
-        from harness.store.runs import dumps
-
-        sys.stdout.write(dumps(result.as_dict()) + "\n")
-    else:
+    text = {Fmt.md: lambda: cmp.to_markdown(result), Fmt.json: lambda: dumps(result.as_dict())}
+    if output:
+        atomic_write_text(output, text[fmt]())
+    if fmt is Fmt.rich or output:  # with a report file, the terminal gets the table
         _print_comparison(result)
+    else:
+        out.print(text[fmt](), markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(result.exit_code)
 
 
@@ -170,7 +200,7 @@ def _print_comparison(result) -> None:
 @app.command(rich_help_panel="Track over time")
 @user_errors
 def nightly(
-    quick: bool = flag(False, "--quick", help="1 process per job (smoke test of the gate, not a gate)."),
+    preset: str = PRESET_OPTION,
     threshold: float = typer.Option(0.05, "--threshold", help="Slowdown that counts as a regression."),
     model: list[str] = typer.Option(None, "--model", "-m", help="Models (default: the default sweep's)."),
     backend: list[str] = typer.Option(None, "--backend", "-b", help="Backends (default: every available CPU one)."),
@@ -178,6 +208,7 @@ def nightly(
     baseline_constraints: Path = typer.Option(None, "--baseline-constraints", help="Gate in lockstep against a venv built from this pinned constraints file."),
     key_budget_s: float = KEY_BUDGET_OPTION,
     budget_s: float = BUDGET_OPTION,
+    quick: bool = QUICK_ALIAS,
 ) -> None:
     """Lockstep vs a pinned environment, or the default sweep vs results/baseline; refresh leaderboard and history; exit 1 on a regression, 3 when it cannot judge, 5 when keys stayed undecided."""
     from harness.cli.sweep_progress import StatusLine
@@ -193,7 +224,7 @@ def nightly(
         from harness.store.runs import default_cache_dir
 
         baseline_python = str(ensure_env(baseline_constraints, default_cache_dir(), say=lambda m: err.print(m, markup=False)))
-    cfg = protocol_from_options(quick, False, None)
+    cfg = protocol_from_options(preset_of(preset, quick))
     jobs = planned(Selection(model, backend, threads=resolve_threads(None)))
     with err.status("nightly") as status:
         result = run_nightly(jobs, cfg, RESULTS, threshold, baseline_python=baseline_python,

@@ -116,7 +116,7 @@ class RayLauncher:
         if not nodes:
             self.close()
             raise HarnessError(f"the cluster at {address} has no onebench node; start one on each machine with "
-                               f"`bench worker --address {address}`")
+                               f"`bench worker --cluster {address}`")
         for node in nodes:
             why = refusal(node, self.mine)
             if why:

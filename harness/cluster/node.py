@@ -1,7 +1,7 @@
 """`bench worker`: a thin wrapper over `ray start` that says what this machine holds.
 
 `bench worker --head` starts the lab's head (it coordinates and holds no device slot, so nothing is timed
-beside Ray's own services); `bench worker --address HEAD` joins a machine with its labels and one slot per
+beside Ray's own services); `bench worker --cluster HEAD` joins a machine with its labels and one slot per
 device (`harness.cluster.labels`). Everything else is Ray's: the processes, the reconnects, `ray stop`.
 """
 
@@ -47,9 +47,9 @@ def start_command(address: str | None, head: bool, port: int, node_ip: str | Non
                   description: NodeDescription | None, block: bool) -> list[str]:
     """The `ray start` command line for a head (no slots) or a worker (its labels and slots)."""
     if head == bool(address):
-        raise HarnessError("pass --head to start the lab's head, or --address HEAD to join one (not both)")
+        raise HarnessError("pass --head to start the lab's head, or --cluster HEAD to join one (not both)")
     if address is not None:
-        check_address(address, "--address")
+        check_address(address, "--cluster")
     if not node_ip and address and is_loopback(host_of(address)):
         node_ip = LOOPBACK  # a node joining a head on loopback is on the same machine: it stays on loopback too
     ray = ray_executable()

@@ -41,7 +41,7 @@ def _available() -> dict[str, dict[str, float]] | None:
 
 
 def node_rows(address: str) -> list[NodeRow]:
-    own = connect(address, "--address")
+    own = connect(address, "--cluster")
     try:
         free = _available()
         rows = []

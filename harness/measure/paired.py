@@ -1,6 +1,6 @@
 """The paired scheduler: two workloads take turns in short windows, and they are compared pair by pair.
 
-One implementation behind every paired measurement of the harness: `bench compare --interleave` and the
+One implementation behind every paired measurement of the harness: `bench ab` and the
 nightly (baseline and candidate environments, each a resident process), `bench selfcheck` (the harness's
 resident session against a hand-written loop), and the pinned reference every sweep job is timed beside
 (`harness.measure.reference`, both in the measuring process). On a shared VM the machine's speed moves in

@@ -22,14 +22,14 @@ PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 DEVICES = ("cpu", "cuda", "iphone")  # iphone: Core ML on an attached phone, through a cluster node (a Mac)
 
 
-def protocol_from_options(quick: bool, precise: bool, repeats: int | None, reference: str | None = None) -> ProtocolConfig:
-    if quick and precise:
-        raise HarnessError("--quick and --precise contradict each other; pass one")
+def protocol_from_options(name: str = "default", repeats: int | None = None, reference: str | None = None) -> ProtocolConfig:
+    """The protocol of a command's `--preset NAME` (checked by `harness.cli.common.preset_of`), `--repeats`
+    and `--reference`."""
     if repeats is not None and repeats < 1:
         raise HarnessError(f"--repeats must be at least 1, not {repeats}")
     if reference is not None:
         check_choice("reference", reference, ("auto", "none", *REFERENCES))
-    return preset("quick" if quick else "precise" if precise else "default", repeats=repeats, reference=reference)
+    return preset(name, repeats=repeats, reference=reference)
 
 
 DEFAULT_THREADS = 1  # the count that repeats on shared VMs (docs/protocol.md, "Threads")

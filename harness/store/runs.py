@@ -1,7 +1,7 @@
 """Where runs live: a folder per run (`run.json` + `records/*.json`) and a SQLite index of all of them.
 
 The JSON files are the truth; the index (standard-library sqlite3, next to the results) makes history
-queries fast and can always be rebuilt from the files with `bench index rebuild`.
+queries fast and can always be rebuilt from the files with `bench reindex`.
 """
 
 from __future__ import annotations
@@ -127,12 +127,12 @@ def index_or_warn(db: Path, rec: dict[str, Any], path: Path) -> tuple[str | None
         except (HarnessError, OSError, sqlite3.Error) as exc:
             return f"the index {db} was corrupt and could not be rebuilt ({exc}); going on without it", False
     except OSError as exc:
-        return f"cannot write the index {db} ({exc.strerror or exc}); going on without it (`bench index rebuild` later)", False
+        return f"cannot write the index {db} ({exc.strerror or exc}); going on without it (`bench reindex` later)", False
 
 
 def query(db: Path, **where: Any) -> list[dict[str, Any]]:
     if not db.exists():
-        raise HarnessError(f"no index at {db}; run `bench index rebuild` or `bench run` first")
+        raise HarnessError(f"no index at {db}; run `bench reindex` or `bench run` first")
     clauses = [f"{k} = ?" for k, v in where.items() if v is not None]
     sql = "SELECT * FROM records" + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY created"
     params = [v for v in where.values() if v is not None]
@@ -143,7 +143,7 @@ def query(db: Path, **where: Any) -> list[dict[str, Any]]:
             rebuild(db, db.parent)
         except (OSError, sqlite3.Error) as exc:
             raise HarnessError(f"the index {db} is corrupt and could not be rebuilt ({exc}); "
-                               "`bench index rebuild` recreates it from the records") from None
+                               "`bench reindex` recreates it from the records") from None
         return _select(db, sql, params)
 
 

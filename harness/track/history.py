@@ -108,7 +108,7 @@ def load_series(db: Path, figure: str = "relative", **where: Any) -> list[Series
         raise HarnessError(f"unknown figure {figure!r}; use relative or ms")
     rows = [r for r in store.query(db, **where) if r["status"] == "ok" and r["p50_ns"]]
     if not rows:
-        raise HarnessError("no measured jobs in the index match; `bench index rebuild` if runs are missing")
+        raise HarnessError("no measured jobs in the index match; `bench reindex` if runs are missing")
     grouped: dict[tuple, list[dict]] = {}
     for r in rows:
         grouped.setdefault((*(r[k] for k in KEY_FIELDS), r["preset"]), []).append(r)

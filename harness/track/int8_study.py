@@ -1,7 +1,7 @@
 """`bench int8`: what int8 buys and costs, model by model and runtime by runtime, on one machine.
 
 For every model x backend, the fp32 artifact and the int8 one are timed in lockstep (both resident,
-alternating windows, the scheduler `bench compare --interleave` uses), so their ratio holds on a
+alternating windows, the scheduler `bench ab` uses), so their ratio holds on a
 shared machine: the speed-up is the median of the paired fp32/int8 window ratios with its bootstrap CI
 over pairs, stored in the int8 record (`speedup`). With `--data` (and `--weights`), the int8 artifact's
 accuracy is measured against PyTorch fp32 on the same images (`bench accuracy -p int8`), Δtop-1 with

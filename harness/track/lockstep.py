@@ -1,4 +1,4 @@
-"""`bench compare --interleave`: baseline and candidate resident at once, taking turns in short windows.
+"""`bench ab`: baseline and candidate resident at once, taking turns in short windows.
 
 Two runs made minutes apart on a shared VM differ by more than any regression worth catching (here:
 up to 35% between runs of the same build). Duet benchmarking (Bulej et al. 2020) and RMIT (Abedi &
@@ -20,6 +20,7 @@ distance from 1 says how far a pair can move with nothing changed.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -53,14 +54,37 @@ class Side:
     weights: str | None = None
 
 
-def parse_env(pairs: list[str] | None) -> dict[str, str]:
-    env = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise HarnessError(f"--*-env takes KEY=VALUE, not {pair!r}")
-        env[key] = value
-    return env
+def stored_pairs(baseline: Path, candidate: Path) -> list[Paired] | None:
+    """The paired windows of two stored runs that are the two sides of one lockstep run (`bench ab` writes
+    `DIR/baseline`, `DIR/candidate` and `DIR/lockstep.json`); None for two ordinary runs."""
+    base, cand = Path(baseline).resolve(), Path(candidate).resolve()
+    pairs = base.parent / "lockstep.json"
+    if base.parent != cand.parent or (base.name, cand.name) != ("baseline", "candidate") or not pairs.is_file():
+        return None
+    try:
+        return [Paired.from_dict(p) for p in json.loads(pairs.read_text())["pairs"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise HarnessError(f"{pairs} is not a readable lockstep file ({type(exc).__name__}); run bench ab again") from None
+
+
+SIDE_KEYS = ("python", "weights", "env.NAME")
+
+
+def parse_side(name: str, items: list[str] | None) -> Side:
+    """`bench ab --baseline/--candidate KEY=VALUE` items: `python=INTERPRETER` (its own environment),
+    `weights=CHECKPOINT`, `env.NAME=VALUE` (an environment variable of that side's process); repeatable."""
+    fields: dict[str, str] = {}
+    env: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not (key in ("python", "weights") or (key.startswith("env.") and len(key) > 4)):
+            raise HarnessError(f"--{name} {item[:80]!r} is not KEY=VALUE with KEY one of {', '.join(SIDE_KEYS)} "
+                               "(e.g. python=venv/bin/python, env.OMP_NUM_THREADS=1)")
+        if key.startswith("env."):
+            env[key[4:]] = value
+        else:
+            fields[key] = value
+    return Side(name, fields.get("python", sys.executable), env, fields.get("weights"))
 
 
 @dataclass
