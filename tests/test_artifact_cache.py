@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from backends.artifact_cache import cached, verified
+from harness.measure.inputs import Stores
 from harness.measure.jobs import plan
 from harness.measure.protocol import preset
 from harness.measure.runner import run_sweep
@@ -50,7 +51,7 @@ def test_a_damaged_or_foreign_onnx_export_is_rebuilt_before_a_run(tmp_path: Path
     cfg = preset("quick", probe=False)
 
     def run(size: int, name: str) -> dict:
-        return run_sweep(jobs[size], cfg, tmp_path / name, cache_dir=tmp_path / "cache")[0]
+        return run_sweep(jobs[size], cfg, tmp_path / name, stores=Stores(cache_dir=tmp_path / "cache"))[0]
 
     first = run(64, "one")
     onnx = Path(first["artifact"]["path"])

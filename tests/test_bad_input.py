@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from harness.cli import app
 from harness.device import ingest
 from harness.errors import HarnessError
+from harness.measure.inputs import Stores
 from harness.measure.jobs import Job
 from harness.store import records
 from tests.synthetic import record
@@ -429,8 +430,7 @@ def test_an_unwritable_index_does_not_stop_a_sweep(here: Path, monkeypatch) -> N
     (here / "results" / "index.sqlite").mkdir()  # a folder where the index file should be: not writable as one
     said: list[str] = []
     jobs = plan([MODEL], ["torch"], ["fp32"], [1, 2], 1, input_sizes={MODEL: 64})
-    recs = run_sweep(jobs, preset("quick", probe=False), here / "run", cache_dir=here / "cache",
-                     index_db=store.default_index(here / "results"), say=said.append)
+    recs = run_sweep(jobs, preset("quick", probe=False), here / "run", stores=Stores(cache_dir=here / "cache", index_db=store.default_index(here / "results")), say=said.append)
     assert [r["status"] for r in recs] == ["ok", "ok"] and len(list((here / "run" / "records").glob("*.json"))) == 2
     assert len(said) == 1 and "going on without it" in said[0]
 

@@ -18,6 +18,7 @@ from harness.cluster.node import start_command
 from harness.cluster.selectors import matching, parse
 from harness.errors import HarnessError
 from harness.host import environment
+from harness.measure.inputs import Stores
 from harness.measure.jobs import plan
 from harness.measure.launch import MEASURE, PREPARE, LocalLauncher, Placed, Step
 from harness.measure.outcomes import Lost
@@ -143,7 +144,7 @@ class TwoNodes(LocalLauncher):
 def test_a_cluster_sweep_pins_each_job_to_its_node_and_lists_every_machine(tmp_path: Path) -> None:
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1, 2], threads=1, input_sizes={MODEL: 64})
     lab = TwoNodes()
-    recs = {r["job"]["batch"]: r for r in run_sweep(jobs, FAST, tmp_path / "run", cache_dir=tmp_path / "c", launcher=lab)}
+    recs = {r["job"]["batch"]: r for r in run_sweep(jobs, FAST, tmp_path / "run", stores=Stores(cache_dir=tmp_path / "c"), launcher=lab)}
     assert {r["status"] for r in recs.values()} == {"ok"} and all(len(r["processes"]) == 2 for r in recs.values())
     for batch, rec in recs.items():  # every later step went to the node that prepared the job
         placed = [(target, pinned, node) for b, target, pinned, node in lab.steps if b == batch]
@@ -163,8 +164,7 @@ def test_a_job_whose_node_is_lost_starts_again_once_elsewhere_else_gets_an_error
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1, 2], threads=1, input_sizes={MODEL: 64})
     lab = TwoNodes(lose={("n1", MEASURE)})  # n1 dies while timing the job it prepared
     said: list[str] = []
-    recs = {r["job"]["batch"]: r for r in run_sweep(jobs, FAST, tmp_path / "run", cache_dir=tmp_path / "c",
-                                                    launcher=lab, say=said.append)}
+    recs = {r["job"]["batch"]: r for r in run_sweep(jobs, FAST, tmp_path / "run", stores=Stores(cache_dir=tmp_path / "c"), launcher=lab, say=said.append)}
     moved = next(b for b, target, _, node in lab.steps if node == "n1" and target == "measure_process")
     assert recs[moved]["status"] == "ok" and recs[moved]["host"]["machine"] == "n2"
     assert len(recs[moved]["processes"]) == 2  # measured again from its preparation: no process of n1 pooled
@@ -172,6 +172,6 @@ def test_a_job_whose_node_is_lost_starts_again_once_elsewhere_else_gets_an_error
     assert any("node n1 was lost mid-job; starting it again on another node" in line for line in said)
     # both nodes lost: nothing left to run the job
     lab = TwoNodes(lose={("n1", PREPARE), ("n2", PREPARE)})
-    recs = run_sweep(jobs[:1], FAST, tmp_path / "run2", cache_dir=tmp_path / "c", launcher=lab)
+    recs = run_sweep(jobs[:1], FAST, tmp_path / "run2", stores=Stores(cache_dir=tmp_path / "c"), launcher=lab)
     assert recs[0]["status"] == "error" and recs[0]["message"].startswith("node n")
     assert "was lost mid-job again, and no other node that can run the job is left" in recs[0]["message"]

@@ -20,6 +20,7 @@ from harness.cli import app
 from harness.cluster import labels as lb
 from harness.cluster.address import host_of
 from harness.cluster.launcher import RayLauncher
+from harness.measure.inputs import Stores
 from harness.measure.jobs import plan
 from harness.measure.planner import jobs as planned
 from harness.measure.protocol import preset
@@ -111,7 +112,7 @@ def test_jobs_go_to_nodes_with_their_device_and_backend_one_step_per_node_at_a_t
     jobs += plan([MODEL], ["torch"], ["fp32"], [1], threads=1, device="cuda", input_sizes={MODEL: 64})[:1]
     launcher = _launcher(cluster)
     try:
-        recs = {r["job_id"]: r for r in run_sweep(jobs, FAST, tmp_path / "run", cache_dir=folder / "cache", launcher=launcher)}
+        recs = {r["job_id"]: r for r in run_sweep(jobs, FAST, tmp_path / "run", stores=Stores(cache_dir=folder / "cache"), launcher=launcher)}
         spans = list(launcher.spans)
     finally:
         launcher.close()
@@ -161,11 +162,10 @@ def test_a_node_that_does_not_answer_costs_its_job_an_error_naming_it_and_the_sw
     hang = plan([MODEL], ["fake-hang-check"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
     launcher = RayLauncher(cluster.address, start_budget_s=3)
     try:
-        rec = run_sweep(hang, preset("quick", timeout_s=3), tmp_path / "hang", cache_dir=folder / "cache",
-                        launcher=launcher)[0]
+        rec = run_sweep(hang, preset("quick", timeout_s=3), tmp_path / "hang", stores=Stores(cache_dir=folder / "cache"), launcher=launcher)[0]
         launcher.start_budget_s = 600  # the same node then takes a job as usual
         after = plan([MODEL], ["fake-sleep-slow"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
-        ok = run_sweep(after, FAST, tmp_path / "after", cache_dir=folder / "cache", launcher=launcher)[0]
+        ok = run_sweep(after, FAST, tmp_path / "after", stores=Stores(cache_dir=folder / "cache"), launcher=launcher)[0]
     finally:
         launcher.close()
     assert rec["status"] == "error"
@@ -179,7 +179,7 @@ def test_an_iphone_job_runs_through_the_swift_runner_of_the_node_with_the_phone(
     jobs = planned(Selection(models=[TINY], threads=1, device="iphone"))
     launcher = _launcher(cluster, ["machine=in(node-a,node-b)"])
     try:
-        rec = run_sweep(jobs, preset("quick"), tmp_path / "run", cache_dir=folder / "cache", launcher=launcher)[0]
+        rec = run_sweep(jobs, preset("quick"), tmp_path / "run", stores=Stores(cache_dir=folder / "cache"), launcher=launcher)[0]
     finally:
         launcher.close()
     assert rec["status"] == "ok", rec["message"]
@@ -206,8 +206,7 @@ def test_a_node_killed_mid_job_loses_no_finished_record(lab, tmp_path: Path) -> 
         import threading
 
         result: list = []
-        sweep = threading.Thread(target=lambda: result.append(run_sweep(
-            jobs, slow, tmp_path / "run", cache_dir=folder / "cache", launcher=launcher, say=said.append)))
+        sweep = threading.Thread(target=lambda: result.append(run_sweep(jobs, slow, tmp_path / "run", stores=Stores(cache_dir=folder / "cache"), launcher=launcher, say=said.append)))
         sweep.start()
         node_c_id = node_c.node_id
         deadline = time.monotonic() + 120

@@ -18,13 +18,14 @@ from typer.testing import CliRunner
 from backends import registry
 from harness.cli import app
 from harness.errors import HarnessError
+from harness.measure.inputs import Stores
 from harness.measure.jobs import plan
 from harness.measure.protocol import preset
 from harness.measure.runner import run_sweep
 from harness.store import records
 from harness.store import runs as store
 from harness.track.compare import compare_runs
-from harness.track.lockstep import Side, run_lockstep
+from harness.track.lockstep import Pairing, Side, run_lockstep
 from tests.fake_backends import ALL
 from tests.helpers import ROOT
 from tests.synthetic import record
@@ -54,8 +55,7 @@ def test_lockstep_fails_closed_when_the_candidate_never_runs(here: Path, candida
         script.chmod(0o755)
         candidate = str(script)
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
-    base, cand, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate", python=candidate)),
-                                      here / "ls", here / "cache", pairs=3, window_s=0.01)
+    base, cand, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate", python=candidate)), here / "ls", Stores(cache_dir=here / "cache"), Pairing(pairs=3, window_s=0.01))
     assert cand[0]["status"] == "error" and paired == []
     result = compare_runs(base, cand, 0.05, paired)
     assert result.exit_code == 3 and result.failures[0].startswith("no job was compared")
@@ -81,8 +81,7 @@ def test_a_wrapped_builtin_backend_and_the_plugins_are_named_in_its_records(tmp_
     registry.wrap("torch", ALL["fake-sleep"])
     try:
         jobs = plan([MODEL], ["torch"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
-        rec = run_sweep(jobs, preset("quick", min_s=0.05, max_s=0.1, probe=False), tmp_path / "run",
-                        cache_dir=tmp_path / "cache")[0]
+        rec = run_sweep(jobs, preset("quick", min_s=0.05, max_s=0.1, probe=False), tmp_path / "run", stores=Stores(cache_dir=tmp_path / "cache"))[0]
     finally:
         registry.unregister("torch")
     assert registry.ref("torch") == registry.BUILTIN["torch"]
@@ -94,7 +93,7 @@ def test_a_run_folder_takes_one_sweep_at_a_time(tmp_path: Path) -> None:
     with store.locked(tmp_path / "run"):
         jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
         with pytest.raises(HarnessError, match="being written by another sweep"):
-            run_sweep(jobs, CFG, tmp_path / "run", cache_dir=tmp_path / "cache")
+            run_sweep(jobs, CFG, tmp_path / "run", stores=Stores(cache_dir=tmp_path / "cache"))
     assert not (tmp_path / "run" / "records").exists()
 
 

@@ -19,6 +19,7 @@ from backends import onnxruntime_gpu, registry, tensorrt_engine
 from backends.base import JobSpec, Session
 from harness.host import gpu
 from harness.measure import trust
+from harness.measure.inputs import Stores
 from harness.measure.jobs import Job, plan
 from harness.measure.protocol import preset
 from harness.measure.runner import run_sweep
@@ -92,7 +93,7 @@ def test_device_boundary_jobs_are_timed_by_the_device_timer(tmp_path: Path) -> N
         cfg = preset("quick", probe=False)
         jobs = [Job(model="timm:test_byobnet", backend="fake-device-timer", input_size=64, boundary=b)
                 for b in ("device", "end-to-end")]
-        recs = {r["job"]["boundary"]: r for r in run_sweep(jobs, cfg, tmp_path / "run", cache_dir=tmp_path / "c")}
+        recs = {r["job"]["boundary"]: r for r in run_sweep(jobs, cfg, tmp_path / "run", stores=Stores(cache_dir=tmp_path / "c"))}
     finally:
         registry.unregister("fake-device-timer")
     assert set(recs["device"]["processes"][0]["samples_ns"]) == {DeviceTimed.DEVICE_NS}

@@ -18,6 +18,7 @@ from backends.options import ConfigError, parse_cli_options
 from harness.errors import HarnessError
 from harness.evaluate.paired import paired_delta
 from harness.measure.calibration import describe
+from harness.measure.inputs import Inputs, Stores
 from harness.measure.planner import calibration_from_options
 from harness.measure.planner import jobs as planned
 from harness.measure.protocol import preset
@@ -46,8 +47,7 @@ def _images(folder: Path, n: int, size: int = 16) -> Path:
 def _sweep(tmp_path: Path, name: str, precision: str = "fp32", options: list[str] | None = None,
            calibration: dict | None = None) -> dict:
     jobs = planned(Selection(models=[MODEL], backends=["fake-configured"], precisions=[precision], threads=1, options=options))
-    recs = run_sweep(jobs, FAST, tmp_path / name, cache_dir=tmp_path / "cache", index_db=tmp_path / "index.sqlite",
-                     calibration=calibration)
+    recs = run_sweep(jobs, FAST, tmp_path / name, inputs=Inputs(calibration=calibration), stores=Stores(cache_dir=tmp_path / "cache", index_db=tmp_path / "index.sqlite"))
     return recs[0]
 
 

@@ -9,12 +9,13 @@ import pytest
 
 from backends import registry
 from harness.errors import HarnessError
+from harness.measure.inputs import Stores
 from harness.measure.jobs import plan
 from harness.measure.paired import paired_ci
 from harness.measure.protocol import preset
 from harness.store import runs as store
 from harness.track.compare import compare_runs
-from harness.track.lockstep import Paired, Side, parse_side, run_lockstep, stored_pairs
+from harness.track.lockstep import Paired, Pairing, Side, parse_side, run_lockstep, stored_pairs
 from tests.fake_backends import ALL
 
 CFG = preset("default", warmup_s=0.02, warmup_max_s=0.2, timeout_s=120.0)
@@ -33,8 +34,7 @@ def test_lockstep_sides_run_resident_with_their_own_environment(tmp_path: Path) 
     steps = []
     sides = (Side("baseline", env={"ONEBENCH_FAKE_DELAY_S": "0.002"}),
              Side("candidate", env={"ONEBENCH_FAKE_DELAY_S": "0.004"}))
-    base, cand, paired = run_lockstep(jobs, CFG, sides, tmp_path / "ls", tmp_path / "cache", pairs=6, window_s=0.02,
-                                      progress=lambda job, i, n: steps.append(i), index_db=tmp_path / "index.sqlite")
+    base, cand, paired = run_lockstep(jobs, CFG, sides, tmp_path / "ls", Stores(cache_dir=tmp_path / "cache", index_db=tmp_path / "index.sqlite"), Pairing(pairs=6, window_s=0.02), progress=lambda job, i, n: steps.append(i))
     indexed = store.query(tmp_path / "index.sqlite")  # as written, not only after an index rebuild
     assert sorted(r["run_id"] for r in indexed) == ["ls-baseline", "ls-candidate"]
     assert steps == [-2, -1, 0, 1, 2, 3, 4, 5]  # two warm-up alternations, then the pairs
@@ -56,7 +56,7 @@ def test_a_side_that_sleeps_twice_as_long_is_a_regression_in_lockstep(tmp_path: 
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
     sides = (Side("baseline", env={"ONEBENCH_FAKE_DELAY_S": "0.010"}),
              Side("candidate", env={"ONEBENCH_FAKE_DELAY_S": "0.020"}))
-    base, cand, paired = run_lockstep(jobs, CFG, sides, tmp_path / "ls", tmp_path / "cache", pairs=6, window_s=0.1)
+    base, cand, paired = run_lockstep(jobs, CFG, sides, tmp_path / "ls", Stores(cache_dir=tmp_path / "cache"), Pairing(pairs=6, window_s=0.1))
     row = compare_runs(base, cand, 0.05, paired).rows[0]
     assert row.ratio > 1.5 and row.regression
 
@@ -64,7 +64,7 @@ def test_a_side_that_sleeps_twice_as_long_is_a_regression_in_lockstep(tmp_path: 
 def test_a_side_that_dies_is_an_error_record(tmp_path: Path) -> None:
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
     sides = (Side("baseline"), Side("candidate", env={"ONEBENCH_PLUGINS": "no_such_plugin_module"}))
-    base, cand, paired = run_lockstep(jobs, CFG, sides, tmp_path / "ls", tmp_path / "cache", pairs=3, window_s=0.01)
+    base, cand, paired = run_lockstep(jobs, CFG, sides, tmp_path / "ls", Stores(cache_dir=tmp_path / "cache"), Pairing(pairs=3, window_s=0.01))
     assert cand[0]["status"] == "error" and "candidate process died" in cand[0]["message"]
     assert "no_such_plugin_module" in cand[0]["message"] and paired == []
 
@@ -84,7 +84,7 @@ def test_paired_statistics_and_input_checks(tmp_path: Path) -> None:
             parse_side("candidate", [bad])
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1)
     with pytest.raises(HarnessError, match="--pairs"):
-        run_lockstep(jobs, CFG, (Side("a"), Side("b")), tmp_path / "x", tmp_path / "c", pairs=1)
+        run_lockstep(jobs, CFG, (Side("a"), Side("b")), tmp_path / "x", Stores(cache_dir=tmp_path / "c"), Pairing(pairs=1))
 
 
 def test_an_undecided_key_gets_more_pairs_until_it_decides_or_its_budget_is_spent(tmp_path: Path, monkeypatch) -> None:
@@ -98,8 +98,7 @@ def test_an_undecided_key_gets_more_pairs_until_it_decides_or_its_budget_is_spen
     monkeypatch.setattr(Decisive, "undecided", lambda self, paired: next(calls))
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
     decisive = Decisive(0.05, key_s=60, total_s=60, batch=4)
-    base, cand, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate")), tmp_path / "ls",
-                                      tmp_path / "cache", pairs=3, window_s=0.01, decisive=decisive)
+    base, cand, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate")), tmp_path / "ls", Stores(cache_dir=tmp_path / "cache"), Pairing(pairs=3, window_s=0.01, decisive=decisive))
     assert len(paired[0].base) == 3 + 2 * 4 and cand[0]["processes"][0]["lockstep"]["pairs"] == 11
     assert decisive.spent_s > 0
 
@@ -111,8 +110,7 @@ def test_a_key_that_never_decides_stops_at_its_budget(tmp_path: Path, monkeypatc
     monkeypatch.setattr(Decisive, "undecided", lambda self, paired: True)
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
     spent = Decisive(0.05, key_s=0.3, total_s=60, batch=2)
-    _, _, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate")), tmp_path / "ls",
-                                tmp_path / "cache", pairs=3, window_s=0.01, decisive=spent)
+    _, _, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate")), tmp_path / "ls", Stores(cache_dir=tmp_path / "cache"), Pairing(pairs=3, window_s=0.01, decisive=spent))
     assert len(paired[0].base) > 3 and spent.spent_s >= spent.key_s  # it ran until its budget ended it
 
 

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from harness.measure.inputs import Stores
 from harness.measure.jobs import Job, plan
 from harness.measure.protocol import MIN_PAIRS, Measurement, preset
 from harness.measure.recording import BUG_PREFIX, RunContext, judged, make_record
@@ -57,7 +58,7 @@ def test_a_job_slower_than_the_timing_window_gets_valid_records(tmp_path: Path, 
     cfg = preset("default", repeats=2, max_repeats=2, warmup_s=0.0, warmup_iters=1, warmup_max_s=0.05,
                  probe=False, timeout_s=60.0, **bounds)
     jobs = plan([MODEL], ["fake-slow-iteration"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
-    (slow,) = run_sweep(jobs, cfg, tmp_path / "run", cache_dir=tmp_path / "cache")
+    (slow,) = run_sweep(jobs, cfg, tmp_path / "run", stores=Stores(cache_dir=tmp_path / "cache"))
     assert slow["status"] == "ok", slow["message"]
     for p in slow["processes"]:  # each process timed only the minimum: the protocol's iterations, the reference's pairs
         sizes = [w["n"] for w in p["windows"]]
@@ -74,7 +75,7 @@ def test_an_invalid_record_costs_its_job_not_the_sweep(tmp_path: Path) -> None:
     cfg = preset("default", repeats=2, max_repeats=2, min_s=0.05, max_s=0.1, warmup_s=0.01, warmup_max_s=0.2,
                  probe=False, timeout_s=60.0)
     jobs = plan([MODEL], ["fake-nan-info", "fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
-    recs = {r["job"]["backend"]: r for r in run_sweep(jobs, cfg, tmp_path / "run", cache_dir=tmp_path / "cache")}
+    recs = {r["job"]["backend"]: r for r in run_sweep(jobs, cfg, tmp_path / "run", stores=Stores(cache_dir=tmp_path / "cache"))}
     bad = recs["fake-nan-info"]
     assert bad["status"] == "error" and bad["message"].startswith(BUG_PREFIX) and "not a finite number" in bad["message"]
     assert recs["fake-sleep"]["status"] == "ok"

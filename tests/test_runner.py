@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.measure.inputs import Inputs, Stores
 from harness.measure.jobs import Job, plan
 from harness.measure.protocol import preset
 from harness.measure.runner import SweepListener, SweepPlan, run_sweep
@@ -41,8 +42,7 @@ class Recorder(SweepListener):
 
 def _sweep(tmp_path: Path, backends: list[str], **kw) -> dict[str, dict]:
     jobs = plan([MODEL], backends, ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
-    recs = run_sweep(jobs, kw.pop("cfg", FAST), tmp_path / "run", cache_dir=tmp_path / "cache",
-                     index_db=tmp_path / "index.sqlite", **kw)
+    recs = run_sweep(jobs, kw.pop("cfg", FAST), tmp_path / "run", stores=Stores(cache_dir=tmp_path / "cache", index_db=tmp_path / "index.sqlite"), **kw)
     return {r["job"]["backend"]: r for r in recs}
 
 
@@ -148,7 +148,7 @@ def test_rounds_shuffle_jobs_prepare_first_and_add_processes_where_they_disagree
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1, 2, 9], threads=1, input_sizes={MODEL: 64})
     cfg = preset("default", repeats=2, max_repeats=4, min_s=0.05, max_s=0.1, warmup_s=0.01, warmup_max_s=0.2,
                  min_iters=10, probe=False)
-    recs = {r["job"]["batch"]: r for r in run_sweep(jobs, cfg, tmp_path / "run", cache_dir=tmp_path / "cache")}
+    recs = {r["job"]["batch"]: r for r in run_sweep(jobs, cfg, tmp_path / "run", stores=Stores(cache_dir=tmp_path / "cache"))}
     assert [c[1] for c in calls[:3]] == ["prepare_process"] * 3  # round 0 prepares every job first
     rounds = [c[0] for c in calls[3:9]]
     assert sorted(rounds[:3]) == [1, 2, 9] == sorted(rounds[3:])  # each round: one process of every job
@@ -176,14 +176,14 @@ def test_a_killed_sweep_resumes_mid_round_from_its_partial_state(tmp_path: Path,
 
     monkeypatch.setattr(launch, "run_in_process", dies_after_three)
     with pytest.raises(KeyboardInterrupt):
-        run_sweep(jobs, cfg, tmp_path / "run", cache_dir=tmp_path / "cache")
+        run_sweep(jobs, cfg, tmp_path / "run", stores=Stores(cache_dir=tmp_path / "cache"))
     assert len(list((tmp_path / "run" / "partial").iterdir())) == 2 and not (tmp_path / "run" / "records").exists()
     monkeypatch.setattr(launch, "run_in_process", lambda ctx, payload, timeout_s, target=launch.MEASURE: (
         done.append(payload["job"]["batch"]) if target == launch.MEASURE else None, real(ctx, payload, timeout_s, target))[1])
-    recs = run_sweep(jobs, cfg, tmp_path / "run", cache_dir=tmp_path / "cache")
+    recs = run_sweep(jobs, cfg, tmp_path / "run", stores=Stores(cache_dir=tmp_path / "cache"))
     assert len(done) == 4 and all(len(r["processes"]) == 2 for r in recs)  # only the missing process ran
     changed = preset("quick", min_s=0.05, max_s=0.1, warmup_s=0.01, probe=False)
-    again = run_sweep(jobs[:1], changed, tmp_path / "run", cache_dir=tmp_path / "cache")
+    again = run_sweep(jobs[:1], changed, tmp_path / "run", stores=Stores(cache_dir=tmp_path / "cache"))
     assert len(again[0]["processes"]) == 1 and again[0]["protocol"]["preset"] == "quick"  # another protocol: measured again
 
 
@@ -195,7 +195,7 @@ def test_resume_reuses_a_record_only_under_the_same_weights_and_libraries(tmp_pa
     said: list[str] = []
 
     def sweep(weights: str | None = None) -> dict:
-        return run_sweep(jobs, FAST, tmp_path / "run", cache_dir=tmp_path / "cache", weights=weights, say=said.append)[0]
+        return run_sweep(jobs, FAST, tmp_path / "run", inputs=Inputs(weights=weights), stores=Stores(cache_dir=tmp_path / "cache"), say=said.append)[0]
 
     import torch
 

@@ -84,6 +84,7 @@ def run(
     import time
 
     from harness.cli.sweep_progress import ConsoleSweep, JsonSweep, summary
+    from harness.measure.inputs import Inputs, Stores
     from harness.measure.planner import calibration_from_options, protocol_from_options
     from harness.measure.planner import jobs as planned
     from harness.measure.runner import SweepListener, run_sweep
@@ -112,8 +113,8 @@ def run(
             say = listener.line if isinstance(listener, ConsoleSweep) else note
             if launcher:
                 launcher.say = say
-            records = run_sweep(jobs, cfg, folder, weights=weights, index_db=default_index(RESULTS), listener=listener,
-                                say=say, neighbour_wait_s=wait_quiet, calibration=calibrations, launcher=launcher)
+            records = run_sweep(jobs, cfg, folder, inputs=Inputs(weights, calibrations), stores=Stores(index_db=default_index(RESULTS)),
+                                listener=listener, say=say, neighbour_wait_s=wait_quiet, launcher=launcher)
     finally:
         if launcher:
             launcher.close()
@@ -262,6 +263,7 @@ def int8_study(
     the accuracy int8 costs (Δtop-1 with a paired CI); writes the study's table and plots to int8.md."""
     from harness.evaluate import accuracy as acc
     from harness.listing.backends import int8_cpu_backends
+    from harness.measure.inputs import Inputs, Stores
     from harness.measure.planner import calibration_from_options, protocol_from_options
     from harness.measure.planner import jobs as planned
     from harness.measure.selection import Selection, of_job
@@ -272,6 +274,7 @@ def int8_study(
     from harness.store.runs import check_output, default_cache_dir, default_index, dumps, new_run_dir
     from harness.track.int8_budget import check_budget
     from harness.track.int8_study import run_study
+    from harness.track.lockstep import Pairing
 
     if data is not None and not weights:
         raise HarnessError("--data measures the accuracy of trained weights: add --weights (one model)")
@@ -302,9 +305,9 @@ def int8_study(
         return rec
 
     with err.status("bench int8") as status:
-        study = run_study(jobs, protocol_from_options(), folder, default_cache_dir(),
-                          calibration=calibrations, weights=weights, pairs=pairs, window_s=window_ms / 1e3,
-                          index_db=default_index(RESULTS), say=note, evaluate=evaluate if data else None,
+        study = run_study(jobs, protocol_from_options(), folder, Stores(default_cache_dir(), default_index(RESULTS)),
+                          inputs=Inputs(weights, calibrations), pairing=Pairing(pairs, window_ms / 1e3), say=note,
+                          evaluate=evaluate if data else None,
                           progress=lambda j, i, n: status.update(f"{j.model} · {j.backend}: pair {max(i + 1, 0)}/{n}"))
     measured = accuracy_records.load_all(RESULTS)
     if searches:
@@ -398,6 +401,7 @@ def ablation(
 ) -> None:
     """Time the paper's 30-layer ablation networks per activation or block type, relative to the baseline."""
     from harness.cli.sweep_progress import StatusLine
+    from harness.measure.inputs import Stores
     from harness.measure.planner import jobs as planned
     from harness.measure.planner import protocol_from_options
     from harness.measure.runner import run_sweep
@@ -412,7 +416,7 @@ def ablation(
     folder = out_dir or new_run_dir(RESULTS, prefix=f"ablation-{kind}-")
     check_output(folder, "--out")
     with err.status(f"ablation {kind}") as status:
-        records = run_sweep(jobs, cfg, folder, index_db=default_index(RESULTS),
+        records = run_sweep(jobs, cfg, folder, stores=Stores(index_db=default_index(RESULTS)),
                             listener=StatusLine(status, f"ablation {kind}"))
     if fmt is Fmt.md:
         out.print(abl.to_markdown(kind, records), markup=False, highlight=False, soft_wrap=True)

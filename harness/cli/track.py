@@ -89,11 +89,12 @@ def ab(
     """A against B now, in lockstep: both sides resident (each its own interpreter, environment and
     checkpoint), taking turns window by window; the verdict and exit codes of `bench compare`, and both
     sides stored as runs (`bench compare` reads them again later)."""
+    from harness.measure.inputs import Stores
     from harness.measure.planner import jobs as planned
     from harness.measure.planner import protocol_from_options
     from harness.measure.selection import Selection
     from harness.store.runs import default_cache_dir, default_index, new_run_dir
-    from harness.track.lockstep import parse_side, run_lockstep
+    from harness.track.lockstep import Pairing, parse_side, run_lockstep
 
     fmt, output = _report_target(fmt, output)
     jobs = planned(Selection(model, backend, precision, threads=resolve_threads(threads)))
@@ -103,10 +104,10 @@ def ab(
     folder = fresh.with_name("lockstep-" + fresh.name)
     with err.status("lockstep") as status:
         base, cand, paired = run_lockstep(
-            jobs, protocol_from_options(), sides, folder, default_cache_dir(), pairs, window_ms / 1e3,
+            jobs, protocol_from_options(), sides, folder, Stores(default_cache_dir(), default_index(RESULTS)),
+            Pairing(pairs, window_ms / 1e3, decisive_budget(threshold, key_budget_s, budget_s)),
             progress=lambda j, i, n: status.update(f"{j.model} · {j.backend}: pair {max(i + 1, 0)}/{n}"),
-            index_db=default_index(RESULTS), say=lambda line: err.print(line, markup=False, highlight=False),
-            decisive=decisive_budget(threshold, key_budget_s, budget_s))
+            say=lambda line: err.print(line, markup=False, highlight=False))
     out.print(f"lockstep runs: {folder}/baseline, {folder}/candidate", markup=False, highlight=False)
     _report(base, cand, threshold, paired, fmt, output)
 

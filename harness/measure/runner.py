@@ -24,6 +24,7 @@ from harness.errors import HarnessError
 from harness.host import environment, neighbours
 from harness.host.machine import peak_key
 from harness.measure import recording, trust, windows
+from harness.measure.inputs import Inputs, Stores
 from harness.measure.jobs import Job
 from harness.measure.launch import (
     MEASURE,
@@ -233,13 +234,11 @@ def _differing(wanted: dict[str, Any], stored: dict[str, Any]) -> str:
     return ", ".join(k for k in wanted if not same(k))
 
 
-def _load_state(run: RunContext, job: Job, resume: bool, launcher: Launcher) -> tuple[JobState, str]:
+def _load_state(run: RunContext, job: Job, launcher: Launcher) -> tuple[JobState, str]:
     """A job's finished record, or its partial state from an interrupted sweep, when it was made with
     this run's protocol, weights (by content) and library releases; else a fresh state and what differed.
     A partial state from a cluster node that is gone starts again (figures from two machines never pool)."""
     st = JobState(job)
-    if not resume:
-        return st, ""
     wanted = _settings(run, job)
     path = run.record_path(job.id)
     differs = ""
@@ -303,11 +302,9 @@ def step_notes(st: JobState, phase: str, seen: int, host: dict[str, Any]) -> lis
     return notes
 
 
-def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: str | None = None,
-              cache_dir: Path | None = None, index_db: Path | None = None, resume: bool = True,
-              listener: SweepListener | None = None, say: Callable[[str], None] | None = None,
-              neighbour_wait_s: float | None = None, calibration: dict[str, dict[str, Any]] | None = None,
-              launcher: Launcher | None = None) -> list[dict[str, Any]]:
+def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, inputs: Inputs = Inputs(),
+              stores: Stores = Stores(), listener: SweepListener | None = None, say: Callable[[str], None] | None = None,
+              neighbour_wait_s: float | None = None, launcher: Launcher | None = None) -> list[dict[str, Any]]:
     """Run `jobs` under `cfg` into `out_dir` in rounds; return their records (finished ones re-read on resume).
 
     Round 0 prepares every job (artifact, parity); rounds 1..repeats each time one process of every
@@ -315,17 +312,16 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
     one job every time (randomized multiple interleaved trials, Abedi & Brecht 2017); then jobs whose
     figure is not pinned down get more rounds, up to `cfg.max_repeats`. On resume, a finished record or
     an interrupted job's processes are reused only under the same protocol (and weights). `neighbour_wait_s`
-    (None: no check) bounds the wait for other busy processes to stop before round 1. `calibration` is
-    each int8 model's calibration set (`harness.measure.calibration.for_jobs`; default seeded random).
-    `launcher` says where processes run (default: this machine, one at a time).
+    (None: no check) bounds the wait for other busy processes to stop before round 1. `inputs` holds the
+    weights and each int8 model's calibration set, `stores` the artifact cache and the index. `launcher` says where processes run (default: this machine, one at a time).
     """
     ensure_writable(out_dir)
     with store.locked(out_dir):  # one sweep writes a run folder at a time
         own = launcher is None
         launcher = launcher or LocalLauncher(sorted({j.backend for j in jobs}))
         try:
-            return Sweep(jobs, cfg, out_dir, weights, cache_dir, index_db, listener or SweepListener(),
-                         say or (lambda _: None), calibration, launcher).run(resume, neighbour_wait_s)
+            return Sweep(jobs, cfg, out_dir, inputs, stores, listener or SweepListener(),
+                         say or (lambda _: None), launcher).run(neighbour_wait_s)
         finally:
             if own:
                 launcher.close()
@@ -334,15 +330,14 @@ def run_sweep(jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, *, weights: s
 class Sweep:
     """One sweep's state: the run folder, the jobs' states, the launcher, and the rounds that fill them."""
 
-    def __init__(self, jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, weights: str | None, cache_dir: Path | None,
-                 index_db: Path | None, listener: SweepListener, say: Callable[[str], None],
-                 calibration: dict[str, dict[str, Any]] | None, launcher: Launcher) -> None:
+    def __init__(self, jobs: list[Job], cfg: ProtocolConfig, out_dir: Path, inputs: Inputs, stores: Stores,
+                 listener: SweepListener, say: Callable[[str], None], launcher: Launcher) -> None:
         from harness.measure.calibration import for_jobs
 
         self.jobs, self.cfg, self.listener, self.say, self.launcher = jobs, cfg, listener, say, launcher
-        self.run_ctx = RunContext(out_dir.name, out_dir, environment.capture(), cfg, cache_dir or default_cache_dir(),
-                                  weights, index_db, calibration if calibration is not None else for_jobs(jobs, None, None),
-                                  say=say)
+        calibration = inputs.calibration if inputs.calibration is not None else for_jobs(jobs, None, None)
+        self.run_ctx = RunContext(out_dir.name, out_dir, environment.capture(), cfg, stores.cache_dir or default_cache_dir(),
+                                  inputs.weights, stores.index_db, calibration, say=say)
         self.local = not launcher.remote
         if self.local:  # a cluster node measures its own peak for the jobs it times
             self.run_ctx.host["peak_gflops"] = peaks(jobs)
@@ -350,9 +345,9 @@ class Sweep:
         self.single = cfg.max_repeats == 1  # one process a job: no rounds, so it prepares and measures at once
         self.states: list[JobState] = []
 
-    def run(self, resume: bool, neighbour_wait_s: float | None) -> list[dict[str, Any]]:
+    def run(self, neighbour_wait_s: float | None) -> list[dict[str, Any]]:
         run, cfg, out_dir = self.run_ctx, self.cfg, self.run_ctx.out_dir
-        loaded = [_load_state(run, job, resume, self.launcher) for job in self.jobs]
+        loaded = [_load_state(run, job, self.launcher) for job in self.jobs]
         self.states = states = [st for st, _ in loaded]
         stale = [f"{st.job.id} ({why})" for st, why in loaded if why]
         if stale:

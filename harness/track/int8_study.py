@@ -21,12 +21,13 @@ from typing import Any
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.measure.inputs import Inputs, Stores
 from harness.measure.jobs import Job
 from harness.measure.protocol import ProtocolConfig
 from harness.store import records
 from harness.store import runs as store
 from harness.track.compare import paired_figures
-from harness.track.lockstep import Paired, Side, run_lockstep
+from harness.track.lockstep import Paired, Pairing, Side, run_lockstep
 
 
 @dataclass
@@ -53,17 +54,17 @@ def partners(int8_jobs: list[Job]) -> list[Job]:
     return [dataclasses.replace(job, precision="fp32", options="") for job in int8_jobs]
 
 
-def run_study(int8_jobs: list[Job], cfg: ProtocolConfig, folder: Path, cache_dir: Path, *,
-              calibration: dict[str, dict[str, Any]], weights: str | None = None, pairs: int = 20,
-              window_s: float = 0.1, index_db: Path | None = None, progress: Callable | None = None,
+def run_study(int8_jobs: list[Job], cfg: ProtocolConfig, folder: Path, stores: Stores, *, inputs: Inputs,
+              pairing: Pairing = Pairing(20, 0.1), progress: Callable | None = None,
               say: Callable[[str], None] | None = None, evaluate: Callable[[Job], dict[str, Any]] | None = None) -> Study:
     """Time every int8 job against its fp32 partner in lockstep; then `evaluate(job)` (the accuracy record
     of its int8 artifact) for each one measured, when given."""
     if any(job.precision != "int8" for job in int8_jobs):
         raise HarnessError("bench int8 plans its own jobs: every job it is given is int8")
-    sides = (Side("fp32", weights=weights), Side("int8", weights=weights))
-    base, cand, paired = run_lockstep(partners(int8_jobs), cfg, sides, folder, cache_dir, pairs, window_s, progress,
-                                      index_db, say, partners=int8_jobs, calibration=calibration)
+    index_db = stores.index_db
+    sides = (Side("fp32", weights=inputs.weights), Side("int8", weights=inputs.weights))
+    base, cand, paired = run_lockstep(partners(int8_jobs), cfg, sides, folder, stores, pairing, progress=progress,
+                                      say=say, partners=int8_jobs, calibration=inputs.calibration)
     by_key = {p.key: p for p in paired}
     for job, rec in zip(int8_jobs, cand):
         if rec["status"] == "ok" and job.key in by_key:

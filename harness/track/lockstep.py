@@ -33,6 +33,7 @@ from backends import registry
 from harness.errors import HarnessError
 from harness.host import environment
 from harness.measure import recording, windows
+from harness.measure.inputs import Stores
 from harness.measure.jobs import Job
 from harness.measure.paired import Alternation, Resident, SideFailed, alternate
 from harness.measure.protocol import ProtocolConfig
@@ -40,6 +41,7 @@ from harness.measure.recording import RunContext, ensure_writable, judged, make_
 from harness.measure.stats import summarize
 from harness.store import records
 from harness.store import runs as store
+from harness.store.runs import default_cache_dir
 
 PAIRS = 20
 WINDOW_S = 0.1
@@ -193,14 +195,25 @@ def cannot_time(job: Job) -> str | None:
     return avail.reason if not avail.ok else registry.unsupported(backend, job.spec())
 
 
-def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side], out_dir: Path, cache_dir: Path,
-                 pairs: int = PAIRS, window_s: float = WINDOW_S, progress=None, index_db: Path | None = None,
-                 say=None, decisive: Decisive | None = None, partners: list[Job] | None = None,
+@dataclass(frozen=True)
+class Pairing:
+    """How long a lockstep comparison takes turns: `pairs` alternations of `window_s` each, and with
+    `decisive` more pairs for a key whose verdict is still undecided, within its budget."""
+
+    pairs: int = PAIRS
+    window_s: float = WINDOW_S
+    decisive: Decisive | None = None
+
+
+def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side], out_dir: Path, stores: Stores,
+                 pairing: Pairing = Pairing(), *, progress=None, say=None, partners: list[Job] | None = None,
                  calibration: dict[str, dict[str, Any]] | None = None) -> tuple[list[dict], list[dict], list[Paired]]:
-    """Measure every job in lockstep; write each side's records as an ordinary run (indexed into `index_db`
-    as they are written, as a rebuild of the index would find them), and the pairs. With `decisive`, a key
-    whose verdict is still noisy gets more pairs within its budget. `partners` gives the second side its
-    own job for each (default: the same job); `calibration` the int8 jobs' calibration sets."""
+    """Measure every job in lockstep; write each side's records as an ordinary run (indexed into the stores'
+    index as they are written, as a rebuild of the index would find them), and the pairs. `partners` gives
+    the second side its own job for each (default: the same job); `calibration` the int8 jobs' calibration
+    sets."""
+    pairs, window_s, decisive = pairing.pairs, pairing.window_s, pairing.decisive
+    cache_dir, index_db = stores.cache_dir or default_cache_dir(), stores.index_db
     if pairs < 3:
         raise HarnessError(f"--pairs must be at least 3 (a CI over pairs needs them), not {pairs}")
     if not 0.005 <= window_s <= 10:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.measure import runner
+from harness.measure.inputs import Stores
 from harness.measure.jobs import Job
 from harness.measure.protocol import ProtocolConfig
 from harness.publish.site import write_markdown, write_site
@@ -24,6 +25,7 @@ from harness.store import runs as store
 from harness.store.records import atomic_write_text
 from harness.track import compare
 from harness.track.history import GATE_FILE, gate_series, load_series, plot
+from harness.track.lockstep import Pairing
 
 
 @dataclass
@@ -47,8 +49,8 @@ def run_nightly(jobs: list[Job], cfg: ProtocolConfig, root: Path, threshold: flo
     run_dir = fresh.with_name(f"nightly-{fresh.name}")
     if baseline_python:
         return _lockstep_night(jobs, cfg, root, run_dir, threshold, baseline_python, decisive)
-    records = runner.run_sweep(jobs, cfg, run_dir, index_db=store.default_index(root), listener=listener, say=say,
-                               neighbour_wait_s=60.0 if say else None)
+    records = runner.run_sweep(jobs, cfg, run_dir, stores=Stores(index_db=store.default_index(root)), listener=listener,
+                               say=say, neighbour_wait_s=60.0 if say else None)
     notes = shared_machine_note(records)
     measured = accuracy.load_all(root)
     write_markdown(records, measured, root / "leaderboard.md")
@@ -88,8 +90,8 @@ def _lockstep_night(jobs: list[Job], cfg: ProtocolConfig, root: Path, run_dir: P
 
     sides = (Side("baseline", baseline_python), Side("candidate", sys.executable))
     warnings: list[str] = []
-    base, current, paired = run_lockstep(jobs, cfg, sides, run_dir, store.default_cache_dir(),
-                                         index_db=store.default_index(root), say=warnings.append, decisive=decisive)
+    base, current, paired = run_lockstep(jobs, cfg, sides, run_dir, Stores(store.default_cache_dir(), store.default_index(root)),
+                                         Pairing(decisive=decisive), say=warnings.append)
     result = compare.compare_runs(base, current, threshold, paired)
     _write_gate(run_dir, result, current)
     measured = accuracy.load_all(root)
