@@ -26,12 +26,15 @@ WEIGHT_PATH = {"Convert", "Reshape", "Transpose", "Multiply", "Subtract", "Unsqu
 
 
 def _weights_quantized(op) -> bool:
-    """Whether a compute op's weight input comes from a FakeQuantize (through reshapes and converts)."""
+    """Whether a compute op's weights are int8: a FakeQuantize on them, or (as NNCF saves them) an integer
+    constant decompressed on the way (Convert, Subtract, Multiply); a float constant is a float layer."""
     node = op.input_value(1).get_node()
-    for _ in range(4):
+    for _ in range(6):
         kind = node.get_type_name()
         if kind == "FakeQuantize":
             return True
+        if kind == "Constant":
+            return node.get_output_element_type(0).is_integral()
         if kind not in WEIGHT_PATH:
             return False
         node = node.input_value(0).get_node()

@@ -291,6 +291,8 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
                                 "add -p int8"),
     "int8 data without weights": (_args("int8", "--data", "good"), "add --weights"),
     "int8 budget below zero": (_args("int8", "-m", MODEL, "--budget", "-1"), "--budget is the top-1 points int8 may lose"),
+    "int8 pairs too few": (_args("int8", "-m", MODEL, "--pairs", "2"), "--pairs must be at least 3"),
+    "ab window too short": (_args("ab", "-m", MODEL, "--window-ms", "1"), "--window-ms must be between 5 and 10000"),
     "int8 budget without calibration": (_args("int8", "-m", MODEL, "--budget", "1"), "add --weights and --calibration"),
     "run input size too small": (_args("run", "-m", MODEL, "--input-size", "8"), "--input-size must be at least 32"),
     "accuracy input size too small": (_args("accuracy", "-m", MODEL, "--weights", "garbage.pth", "--data", "good",

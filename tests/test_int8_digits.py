@@ -145,7 +145,7 @@ def test_the_openvino_budget_is_nncfs_accuracy_control_and_its_layers_are_the_ou
     out = trained / "budget-openvino"
     done = bench("int8", "-m", "digits_outlier", "-b", "openvino", "--weights", str(trained / "outlier.pth"),
                  "--calibration", str(trained / "train"), "--calibration-size", "100", "--budget", "1",
-                 "--pairs", "2", "--window-ms", "30", "--out", str(out), cwd=trained, env=PLUGINS)
+                 "--pairs", "3", "--window-ms", "30", "--out", str(out), cwd=trained, env=PLUGINS)
     assert done.returncode == 0, done.stderr
     found = json.loads((out / "budget.json").read_text())["digits_outlier · openvino"]
     assert "quantize_with_accuracy_control" in found["method"] and found["reverted_ops"]

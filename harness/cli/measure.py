@@ -276,6 +276,7 @@ def int8_study(
     from harness.track.int8_study import run_study
     from harness.track.lockstep import Pairing
 
+    pairing = Pairing(pairs, window_ms / 1e3).checked()  # before a search or a build, not after
     if data is not None and not weights:
         raise HarnessError("--data measures the accuracy of trained weights: add --weights (one model)")
     if budget is not None:
@@ -306,7 +307,7 @@ def int8_study(
 
     with err.status("bench int8") as status:
         study = run_study(jobs, protocol_from_options(), folder, Stores(default_cache_dir(), default_index(RESULTS)),
-                          inputs=Inputs(weights, calibrations), pairing=Pairing(pairs, window_ms / 1e3), say=note,
+                          inputs=Inputs(weights, calibrations), pairing=pairing, say=note,
                           evaluate=evaluate if data else None,
                           progress=lambda j, i, n: status.update(f"{j.model} · {j.backend}: pair {max(i + 1, 0)}/{n}"))
     measured = accuracy_records.load_all(RESULTS)

@@ -97,6 +97,7 @@ def ab(
     from harness.track.lockstep import Pairing, parse_side, run_lockstep
 
     fmt, output = _report_target(fmt, output)
+    pairing = Pairing(pairs, window_ms / 1e3, decisive_budget(threshold, key_budget_s, budget_s)).checked()
     jobs = planned(Selection(model, backend, precision, threads=resolve_threads(threads)))
     sides = (parse_side("baseline", baseline), parse_side("candidate", candidate))
     check_side_weights(jobs, {f"--{s.name} weights=": s.weights for s in sides})
@@ -105,7 +106,7 @@ def ab(
     with err.status("lockstep") as status:
         base, cand, paired = run_lockstep(
             jobs, protocol_from_options(), sides, folder, Stores(default_cache_dir(), default_index(RESULTS)),
-            Pairing(pairs, window_ms / 1e3, decisive_budget(threshold, key_budget_s, budget_s)),
+            pairing,
             progress=lambda j, i, n: status.update(f"{j.model} · {j.backend}: pair {max(i + 1, 0)}/{n}"),
             say=lambda line: err.print(line, markup=False, highlight=False))
     out.print(f"lockstep runs: {folder}/baseline, {folder}/candidate", markup=False, highlight=False)

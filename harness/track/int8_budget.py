@@ -154,5 +154,16 @@ def openvino_reverted(job: Job, budget_pt: float, selection: Selection, num_clas
     calibration = calib.build(calib.describe(str(folder), selection.calibration_size, pre), pre)
     loader = torch.utils.data.DataLoader(ImageDataset(scan(folder, classes), pre), batch_size=job.batch, drop_last=True)
     validation = [(np.ascontiguousarray(x.numpy()), y.numpy()) for x, y, _ in loader]
-    return reverted_layers(onnx, [job.batch, 3, pre.input_size, pre.input_size], job.config(registry.get("openvino")),
-                           calibration, validation, budget_pt)
+    layers, detail = reverted_layers(onnx, [job.batch, 3, pre.input_size, pre.input_size],
+                                     job.config(registry.get("openvino")), calibration, validation, budget_pt)
+    return [compute_module(model, name) for name in layers], detail
+
+
+def compute_module(model: nn.Module, name: str) -> str:
+    """The convolution or linear layer a graph node's module name stands for: itself, or for a convolution the
+    exporter folded a batch norm into (the node then carries the norm's name) its one such sibling."""
+    computes = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    if name in computes:
+        return name
+    siblings = [n for n in computes if n.rpartition(".")[0] == name.rpartition(".")[0]]
+    return siblings[0] if len(siblings) == 1 else name

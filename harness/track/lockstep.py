@@ -204,6 +204,14 @@ class Pairing:
     window_s: float = WINDOW_S
     decisive: Decisive | None = None
 
+    def checked(self) -> Pairing:
+        """Itself, or a one-line error for pairs too few for a CI or a window outside 5 ms-10 s."""
+        if self.pairs < 3:
+            raise HarnessError(f"--pairs must be at least 3 (a CI over pairs needs them), not {self.pairs}")
+        if not 0.005 <= self.window_s <= 10:
+            raise HarnessError(f"--window-ms must be between 5 and 10000, not {self.window_s * 1e3:g}")
+        return self
+
 
 def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side], out_dir: Path, stores: Stores,
                  pairing: Pairing = Pairing(), *, progress=None, say=None, partners: list[Job] | None = None,
@@ -212,12 +220,8 @@ def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side],
     index as they are written, as a rebuild of the index would find them), and the pairs. `partners` gives
     the second side its own job for each (default: the same job); `calibration` the int8 jobs' calibration
     sets."""
-    pairs, window_s, decisive = pairing.pairs, pairing.window_s, pairing.decisive
+    pairs, window_s, decisive = pairing.checked().pairs, pairing.window_s, pairing.decisive
     cache_dir, index_db = stores.cache_dir or default_cache_dir(), stores.index_db
-    if pairs < 3:
-        raise HarnessError(f"--pairs must be at least 3 (a CI over pairs needs them), not {pairs}")
-    if not 0.005 <= window_s <= 10:
-        raise HarnessError(f"--window-ms must be between 5 and 10000, not {window_s * 1e3:g}")
     host = environment.capture()
     runs = []
     for side in sides:
