@@ -200,6 +200,11 @@ def test_a_node_killed_mid_job_loses_no_finished_record(lab, tmp_path: Path) -> 
     jobs += plan([MODEL], ["fake-sleep"], ["fp32"], [1, 2, 3, 4, 5, 6], threads=1, input_sizes={MODEL: 64})
     slow = preset("default", repeats=3, max_repeats=3, min_s=0.5, max_s=1.0, warmup_s=0.01, warmup_max_s=0.2,
                   min_iters=6, probe=False)
+    warm = _launcher(cluster, ["machine=node-c"])  # node-c's Ray worker and fork server up before the sweep: on a
+    try:  # busy machine (a CI run beside a one-core hog) node-b once took every step before node-c had started one
+        run_sweep(jobs[1:2], FAST, tmp_path / "warm", stores=Stores(cache_dir=folder / "cache"), launcher=warm)
+    finally:
+        warm.close()
     launcher = _launcher(cluster, ["machine=in(node-b,node-c)"])
     said: list[str] = []
     try:

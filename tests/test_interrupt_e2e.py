@@ -58,7 +58,12 @@ def test_a_signal_mid_run_then_the_same_out_loses_nothing_and_repeats_nothing(si
     assert done.returncode == 0, done.stderr[-2000:]
     after = _records(tmp_path)
     assert len(after) == 4  # one record per job: none lost, none written twice
-    assert all(after[name] == content for name, content in before.items())  # what was written stays as it was
+    for name, content in before.items():  # what was measured before the signal stays as it was, measured once
+        old, new = json.loads(content), json.loads(after[name])
+        # (the run-level verdicts may be judged again with the whole run: the machine probe's best, the GEMM
+        # peak after the sweep, `runner.recheck_probes` / `repeak`; a CI run under a hog changed them once)
+        assert (new["created"], new["processes"], new["stats"]["p50"]) == (old["created"], old["processes"],
+                                                                            old["stats"]["p50"]), name
     assert not list((tmp_path / "run" / "partial").glob("*.json"))
     protocol = json.loads((tmp_path / "run" / "run.json").read_text())["protocol"]
     for content in after.values():

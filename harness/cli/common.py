@@ -204,15 +204,15 @@ CHANNELS_LAST_OPTION = flag(False, "--channels-last", help="CUDA: run PyTorch ba
 
 
 def print_board(records: list[dict], fmt: Fmt, figure: str = "ms") -> None:
-    from harness.publish import int8
+    from harness.publish import footprint, int8
     from harness.publish.leaderboard import LEGEND, as_lists, relative_legend, to_csv, to_markdown
     from harness.store.accuracy_records import load_all
 
     accuracy = load_all(RESULTS)
     quantized = int8.rows(records, accuracy)
     if fmt is Fmt.md:
-        out.print(to_markdown(records, accuracy, figure) + int8.markdown(quantized), markup=False, highlight=False,
-                  soft_wrap=True)
+        out.print(to_markdown(records, accuracy, figure) + int8.markdown(quantized) + footprint.markdown(records),
+                  markup=False, highlight=False, soft_wrap=True)
     elif fmt is Fmt.csv:
         sys.stdout.write(to_csv(records, accuracy))
     else:
@@ -222,3 +222,7 @@ def print_board(records: list[dict], fmt: Fmt, figure: str = "ms") -> None:
         if quantized:
             out.print(rich_table("int8 beside fp32", *int8.table(quantized)))
             out.print(int8.LEGEND, highlight=False)
+        header, rows = footprint.table(records)
+        if rows:
+            out.print(rich_table("size and memory", header, rows))
+            out.print(footprint.LEGEND, highlight=False)

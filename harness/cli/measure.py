@@ -291,13 +291,15 @@ def int8_study(
     calibrations = calibration_from_options(jobs, chosen, note)
     folder = out_dir or new_run_dir(RESULTS, prefix="int8-")
     check_output(folder, "--out")
-    searches = None
     if budget is not None:
         with err.status("bench int8 --budget: searching the fewest float layers"):
             jobs, searches = budgeted(jobs, budget, chosen, num_classes)
+        # written now: how far each search got is the finding, also when none meets the budget
+        atomic_write_text(folder / "budget.json", dumps({k: v.as_dict() for k, v in searches.items()}))
         if not jobs:
-            raise HarnessError(f"no backend meets --budget {budget:g} even with every candidate layer float; "
-                               "nothing was timed")
+            note(f"no backend meets --budget {budget:g} even with every candidate layer float; nothing was timed "
+                 f"(each search's trail: {folder / 'budget.json'})")
+            raise typer.Exit(EXIT_NOTHING_MEASURED)
 
     def evaluate(job) -> dict:
         rec = acc.evaluate(of_job(job, chosen), acc.EvalData(data, limit, num_classes=num_classes),
@@ -311,8 +313,6 @@ def int8_study(
                           evaluate=evaluate if data else None,
                           progress=lambda j, i, n: status.update(f"{j.model} · {j.backend}: pair {max(i + 1, 0)}/{n}"))
     measured = accuracy_records.load_all(RESULTS)
-    if searches:
-        atomic_write_text(folder / "budget.json", dumps({k: v.as_dict() for k, v in searches.items()}))
     report = write_markdown(study.fp32 + study.int8, measured, folder / "int8.md")
     out.print(rich_table("int8 beside fp32", *int8.table(int8.rows(study.fp32 + study.int8, measured))))
     out.print(int8.LEGEND, highlight=False)

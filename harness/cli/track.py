@@ -46,6 +46,7 @@ OUTPUT_OPTION = typer.Option(None, "--output", help="Also write the report here,
 def compare(
     runs: list[str] = typer.Argument(None, metavar="BASELINE CANDIDATE", help="Two stored runs (folders, ids, 'latest')."),
     threshold: float = typer.Option(0.05, "--threshold", help="Slowdown that counts as a regression (0.05 = 5%)."),
+    memory_threshold: float = typer.Option(0.10, "--memory-threshold", help="Growth of the memory a deployment holds or peaks at (above its process's baseline) that counts as a regression (0.10 = 10%)."),
     fmt: Fmt = FORMAT_OPTION,
     output: Path = OUTPUT_OPTION,
     interleave: bool = typer.Option(False, "--interleave", hidden=True),
@@ -66,7 +67,7 @@ def compare(
         raise HarnessError("bench compare takes two runs: BASELINE CANDIDATE (to measure both now: bench ab)")
     folders = [find_run(r, RESULTS, say=note) for r in runs]
     base, cand = (load_run(f) for f in folders)
-    _report(base, cand, threshold, stored_pairs(*folders), fmt, output)
+    _report(base, cand, threshold, stored_pairs(*folders), fmt, output, memory_threshold)
 
 
 @app.command(rich_help_panel="Track over time")
@@ -133,13 +134,14 @@ def _report_target(fmt: Fmt, output: Path | None, markdown: Path | None = None,
     return fmt, output
 
 
-def _report(base: list, cand: list, threshold: float, paired: list | None, fmt: Fmt, output: Path | None) -> None:
+def _report(base: list, cand: list, threshold: float, paired: list | None, fmt: Fmt, output: Path | None,
+            memory_threshold: float = 0.10) -> None:
     """The comparison on stdout in `fmt` (and into `output`), then its exit code."""
     from harness.store.records import atomic_write_text
     from harness.store.runs import dumps
     from harness.track import compare as cmp
 
-    result = cmp.compare_runs(base, cand, threshold, paired)
+    result = cmp.compare_runs(base, cand, threshold, paired, memory_threshold)
     text = {Fmt.md: lambda: cmp.to_markdown(result), Fmt.json: lambda: dumps(result.as_dict())}
     if output:
         atomic_write_text(output, text[fmt]())
@@ -178,6 +180,8 @@ def _print_comparison(result) -> None:
         out.print(f"[yellow]environment:[/] {line}", highlight=False)
     from harness.track.compare import plain_lines, table
 
+    for line in result.memory_regressions:
+        out.print(f"MEMORY REGRESSION {line}", markup=False, highlight=False, style="bold red")
     if out.is_terminal and out.width >= WIDE:
         for line in result.undecided_lines():
             out.print(line, markup=False, highlight=False, style="yellow")

@@ -20,7 +20,7 @@ from typing import Any
 from backends import registry
 from harness.errors import HarnessError
 from harness.host.machine import peak_key
-from harness.measure import relative, trust
+from harness.measure import footprint, relative, trust
 from harness.measure.jobs import Job
 from harness.measure.parity import describe as describe_parity
 from harness.measure.protocol import ProtocolConfig
@@ -134,6 +134,8 @@ def make_record(run: RunContext, job: Job, status: str, message: str, processes:
         "backend_config": backend_config(job),
         "calibration": calibration_of(run, job),
         "peak_rss_mb": max((p["peak_rss_mb"] for p in processes if p.get("peak_rss_mb") is not None), default=None),
+        "memory": footprint.memory_of(processes),
+        "energy": footprint.energy_of(processes),
     }
     if detail:
         rec["backend_info"] = {**rec["backend_info"], "traceback": detail}

@@ -26,7 +26,7 @@ import model_zoo
 from backends import registry
 from backends.base import OpenContext, Session, SkipJob
 from backends.calibration import Calibration
-from harness.host import gpu, machine
+from harness.host import energy, gpu, machine, memory
 from harness.host.environment import library_versions
 from harness.measure import calibration, paired, recipe, windows
 from harness.measure.jobs import Job
@@ -101,9 +101,11 @@ def boundary_timer(session: Session, job: Job) -> Callable[[], int] | None:
     return None
 
 
-def open_job(payload: dict[str, Any], parity: bool) -> tuple[Job, dict, np.ndarray | None, Any, float]:
+def open_job(payload: dict[str, Any], parity: bool,
+             usage: memory.Usage | None = None) -> tuple[Job, dict, np.ndarray | None, Any, float]:
     """Build the model and open the backend's session (cached artifact); the PyTorch fp32 reference
-    output when `parity`. Returns (job, model info, reference, session or SkipJob, build seconds)."""
+    output when `parity`; into `usage` the resident memory just before the backend opens (its baseline).
+    Returns (job, model info, reference, session or SkipJob, build seconds)."""
     load_plugins()
     job = Job(**payload["job"])
     torch.set_num_threads(job.threads)
@@ -126,6 +128,8 @@ def open_job(payload: dict[str, Any], parity: bool) -> tuple[Job, dict, np.ndarr
     ctx = OpenContext(Path(payload["cache_dir"]), state_sha256(model) if prepared else weights_sha,
                       input_tensor(job, TIMING_SEED), passive_wait=bool(payload.get("passive_wait")), calibration=calib)
     backend = registry.load(payload["backend_ref"])
+    if usage is not None:
+        usage.baseline, usage.model = memory.baseline_bytes(), memory.model_bytes(model)
     try:
         session = backend.open(model, job.spec(), ctx)
     except SkipJob as skip:
@@ -138,22 +142,25 @@ def open_job(payload: dict[str, Any], parity: bool) -> tuple[Job, dict, np.ndarr
     return job, info, reference, session, build_s
 
 
-def prepare_process(payload: dict[str, Any]) -> dict[str, Any]:
+def prepare_process(payload: dict[str, Any], usage: memory.Usage | None = None) -> dict[str, Any]:
     """Round 0 of a sweep: build or load the artifact, time the first inference, check parity.
 
     Every job is prepared before any is timed, so exports and compiles never share a round with
     measurements, and a job that cannot run is known before the rounds start.
     """
-    job, info, reference, session, build_s = open_job(payload, parity=True)
+    job, info, reference, session, build_s = open_job(payload, parity=True, usage=usage)
     if isinstance(session, SkipJob):
         return {"skipped": session.reason, "artifact": session.artifact, "backend_info": session.info,
                 "model_info": info, "cold_start": {"build_s": build_s, **session.cold}}
     t0 = time.perf_counter()
     session.run()
     first_ms = (time.perf_counter() - t0) * 1e3
+    if usage is not None:
+        usage.opened()
     parity = reference.check(session, job.precision)
     session.close()
-    return {"parity": parity, "artifact": session.artifact, "backend_info": session.info, "model_info": info,
+    artifact = {**session.artifact, "bytes": memory.artifact_bytes(session.artifact.get("path"))}
+    return {"parity": parity, "artifact": artifact, "backend_info": session.info, "model_info": info,
             "cold_start": {"build_s": build_s, **session.cold, "first_inference_ms": first_ms},
             "libraries": library_versions()}
 
@@ -173,25 +180,39 @@ def peak_rss_mb() -> float:
     return rss / 2**20 if sys.platform == "darwin" else rss / 1024
 
 
-def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
-    """One timed process of a round: open the prepared artifact, warm up, measure in windows."""
+def measure_process(payload: dict[str, Any], opened: memory.Usage | None = None) -> dict[str, Any]:
+    """One timed process of a round: open the prepared artifact, warm up, measure in windows. `opened`: the
+    memory its first open in this process held (a one-process job prepares first: a second open would reuse
+    what the first freed, and read less than the deployment holds)."""
     job = Job(**payload["job"])
     cfg = ProtocolConfig.from_dict(payload["protocol"])
     before = machine.snapshot()
     probe = machine.probe(job.threads) if cfg.probe else {}
-    job, info, _, session, _ = open_job(payload, parity=False)
+    usage = opened or memory.Usage(0)
+    job, info, _, session, _ = open_job(payload, parity=False, usage=None if opened else usage)
     if isinstance(session, SkipJob):
         raise RuntimeError(f"prepared earlier, but now: {session.reason}")
     session.run()
+    if not opened:
+        usage.opened()
     gpu_before = gpu.snapshot() if job.device == "cuda" else {}
     beside = reference_for(job, cfg.reference)
+    span = energy.Span(job.device, "a pinned reference workload took turns with the job: a counter cannot tell them "
+                                   "apart (--reference none measures energy)" if beside else None)
     if beside:  # the pinned reference takes turns with the job, window by window
         step = boundary_timer(session, job) or paired.host_timed(session.run)
-        result, alt = measure_beside(step, build_reference(beside, job.threads, Path(payload["cache_dir"])), cfg)
+        pinned = build_reference(beside, job.threads, Path(payload["cache_dir"]))
+        usage.timing()
+        result, alt = measure_beside(step, pinned, cfg)
         timed = {**timed_fields(result, cfg), "windows": windows.of_windows(alt.samples[0]),
                  "reference": {**reference_identity(beside), "window_p50_ns": alt.medians[1]}}
     else:
-        timed = timed_fields(measure(session.run, cfg, timed_run=boundary_timer(session, job)), cfg)
+        usage.timing()
+        span.start()
+        result = measure(session.run, cfg, timed_run=boundary_timer(session, job))
+        timed = timed_fields(result, cfg)
+    usage.timed()
+    spent = span.stop(len(result.samples_ns) + len(result.warmup_ns))
     after = machine.snapshot()
     gpu_state = {"before": gpu_before, "after": gpu.snapshot(), **session.memory()} if job.device == "cuda" else None
     session.close()
@@ -200,6 +221,8 @@ def measure_process(payload: dict[str, Any]) -> dict[str, Any]:
         "machine": machine.between(before, after),
         "probe": probe,
         "peak_rss_mb": peak_rss_mb(),
+        "memory": usage.as_dict(),
+        "energy": spent,
         "boundary": job.boundary,
         "gpu": gpu_state,
         "wait_policy": session.info.get("wait_policy"),
@@ -223,10 +246,11 @@ def timed_fields(result: Measurement, cfg: ProtocolConfig) -> dict[str, Any]:
 def prepare_and_measure(payload: dict[str, Any]) -> dict[str, Any]:
     """A one-process job (`--quick`): no rounds to keep builds out of, so one process prepares and
     measures (the prepared state rides along under "prepared")."""
-    prepared = prepare_process(payload)
+    usage = memory.Usage(0)
+    prepared = prepare_process(payload, usage)
     if "skipped" in prepared:
         return prepared
-    return {**measure_process(payload), "prepared": prepared}
+    return {**measure_process(payload, usage), "prepared": prepared}
 
 
 def child_main(target: str, payload: dict[str, Any], conn) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import model_zoo
 from backends import registry
 from harness.measure.windows import MEANINGLESS_CI, STATISTIC, rel_halfwidth
-from harness.publish import tables
+from harness.publish import footprint, tables
 from harness.publish.tables import md_cell
 from harness.store.accuracy_records import index as accuracy_index
 from harness.store.accuracy_records import record_key
@@ -238,7 +238,7 @@ def to_csv(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None 
                      "p50_ms", "p90_ms", "ci_low_ms", "ci_high_ms", "p50_all_iterations_ms", "windows_set_aside",
                      "spread", "unstable", "parity_passed", "params", "gflops", "peak_share", "top1_measured",
                      "top1_reported", "relative", "relative_ci_low", "relative_ci_high", "reference",
-                     "reference_p50_ms", "message", "machine"])
+                     "reference_p50_ms", *footprint.CSV_HEADER, "message", "machine"])
     joined = accuracy_index(accuracy or [])
     for rec in records:
         j, s, p = rec["job"], rec.get("stats") or {}, rec.get("parity")
@@ -250,7 +250,8 @@ def to_csv(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None 
                          int(rec["unstable"]), "" if p is None else int(p["passed"]),
                          (rec.get("model_info") or {}).get("params", ""), s.get("gflops", ""), s.get("peak_share", ""),
                          _top1_csv(joined.get(record_key(rec))),
-                         _top1_csv(_spec_facts(j["model"])[2]), *_relative_csv(rec.get("relative")), rec["message"],
+                         _top1_csv(_spec_facts(j["model"])[2]), *_relative_csv(rec.get("relative")),
+                         *footprint.csv_fields(rec), rec["message"],
                          machine_of(rec.get("host") or {})])
     return out.getvalue()
 

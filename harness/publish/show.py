@@ -8,6 +8,7 @@ from backends.graph_rules import describe as describe_graph
 from harness.host.machine import peak_key
 from harness.measure.parity import describe as describe_parity
 from harness.measure.windows import MEANINGLESS_CI, rel_halfwidth
+from harness.publish import footprint
 from harness.store.job_key import key_label
 from harness.store.runs import reference_label
 
@@ -111,6 +112,7 @@ def job_lines(records: list[dict[str, Any]]) -> list[str]:
         cold = ", ".join(f"{k} {v:.2f}" for k, v in rec["cold_start"].items() if v is not None)
         rss = "" if rec.get("peak_rss_mb") is None else f" · peak RSS {rec['peak_rss_mb']:.0f} MB"
         lines.append(f"    cold start: {cold}{rss}")
+        lines.append(f"    {footprint.line(rec)}")
         if graph:
             lines.append(_graph_line(graph))
         lines += quantization_lines(rec)

@@ -97,6 +97,17 @@ SCHEMA: dict[str, Any] = {
             "type": "object", "required": ["source", "size", "sha256", "meaningful"],
             "description": "an int8 job's calibration inputs; meaningful false: random input, accuracy means nothing"}]},
         "peak_rss_mb": _NUM,
+        "memory": {"anyOf": [{"type": "null"}, {
+            "type": "object", "required": ["held_mb", "peak_mb", "method"],
+            "description": "resident memory the deployment holds (after open and one inference) and peaks at (during "
+                           "the timed inferences), above the process's baseline just before the backend opened it; "
+                           "the median over processes (`harness.host.memory`)",
+            "properties": {"held_mb": _NUM, "peak_mb": _NUM, "baseline_mb": _NUM, "model_mb": _NUM,
+                           "method": {"type": "string", "minLength": 1}}}]},
+        "energy": {"anyOf": [{"type": "null"}, {
+            "type": "object", "description": "energy per inference from a hardware counter, or why none was read",
+            "oneOf": [{"required": ["per_inference_mj", "source"], "properties": {"per_inference_mj": {"type": "number", "minimum": 0}}},
+                      {"required": ["missing"], "properties": {"missing": {"type": "string", "minLength": 1}}}]}]},
         "relative": {"anyOf": [{"type": "null"}, {
             "type": "object", "required": ["value", "ci_low", "ci_high", "pairs", "reference", "reference_p50_ms", "statistic"],
             "description": "the job's time over a pinned reference's, timed beside it window by window "

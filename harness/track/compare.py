@@ -73,6 +73,7 @@ class Comparison:
     different_machines: bool = False
     threshold: float = 0.05
     method: str = ""
+    memory_regressions: list[str] = field(default_factory=list)  # held or peak memory grew beyond its threshold
 
     @property
     def regressions(self) -> list[KeyResult]:
@@ -89,7 +90,9 @@ class Comparison:
         judge a job, else 1 on a regression, else 5 when a key stayed undecided, else 0 (README, "Exit codes")."""
         if self.broken or self.cannot_judge:
             return EXIT_BROKEN
-        return EXIT_REGRESSION if self.regressions else EXIT_UNDECIDED if self.undecided else 0
+        if self.regressions or self.memory_regressions:
+            return EXIT_REGRESSION
+        return EXIT_UNDECIDED if self.undecided else 0
 
     @property
     def failures(self) -> list[str]:
@@ -105,6 +108,8 @@ class Comparison:
             parts.append(f"{'' if self.broken else 'FAILED CLOSED: '}{len(self.cannot_judge)} job(s) the gate cannot "
                          "judge")
         parts.append(f"{len(self.regressions)} regression(s) over {len(self.rows)} compared jobs")
+        if self.memory_regressions:
+            parts.append(f"{len(self.memory_regressions)} memory regression(s)")
         if self.undecided:
             parts.append(f"{len(self.undecided)} undecided (CI straddles the threshold)")
         return "; ".join(parts)
@@ -234,9 +239,27 @@ def environment_differences(base: list[dict], cand: list[dict]) -> tuple[list[st
     return lines, machines
 
 
+MEMORY_THRESHOLD = 0.10  # a deployment holding (or peaking at) 10% more memory is a regression of its own
+MEMORY_FLOOR_MB = 2.0  # below this much growth a ratio of small figures is allocator noise, not a regression
+
+
+def memory_regression(a: dict[str, Any], b: dict[str, Any], threshold: float) -> str | None:
+    """One line when the candidate's memory above baseline (held, or peak) grew by more than `threshold` and
+    by more than `MEMORY_FLOOR_MB`; None when it did not, or when either side did not measure it."""
+    grown = []
+    for field_name in ("held_mb", "peak_mb"):
+        old, new = (a.get("memory") or {}).get(field_name), (b.get("memory") or {}).get(field_name)
+        if old is not None and new is not None and new - old > MEMORY_FLOOR_MB and new > old * (1 + threshold):
+            grown.append(f"{field_name.removesuffix('_mb')} {old:.1f} -> {new:.1f} MB ({new / max(old, 1e-9) - 1:+.0%})")
+    return f"{key_label(key_of(a))}: memory grew beyond {threshold:.0%}: {', '.join(grown)}" if grown else None
+
+
 def compare_runs(base: list[dict[str, Any]], cand: list[dict[str, Any]], threshold: float = 0.05,
-                 paired: list | None = None) -> Comparison:
-    """Key by key; `paired` (lockstep data, `harness.track.lockstep.Paired`) replaces run-vs-run statistics."""
+                 paired: list | None = None, memory_threshold: float = MEMORY_THRESHOLD) -> Comparison:
+    """Key by key; `paired` (lockstep data, `harness.track.lockstep.Paired`) replaces run-vs-run statistics.
+    Memory above baseline is compared too: growth beyond `memory_threshold` is a regression of its own."""
+    if not 0 < memory_threshold:
+        raise HarnessError(f"--memory-threshold must be a fraction above 0 (0.10 = 10%), not {memory_threshold}")
     if not 0 < threshold < 1:
         raise HarnessError(f"--threshold must be a fraction between 0 and 1 (0.05 = 5%), not {threshold}")
     if not base or not cand:
@@ -277,6 +300,9 @@ def compare_runs(base: list[dict[str, Any]], cand: list[dict[str, Any]], thresho
                                        f"{row.ci_low}-{row.ci_high})")
             continue
         result.rows.append(row)
+        grown = memory_regression(a, b, memory_threshold)
+        if grown:
+            result.memory_regressions.append(grown)
     if not result.rows:
         result.cannot_judge.insert(0, "no job was compared: the two runs have no measured job in common")
     how = ("lockstep: median of paired window ratios, 95% bootstrap CI over pairs, floor from the in-run A/A pairs"
@@ -347,6 +373,8 @@ def to_markdown(c: Comparison) -> str:
         lines += [f"**{c.headline()}**\n", *[f"- {item}" for item in c.failures], ""]
     if c.undecided:
         lines += [*[f"- {line}" for line in c.undecided_lines()], ""]
+    if c.memory_regressions:
+        lines += [*[f"- **MEMORY REGRESSION** {line}" for line in c.memory_regressions], ""]
     if c.different_machines:
         lines.append("**Different machines: these numbers are not comparable as a regression test.**\n")
     if c.environment:
