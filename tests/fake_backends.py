@@ -202,9 +202,33 @@ class Profiles(_Fake):
         return session
 
 
+class Allocates(_Fake):
+    """A deployment of known size: it holds 64 MB (or the number in `fake-held-mb` in the job's cache folder: a
+    file the measuring process reads now, where an environment variable would be the fork server's from its start)
+    from open on, and each inference allocates 16 MB more for a moment."""
+
+    name = "fake-alloc"
+
+    def open(self, model, job, ctx):
+        session = super().open(model, job, ctx)
+        planted = ctx.cache_dir / "fake-held-mb"
+        held = np.ones(int(float(planted.read_text() if planted.exists() else 64) * 2**20), dtype=np.uint8)  # resident
+        transient = 16 * 2**20
+        inner = session.run
+
+        def run() -> None:
+            scratch = np.ones(transient, dtype=np.uint8)
+            inner()
+            del scratch
+
+        session.run, session.info = run, {"held_bytes": int(held.size)}
+        session.close = lambda: held.fill(0)  # `held` lives as long as the session
+        return session
+
+
 ALL = {cls.name: f"tests.fake_backends:{cls.__name__}"
        for cls in (Sleeps, SleepsLonger, Segfaults, Hangs, HangsBeforeItsProcess, Raises, WrongOutputs, Missing, DeviceTimed, SlowIterations,
-                   NonFiniteInfo, Configured, Profiles)}
+                   NonFiniteInfo, Configured, Profiles, Allocates)}
 
 
 def register_all() -> None:
