@@ -27,7 +27,8 @@ LEGEND = ("speed-up = fp32 p50 / int8 p50 with its 95% CI (lockstep: the median 
           "ratios, `bench int8`, its ms columns the medians of those windows; separate: two records' quiet-window p50s "
           "and their CIs, conservative); Δ top-1 = int8 minus PyTorch fp32 on the same images, "
           "points, paired 95% CI (`bench accuracy -p int8`); ! = int8 failed parity (collapsed: top-1 agreement or "
-          "cosine below int8's tolerance)")
+          "cosine below int8's tolerance); size, memory = int8's artifact bytes and the memory its deployment holds "
+          "above the process's baseline, over fp32's")
 
 
 @dataclass
@@ -48,6 +49,8 @@ class Int8Row:
     int8_top1: float | None
     quantized: str  # what ran quantized, e.g. "44/44 compute ops"
     message: str = ""
+    size_ratio: float | None = None  # int8 artifact bytes / fp32's
+    held_ratio: float | None = None  # memory the int8 deployment holds above baseline / fp32's
 
     @property
     def label(self) -> str:
@@ -103,8 +106,15 @@ def rows(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = 
             job["model"], job["backend"], job["options"], fp32_ms, int8_ms, speedup, ci, method,
             rec["status"], bool(rec.get("parity")) and not rec["parity"]["passed"], bool(calibration.get("meaningful")),
             (acc or {}).get("paired"), 100 * acc["reference"]["top1"] if acc else None,
-            100 * acc["top1"] if acc else None, _quantized(rec) if rec["status"] == "ok" else "", rec["message"]))
+            100 * acc["top1"] if acc else None, _quantized(rec) if rec["status"] == "ok" else "", rec["message"],
+            _ratio(rec, base, lambda r: (r.get("artifact") or {}).get("bytes")),
+            _ratio(rec, base, lambda r: (r.get("memory") or {}).get("held_mb"))))
     return sorted(out, key=lambda r: (r.model, r.backend, r.options))
+
+
+def _ratio(int8: dict[str, Any], fp32: dict[str, Any], figure) -> float | None:
+    a, b = figure(int8), figure(fp32)
+    return a / b if a is not None and b else None
 
 
 def speedup_text(row: Int8Row) -> str:
@@ -124,14 +134,15 @@ def delta_text(row: Int8Row) -> str:
 
 def table(rows_: list[Int8Row]) -> tuple[list[str], list[list[str]]]:
     header = ["model", "backend", "fp32 ms", "int8 ms", "speed-up [95% CI]", "top-1 fp32 → int8", "Δ top-1 pt [95% CI]",
-              "quantized ops", "calibration"]
+              "quantized ops", "calibration", "size, memory int8/fp32"]
     body = []
     for r in rows_:
         top1 = f"{r.fp32_top1:.1f} → {r.int8_top1:.1f}" if r.fp32_top1 is not None and r.int8_top1 is not None else "—"
         body.append([r.model, r.label, "—" if r.fp32_ms is None else f"{r.fp32_ms:.2f}",
                      ("—" if r.int8_ms is None else f"{r.int8_ms:.2f}") + ("!" if r.parity_failed else ""),
                      speedup_text(r), top1, delta_text(r), r.quantized or "—",
-                     "images" if r.calibrated else "random (latency only)"])
+                     "images" if r.calibrated else "random (latency only)",
+                     " / ".join("—" if x is None else f"{x:.2f}" for x in (r.size_ratio, r.held_ratio))])
     return header, body
 
 

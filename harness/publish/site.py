@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.publish import int8, profile
+from harness.publish import footprint, int8, profile
 from harness.publish.leaderboard import LEGEND, Cell, Row, build, markdown, relative_legend
 from harness.publish.plots import draw_all, draw_int8, slug
 from harness.store.accuracy_records import record_path
@@ -107,12 +107,22 @@ def int8_html(rows: list[int8.Int8Row], plots: dict[str, list[str]], records: li
     """The int8-beside-fp32 section (nothing when no int8 record has an fp32 partner)."""
     if not rows:
         return ""
-    header, body = int8.table(rows)
+    figures = "\n".join(_figure(files, f"fp32 → int8, {b}") for b, files in plots.items())
+    return (_table_html("int8 beside fp32", f"{int8.LEGEND}. CPU: {int8.isa_line(records)}.", *int8.table(rows))
+            + f"\n{figures}")
+
+
+def footprint_html(records: list[dict[str, Any]]) -> str:
+    """The size-and-memory section beside the latency table (nothing without a measured job)."""
+    header, body = footprint.table(records)
+    return _table_html("Size and memory", f"{footprint.LEGEND}.", header, body) if body else ""
+
+
+def _table_html(title: str, legend: str, header: list[str], body: list[list[str]]) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     lines = "\n".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in line) + "</tr>" for line in body)
-    figures = "\n".join(_figure(files, f"fp32 → int8, {b}") for b, files in plots.items())
-    return (f'<h2>int8 beside fp32</h2>\n<p>{esc(int8.LEGEND)}.</p><p>CPU: {esc(int8.isa_line(records))}.</p>\n<table class="board"><thead><tr>{head}</tr></thead>'
-            f"<tbody>\n{lines}\n</tbody></table>\n{figures}")
+    return (f'<h2>{esc(title)}</h2>\n<p>{esc(legend)}</p>\n<table class="board"><thead><tr>{head}</tr></thead>'
+            f"<tbody>\n{lines}\n</tbody></table>")
 
 
 def render(columns: list[str], rows: list[Row], plots: dict[str, list[str]], hosts: list[str], runs: list[str],
@@ -190,7 +200,7 @@ def write_site(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], fo
         quantized = int8.rows(records, accuracy)
         int8_plots = draw_int8(quantized, _reported(rows), staging / "plots", _plot_machine(records))
         extra = int8_html(quantized, {b: [str(p.relative_to(staging)) for p in files] for b, files in int8_plots.items()},
-                          records)
+                          records) + footprint_html(records)
         for rec in profiles or []:
             atomic_write_text(staging / "profiles" / f"{rec['job_id']}.html", profile.html_page(rec))
             atomic_write_text(staging / "profiles" / f"{rec['job_id']}.json", json.dumps(rec, indent=1))
@@ -212,5 +222,6 @@ def write_markdown(records: list[dict[str, Any]], accuracy: list[dict[str, Any]]
     legend = relative_legend(records) if figure == "relative" else LEGEND
     table_columns, table_rows = build(records, accuracy, figure) if figure != "ms" else (columns, rows)
     atomic_write_text(path, markdown(table_columns, table_rows, embedded, legend) + int8.markdown(
-        quantized, {b: str(files[0].relative_to(path.parent)) for b, files in int8_plots.items()}, records))
+        quantized, {b: str(files[0].relative_to(path.parent)) for b, files in int8_plots.items()}, records)
+        + footprint.markdown(records))
     return path
