@@ -120,7 +120,7 @@ sweep() {  # sweep NAME PRECISIONS BACKENDS...
     seconds=$(( $(left) - 75 ))  # the report, show and leaderboard need about a minute
     if (( seconds < 20 )); then say "-- sweep $name not started: the budget is spent"; FAILED+=("sweep $name (no time)"); return; fi
     RUNS+=("$WORK/$name")
-    step "sweep $name" measured_or_no_gpu timeout "$seconds" "$PY" -m harness.cli run --quick --device cuda --wait-quiet 0 \
+    step "sweep $name" measured_or_no_gpu timeout "$seconds" "$PY" -m harness.cli run --preset quick --device cuda --wait-quiet 0 \
         --format md --out "$WORK/$name" "${models[@]}" "${args[@]}"
 }
 sweep eager "fp32 fp16" torch torch-cudagraph onnxruntime-cuda onnxruntime-trt tensorrt

@@ -2,7 +2,7 @@
 
 Runs `bench ab` once per condition over the same keys: A/A (both sides identical), and a
 candidate made N% slower by `benchmarks/slowdown_plugin.py`, loaded on the candidate side only through
-`--candidate-env ONEBENCH_PLUGINS=...`. Prints per key the ratio, its CI, the floor and the verdict, and per
+`--candidate env.ONEBENCH_PLUGINS=...`. Prints per key the ratio, its CI, the floor and the verdict, and per
 condition how many keys were flagged, how many stayed undecided, and how long it took.
 
     python benchmarks/lockstep_gate.py [-m mobileone_s0 -m ...] [-b onnxruntime -b openvino] [--pairs 20]
