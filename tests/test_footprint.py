@@ -119,7 +119,7 @@ def test_every_record_of_a_quick_sweep_says_its_size_memory_and_time_to_first_re
     recs = {(r["job"]["backend"], r["job"]["precision"]): r
             for r in (json.loads(p.read_text()) for p in (tmp_path / "run" / "records").glob("*.json"))}
     assert len(recs) == 4 and "size and memory" in done.stdout
-    for (backend, precision), rec in recs.items():
+    for rec in recs.values():
         assert rec["artifact"]["bytes"] > 0 and rec["memory"]["held_mb"] > 0 and rec["memory"]["peak_mb"] >= rec["memory"]["held_mb"]
         assert "VmRSS" in rec["memory"]["method"] and footprint.load_s(rec) > 0
         assert rec["cold_start"]["first_inference_ms"] > 0 and (rec["energy"].get("missing") or rec["energy"].get("source"))

@@ -62,7 +62,7 @@ def compare(
     if interleave:
         raise HarnessError("bench compare --interleave is now bench ab (the same options; sides as --candidate "
                            "python=... / weights=... / env.NAME=...); bench compare compares stored runs")
-    fmt, output = _report_target(fmt, output, markdown, json_out)
+    fmt, output = _report_target("compare", fmt, output, markdown, json_out)
     if not runs or len(runs) != 2:
         raise HarnessError("bench compare takes two runs: BASELINE CANDIDATE (to measure both now: bench ab)")
     folders = [find_run(r, RESULTS, say=note) for r in runs]
@@ -97,7 +97,7 @@ def ab(
     from harness.store.runs import default_cache_dir, default_index, new_run_dir
     from harness.track.lockstep import Pairing, parse_side, run_lockstep
 
-    fmt, output = _report_target(fmt, output)
+    fmt, output = _report_target("ab", fmt, output)
     pairing = Pairing(pairs, window_ms / 1e3, decisive_budget(threshold, key_budget_s, budget_s)).checked()
     jobs = planned(Selection(model, backend, precision, threads=resolve_threads(threads)))
     sides = (parse_side("baseline", baseline), parse_side("candidate", candidate))
@@ -114,13 +114,13 @@ def ab(
     _report(base, cand, threshold, paired, fmt, output)
 
 
-def _report_target(fmt: Fmt, output: Path | None, markdown: Path | None = None,
+def _report_target(command: str, fmt: Fmt, output: Path | None, markdown: Path | None = None,
                    json_out: Path | None = None) -> tuple[Fmt, Path | None]:
     """`--format` and `--output` of a comparison, checked before any work (the old `--markdown F` / `--json F`
     of one release mean `--format md|json --output F`)."""
     from harness.store.runs import check_output
 
-    fmt.check("compare", Fmt.rich, Fmt.md, Fmt.json)
+    fmt.check(command, Fmt.rich, Fmt.md, Fmt.json)
     for old, path, kind in (("--markdown", markdown, Fmt.md), ("--json", json_out, Fmt.json)):
         if path:
             if output:

@@ -150,7 +150,7 @@ def prepare_process(payload: dict[str, Any], usage: memory.Usage | None = None) 
     """
     job, info, reference, session, build_s = open_job(payload, parity=True, usage=usage)
     if isinstance(session, SkipJob):
-        return {"skipped": session.reason, "artifact": session.artifact, "backend_info": session.info,
+        return {"skipped": session.reason, "artifact": sized(session.artifact), "backend_info": session.info,
                 "model_info": info, "cold_start": {"build_s": build_s, **session.cold}}
     t0 = time.perf_counter()
     session.run()
@@ -159,10 +159,14 @@ def prepare_process(payload: dict[str, Any], usage: memory.Usage | None = None) 
         usage.opened()
     parity = reference.check(session, job.precision)
     session.close()
-    artifact = {**session.artifact, "bytes": memory.artifact_bytes(session.artifact.get("path"))}
-    return {"parity": parity, "artifact": artifact, "backend_info": session.info, "model_info": info,
+    return {"parity": parity, "artifact": sized(session.artifact), "backend_info": session.info, "model_info": info,
             "cold_start": {"build_s": build_s, **session.cold, "first_inference_ms": first_ms},
             "libraries": library_versions()}
+
+
+def sized(artifact: dict[str, Any]) -> dict[str, Any]:
+    """The artifact block with its bytes on disk (what the runtime loads; None without a file)."""
+    return {**artifact, "bytes": memory.artifact_bytes(artifact.get("path"))} if artifact else artifact
 
 
 def build_artifact(payload: dict[str, Any]) -> dict[str, Any]:
@@ -287,22 +291,27 @@ def serve(commands: IO[str], replies: IO[str]) -> None:
         name = payload["job"]["backend"]
         if name in registry.names():  # this side's own registry: a plugin may wrap a backend on one side only
             payload = {**payload, "backend_ref": registry.ref(name)}
-        state["before"] = machine.snapshot()
-        job, info, reference, session, build_s = open_job({**payload, "passive_wait": True}, parity=payload["parity"])
+        state["before"], state["memory"] = machine.snapshot(), memory.Usage(0)
+        job, info, reference, session, build_s = open_job({**payload, "passive_wait": True}, parity=payload["parity"],
+                                                          usage=state["memory"])
         if isinstance(session, SkipJob):
             return None, {"skipped": session.reason}
         state["session"] = session
         cfg = ProtocolConfig.from_dict(payload["protocol"])
         step = boundary_timer(session, job) or paired.host_timed(session.run)
         warm_up(step, cfg)
+        state["memory"].opened()
         parity = reference.check(session, job.precision) if reference is not None else None
-        return step, {"parity": parity, "artifact": session.artifact, "backend_info": session.info, "model_info": info,
+        state["memory"].timing()  # the windows to come: their peak
+        return step, {"parity": parity, "artifact": sized(session.artifact), "backend_info": session.info, "model_info": info,
                       "cold_start": {"build_s": build_s, **session.cold}, "libraries": library_versions(),
                       "wait_policy": session.info.get("wait_policy")}
 
     def finish() -> dict[str, Any]:
+        state["memory"].timed()
         state["session"].close()
-        return {"machine": machine.between(state["before"], machine.snapshot()), "peak_rss_mb": peak_rss_mb()}
+        return {"machine": machine.between(state["before"], machine.snapshot()), "peak_rss_mb": peak_rss_mb(),
+                "memory": state["memory"].as_dict()}
 
     paired.serve(commands, replies, open_side, finish)
 

@@ -181,6 +181,7 @@ def lockstep_pair(jobs: tuple[Job, Job], cfg: ProtocolConfig, sides: tuple[Side,
         processes.append({
             "samples_ns": flat, "warmup_ns": [], "warmup_converged": True, "stop_reason": "lockstep",
             "summary": summarize(flat).as_dict(), "machine": ends[s].get("machine", {}), "peak_rss_mb": ends[s].get("peak_rss_mb"),
+            "memory": ends[s].get("memory"),
             "windows": windows.of_windows(samples[s]),
             "wait_policy": residents[s].ready.get("wait_policy"),
             "lockstep": {"pairs": len(medians[s]), "window_s": window_s},
