@@ -91,21 +91,26 @@ def test_site_in_headless_chromium(results: Path, tmp_path: Path) -> None:
     records = [json.loads(p.read_text()) for p in (results / "results/runs").glob("*/records/*.json")]
     with open_page(index) as visit:
         page = visit.page
-        names = lambda: [td.inner_text() for td in page.query_selector_all("table.board tbody td.model")]  # noqa: E731
+        names = lambda: [td.inner_text() for td in page.query_selector_all("#leaderboard tbody td.model")]  # noqa: E731
         assert sorted(names()) == sorted({r["job"]["model"] for r in records})  # one row per model, hostile one as text
         assert page.evaluate("window.pwned") is None
-        page.click("table.board th:nth-child(1)")
+        page.click("#leaderboard th:nth-child(1)")
         assert names() == sorted(names())
-        page.click("table.board th:nth-child(1)")
+        page.click("#leaderboard th:nth-child(1)")
         assert names() == sorted(names(), reverse=True)
-        headers = [th.inner_text() for th in page.query_selector_all("table.board th")]
+        headers = [th.inner_text() for th in page.query_selector_all("#leaderboard th")]
         ort = next(i for i, h in enumerate(headers) if h.startswith("onnxruntime")) + 1
-        page.click(f"table.board th:nth-child({ort})")
-        p50 = [float(td.get_attribute("data-sort")) for td in page.query_selector_all(f"tbody td:nth-child({ort})")]
+        page.click(f"#leaderboard th:nth-child({ort})")
+        p50 = [float(td.get_attribute("data-sort")) for td in page.query_selector_all(f"#leaderboard tbody td:nth-child({ort})")]
         assert p50 == sorted(p50) and len(p50) == 3
-        page.click(f"table.board th:nth-child({ort})")
-        assert [float(td.get_attribute("data-sort")) for td in page.query_selector_all(f"tbody td:nth-child({ort})")] \
+        page.click(f"#leaderboard th:nth-child({ort})")
+        assert [float(td.get_attribute("data-sort")) for td in page.query_selector_all(f"#leaderboard tbody td:nth-child({ort})")] \
             == sorted(p50, reverse=True)
+        sizes = page.query_selector_all("table.board")[-1]  # the size-and-memory table sorts within itself
+        assert sizes.query_selector("th").inner_text() == "model" and "held MB" in sizes.inner_text()
+        sizes.query_selector("th:nth-child(2)").click()
+        backends = [td.inner_text() for td in sizes.query_selector_all("tbody td:nth-child(2)")]
+        assert len(backends) > 1 and backends == sorted(backends)
         images = page.query_selector_all("figure img")
         assert images and all(page.evaluate("(img) => img.naturalWidth > 0", img) for img in images)
         link = page.query_selector("a[href^='records/colours/']").get_attribute("href")

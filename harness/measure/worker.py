@@ -128,7 +128,8 @@ def open_job(payload: dict[str, Any], parity: bool,
     ctx = OpenContext(Path(payload["cache_dir"]), state_sha256(model) if prepared else weights_sha,
                       input_tensor(job, TIMING_SEED), passive_wait=bool(payload.get("passive_wait")), calibration=calib)
     backend = registry.load(payload["backend_ref"])
-    if usage is not None:
+    if usage is not None:  # the runtime imported first: its code is the process's, not the deployment's
+        imported(getattr(backend, "preload", ()) + tuple(p.replace("-", "_") for p in getattr(backend, "packages", ())))
         usage.baseline, usage.model = memory.baseline_bytes(), memory.model_bytes(model)
     try:
         session = backend.open(model, job.spec(), ctx)
@@ -162,6 +163,15 @@ def prepare_process(payload: dict[str, Any], usage: memory.Usage | None = None) 
     return {"parity": parity, "artifact": sized(session.artifact), "backend_info": session.info, "model_info": info,
             "cold_start": {"build_s": build_s, **session.cold, "first_inference_ms": first_ms},
             "libraries": library_versions()}
+
+
+def imported(modules: tuple[str, ...]) -> None:
+    """Import what a backend's `open` would (a missing one is the backend's to report when it opens)."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - ImportError, or a runtime that fails on import: open() says why
+            pass
 
 
 def sized(artifact: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,8 @@ figure{display:inline-block;margin:1rem}figure img{max-width:640px;border:1px so
 """
 
 SCRIPT = """
-document.querySelectorAll("table.board th").forEach(function (th, col) {
+document.querySelectorAll("table.board").forEach(function (sortable) {
+ sortable.querySelectorAll("th").forEach(function (th, col) {  // col: the column within its own table
   th.addEventListener("click", function () {
     var table = th.closest("table"), body = table.tBodies[0];
     var asc = th.getAttribute("aria-sort") !== "ascending";
@@ -50,6 +51,7 @@ document.querySelectorAll("table.board th").forEach(function (th, col) {
     });
     rows.forEach(function (r) { body.appendChild(r); });
   });
+ });
 });
 """
 
@@ -120,7 +122,7 @@ def footprint_html(records: list[dict[str, Any]]) -> str:
 
 def _table_html(title: str, legend: str, header: list[str], body: list[list[str]]) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
-    lines = "\n".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in line) + "</tr>" for line in body)
+    lines = "\n".join("<tr>" + "".join(f'<td data-sort="{esc(c)}">{esc(c)}</td>' for c in line) + "</tr>" for line in body)
     return (f'<h2>{esc(title)}</h2>\n<p>{esc(legend)}</p>\n<table class="board"><thead><tr>{head}</tr></thead>'
             f"<tbody>\n{lines}\n</tbody></table>")
 
@@ -138,7 +140,7 @@ def render(columns: list[str], rows: list[Row], plots: dict[str, list[str]], hos
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
 <body><h1>onebench leaderboard</h1>
 <p>{esc(LEGEND)}. Click a column to sort. Reparameterizable models (fused) are highlighted.</p>
-<table class="board"><thead><tr>{head}</tr></thead>
+<table class="board" id="leaderboard"><thead><tr>{head}</tr></thead>
 <tbody>
 {body}
 </tbody></table>
