@@ -175,8 +175,10 @@ def test_the_repair_study_runs_end_to_end_with_one_command(tmp_path: Path) -> No
     assert "training mobileone_s0 on 898 digits at 32x32" in done.stdout
     page = (tmp_path / "study" / "int8-repairs.md").read_text()
     rows = [line for line in page.splitlines() if line.startswith("| mobileone_s0 | onnxruntime |")]
+    labels = [r.split("|")[3].strip() for r in rows]
     fixed = ["none", "equalize", "equalize + float 2 layers", "float 2 layers"]
-    assert [r for r in (r.split("|")[3].strip() for r in rows) if r in fixed] == fixed  # and the budget's row, if met
+    assert set(fixed) <= set(labels) and len(labels) <= len(fixed) + 1  # and the budget's row when it met it
+    # (as "none" or "float k layers": a CI run's 3-epoch S0 met 1 pt with nothing float)
     assert "- budget 1 pt, mobileone_s0 · onnxruntime: " in page  # what the search chose, or that nothing met it
     assert all("lockstep" in r for r in rows) and "- mobileone_s0 on onnxruntime: " in page
     worst = next(line for line in page.splitlines() if line.startswith("- worst layers on onnxruntime")).split(": ")[1]

@@ -2,6 +2,6 @@
 
 import sys
 
-from harness.cli import app
+from harness.cli import main
 
-sys.exit(app())
+sys.exit(main())
