@@ -57,17 +57,21 @@ def _rapl(root: Path = POWERCAP) -> tuple[Counter | None, str]:
 
 
 def _nvml(index: int = 0) -> tuple[Counter | None, str]:
-    try:
-        import pynvml
+    import importlib.util
 
-        pynvml.nvmlInit()
-        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-        pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
-    except ImportError:
-        return None, "no GPU energy counter: nvidia-ml-py is not installed (pip install 'onebench[gpu]')"
-    except Exception as exc:  # noqa: BLE001 - NVML's errors (no driver, not supported before Volta) are the reason
+    from harness.host.gpu import _nvml as nvml_module  # the one NVML initialization
+
+    nvml = nvml_module()
+    if nvml is None:
+        if importlib.util.find_spec("pynvml") is None:
+            return None, "no GPU energy counter: nvidia-ml-py is not installed (pip install 'onebench[gpu]')"
+        return None, "no GPU energy counter: NVML did not start (no NVIDIA driver or GPU)"
+    try:
+        handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+    except Exception as exc:  # noqa: BLE001 - NVML's errors (not supported before Volta) are the reason
         return None, f"NVML has no energy counter here ({type(exc).__name__}: {str(exc)[:120]})"
-    return Counter("NVML nvmlDeviceGetTotalEnergyConsumption", lambda: pynvml.nvmlDeviceGetTotalEnergyConsumption(handle) / 1e3), ""
+    return Counter("NVML nvmlDeviceGetTotalEnergyConsumption", lambda: nvml.nvmlDeviceGetTotalEnergyConsumption(handle) / 1e3), ""
 
 
 def counter(device: str) -> tuple[Counter | None, str]:
