@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     for run in args.runs:
         if (run / "records").is_dir():
-            records += load_run(run)
+            records += [rec.as_document() for rec in load_run(run)]  # this report reads the JSON documents
         else:
             print(f"gpu_check_report: {run} holds no records/ folder (did this sweep start?)", file=sys.stderr)
     gpu_visible = torch.cuda.is_available()

@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 from harness.evaluate import digits, proxy  # noqa: E402
 from harness.listing.backends import int8_cpu_backends  # noqa: E402
 from harness.publish import int8, repairs  # noqa: E402
-from harness.store import accuracy_records, records  # noqa: E402
+from harness.store import accuracy_records  # noqa: E402
+from harness.store.record import load_record  # noqa: E402
 from harness.store.runs import default_cache_dir  # noqa: E402
 
 MOBILEONE = "mobileone_s0"
@@ -132,7 +133,7 @@ def main() -> int:
                          "--pairs", str(args.pairs), "--out", str(folder), *common, *arguments, cwd=out, allowed=(0, 3))
             if done.returncode == 3:
                 print(done.stderr.strip().splitlines()[-1], flush=True)
-    timed = [records.read_record(p) for p in sorted((out / "runs").glob("*/*/records/*.json"))]
+    timed = [load_record(p) for p in sorted((out / "runs").glob("*/*/records/*.json"))]
     rows = int8.rows(timed, accuracy_records.load_all(out / "results"))
     plots = repairs.draw_study(rows, out / "plots", where=f"digits at {args.input_size}px")
     page = out / "int8-repairs.md"

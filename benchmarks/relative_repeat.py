@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("b", type=Path)
     parser.add_argument("--within", type=float, default=0.03)
     args = parser.parse_args()
-    out = agreement(load_run(args.a), load_run(args.b), args.within)
+    out = agreement(*([r.as_document() for r in load_run(run)] for run in (args.a, args.b)), args.within)
     for label, rel, ms, ref, name in sorted(out["rows"], key=lambda r: -abs(r[1])):
         print(f"{label:60s} relative {rel:+6.1%}  ms {ms:+6.1%}  reference {name} {ref:+6.1%}")
     print(f"{out['jobs']} jobs: relative within {args.within:.0%} on {out['relative_within']} "

@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.measure import windows  # noqa: E402
 from harness.store import runs as store
-from harness.store.job_key import key_of  # noqa: E402
 
 Stat = Callable[[list[np.ndarray]], float]
 
@@ -68,7 +67,7 @@ def main() -> None:
     parser.add_argument("--limit", type=float, default=0.03)
     parser.add_argument("--split", action="store_true", help="one run: its processes' first half against the second")
     args = parser.parse_args()
-    runs = [{key_of(r["job"]): r for r in store.load_run(f) if r["status"] == "ok"} for f in args.runs]
+    runs = [{r.key: r.as_document() for r in store.load_run(f) if r.ok} for f in args.runs]
     keys = sorted(set.intersection(*(set(r) for r in runs)), key=str)
     samples = [{k: [np.asarray(p["samples_ns"], float) for p in run[k]["processes"]] for k in keys} for run in runs]
     if args.split:

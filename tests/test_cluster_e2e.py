@@ -200,8 +200,17 @@ def test_a_node_killed_mid_job_loses_no_finished_record(lab, tmp_path: Path) -> 
     jobs += plan([MODEL], ["fake-sleep"], ["fp32"], [1, 2, 3, 4, 5, 6], threads=1, input_sizes={MODEL: 64})
     slow = preset("default", repeats=3, max_repeats=3, min_s=0.5, max_s=1.0, warmup_s=0.01, warmup_max_s=0.2,
                   min_iters=6, probe=False)
-    warm = _launcher(cluster, ["machine=node-c"])  # node-c's Ray worker and fork server up before the sweep: on a
-    try:  # busy machine (a CI run beside a one-core hog) node-b once took every step before node-c had started one
+    # node-c's Ray worker and its fork server up before the sweep: on a busy machine (a CI run beside a one-core hog)
+    # node-c's first step took more than two minutes to start. Ray keeps a worker per job (driver), so the warm-up
+    # and the sweep share this process's one connection: a launcher that connected itself would end the job
+    # (and node-c's warm worker) when it closed.
+    import ray
+
+    from harness.cluster.launcher import START_BUDGET_S, connect
+
+    own = connect(cluster.address)
+    warm = _launcher(cluster, ["machine=node-c"])
+    try:
         run_sweep(jobs[1:2], FAST, tmp_path / "warm", stores=Stores(cache_dir=folder / "cache"), launcher=warm)
     finally:
         warm.close()
@@ -214,7 +223,7 @@ def test_a_node_killed_mid_job_loses_no_finished_record(lab, tmp_path: Path) -> 
         sweep = threading.Thread(target=lambda: result.append(run_sweep(jobs, slow, tmp_path / "run", stores=Stores(cache_dir=folder / "cache"), launcher=launcher, say=said.append)))
         sweep.start()
         node_c_id = node_c.node_id
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + START_BUDGET_S  # what the launcher itself allows a node to start a step
         while time.monotonic() < deadline and not any(n == node_c_id for n, *_ in launcher.spans):
             time.sleep(0.2)  # node-c has finished a step: the next one it takes is mid-job
         assert any(n == node_c_id for n, *_ in launcher.spans), "node-c never took a step"
@@ -222,6 +231,8 @@ def test_a_node_killed_mid_job_loses_no_finished_record(lab, tmp_path: Path) -> 
         sweep.join(240)
     finally:
         launcher.close()
+        if own:
+            ray.shutdown()
     recs = result[0]
     assert all(r["status"] == "ok" for r in recs), [r["message"] for r in recs]
     assert {r["host"]["machine"] for r in recs} == {"node-b"}  # what node-c had started was measured again on node-b

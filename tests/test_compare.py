@@ -11,14 +11,23 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.errors import HarnessError
+from harness.store.record import Record
 from harness.store.records import write_record
 from harness.track.compare import bootstrap_ratio, compare_records, compare_runs, gate_verdict
 from tests.synthetic import process_samples, record
 
 
+def _compare_records(base: dict, cand: dict, threshold: float):
+    return compare_records(Record.of(base), Record.of(cand), threshold)
+
+
+def _bootstrap_ratio(base: dict, cand: dict, seed: int = 0):
+    return bootstrap_ratio(Record.of(base), Record.of(cand), seed)
+
+
 def test_same_distribution_is_not_flagged_over_many_trials() -> None:
     rng = np.random.default_rng(0)
-    flagged = sum(compare_records(record(process_samples(rng, 3e6)), record(process_samples(rng, 3e6)), 0.05).regression
+    flagged = sum(_compare_records(record(process_samples(rng, 3e6)), record(process_samples(rng, 3e6)), 0.05).regression
                   for _ in range(100))
     assert flagged == 0
 
@@ -26,7 +35,7 @@ def test_same_distribution_is_not_flagged_over_many_trials() -> None:
 @pytest.mark.parametrize("shift, min_rate", [(0.10, 0.95), (0.20, 1.0)])
 def test_a_real_slowdown_is_flagged(shift: float, min_rate: float) -> None:
     rng = np.random.default_rng(1)
-    results = [compare_records(record(process_samples(rng, 3e6)), record(process_samples(rng, 3e6 * (1 + shift))), 0.05)
+    results = [_compare_records(record(process_samples(rng, 3e6)), record(process_samples(rng, 3e6 * (1 + shift))), 0.05)
                for _ in range(60)]
     assert sum(r.regression for r in results) / 60 >= min_rate
     assert all(r.ratio > 1 for r in results)
@@ -34,20 +43,20 @@ def test_a_real_slowdown_is_flagged(shift: float, min_rate: float) -> None:
 
 def test_faster_and_same_verdicts() -> None:
     rng = np.random.default_rng(2)
-    assert compare_records(record(process_samples(rng, 3e6)), record(process_samples(rng, 2.5e6)), 0.05).verdict == "faster"
-    assert compare_records(record(process_samples(rng, 3e6, process_sd=0.002)),
+    assert _compare_records(record(process_samples(rng, 3e6)), record(process_samples(rng, 2.5e6)), 0.05).verdict == "faster"
+    assert _compare_records(record(process_samples(rng, 3e6, process_sd=0.002)),
                            record(process_samples(rng, 3e6, process_sd=0.002)), 0.05).verdict == "same"
 
 
 def test_an_unstable_mark_does_not_silence_a_clear_regression() -> None:
     rng = np.random.default_rng(3)
-    result = compare_records(record(process_samples(rng, 3e6)), record(process_samples(rng, 3.6e6), unstable=True), 0.05)
+    result = _compare_records(record(process_samples(rng, 3e6)), record(process_samples(rng, 3.6e6), unstable=True), 0.05)
     assert result.regression and result.unstable and result.ci_low > 1.1
 
 
 def test_a_ci_that_straddles_the_threshold_is_noisy_never_same() -> None:
     rng = np.random.default_rng(9)
-    wide = compare_records(record(process_samples(rng, 3e6, process_sd=0.06)),
+    wide = _compare_records(record(process_samples(rng, 3e6, process_sd=0.06)),
                            record(process_samples(rng, 3.09e6, process_sd=0.06)), 0.05)
     assert wide.verdict == "noisy" and not wide.regression and "straddles" in wide.why
     assert gate_verdict(1.03, 1.07, 0.05, 0.01) == ("slower", "")  # a 5% slowdown is not ruled out
@@ -59,7 +68,7 @@ def test_a_ci_that_straddles_the_threshold_is_noisy_never_same() -> None:
 def test_slower_because_the_machine_slowed_is_noisy() -> None:
     """The candidate run's machine probe was 15% slower: the job's 15% is the machine's, not the code's."""
     rng = np.random.default_rng(8)
-    result = compare_records(record(process_samples(rng, 3e6)), record(process_samples(rng, 3.45e6), probe_ns=3.0e6), 0.05)
+    result = _compare_records(record(process_samples(rng, 3e6)), record(process_samples(rng, 3.45e6), probe_ns=3.0e6), 0.05)
     assert result.verdict == "noisy" and not result.regression and "machine" in result.why
     assert result.probe_ratio == pytest.approx(3.0 / 2.6)
 
@@ -70,12 +79,12 @@ def test_one_slow_process_does_not_make_a_regression() -> None:
     base = process_samples(rng, 3e6)
     cand = process_samples(rng, 3e6)
     cand[1] = cand[1] * 1.6
-    assert not compare_records(record(base), record(cand), 0.05).regression
+    assert not _compare_records(record(base), record(cand), 0.05).regression
 
 
 def test_bootstrap_ci_covers_the_true_ratio() -> None:
     rng = np.random.default_rng(5)
-    cis = [bootstrap_ratio(record(process_samples(rng, 1e6, n=600)), record(process_samples(rng, 1.1e6, n=600)), seed=i)
+    cis = [_bootstrap_ratio(record(process_samples(rng, 1e6, n=600)), record(process_samples(rng, 1.1e6, n=600)), seed=i)
            for i in range(100)]
     assert sum(lo <= 1.1 <= hi for lo, hi in cis) >= 85  # a percentile bootstrap over 3 processes under-covers a little
     assert all(lo > 1.0 for lo, _ in cis)

@@ -203,7 +203,7 @@ def test_the_int8_table_pairs_each_int8_record_with_its_fp32_partner(tmp_path: P
     assert rows[0].quantized == "3/4" and not rows[0].calibrated and rows[0].delta is None
     text = int8.markdown(rows, records=[fp32, quantized])
     assert "random (latency only)" in text and "not measured" in text
-    quantized["speedup"] = {"ratio": 2.0, "ci_low": 1.9, "ci_high": 2.1, "pairs": 20, "method": "lockstep"}
+    quantized = quantized.revised(speedup={"ratio": 2.0, "ci_low": 1.9, "ci_high": 2.1, "pairs": 20, "method": "lockstep"})
     assert int8.speedup_text(int8.rows([fp32, quantized])[0]) == "2.00× [1.90, 2.10] lockstep"
 
 

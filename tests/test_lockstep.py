@@ -117,6 +117,7 @@ def test_a_key_that_never_decides_stops_at_its_budget(tmp_path: Path, monkeypatc
 def test_a_lockstep_rows_milliseconds_divide_to_its_printed_ratio() -> None:
     """The row's ratio is the median of paired ratios; its ms columns must say the same thing (the old
     columns were each side's own median window, which need not divide to it)."""
+    from harness.store.record import Record
     from harness.track.compare import compare_paired
     from tests.synthetic import record
 
@@ -125,7 +126,7 @@ def test_a_lockstep_rows_milliseconds_divide_to_its_printed_ratio() -> None:
     paired = Paired(("k",), [w * 1e6 for w in base_w], [w * 1e6 for w in cand_w], [])
     rng = np.random.default_rng(0)
     base, cand = record([rng.normal(5e6, 1e4, 40)]), record([rng.normal(5e6, 1e4, 40)])
-    row = compare_paired(base, cand, paired, 0.05)
+    row = compare_paired(Record.of(base), Record.of(cand), paired, 0.05)
     assert row.ratio == pytest.approx(31 / 30)
     assert row.candidate_p50_ms / row.baseline_p50_ms == pytest.approx(row.ratio)
     assert row.baseline_p50_ms == pytest.approx(30.0)

@@ -19,6 +19,7 @@ from harness.measure.runner import run_sweep
 from harness.measure.stats import MIN_CI_SAMPLES
 from harness.measure.worker import timed_fields
 from harness.store import records
+from harness.store.record import load_record
 
 MODEL = "timm:test_byobnet"
 DEFAULT = preset("default")
@@ -66,7 +67,7 @@ def test_a_job_slower_than_the_timing_window_gets_valid_records(tmp_path: Path, 
         assert len(sizes) == MIN_PAIRS or sum(sizes[:-1]) < cfg.min_iters
     assert slow["relative"]["pairs"] == sum(len(p["windows"]) for p in slow["processes"])
     for f in (tmp_path / "run" / "records").iterdir():
-        records.read_record(f)
+        load_record(f)
     if cfg.min_iters >= MIN_CI_SAMPLES:
         assert all(p["summary"]["ci_low"] is not None for p in slow["processes"])
 
@@ -81,7 +82,7 @@ def test_an_invalid_record_costs_its_job_not_the_sweep(tmp_path: Path) -> None:
     assert recs["fake-sleep"]["status"] == "ok"
     assert len(list((tmp_path / "run" / "records").iterdir())) == 2
     for f in (tmp_path / "run" / "records").iterdir():
-        records.read_record(f)
+        load_record(f)
 
 
 def test_bench_run_exits_4_on_its_own_invalid_record_and_keeps_the_others(tmp_path: Path, monkeypatch) -> None:
@@ -104,7 +105,7 @@ def test_nan_and_infinity_are_refused_when_read(tmp_path: Path) -> None:
         path = tmp_path / f"{bad}.json"
         path.write_text(records.json.dumps(RECORD).replace('"p50": 2,', f'"p50": {bad},', 1))
         with pytest.raises(records.HarnessError, match="not a finite number"):
-            records.read_record(path)
+            load_record(path)
 
 
 @pytest.mark.parametrize("samples", [1, 2, 5, 6])
@@ -123,6 +124,6 @@ def test_an_ingested_run_with_few_samples_is_stored_valid(tmp_path: Path, sample
                          "processes": [{"samples_ns": [900_000 + 1000 * i for i in range(samples)]}]}]}
     (tmp_path / "r.json").write_text(json.dumps(data))
     folder = ingest.ingest(tmp_path / "r.json", tmp_path / "results")
-    (rec,) = [records.read_record(p) for p in (folder / "records").glob("*.json")]
-    assert (rec["processes"][0]["summary"]["ci_low"] is None) == (samples < MIN_CI_SAMPLES)
-    assert rec["status"] == "ok" and rec["stats"]["p50"] > 0
+    (rec,) = [load_record(p) for p in (folder / "records").glob("*.json")]
+    assert (rec.processes[0].summary["ci_low"] is None) == (samples < MIN_CI_SAMPLES)
+    assert rec.ok and rec.stats.p50 > 0

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.store.records import read_record, validate, write_record
+from harness.store.record import load_record
+from harness.store.records import validate, write_record
 from tests.helpers import RECORD
 
 
 def test_valid_record_round_trips(tmp_path: Path) -> None:
     write_record(tmp_path / "r.json", RECORD)
-    assert read_record(tmp_path / "r.json") == RECORD
+    assert load_record(tmp_path / "r.json").document == RECORD
 
 
 @pytest.mark.parametrize("mutate, where", [
@@ -46,7 +47,7 @@ def test_corrupt_files_are_one_line_errors(tmp_path: Path) -> None:
     for name, match in (("cut.json", "not a readable results file"), ("list.json", "expected a JSON object"),
                         ("other.json", "not a valid onebench record"), ("absent.json", "does not exist")):
         with pytest.raises(HarnessError, match=match) as info:
-            read_record(tmp_path / name)
+            load_record(tmp_path / name)
         assert "\n" not in str(info.value)
     validate(RECORD)
 
@@ -70,7 +71,7 @@ def test_kill_9_during_writes_never_leaves_a_corrupt_file(tmp_path: Path) -> Non
         time.sleep(delay)  # now it is rewriting the file in a loop: kill it somewhere inside a write
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        assert len(read_record(target)["processes"][0]["samples_ns"]) == 19_999
+        assert len(load_record(target).processes[0].samples_ns) == 19_999
 
 
 def test_run_json_has_one_validated_writer(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from harness.measure.inputs import Inputs, Stores
 from harness.measure.jobs import Job, plan
 from harness.measure.protocol import preset
 from harness.measure.runner import SweepListener, SweepPlan, run_sweep
-from harness.store import records
 from harness.store import runs as store
+from harness.store.record import Record, load_record
 
 MODEL = "timm:test_byobnet"
 FAST = preset("quick", min_s=0.05, max_s=0.2, warmup_s=0.01, timeout_s=300.0)  # a busy machine is slower, not broken
@@ -36,8 +36,8 @@ class Recorder(SweepListener):
     def step_done(self, job: Job, phase: str, seconds: float, p50_ns: float | None, notes: list[str]) -> None:
         self.events.append(("step_done", job.backend, phase, p50_ns, tuple(notes)))
 
-    def job_done(self, job: Job, record: dict, resumed: bool) -> None:
-        self.events.append(("job", job.backend, record["status"], resumed))
+    def job_done(self, job: Job, record: Record, resumed: bool) -> None:
+        self.events.append(("job", job.backend, record.status, resumed))
 
 
 def _sweep(tmp_path: Path, backends: list[str], **kw) -> dict[str, dict]:
@@ -65,7 +65,7 @@ def test_every_failure_is_one_record_and_the_sweep_goes_on(tmp_path: Path) -> No
     files = sorted(p.name for p in (tmp_path / "run" / "records").iterdir())
     assert len(files) == 5 and not [f for f in files if f.endswith(".tmp")]
     for f in (tmp_path / "run" / "records").iterdir():
-        records.read_record(f)  # every record validates
+        load_record(f)  # every record validates
 
 
 def test_repeats_are_separate_processes_and_pooled(tmp_path: Path) -> None:

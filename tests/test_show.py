@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from harness.publish.show import ci_text
+from harness.store.record import Stats
 
 
 def test_a_meaningless_ci_is_said_to_be_one() -> None:
     # the newcomer's case: process medians 63.977, 37.285, 39.277 ms gave "p50 39.277 [CI 36.083 – 1209.802]"
-    wide = ci_text({"p50": 39.277e6, "ci_low": 36.083e6, "ci_high": 1209.802e6})
+    wide = ci_text(Stats.of({"p50": 39.277e6, "ci_low": 36.083e6, "ci_high": 1209.802e6}))
     assert "wider than ±50%" in wide and "does not repeat" in wide
-    assert ci_text({"p50": 10e6, "ci_low": 9.9e6, "ci_high": 10.1e6}) == "[CI 9.900 ms – 10.100 ms, ±1.0%]"
-    assert ci_text({"p50": 10e6, "ci_low": None, "ci_high": None}) == "[no CI]"
+    assert ci_text(Stats.of({"p50": 10e6, "ci_low": 9.9e6, "ci_high": 10.1e6})) == "[CI 9.900 ms – 10.100 ms, ±1.0%]"
+    assert ci_text(Stats.of({"p50": 10e6, "ci_low": None, "ci_high": None})) == "[no CI]"
 
 
 def test_show_says_the_relative_figure_and_its_reference() -> None:

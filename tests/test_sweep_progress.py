@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from harness.cli.sweep_progress import Eta, duration, figure, summary
 from harness.measure.runner import SweepPlan
+from harness.store.record import Record
+from tests.helpers import RECORD
 
 PLAN = SweepPlan(jobs=4, resumed=0, prepare_steps=4, measure_steps=12, max_measure_steps=24, processes="3-6",
                  prior_prepare_s=2.0, prior_measure_s=1.0)
@@ -21,10 +23,10 @@ def test_the_eta_starts_from_the_priors_and_learns_each_kind_of_step() -> None:
     assert one.seconds() == 5.0
 
 
-def _rec(status: str = "ok", p50: float = 10e6, lo: float = 9.9e6, hi: float = 10.1e6, unstable: bool = False) -> dict:
-    return {"status": status, "message": "why not" if status != "ok" else "", "unstable": unstable,
-            "unstable_reasons": ["steal"] if unstable else [], "parity": {"passed": True},
-            "stats": {"p50": p50, "ci_low": lo, "ci_high": hi}}
+def _rec(status: str = "ok", p50: float = 10e6, lo: float = 9.9e6, hi: float = 10.1e6, unstable: bool = False) -> Record:
+    return Record.of({**RECORD, "status": status, "message": "why not" if status != "ok" else "", "unstable": unstable,
+                      "unstable_reasons": ["steal"] if unstable else [], "parity": {"passed": True},
+                      "stats": {**RECORD["stats"], "p50": p50, "ci_low": lo, "ci_high": hi}})
 
 
 def test_a_job_line_never_prints_a_meaningless_interval_as_a_plus_minus() -> None:

@@ -203,11 +203,13 @@ COMPUTE_UNITS_OPTION = typer.Option(None, "--compute-units", help="Core ML: all 
 CHANNELS_LAST_OPTION = flag(False, "--channels-last", help="CUDA: run PyTorch backends in NHWC memory format.")
 
 
-def print_board(records: list[dict], fmt: Fmt, figure: str = "ms") -> None:
+def print_board(records: list, fmt: Fmt, figure: str = "ms") -> None:
     from harness.publish import footprint, int8
     from harness.publish.leaderboard import LEGEND, as_lists, relative_legend, to_csv, to_markdown
     from harness.store.accuracy_records import load_all
+    from harness.store.record import records_of
 
+    records = records_of(records)
     accuracy = load_all(RESULTS)
     quantized = int8.rows(records, accuracy)
     if fmt is Fmt.md:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -46,6 +47,9 @@ from harness.cli.common import (
 )
 from harness.errors import HarnessError
 from harness.publish.tables import rich_table
+
+if TYPE_CHECKING:
+    from harness.store.record import Record
 
 
 @app.command(rich_help_panel="Measure")
@@ -434,21 +438,21 @@ def lab(address: str, machine: list[str] | None):
     return RayLauncher(address, parse_all(machine), say=note)
 
 
-def print_outcome(records: list[dict], folder: Path) -> None:
+def print_outcome(records: list[Record], folder: Path) -> None:
     """After a sweep: every job without a number, with its reason, then where the run is; exit 4 when
     onebench made an invalid record (a bug; the other jobs' records landed), 3 when no job was measured."""
     from harness.measure.recording import BUG_PREFIX
 
     for rec in records:
-        if rec["status"] != "ok":
-            err.print(f"{rec['status']}: {rec['job_id']}: {rec['message']}", markup=False, highlight=False)
+        if not rec.ok:
+            err.print(f"{rec.status}: {rec.job_id}: {rec.message}", markup=False, highlight=False)
     out.print(f"run folder: {folder}", markup=False, highlight=False)
-    bugs = [rec for rec in records if rec["status"] == "error" and rec["message"].startswith(BUG_PREFIX)]
+    bugs = [rec for rec in records if rec.status == "error" and rec.message.startswith(BUG_PREFIX)]
     if bugs:
-        err.print(f"error: {len(bugs)} job(s) lost to a bug in onebench: {bugs[0]['message']}".splitlines()[0],
+        err.print(f"error: {len(bugs)} job(s) lost to a bug in onebench: {bugs[0].message}".splitlines()[0],
                   markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_BUG)
-    if records and not any(rec["status"] == "ok" for rec in records):
+    if records and not any(rec.ok for rec in records):
         err.print(f"error: no job was measured ({len(records)} skipped or failed, reasons above)",
                   markup=False, highlight=False)
         raise typer.Exit(EXIT_NOTHING_MEASURED)

@@ -93,8 +93,8 @@ def show(run_arg: str = typer.Argument("latest", metavar="RUN", help="A run fold
         has_records = path.is_file() or any((path / "records").glob("*.json"))
         records = load_run(path) if has_records or not profiles else []
     if records:
-        host = records[0]["host"]
-        out.print(f"run {records[0]['run_id']} · {host['cpu']['model']} · {host['cpu']['logical_cores']} cores · "
+        host = records[0].host
+        out.print(f"run {records[0].run_id} · {host['cpu']['model']} · {host['cpu']['logical_cores']} cores · "
                   f"{host['os']} · commit {(host['project'].get('commit') or '?')[:10]}", markup=False, highlight=False)
     for line in job_lines(records) + [line for rec in profiles for line in show_lines(rec)]:
         out.print(line, markup=False, highlight=False, soft_wrap=True)

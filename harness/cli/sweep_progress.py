@@ -18,6 +18,7 @@ from harness.measure.jobs import Job
 from harness.measure.runner import SweepListener, SweepPlan
 from harness.measure.windows import MEANINGLESS_CI, rel_halfwidth
 from harness.store.job_key import key_label
+from harness.store.record import Record
 
 
 def duration(seconds: float) -> str:
@@ -30,19 +31,19 @@ def duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-def figure(record: dict[str, Any]) -> str:
+def figure(record: Record) -> str:
     """A finished job in one phrase: its p50 with a CI only where the CI means something, or why none."""
-    if record["status"] != "ok":
-        return f"{record['status']}: {record['message']}"
-    s = record["stats"]
-    half = rel_halfwidth(s["p50"], s.get("ci_low"), s.get("ci_high"))
+    s = record.stats
+    if not record.ok or s is None:
+        return f"{record.status}: {record.message}"
+    half = rel_halfwidth(s.p50, s.ci_low, s.ci_high)
     ci = "" if half == math.inf else " (CI wider than ±50%: does not repeat)" if half > MEANINGLESS_CI else f" ±{half:.1%}"
     flags = []
-    if record["unstable"]:
-        flags.append("unstable: " + "; ".join(record["unstable_reasons"][:1]))
-    if record.get("parity") and not record["parity"]["passed"]:
+    if record.unstable:
+        flags.append("unstable: " + "; ".join(record.unstable_reasons[:1]))
+    if record.parity_failed:
         flags.append("parity FAILED")
-    return f"{s['p50'] / 1e6:.3f} ms{ci}" + (f"  [{' · '.join(flags)}]" if flags else "")
+    return f"{s.p50_ms:.3f} ms{ci}" + (f"  [{' · '.join(flags)}]" if flags else "")
 
 
 def machine_state() -> str | None:
@@ -123,9 +124,9 @@ class ConsoleSweep(SweepListener):
                 continue  # the job's own line follows at once, with the same reason
             self.line(f"  {'!' if busy else '·'} {job.model} · {job.backend}: {note}", "yellow" if busy else "dim")
 
-    def job_done(self, job: Job, record: dict[str, Any], resumed: bool) -> None:
-        mark = {"ok": "✓", "skipped": "-", "error": "✗"}[record["status"]]
-        if record["status"] == "ok" and (record["unstable"] or (record.get("parity") or {}).get("passed") is False):
+    def job_done(self, job: Job, record: Record, resumed: bool) -> None:
+        mark = {"ok": "✓", "skipped": "-", "error": "✗"}[record.status]
+        if record.ok and (record.unstable or record.parity_failed):
             mark = "~"
         style = {"✓": "", "~": "yellow", "-": "dim", "✗": "red"}[mark]
         self.line(f"{mark} {key_label(job.as_dict())}: {figure(record)}" + ("  (earlier attempt)" if resumed else ""),
@@ -156,12 +157,10 @@ class JsonSweep(SweepListener):
         self.emit("step_done", job_id=job.id, phase=phase, seconds=round(seconds, 3),
                   p50_ms=None if p50_ns is None else p50_ns / 1e6, notes=notes)
 
-    def job_done(self, job: Job, record: dict[str, Any], resumed: bool) -> None:
-        s = record.get("stats") or {}
-        self.emit("job", job_id=job.id, status=record["status"], resumed=resumed,
-                  p50_ms=None if s.get("p50") is None else s["p50"] / 1e6,
-                  ci_ms=None if s.get("ci_low") is None else [s["ci_low"] / 1e6, s["ci_high"] / 1e6],
-                  unstable=record.get("unstable"), message=record.get("message") or None)
+    def job_done(self, job: Job, record: Record, resumed: bool) -> None:
+        s = record.stats
+        self.emit("job", job_id=job.id, status=record.status.value, resumed=resumed, p50_ms=s and s.p50_ms,
+                  ci_ms=s and s.ci_ms and list(s.ci_ms), unstable=record.unstable, message=record.message or None)
 
 
 class StatusLine(SweepListener):
@@ -174,9 +173,9 @@ class StatusLine(SweepListener):
         self.status.update(f"{self.what}: {phase} · {job.model} · {job.backend}")
 
 
-def summary(records: list[dict[str, Any]], seconds: float) -> str:
+def summary(records: list[Record], seconds: float) -> str:
     """The one line a sweep ends with (its folder follows it)."""
-    count = {k: sum(r["status"] == k for r in records) for k in ("ok", "skipped", "error")}
-    unstable = sum(r["status"] == "ok" and r["unstable"] for r in records)
+    count = {k: sum(r.status == k for r in records) for k in ("ok", "skipped", "error")}
+    unstable = sum(r.ok and r.unstable for r in records)
     return (f"done in {duration(seconds)}: {count['ok']} measured" + (f" ({unstable} unstable)" if unstable else "")
             + f", {count['skipped']} skipped, {count['error']} errors")

@@ -21,6 +21,7 @@ from harness.measure.recording import RunContext, judged, make_record
 from harness.measure.stats import summarize
 from harness.store import records
 from harness.store import runs as store
+from harness.store.record import parse_record
 
 FORMAT = "onebench-device-results"
 # A sample is one inference in ns: under 1 µs or over 1000 s is not a measurement of a vision backbone.
@@ -145,9 +146,8 @@ def ingest(path: Path, root: Path) -> Path:
         else:
             rec = make_record(run, job, "error", result.get("message") or "the device runner reported an error",
                               processes, prepared)
-        records.validate(rec, f"{path} ({result['job_id']})")
-        built.append(rec)
-    records.write_run_json(folder, run.run_id, run.host, cfg.as_dict(), [r["job"] for r in built], source=str(path))
+        built.append(parse_record(rec, f"{path} ({result['job_id']})"))
+    records.write_run_json(folder, run.run_id, run.host, cfg.as_dict(), [r.job.as_dict() for r in built], source=str(path))
     for rec in built:  # every record validated above: a run folder is never left half-written
-        recording.write(run, rec)
+        recording.write(run, rec.as_document())
     return folder

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from harness.measure.protocol import ProtocolConfig
 from harness.measure.stats import pool_processes
 from harness.store import records
 from harness.store import runs as store
+from harness.store.record import Record
 
 # An error record whose message starts so is onebench's own fault (a record it made failed its schema):
 # the job is lost, the sweep goes on, and `bench run` exits 4 at the end.
@@ -66,7 +67,7 @@ class RunContext:
     weights: str | None = None
     index_db: Path | None = None
     calibration: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> its int8 calibration set
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
     say: Callable[[str], None] = lambda _line: None
     weights_id: dict[str, str] | None = field(init=False, default=None)  # the checkpoint by content, hashed once
 
@@ -77,16 +78,16 @@ class RunContext:
         return self.out_dir / "records" / f"{job_id}.json"
 
 
-def efficiency(rec: dict[str, Any]) -> dict[str, float]:
+def efficiency(rec: Record) -> dict[str, float]:
     """GFLOP/s attained (counted MACs x 2 x batch per p50) and its share of the machine's measured peak for
     the job's precision and threads, where both are known."""
-    macs, stats = (rec.get("model_info") or {}).get("macs"), rec.get("stats") or {}
-    if not macs or not stats.get("p50"):
+    macs, job = rec.model_info.get("macs"), rec.job
+    if not macs or rec.stats is None:
         return {}
-    gflops = 2 * macs * rec["job"]["batch"] / stats["p50"]  # FLOP per ns = GFLOP/s
+    gflops = 2 * macs * job.batch / rec.stats.p50  # FLOP per ns = GFLOP/s
     out = {"gflops": round(gflops, 3)}
-    peak = (rec["host"].get("peak_gflops") or {}).get(peak_key(rec["job"]["precision"], rec["job"]["threads"]))
-    if peak and rec["job"]["device"] == "cpu":
+    peak = (rec.host.get("peak_gflops") or {}).get(peak_key(job.precision, job.threads))
+    if peak and job.device == "cpu":
         out["peak_share"] = round(gflops / peak, 4)
     return out
 
@@ -140,7 +141,7 @@ def make_record(run: RunContext, job: Job, status: str, message: str, processes:
     if detail:
         rec["backend_info"] = {**rec["backend_info"], "traceback": detail}
     if rec["stats"]:
-        rec["stats"].update(efficiency(rec))
+        rec["stats"].update(efficiency(Record.of(rec)))
     return rec
 
 
@@ -155,7 +156,7 @@ def judged(rec: dict[str, Any], cfg: ProtocolConfig) -> dict[str, Any]:
     return rec
 
 
-def index(run: RunContext, rec: dict[str, Any], path: Path) -> None:
+def index(run: RunContext, rec: Record | Mapping[str, Any], path: Path) -> None:
     """Put a written record into the run's index; after a failure the run goes on without one."""
     if run.index_db:
         warning, usable = store.index_or_warn(run.index_db, rec, path)
@@ -182,8 +183,9 @@ def write(run: RunContext, rec: dict[str, Any], keep: Callable[[], None] | None 
     return rec
 
 
-def rewrite(run: RunContext, rec: dict[str, Any]) -> None:
+def rewrite(run: RunContext, rec: Record) -> Record:
     """A finished record whose verdict or figures changed after the sweep (probes, peaks): written again."""
-    path = run.record_path(rec["job_id"])
-    records.write_record(path, rec)
+    path = run.record_path(rec.job_id)
+    records.write_record(path, rec.as_document())
     index(run, rec, path)
+    return rec

@@ -42,6 +42,7 @@ from harness.measure.recording import RunContext, calibration_of, ensure_writabl
 from harness.measure.stats import pool_processes
 from harness.store import records
 from harness.store import runs as store
+from harness.store.record import Record, Status, load_record, records_of
 from harness.store.records import machine_of
 from harness.store.runs import default_cache_dir
 
@@ -95,7 +96,7 @@ class SweepListener:
         """It ended: `p50_ns` is the p50 of the process it timed (None when it timed none), `notes` what
         it built and how long that took, or why the machine looked busy."""
 
-    def job_done(self, job: Job, record: dict[str, Any], resumed: bool) -> None:
+    def job_done(self, job: Job, record: Record, resumed: bool) -> None:
         """A job's record is written (`resumed`: read back from an earlier attempt of the run)."""
 
 
@@ -167,19 +168,20 @@ def recheck_probes(run: RunContext) -> None:
     """After the sweep, when the run's best machine probe is known: mark jobs measured while the
     machine was slower than that (resumed records included; their old probe verdicts are replaced).
     Each machine of a cluster run is judged against its own best."""
-    measured = [rec for rec in run.records if rec["status"] == "ok"]
     best: dict[tuple[str, str], float] = {}
-    for rec in measured:
-        for kind, value in trust.job_probes(rec["processes"]).items():
-            key = (machine_of(rec["host"]), kind)
-            best[key] = min(value, best.get(key, value))
-    for rec in measured:
-        own = {kind: value for (machine, kind), value in best.items() if machine == machine_of(rec["host"])}
-        kept = [r for r in rec["unstable_reasons"] if not r.startswith("machine probe")]
-        reasons = kept + trust.probe_reasons(trust.job_probes(rec["processes"]), own)
-        if reasons != rec["unstable_reasons"]:
-            rec["unstable_reasons"], rec["unstable"] = reasons, bool(reasons)
-            recording.rewrite(run, rec)
+    for rec in run.records:
+        if rec.ok:
+            for kind, value in trust.job_probes(rec.processes).items():
+                key = (machine_of(rec.host), kind)
+                best[key] = min(value, best.get(key, value))
+    for i, rec in enumerate(run.records):
+        if not rec.ok:
+            continue
+        own = {kind: value for (machine, kind), value in best.items() if machine == machine_of(rec.host)}
+        kept = [r for r in rec.unstable_reasons if not r.startswith("machine probe")]
+        reasons = kept + trust.probe_reasons(trust.job_probes(rec.processes), own)
+        if tuple(reasons) != rec.unstable_reasons:
+            run.records[i] = recording.rewrite(run, rec.revised(unstable_reasons=reasons, unstable=bool(reasons)))
 
 
 def repeak(run: RunContext, jobs: list[Job]) -> None:
@@ -188,16 +190,14 @@ def repeak(run: RunContext, jobs: list[Job]) -> None:
     63 GFLOP/s at a sweep's start, 84 on the quiet machine). Records whose share changes are rewritten."""
     again = peaks(jobs)
     best = {k: max(v, (run.host.get("peak_gflops") or {}).get(k, 0.0)) for k, v in again.items()}
-    for rec in run.records:
-        if rec["status"] != "ok" or not rec.get("stats"):
+    for i, rec in enumerate(run.records):
+        if not rec.ok or rec.stats is None:
             continue
-        rec["host"] = {**rec["host"], "peak_gflops": {**(rec["host"].get("peak_gflops") or {}), **best}}
-        figures = recording.efficiency(rec)
-        if any(rec["stats"].get(k) != v for k, v in figures.items()):
-            rec["stats"].update(figures)
-            recording.rewrite(run, rec)
+        host = {**rec.host, "peak_gflops": {**(rec.host.get("peak_gflops") or {}), **best}}
+        figures = recording.efficiency(rec.revised(host=host))
+        if any(getattr(rec.stats, k) != v for k, v in figures.items()):
+            run.records[i] = recording.rewrite(run, rec.revised(host=host, stats={**rec.document["stats"], **figures}))
     run.host["peak_gflops"] = best
-
 
 
 def _partial_path(run: RunContext, job: Job) -> Path:
@@ -244,13 +244,13 @@ def _load_state(run: RunContext, job: Job, launcher: Launcher) -> tuple[JobState
     differs = ""
     if path.exists():
         try:
-            done = records.read_record(path)
+            done = load_record(path)
         except HarnessError:
             done = None
-        if done and done["status"] in ("ok", "skipped"):
-            differs = _differing(wanted, _stored_settings(done))
+        if done and done.status in (Status.OK, Status.SKIPPED):
+            differs = _differing(wanted, _stored_settings(done.document))
             if not differs:
-                st.record = done
+                st.record = done.as_document()
                 return st, ""
     partial = _partial_path(run, job)
     if partial.exists():
@@ -367,7 +367,7 @@ class Sweep:
             prior_prepare_s=PRIOR_START_S + 1.0, prior_measure_s=PRIOR_START_S + cfg.warmup_max_s + cfg.max_s))
         for st in states:
             if st.record is not None:
-                self.listener.job_done(st.job, st.record, resumed=True)
+                self.listener.job_done(st.job, Record.of(st.record), resumed=True)
         for st in open_states:
             if st.prepared is None:
                 reason = self.launcher.cannot_run(st.job)
@@ -394,7 +394,7 @@ class Sweep:
         for st in states:
             if st.record is None:
                 self.complete(st)
-        run.records = [st.record for st in states]
+        run.records = records_of(st.record for st in states)
         recheck_probes(run)
         if self.local:
             repeak(run, self.jobs)
@@ -496,4 +496,4 @@ class Sweep:
         st.record = recording.write(self.run_ctx, st.record, keep=lambda: _save_partial(self.run_ctx, st))
         if st.record["status"] != "error" or not st.record["message"].startswith(recording.BUG_PREFIX):
             _partial_path(self.run_ctx, st.job).unlink(missing_ok=True)
-        self.listener.job_done(st.job, st.record, resumed=False)
+        self.listener.job_done(st.job, Record.of(st.record), resumed=False)

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import os
 import statistics
+from collections.abc import Sequence
 
 from harness.host import gpu, machine
 from harness.measure import windows
 from harness.measure.protocol import ProtocolConfig
+from harness.store.record import Process
 
 PROBE_SLOWDOWN_LIMIT = 0.25
 
@@ -43,10 +45,10 @@ def unstable_reasons(processes: list[dict], pooled: dict, cfg: ProtocolConfig, c
     return reasons
 
 
-def job_probes(processes: list[dict]) -> dict[str, float]:
+def job_probes(processes: Sequence[Process]) -> dict[str, float]:
     """Median of each probe over a job's processes."""
-    keys = {k for p in processes for k in (p.get("probe") or {})}
-    return {k: float(statistics.median(p["probe"][k] for p in processes if p.get("probe"))) for k in keys}
+    keys = {k for p in processes for k in p.probe}
+    return {k: float(statistics.median(p.probe[k] for p in processes if p.probe)) for k in keys}
 
 
 def probe_reasons(probes: dict[str, float], best: dict[str, float]) -> list[str]:

@@ -8,11 +8,13 @@ ratio to the ReLU (activations) or plain (blocks) network on the same backend.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import HarnessError
 from harness.publish import tables
+from harness.store.record import Record, records_of
 from model_zoo.ablation import STUDIES, model_name, variant_of
 
 
@@ -34,42 +36,34 @@ class AblationCell:
     ratio: float | None
 
 
-def table(kind: str, records: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+def table(kind: str, records: Sequence[Record | Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """Header and rows: one row per variant, one column per backend, 'p50 ±CI (x ratio)'."""
     names, base = study(kind)
     backends: list[str] = []
-    by_key: dict[tuple[str, str], dict[str, Any]] = {}
-    for rec in records:
-        variant = variant_of(kind, rec["job"]["model"])
-        if rec["job"]["backend"] not in backends:
-            backends.append(rec["job"]["backend"])
-        by_key[(variant, rec["job"]["backend"])] = rec
-    rows = []
-    for name in names:
-        row = [name]
-        for backend in backends:
-            rec = by_key.get((name, backend))
-            baseline = by_key.get((base, backend))
-            row.append(_cell(rec, baseline))
-        rows.append(row)
+    by_key: dict[tuple[str, str], Record] = {}
+    for rec in records_of(records):
+        if rec.job.backend not in backends:
+            backends.append(rec.job.backend)
+        by_key[(variant_of(kind, rec.job.model), rec.job.backend)] = rec
+    rows = [[name, *(_cell(by_key.get((name, backend)), by_key.get((base, backend))) for backend in backends)]
+            for name in names]
     return ["variant", *backends], rows
 
 
-def _cell(rec: dict[str, Any] | None, baseline: dict[str, Any] | None) -> str:
+def _cell(rec: Record | None, baseline: Record | None) -> str:
     if rec is None:
         return ""
-    if rec["status"] != "ok":
-        return rec["status"]
-    s = rec["stats"]
-    half = (s["ci_high"] - s["ci_low"]) / 2 / s["p50"] if s.get("ci_high") is not None else None
-    text = f"{s['p50'] / 1e6:.2f}" + (f" ±{half:.1%}" if half is not None else "")
-    if baseline is not None and baseline["status"] == "ok":
-        text += f" (×{s['p50'] / baseline['stats']['p50']:.2f})"
-    flags = ("~" if rec["unstable"] else "") + ("!" if rec.get("parity") and not rec["parity"]["passed"] else "")
-    return text + flags
+    if not rec.ok or rec.stats is None:
+        return rec.status
+    s = rec.stats
+    half = (s.ci_high - s.ci_low) / 2 / s.p50 if s.ci_ms is not None else None
+    text = f"{s.p50_ms:.2f}" + (f" ±{half:.1%}" if half is not None else "")
+    if baseline is not None and baseline.ok and baseline.stats:
+        text += f" (×{s.p50 / baseline.stats.p50:.2f})"
+    return text + ("~" if rec.unstable else "") + ("!" if rec.parity_failed else "")
 
 
-def to_markdown(kind: str, records: list[dict[str, Any]]) -> str:
+def to_markdown(kind: str, records: Sequence[Record | Mapping[str, Any]]) -> str:
     header, rows = table(kind, records)
     base = study(kind)[1]
     return tables.markdown(header, rows) + f"\np50 ms ± half-width of its 95% CI (× ratio to {base} on the same backend); ~ unstable, ! failed parity.\n"

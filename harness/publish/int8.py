@@ -12,14 +12,14 @@ has a valid latency and an accuracy that means nothing: its row says so in every
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from harness.publish import tables
 from harness.publish.tables import md_cell
 from harness.store.accuracy_records import index as accuracy_index
-from harness.store.accuracy_records import record_key
-from harness.store.job_key import full
+from harness.store.record import Record, Stats, records_of
 
 PAIR_FIELDS = ("model", "form", "backend", "device", "batch", "threads", "boundary", "layout")
 RANDOM_NOTE = "random calibration: accuracy meaningless"
@@ -57,21 +57,19 @@ class Int8Row:
         return self.backend + (f" ({self.options})" if self.options else "")
 
 
-def _p50_ms(rec: dict[str, Any] | None) -> float | None:
-    stats = (rec or {}).get("stats") or {}
-    return stats["p50"] / 1e6 if rec and rec["status"] == "ok" and stats.get("p50") else None
+def _p50_ms(rec: Record | None) -> float | None:
+    return rec.stats.p50_ms if rec is not None and rec.ok and rec.stats else None
 
 
-def _separate(fp32: dict[str, Any], int8: dict[str, Any]) -> tuple[float, tuple[float, float] | None]:
-    a, b = fp32["stats"], int8["stats"]
-    ratio = a["p50"] / b["p50"]
-    if None in (a.get("ci_low"), a.get("ci_high"), b.get("ci_low"), b.get("ci_high")):
+def _separate(fp32: Stats, int8: Stats) -> tuple[float, tuple[float, float] | None]:
+    ratio = fp32.p50 / int8.p50
+    if None in (fp32.ci_low, fp32.ci_high, int8.ci_low, int8.ci_high):
         return ratio, None
-    return ratio, (a["ci_low"] / b["ci_high"], a["ci_high"] / b["ci_low"])
+    return ratio, (fp32.ci_low / int8.ci_high, fp32.ci_high / int8.ci_low)
 
 
-def _quantized(rec: dict[str, Any]) -> str:
-    quant = (rec.get("backend_info") or {}).get("quantization") or {}
+def _quantized(rec: Record) -> str:
+    quant = rec.backend_info.get("quantization") or {}
     counts = quant.get("runtime") if (quant.get("runtime") or {}).get("quantized_ops") is not None else quant.get("graph")
     if not counts or counts.get("quantized_ops") is None:
         return ""
@@ -79,40 +77,37 @@ def _quantized(rec: dict[str, Any]) -> str:
     return f"{counts['quantized_ops']}/{total}"
 
 
-def rows(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None) -> list[Int8Row]:
+def rows(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dict[str, Any]] | None = None) -> list[Int8Row]:
     """One row per int8 record that has an fp32 partner among `records`."""
-    fp32 = {tuple(full(r["job"])[f] for f in PAIR_FIELDS): r for r in records
-            if r["job"]["precision"] == "fp32" and not full(r["job"])["options"]}
+    records = records_of(records)
+    fp32 = {tuple(getattr(r.job, f) for f in PAIR_FIELDS): r for r in records
+            if r.job.precision == "fp32" and not r.job.options}
     joined = accuracy_index(accuracy or [])
     out = []
     for rec in records:
-        job = full(rec["job"])
-        if job["precision"] != "int8":
-            continue
-        base = fp32.get(tuple(job[f] for f in PAIR_FIELDS))
+        job = rec.job
+        base = fp32.get(tuple(getattr(job, f) for f in PAIR_FIELDS)) if job.precision == "int8" else None
         if base is None:
             continue
         speedup, ci, method = None, None, ""
-        paired = rec.get("speedup")
-        if paired and rec["status"] == "ok":
+        paired = rec.speedup
+        if paired and rec.ok:
             speedup, ci, method = paired["ratio"], (paired["ci_low"], paired["ci_high"]), "lockstep"
         elif _p50_ms(rec) and _p50_ms(base):
-            (speedup, ci), method = _separate(base, rec), "separate"
-        acc = joined.get(record_key(rec)) if rec["status"] == "ok" else None
-        calibration = rec.get("calibration") or {}
+            (speedup, ci), method = _separate(base.stats, rec.stats), "separate"
+        acc = joined.get(rec.artifact_key) if rec.ok else None
         fp32_ms, int8_ms = (paired["fp32_ms"], paired["int8_ms"]) if method == "lockstep" and "fp32_ms" in paired else (
             _p50_ms(base), _p50_ms(rec))
         out.append(Int8Row(
-            job["model"], job["backend"], job["options"], fp32_ms, int8_ms, speedup, ci, method,
-            rec["status"], bool(rec.get("parity")) and not rec["parity"]["passed"], bool(calibration.get("meaningful")),
-            (acc or {}).get("paired"), 100 * acc["reference"]["top1"] if acc else None,
-            100 * acc["top1"] if acc else None, _quantized(rec) if rec["status"] == "ok" else "", rec["message"],
-            _ratio(rec, base, lambda r: (r.get("artifact") or {}).get("bytes")),
-            _ratio(rec, base, lambda r: (r.get("memory") or {}).get("held_mb"))))
+            job.model, job.backend, job.options, fp32_ms, int8_ms, speedup, ci, method, rec.status, rec.parity_failed,
+            bool((rec.calibration or {}).get("meaningful")), (acc or {}).get("paired"),
+            100 * acc["reference"]["top1"] if acc else None, 100 * acc["top1"] if acc else None,
+            _quantized(rec) if rec.ok else "", rec.message, _ratio(rec, base, lambda r: r.artifact.get("bytes")),
+            _ratio(rec, base, lambda r: r.memory and r.memory.held_mb)))
     return sorted(out, key=lambda r: (r.model, r.backend, r.options))
 
 
-def _ratio(int8: dict[str, Any], fp32: dict[str, Any], figure) -> float | None:
+def _ratio(int8: Record, fp32: Record, figure: Callable[[Record], float | None]) -> float | None:
     a, b = figure(int8), figure(fp32)
     return a / b if a is not None and b else None
 
@@ -149,19 +144,18 @@ def table(rows_: list[Int8Row]) -> tuple[list[str], list[list[str]]]:
 INT8_ISA = {"avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "amx_int8": "AMX-INT8"}
 
 
-def isa_line(records: list[dict[str, Any]]) -> str:
+def isa_line(records: list[Record]) -> str:
     """What int8 instructions the records' CPUs have: VNNI/AMX run int8 dot products in one instruction;
     without them int8 convolutions emulate it (pmaddubsw) and often gain little over fp32."""
     lines = []
-    for cpu in {((r.get("host") or {}).get("cpu") or {}).get("model", "?"): r for r in records}.items():
-        model, rec = cpu
-        flags = ((rec.get("host") or {}).get("cpu") or {}).get("flags") or []
+    for model, rec in {(r.host.get("cpu") or {}).get("model", "?"): r for r in records}.items():
+        flags = (rec.host.get("cpu") or {}).get("flags") or []
         have = [name for flag, name in INT8_ISA.items() if flag in flags]
         lines.append(f"{model}: int8 instructions {', '.join(have) if have else 'none of VNNI/AMX (int8 is emulated)'}")
     return "; ".join(lines)
 
 
-def markdown(rows_: list[Int8Row], plots: dict[str, str] | None = None, records: list[dict[str, Any]] | None = None) -> str:
+def markdown(rows_: list[Int8Row], plots: dict[str, str] | None = None, records: list[Record] | None = None) -> str:
     if not rows_:
         return ""
     text = "\n### int8 beside fp32\n\n" + tables.markdown(*table(rows_)) + f"\n{LEGEND}.\n"

@@ -2,7 +2,7 @@
 
 A cell that failed parity or was unstable carries a flag in every format; models are sorted by their
 fastest p50, and a fast but wrong or noisy number carries its flag wherever it lands. Top-1 is the
-value measured through a cell's own artifact (`bench accuracy`, joined by `accuracy.record_key`)
+value measured through a cell's own artifact (`bench accuracy`, joined by `Record.artifact_key`)
 where one exists, else the spec's reference figure labelled "reported" with its source: the two are
 never mixed unlabelled.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +22,8 @@ from harness.measure.windows import MEANINGLESS_CI, STATISTIC, rel_halfwidth
 from harness.publish import footprint, tables
 from harness.publish.tables import md_cell
 from harness.store.accuracy_records import index as accuracy_index
-from harness.store.accuracy_records import record_key
-from harness.store.job_key import DEFAULTS, KEY_FIELDS, key_of
+from harness.store.job_key import KEY_FIELDS
+from harness.store.record import JobKey, Record, Relative, Stats, records_of
 from harness.store.records import machine_of
 from harness.store.runs import reference_label
 from model_zoo.errors import ZooError
@@ -48,14 +49,13 @@ class Top1:
         return f"{self.value:.1f}" + ("" if self.measured else " (reported)")
 
 
-def relative_legend(records: list[dict[str, Any]]) -> str:
+def relative_legend(records: list[Record]) -> str:
     """The caption of a relative table: what a cell is and which pinned reference each figure is relative to,
     with the reference's own p50 (so a reader can get back to milliseconds)."""
     refs: dict[str, list[float]] = {}
     for rec in records:
-        rel = rec.get("relative")
-        if rec["status"] == "ok" and rel:
-            refs.setdefault(reference_label(rel["reference"]), []).append(rel["reference_p50_ms"])
+        if rec.ok and rec.relative:
+            refs.setdefault(reference_label(rec.relative.reference), []).append(rec.relative.reference_p50_ms)
     named = "; ".join(f"{label}, its own p50 {min(v):.2f}-{max(v):.2f} ms" if min(v) != max(v)
                       else f"{label}, its own p50 {v[0]:.2f} ms" for label, v in refs.items()) or "none in these runs"
     return (f"relative = the job's quiet-window p50 / its pinned reference's, timed beside it window by window in "
@@ -73,7 +73,7 @@ class Cell:
     unstable: bool = False
     parity_failed: bool = False
     message: str = ""
-    record: dict[str, Any] | None = None
+    record: Record | None = None
     accuracy: dict[str, Any] | None = None  # the accuracy record joined to this cell's artifact
     relative: bool = False  # the figure is a relative one (a relative table), not milliseconds
 
@@ -118,13 +118,12 @@ class Row:
 COLUMN_FIELDS = tuple(f for f in KEY_FIELDS if f not in ("model", "form", "backend"))  # what a column may differ by
 
 
-def column_label(job: dict[str, Any], vary: set[str], machine: str = "") -> str:
+def column_label(job: JobKey, vary: set[str], machine: str = "") -> str:
     """The backend, then each field that differs between the table's jobs (a CUDA run's `device` and
     `end-to-end` boundaries are two columns, never one cell overwritten by the other), then `@machine`
     where the records come from more than one machine (a cluster run)."""
     prefix = {"batch": "b", "threads": "t"}
-    job = {**DEFAULTS, **job}
-    parts = [job["backend"]] + [prefix.get(k, "") + str(job[k]) for k in COLUMN_FIELDS if k in vary]
+    parts = [job.backend] + [prefix.get(k, "") + str(getattr(job, k)) for k in COLUMN_FIELDS if k in vary]
     return " ".join(parts + ([f"@{machine}"] if machine else []))
 
 
@@ -137,17 +136,14 @@ def _measured(acc: dict[str, Any] | None, reference: bool = False) -> Top1 | Non
                 f"{what}: {data['images']} images of {data['path']}")
 
 
-def _cell(rec: dict[str, Any], acc: dict[str, Any] | None, figure: str = "ms") -> Cell:
-    stats, parity = rec.get("stats"), rec.get("parity")
-    if rec["status"] != "ok" or not stats:
-        return Cell(rec["status"], message=rec["message"], record=rec)
-    failed = bool(parity) and not parity["passed"]
+def _cell(rec: Record, acc: dict[str, Any] | None, figure: str = "ms") -> Cell:
+    s, rel = rec.stats, rec.relative
+    if not rec.ok or s is None:
+        return Cell(rec.status, message=rec.message, record=rec)
     if figure == "relative":
-        rel = rec.get("relative")
-        return Cell("ok", rel and rel["value"], None, rel and (rel["ci_low"], rel["ci_high"]), rec["unstable"],
-                    failed, rec["message"], rec, acc, relative=True)
-    ci = (stats["ci_low"] / 1e6, stats["ci_high"] / 1e6) if stats.get("ci_low") is not None else None
-    return Cell("ok", stats["p50"] / 1e6, stats["p90"] / 1e6, ci, rec["unstable"], failed, rec["message"], rec, acc)
+        return Cell("ok", rel and rel.value, None, rel and rel.ci, rec.unstable, rec.parity_failed, rec.message, rec,
+                    acc, relative=True)
+    return Cell("ok", s.p50_ms, s.p90_ms, s.ci_ms, rec.unstable, rec.parity_failed, rec.message, rec, acc)
 
 
 def _spec_facts(model: str) -> tuple[float | None, str, Top1 | None, bool]:
@@ -162,31 +158,32 @@ def _spec_facts(model: str) -> tuple[float | None, str, Top1 | None, bool]:
     return ref.macs_m, spec.family, top1, spec.reparameterizable
 
 
-def build(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None,
+def build(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dict[str, Any]] | None = None,
           figure: str = "ms") -> tuple[list[str], list[Row]]:
     """Columns (one per backend/device/precision/batch/threads seen) and rows sorted by best p50 (or best
     relative figure: `figure="relative"`).
 
     `accuracy` records are joined to the latency records that ran the same artifact.
     """
+    records = records_of(records)
     joined = accuracy_index(accuracy or [])
-    vary = {k for k in COLUMN_FIELDS if len({{**DEFAULTS, **r["job"]}[k] for r in records}) > 1}
-    several = len({machine_of(r.get("host") or {}) for r in records}) > 1
+    vary = {k for k in COLUMN_FIELDS if len({getattr(r.job, k) for r in records}) > 1}
+    several = len({machine_of(r.host) for r in records}) > 1
     columns: list[str] = []
     rows: dict[str, Row] = {}
     for rec in records:
-        job = rec["job"]
-        label = column_label(job, vary, machine_of(rec.get("host") or {}) if several else "")
+        job = rec.job
+        label = column_label(job, vary, machine_of(rec.host) if several else "")
         if label not in columns:
             columns.append(label)
-        model = job["model"] + ("" if job["form"] == "fused" else f" ({job['form']})")
+        model = job.model + ("" if job.form == "fused" else f" ({job.form})")
         if model not in rows:
-            macs, family, reported, highlight = _spec_facts(job["model"])
+            macs, family, reported, highlight = _spec_facts(job.model)
             rows[model] = Row(model, None, macs, {}, family, reported, highlight)
         row = rows[model]
-        if rec.get("model_info") and row.params is None:
-            row.params = rec["model_info"].get("params")
-        acc = joined.get(record_key(rec)) if rec["status"] == "ok" else None
+        if row.params is None:
+            row.params = rec.model_info.get("params")
+        acc = joined.get(rec.artifact_key) if rec.ok else None
         row.cells[label] = _cell(rec, acc, figure)
         if acc is not None and (row.top1 is None or not row.top1.measured):
             row.top1 = _measured(acc, reference=True)
@@ -204,7 +201,7 @@ def table(columns: list[str], rows: list[Row]) -> tuple[list[str], list[list[str
     return header, body
 
 
-def as_lists(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None,
+def as_lists(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dict[str, Any]] | None = None,
              figure: str = "ms") -> tuple[list[str], list[list[str]]]:
     return table(*build(records, accuracy, figure))
 
@@ -226,11 +223,13 @@ def markdown(columns: list[str], rows: list[Row], plots: dict[str, str] | None =
     return text
 
 
-def to_markdown(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None, figure: str = "ms") -> str:
-    return markdown(*build(records, accuracy, figure), legend=relative_legend(records) if figure == "relative" else LEGEND)
+def to_markdown(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dict[str, Any]] | None = None,
+                figure: str = "ms") -> str:
+    legend = relative_legend(records_of(records)) if figure == "relative" else LEGEND
+    return markdown(*build(records, accuracy, figure), legend=legend)
 
 
-def to_csv(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None = None) -> str:
+def to_csv(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dict[str, Any]] | None = None) -> str:
     """One line per job (tidy data), for spreadsheets and plots."""
     out = io.StringIO()
     writer = csv.writer(out)
@@ -240,27 +239,32 @@ def to_csv(records: list[dict[str, Any]], accuracy: list[dict[str, Any]] | None 
                      "top1_reported", "relative", "relative_ci_low", "relative_ci_high", "reference",
                      "reference_p50_ms", *footprint.CSV_HEADER, "message", "machine"])
     joined = accuracy_index(accuracy or [])
-    for rec in records:
-        j, s, p = rec["job"], rec.get("stats") or {}, rec.get("parity")
-        ms = lambda v: "" if v is None else f"{v / 1e6:.4f}"  # noqa: E731
-        writer.writerow([*key_of(j), rec["status"], ms(s.get("p50")), ms(s.get("p90")), ms(s.get("ci_low")),
-                         ms(s.get("ci_high")), ms(s.get("p50_all")),
-                         "" if s.get("set_aside_share") is None else f"{s['set_aside_share']:.3f}",
-                         "" if s.get("spread") is None else f"{s['spread']:.4f}",
-                         int(rec["unstable"]), "" if p is None else int(p["passed"]),
-                         (rec.get("model_info") or {}).get("params", ""), s.get("gflops", ""), s.get("peak_share", ""),
-                         _top1_csv(joined.get(record_key(rec))),
-                         _top1_csv(_spec_facts(j["model"])[2]), *_relative_csv(rec.get("relative")),
-                         *footprint.csv_fields(rec), rec["message"],
-                         machine_of(rec.get("host") or {})])
+    for rec in records_of(records):
+        s, p = rec.stats, rec.parity
+        writer.writerow([*rec.key, rec.status, *_stats_csv(s), int(rec.unstable), "" if p is None else int(p.passed),
+                         rec.model_info.get("params", ""), _num(s and s.gflops, ""), _num(s and s.peak_share, ""),
+                         _top1_csv(joined.get(rec.artifact_key)), _top1_csv(_spec_facts(rec.job.model)[2]),
+                         *_relative_csv(rec.relative), *footprint.csv_fields(rec), rec.message, machine_of(rec.host)])
     return out.getvalue()
 
 
-def _relative_csv(rel: dict[str, Any] | None) -> list[str]:
-    if not rel:
+def _num(value: float | None, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+def _stats_csv(s: Stats | None) -> list[str]:
+    """p50, p90, CI, all-iteration p50 (ms), the share of windows set aside and the spread."""
+    if s is None:
+        return [""] * 7
+    ms = [None if v is None else v / 1e6 for v in (s.p50, s.p90, s.ci_low, s.ci_high, s.p50_all)]
+    return [*(_num(v, ".4f") for v in ms), _num(s.set_aside_share, ".3f"), _num(s.spread, ".4f")]
+
+
+def _relative_csv(rel: Relative | None) -> list[str]:
+    if rel is None:
         return [""] * 5
-    return [f"{rel['value']:.4f}", f"{rel['ci_low']:.4f}", f"{rel['ci_high']:.4f}", reference_label(rel["reference"]),
-            f"{rel['reference_p50_ms']:.4f}"]
+    return [f"{rel.value:.4f}", _num(rel.ci_low, ".4f"), _num(rel.ci_high, ".4f"), reference_label(rel.reference),
+            f"{rel.reference_p50_ms:.4f}"]
 
 
 def _top1_csv(value: dict[str, Any] | Top1 | None) -> str:

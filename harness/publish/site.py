@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from harness.publish import footprint, int8, profile
 from harness.publish.leaderboard import LEGEND, Cell, Row, build, markdown, relative_legend
 from harness.publish.plots import draw_all, draw_int8, slug
 from harness.store.accuracy_records import record_path
+from harness.store.record import Record, records_of
 from harness.store.records import atomic_write_text, replacing_folder
 
 STYLE = """
@@ -60,8 +62,8 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _record_href(rec: dict[str, Any]) -> str:
-    return f"records/{slug(rec['run_id'])}/{slug(rec['job_id'])}.json"
+def _record_href(rec: Record) -> str:
+    return f"records/{slug(rec.run_id)}/{slug(rec.job_id)}.json"
 
 
 def joined_accuracy(rows: list[Row]) -> list[dict[str, Any]]:
@@ -105,7 +107,7 @@ def _figure(files: list[str], what: str) -> str:
             f'<figcaption>{esc(what)} · <a href="{esc(files[0])}">PNG</a> · <a href="{esc(files[1])}">SVG</a></figcaption></figure>')
 
 
-def int8_html(rows: list[int8.Int8Row], plots: dict[str, list[str]], records: list[dict[str, Any]]) -> str:
+def int8_html(rows: list[int8.Int8Row], plots: dict[str, list[str]], records: list[Record]) -> str:
     """The int8-beside-fp32 section (nothing when no int8 record has an fp32 partner)."""
     if not rows:
         return ""
@@ -114,7 +116,7 @@ def int8_html(rows: list[int8.Int8Row], plots: dict[str, list[str]], records: li
             + f"\n{figures}")
 
 
-def footprint_html(records: list[dict[str, Any]]) -> str:
+def footprint_html(records: list[Record]) -> str:
     """The size-and-memory section beside the latency table (nothing without a measured job)."""
     header, body = footprint.table(records)
     return _table_html("Size and memory", f"{footprint.LEGEND}.", header, body) if body else ""
@@ -152,16 +154,16 @@ def render(columns: list[str], rows: list[Row], plots: dict[str, list[str]], hos
 """
 
 
-def _host(rec: dict[str, Any], brief: bool = False) -> str:
+def _host(rec: Record, brief: bool = False) -> str:
     """The machine a record ran on: CPU (+ GPU), with the OS unless `brief` (plot titles carry no kernel build)."""
-    host = rec.get("host") or {}
+    host = rec.host
     cpu = (host.get("cpu") or {}).get("model", "unknown CPU")
     gpu = (host.get("accelerator") or {}).get("name")
     machine = f"{cpu}{' + ' + gpu if gpu else ''}"
     return machine if brief else f"{machine} ({host.get('os', '?')})"
 
 
-def _plot_machine(records: list[dict[str, Any]]) -> str:
+def _plot_machine(records: list[Record]) -> str:
     """The machine named in plot titles: one, briefly, or none when the records come from several."""
     machines = {_host(r, brief=True) for r in records}
     return machines.pop() if len(machines) == 1 else ""
@@ -186,17 +188,18 @@ def profiles_html(profiles: list[dict[str, Any]]) -> str:
     return f"<h2>Where the time goes (profiles)</h2>\n<ul>\n{items}\n</ul>"
 
 
-def write_site(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], folder: Path,
+def write_site(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dict[str, Any]], folder: Path,
                profiles: list[dict[str, Any]] | None = None) -> Path:
     """Build the site into `folder` (replacing an earlier site there) and return its index.html; each
     profile gets its own page, linked from the index."""
+    records = records_of(records)
     columns, rows = build(records, accuracy)
     hosts = sorted({_host(r) for r in records})
     with replacing_folder(folder, MARKER, "an onebench site", "--html") as staging:
         plots = draw_all(columns, rows, staging / "plots", _plot_machine(records))
         relative = {c: [str(p.relative_to(staging)) for p in files] for c, files in plots.items()}
         for rec in records:
-            atomic_write_text(staging / _record_href(rec), json.dumps(rec, indent=1))
+            atomic_write_text(staging / _record_href(rec), json.dumps(rec.as_document(), indent=1))
         for rec in joined_accuracy(rows):
             atomic_write_text(staging / "records" / record_path(Path(), rec), json.dumps(rec, indent=1))
         quantized = int8.rows(records, accuracy)
@@ -206,16 +209,18 @@ def write_site(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], fo
         for rec in profiles or []:
             atomic_write_text(staging / "profiles" / f"{rec['job_id']}.html", profile.html_page(rec))
             atomic_write_text(staging / "profiles" / f"{rec['job_id']}.json", json.dumps(rec, indent=1))
-        runs = sorted({r["run_id"] for r in records})
+        runs = sorted({r.run_id for r in records})
         atomic_write_text(staging / "index.html", render(columns, rows, relative, hosts, runs,
                                                          extra + profiles_html(profiles or [])))
         (staging / MARKER).write_text("built by `bench leaderboard --html`; the whole folder is replaced on rebuild\n")
     return folder / "index.html"
 
 
-def write_markdown(records: list[dict[str, Any]], accuracy: list[dict[str, Any]], path: Path, figure: str = "ms") -> Path:
+def write_markdown(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dict[str, Any]], path: Path,
+                   figure: str = "ms") -> Path:
     """The Markdown table (milliseconds, or relative figures) with its plots (latency, PNG embedded, SVG
     beside it) in `plots/` next to `path`."""
+    records = records_of(records)
     columns, rows = build(records, accuracy)
     plots = draw_all(columns, rows, path.parent / "plots", _plot_machine(records))
     embedded = {c: str(files[0].relative_to(path.parent)) for c, files in plots.items()}

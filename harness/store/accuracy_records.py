@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
+from harness.store.record import Record, join_key
 from harness.store.records import atomic_write_text, check_schema, read_json
 
 SCHEMA_VERSION = 1
@@ -47,20 +49,10 @@ SCHEMA: dict[str, Any] = {
 _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 
-def join_key(job: dict[str, Any], artifact: dict[str, Any], weights_sha: str | None) -> tuple | None:
-    """What a latency record and an accuracy record share when they ran the same file.
-
-    The artifact's hash where the backend runs a file (ONNX, a compiled package), else the weights'
-    hash (PyTorch eager); None when neither is known, which joins nothing.
-    """
-    ident = artifact.get("sha256") or (f"weights:{weights_sha}" if weights_sha else None)
-    if ident is None:
-        return None
-    return (job["model"], job["backend"], job["device"], job["precision"], ident)
-
-
-def record_key(rec: dict[str, Any]) -> tuple | None:
+def record_key(rec: Mapping[str, Any] | Record) -> tuple | None:
     """`join_key` of a latency or an accuracy record."""
+    if isinstance(rec, Record):
+        return rec.artifact_key
     if rec.get("kind") == "accuracy":
         return join_key(rec["job"], rec["artifact"], rec["weights"]["state_sha256"])
     return join_key(rec["job"], rec.get("artifact") or {}, (rec.get("model_info") or {}).get("weights_sha256"))

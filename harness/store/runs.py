@@ -13,13 +13,14 @@ import os
 import sqlite3
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.store.job_key import KEY_FIELDS, key_of
-from harness.store.records import read_record, replacing_folder
+from harness.store.job_key import KEY_FIELDS
+from harness.store.record import Record, load_record
+from harness.store.records import replacing_folder
 
 COLUMNS = ("run_id", "job_id", "created", *KEY_FIELDS, "status", "unstable", "parity_passed", "p50_ns", "p90_ns", "ci_low_ns", "ci_high_ns",
            "spread", "processes", "commit_sha", "cpu", "preset", "path", "relative", "relative_ci_low", "relative_ci_high",
@@ -59,18 +60,18 @@ def reference_label(identity: dict[str, Any]) -> str:
     return f"{identity['name']} ({versions})" if versions else identity["name"]
 
 
-def _row(rec: dict[str, Any], path: Path) -> tuple:
-    job, stats, parity, rel = rec["job"], rec.get("stats") or {}, rec.get("parity") or {}, rec.get("relative") or {}
-    return (rec["run_id"], rec["job_id"], rec["created"], *key_of(job), rec["status"],
-            int(rec["unstable"]),
-            None if not parity else int(parity["passed"]), stats.get("p50"), stats.get("p90"), stats.get("ci_low"),
-            stats.get("ci_high"), stats.get("spread"), stats.get("processes"),
-            (rec["host"].get("project") or {}).get("commit"), (rec["host"].get("cpu") or {}).get("model"),
-            (rec.get("protocol") or {}).get("preset"), str(path), rel.get("value"), rel.get("ci_low"), rel.get("ci_high"),
-            reference_label(rel["reference"]) if rel else None)
+def _row(rec: Record, path: Path) -> tuple:
+    s, rel = rec.stats, rec.relative
+    return (rec.run_id, rec.job_id, rec.created, *rec.key, rec.status.value, int(rec.unstable),
+            None if rec.parity is None else int(rec.parity.passed),
+            *((s.p50, s.p90, s.ci_low, s.ci_high, s.spread, s.processes) if s else (None,) * 6),
+            (rec.host.get("project") or {}).get("commit"), (rec.host.get("cpu") or {}).get("model"),
+            rec.protocol.get("preset"), str(path),
+            *((rel.value, rel.ci_low, rel.ci_high, reference_label(rel.reference)) if rel else (None,) * 4))
 
 
-def index_record(db: Path, rec: dict[str, Any], path: Path) -> None:
+def index_record(db: Path, rec: Record | Mapping[str, Any], path: Path) -> None:
+    rec = Record.of(rec)
     db.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(db) as con:
         columns = tuple(r[1] for r in con.execute("PRAGMA table_info(records)"))
@@ -97,7 +98,7 @@ def rebuild(db: Path, root: Path, say: Callable[[str], None] | None = None) -> i
     try:
         for path in sorted(root.glob("**/records/*.json")):
             try:
-                rec = read_record(path)
+                rec = load_record(path)
             except HarnessError as exc:  # one corrupt record is left out and named, never blocks the others
                 if say:
                     say(f"skipped: {exc}")
@@ -112,7 +113,7 @@ def rebuild(db: Path, root: Path, say: Callable[[str], None] | None = None) -> i
     return count
 
 
-def index_or_warn(db: Path, rec: dict[str, Any], path: Path) -> tuple[str | None, bool]:
+def index_or_warn(db: Path, rec: Record | Mapping[str, Any], path: Path) -> tuple[str | None, bool]:
     """Index one record: (why the index was not simply updated or None, whether it is still usable).
     The index is a cache of the JSON records: a corrupt one is rebuilt from them, an unwritable one is
     left alone and the caller goes on without it."""
@@ -180,7 +181,7 @@ def _unreadable(run_dir: Path) -> str | None:
     """Why a run folder's records cannot be read (the first failure), or None."""
     for path in sorted((run_dir / "records").glob("*.json")):
         try:
-            read_record(path)
+            load_record(path)
         except HarnessError as exc:
             return str(exc)
     return None
@@ -216,20 +217,20 @@ def find_run(arg: str, root: Path, say: Callable[[str], None] | None = None) -> 
     raise HarnessError(f"no run {arg!r} (neither a folder nor a run id under {runs})")
 
 
-def load_run(path: Path) -> list[dict[str, Any]]:
+def load_run(path: Path) -> list[Record]:
     """Every record of a run folder (or the one record file given); one job id per run."""
     if path.is_file():
-        return [read_record(path)]
+        return [load_record(path)]
     files = sorted((path / "records").glob("*.json"))
     if not files:
         raise HarnessError(f"{path} holds no records (expected {path}/records/*.json)")
-    recs = [read_record(f) for f in files]
+    recs = [load_record(f) for f in files]
     seen: dict[str, Path] = {}
     for f, rec in zip(files, recs):
-        if rec["job_id"] in seen:
-            raise HarnessError(f"{path} holds job {rec['job_id']} twice ({seen[rec['job_id']].name} and {f.name}); "
+        if rec.job_id in seen:
+            raise HarnessError(f"{path} holds job {rec.job_id} twice ({seen[rec.job_id].name} and {f.name}); "
                                "a run has one record per job: remove the copy")
-        seen[rec["job_id"]] = f
+        seen[rec.job_id] = f
     return recs
 
 
@@ -307,7 +308,7 @@ def set_baseline(run_dir: Path, target: Path) -> Path:
     with replacing_folder(target, "records", "a baseline (a run folder)", "bench baseline set") as staging:
         (staging / "records").mkdir()
         for rec in recs:
-            (staging / "records" / f"{rec['job_id']}.json").write_text(json.dumps(rec, separators=(",", ":")))
+            (staging / "records" / f"{rec.job_id}.json").write_text(json.dumps(rec.as_document(), separators=(",", ":")))
         if (run_dir / "run.json").exists():
             shutil.copy2(run_dir / "run.json", staging / "run.json")
     return target

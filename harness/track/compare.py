@@ -20,6 +20,7 @@ verdict: the CI already carries that uncertainty.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ from harness.measure.parity import describe as describe_parity
 from harness.publish import tables
 from harness.store.job_key import DEFAULTS, KEY_FIELDS
 from harness.store.job_key import key_label as job_label
-from harness.store.job_key import key_of as job_key
+from harness.store.record import Record, Status, records_of
 
 BOOTSTRAP = 1000
 EXIT_REGRESSION, EXIT_BROKEN, EXIT_UNDECIDED = 1, 3, 5
@@ -124,20 +125,11 @@ class Comparison:
         return data
 
 
-def has_number(rec: dict[str, Any]) -> bool:
-    """A record the gate can rank: it ran, and its outputs matched the reference where checked."""
-    return rec["status"] == "ok" and (rec.get("parity") or {}).get("passed", True) is not False
-
-
-def lost_number(rec: dict[str, Any]) -> str:
+def lost_number(rec: Record) -> str:
     """Why a candidate record has no valid number."""
-    if rec["status"] != "ok":
-        return f"candidate {rec['status']}: {rec.get('message') or 'no message'}"
-    return f"candidate failed parity ({describe_parity(rec['parity'])})"
-
-
-def key_of(rec: dict[str, Any]) -> tuple:
-    return job_key(rec["job"])
+    if not rec.ok:
+        return f"candidate {rec.status}: {rec.message or 'no message'}"
+    return f"candidate failed parity ({describe_parity(rec.parity.as_dict())})"
 
 
 def key_label(key: tuple) -> str:
@@ -155,41 +147,39 @@ def gate_verdict(lo: float, hi: float, threshold: float, floor: float) -> tuple[
     return "noisy", f"95% CI {lo:.3f}-{hi:.3f} straddles the ±{threshold:.0%} threshold without clearing the ±{floor:.1%} floor"
 
 
-def window_medians(rec: dict[str, Any]) -> list[list[float]]:
+def window_medians(rec: Record) -> list[list[float]]:
     """Each process's window medians (recomputed from the raw samples for records older than windows)."""
-    window_s = rec["protocol"].get("window_s", windows.WINDOW_S)
-    return [[w["p50"] for w in (p.get("windows") or windows.summaries(p["samples_ns"], window_s))]
-            for p in rec["processes"]]
+    window_s = rec.protocol.get("window_s", windows.WINDOW_S)
+    return [[w["p50"] for w in (p.windows or windows.summaries(p.samples_ns, window_s))] for p in rec.processes]
 
 
-def bootstrap_ratio(base: dict[str, Any], cand: dict[str, Any], seed: int = 0) -> tuple[float, float]:
+def bootstrap_ratio(base: Record, cand: Record, seed: int = 0) -> tuple[float, float]:
     """95% CI of the ratio of quiet-window p50s, resampling processes then windows on each side."""
     ratios = windows.draws_of(window_medians(cand), BOOTSTRAP, seed + 1) / windows.draws_of(window_medians(base), BOOTSTRAP, seed)
     lo, hi = np.percentile(ratios, [2.5, 97.5])
     return float(lo), float(hi)
 
 
-def probe_median(rec: dict[str, Any]) -> float | None:
-    values = [p["probe"][PROBE] for p in rec["processes"] if PROBE in (p.get("probe") or {})]
+def probe_median(rec: Record) -> float | None:
+    values = [p.probe[PROBE] for p in rec.processes if PROBE in p.probe]
     return float(np.median(values)) if values else None
 
 
-def _row(base: dict[str, Any], cand: dict[str, Any], ratio: float, lo: float, hi: float, floor: float,
+def _row(base: Record, cand: Record, ratio: float, lo: float, hi: float, floor: float,
          threshold: float, probe_ratio: float | None, note: str = "") -> KeyResult:
     verdict, why = gate_verdict(lo, hi, threshold, floor)
-    p90 = cand["stats"].get("p90"), base["stats"].get("p90")
+    p90 = cand.stats.p90, base.stats.p90
     return KeyResult(
-        key=dict(zip(KEY_FIELDS, key_of(base))), baseline_p50_ms=base["stats"]["p50"] / 1e6,
-        candidate_p50_ms=cand["stats"]["p50"] / 1e6, ratio=ratio, ci_low=lo, ci_high=hi,
-        ratio_p90=p90[0] / p90[1] if all(p90) else None, floor=floor, probe_ratio=probe_ratio, verdict=verdict,
-        regression=verdict == "slower", why="; ".join(w for w in (why, note) if w),
-        unstable=bool(base["unstable"] or cand["unstable"]),
+        key=dict(zip(KEY_FIELDS, base.key)), baseline_p50_ms=base.stats.p50_ms, candidate_p50_ms=cand.stats.p50_ms,
+        ratio=ratio, ci_low=lo, ci_high=hi, ratio_p90=p90[0] / p90[1] if all(p90) else None, floor=floor,
+        probe_ratio=probe_ratio, verdict=verdict, regression=verdict == "slower",
+        why="; ".join(w for w in (why, note) if w), unstable=base.unstable or cand.unstable,
     )
 
 
-def compare_records(base: dict[str, Any], cand: dict[str, Any], threshold: float) -> KeyResult:
+def compare_records(base: Record, cand: Record, threshold: float) -> KeyResult:
     """Two stored runs' records of one key."""
-    ratio = cand["stats"]["p50"] / base["stats"]["p50"]
+    ratio = cand.stats.p50 / base.stats.p50
     lo, hi = bootstrap_ratio(base, cand)
     lo, hi = min(lo, ratio), max(hi, ratio)
     pa, pb = probe_median(base), probe_median(cand)
@@ -207,7 +197,7 @@ def paired_figures(paired) -> tuple[float, float, float, float]:
     return ratio, lo, hi, max(MIN_FLOOR, abs(float(np.median(aa)) - 1)) if aa.size else MIN_FLOOR
 
 
-def compare_paired(base: dict[str, Any], cand: dict[str, Any], paired, threshold: float) -> KeyResult:
+def compare_paired(base: Record, cand: Record, paired, threshold: float) -> KeyResult:
     """A lockstep key: the median of paired window ratios, its CI over pairs, the in-run A/A floor. Its
     millisecond columns say the same thing in milliseconds: the baseline's median paired window, and the
     candidate's as that times the ratio, so the two divide to the printed ratio (not the quiet-window
@@ -219,9 +209,9 @@ def compare_paired(base: dict[str, Any], cand: dict[str, Any], paired, threshold
     return row
 
 
-def environment_differences(base: list[dict], cand: list[dict]) -> tuple[list[str], bool]:
+def environment_differences(base: list[Record], cand: list[Record]) -> tuple[list[str], bool]:
     """What differs between the two runs' hosts; True when they are different machines."""
-    a, b = base[0]["host"], cand[0]["host"]
+    a, b = base[0].host, cand[0].host
     lines, machines = [], False
     for label, get in (("CPU", lambda h: h["cpu"]["model"]), ("cores", lambda h: h["cpu"]["logical_cores"]),
                        ("host", lambda h: h.get("hostname")), ("memory GB", lambda h: h.get("memory_gb"))):
@@ -243,18 +233,20 @@ MEMORY_THRESHOLD = 0.10  # a deployment holding (or peaking at) 10% more memory 
 MEMORY_FLOOR_MB = 2.0  # below this much growth a ratio of small figures is allocator noise, not a regression
 
 
-def memory_regression(a: dict[str, Any], b: dict[str, Any], threshold: float) -> str | None:
+def memory_regression(a: Record, b: Record, threshold: float) -> str | None:
     """One line when the candidate's memory above baseline (held, or peak) grew by more than `threshold` and
     by more than `MEMORY_FLOOR_MB`; None when it did not, or when either side did not measure it."""
+    if a.memory is None or b.memory is None:
+        return None
     grown = []
     for field_name in ("held_mb", "peak_mb"):
-        old, new = (a.get("memory") or {}).get(field_name), (b.get("memory") or {}).get(field_name)
+        old, new = getattr(a.memory, field_name), getattr(b.memory, field_name)
         if old is not None and new is not None and new - old > MEMORY_FLOOR_MB and new > old * (1 + threshold):
             grown.append(f"{field_name.removesuffix('_mb')} {old:.1f} -> {new:.1f} MB ({new / max(old, 1e-9) - 1:+.0%})")
-    return f"{key_label(key_of(a))}: memory grew beyond {threshold:.0%}: {', '.join(grown)}" if grown else None
+    return f"{key_label(a.key)}: memory grew beyond {threshold:.0%}: {', '.join(grown)}" if grown else None
 
 
-def compare_runs(base: list[dict[str, Any]], cand: list[dict[str, Any]], threshold: float = 0.05,
+def compare_runs(base: Sequence[Record | Mapping[str, Any]], cand: Sequence[Record | Mapping[str, Any]], threshold: float = 0.05,
                  paired: list | None = None, memory_threshold: float = MEMORY_THRESHOLD) -> Comparison:
     """Key by key; `paired` (lockstep data, `harness.track.lockstep.Paired`) replaces run-vs-run statistics.
     Memory above baseline is compared too: growth beyond `memory_threshold` is a regression of its own."""
@@ -264,7 +256,8 @@ def compare_runs(base: list[dict[str, Any]], cand: list[dict[str, Any]], thresho
         raise HarnessError(f"--threshold must be a fraction between 0 and 1 (0.05 = 5%), not {threshold}")
     if not base or not cand:
         raise HarnessError(f"the {'baseline' if not base else 'candidate'} run holds no record; nothing to compare")
-    by_a, by_b = {key_of(r): r for r in base}, {key_of(r): r for r in cand}
+    base, cand = records_of(base), records_of(cand)
+    by_a, by_b = {r.key: r for r in base}, {r.key: r for r in cand}
     pairs = {p.key: p for p in paired or []}
     env, machines = environment_differences(base, cand)
     result = Comparison(rows=[], environment=env, different_machines=machines, threshold=threshold,
@@ -273,24 +266,24 @@ def compare_runs(base: list[dict[str, Any]], cand: list[dict[str, Any]], thresho
     result.cannot_judge += [f"{label}: missing from the candidate (the baseline has it)" for label in result.only_baseline]
     for key in (k for k in by_a if k in by_b):
         a, b = by_a[key], by_b[key]
-        if a["status"] == "skipped" and b["status"] != "ok":
-            result.not_comparable.append(f"{key_label(key)} (skipped on both sides: {a['message']})")
+        if a.status is Status.SKIPPED and not b.ok:
+            result.not_comparable.append(f"{key_label(key)} (skipped on both sides: {a.message})")
             continue
-        if a["status"] == "skipped":
-            result.not_comparable.append(f"{key_label(key)} (baseline skipped, candidate {b['status']})")
+        if a.status is Status.SKIPPED:
+            result.not_comparable.append(f"{key_label(key)} (baseline skipped, candidate {b.status})")
             continue
-        if not has_number(a):
-            why = a["message"] if a["status"] != "ok" else f"failed parity ({describe_parity(a['parity'])})"
-            if not has_number(b) and b["status"] == a["status"] == "error" and b["message"] == a["message"]:
+        if not a.has_number:
+            why = a.message if not a.ok else f"failed parity ({describe_parity(a.parity.as_dict())})"
+            if not b.has_number and b.status == a.status == Status.ERROR and b.message == a.message:
                 # one failure for both sides (a lockstep pair ends when either process dies): its message names the side
                 result.cannot_judge.append(f"{key_label(key)}: neither side has a number ({why})")
             else:
-                result.cannot_judge.append(f"{key_label(key)}: the baseline has no number ({a['status']}: {why})")
+                result.cannot_judge.append(f"{key_label(key)}: the baseline has no number ({a.status}: {why})")
             continue
-        if not has_number(b):
+        if not b.has_number:
             result.broken.append(f"{key_label(key)}: {lost_number(b)}")
             continue
-        if b.get("parity") is None and b["job"]["boundary"] != "on-device":  # the device runner checks none
+        if b.parity is None and b.job.boundary != "on-device":  # the device runner checks none
             result.cannot_judge.append(f"{key_label(key)}: the candidate has no parity result (its outputs were "
                                        "never checked against PyTorch fp32)")
             continue

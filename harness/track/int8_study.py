@@ -26,6 +26,7 @@ from harness.measure.jobs import Job
 from harness.measure.protocol import ProtocolConfig
 from harness.store import records
 from harness.store import runs as store
+from harness.store.record import Record
 from harness.track.compare import paired_figures
 from harness.track.lockstep import Paired, Pairing, Side, run_lockstep
 
@@ -33,8 +34,8 @@ from harness.track.lockstep import Paired, Pairing, Side, run_lockstep
 @dataclass
 class Study:
     folder: Path
-    fp32: list[dict[str, Any]]
-    int8: list[dict[str, Any]]
+    fp32: list[Record]
+    int8: list[Record]
     accuracy: list[dict[str, Any]]
     report: Path | None = None
 
@@ -66,15 +67,14 @@ def run_study(int8_jobs: list[Job], cfg: ProtocolConfig, folder: Path, stores: S
     base, cand, paired = run_lockstep(partners(int8_jobs), cfg, sides, folder, stores, pairing, progress=progress,
                                       say=say, partners=int8_jobs, calibration=inputs.calibration)
     by_key = {p.key: p for p in paired}
-    for job, rec in zip(int8_jobs, cand):
-        if rec["status"] == "ok" and job.key in by_key:
-            rec["speedup"] = speedup(by_key[job.key])
-            records.write_record(folder / "int8" / "records" / f"{job.id}.json", rec)
+    for i, (job, rec) in enumerate(zip(int8_jobs, cand)):
+        if rec.ok and job.key in by_key:
+            cand[i] = rec = rec.revised(speedup=speedup(by_key[job.key]))
+            path = folder / "int8" / "records" / f"{job.id}.json"
+            records.write_record(path, rec.as_document())
             if index_db is not None:
-                store.index_record(index_db, rec, folder / "int8" / "records" / f"{job.id}.json")
+                store.index_record(index_db, rec, path)
     measured = []
     if evaluate is not None:
-        for job, rec in zip(int8_jobs, cand):
-            if rec["status"] == "ok":
-                measured.append(evaluate(job))
+        measured = [evaluate(job) for job, rec in zip(int8_jobs, cand) if rec.ok]
     return Study(folder, base, cand, measured)

@@ -41,6 +41,7 @@ from harness.measure.recording import RunContext, ensure_writable, judged, make_
 from harness.measure.stats import summarize
 from harness.store import records
 from harness.store import runs as store
+from harness.store.record import Record, records_of
 from harness.store.runs import default_cache_dir
 
 PAIRS = 20
@@ -216,7 +217,7 @@ class Pairing:
 
 def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side], out_dir: Path, stores: Stores,
                  pairing: Pairing = Pairing(), *, progress=None, say=None, partners: list[Job] | None = None,
-                 calibration: dict[str, dict[str, Any]] | None = None) -> tuple[list[dict], list[dict], list[Paired]]:
+                 calibration: dict[str, dict[str, Any]] | None = None) -> tuple[list[Record], list[Record], list[Paired]]:
     """Measure every job in lockstep; write each side's records as an ordinary run (indexed into the stores'
     index as they are written, as a rebuild of the index would find them), and the pairs. `partners` gives
     the second side its own job for each (default: the same job); `calibration` the int8 jobs' calibration
@@ -261,4 +262,4 @@ def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side],
                                    "total_budget_s": decisive.total_s, "extra_pairs_s": round(decisive.spent_s, 1)}
                                    if decisive else {})})
     records.atomic_write_text(out_dir / "lockstep.json", store.dumps({"pairs": [p.as_dict() for p in paired]}))
-    return results[0], results[1], paired
+    return records_of(results[0]), records_of(results[1]), paired

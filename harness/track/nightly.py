@@ -22,6 +22,7 @@ from harness.measure.protocol import ProtocolConfig
 from harness.publish.site import write_markdown, write_site
 from harness.store import accuracy_records as accuracy
 from harness.store import runs as store
+from harness.store.record import Record
 from harness.store.records import atomic_write_text
 from harness.track import compare
 from harness.track.history import GATE_FILE, gate_series, load_series, plot
@@ -62,17 +63,16 @@ def run_nightly(jobs: list[Job], cfg: ProtocolConfig, root: Path, threshold: flo
         _write_gate(run_dir, result, records)
     else:
         notes.append(f"no baseline at {baseline}: nothing to gate on; `bench baseline set {run_dir}` and commit it")
-    return NightlyResult(run_dir, result, notes + _history(root), any(r["status"] == "ok" for r in records))
+    return NightlyResult(run_dir, result, notes + _history(root), any(r.ok for r in records))
 
 
 SHARED_SIGNS = ("stolen by the hypervisor", "other processes used", "a neighbour was busy")
 
 
-def shared_machine_note(records: list[dict]) -> list[str]:
+def shared_machine_note(records: list[Record]) -> list[str]:
     """The stored-baseline gate is for dedicated machines: say so when this night's sweep saw the signs
     of a shared one (steal time, a busy neighbour)."""
-    seen = [r["job_id"] for r in records if any(sign in reason for reason in r.get("unstable_reasons", [])
-                                                 for sign in SHARED_SIGNS)]
+    seen = [r.job_id for r in records if any(sign in reason for reason in r.unstable_reasons for sign in SHARED_SIGNS)]
     if not seen:
         return []
     return [f"WARNING: this machine looks shared (steal time or a busy neighbour in {len(seen)} of {len(records)} jobs): "
@@ -98,16 +98,16 @@ def _lockstep_night(jobs: list[Job], cfg: ProtocolConfig, root: Path, run_dir: P
     write_markdown(current, measured, root / "leaderboard.md")
     notes = [f"lockstep against {baseline_python}", f"site: {write_site(current, measured, root / 'site')}", *warnings]
     return NightlyResult(run_dir, result, notes + _history(root),
-                         any(r["status"] == "ok" for r in current))
+                         any(r.ok for r in current))
 
 
-def _write_gate(run_dir: Path, result: compare.Comparison, current: list[dict]) -> None:
+def _write_gate(run_dir: Path, result: compare.Comparison, current: list[Record]) -> None:
     """The night's verdicts: compare.md for a CI comment, compare.json (with when and which commit) for the
     gate's own history."""
-    first = current[0] if current else {}
+    first = current[0] if current else None
     atomic_write_text(run_dir / "compare.md", compare.to_markdown(result))
     atomic_write_text(run_dir / GATE_FILE, store.dumps({
-        "created": first.get("created", ""), "commit": ((first.get("host") or {}).get("project") or {}).get("commit"),
+        "created": first.created if first else "", "commit": (first.host.get("project") or {}).get("commit") if first else None,
         **result.as_dict()}))
 
 
