@@ -297,11 +297,3 @@ def read_json(path: Path) -> Any:
         raise HarnessError(f"{path} does not exist") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HarnessError(f"{path} is not a readable results file ({exc.__class__.__name__}: {str(exc)[:120]})") from None
-
-
-def read_record(path: Path) -> dict[str, Any]:
-    record = read_json(path)
-    if not isinstance(record, dict):
-        raise HarnessError(f"{path} is not an onebench record (expected a JSON object)")
-    validate(record, str(path))
-    return record
