@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # lowest first; a module may import its own layer and any layer before it
 LAYERS = ["model_zoo", "backends", "harness.core", "harness.store", "harness.listing", "harness.host",
-          "harness.measure", "harness.evaluate", "harness.profile", "harness.publish", "harness.track", "harness.device", "harness.cluster", "harness.cli"]
+          "harness.measure", "harness.evaluate", "harness.profile", "harness.publish", "harness.track", "harness.device", "harness.cluster", "harness.cli", "harness.entry"]
 CORE = {"harness", "harness.errors", "harness.plugins"}
 
 
@@ -63,6 +63,29 @@ def test_help_and_listing_modules_do_not_import_torch() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "", f"importing the CLI pulled in: {done.stdout.strip()}"
+
+
+def test_an_interrupt_while_bench_starts_is_one_line_and_exit_130(monkeypatch, capsys) -> None:
+    """Ctrl-C before the CLI has finished importing (the console script's own import) is not a traceback."""
+    import builtins
+
+    import pytest
+
+    from harness import entry
+    from harness.cli import EXIT_INTERRUPTED
+
+    real_import = builtins.__import__
+
+    def interrupted(name, *args, **kwargs):
+        if name == "harness.cli":
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    with pytest.raises(SystemExit) as stopped:
+        entry.main()
+    assert stopped.value.code == EXIT_INTERRUPTED == entry.EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "interrupted while starting; nothing was run\n"
 
 
 def test_the_project_root_is_the_checkout() -> None:

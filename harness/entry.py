@@ -1,0 +1,18 @@
+"""`bench`, the console script. It imports the CLI itself so that a Ctrl-C while the CLI is still importing
+(a second or more on a busy machine) ends as one during a command does: exit 130 and one line, no traceback.
+Its own layer, above the CLI: nothing imports it."""
+
+from __future__ import annotations
+
+import sys
+
+EXIT_INTERRUPTED = 130  # the CLI's code for an interrupted command (`harness.cli.common`)
+
+
+def main() -> None:
+    try:
+        from harness.cli import main as cli_main
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted while starting; nothing was run\n")
+        sys.exit(EXIT_INTERRUPTED)
+    cli_main()
