@@ -109,15 +109,14 @@ def test_every_record_of_a_quick_sweep_says_its_size_memory_and_time_to_first_re
     baseline with its method, load time and first inference; `bench show` and the CSV carry them."""
     import csv
     import io
-    import json
 
+    from harness.store.record import load_record
     from tests.helpers import bench
 
     done = bench("run", "-m", "mobileone_s0", "-b", "onnxruntime", "-b", "openvino", "-p", "fp32", "-p", "int8",
                  "--preset", "quick", "--wait-quiet", "0", "--out", "run", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    recs = {(r["job"]["backend"], r["job"]["precision"]): r
-            for r in (json.loads(p.read_text()) for p in (tmp_path / "run" / "records").glob("*.json"))}
+    recs = {(r.job.backend, r.job.precision): r for r in map(load_record, (tmp_path / "run" / "records").glob("*.json"))}
     assert len(recs) == 4 and "size and memory" in done.stdout
     for rec in recs.values():
         assert rec["artifact"]["bytes"] > 0 and rec["memory"]["held_mb"] > 0 and rec["memory"]["peak_mb"] >= rec["memory"]["held_mb"]
