@@ -65,29 +65,6 @@ def test_help_and_listing_modules_do_not_import_torch() -> None:
     assert done.stdout.strip() == "", f"importing the CLI pulled in: {done.stdout.strip()}"
 
 
-def test_an_interrupt_while_bench_starts_is_one_line_and_exit_130(monkeypatch, capsys) -> None:
-    """Ctrl-C before the CLI has finished importing (the console script's own import) is not a traceback."""
-    import builtins
-
-    import pytest
-
-    from harness import entry
-    from harness.cli import EXIT_INTERRUPTED
-
-    real_import = builtins.__import__
-
-    def interrupted(name, *args, **kwargs):
-        if name == "harness.cli":
-            raise KeyboardInterrupt
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", interrupted)
-    with pytest.raises(SystemExit) as stopped:
-        entry.main()
-    assert stopped.value.code == EXIT_INTERRUPTED == entry.EXIT_INTERRUPTED
-    assert capsys.readouterr().err == "interrupted while starting; nothing was run\n"
-
-
 def test_the_project_root_is_the_checkout() -> None:
     """Other interpreters (lockstep's pinned environment) find the harness through it; the commit is read there."""
     from harness import PROJECT_ROOT
