@@ -225,7 +225,8 @@ def markdown(columns: list[str], rows: list[Row], plots: dict[str, str] | None =
 
 def to_markdown(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dict[str, Any]] | None = None,
                 figure: str = "ms") -> str:
-    legend = relative_legend(records_of(records)) if figure == "relative" else LEGEND
+    records = records_of(records)
+    legend = relative_legend(records) if figure == "relative" else LEGEND
     return markdown(*build(records, accuracy, figure), legend=legend)
 
 
