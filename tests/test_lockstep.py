@@ -130,3 +130,42 @@ def test_a_lockstep_rows_milliseconds_divide_to_its_printed_ratio() -> None:
     assert row.ratio == pytest.approx(31 / 30)
     assert row.candidate_p50_ms / row.baseline_p50_ms == pytest.approx(row.ratio)
     assert row.baseline_p50_ms == pytest.approx(30.0)
+
+
+def test_over_several_pairs_of_processes_the_ci_resamples_them_first() -> None:
+    """A bias that stays with one process for its life: the first pair of processes says +3%, a fresh pair
+    says 0%, each tightly. Pooled as one set of pairs the CI would call it a clear +1.5%; resampled by process
+    pair first it spans both; where both pairs agree it stays clear."""
+    rng = np.random.default_rng(1)
+    first, second = rng.normal(1.03, 0.003, 20), rng.normal(1.00, 0.003, 20)
+    both = np.concatenate([first, second])
+    _, flat_lo, flat_hi = paired_ci(both)
+    _, lo, hi = paired_ci(both, rounds=[20, 20])
+    assert flat_hi - flat_lo < 0.03 and lo < 1.003 and hi > 1.027  # the process pairs' disagreement is in the CI
+    agree = np.concatenate([rng.normal(1.10, 0.003, 20), rng.normal(1.10, 0.003, 23)])
+    _, lo, hi = paired_ci(agree, rounds=[20, 23])
+    assert 1.09 < lo < hi < 1.11
+    p = Paired(("k",), [1.0] * 4, [1.1] * 4, [], [3, 1])
+    assert Paired.from_dict(p.as_dict()) == p and Paired(("k",), [1.0] * 4, [1.1] * 4, []).rounds == [4]
+
+
+def test_a_key_found_slower_is_measured_again_by_a_fresh_pair_of_processes(tmp_path: Path, monkeypatch) -> None:
+    """The verdict of the first pair of processes is faked (no wall clock here): "slower" brings a second pair
+    of processes whose pairs join the first's; each side's record holds both processes; "same" does not, nor
+    does a comparison told not to confirm."""
+    from harness.track.lockstep import Decisive
+
+    jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
+    said: list[str] = []
+    for verdict, confirm, rounds in (("slower", True, [3, 3]), ("same", True, [3]), ("slower", False, [3])):
+        monkeypatch.setattr(Decisive, "verdict", lambda self, paired, v=verdict: v)
+        decisive = Decisive(0.05, confirm=confirm)
+        base, cand, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate")), tmp_path / f"ls-{verdict}-{confirm}",
+                                          Stores(cache_dir=tmp_path / "cache"), Pairing(pairs=3, window_s=0.01, decisive=decisive),
+                                          say=said.append)
+        assert paired[0].rounds == rounds and len(paired[0].base) == sum(rounds)
+        assert len(base[0].processes) == len(rounds) == len(cand[0].processes)
+        assert [len(p.windows) for p in cand[0].processes] == [3] * len(rounds)
+        why = compare_runs(base, cand, 0.05, paired).rows[0].why
+        assert ("2 pairs of processes" in why) == (rounds == [3, 3])
+    assert len(said) == 1 and "measured again by a fresh pair" in said[0]

@@ -50,9 +50,16 @@ def test_the_workflow_gate_command_runs_here(tmp_path: Path) -> None:
     env = {**os.environ, "ONEBENCH_CACHE": str(ENVS), "PYTHONPATH": str(ROOT)}
     env.pop("COLUMNS", None)  # a CI log: no TTY, no width
     done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500)
-    assert done.returncode in (0, 5), done.stdout[-3000:] + done.stderr[-3000:]  # A/A: no regression, nothing lost
+    # An A/A night: whether it passes is a matter of timing (benchmarks/lockstep_gate.py measures how often it
+    # does); what a test can hold is that the exit code says what the report says, and that a regression is
+    # never claimed on one pair of processes (a flagged key is measured again by a fresh pair first)
+    assert done.returncode in (0, 1, 5), done.stdout[-3000:] + done.stderr[-3000:]
     night = next((tmp_path / "results" / "runs").glob("nightly-*"))
     gate = json.loads((night / "compare.json").read_text())
+    assert (done.returncode == 1) == any(row["regression"] for row in gate["rows"]), done.stdout[-3000:]
+    pairs = json.loads((night / "lockstep.json").read_text())["pairs"]
+    for row, paired in zip(gate["rows"], pairs):
+        assert not row["regression"] or len(paired["rounds"]) == 2, (row, paired["rounds"])
     assert "lockstep" in gate["method"] and len(gate["rows"]) == 1 and gate["created"]
     assert "timm:test_byobnet · onnxruntime · fp32" in done.stdout and "ratio" in done.stdout
     numbers = [line for line in done.stdout.splitlines() if line.startswith("    ") and " ratio " in line]

@@ -30,12 +30,13 @@ BUDGET_OPTION = typer.Option(600.0, "--budget-s", help="Lockstep: most seconds o
 
 
 def decisive_budget(threshold: float, key_s: float, total_s: float):
-    """The adaptive-pairs budget of a lockstep gate, checked; None when extra pairs are off."""
+    """The lockstep gate's judge: the adaptive-pairs budget, checked (0 s: no extra pairs), and the threshold a
+    key found slower is confirmed against by a fresh pair of processes."""
     from harness.track.lockstep import Decisive
 
     if key_s < 0 or total_s < 0:
         raise HarnessError("--key-budget-s and --budget-s are seconds, at least 0")
-    return Decisive(threshold, key_s, total_s) if key_s > 0 and total_s > 0 else None
+    return Decisive(threshold, key_s, total_s)
 
 
 OUTPUT_OPTION = typer.Option(None, "--output", help="Also write the report here, in --format md or json.")

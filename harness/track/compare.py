@@ -191,8 +191,9 @@ def compare_records(base: Record, cand: Record, threshold: float) -> KeyResult:
 
 
 def paired_figures(paired) -> tuple[float, float, float, float]:
-    """(median paired ratio, its 95% CI, the key's floor from the in-run A/A pairs) of lockstep data."""
-    ratio, lo, hi = paired_ci(paired.ratios())
+    """(median paired ratio, its 95% CI, the key's floor from the in-run A/A pairs) of lockstep data; over
+    several pairs of processes, the CI resamples them first."""
+    ratio, lo, hi = paired_ci(paired.ratios(), rounds=paired.rounds)
     aa = paired.aa_ratios()
     return ratio, lo, hi, max(MIN_FLOOR, abs(float(np.median(aa)) - 1)) if aa.size else MIN_FLOOR
 
@@ -203,7 +204,10 @@ def compare_paired(base: Record, cand: Record, paired, threshold: float) -> KeyR
     candidate's as that times the ratio, so the two divide to the printed ratio (not the quiet-window
     p50s of the sides' records, nor the candidate's own median window: other statistics)."""
     ratio, lo, hi, floor = paired_figures(paired)
-    row = _row(base, cand, ratio, lo, hi, floor, threshold, None)
+    rounds = len(paired.rounds)
+    note = (f"measured by {rounds} pairs of processes (the first found it slower; the CI spans all)"
+            if rounds > 1 else "")
+    row = _row(base, cand, ratio, lo, hi, floor, threshold, None, note)
     row.baseline_p50_ms = float(np.median(paired.base)) / 1e6
     row.candidate_p50_ms = row.baseline_p50_ms * ratio
     return row

@@ -41,6 +41,7 @@ from harness.measure.recording import RunContext, ensure_writable, judged, make_
 from harness.measure.stats import summarize
 from harness.store import records
 from harness.store import runs as store
+from harness.store.job_key import key_label
 from harness.store.record import Record, records_of
 from harness.store.runs import default_cache_dir
 
@@ -92,12 +93,17 @@ def parse_side(name: str, items: list[str] | None) -> Side:
 
 @dataclass
 class Paired:
-    """One key's lockstep data: each side's window medians in pair order, and the A/A pairs."""
+    """One key's lockstep data: each side's window medians in pair order, the A/A pairs, and how many of
+    the pairs each pair of processes took (more than one where a fresh pair re-measured a verdict)."""
 
     key: tuple
     base: list[float]
     cand: list[float]
     aa: list[tuple[float, float]]  # (earlier, later) windows of one side with nothing between them
+    rounds: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rounds = self.rounds or [len(self.base)]
 
     def ratios(self) -> np.ndarray:
         return np.asarray(self.cand) / np.asarray(self.base)
@@ -109,85 +115,127 @@ class Paired:
 
     def as_dict(self) -> dict[str, Any]:
         return {"key": list(self.key), "baseline_window_p50_ns": self.base, "candidate_window_p50_ns": self.cand,
-                "aa_window_p50_ns": [list(p) for p in self.aa]}
+                "aa_window_p50_ns": [list(p) for p in self.aa], "rounds": self.rounds}
 
     @classmethod
-    def of(cls, key: tuple, alt: Alternation) -> "Paired":
-        base, cand = alt.medians
-        return cls(key, base, cand, list(alt.aa))
+    def of(cls, key: tuple, alts: list[Alternation]) -> "Paired":
+        """The pairs of one or more process pairs' alternations, in order."""
+        medians = [alt.medians for alt in alts]
+        return cls(key, [m for base, _ in medians for m in base], [m for _, cand in medians for m in cand],
+                   [p for alt in alts for p in alt.aa], [len(base) for base, _ in medians])
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Paired":
         return cls(tuple(data["key"]), data["baseline_window_p50_ns"], data["candidate_window_p50_ns"],
-                   [tuple(p) for p in data["aa_window_p50_ns"]])
+                   [tuple(p) for p in data["aa_window_p50_ns"]], data.get("rounds") or [])
 
 
 @dataclass
 class Decisive:
     """More pairs for a key whose verdict is still "noisy" (its CI straddles the threshold), in batches of
     `batch` pairs, until the CI decides or a time budget runs out: `key_s` per key, `total_s` for the whole
-    comparison (a night). The seconds spent are kept, so one budget spans many jobs."""
+    comparison (a night). The seconds spent are kept, so one budget spans many jobs.
+
+    A key found slower is measured again by a fresh pair of processes before it counts (`confirm`): a
+    process keeps what the scheduler and the allocator gave it for life (which core it stays on while a
+    neighbour holds the other, its memory layout), a bias that alternation cannot cancel and that A/A pairs
+    of one process cannot see. Measured beside a one-core hog: A/A pairs of processes moved by up to 2% and
+    once, in CI, by 3.2%, which a CI over one process pair's windows took for a regression."""
 
     threshold: float
     key_s: float = 60.0
     total_s: float = 600.0
     batch: int = 10
     spent_s: float = 0.0
+    confirm: bool = True
 
-    def undecided(self, paired: Paired) -> bool:
+    def verdict(self, paired: Paired) -> str:
         from harness.track.compare import gate_verdict, paired_figures
 
         _, lo, hi, floor = paired_figures(paired)
-        return gate_verdict(lo, hi, self.threshold, floor)[0] == "noisy"
+        return gate_verdict(lo, hi, self.threshold, floor)[0]
+
+    def undecided(self, paired: Paired) -> bool:
+        return self.verdict(paired) == "noisy"
 
 
 def lockstep_pair(jobs: tuple[Job, Job], cfg: ProtocolConfig, sides: tuple[Side, Side], cache_dir: Path, pairs: int,
                   window_s: float, progress, decisive: Decisive | None = None,
-                  calibration: dict[str, dict[str, Any]] | None = None) -> tuple[list[dict], list[dict[str, Any]], Paired]:
+                  calibration: dict[str, dict[str, Any]] | None = None) -> tuple[list[list[dict]], list[dict[str, Any]], Paired]:
     """Each side opens its own job (the same job in two environments for `bench compare`; fp32 and int8
-    of one model for `bench int8`) and they take turns; the pairs are keyed by the second side's job."""
+    of one model for `bench int8`) and they take turns; the pairs are keyed by the second side's job. A key
+    the first pair of processes finds slower is taken again by a fresh pair (`Decisive.confirm`): each
+    side's processes, one per pair of processes, and the pairs of all of them."""
     job = jobs[1]
+    payloads = [{"job": side_job.as_dict(), "protocol": cfg.as_dict(), "backend_ref": registry.ref(side_job.backend),
+                 "cache_dir": str(cache_dir), "parity": True, "weights": side.weights,
+                 "calibration": (calibration or {}).get(side_job.model) if side_job.precision == "int8" else None}
+                for side, side_job in zip(sides, jobs)]
+    more = _ExtraPairs(decisive, job.key, pairs) if decisive is not None else None
+    shown = (lambda i, total: progress(job, i, total)) if progress else None
+    rounds = [_one_round(sides, payloads, cfg, pairs, window_s, more, shown)]
+    if decisive is not None and decisive.confirm and decisive.verdict(Paired.of(job.key, [rounds[0][0]])) == "slower":
+        rounds.append(_one_round(sides, payloads, cfg, pairs, window_s, more, shown))
+    if more is not None:
+        decisive.spent_s += more.spent_s
+    processes: list[list[dict]] = [[], []]
+    for alt, ends, readies in rounds:
+        for s in (0, 1):
+            flat = [t for w in alt.samples[s] for t in w]
+            processes[s].append({
+                "samples_ns": flat, "warmup_ns": [], "warmup_converged": True, "stop_reason": "lockstep",
+                "summary": summarize(flat).as_dict(), "machine": ends[s].get("machine", {}),
+                "peak_rss_mb": ends[s].get("peak_rss_mb"), "memory": ends[s].get("memory"),
+                "windows": windows.of_windows(alt.samples[s]), "wait_policy": readies[s].get("wait_policy"),
+                "lockstep": {"pairs": len(alt.samples[s]), "window_s": window_s},
+            })
+    return processes, rounds[0][2], Paired.of(job.key, [alt for alt, _, _ in rounds])
+
+
+@dataclass
+class _ExtraPairs:
+    """Whether a key gets another pair (`alternate`'s `more`): while its verdict, judged after every batch,
+    is still noisy and the key's and the comparison's budgets last. Only the seconds of extra pairs count,
+    over every pair of processes the key takes."""
+
+    decisive: Decisive
+    key: tuple
+    pairs: int
+    spent_s: float = 0.0
+    since: float | None = None
+
+    def __call__(self, alt: Alternation) -> bool:
+        now = time.monotonic()
+        self.since = now if self.since is None else self.since
+        spent = self.spent_s + now - self.since
+        if spent >= self.decisive.key_s or self.decisive.spent_s + spent >= self.decisive.total_s:
+            return False
+        extra = len(alt.samples[0]) - self.pairs
+        return extra % self.decisive.batch != 0 or self.decisive.undecided(Paired.of(self.key, [alt]))
+
+    def round_ended(self) -> None:
+        if self.since is not None:
+            self.spent_s += time.monotonic() - self.since
+            self.since = None
+
+
+def _one_round(sides: tuple[Side, Side], payloads: list[dict[str, Any]], cfg: ProtocolConfig, pairs: int,
+               window_s: float, more, progress) -> tuple[Alternation, list[dict], list[dict[str, Any]]]:
+    """One pair of resident processes, opened, alternated and closed: the alternation, each side's closing
+    report and its ready message."""
     residents: list[Resident] = []
     try:
         residents = [Resident(side.name, "harness.measure.worker", cfg.timeout_s, side.python, side.env)
                      for side in sides]  # both interpreters start at once
-        for r, side, side_job in zip(residents, sides, jobs):
-            r.open({"job": side_job.as_dict(), "protocol": cfg.as_dict(), "backend_ref": registry.ref(side_job.backend),
-                    "cache_dir": str(cache_dir), "parity": True, "weights": side.weights,
-                    "calibration": (calibration or {}).get(side_job.model) if side_job.precision == "int8" else None})
-        more = None
-        if decisive is not None:
-            started = time.monotonic()
-
-            def more(alt: Alternation) -> bool:
-                """More pairs while the key's and the night's budgets last and the verdict, judged after
-                every batch, is still noisy."""
-                spent = time.monotonic() - started
-                if spent >= decisive.key_s or decisive.spent_s + spent >= decisive.total_s:
-                    return False
-                return (len(alt.samples[0]) - pairs) % decisive.batch != 0 or decisive.undecided(Paired.of(job.key, alt))
-
-        alt = alternate((residents[0], residents[1]), pairs, window_s, warm=WARM_PAIRS, more=more,
-                        progress=(lambda i, total: progress(job, i, total)) if progress else None)
-        if decisive is not None:
-            decisive.spent_s += time.monotonic() - started
-        ends = [r.close() for r in residents]
+        for r, payload in zip(residents, payloads):
+            r.open(payload)
+        alt = alternate((residents[0], residents[1]), pairs, window_s, warm=WARM_PAIRS, more=more, progress=progress)
+        if more is not None:
+            more.round_ended()
+        return alt, [r.close() for r in residents], [r.ready for r in residents]
     finally:
         for r in residents:
             r.kill()
-    samples, medians = alt.samples, alt.medians
-    processes = []
-    for s in (0, 1):
-        flat = [t for w in samples[s] for t in w]
-        processes.append({
-            "samples_ns": flat, "warmup_ns": [], "warmup_converged": True, "stop_reason": "lockstep",
-            "summary": summarize(flat).as_dict(), "machine": ends[s].get("machine", {}), "peak_rss_mb": ends[s].get("peak_rss_mb"),
-            "memory": ends[s].get("memory"),
-            "windows": windows.of_windows(samples[s]),
-            "wait_policy": residents[s].ready.get("wait_policy"),
-            "lockstep": {"pairs": len(medians[s]), "window_s": window_s},
-        })
-    return processes, [r.ready for r in residents], Paired.of(job.key, alt)
 
 
 def cannot_time(job: Job) -> str | None:
@@ -248,9 +296,12 @@ def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side],
                 recs = [make_record(run, job, "error", str(exc)) for run, job in zip(runs, both)]
             else:
                 paired.append(pair)
+                if len(pair.rounds) > 1 and say:
+                    say(f"{key_label(both[1].as_dict())}: slower in its first pair of processes; measured again by a fresh pair, "
+                        "the verdict stands on both")
                 for i, (run, job) in enumerate(zip(runs, both)):
                     run.host = {**host, "libraries": ready[i]["libraries"]}
-                    rec = judged(make_record(run, job, "ok", "", [processes[i]], ready[i]), cfg)
+                    rec = judged(make_record(run, job, "ok", "", processes[i], ready[i]), cfg)
                     rec["backend_info"] = {**rec["backend_info"], "wait_policy": ready[i].get("wait_policy")}
                     recs.append(rec)
         for i, run in enumerate(runs):

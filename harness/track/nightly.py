@@ -86,8 +86,9 @@ def _lockstep_night(jobs: list[Job], cfg: ProtocolConfig, root: Path, run_dir: P
     records are the night's run (indexed, on the leaderboard)."""
     import sys
 
-    from harness.track.lockstep import Side, run_lockstep
+    from harness.track.lockstep import Decisive, Side, run_lockstep
 
+    decisive = decisive or Decisive(threshold, key_s=0, total_s=0)  # no extra pairs, but a slower key is confirmed
     sides = (Side("baseline", baseline_python), Side("candidate", sys.executable))
     warnings: list[str] = []
     base, current, paired = run_lockstep(jobs, cfg, sides, run_dir, Stores(store.default_cache_dir(), store.default_index(root)),
