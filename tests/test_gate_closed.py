@@ -133,9 +133,11 @@ def test_sigterm_stops_a_sweep_like_ctrl_c(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "-m", MODEL, "-b", "fake-sleep",
                              "--repeats", "50", "--out", "run", "--wait-quiet", "0"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.monotonic() + 120  # a step's partial state on disk, not only its folder (beside a one-core hog
-    while not list((tmp_path / "run" / "partial").glob("*.json")) and time.monotonic() < deadline:  # the folder was
-        time.sleep(0.2)  # there, still empty, when the signal landed: a sweep with nothing yet to resume)
+    # wait for a step's partial state on disk, not only its folder: beside a one-core hog the folder was there,
+    # still empty, when the signal landed (a sweep with nothing yet to resume)
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "run" / "partial").glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGTERM)  # as a CI runner cancels a job: the whole process group
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -174,22 +174,22 @@ def lockstep_pair(jobs: tuple[Job, Job], cfg: ProtocolConfig, sides: tuple[Side,
     more = _ExtraPairs(decisive, job.key, pairs) if decisive is not None else None
     shown = (lambda i, total: progress(job, i, total)) if progress else None
     rounds = [_one_round(sides, payloads, cfg, pairs, window_s, more, shown)]
-    if decisive is not None and decisive.confirm and decisive.verdict(Paired.of(job.key, [rounds[0][0]])) == "slower":
+    if decisive is not None and decisive.confirm and decisive.verdict(Paired.of(job.key, [rounds[0].alt])) == "slower":
         rounds.append(_one_round(sides, payloads, cfg, pairs, window_s, more, shown))
     if more is not None:
         decisive.spent_s += more.spent_s
     processes: list[list[dict]] = [[], []]
-    for alt, ends, readies in rounds:
+    for r in rounds:
         for s in (0, 1):
-            flat = [t for w in alt.samples[s] for t in w]
+            flat = [t for w in r.alt.samples[s] for t in w]
             processes[s].append({
                 "samples_ns": flat, "warmup_ns": [], "warmup_converged": True, "stop_reason": "lockstep",
-                "summary": summarize(flat).as_dict(), "machine": ends[s].get("machine", {}),
-                "peak_rss_mb": ends[s].get("peak_rss_mb"), "memory": ends[s].get("memory"),
-                "windows": windows.of_windows(alt.samples[s]), "wait_policy": readies[s].get("wait_policy"),
-                "lockstep": {"pairs": len(alt.samples[s]), "window_s": window_s},
+                "summary": summarize(flat).as_dict(), "machine": r.ends[s].get("machine", {}),
+                "peak_rss_mb": r.ends[s].get("peak_rss_mb"), "memory": r.ends[s].get("memory"),
+                "windows": windows.of_windows(r.alt.samples[s]), "wait_policy": r.ready[s].get("wait_policy"),
+                "lockstep": {"pairs": len(r.alt.samples[s]), "window_s": window_s},
             })
-    return processes, rounds[0][2], Paired.of(job.key, [alt for alt, _, _ in rounds])
+    return processes, rounds[0].ready, Paired.of(job.key, [r.alt for r in rounds])
 
 
 @dataclass
@@ -219,10 +219,18 @@ class _ExtraPairs:
             self.since = None
 
 
+class Round(NamedTuple):
+    """What one pair of resident processes gave: the alternation, each side's closing report and its ready
+    message."""
+
+    alt: Alternation
+    ends: list[dict[str, Any]]
+    ready: list[dict[str, Any]]
+
+
 def _one_round(sides: tuple[Side, Side], payloads: list[dict[str, Any]], cfg: ProtocolConfig, pairs: int,
-               window_s: float, more, progress) -> tuple[Alternation, list[dict], list[dict[str, Any]]]:
-    """One pair of resident processes, opened, alternated and closed: the alternation, each side's closing
-    report and its ready message."""
+               window_s: float, more, progress) -> Round:
+    """One pair of resident processes, opened, alternated and closed."""
     residents: list[Resident] = []
     try:
         residents = [Resident(side.name, "harness.measure.worker", cfg.timeout_s, side.python, side.env)
@@ -232,7 +240,7 @@ def _one_round(sides: tuple[Side, Side], payloads: list[dict[str, Any]], cfg: Pr
         alt = alternate((residents[0], residents[1]), pairs, window_s, warm=WARM_PAIRS, more=more, progress=progress)
         if more is not None:
             more.round_ended()
-        return alt, [r.close() for r in residents], [r.ready for r in residents]
+        return Round(alt, [r.close() for r in residents], [r.ready for r in residents])
     finally:
         for r in residents:
             r.kill()
