@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 
-BENCH = [sys.executable, "-m", "harness.cli"]
+BENCH = [sys.executable, "-m", "harness"]
 NODES = ("lab-a", "lab-b")
 
 

@@ -78,7 +78,7 @@ if torch.cuda.is_available():
     print("GPU:", torch.cuda.get_device_name(), "bf16:", torch.cuda.is_bf16_supported())
 EOF
     "$PY" -m pip list 2>/dev/null | grep -i -E "^(torch|timm|onnx|onnxruntime|numpy|typer|rich|jsonschema|nvidia-ml-py|triton) "
-    "$PY" -m harness.cli list backends
+    "$PY" -m harness list backends
 }
 
 say "work folder $WORK, budget $BUDGET s, models: $MODELS"
@@ -97,7 +97,7 @@ export ONEBENCH_CACHE=${ONEBENCH_CACHE:-$WORK/cache}
 export ONEBENCH_TEST_CACHE=$ONEBENCH_CACHE
 models=()
 for m in $MODELS; do models+=(-m "$m"); done
-step prepare timeout $(( $(left) * 2 / 5 )) "$PY" -m harness.cli prepare --device cuda -b torch-compile \
+step prepare timeout $(( $(left) * 2 / 5 )) "$PY" -m harness prepare --device cuda -b torch-compile \
     -p fp16 -p fp32 --workers "${GPU_CHECK_WORKERS:-4}" "${models[@]}"
 step pytest timeout $(( $(left) / 3 )) "$PY" -m pytest -m gpu -q -p no:cacheprovider tests
 
@@ -120,7 +120,7 @@ sweep() {  # sweep NAME PRECISIONS BACKENDS...
     seconds=$(( $(left) - 75 ))  # the report, show and leaderboard need about a minute
     if (( seconds < 20 )); then say "-- sweep $name not started: the budget is spent"; FAILED+=("sweep $name (no time)"); return; fi
     RUNS+=("$WORK/$name")
-    step "sweep $name" measured_or_no_gpu timeout "$seconds" "$PY" -m harness.cli run --preset quick --device cuda --wait-quiet 0 \
+    step "sweep $name" measured_or_no_gpu timeout "$seconds" "$PY" -m harness run --preset quick --device cuda --wait-quiet 0 \
         --format md --out "$WORK/$name" "${models[@]}" "${args[@]}"
 }
 sweep eager "fp32 fp16" torch torch-cudagraph onnxruntime-cuda onnxruntime-trt tensorrt
@@ -129,7 +129,7 @@ sweep compile-fp32 fp32 torch-compile
 
 step report "$PY" benchmarks/gpu_check_report.py "${RUNS[@]}" --models "$MODELS" --summary "$OUT/summary.md" \
     --show "$OUT/show.txt"
-step leaderboard "$PY" -m harness.cli leaderboard "${RUNS[@]}" --format md --output "$WORK/leaderboard/leaderboard.md"
+step leaderboard "$PY" -m harness leaderboard "${RUNS[@]}" --format md --output "$WORK/leaderboard/leaderboard.md"
 cp "$WORK/leaderboard/leaderboard.md" "$OUT/" 2>/dev/null
 tar -czf "$OUT/records.tar.gz" -C "$WORK" --exclude=cache . 2>>"$LOG"
 [[ -f $OUT/summary.md ]] && cat "$OUT/summary.md"

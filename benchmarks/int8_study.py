@@ -44,7 +44,7 @@ BUDGET_PT = 1.0  # the budget cell: `bench int8 --budget` (the fewest float laye
 
 
 def bench(*args: str, cwd: Path, allowed: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "harness.cli", *args]
+    cmd = [sys.executable, "-m", "harness", *args]
     print("$ bench " + shlex.join(args), flush=True)
     done = subprocess.run(cmd, cwd=cwd, text=True, capture_output=True)
     if done.returncode not in allowed:

@@ -28,7 +28,7 @@ def lockstep(models: list[str], backends: list[str], pairs: int, slowdown: float
              baseline_python: str | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "compare.json"
-        cmd = [sys.executable, "-m", "harness.cli", "ab", "--pairs", str(pairs), "--format", "json", "--output", str(report),
+        cmd = [sys.executable, "-m", "harness", "ab", "--pairs", str(pairs), "--format", "json", "--output", str(report),
                "--threshold", str(threshold),
                *[a for m in models for a in ("-m", m)], *[a for b in backends for a in ("-b", b)]]
         if baseline_python:

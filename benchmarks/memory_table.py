@@ -31,7 +31,7 @@ BACKENDS = ["torch", "onnxruntime", "openvino"]
 
 def bench(*args: str, cwd: Path) -> None:
     print("$ bench " + shlex.join(args), flush=True)
-    done = subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=cwd, text=True, capture_output=True)
+    done = subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, text=True, capture_output=True)
     if done.returncode != 0:
         raise SystemExit(f"bench {args[0]} failed (exit {done.returncode}): {done.stderr.strip()[-800:]}")
 

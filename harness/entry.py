@@ -10,9 +10,13 @@ EXIT_INTERRUPTED = 130  # the CLI's code for an interrupted command (`harness.cl
 
 
 def main() -> None:
+    from harness import interrupts
+
+    interrupts.install()  # from here no interrupt lands inside an import (numpy's, typer's): it waits for its end
     try:
         from harness.cli import main as cli_main
+
+        cli_main()  # handles its own; one held until the import ended may land before its `try`
     except KeyboardInterrupt:
         sys.stderr.write("interrupted while starting; nothing was run\n")
         sys.exit(EXIT_INTERRUPTED)
-    cli_main()

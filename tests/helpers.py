@@ -24,7 +24,7 @@ def bench(*args: str, cwd: Path, timeout: int = 600, env: dict[str, str] | None 
     # ONEBENCH_TEST_CACHE shares compiled artifacts between tests (benchmarks/gpu_check.sh sets it)
     cache = os.environ.get("ONEBENCH_TEST_CACHE") or str(cwd / "cache")
     env = {**os.environ, "ONEBENCH_CACHE": cache, "COLUMNS": "200", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=cwd, env={**env, "PYTHONPATH": str(ROOT)},
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, env={**env, "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=timeout)
 
 

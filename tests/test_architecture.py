@@ -12,8 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # lowest first; a module may import its own layer and any layer before it
 LAYERS = ["model_zoo", "backends", "harness.core", "harness.store", "harness.listing", "harness.host",
-          "harness.measure", "harness.evaluate", "harness.profile", "harness.publish", "harness.track", "harness.device", "harness.cluster", "harness.cli", "harness.entry"]
-CORE = {"harness", "harness.errors", "harness.plugins"}
+          "harness.measure", "harness.evaluate", "harness.profile", "harness.publish", "harness.track", "harness.device", "harness.cluster", "harness.cli", "harness.entry", "harness.__main__"]
+CORE = {"harness", "harness.errors", "harness.plugins", "harness.interrupts"}
 
 
 def layer_of(module: str) -> str | None:

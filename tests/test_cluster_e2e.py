@@ -247,7 +247,7 @@ def test_a_killed_driver_resumes_from_the_run_folder(lab, tmp_path: Path, monkey
     """`bench run --cluster` killed in its first timed round; run again with the same --out it prepares nothing
     again, reuses every process already timed (each job stays on the node that timed it), and finishes."""
     cluster, _, folder = lab
-    args = [sys.executable, "-m", "harness.cli", "run", "--cluster", cluster.address, "-m", TINY, "-b", "fake-sleep",
+    args = [sys.executable, "-m", "harness", "run", "--cluster", cluster.address, "-m", TINY, "-b", "fake-sleep",
             *[a for b in ("1", "2", "3", "4") for a in ("--batch", b)], "--repeats", "2", "--out", "run", "--progress", "json"]
     env = {**os.environ, "ONEBENCH_CACHE": str(folder / "cache"), "PYTHONPATH": str(ROOT)}
     driver = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

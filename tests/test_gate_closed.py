@@ -130,7 +130,7 @@ def test_a_record_written_by_hand_with_a_figure_it_never_measured_is_refused() -
 def test_sigterm_stops_a_sweep_like_ctrl_c(tmp_path: Path) -> None:
     env = {**os.environ, **PLUGIN, "ONEBENCH_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT),
            "ONEBENCH_FAKE_DELAY_S": "0.01"}
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "-m", MODEL, "-b", "fake-sleep",
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "-m", MODEL, "-b", "fake-sleep",
                              "--repeats", "50", "--out", "run", "--wait-quiet", "0"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     # wait for a step's partial state on disk, not only its folder: beside a one-core hog the folder was there,

@@ -45,7 +45,7 @@ def test_the_workflow_gate_command_runs_here(tmp_path: Path) -> None:
     its comparison, the CI-log table, the gate's history, and an exit code the workflow knows."""
     shutil.copy(ROOT / "constraints-baseline.txt", tmp_path)
     words = gate_command()
-    args = [sys.executable, "-m", "harness.cli", *words[1:], "-m", "timm:test_byobnet", "-b", "onnxruntime",
+    args = [sys.executable, "-m", "harness", *words[1:], "-m", "timm:test_byobnet", "-b", "onnxruntime",
             "--key-budget-s", "20"]
     env = {**os.environ, "ONEBENCH_CACHE": str(ENVS), "PYTHONPATH": str(ROOT)}
     env.pop("COLUMNS", None)  # a CI log: no TTY, no width

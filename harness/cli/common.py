@@ -77,27 +77,15 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _terminated(signum: int, frame: Any) -> None:
-    """SIGTERM (what a CI cancellation or `timeout` sends) stops a command the way Ctrl-C does: one line,
-    exit 130, a run folder that resumes. Later ones are ignored while it unwinds."""
-    import signal
-
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 @app.callback()
 @user_errors
 def _load_plugins() -> None:
-    """Before any command: SIGTERM handled as Ctrl-C, and the modules named in $ONEBENCH_PLUGINS imported
-    (models and backends they add)."""
-    import signal
-    import threading
-
+    """Before any command: SIGTERM handled as Ctrl-C, neither raised inside an import (`harness.interrupts`),
+    and the modules named in $ONEBENCH_PLUGINS imported (models and backends they add)."""
+    from harness import interrupts
     from harness.plugins import load_plugins
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminated)
+    interrupts.install()
     load_plugins(deadline=True)
 
 
