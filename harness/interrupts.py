@@ -39,11 +39,11 @@ _lock = threading.RLock()  # a handler can run again inside itself, in the same 
 
 
 def _forget() -> None:
-    global _waiting
-    _waiting = _Waiting()
+    global _waiting, _lock
+    _waiting, _lock = _Waiting(), threading.RLock()
 
 
-os.register_at_fork(after_in_child=_forget)  # a forked child holds nothing its parent held
+os.register_at_fork(after_in_child=_forget)  # a forked child holds nothing its parent held, nor its lock
 
 
 def install(grace_s: float = GRACE_S) -> None:

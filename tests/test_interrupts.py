@@ -82,7 +82,8 @@ for _ in range({signals}):
 time.sleep({sleep})
 COMPLETE = True
 """
-IMPORTER = """import sys, time
+IMPORTER = """import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal: CI may start us with SIGINT ignored
 from harness import interrupts
 {install}
 try:
@@ -127,18 +128,34 @@ def test_an_import_that_hangs_holds_an_interrupt_only_for_the_grace(tmp_path: Pa
 
 
 def test_a_forked_child_holds_nothing_its_parent_held() -> None:
+    """Neither the held interrupt nor the lock, which the watcher thread (absent in the child) may hold."""
+    import threading
+
     from harness import interrupts
 
     read, write = os.pipe()
+    taken, done = threading.Event(), threading.Event()
+
+    def watcher() -> None:
+        with interrupts._lock:
+            taken.set()
+            done.wait(30)
+
+    holder = threading.Thread(target=watcher)
+    holder.start()
+    taken.wait(30)
     interrupts._waiting.signum = signal.SIGINT
     try:
         pid = os.fork()
         if pid == 0:
-            os.write(write, b"clear" if interrupts._waiting.signum is None else b"held")
+            free = interrupts._lock.acquire(timeout=5)
+            os.write(write, b"clear" if free and interrupts._waiting.signum is None else b"held")
             os._exit(0)
         os.waitpid(pid, 0)
         assert os.read(read, 16) == b"clear"
     finally:
+        done.set()
+        holder.join()
         interrupts._waiting.signum = None
         os.close(read)
         os.close(write)

@@ -80,8 +80,8 @@ def user_errors(fn: F) -> F:
 @app.callback()
 @user_errors
 def _load_plugins() -> None:
-    """Before any command: SIGTERM handled as Ctrl-C, neither raised inside an import (`harness.interrupts`),
-    and the modules named in $ONEBENCH_PLUGINS imported (models and backends they add)."""
+    """Before any command: Ctrl-C and SIGTERM made one KeyboardInterrupt that never lands inside an import
+    (`harness.interrupts`), then the modules named in $ONEBENCH_PLUGINS imported (models and backends they add)."""
     from harness import interrupts
     from harness.plugins import load_plugins
 
