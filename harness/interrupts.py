@@ -96,6 +96,7 @@ def _watch(grace_s: float) -> None:
             if _importing(sys._current_frames().get(main.ident)) and time.monotonic() - _waiting.since < grace_s:
                 continue
             _waiting.resent = True
+            _waiting.watcher = None  # should the handler hold it again (a new import began), it starts another
         if signal.getsignal(signum) in (signal.SIG_IGN, signal.SIG_DFL, None):
             return  # the command is exiting and turned interrupts off
         signal.pthread_kill(main.ident, signum)
