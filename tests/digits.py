@@ -75,7 +75,7 @@ def train(path: Path, images: Path, epochs: int = 20, seed: int = 0) -> Path:
     """Train `digits_cnn` on an image folder (`write_images(..., "train")`) and save the state dict."""
     from model_zoo.registry import get_spec
 
-    model = fit(DigitsCNN(), *load_folder(images, get_spec("digits_cnn").preprocess), TrainRecipe(epochs=epochs, seed=seed))
+    model = fit(DigitsCNN, *load_folder(images, get_spec("digits_cnn").preprocess), TrainRecipe(epochs=epochs, seed=seed))
     torch.save(model.state_dict(), path)
     return path
 

@@ -1,5 +1,5 @@
 """int8's accuracy cost, on networks trained on scikit-learn's digits (`tests/digits.py`): a
-quantization-friendly network keeps its top-1 within a point on every CPU runtime; the same network with a
+quantization-friendly network keeps its top-1 within a few points on every CPU runtime; the same network with a
 planted activation outlier collapses, and onebench reports the drop as significant, in `bench accuracy`
 and in `bench int8`'s published table.
 """
@@ -16,6 +16,11 @@ from tests.helpers import bench
 
 pytestmark = pytest.mark.slow
 CPU_INT8 = ["onnxruntime", "openvino", "torch-compile"]
+# What int8 costs a quantization-friendly network, measured over twelve training seeds (AMD EPYC, AVX-512 VNNI, 899
+# held-out images): OpenVINO -2.8 to +0.3 points (one seed in twelve below -2: -2.78 [-4.00, -1.56]), ONNX Runtime
+# -0.4 to +0.2 over six. A machine trains seed 0 into its own network (its kernels differ), so the floor holds the
+# spread, far above the planted outlier's collapse (-88 points on both).
+FRIENDLY_FLOOR = -0.035
 PLUGINS = {"ONEBENCH_PLUGINS": "tests.digits"}
 
 
@@ -50,7 +55,7 @@ def test_a_quantization_friendly_network_keeps_its_accuracy_and_an_outlier_netwo
     assert friendly["reference"]["top1"] > 0.9  # a real classifier: 10 classes, chance is 0.1
     assert friendly["calibration"]["meaningful"] and friendly["calibration"]["size"] == 200
     paired = friendly["paired"]
-    assert abs(paired["delta_top1"]) < 0.02 and paired["ci_low"] > -0.03
+    assert paired["delta_top1"] > FRIENDLY_FLOOR and paired["ci_low"] > FRIENDLY_FLOOR - 0.015, paired
     assert paired["changed_predictions"] < 0.05 * paired["images"]
     if backend == "torch-compile":
         return
@@ -66,15 +71,21 @@ def test_a_quantization_friendly_network_keeps_its_accuracy_and_an_outlier_netwo
 def test_the_outlier_networks_collapse_is_repaired_by_equalization_or_by_keeping_its_layers_float(
         trained: Path, backend: str) -> None:
     """The planted outlier (one channel 1000x: a fused MobileOne's failure mode, planted) through the int8
-    recipe: equalizing the two convolutions it spans, or keeping them float, brings int8 within a point of fp32
-    (unrepaired it loses >5 points, above). The recipe is in the record's job key and its backend_info."""
+    recipe: equalizing the two convolutions it spans, or keeping them float, brings int8 within a point of what
+    the same network without the outlier keeps (unrepaired it loses >5 points, above; the friendly network's own
+    int8 cost is the runtime's, not the outlier's). The recipe is in the record's job key and its backend_info."""
+    friendly = _accuracy(trained, "digits_cnn", "cnn.pth", backend)["paired"]["delta_top1"]
     equalized = _accuracy(trained, "digits_outlier", "outlier.pth", backend, "int8.equalize=true")
     assert equalized["job"]["options"].endswith("int8.equalize=true")
     done = equalized["backend_info"]["int8_recipe"]["equalized"]
     assert done["pairs"] == 3 and done["max_channel_spread_before"] > 100 > 10 > done["max_channel_spread_after"]
     floated = _accuracy(trained, "digits_outlier", "outlier.pth", backend, "int8.float_layers=stem.0;body.0.0")
-    for rec in (equalized, floated):  # measured: ONNX Runtime +0.0 pt both; OpenVINO -0.7 [-1.6, +0.1] and -0.8
-        assert rec["paired"]["ci_low"] > -0.03 and abs(rec["paired"]["delta_top1"]) < 0.015, rec["paired"]
+    # measured, seeds 0 and 9, friendly -> both repairs: ONNX Runtime +0.1 -> 0.0 and +0.1 -> +0.1/+0.2 points;
+    # OpenVINO -0.7 -> -0.6 and -2.8 -> -2.7 (a CI run's friendly network at -2.3 was repaired to -2.3)
+    for rec in (equalized, floated):
+        paired = rec["paired"]
+        assert abs(paired["delta_top1"] - friendly) < 0.01, (friendly, paired)
+        assert paired["ci_low"] > FRIENDLY_FLOOR - 0.015, paired
     excluded = floated["backend_info"]["quantization"].get("nodes_to_exclude") or floated["backend_info"]["quantization"]["ignored_scope"]
     assert len(excluded) == 2
 
