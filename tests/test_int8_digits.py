@@ -6,6 +6,7 @@ and in `bench int8`'s published table.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -21,6 +22,7 @@ CPU_INT8 = ["onnxruntime", "openvino", "torch-compile"]
 # -0.4 to +0.2 over six. A machine trains seed 0 into its own network (its kernels differ), so the floor holds the
 # spread, far above the planted outlier's collapse (-88 points on both).
 FRIENDLY_FLOOR = -0.035
+FRIENDLY_CI_FLOOR = FRIENDLY_FLOOR - 0.015  # the lower end of its paired 95% CI (seed 9: -4.00)
 PLUGINS = {"ONEBENCH_PLUGINS": "tests.digits"}
 
 
@@ -34,6 +36,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@functools.cache  # the friendly network's record serves both tests below: one run per network x recipe
 def _accuracy(root: Path, model: str, weights: str, backend: str, *options: str) -> dict:
     results = root / f"results-{model}-{len(options)}-{abs(hash(options))}"
     done = bench("accuracy", "-m", model, "-b", backend, "-p", "int8", "--weights", str(root / weights),
@@ -55,7 +58,7 @@ def test_a_quantization_friendly_network_keeps_its_accuracy_and_an_outlier_netwo
     assert friendly["reference"]["top1"] > 0.9  # a real classifier: 10 classes, chance is 0.1
     assert friendly["calibration"]["meaningful"] and friendly["calibration"]["size"] == 200
     paired = friendly["paired"]
-    assert paired["delta_top1"] > FRIENDLY_FLOOR and paired["ci_low"] > FRIENDLY_FLOOR - 0.015, paired
+    assert paired["delta_top1"] > FRIENDLY_FLOOR and paired["ci_low"] > FRIENDLY_CI_FLOOR, paired
     assert paired["changed_predictions"] < 0.05 * paired["images"]
     if backend == "torch-compile":
         return
@@ -85,7 +88,7 @@ def test_the_outlier_networks_collapse_is_repaired_by_equalization_or_by_keeping
     for rec in (equalized, floated):
         paired = rec["paired"]
         assert abs(paired["delta_top1"] - friendly) < 0.01, (friendly, paired)
-        assert paired["ci_low"] > FRIENDLY_FLOOR - 0.015, paired
+        assert paired["ci_low"] > FRIENDLY_CI_FLOOR, paired
     excluded = floated["backend_info"]["quantization"].get("nodes_to_exclude") or floated["backend_info"]["quantization"]["ignored_scope"]
     assert len(excluded) == 2
 
