@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
+from collections.abc import Callable
 from typing import Any, TypeVar
+
+from model_zoo.names import control_chars
 
 C = TypeVar("C", bound="BackendConfig")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+SEPARATORS = ",="  # what joins a job's canonical `field=value,field=value`: never inside a value
 QUOTE_CHARS = 60  # what an error message quotes of a value a user typed: one line, however long the value
 
 
@@ -35,9 +40,10 @@ def choices(default: str, *allowed: str, help: str = "") -> Any:
     return dataclasses.field(default=default, metadata={"choices": (default, *allowed), "help": help})
 
 
-def option(default: Any, help: str = "") -> Any:
-    """A bool/int/float/str field with a help line (`bench list backends --options` shows it)."""
-    return dataclasses.field(default=default, metadata={"help": help})
+def option(default: Any, help: str = "", grammar: Callable[[str, str], str] | None = None) -> Any:
+    """A bool/int/float/str field with a help line (`bench list backends --options` shows it); a str field's
+    `grammar(where, value)` checks a value and returns it canonical (raising ConfigError with what is wrong)."""
+    return dataclasses.field(default=default, metadata={"help": help, "grammar": grammar})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +98,13 @@ def _text(value: Any) -> str:
 
 
 def _convert(where: str, field: dataclasses.Field, text: str) -> Any:
+    """One field's value from text, by that field's own grammar: one `-o` sets one field, so a value holding
+    the canonical string's separators (`,` `=`) would smuggle in a second one and is refused."""
+    if control_chars(text):
+        raise ConfigError(f"{where} holds a control character ({quoted(text)}); give printable text")
+    if any(c in text for c in SEPARATORS):
+        raise ConfigError(f"{where}={quoted(text)}: a value may not hold ',' or '=' (one -o sets one field; "
+                          "give each field its own -o)")
     allowed = field.metadata.get("choices")
     if allowed:
         if text not in allowed:
@@ -103,9 +116,13 @@ def _convert(where: str, field: dataclasses.Field, text: str) -> Any:
             if text.lower() not in _TRUE | _FALSE:
                 raise ValueError
             return text.lower() in _TRUE
-        return type(default)(text)
+        value = type(default)(text)
     except ValueError:
         raise ConfigError(f"{where} takes a {type(default).__name__}, not {quoted(text)}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where} takes a finite number, not {quoted(text)}")
+    grammar = field.metadata.get("grammar")
+    return grammar(where, value) if grammar else value
 
 
 def config_of(backend: Any) -> type[BackendConfig]:

@@ -14,19 +14,33 @@ includes the options), and each runtime's quantizer settings stay in that runtim
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
-from backends.config import BackendConfig, option
+from backends.config import BackendConfig, ConfigError, option, quoted
 
 SECTION = "int8"
 PREFIX = SECTION + "."
 SEPARATOR = ";"
+MODULE_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*")
+
+
+def layer_list(where: str, text: str) -> str:
+    """`float_layers`' grammar: module paths separated by ';', each once; canonical = sorted and unique, so
+    the same set of layers is one job key however it was written."""
+    names = [name.strip() for name in text.split(SEPARATOR) if name.strip()]
+    bad = [name for name in names if not MODULE_PATH.fullmatch(name)]
+    if bad:
+        raise ConfigError(f"{where}: {quoted(bad[0])} is not a module name (module paths such as stage0.reparam_conv, "
+                          f"separated by '{SEPARATOR}')")
+    return SEPARATOR.join(sorted(set(names)))
 
 
 @dataclass(frozen=True)
 class Int8Recipe(BackendConfig):
     equalize: bool = option(False, "cross-layer equalization of the fused network before export (Nagel et al. 2019)")
-    float_layers: str = option("", "layers kept in float: module names separated by ';' (as bench profile names them)")
+    float_layers: str = option("", "layers kept in float: module names separated by ';' (as bench profile names them)",
+                               grammar=layer_list)
 
     def layers(self) -> list[str]:
         return [name.strip() for name in self.float_layers.split(SEPARATOR) if name.strip()]
@@ -62,5 +76,5 @@ def cli_items(backend: str, options: str) -> list[str]:
 def with_float_layers(options: str, layers: list[str]) -> str:
     """A job's options with its recipe's float layers replaced by `layers` (the rest of the recipe kept)."""
     own, _ = split(options)
-    recipe = dataclasses.replace(of(options), float_layers=SEPARATOR.join(layers))
+    recipe = dataclasses.replace(of(options), float_layers=layer_list("int8.float_layers", SEPARATOR.join(layers)))
     return join(own, recipe.canonical())

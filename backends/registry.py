@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 
 from backends.base import NO_INT8, Backend, JobSpec
+from model_zoo.names import check_name
 
 BUILTIN: dict[str, str] = {
     "torch": "backends.torch_eager:TorchEager",
@@ -28,6 +29,7 @@ _WRAPPED: dict[str, str] = {}  # built-in name -> a plugin's wrapper around it (
 def register(name: str, ref: str) -> None:
     """Add a backend by reference (plugins, test doubles) under a new name: a built-in backend is never
     replaced (its records would carry its name for someone else's code), nor another plugin's."""
+    check_name("backend", name)
     if name in BUILTIN:
         raise ValueError(f"{name!r} is a built-in backend: a plugin adds backends under new names, never replaces "
                          "one (to instrument a built-in one, use backends.registry.wrap, which its records name)")

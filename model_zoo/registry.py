@@ -16,6 +16,7 @@ from model_zoo import ablation, baselines, mobileformer, mobileone
 from model_zoo.errors import CheckpointError, UnknownModelError
 from model_zoo.reparam import reparameterize
 from model_zoo.spec import FORMS, DeployedGraph, Form, ModelSpec, Preprocess, Reference
+from model_zoo.names import check_name
 from model_zoo.weights import is_fused_state, load_into, read_state_dict, rename
 
 TIMM_PREFIX = "timm:"
@@ -23,6 +24,7 @@ _REGISTRY: dict[str, ModelSpec] = {}
 
 
 def register(spec: ModelSpec) -> ModelSpec:
+    check_name("model", spec.name)
     if spec.name in _REGISTRY:
         raise ValueError(f"model {spec.name!r} is registered twice")
     _REGISTRY[spec.name] = spec

@@ -4,7 +4,10 @@ every bug found: add the input that broke, with what must (not) be left on disk.
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import socket
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -133,6 +136,24 @@ def _nan(root: Path, literal: str) -> list[str]:
 
 
 one_result = device_results()["results"][0]
+_HELD: list[socket.socket] = []
+
+
+def _held_port() -> int:
+    """A loopback port some other program listens on for the rest of the session."""
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    _HELD.append(held)
+    atexit.register(held.close)
+    return held.getsockname()[1]
+
+
+def _fifo(root: Path) -> list[str]:
+    os.mkfifo(root / "fifo")
+    return []
+
+
 CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     # run: everything is checked before a sweep starts, so nothing is written
     "run unknown model": (_args("run", "-m", "mobileone_s9"), "unknown model 'mobileone_s9'; did you mean mobileone_s0"),
@@ -308,6 +329,26 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "run cluster unreachable": (_args("run", "-m", MODEL, "--cluster", "127.0.0.1:1"), "cannot reach the Ray cluster"),
     "run cluster malformed": (_args("run", "-m", MODEL, "--cluster", "127.0.0.1:"), "is not HOST:PORT"),
     "worker unreachable head": (_args("worker", "--cluster", "127.0.0.1:1", "--name", "x"), "cannot reach the Ray cluster"),
+    # one -o sets one field: a comma or '=' inside a value is refused, never read as a second setting (#49)
+    "run option smuggles a second field": (_args("run", "-m", "mobileone_s0", "-b", "onnxruntime", "-p", "int8", "-o",
+                                                 "int8.float_layers=stage0.reparam_conv,equalize=true"), "may not hold ','"),
+    "run option layers split by a comma": (_args("run", "-m", "mobileone_s0", "-b", "onnxruntime", "-p", "int8", "-o",
+                                                 "int8.float_layers=stage0.reparam_conv,stage1.0.reparam_conv"), "may not hold ','"),
+    "run option layer not a module name": (_args("run", "-m", "mobileone_s0", "-b", "onnxruntime", "-p", "int8", "-o",
+                                                 "int8.float_layers=stage0 reparam"), "is not a module name"),
+    "run option with an escape": (_args("run", "-m", MODEL, "-b", "onnxruntime", "-p", "int8", "-o",
+                                        "int8.float_layers=\x1b[2J"), "control character"),
+    # an output is a new path or a regular file: never a folder, a FIFO or a device (renamed over as root) (#49)
+    "compare output fifo": (lambda root: _fifo(root) + ["compare", "good", "good", "--format", "md", "--output", "fifo"],
+                            "--output fifo is a FIFO"),
+    "leaderboard output folder": (_args("leaderboard", "good", "--format", "md", "--output", "empty"),
+                                  "--output empty is a folder"),
+    "history plot fifo": (lambda root: _fifo(root) + ["history", "--plot", "fifo"], "--plot fifo is a FIFO"),
+    # a head's port: 1-65535 and free, checked before Ray starts, --dry-run included (#49)
+    "worker head port out of range": (_args("worker", "--head", "--port", "70000", "--dry-run"), "--port 70000 is not a port"),
+    "worker head port negative": (_args("worker", "--head", "--port=-5", "--dry-run"), "--port -5 is not a port"),
+    "worker head port in use": (lambda root: ["worker", "--head", "--port", str(_held_port()), "--node-ip-address",
+                                              "127.0.0.1", "--dry-run"], "the port is in use on 127.0.0.1"),
     "worker malformed head": (_args("worker", "--cluster", ":6379", "--name", "x", "--dry-run"), "is not HOST:PORT"),
 }
 

@@ -20,6 +20,7 @@ from harness.cli import app
 from harness.cluster import labels as lb
 from harness.cluster.address import host_of
 from harness.cluster.launcher import RayLauncher
+from harness.errors import HarnessError
 from harness.measure.inputs import Stores
 from harness.measure.jobs import plan
 from harness.measure.planner import jobs as planned
@@ -153,6 +154,17 @@ def test_the_lab_on_one_machine_stays_on_loopback(lab) -> None:
     finally:
         ray.shutdown()
     assert addresses == {"127.0.0.1"}, addresses
+
+
+def test_a_second_worker_with_a_name_the_lab_has_is_refused_before_it_starts(lab) -> None:
+    """#49: two workers named lab-a both joined; the second is refused in one line, a new name joins."""
+    from harness.cluster.node import check_name_free
+
+    cluster, _, _ = lab
+    with pytest.raises(HarnessError, match="a node named 'node-a' is already in the lab"):
+        check_name_free(cluster.address, "node-a")
+    check_name_free(cluster.address, "node-z")
+    assert not ray.is_initialized()  # the check's own connection is closed again
 
 
 def test_a_node_that_does_not_answer_costs_its_job_an_error_naming_it_and_the_sweep_goes_on(lab, tmp_path: Path) -> None:

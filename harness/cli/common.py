@@ -16,6 +16,7 @@ from rich.console import Console
 from harness.errors import HarnessError
 from harness.publish.tables import rich_table
 from model_zoo.errors import ZooError
+from model_zoo.names import printable
 
 RESULTS = Path("results")  # = harness.store.runs.RESULTS_ROOT (not imported: --help stays light)
 
@@ -24,8 +25,17 @@ app = typer.Typer(help="onebench: one timing protocol for mobile vision backbone
 list_app = typer.Typer(help="List models or backends.", no_args_is_help=True)
 app.add_typer(list_app, name="list", rich_help_panel="List")
 
-out = Console()
-err = Console(stderr=True)
+class PlainConsole(Console):
+    """A rich console that writes every string it is given with its control characters escaped: names and
+    messages come from plugins, records and native runtimes, and an ESC or a carriage return among them would
+    repaint the user's terminal or forge a line in a CI log (rich's own styling is added after this)."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(printable(o, keep="\n") if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+out = PlainConsole()
+err = PlainConsole(stderr=True)
 F = TypeVar("F", bound=Callable)
 
 

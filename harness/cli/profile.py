@@ -72,7 +72,7 @@ def profile(
     from harness.publish.profile import to_json, to_markdown, totals_line, views
     from harness.store import profile_records
     from harness.store.records import atomic_write_text
-    from harness.store.runs import check_output, default_cache_dir, latest_folder, new_run_dir
+    from harness.store.runs import check_output, check_output_file, default_cache_dir, latest_folder, new_run_dir
 
     fmt.check("profile", Fmt.rich, Fmt.md, Fmt.json)
     for option, value in (("--top", top), ("--depth", depth)):
@@ -81,7 +81,7 @@ def profile(
     if output is not None:
         if fmt is Fmt.rich:
             raise HarnessError("--output writes md or json: add --format md or --format json")
-        check_output(output, "--output")
+        check_output_file(output, "--output")
         if not output.parent.is_dir():
             raise HarnessError(f"--output {output}: the folder {output.parent} does not exist")
     chosen = Selection((model,), (backend,), (precision,) if precision else (), (batch,), resolve_threads(threads), device,

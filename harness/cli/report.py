@@ -51,11 +51,12 @@ def leaderboard(
     figure = "relative" if relative else "ms"
     if relative and (html_dir or fmt is Fmt.csv):
         raise HarnessError("--relative changes the table (rich or md); csv always has the relative columns and the site shows milliseconds")
-    from harness.store.runs import check_output
+    from harness.store.runs import check_output, check_output_file
 
-    for option, path in (("--output", output), ("--html", html_dir)):
-        if path:
-            check_output(path, option)
+    if output:
+        check_output_file(output, "--output")
+    if html_dir:
+        check_output(html_dir, "--html")
     folders = [find_run(arg, RESULTS, say=note) for arg in (runs or ["latest"])]
     records = [rec for folder in folders for rec in load_run(folder)]
     measured = load_all(RESULTS)
@@ -114,7 +115,7 @@ def history(
 ) -> None:
     """Each job's figure over every indexed run, one series per preset and reference (or the nightly gate's
     lockstep ratios), with detected steps (change points)."""
-    from harness.store.runs import check_output, default_index
+    from harness.store.runs import check_output_file, default_index
     from harness.track.history import gate_series, lines, load_series
     from harness.track.history import plot as draw
 
@@ -125,7 +126,7 @@ def history(
         note(f"note: --{old.value} is now --series {old.value}")
         series_of = old
     if plot:
-        check_output(plot, "--plot")
+        check_output_file(plot, "--plot")
     if series_of is Series.gate:
         series = [s for s in gate_series(RESULTS) if (not model or s.key["model"] == model)
                   and (not backend or s.key["backend"] == backend) and (not precision or s.key["precision"] == precision)]

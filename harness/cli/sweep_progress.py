@@ -12,6 +12,8 @@ import time
 from typing import Any
 
 from rich.console import Console
+
+from model_zoo.names import printable
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness.measure.jobs import Job
@@ -93,7 +95,9 @@ class ConsoleSweep(SweepListener):
         self.bar.__exit__(*exc)
 
     def line(self, text: str, style: str = "") -> None:
-        self.bar.console.print(text, markup=False, highlight=False, style=style or None, soft_wrap=True)
+        # one event, one line: a message's own newlines (a runtime's traceback) cannot forge the next line
+        self.bar.console.print(printable(" | ".join(text.splitlines())), markup=False, highlight=False,
+                               style=style or None, soft_wrap=True)
 
     def planned(self, plan: SweepPlan) -> None:
         self.eta = Eta(plan)

@@ -119,7 +119,7 @@ def _report_target(command: str, fmt: Fmt, output: Path | None, markdown: Path |
                    json_out: Path | None = None) -> tuple[Fmt, Path | None]:
     """`--format` and `--output` of a comparison, checked before any work (the old `--markdown F` / `--json F`
     of one release mean `--format md|json --output F`)."""
-    from harness.store.runs import check_output
+    from harness.store.runs import check_output_file
 
     fmt.check(command, Fmt.rich, Fmt.md, Fmt.json)
     for old, path, kind in (("--markdown", markdown, Fmt.md), ("--json", json_out, Fmt.json)):
@@ -131,7 +131,7 @@ def _report_target(command: str, fmt: Fmt, output: Path | None, markdown: Path |
     if output:
         if fmt is Fmt.rich:
             raise HarnessError("--output writes md or json: add --format md or --format json")
-        check_output(output, "--output")
+        check_output_file(output, "--output")
     return fmt, output
 
 

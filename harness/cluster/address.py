@@ -45,6 +45,22 @@ def check_address(address: str, option: str) -> str:
     return address.strip()
 
 
+def check_port_free(port: int, host: str | None, option: str = "--port") -> int:
+    """A port a head may listen on: 1-65535 and free on `host` (every interface when None), checked before Ray
+    starts, which would otherwise pick another port than the one the user was told, or end in a traceback."""
+    if not 0 < port < 65536:
+        raise HarnessError(f"{option} {port} is not a port; give one between 1 and 65535 (Ray's default is 6379)")
+    with socket.socket(socket.AF_INET6 if host and ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed socket's TIME_WAIT is not "in use"
+        try:
+            probe.bind((host.strip("[]") if host else "", port))
+        except OSError as exc:
+            where = f" on {host}" if host else ""
+            raise HarnessError(f"{option} {port}: the port is in use{where} ({exc.strerror}); choose another port, or "
+                               "`ray stop` if it is an old head of yours") from None
+    return port
+
+
 def check_reachable(address: str, timeout_s: float = 5.0) -> None:
     """One line when nothing answers at HOST:PORT: Ray's own connect retries a missing head for minutes."""
     host, _, port = address.rpartition(":")

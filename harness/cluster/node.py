@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.cluster.address import LOOPBACK, check_address, check_reachable, host_of, is_loopback
+from harness.cluster.address import LOOPBACK, check_address, check_port_free, check_reachable, host_of, is_loopback
 from harness.cluster.labels import PREFIX, NodeDescription, describe_node
 from harness.errors import HarnessError
 
@@ -43,6 +43,22 @@ def parse_labels(pairs: list[str] | None) -> dict[str, str]:
     return extra
 
 
+def check_name_free(address: str, machine: str) -> None:
+    """Refuse to join a lab where a live node already has this machine's name: records, leaderboards and
+    `--machine` selectors tell machines apart by it, so two nodes of one name would merge two machines."""
+    from harness.cluster.launcher import connect, import_ray, name_of, onebench_nodes
+
+    own = connect(address, "--cluster")
+    try:
+        taken = [n for n in onebench_nodes(alive_only=True) if name_of(n) == machine]
+    finally:
+        if own:
+            import_ray().shutdown()
+    if taken:
+        raise HarnessError(f"a node named {machine!r} is already in the lab at {address} ({taken[0].get('NodeManagerAddress', '?')}); "
+                           "give this machine another --name")
+
+
 def start_command(address: str | None, head: bool, port: int, node_ip: str | None,
                   description: NodeDescription | None, block: bool) -> list[str]:
     """The `ray start` command line for a head (no slots) or a worker (its labels and slots)."""
@@ -50,6 +66,8 @@ def start_command(address: str | None, head: bool, port: int, node_ip: str | Non
         raise HarnessError("pass --head to start the lab's head, or --cluster HEAD to join one (not both)")
     if address is not None:
         check_address(address, "--cluster")
+    if head:
+        check_port_free(port, node_ip)
     if not node_ip and address and is_loopback(host_of(address)):
         node_ip = LOOPBACK  # a node joining a head on loopback is on the same machine: it stays on loopback too
     ray = ray_executable()
@@ -75,6 +93,7 @@ def start(address: str | None, head: bool, port: int = DEFAULT_PORT, name: str |
     if not dry_run:
         if address:
             check_reachable(address)  # `ray start` retries a head that is not there for minutes
+            check_name_free(address, description.labels[PREFIX + "machine"])
         done = subprocess.run(cmd, env={**os.environ, **MAC_CLUSTER_ENV})
         if done.returncode != 0:
             raise HarnessError(f"`ray start` failed (exit code {done.returncode}); its output is above")

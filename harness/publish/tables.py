@@ -9,13 +9,20 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from rich.markup import escape
+from rich.markup import escape as rich_escape
 from rich.table import Table
+
+from model_zoo.names import printable
+
+
+def escape(text: str) -> str:
+    """A rich cell: markup escaped, control characters written as escapes (never raw on a terminal)."""
+    return rich_escape(printable(text))
 
 
 def md_cell(text: object) -> str:
     """A cell as Markdown text: HTML-escaped, `|` cannot split the row, one line."""
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
+    return html.escape(printable(str(text).replace("\n", " ")), quote=False).replace("|", "\\|")
 
 
 def markdown(header: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[int] = (0,)) -> str:

@@ -10,6 +10,7 @@ import contextlib
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ import jsonschema
 
 from harness.errors import HarnessError
 from harness.store.job_key import JOB_SCHEMA
+from model_zoo.names import control_chars, printable
 
 SCHEMA_VERSION = 2  # 2: stats.p50 is the quiet-window p50 (`harness.measure.windows`); 1: the median of process medians
 _NUM = {"type": ["number", "null"]}
@@ -165,10 +167,25 @@ def validate(record: dict[str, Any], source: str = "record") -> None:
     summary figure that does not follow from the record's raw samples (refused, never recomputed: a record
     edited by hand or corrupted says so rather than showing a figure nobody measured)."""
     check_schema(_VALIDATOR, record, f"{source} is not a valid onebench record")
+    named = control_in_names(record)
+    if named:
+        raise HarnessError(f"{source}: {named}; a record names its job in printable text (edited or forged: measure "
+                           "the job again)")
     wrong = stats_disagreement(record)
     if wrong:
         raise HarnessError(f"{source}: its figures do not follow from its samples ({wrong}); the record was edited or "
                            "corrupted: measure the job again")
+
+
+def control_in_names(rec: dict[str, Any]) -> str | None:
+    """Where a record's names (its ids, its job key) hold a control character, or None: they are printed on
+    terminals and logs and become file names, so a record that carries an escape sequence is refused."""
+    fields = [("run_id", rec.get("run_id")), ("job_id", rec.get("job_id")),
+              *((f"job.{k}", v) for k, v in (rec.get("job") or {}).items())]
+    for where, value in fields:
+        if isinstance(value, str) and control_chars(value):
+            return f"{where} holds a control character ({printable(value)[:60]})"
+    return None
 
 
 def stats_disagreement(rec: dict[str, Any]) -> str | None:
@@ -233,7 +250,28 @@ def write_run_json(folder: Path, run_id: str, host: dict[str, Any], protocol: di
     atomic_write_text(folder / "run.json", json.dumps(meta, indent=1, allow_nan=False))
 
 
+def not_a_file(path: Path) -> str | None:
+    """What stands at `path` when it is neither nothing nor a regular file (a folder, a device, a FIFO, a
+    socket), else None: an atomic write would rename its temporary file over it (as root, over /dev/null)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+                                         (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")) if test(mode)), "not a regular file")
+
+
 def atomic_write_text(path: Path, text: str) -> None:
+    """`text` into `path` whole or not at all; `path` is a new path or a regular file, never replaced when it is
+    anything else (the check is repeated here, whoever checked the option before)."""
+    path = Path(path)
+    what = not_a_file(path)
+    if what:
+        raise HarnessError(f"{path} is {what}, not a regular file: onebench writes only new paths or regular files")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     umask = os.umask(0)

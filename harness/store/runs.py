@@ -20,7 +20,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.store.job_key import KEY_FIELDS
 from harness.store.record import Record, load_record
-from harness.store.records import replacing_folder
+from harness.store.records import not_a_file, replacing_folder
 
 COLUMNS = ("run_id", "job_id", "created", *KEY_FIELDS, "status", "unstable", "parity_passed", "p50_ns", "p90_ns", "ci_low_ns", "ci_high_ns",
            "spread", "processes", "commit_sha", "cpu", "preset", "path", "relative", "relative_ci_low", "relative_ci_high",
@@ -240,6 +240,15 @@ RUN_FILES = ("run.json", "lockstep.json", ".lock")
 
 def is_run_folder(folder: Path) -> bool:
     return (folder / "run.json").is_file() or (folder / "records").is_dir() or (folder / "lockstep.json").is_file()
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """`check_output` for a report file: also a new path or an existing regular file, never a folder, a device,
+    a FIFO or a socket (one line naming the path as the user gave it)."""
+    what = not_a_file(Path(path))
+    if what:
+        raise HarnessError(f"{option} {path} is {what}; give a new path or a regular file")
+    check_output(path, option)
 
 
 def check_output(path: Path, option: str) -> None:
