@@ -112,7 +112,8 @@ class Backend(Protocol):
     first one is the default), `profiler` (what its sessions' `profile` uses, for `bench profile`),
     `default_precision` (default fp32), `prepare` (convert and check
     for a device bundle, see `backends.coreml`), and `build_env(cores)` (environment that sizes its
-    compiler pool when `bench prepare` runs builds side by side, see `backends.torch_compile`)."""
+    compiler pool when `bench prepare` runs builds side by side, see `backends.torch_compile`), and
+    `peak_probe` (True when its own GEMM belongs in the machine's GFLOP/s ceiling, `harness.measure.peak`)."""
 
     name: str
     description: str

@@ -38,6 +38,7 @@ class OnnxRuntimeConfig(QdqSettings):
 
 class OnnxRuntimeCPU:
     name = "onnxruntime"
+    peak_probe = True  # its own GEMM is part of the machine's ceiling (harness.measure.peak)
     profiler = "session profiling (node kernel times)"
     layer_errors_by = "onnxruntime.quantization.qdq_loss_debug"
     packages = ("onnx", "onnxscript", "onnxruntime")  # the versions a record of this backend states

@@ -78,6 +78,7 @@ def converted_ir(ov, core, onnx: Path, shape: list[int]):
 
 class OpenVinoCPU:
     name = "openvino"
+    peak_probe = True  # its own GEMM is part of the machine's ceiling (harness.measure.peak)
     profiler = "performance counters (per-layer real time and kernel)"
     packages = ("onnx", "onnxscript", "openvino")  # the versions a record of this backend states
     description = "OpenVINO (CPU plugin)"

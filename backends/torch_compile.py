@@ -65,6 +65,9 @@ class TorchCompile(TorchEager):
     """Eager's devices, precisions and session; compiled code instead of the eager module."""
 
     name = "torch-compile"
+    # Inductor hands 1x1 convolutions and GEMMs to the same oneDNN / BLAS kernels as eager, whose probe covers them
+    # (probing a compiled package would cost a compile per sweep)
+    peak_probe = False
     profiler = "torch.profiler (Inductor's generated kernels and the library calls they make)"
     description = "Inductor (AOTInductor package on the CPU, torch.compile on CUDA; int8 by PT2E on the CPU)"
     precisions = ("fp32", "bf16", "fp16", "int8")

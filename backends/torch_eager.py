@@ -54,6 +54,7 @@ def device_unsupported(job: JobSpec) -> str | None:
 
 class TorchEager:
     name = "torch"
+    peak_probe = True  # its own GEMM is part of the machine's ceiling (harness.measure.peak)
     profiler = "torch.profiler (aten ops in their modules)"
     description = "PyTorch eager (inference_mode; CPU or CUDA)"
     devices = ("cpu", "cuda")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from torch import nn
 
-from model_zoo import ablation, baselines, mobileformer, mobileone
+from model_zoo import ablation, baselines, mobileformer, mobileone, probes
 from model_zoo.errors import CheckpointError, UnknownModelError
 from model_zoo.reparam import reparameterize
 from model_zoo.spec import FORMS, DeployedGraph, Form, ModelSpec, Preprocess, Reference
@@ -175,6 +175,14 @@ for _study, (_names, _) in ablation.STUDIES.items():
             reference=Reference(source="MobileOne paper, Tables 2-3 (network layout ours; see model_zoo/ablation.py)"),
             description=f"30-layer ablation net, {_study} variant {_n}",
         ))
+
+
+register(ModelSpec(
+    name=probes.NAME, family="probe", build=lambda form, num_classes: probes.GemmProbe(num_classes),
+    reference=Reference(source="onebench: the machine's GEMM ceiling per runtime (model_zoo/probes.py)"),
+    preprocess=Preprocess(input_size=probes.SIZE), num_classes=probes.CHANNELS,
+    description="not a backbone: one 1024x1024x1024 GEMM as a 1x1 conv, each runtime's GEMM peak",
+))
 
 
 def macs_convention(spec: ModelSpec) -> str:

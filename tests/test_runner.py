@@ -125,6 +125,19 @@ def test_resume_skips_finished_jobs_and_index_rebuilds(tmp_path: Path) -> None:
     assert {r["backend"] for r in store.query(tmp_path / "index.sqlite")} == {"fake-sleep", "fake-raise"}
 
 
+def test_a_resumed_run_leaves_a_finished_record_untouched(tmp_path: Path, monkeypatch) -> None:
+    """#49: a resume rewrote a finished record (its peak 77.16 -> 101.24); "already done" means the bytes stay."""
+    from harness.measure import runner
+
+    _sweep(tmp_path, ["fake-sleep"])
+    path = next((tmp_path / "run" / "records").glob("*.json"))
+    before = path.read_bytes()
+    assert json.loads(before)["stats"].get("gflops")  # it has a share that a new peak would change
+    monkeypatch.setattr(runner, "peaks", lambda jobs, cache_dir: ({"fp32/1t": 1e6}, {"fp32/1t": "planted"}))
+    _sweep(tmp_path, ["fake-sleep", "fake-raise"])
+    assert path.read_bytes() == before
+
+
 def test_run_metadata(tmp_path: Path) -> None:
     _sweep(tmp_path, ["fake-sleep"])
     meta = json.loads((tmp_path / "run" / "run.json").read_text())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import platform
 import time
+from pathlib import Path
 from typing import Any
 
 from harness.cluster.labels import PREFIX, node_backends, token
@@ -33,20 +34,22 @@ def _context(backends: tuple[str, ...]) -> Any:
 
 
 @functools.lru_cache(maxsize=8)
-def _peaks(precision: str, threads: int) -> dict[str, float]:
-    """This node's GEMM peak for a precision and thread count, measured once per Ray worker process."""
-    from harness.host.machine import PEAK_PRECISIONS, peak_gflops, peak_key
+def _peaks(precision: str, threads: int, backend: str, cache_dir: str, ctx: Any) -> tuple[dict[str, float], dict[str, str]]:
+    """This node's GEMM peak for a precision, thread count and the job's runtime, measured once per Ray worker
+    process (`harness.measure.peak`: torch's `mm` and that runtime's own GEMM where it declares one)."""
+    from harness.measure.jobs import Job
+    from harness.measure.peak import peaks
 
-    return {peak_key(precision, threads): round(peak_gflops(threads, precision), 2)} if precision in PEAK_PRECISIONS else {}
+    return peaks([Job("gemm_probe", backend, precision=precision, threads=threads)], Path(cache_dir), ctx)
 
 
-def host_block(machine: str, job: Job) -> dict[str, Any]:
+def host_block(machine: str, job: Job, cache_dir: str, ctx: Any) -> dict[str, Any]:
     """This node's host block for a record of `job`: the machine's name (its `machine` label) first."""
     from harness.host import environment
 
     host = environment.capture()
     host["machine"] = machine
-    host["peak_gflops"] = _peaks(job.precision, job.threads) if job.device == "cpu" else {}
+    host["peak_gflops"], host["peak_source"] = _peaks(job.precision, job.threads, job.backend, cache_dir, ctx) if job.device == "cpu" else ({}, {})
     return host
 
 
@@ -65,7 +68,8 @@ def run_step(target: str, payload: dict[str, Any], timeout_s: float) -> dict[str
     me = next((n for n in ray.nodes() if n["NodeID"] == node), {})
     labels = me.get("Labels") or {}
     job = Job(**payload["job"])
-    host = host_block(labels.get(PREFIX + "machine") or token(platform.node()), job)
+    fork_server = _context(tuple(node_backends(me)))
+    host = host_block(labels.get(PREFIX + "machine") or token(platform.node()), job, str(default_cache_dir()), fork_server)
     name = job.backend
     payload = {**payload, "cache_dir": str(default_cache_dir())}
     if name in registry.names():  # this node's own registration of the backend (a plugin's path may differ)
@@ -74,5 +78,5 @@ def run_step(target: str, payload: dict[str, Any], timeout_s: float) -> dict[str
     if reason:
         outcome: Outcome = Skipped(f"{reason} (on {host['machine']})")
     else:
-        outcome = run_in_process(_context(tuple(node_backends(me))), payload, timeout_s, target)
+        outcome = run_in_process(fork_server, payload, timeout_s, target)
     return {"outcome": outcome, "node": node, "host": host, "span": (started, time.time())}

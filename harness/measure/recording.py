@@ -80,14 +80,15 @@ class RunContext:
 
 def efficiency(rec: Record) -> dict[str, float]:
     """GFLOP/s attained (counted MACs x 2 x batch per p50) and its share of the machine's measured peak for
-    the job's precision and threads, where both are known."""
+    the job's precision and threads, where both are known. A job past the peak gets no share: its MACs are
+    counted as direct convolutions, and a runtime that does less arithmetic (Winograd) is not 120% efficient."""
     macs, job = rec.model_info.get("macs"), rec.job
     if not macs or rec.stats is None:
         return {}
     gflops = 2 * macs * job.batch / rec.stats.p50  # FLOP per ns = GFLOP/s
     out = {"gflops": round(gflops, 3)}
     peak = (rec.host.get("peak_gflops") or {}).get(peak_key(job.precision, job.threads))
-    if peak and job.device == "cpu":
+    if peak and job.device == "cpu" and gflops <= peak:
         out["peak_share"] = round(gflops / peak, 4)
     return out
 

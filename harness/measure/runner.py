@@ -22,7 +22,6 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.host import environment, neighbours
-from harness.host.machine import peak_key
 from harness.measure import recording, trust, windows
 from harness.measure.inputs import Inputs, Stores
 from harness.measure.jobs import Job
@@ -44,6 +43,7 @@ from harness.store import records
 from harness.store import runs as store
 from harness.store.record import Record, Status, load_record, records_of
 from harness.store.records import machine_of
+from harness.measure.peak import peaks
 from harness.store.runs import default_cache_dir
 
 # cold-start fields that mean an artifact was built in that process, and what to call them
@@ -98,14 +98,6 @@ class SweepListener:
 
     def job_done(self, job: Job, record: Record, resumed: bool) -> None:
         """A job's record is written (`resumed`: read back from an earlier attempt of the run)."""
-
-
-def peaks(jobs: list[Job]) -> dict[str, float]:
-    """The machine's GEMM peak for each CPU precision and thread count the sweep uses ("fp32/1t"), once."""
-    from harness.host.machine import PEAK_PRECISIONS, peak_gflops
-
-    wanted = sorted({(j.precision, j.threads) for j in jobs if j.device == "cpu" and j.precision in PEAK_PRECISIONS})
-    return {peak_key(p, t): round(peak_gflops(t, p), 2) for p, t in wanted}
 
 
 @dataclass
@@ -164,10 +156,10 @@ def apply_outcome(run: RunContext, st: JobState, target: str, placed: Placed) ->
         st.processes.append(result)
 
 
-def recheck_probes(run: RunContext) -> None:
+def recheck_probes(run: RunContext, untouched: frozenset[str] = frozenset()) -> None:
     """After the sweep, when the run's best machine probe is known: mark jobs measured while the
-    machine was slower than that (resumed records included; their old probe verdicts are replaced).
-    Each machine of a cluster run is judged against its own best."""
+    machine was slower than that. Each machine of a cluster run is judged against its own best. Records in
+    `untouched` (finished in an earlier attempt of the run) count towards the best but are never rewritten."""
     best: dict[tuple[str, str], float] = {}
     for rec in run.records:
         if rec.ok:
@@ -175,7 +167,7 @@ def recheck_probes(run: RunContext) -> None:
                 key = (machine_of(rec.host), kind)
                 best[key] = min(value, best.get(key, value))
     for i, rec in enumerate(run.records):
-        if not rec.ok:
+        if not rec.ok or rec.job_id in untouched:
             continue
         own = {kind: value for (machine, kind), value in best.items() if machine == machine_of(rec.host)}
         kept = [r for r in rec.unstable_reasons if not r.startswith("machine probe")]
@@ -184,19 +176,23 @@ def recheck_probes(run: RunContext) -> None:
             run.records[i] = recording.rewrite(run, rec.revised(unstable_reasons=reasons, unstable=bool(reasons)))
 
 
-def repeak(run: RunContext, jobs: list[Job]) -> None:
+def repeak(run: RunContext, jobs: list[Job], untouched: frozenset[str] = frozenset()) -> None:
     """Measure the GEMM peak again after the sweep and keep the higher of the two: on a shared host the
     machine's speed moves in steps, and one probe at the start may have caught a slow stretch (seen here:
-    63 GFLOP/s at a sweep's start, 84 on the quiet machine). Records whose share changes are rewritten."""
-    again = peaks(jobs)
-    best = {k: max(v, (run.host.get("peak_gflops") or {}).get(k, 0.0)) for k, v in again.items()}
+    63 GFLOP/s at a sweep's start, 84 on the quiet machine). Records whose share changes are rewritten, except
+    `untouched` ones (finished in an earlier attempt of the run: "already done" leaves a record as it was)."""
+    again, source = peaks(jobs, run.cache_dir)
+    before = run.host.get("peak_gflops") or {}
+    best = {k: max(v, before.get(k, 0.0)) for k, v in again.items()}
+    run.host["peak_source"] = {**(run.host.get("peak_source") or {}), **{k: s for k, s in source.items() if again[k] >= before.get(k, 0.0)}}
     for i, rec in enumerate(run.records):
-        if not rec.ok or rec.stats is None:
+        if not rec.ok or rec.stats is None or rec.job_id in untouched:
             continue
-        host = {**rec.host, "peak_gflops": {**(rec.host.get("peak_gflops") or {}), **best}}
-        figures = recording.efficiency(rec.revised(host=host))
-        if any(getattr(rec.stats, k) != v for k, v in figures.items()):
-            run.records[i] = recording.rewrite(run, rec.revised(host=host, stats={**rec.document["stats"], **figures}))
+        host = {**rec.host, "peak_gflops": {**(rec.host.get("peak_gflops") or {}), **best}, "peak_source": run.host["peak_source"]}
+        stats = {k: v for k, v in rec.document["stats"].items() if k not in ("gflops", "peak_share")}
+        stats.update(recording.efficiency(rec.revised(host=host)))  # a share past the new peak is dropped
+        if stats != rec.document["stats"]:
+            run.records[i] = recording.rewrite(run, rec.revised(host=host, stats=stats))
     run.host["peak_gflops"] = best
 
 
@@ -340,7 +336,7 @@ class Sweep:
                                   inputs.weights, stores.index_db, calibration, say=say)
         self.local = not launcher.remote
         if self.local:  # a cluster node measures its own peak for the jobs it times
-            self.run_ctx.host["peak_gflops"] = peaks(jobs)
+            self.run_ctx.host["peak_gflops"], self.run_ctx.host["peak_source"] = peaks(jobs, self.run_ctx.cache_dir)
         self.neighbour: str | None = None
         self.single = cfg.max_repeats == 1  # one process a job: no rounds, so it prepares and measures at once
         self.states: list[JobState] = []
@@ -358,6 +354,7 @@ class Sweep:
         if not (out_dir / "run.json").exists() or self.neighbour:
             self.write_run_json()
         open_states = [st for st in states if st.record is None]
+        self.resumed = frozenset(st.job.id for st in states if st.record is not None)
         self.listener.planned(SweepPlan(
             jobs=len(states), resumed=len(states) - len(open_states),
             prepare_steps=0 if self.single else sum(st.prepared is None for st in open_states),
@@ -395,9 +392,9 @@ class Sweep:
             if st.record is None:
                 self.complete(st)
         run.records = records_of(st.record for st in states)
-        recheck_probes(run)
+        recheck_probes(run, self.resumed)
         if self.local:
-            repeak(run, self.jobs)
+            repeak(run, self.jobs, self.resumed)
         else:
             self.write_run_json()  # now with every machine that ran a job
         return run.records

@@ -243,7 +243,7 @@ def to_csv(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dict[st
     for rec in records_of(records):
         s, p = rec.stats, rec.parity
         writer.writerow([*rec.key, rec.status, *_stats_csv(s), int(rec.unstable), "" if p is None else int(p.passed),
-                         rec.model_info.get("params", ""), _num(s and s.gflops, ""), _num(s and s.peak_share, ""),
+                         rec.model_info.get("params", ""), _num(s and s.gflops, ""), _num(s and s.share_of_peak, ""),
                          _top1_csv(joined.get(rec.artifact_key)), _top1_csv(_spec_facts(rec.job.model)[2]),
                          *_relative_csv(rec.relative), *footprint.csv_fields(rec), rec.message, machine_of(rec.host)])
     return out.getvalue()

@@ -106,6 +106,11 @@ class Stats:
         return self.p50 / 1e6
 
     @property
+    def share_of_peak(self) -> float | None:
+        """The share of the GEMM peak where it is one (0-100%); None past it (records before #49 stored it)."""
+        return self.peak_share if self.peak_share is not None and self.peak_share <= 1 else None
+
+    @property
     def p90_ms(self) -> float:
         return self.p90 / 1e6
 
