@@ -105,6 +105,32 @@ def test_keys_on_one_side_environment_and_no_common_key() -> None:
         compare_runs(a, b, threshold=5)
 
 
+def test_a_stored_change_measured_on_a_busy_machine_cannot_be_judged() -> None:
+    """#49: an A/A compare called 1.46 -> 6.63 ms a 4.5x REGRESSION while the candidate's own records said other
+    processes held a core: fail closed (exit 3) with that reason; the same change on a quiet machine is still one."""
+    rng = np.random.default_rng(11)
+    base = record(process_samples(rng, 1.46e6))
+    busy = record(process_samples(rng, 6.63e6))
+    for proc in busy["processes"]:
+        proc["machine"] = {"others_cpu": 0.93}
+    judged = compare_runs([base], [busy])
+    assert judged.exit_code == 3 and not judged.regressions
+    said = judged.cannot_judge[-1]
+    assert "candidate's own checks say its machine was busy" in said and "other processes used 0.93 cores" in said
+    drifted = compare_runs([base], [record(process_samples(rng, 6.63e6), probe_ns=2.6e6 * 1.19)])
+    assert drifted.exit_code == 3 and "machine probe ran 19% slower" in drifted.cannot_judge[-1]
+    quiet = compare_runs([base], [record(process_samples(rng, 6.63e6))])
+    assert quiet.exit_code == 1 and quiet.regressions[0].ratio > 4
+
+
+def test_a_busy_side_does_not_block_a_key_that_did_not_change() -> None:
+    rng = np.random.default_rng(12)
+    busy = record(process_samples(rng, 2e6, process_sd=0.002))
+    for proc in busy["processes"]:
+        proc["machine"] = {"steal_frac": 0.2}
+    assert compare_runs([record(process_samples(rng, 2e6, process_sd=0.002))], [busy]).exit_code == 0
+
+
 def _write_run(folder: Path, recs: list[dict]) -> Path:
     for rec in recs:
         write_record(folder / "records" / f"{rec['job_id']}.json", rec)

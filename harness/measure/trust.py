@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from harness.host import gpu, machine
 from harness.measure import windows
 from harness.measure.protocol import ProtocolConfig
-from harness.store.record import Process
+from harness.store.record import Process, Record
 
 PROBE_SLOWDOWN_LIMIT = 0.25
 
@@ -58,3 +58,12 @@ def probe_reasons(probes: dict[str, float], best: dict[str, float]) -> list[str]
         if best.get(key) and value / best[key] - 1 > PROBE_SLOWDOWN_LIMIT:
             reasons.append(f"machine probe ({key.removesuffix('_ns')}) {value / best[key] - 1:.0%} slower than its best in this run")
     return reasons
+
+
+def machine_busy(rec: Record) -> list[str]:
+    """A record's own signs that its machine was busy while it was timed (steal, other processes, load,
+    frequency, a probe slower than its best in the run): what it says of the machine, not of its figure, so a
+    comparison can refuse to call a change that the machine may have made."""
+    cores = int((rec.host.get("cpu") or {}).get("logical_cores") or os.cpu_count() or 1)
+    reasons = machine.disturbances([{"machine": dict(p.machine)} for p in rec.processes], cores)
+    return reasons + [r for r in rec.unstable_reasons if r.startswith("machine probe")]

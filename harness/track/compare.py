@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.measure import windows
+from harness.measure import trust, windows
 from harness.measure.paired import paired_ci
 from harness.measure.parity import describe as describe_parity
 from harness.publish import tables
@@ -39,6 +39,7 @@ BOOTSTRAP = 1000
 EXIT_REGRESSION, EXIT_BROKEN, EXIT_UNDECIDED = 1, 3, 5
 MIN_FLOOR = 0.01
 PROBE = "conv_ns"
+BUSY_PROBE = 0.10  # the machine probe moved this much between two stored runs: the machine changed, not only the job
 
 
 @dataclass
@@ -134,6 +135,19 @@ def lost_number(rec: Record) -> str:
 
 def key_label(key: tuple) -> str:
     return job_label(dict(zip(KEY_FIELDS, key)))
+
+
+def busy_side(base: Record, cand: Record, row: KeyResult) -> str | None:
+    """Why a stored comparison cannot call this key's change, or None: either side's own checks say its machine
+    was busy while it was timed, or the machine probe moved between the runs by more than BUSY_PROBE (the
+    machine, not the deployment, changed speed). Lockstep pairs are exempt: both sides shared the machine."""
+    for side, rec in (("the baseline", base), ("the candidate", cand)):
+        reasons = trust.machine_busy(rec)
+        if reasons:
+            return f"{side}'s own checks say its machine was busy while it was timed ({reasons[0]})"
+    if row.probe_ratio is not None and abs(row.probe_ratio - 1) > BUSY_PROBE:
+        return f"the machine probe ran {abs(row.probe_ratio - 1):.0%} {'slower' if row.probe_ratio > 1 else 'faster'} in the candidate's run"
+    return None
 
 
 def gate_verdict(lo: float, hi: float, threshold: float, floor: float) -> tuple[str, str]:
@@ -292,6 +306,11 @@ def compare_runs(base: Sequence[Record | Mapping[str, Any]], cand: Sequence[Reco
                                        "never checked against PyTorch fp32)")
             continue
         row = (compare_paired(a, b, pairs[key], threshold) if key in pairs else compare_records(a, b, threshold))
+        busy = busy_side(a, b, row) if key not in pairs and row.verdict in ("slower", "faster") else None
+        if busy:  # a change the machine may have made: fail closed rather than call it (#49)
+            result.cannot_judge.append(f"{key_label(key)}: ratio {row.ratio:.3f} ({row.verdict}), but {busy}; measure "
+                                       "again on a quiet machine, or time both now in lockstep (bench ab)")
+            continue
         if not all(np.isfinite([row.ratio, row.ci_low, row.ci_high, row.baseline_p50_ms, row.candidate_p50_ms])):
             result.cannot_judge.append(f"{key_label(key)}: a figure is not finite (ratio {row.ratio}, CI "
                                        f"{row.ci_low}-{row.ci_high})")
