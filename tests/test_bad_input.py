@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -136,6 +137,13 @@ def _nan(root: Path, literal: str) -> list[str]:
 
 
 one_result = device_results()["results"][0]
+def _ten_class(root: Path) -> list[str]:
+    import model_zoo
+
+    torch.save(model_zoo.create(MODEL, num_classes=10).state_dict(), root / "ten.pth")
+    return []
+
+
 _HELD: list[socket.socket] = []
 
 
@@ -344,6 +352,13 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "leaderboard output folder": (_args("leaderboard", "good", "--format", "md", "--output", "empty"),
                                   "--output empty is a folder"),
     "history plot fifo": (lambda root: _fifo(root) + ["history", "--plot", "fifo"], "--plot fifo is a FIFO"),
+    # bench ab: the sides are one network in shape, each key once, an env name a name, pairs bounded (#49)
+    "ab sides of two shapes": (lambda root: _ten_class(root) + ["ab", "-m", MODEL, "-b", "torch", "--candidate",
+                                                                "weights=ten.pth"], "the two sides are different networks"),
+    "ab env name with a space": (_args("ab", "-m", MODEL, "--candidate", "env.A B=1"), "is not KEY=VALUE"),
+    "ab side key twice": (_args("ab", "-m", MODEL, "--candidate", "weights=a.pth", "--candidate", "weights=b.pth"),
+                          "weights= is given twice"),
+    "ab pairs without a ceiling": (_args("ab", "-m", MODEL, "--pairs", "99999999999"), "--pairs must be between 3"),
     # a head's port: 1-65535 and free, checked before Ray starts, --dry-run included (#49)
     "worker head port out of range": (_args("worker", "--head", "--port", "70000", "--dry-run"), "--port 70000 is not a port"),
     "worker head port negative": (_args("worker", "--head", "--port=-5", "--dry-run"), "--port -5 is not a port"),

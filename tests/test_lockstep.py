@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from backends import registry
+from harness.cli import app
 from harness.errors import HarnessError
 from harness.measure.inputs import Stores
 from harness.measure.jobs import plan
@@ -77,14 +80,32 @@ def test_paired_statistics_and_input_checks(tmp_path: Path) -> None:
     assert np.allclose(p.ratios(), [1.1, 1.1])
     assert np.allclose(p.aa_ratios(), [1.02, 1.02])  # the second turn in a row against the first
     assert Paired.from_dict(p.as_dict()) == p
-    side = parse_side("candidate", ["env.A=1", "env.B=x=y", "python=/venv/bin/python", "weights=w.pth"])
-    assert side == Side("candidate", "/venv/bin/python", {"A": "1", "B": "x=y"}, "w.pth")
-    for bad in ("nokey", "A=1", "env.=1", "pythons=x"):
+    side = parse_side("candidate", ["env.A=1", "env.B=x=y", f"python={sys.executable}", "weights=w.pth"])
+    assert side == Side("candidate", sys.executable, {"A": "1", "B": "x=y"}, "w.pth")
+    for bad in ("nokey", "A=1", "env.=1", "pythons=x", "env.A B=1", "env.1A=1"):
         with pytest.raises(HarnessError, match="KEY=VALUE with KEY one of python, weights, env.NAME"):
             parse_side("candidate", [bad])
+    with pytest.raises(HarnessError, match="env.A= is given twice"):
+        parse_side("candidate", ["env.A=1", "env.A=2"])
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1)
     with pytest.raises(HarnessError, match="--pairs"):
         run_lockstep(jobs, CFG, (Side("a"), Side("b")), tmp_path / "x", Stores(cache_dir=tmp_path / "c"), Pairing(pairs=1))
+    with pytest.raises(HarnessError, match="--pairs must be between 3"):
+        Pairing(pairs=99_999_999_999).checked()
+
+
+@pytest.mark.parametrize("python", ["", "nope/bin/python", "without-onebench"])
+def test_a_side_interpreter_that_cannot_run_onebench_is_one_line_before_anything_starts(python: str, tmp_path: Path,
+                                                                                         monkeypatch) -> None:
+    """#49: a missing or empty python= left empty lockstep folders; one without onebench died mid-run."""
+    monkeypatch.chdir(tmp_path)
+    if python == "without-onebench":  # an interpreter without onebench's dependencies (no site-packages)
+        python = str(tmp_path / "python")
+        Path(python).write_text(f"#!/bin/sh\nexec {sys.executable} -I -S \"$@\"\n")
+        Path(python).chmod(0o755)
+    result = CliRunner().invoke(app, ["ab", "-m", MODEL, "-b", "fake-sleep", "--candidate", f"python={python}"])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert "python=" in result.stderr and not list(tmp_path.rglob("lockstep-*"))
 
 
 def test_an_undecided_key_gets_more_pairs_until_it_decides_or_its_budget_is_spent(tmp_path: Path, monkeypatch) -> None:
@@ -169,3 +190,16 @@ def test_a_key_found_slower_is_measured_again_by_a_fresh_pair_of_processes(tmp_p
         why = compare_runs(base, cand, 0.05, paired).rows[0].why
         assert ("2 pairs of processes" in why) == (rounds == [3, 3])
     assert len(said) == 1 and "measured again by a fresh pair" in said[0]
+
+
+def test_an_interrupted_ab_does_not_promise_a_resume(tmp_path: Path, monkeypatch) -> None:
+    """#49: `bench ab` cannot resume, so its interrupt does not say a run folder resumes; `bench run`'s does."""
+    from harness.track import lockstep
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(lockstep, "run_lockstep", interrupted)
+    result = CliRunner().invoke(app, ["ab", "-m", MODEL, "-b", "fake-sleep"])
+    assert result.exit_code == 130 and "does not resume" in result.stderr and "resumes where" not in result.stderr

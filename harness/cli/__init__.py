@@ -15,7 +15,7 @@ from harness.cli import device  # noqa: F401
 from harness.cli import cluster  # noqa: F401
 from harness.cli import listing  # noqa: F401
 # isort: on
-from harness.cli.common import EXIT_INTERRUPTED, app, err
+from harness.cli.common import EXIT_INTERRUPTED, app, err, interrupted_note
 
 __all__ = ["app", "main"]
 
@@ -30,7 +30,7 @@ def main() -> None:
         app()
         code: object = 0
     except KeyboardInterrupt:
-        err.print("interrupted (a run folder resumes where it stopped)", markup=False, highlight=False)
+        err.print(interrupted_note(None), markup=False, highlight=False)
         code = EXIT_INTERRUPTED
     except SystemExit as exc:
         code = exc.code

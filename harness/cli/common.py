@@ -58,6 +58,18 @@ def _one_line(message: str) -> None:
     err.print(f"error: {message}".splitlines()[0] if message else "error", markup=False, highlight=False, soft_wrap=True)
 
 
+RESUMABLE = {"run", "ablation"}  # commands whose run folder resumes where an interrupt stopped them
+
+
+def interrupted_note(command: str | None) -> str:
+    """What an interrupt leaves, said per command: only a sweep's run folder resumes."""
+    if command is None:  # outside any command's handling
+        return "interrupted (nothing is left half-written; a sweep's run folder resumes where it stopped)"
+    if command in RESUMABLE:
+        return "interrupted (the run folder resumes where it stopped: run the same command with --out RUN_FOLDER)"
+    return "interrupted (nothing is left half-written; this command does not resume: run it again)"
+
+
 def user_errors(fn: F) -> F:
     """The one place a command's failure becomes one line on stderr and an exit code (README, "Exit codes"):
     bad input and unreadable or unwritable paths exit 2; anything else is a bug in onebench, exit 4, its
@@ -75,7 +87,7 @@ def user_errors(fn: F) -> F:
             _one_line(f"cannot use{where}: {exc.strerror or exc}; check the path and its permissions")
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except KeyboardInterrupt:
-            err.print("interrupted (a run folder resumes where it stopped)", markup=False, highlight=False)
+            err.print(interrupted_note(fn.__name__), markup=False, highlight=False)
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:  # noqa: BLE001 - never a traceback for a user, but never hidden from a developer
             if os.environ.get("ONEBENCH_DEBUG") or type(exc).__module__.split(".")[0] in ("typer", "click"):

@@ -154,17 +154,17 @@ def _report(base: list, cand: list, threshold: float, paired: list | None, fmt: 
 
 
 def check_side_weights(jobs: list, weights: dict[str, str | None]) -> None:
-    """A side's checkpoint loads into the model before either side starts, as `run --weights` does: a
-    missing or mismatched file is one line now, not two error records and a gate that cannot judge."""
-    from harness.measure.planner import check_weights
+    """A side's checkpoint loads into the model before either side starts, as `run --weights` does, and both
+    sides are one network in shape: a missing or mismatched file is one line now, not two error records and a
+    gate that cannot judge."""
+    from harness.measure.planner import check_same_network
 
     models = sorted({j.model for j in jobs})
     for option, path in weights.items():
-        if path is None:
-            continue
-        if len(models) != 1:
+        if path is not None and len(models) != 1:
             raise HarnessError(f"{option} loads one checkpoint: pass exactly one --model with it")
-        check_weights(models[0], "fused", path)
+    if any(path is not None for path in weights.values()):
+        check_same_network(models[0], weights)
 
 
 WIDE = 140  # the table needs this many columns; narrower (or no TTY) gets the line-per-number layout

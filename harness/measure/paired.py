@@ -149,6 +149,35 @@ class SideFailed(Exception):
     """A resident process died, hung or refused the job; the message names the side."""
 
 
+def side_environment(env: dict[str, str] | None) -> dict[str, str]:
+    """A resident side's environment: this one's, the passive wait policy, the side's own variables, and the
+    checkout first on its `PYTHONPATH` (every side runs this harness) before the side's own entries."""
+    env = dict(env or {})
+    paths = [str(PROJECT_ROOT), env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))]
+    return {**os.environ, **PASSIVE_ENV, **env, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
+def check_interpreter(python: str, env: dict[str, str] | None, option: str, code: str) -> None:
+    """Before any side starts or any folder is made: `python` exists, runs, and runs `code` (the imports a
+    resident side makes) in the side's environment: one line naming what is missing, never a side that dies
+    mid-run with error records."""
+    import shutil
+
+    found = shutil.which(python) if python else None
+    if not found:
+        raise HarnessError(f"{option}python={python!r}: no such interpreter; give the path of a Python that has "
+                           "onebench's dependencies (e.g. venv/bin/python)")
+    try:
+        done = subprocess.run([found, "-c", code], env=side_environment(env), capture_output=True,
+                              text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise HarnessError(f"{option}python={python}: cannot run it ({type(exc).__name__}: {exc})") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise HarnessError(f"{option}python={python} cannot run onebench's side ({last[:160]}); install onebench's "
+                           "dependencies into it (pip install -e '.[all]')")
+
+
 class Resident:
     """A measurement process of its own, kept alive and timing a window when told to (JSON lines over
     stdin/stdout: `serve`). `env` adds to this process's environment; its `PYTHONPATH` entries come after
@@ -156,9 +185,7 @@ class Resident:
 
     def __init__(self, name: str, module: str, timeout_s: float, python: str = sys.executable,
                  env: dict[str, str] | None = None) -> None:
-        env = dict(env or {})
-        paths = [str(PROJECT_ROOT), env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))]
-        full = {**os.environ, **PASSIVE_ENV, **env, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+        full = side_environment(env)
         self.name, self.python, self.timeout_s = name, python, timeout_s
         self.stderr = tempfile.TemporaryFile(mode="w+")
         try:

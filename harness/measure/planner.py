@@ -73,10 +73,23 @@ def check_input_size(size: int) -> int:
     return size
 
 
-def check_weights(model: str, form: str, weights: str) -> None:
+def check_weights(model: str, form: str, weights: str | None) -> dict[str, tuple[int, ...]]:
     """Load the checkpoint into the model once before any job starts: a missing, unreadable or mismatched
-    file is one line now, not an error record per job after a sweep."""
-    model_zoo.create(model, form=form, weights=weights)
+    file is one line now, not an error record per job after a sweep. Returns the network's shapes."""
+    return {k: tuple(v.shape) for k, v in model_zoo.create(model, form=form, weights=weights).state_dict().items()}
+
+
+def check_same_network(model: str, sides: dict[str, str | None]) -> None:
+    """Two sides of one comparison (`bench ab`: option -> checkpoint or None for the model's own) must be one
+    network in shape: a 10-class head against a 1000-class one is two deployments, not a speed change."""
+    shapes = {option: check_weights(model, "fused", path) for option, path in sides.items()}
+    (a, first), (b, second) = shapes.items()
+    differ = sorted(k for k in first.keys() | second.keys() if first.get(k) != second.get(k))
+    if differ:
+        k = differ[0]
+        said = {opt: (path or f"{model}'s own weights") for opt, path in sides.items()}
+        raise HarnessError(f"the two sides are different networks ({said[a]}: {k} {first.get(k)}; {said[b]}: "
+                           f"{second.get(k)}; {len(differ)} tensor(s) differ); compare checkpoints of one shape")
 
 
 def check_choice(kind: str, value: str, allowed: list[str] | tuple[str, ...]) -> None:

@@ -21,6 +21,7 @@ distance from 1 says how far a pair can move with nothing changed.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,12 +31,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from backends import registry
+from backends.config import quoted
 from harness.errors import HarnessError
 from harness.host import environment
 from harness.measure import recording, windows
 from harness.measure.inputs import Stores
 from harness.measure.jobs import Job
-from harness.measure.paired import Alternation, Resident, SideFailed, alternate
+from harness.measure.paired import Alternation, Resident, SideFailed, alternate, check_interpreter
 from harness.measure.protocol import ProtocolConfig
 from harness.measure.recording import RunContext, ensure_writable, judged, make_record
 from harness.measure.stats import summarize
@@ -44,6 +46,7 @@ from harness.store import runs as store
 from harness.store.job_key import key_label
 from harness.store.record import Record, records_of
 from harness.store.runs import default_cache_dir
+from model_zoo.names import control_chars
 
 PAIRS = 20
 WINDOW_S = 0.1
@@ -72,23 +75,34 @@ def stored_pairs(baseline: Path, candidate: Path) -> list[Paired] | None:
 
 
 SIDE_KEYS = ("python", "weights", "env.NAME")
+SIDE_MODULE = "harness.measure.worker"  # what a resident side runs (`python -m SIDE_MODULE --serve`)
+SIDE_IMPORTS = f"import {SIDE_MODULE}; from harness.plugins import load_plugins; load_plugins()"  # what it needs
+
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_PAIRS = 10_000  # 20 is the default; 10,000 windows of 100 ms are already a quarter of an hour a key
 
 
 def parse_side(name: str, items: list[str] | None) -> Side:
     """`bench ab --baseline/--candidate KEY=VALUE` items: `python=INTERPRETER` (its own environment),
-    `weights=CHECKPOINT`, `env.NAME=VALUE` (an environment variable of that side's process); repeatable."""
-    fields: dict[str, str] = {}
-    env: dict[str, str] = {}
+    `weights=CHECKPOINT`, `env.NAME=VALUE` (an environment variable of that side's process); repeatable,
+    each key once. An interpreter is checked here (it runs and imports onebench's side), before any work."""
+    given: dict[str, str] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
-        if not sep or not (key in ("python", "weights") or (key.startswith("env.") and len(key) > 4)):
-            raise HarnessError(f"--{name} {item[:80]!r} is not KEY=VALUE with KEY one of {', '.join(SIDE_KEYS)} "
-                               "(e.g. python=venv/bin/python, env.OMP_NUM_THREADS=1)")
-        if key.startswith("env."):
-            env[key[4:]] = value
-        else:
-            fields[key] = value
-    return Side(name, fields.get("python", sys.executable), env, fields.get("weights"))
+        if not sep or not (key in ("python", "weights") or (key.startswith("env.") and ENV_NAME.fullmatch(key[4:]))):
+            raise HarnessError(f"--{name} {quoted(item)} is not KEY=VALUE with KEY one of {', '.join(SIDE_KEYS)} "
+                               "(e.g. python=venv/bin/python, env.OMP_NUM_THREADS=1; NAME is letters, digits and _)")
+        if key in given:
+            raise HarnessError(f"--{name} {key}= is given twice ({quoted(given[key])} and {quoted(value)}); give it once")
+        if control_chars(value):
+            raise HarnessError(f"--{name} {key}= holds a control character ({quoted(value)})")
+        given[key] = value
+    env = {key[4:]: value for key, value in given.items() if key.startswith("env.")}
+    side = Side(name, given.get("python", sys.executable), env, given.get("weights"))
+    if "python" in given:
+        check_interpreter(side.python, env, f"--{name} ", SIDE_IMPORTS)
+    return side
 
 
 @dataclass
@@ -233,7 +247,7 @@ def _one_round(sides: tuple[Side, Side], payloads: list[dict[str, Any]], cfg: Pr
     """One pair of resident processes, opened, alternated and closed."""
     residents: list[Resident] = []
     try:
-        residents = [Resident(side.name, "harness.measure.worker", cfg.timeout_s, side.python, side.env)
+        residents = [Resident(side.name, SIDE_MODULE, cfg.timeout_s, side.python, side.env)
                      for side in sides]  # both interpreters start at once
         for r, payload in zip(residents, payloads):
             r.open(payload)
@@ -264,8 +278,8 @@ class Pairing:
 
     def checked(self) -> Pairing:
         """Itself, or a one-line error for pairs too few for a CI or a window outside 5 ms-10 s."""
-        if self.pairs < 3:
-            raise HarnessError(f"--pairs must be at least 3 (a CI over pairs needs them), not {self.pairs}")
+        if not 3 <= self.pairs <= MAX_PAIRS:
+            raise HarnessError(f"--pairs must be between 3 (a CI over pairs needs them) and {MAX_PAIRS:,}, not {self.pairs}")
         if not 0.005 <= self.window_s <= 10:
             raise HarnessError(f"--window-ms must be between 5 and 10000, not {self.window_s * 1e3:g}")
         return self
