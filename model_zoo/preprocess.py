@@ -62,4 +62,25 @@ def load_image(path: Path, fn) -> torch.Tensor:
     """One image decoded as RGB and put through `fn` (a `transform`); raises OSError/ValueError when it
     cannot be read (PIL's UnidentifiedImageError is an OSError)."""
     with open_image(path) as img:
-        return fn(img.convert("RGB"))
+        return fn(as_rgb(img))
+
+
+SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def as_rgb(img: Any) -> Any:
+    """An image as 8-bit RGB by its own range: Pillow's `convert("RGB")` clips a 16-bit greyscale image at 255
+    (a 16-bit PNG came out 99.5% white), so 16-bit values are scaled by 255/65535 first; a float image has no
+    range to scale by and is refused (ValueError, one line)."""
+    import numpy as np
+    from PIL import Image
+
+    if img.mode in SIXTEEN_BIT:
+        values = np.asarray(img, dtype=np.float64)
+        if values.min() < 0 or values.max() > 65535:
+            raise ValueError(f"a {img.mode} image with values {values.min():g}..{values.max():g}, outside 16 bits; "
+                             "save it as 8- or 16-bit")
+        return Image.fromarray(np.round(values * (255 / 65535)).astype(np.uint8), "L").convert("RGB")
+    if img.mode == "F":
+        raise ValueError("a floating-point image has no fixed range to scale to 8 bits; save it as 8- or 16-bit")
+    return img.convert("RGB")

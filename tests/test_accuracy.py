@@ -188,3 +188,21 @@ def test_nan_weights_give_no_top1_and_no_record(colour_data, tmp_path: Path) -> 
     torch.save({"2.weight": torch.full_like(w, float("nan")), "2.bias": torch.zeros(len(w))}, tmp_path / "nan.pth")
     with pytest.raises(HarnessError, match="NaN/inf outputs"):
         evaluate(data, tmp_path / "nan.pth", tmp_path)
+
+
+def test_a_16_bit_image_is_scaled_by_its_range_not_clipped(tmp_path) -> None:
+    """#49: a 16-bit PNG was evaluated with 99.5% of its pixels clipped to 255; a float image is refused."""
+    import numpy as np
+    from PIL import Image
+
+    from model_zoo.preprocess import as_rgb, open_image
+
+    ramp = (np.arange(40 * 40).reshape(40, 40) * 40).astype(np.uint16)  # 0..63960 of 65535
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    with open_image(tmp_path / "deep.png") as img:
+        rgb = np.asarray(as_rgb(img))
+    assert rgb.shape == (40, 40, 3) and (rgb == 255).mean() < 0.01
+    assert abs(int(rgb[20, 0, 0]) - round(int(ramp[20, 0]) * 255 / 65535)) <= 1
+    Image.fromarray(ramp.astype(np.float32)).save(tmp_path / "float.tiff")
+    with open_image(tmp_path / "float.tiff") as img, pytest.raises(ValueError, match="floating-point image"):
+        as_rgb(img)

@@ -144,6 +144,15 @@ def _ten_class(root: Path) -> list[str]:
     return []
 
 
+def _three_classes(root: Path) -> list[str]:
+    from PIL import Image
+
+    for name in "abc":
+        (root / "three" / name).mkdir(parents=True)
+        Image.new("RGB", (40, 40), (10, 20, 30)).save(root / "three" / name / "x.png")
+    return []
+
+
 _HELD: list[socket.socket] = []
 
 
@@ -320,7 +329,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
                                 "add -p int8"),
     "int8 data without weights": (_args("int8", "--data", "good"), "add --weights"),
     "int8 budget below zero": (_args("int8", "-m", MODEL, "--budget", "-1"), "--budget is the top-1 points int8 may lose"),
-    "int8 pairs too few": (_args("int8", "-m", MODEL, "--pairs", "2"), "--pairs must be at least 3"),
+    "int8 pairs too few": (_args("int8", "-m", MODEL, "--pairs", "2"), "--pairs must be between 3"),
     "ab window too short": (_args("ab", "-m", MODEL, "--window-ms", "1"), "--window-ms must be between 5 and 10000"),
     "int8 budget without calibration": (_args("int8", "-m", MODEL, "--budget", "1"), "add --weights and --calibration"),
     "run input size too small": (_args("run", "-m", MODEL, "--input-size", "8"), "--input-size must be at least 32"),
@@ -359,6 +368,14 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "ab side key twice": (_args("ab", "-m", MODEL, "--candidate", "weights=a.pth", "--candidate", "weights=b.pth"),
                           "weights= is given twice"),
     "ab pairs without a ceiling": (_args("ab", "-m", MODEL, "--pairs", "99999999999"), "--pairs must be between 3"),
+    # int8 and compare bounds; labelled data checked against the head before any search or build (#49)
+    "int8 budget infinite": (_args("int8", "-m", MODEL, "--budget", "inf"), "between 0 and 100"),
+    "int8 budget above 100 points": (_args("int8", "-m", MODEL, "--budget", "1e9"), "between 0 and 100"),
+    "compare memory threshold infinite": (_args("compare", "good", "good", "--memory-threshold", "inf"),
+                                          "--memory-threshold must be a fraction above 0"),
+    "int8 data of other classes than the head": (lambda root: _ten_class(root) + _three_classes(root) + [
+        "int8", "-m", MODEL, "-b", "onnxruntime", "--weights", "ten.pth", "--num-classes", "10", "--data", "three"],
+        "three has 3 classes but the model has 10 outputs"),
     # a head's port: 1-65535 and free, checked before Ray starts, --dry-run included (#49)
     "worker head port out of range": (_args("worker", "--head", "--port", "70000", "--dry-run"), "--port 70000 is not a port"),
     "worker head port negative": (_args("worker", "--head", "--port=-5", "--dry-run"), "--port -5 is not a port"),

@@ -292,6 +292,9 @@ def int8_study(
                        ("int8",), threads=resolve_threads(threads), options=options, weights=weights,
                        input_size=input_size, calibration=calibration, calibration_size=calibration_size)
     jobs = planned(chosen)
+    labelled = [p for p in (data, calibration if budget is not None else None) if p is not None]
+    if labelled:
+        acc.check_labelled(chosen, labelled, num_classes)
     calibrations = calibration_from_options(jobs, chosen, note)
     folder = out_dir or new_run_dir(RESULTS, prefix="int8-")
     check_output(folder, "--out")

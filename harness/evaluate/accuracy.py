@@ -137,6 +137,18 @@ class EvalData:
     workers: int = 0
 
 
+def check_labelled(selection: Selection, folders: list[Path], num_classes: int | None) -> None:
+    """Before any search or build: the checkpoint loads with `num_classes` outputs (default the spec's) and
+    each labelled folder's classes fit that head (one line naming the folder; #49 found a mismatch after
+    19 s of search, with a half-written study left)."""
+    for model in selection.models:
+        outputs = num_classes or model_zoo.get_spec(model).num_classes
+        if selection.weights:
+            model_zoo.create(model, form="fused", weights=selection.weights, num_classes=outputs)
+        for folder in folders:
+            scan(Path(folder), outputs)
+
+
 def _one(values: tuple, what: str, default: object = None) -> object:
     if len(values) > 1:
         raise HarnessError(f"accuracy evaluates one {what} at a time, not {len(values)}")

@@ -20,6 +20,7 @@ verdict: the CI already carries that uncertainty.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -268,7 +269,7 @@ def compare_runs(base: Sequence[Record | Mapping[str, Any]], cand: Sequence[Reco
                  paired: list | None = None, memory_threshold: float = MEMORY_THRESHOLD) -> Comparison:
     """Key by key; `paired` (lockstep data, `harness.track.lockstep.Paired`) replaces run-vs-run statistics.
     Memory above baseline is compared too: growth beyond `memory_threshold` is a regression of its own."""
-    if not 0 < memory_threshold:
+    if not 0 < memory_threshold < math.inf:  # NaN and infinity too
         raise HarnessError(f"--memory-threshold must be a fraction above 0 (0.10 = 10%), not {memory_threshold}")
     if not 0 < threshold < 1:
         raise HarnessError(f"--threshold must be a fraction between 0 and 1 (0.05 = 5%), not {threshold}")

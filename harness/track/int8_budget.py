@@ -53,8 +53,8 @@ class Search:
 
 
 def check_budget(budget_pt: float) -> float:
-    if not budget_pt >= 0:  # also refuses NaN
-        raise HarnessError(f"--budget is the top-1 points int8 may lose, at least 0, not {budget_pt:g}")
+    if not 0 <= budget_pt <= 100:  # also refuses NaN and infinity
+        raise HarnessError(f"--budget is the top-1 points int8 may lose, between 0 and 100, not {budget_pt:g}")
     return budget_pt
 
 
