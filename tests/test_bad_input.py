@@ -641,3 +641,11 @@ def test_a_measurement_process_ignores_ctrl_c() -> None:
     from harness.measure.outcomes import Done
 
     assert run_in_process(mp_context(), {}, 30, target="tests.fake_backends:interrupted") == Done("finished")
+
+
+@pytest.mark.parametrize("command", [["cluster"], ["run", "-m", MODEL, "-b", "torch"]])
+def test_a_bad_cluster_address_from_the_environment_is_named_as_such(command: list[str], here: Path) -> None:
+    """#49: ONEBENCH_CLUSTER=ray:// was refused as "--cluster 'ray://'", a flag the user never typed."""
+    result = CliRunner().invoke(app, command, env={"ONEBENCH_CLUSTER": "ray://"})
+    assert result.exit_code == 2 and "the ONEBENCH_CLUSTER variable 'ray://' is not HOST:PORT" in result.stderr
+    assert "--cluster 'ray://'" not in result.stderr

@@ -45,6 +45,33 @@ def test_site_refuses_to_replace_a_folder_it_did_not_build(tmp_path: Path) -> No
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
 
 
+def test_a_rebuilt_site_keeps_the_users_own_files_and_drops_its_old_ones(tmp_path: Path) -> None:
+    """#49: a second `--html SITE` deleted the files a user had added to SITE without a word."""
+    folder = tmp_path / "site"
+    site.write_site([record([np.full(20, 1e6)], model="a"), record([np.full(20, 2e6)], model="b")], [], folder)
+    (folder / "notes.md").write_text("mine")
+    (folder / "assets").mkdir()
+    (folder / "assets" / "logo.svg").write_text("<svg/>")
+    old_b = next(p for p in (folder / "records").rglob("*.json") if p.name.startswith("b-"))
+    site.write_site([record([np.full(20, 1e6)], model="a")], [], folder)
+    assert (folder / "notes.md").read_text() == "mine" and (folder / "assets" / "logo.svg").read_text() == "<svg/>"
+    assert not old_b.exists()  # onebench's own file of the first build is gone with it
+
+
+def test_a_users_file_where_a_rebuild_writes_is_refused_not_replaced(tmp_path: Path) -> None:
+    from harness.store.records import replacing_folder
+
+    folder = tmp_path / "bundle"
+    with replacing_folder(folder, "MARK", "a test folder", "--out") as staging:
+        (staging / "MARK").write_text("")
+    (folder / "report.txt").write_text("mine")
+    with pytest.raises(HarnessError, match="report.txt is not onebench's"):
+        with replacing_folder(folder, "MARK", "a test folder", "--out") as staging:
+            (staging / "MARK").write_text("")
+            (staging / "report.txt").write_text("onebench's")
+    assert (folder / "report.txt").read_text() == "mine"
+
+
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> Path:
     """A results folder as a user makes it: two runs, one accuracy record, and a hostile record."""

@@ -8,7 +8,18 @@ import shlex
 import typer
 from rich.table import Table
 
-from harness.cli.common import ADDRESS_ALIAS, CLUSTER_OPTION, FORMAT_OPTION, Fmt, app, flag, note, out, user_errors
+from harness.cli.common import (
+    ADDRESS_ALIAS,
+    CLUSTER_OPTION,
+    FORMAT_OPTION,
+    Fmt,
+    app,
+    checked_cluster,
+    flag,
+    note,
+    out,
+    user_errors,
+)
 from harness.errors import HarnessError
 
 
@@ -21,7 +32,7 @@ def cluster_address(cluster: str | None, address: str | None, required: bool = F
         cluster = address
     if required and cluster is None:
         raise HarnessError("name the lab's head: --cluster HOST:PORT (or set ONEBENCH_CLUSTER)")
-    return cluster
+    return checked_cluster(cluster) if address is None else cluster
 
 
 @app.command(rich_help_panel="Device lab")

@@ -204,7 +204,28 @@ BATCHES_OPTION = typer.Option(None, "--batch", help="Batch size (repeatable); de
 FORM_OPTION = typer.Option("fused", "--form", help="fused (inference form) or train.")
 DEVICE_OPTION = typer.Option("cpu", "--device", help="cpu or cuda.")
 RUN_DEVICE_OPTION = typer.Option("cpu", "--device", help="cpu, cuda, or iphone (Core ML on a phone attached to a cluster node: with --cluster).")
-CLUSTER_OPTION = typer.Option(None, "--cluster", envvar="ONEBENCH_CLUSTER", help="The lab's head, HOST:PORT (docs/device-lab.md). Needs the cluster extra: pip install 'onebench\\[cluster]'.")
+_FROM_ENVIRONMENT: dict[str, bool] = {}  # option name -> whether this invocation's value came from its variable
+
+
+def _note_source(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:
+    """Remember whether an option's value came from its environment variable (typer hands the command a
+    plain value), so its error can name the variable the user set rather than a flag they never typed."""
+    source = ctx.get_parameter_source(param.name)  # typer's own click's enum (typer vendors click): compared by name
+    _FROM_ENVIRONMENT[param.name] = getattr(source, "name", None) == "ENVIRONMENT"
+    return value
+
+
+def checked_cluster(value: str | None) -> str | None:
+    """The lab's address checked (HOST:PORT), its error naming where the value came from: `--cluster`, or the
+    ONEBENCH_CLUSTER variable when that is what set it."""
+    if value is None:
+        return None
+    from harness.cluster.address import check_address
+
+    return check_address(value, "the ONEBENCH_CLUSTER variable" if _FROM_ENVIRONMENT.get("cluster") else "--cluster")
+
+
+CLUSTER_OPTION = typer.Option(None, "--cluster", envvar="ONEBENCH_CLUSTER", callback=_note_source, help="The lab's head, HOST:PORT (docs/device-lab.md). Needs the cluster extra: pip install 'onebench\\[cluster]'.")
 ADDRESS_ALIAS = typer.Option(None, "--address", hidden=True)
 WEIGHTS_OPTION = typer.Option(None, "--weights", help="Checkpoint to load (one model only); default: seeded random weights.")
 INPUT_SIZE_OPTION = typer.Option(None, "--input-size", help="Input resolution for every model (default: each model's own, 224 for ImageNet); a study on small images, e.g. a network trained on digits at 64.")

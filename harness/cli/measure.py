@@ -16,6 +16,7 @@ from harness.cli.common import (
     CALIBRATION_SIZE_OPTION,
     CHANNELS_LAST_OPTION,
     CLUSTER_OPTION,
+    checked_cluster,
     COMPUTE_UNITS_OPTION,
     DEVICE_OPTION,
     EXIT_BUG,
@@ -97,6 +98,7 @@ def run(
 
     if wait_quiet < 0:
         raise HarnessError(f"--wait-quiet is seconds to wait, at least 0, not {wait_quiet:g}")
+    cluster = checked_cluster(cluster)
     if machine and not cluster:
         raise HarnessError("--machine chooses among a cluster's nodes: add --cluster HEAD")
     fmt.check("run", Fmt.rich, Fmt.md, Fmt.csv)

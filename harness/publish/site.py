@@ -212,7 +212,7 @@ def write_site(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dic
         runs = sorted({r.run_id for r in records})
         atomic_write_text(staging / "index.html", render(columns, rows, relative, hosts, runs,
                                                          extra + profiles_html(profiles or [])))
-        (staging / MARKER).write_text("built by `bench leaderboard --html`; the whole folder is replaced on rebuild\n")
+        (staging / MARKER).write_text("built by `bench leaderboard --html`; its own files (.onebench-files) are replaced on rebuild, any other file is kept\n")
     return folder / "index.html"
 
 

@@ -303,10 +303,37 @@ def replacing_folder(target: Path, marker: str, what: str, option: str) -> Itera
         yield staging
         if not (staging / marker).exists():
             raise RuntimeError(f"the {what} was built without its {marker}")
+        written = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+        (staging / WRITTEN).write_text("\n".join(written) + "\n")
+        keep_users_files(target, staging, set(written), option)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     swap_in(staging, target)
+
+
+WRITTEN = ".onebench-files"  # in a folder onebench replaces whole: every file it wrote there, one a line
+
+
+def keep_users_files(target: Path, staging: Path, written: set[str], option: str) -> None:
+    """Carry into the new folder every file of the old one that onebench did not write (not in its
+    `WRITTEN` list): a user's notes or assets in a site folder outlive a rebuild. One that would be replaced
+    by a file of the new build is refused, naming it."""
+    import shutil
+
+    if not target.is_dir():
+        return
+    listed = target / WRITTEN
+    ours = set(listed.read_text().splitlines()) if listed.is_file() else set()
+    for path in sorted(p for p in target.rglob("*") if p.is_file() or p.is_symlink()):
+        name = str(path.relative_to(target))
+        if name == WRITTEN or name in ours or (not ours and name in written):
+            continue
+        if name in written:
+            raise HarnessError(f"{option} {target}: {name} is not onebench's, and the new build writes a file there; "
+                               "move it and build again")
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, staging / name, follow_symlinks=False)
 
 
 def swap_in(staging: Path, target: Path) -> None:
