@@ -189,6 +189,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "run negative threads": (_args("run", "-m", MODEL, "--threads", "-2"), "--threads"),
     "run more threads than cores": (_args("run", "-m", MODEL, "--threads", "999"), "logical cores"),
     "run zero batch": (_args("run", "-m", MODEL, "--batch", "0"), "--batch"),
+    "run ci target out of range": (_args("run", "-m", MODEL, "--ci-target", "2"), "--ci-target is the CI half-width"),
     "run zero repeats": (_args("run", "-m", MODEL, "--repeats", "0"), "--repeats"),
     "run old quick and precise": (_args("run", "-m", MODEL, "--quick", "--precise"), "--quick and --precise contradict"),
     "run unknown preset": (_args("run", "-m", MODEL, "--preset", "fast"), "unknown preset 'fast'"),

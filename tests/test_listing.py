@@ -44,3 +44,14 @@ def test_the_definition_key_follows_the_zoo_sources_and_plugins(monkeypatch: pyt
     first = listing.definition_key()
     (zoo / "a.py").write_text("x = 2\n")
     assert listing.definition_key() != first
+
+
+def test_the_options_listing_includes_the_int8_recipe_fields() -> None:
+    """#49: `--option`'s help sends users to `bench list backends --options`, which did not list `int8.*`."""
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    result = CliRunner().invoke(app, ["list", "backends", "--options"])
+    assert result.exit_code == 0, result.output
+    assert "-o int8.equalize=false (bool)" in result.output and "-o int8.float_layers=" in result.output

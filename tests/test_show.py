@@ -24,3 +24,26 @@ def test_show_says_the_relative_figure_and_its_reference() -> None:
     text = "\n".join(job_lines([rec]))
     assert "relative 1.667x [1.658-1.675] of the pinned reference conv-dense (torch 2.14.1), its own p50 3.000 ms" in text
     assert "relative" not in "\n".join(job_lines([record([np.full(20, 1e6)])]))
+
+
+def test_the_leaderboard_marks_what_its_plus_minus_does_not_say() -> None:
+    """#49: 34 of 36 cells of a quiet sweep carried `~`, 28 only for a CI wider than twice its target, which the
+    ± beside the figure already says. The mark stays for a figure reached by one process only."""
+    import numpy as np
+
+    from harness.measure.planner import protocol_from_options
+    from harness.publish.leaderboard import as_lists, ms_legend
+    from harness.store.record import records_of
+    from tests.synthetic import record
+
+    wide = record([np.full(40, 2e6)], model="wide", unstable=True)
+    wide["unstable_reasons"] = ["CI of p50 ±3.1%, wider than twice the ±1% target"]
+    alone = record([np.full(40, 2e6)], model="alone", unstable=True)
+    alone["unstable_reasons"] = ["full speed was reached in one process only: every quiet window came from it"]
+    for rec in (wide, alone):
+        rec["protocol"]["target_rel_ci"] = 0.02
+    _, body = as_lists([wide, alone])
+    cells = {row[0]: row[-1] for row in body}
+    assert not cells["wide"].endswith("~") and cells["alone"].endswith("~"), cells
+    assert "aimed at a CI of ±2.0%" in ms_legend(records_of([wide, alone]))
+    assert protocol_from_options("quick", ci_target=0.03).target_rel_ci == 0.03

@@ -236,7 +236,7 @@ CHANNELS_LAST_OPTION = flag(False, "--channels-last", help="CUDA: run PyTorch ba
 
 def print_board(records: list, fmt: Fmt, figure: str = "ms") -> None:
     from harness.publish import footprint, int8
-    from harness.publish.leaderboard import LEGEND, as_lists, relative_legend, to_csv, to_markdown
+    from harness.publish.leaderboard import as_lists, ms_legend, relative_legend, to_csv, to_markdown
     from harness.store.accuracy_records import load_all
     from harness.store.record import records_of
 
@@ -251,7 +251,7 @@ def print_board(records: list, fmt: Fmt, figure: str = "ms") -> None:
     else:
         title = "onebench leaderboard (relative to a pinned reference)" if figure == "relative" else "onebench leaderboard (latency, ms)"
         out.print(rich_table(title, *as_lists(records, accuracy, figure)))
-        out.print(relative_legend(records) if figure == "relative" else LEGEND, highlight=False)
+        out.print(relative_legend(records) if figure == "relative" else ms_legend(records), highlight=False)
         if quantized:
             out.print(rich_table("int8 beside fp32", *int8.table(quantized)))
             out.print(int8.LEGEND, highlight=False)

@@ -77,3 +77,9 @@ def list_backends(
             out.print(f"{r.name}: " + ("no options" if not lines else ""), markup=False, highlight=False)
             for line in lines:
                 out.print(f"  -o {r.name}.{line}", markup=False, highlight=False)
+        from backends.int8_recipe import SECTION, Int8Recipe
+
+        out.print(f"{SECTION} (every int8 job, whatever its runtime: what happens to the network before a quantizer "
+                  "sees it):", markup=False, highlight=False)
+        for line in Int8Recipe.describe():
+            out.print(f"  -o {SECTION}.{line}", markup=False, highlight=False)

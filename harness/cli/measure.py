@@ -63,6 +63,7 @@ def run(
     threads: int = THREADS_OPTION,
     preset: str = PRESET_OPTION,
     repeats: int = typer.Option(None, "--repeats", help="Processes per job (overrides the preset)."),
+    ci_target: float = typer.Option(None, "--ci-target", help="The p50's 95% CI half-width to aim at, a fraction (0.01 = ±1%, the default preset's; overrides the preset). A wider one stops sooner."),
     form: str = FORM_OPTION,
     device: str = RUN_DEVICE_OPTION,
     compute_units: list[str] = COMPUTE_UNITS_OPTION,
@@ -103,7 +104,7 @@ def run(
         raise HarnessError("--machine chooses among a cluster's nodes: add --cluster HEAD")
     fmt.check("run", Fmt.rich, Fmt.md, Fmt.csv)
     progress = progress_of(progress, quiet, json_progress)
-    cfg = protocol_from_options(preset_of(preset, quick, precise), repeats, reference)
+    cfg = protocol_from_options(preset_of(preset, quick, precise), repeats, reference, ci_target)
     launcher = lab(cluster, machine) if cluster else None
     try:
         chosen = Selection(model, backend, precision, batch, resolve_threads(threads), device, form, channels_last, options,

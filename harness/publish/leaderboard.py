@@ -32,9 +32,19 @@ from model_zoo.errors import ZooError
 # printed as if it did. The cell keeps its `~` and `bench show` has the figures.
 
 LEGEND = (f"p50 in ms = {STATISTIC}, ± half-width of its 95% CI (\"±?\": the CI is wider than ±{MEANINGLESS_CI:.0%}, "
-          "so no CI is shown); ! = failed parity, ~ = unstable (see `bench show`), skip/error = no "
+          "so no CI is shown); ! = failed parity, ~ = a caveat the ± does not carry (full speed reached in one process only, "
+          "a busy machine, an unsettled warm-up: `bench show`), skip/error = no "
           "number; top-1 in %, measured through the timed artifact (`bench accuracy`) unless marked (reported); "
           "rows sorted by each model's fastest measured cell")
+
+
+def ms_legend(records: Sequence[Record]) -> str:
+    """The millisecond table's caption, with the CI target the runs' protocol aimed at (`--ci-target`)."""
+    targets = sorted({float(r.protocol["target_rel_ci"]) for r in records if r.protocol.get("target_rel_ci")})
+    if not targets:
+        return LEGEND
+    said = " and ".join(f"±{t:.1%}" for t in targets)
+    return f"{LEGEND}; the protocol aimed at a CI of {said} (`bench run --ci-target`)"
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,7 @@ def relative_legend(records: list[Record]) -> str:
                       else f"{label}, its own p50 {v[0]:.2f} ms" for label, v in refs.items()) or "none in these runs"
     return (f"relative = the job's quiet-window p50 / its pinned reference's, timed beside it window by window in "
             f"the same process, ± half-width of its 95% CI; reference: {named}; ! = failed parity, "
-            f"~ = unstable, — = not timed beside a reference (a GPU or phone job, `--reference none`, an older run); "
+            f"~ = a caveat the ± does not carry (`bench show`), — = not timed beside a reference (a GPU or phone job, `--reference none`, an older run); "
             f"rows sorted by each model's fastest measured cell")
 
 
@@ -141,9 +151,9 @@ def _cell(rec: Record, acc: dict[str, Any] | None, figure: str = "ms") -> Cell:
     if not rec.ok or s is None:
         return Cell(rec.status, message=rec.message, record=rec)
     if figure == "relative":
-        return Cell("ok", rel and rel.value, None, rel and rel.ci, rec.unstable, rec.parity_failed, rec.message, rec,
+        return Cell("ok", rel and rel.value, None, rel and rel.ci, bool(rec.caveats), rec.parity_failed, rec.message, rec,
                     acc, relative=True)
-    return Cell("ok", s.p50_ms, s.p90_ms, s.ci_ms, rec.unstable, rec.parity_failed, rec.message, rec, acc)
+    return Cell("ok", s.p50_ms, s.p90_ms, s.ci_ms, bool(rec.caveats), rec.parity_failed, rec.message, rec, acc)
 
 
 def _spec_facts(model: str) -> tuple[float | None, str, Top1 | None, bool]:
@@ -226,7 +236,7 @@ def markdown(columns: list[str], rows: list[Row], plots: dict[str, str] | None =
 def to_markdown(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dict[str, Any]] | None = None,
                 figure: str = "ms") -> str:
     records = records_of(records)
-    legend = relative_legend(records) if figure == "relative" else LEGEND
+    legend = relative_legend(records) if figure == "relative" else ms_legend(records)
     return markdown(*build(records, accuracy, figure), legend=legend)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.publish import footprint, int8, profile
-from harness.publish.leaderboard import LEGEND, Cell, Row, build, markdown, relative_legend
+from harness.publish.leaderboard import LEGEND, Cell, Row, build, markdown, ms_legend, relative_legend
 from harness.publish.plots import draw_all, draw_int8, slug
 from harness.store.accuracy_records import record_path
 from harness.store.record import Record, records_of
@@ -130,7 +130,7 @@ def _table_html(title: str, legend: str, header: list[str], body: list[list[str]
 
 
 def render(columns: list[str], rows: list[Row], plots: dict[str, list[str]], hosts: list[str], runs: list[str],
-           extra: str = "") -> str:
+           extra: str = "", legend: str = LEGEND) -> str:
     """The page's HTML (plots given as {column: [png, svg] relative paths}; `extra`: more sections, HTML)."""
     head = ('<th class="model" data-type="text">model</th><th data-type="num">params (M)</th>'
             '<th data-type="num">MACs (M)</th><th data-type="num">top-1 (%)</th>'
@@ -141,7 +141,7 @@ def render(columns: list[str], rows: list[Row], plots: dict[str, list[str]], hos
 <html lang="en"><head><meta charset="utf-8"><title>onebench leaderboard</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
 <body><h1>onebench leaderboard</h1>
-<p>{esc(LEGEND)}. Click a column to sort. Reparameterizable models (fused) are highlighted.</p>
+<p>{esc(legend)}. Click a column to sort. Reparameterizable models (fused) are highlighted.</p>
 <table class="board" id="leaderboard"><thead><tr>{head}</tr></thead>
 <tbody>
 {body}
@@ -211,7 +211,7 @@ def write_site(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dic
             atomic_write_text(staging / "profiles" / f"{rec['job_id']}.json", json.dumps(rec, indent=1))
         runs = sorted({r.run_id for r in records})
         atomic_write_text(staging / "index.html", render(columns, rows, relative, hosts, runs,
-                                                         extra + profiles_html(profiles or [])))
+                                                         extra + profiles_html(profiles or []), ms_legend(records)))
         (staging / MARKER).write_text("built by `bench leaderboard --html`; its own files (.onebench-files) are replaced on rebuild, any other file is kept\n")
     return folder / "index.html"
 
@@ -226,7 +226,7 @@ def write_markdown(records: Sequence[Record | Mapping[str, Any]], accuracy: list
     embedded = {c: str(files[0].relative_to(path.parent)) for c, files in plots.items()}
     quantized = int8.rows(records, accuracy)
     int8_plots = draw_int8(quantized, _reported(rows), path.parent / "plots", _plot_machine(records))
-    legend = relative_legend(records) if figure == "relative" else LEGEND
+    legend = relative_legend(records) if figure == "relative" else ms_legend(records)
     table_columns, table_rows = build(records, accuracy, figure) if figure != "ms" else (columns, rows)
     atomic_write_text(path, markdown(table_columns, table_rows, embedded, legend) + int8.markdown(
         quantized, {b: str(files[0].relative_to(path.parent)) for b, files in int8_plots.items()}, records)

@@ -198,6 +198,9 @@ class Process:
                    proc.get("peak_rss_mb"), proc.get("gpu"))
 
 
+CI_REASONS = ("CI of p50 ±", "too few iterations for a confidence interval")  # how trust.py words a wide CI
+
+
 @dataclass(frozen=True)
 class Record:
     """One job's record. `document` is the JSON object it was read from or will be written as; the typed
@@ -228,6 +231,13 @@ class Record:
     speedup: Mapping[str, Any] | None
     energy: Mapping[str, Any] | None
     peak_rss_mb: float | None
+
+    @property
+    def caveats(self) -> tuple[str, ...]:
+        """The unstable reasons a reader cannot see in the figure's ± (one process alone at full speed, a busy
+        machine, warm-up that never settled): what a leaderboard's `~` marks. A CI wider than its target is
+        already said by the ± beside the figure."""
+        return tuple(r for r in self.unstable_reasons if not r.startswith(CI_REASONS))
 
     @classmethod
     def of(cls, doc: Mapping[str, Any]) -> Record:
