@@ -144,7 +144,7 @@ def test_each_job_gets_its_own_float_layers_and_keeps_the_rest_of_its_recipe() -
     assert {j.backend: int8_recipe.of(j.options).layers() for j in chosen} == {"onnxruntime": ["a"],
                                                                                "openvino": ["a", "b", "c"]}
     assert all(int8_recipe.of(j.options).equalize for j in chosen) and len(heard) == 2 == len(searches)
-    with pytest.raises(HarnessError, match="--budget is the top-1 points int8 may lose, at least 0, not -1"):
+    with pytest.raises(HarnessError, match="--budget is the top-1 points int8 may lose, between 0 and 100, not -1"):
         searched_jobs(jobs, -1.0, ["a"], evaluate, heard.append)
 
 
