@@ -63,6 +63,7 @@ def run(
     threads: int = THREADS_OPTION,
     preset: str = PRESET_OPTION,
     repeats: int = typer.Option(None, "--repeats", help="Processes per job (overrides the preset)."),
+    counted: bool = flag(False, "--counted", help="Also count each CPU job's work per inference under valgrind's callgrind (instructions, simulated cache misses, estimated cycles on a fixed simulated CPU): a figure that repeats on a busy machine (docs/counted.md). Needs valgrind and pytest-codspeed."),
     ci_target: float = typer.Option(None, "--ci-target", help="The p50's 95% CI half-width to aim at, a fraction (0.01 = ±1%, the default preset's; overrides the preset). A wider one stops sooner."),
     form: str = FORM_OPTION,
     device: str = RUN_DEVICE_OPTION,
@@ -104,7 +105,11 @@ def run(
         raise HarnessError("--machine chooses among a cluster's nodes: add --cluster HEAD")
     fmt.check("run", Fmt.rich, Fmt.md, Fmt.csv)
     progress = progress_of(progress, quiet, json_progress)
-    cfg = protocol_from_options(preset_of(preset, quick, precise), repeats, reference, ci_target)
+    cfg = protocol_from_options(preset_of(preset, quick, precise), repeats, reference, ci_target, counted)
+    if counted and not cluster:  # on a lab, each node checks its own valgrind (a job it cannot count says why)
+        from harness.measure.counted import check_counter
+
+        check_counter(resolve_threads(threads), note)
     launcher = lab(cluster, machine) if cluster else None
     try:
         chosen = Selection(model, backend, precision, batch, resolve_threads(threads), device, form, channels_last, options,

@@ -26,7 +26,7 @@ CI_TARGETS = (0.001, 0.5)  # --ci-target: from ±0.1% (hours on a quiet machine)
 
 
 def protocol_from_options(name: str = "default", repeats: int | None = None, reference: str | None = None,
-                          ci_target: float | None = None) -> ProtocolConfig:
+                          ci_target: float | None = None, counted: bool = False) -> ProtocolConfig:
     """The protocol of a command's `--preset NAME` (checked by `harness.cli.common.preset_of`), `--repeats`,
     `--reference` and `--ci-target` (the p50's CI half-width the stop rule aims at, a fraction)."""
     if repeats is not None and repeats < 1:
@@ -36,7 +36,7 @@ def protocol_from_options(name: str = "default", repeats: int | None = None, ref
     if ci_target is not None and not CI_TARGETS[0] <= ci_target <= CI_TARGETS[1]:
         raise HarnessError(f"--ci-target is the CI half-width to aim at, a fraction between {CI_TARGETS[0]:g} and "
                            f"{CI_TARGETS[1]:g} (0.01 = ±1%), not {ci_target:g}")
-    return preset(name, repeats=repeats, reference=reference, target_rel_ci=ci_target)
+    return preset(name, repeats=repeats, reference=reference, target_rel_ci=ci_target, counted=counted or None)
 
 
 DEFAULT_THREADS = 1  # the count that repeats on shared VMs (docs/protocol.md, "Threads")

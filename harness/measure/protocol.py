@@ -51,9 +51,14 @@ class ProtocolConfig:
     # the pinned workload each CPU job takes turns with (`harness.measure.reference`): "auto", a name, or "none"
     reference: str = "auto"
     preset: str = "default"
+    # after timing, count each CPU job's work per inference under callgrind (`harness.measure.counted`)
+    counted: bool = False
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.counted:  # a timed-only protocol reads as before, so earlier runs still resume under it
+            del data["counted"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> "ProtocolConfig":

@@ -20,9 +20,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from harness import PROJECT_ROOT
 from harness.errors import HarnessError
 from harness.host import environment, neighbours
-from harness.measure import recording, trust, windows
+from harness.measure import counted, recording, trust, windows
 from harness.measure.inputs import Inputs, Stores
 from harness.measure.jobs import Job
 from harness.measure.launch import (
@@ -35,7 +36,7 @@ from harness.measure.launch import (
     Placed,
     Step,
 )
-from harness.measure.outcomes import Failed, Lost, Skipped
+from harness.measure.outcomes import Done, Failed, Lost, Skipped
 from harness.measure.protocol import ProtocolConfig
 from harness.measure.recording import RunContext, calibration_of, ensure_writable, make_record
 from harness.measure.stats import pool_processes
@@ -391,6 +392,8 @@ class Sweep:
         for st in states:
             if st.record is None:
                 self.complete(st)
+        if cfg.counted:
+            self.count([st for st in states if st.record["status"] == "ok" and "counted" not in st.record])
         run.records = records_of(st.record for st in states)
         recheck_probes(run, self.resumed)
         if self.local:
@@ -398,6 +401,35 @@ class Sweep:
         else:
             self.write_run_json()  # now with every machine that ran a job
         return run.records
+
+    def count(self, todo: list[JobState]) -> None:
+        """`--counted`: each measured job's work per inference under callgrind, added to its record as its
+        `counted` block. One step per backend (and node): valgrind's start-up is paid once for all of them."""
+        groups: dict[tuple[str | None, str], list[JobState]] = {}
+        for st in todo:
+            if st.job.device != "cpu":
+                self.add_count(st, {"missing": f"counted on the CPU only (callgrind simulates a CPU, not {st.job.device})"})
+            else:
+                groups.setdefault((st.node, st.job.backend), []).append(st)
+        for (node, backend), members in groups.items():
+            payload = {"jobs": [_payload(self.run_ctx, st.job) for st in members], "ids": [st.job.id for st in members],
+                       "timeout_s": counted.STARTUP_S + counted.PER_JOB_S * len(members), "project_root": str(PROJECT_ROOT)}
+            step = Step(members[0].job, counted.TARGET, payload, payload["timeout_s"], node)
+            label = f"count under valgrind ({len(members)} {backend} job{'s' if len(members) != 1 else ''})"
+            self.listener.step_started(members[0].job, label)
+            start = time.perf_counter()
+            try:
+                outcome = self.launcher.submit(step).result().outcome
+            except Exception as exc:  # noqa: BLE001 - a launcher's failure costs the count, never the records
+                outcome = Failed(f"the launcher failed: {type(exc).__name__}: {exc}")
+            blocks = outcome.result["counted"] if isinstance(outcome, Done) else {}
+            why = getattr(outcome, "message", None) or getattr(outcome, "reason", None) or "no result"
+            for st in members:
+                self.add_count(st, blocks.get(st.job.id) or {"missing": f"the count failed: {why}"})
+            self.listener.step_done(members[0].job, label, time.perf_counter() - start, None, [])
+
+    def add_count(self, st: JobState, block: dict[str, Any]) -> None:
+        st.record = recording.rewrite(self.run_ctx, Record.of(st.record).revised(counted=block)).as_document()
 
     def first_phase(self, st: JobState) -> Phase:
         return Phase.PREPARE_AND_MEASURE if self.single or st.job.boundary == "on-device" else Phase.PREPARE

@@ -178,6 +178,30 @@ class Memory:
 
 
 @dataclass(frozen=True)
+class Counted:
+    """Work per inference counted under callgrind on a fixed simulated CPU (`harness.measure.counted`): never
+    milliseconds, never compared with them. `missing` says why a job has no count."""
+
+    instructions: int | None = None
+    l1_misses: int | None = None
+    ll_misses: int | None = None
+    cycles_estimated: int | None = None
+    wander: float | None = None
+    valgrind: str | None = None
+    simulated_cpu: str | None = None
+    missing: str | None = None
+
+    @classmethod
+    def of(cls, block: Mapping[str, Any]) -> Counted:
+        return cls(**{f.name: block.get(f.name) for f in fields(cls)})
+
+    @property
+    def identity(self) -> tuple[str | None, str | None]:
+        """What two counts must share to be compared: the counter and its simulated CPU."""
+        return self.valgrind, self.simulated_cpu
+
+
+@dataclass(frozen=True)
 class Process:
     """One measuring process: its raw samples and what it saw of the machine."""
 
@@ -230,6 +254,7 @@ class Record:
     calibration: Mapping[str, Any] | None
     speedup: Mapping[str, Any] | None
     energy: Mapping[str, Any] | None
+    counted: Counted | None
     peak_rss_mb: float | None
 
     @property
@@ -260,11 +285,16 @@ class Record:
             model_info=doc.get("model_info") or _EMPTY, cold_start=doc.get("cold_start") or _EMPTY,
             artifact=doc.get("artifact") or _EMPTY, backend_info=doc.get("backend_info") or _EMPTY,
             calibration=doc.get("calibration"), speedup=doc.get("speedup"), energy=doc.get("energy"),
-            peak_rss_mb=doc.get("peak_rss_mb"))
+            counted=typed("counted", Counted), peak_rss_mb=doc.get("peak_rss_mb"))
 
     @property
     def ok(self) -> bool:
         return self.status is Status.OK
+
+    @property
+    def instructions(self) -> int | None:
+        """The counted instructions per inference, where the job was counted."""
+        return self.counted.instructions if self.counted else None
 
     @property
     def has_number(self) -> bool:
@@ -348,5 +378,5 @@ def records_of(items: Iterable[Record | Mapping[str, Any]]) -> list[Record]:
     return [Record.of(item) for item in items]
 
 
-__all__ = ["JobKey", "Memory", "join_key", "Parity", "Process", "Record", "Relative", "Stats", "Status", "load_record",
+__all__ = ["Counted", "JobKey", "Memory", "join_key", "Parity", "Process", "Record", "Relative", "Stats", "Status", "load_record",
            "parse_record", "records_of", "upgraded"]

@@ -119,6 +119,17 @@ SCHEMA: dict[str, Any] = {
                            "reference": {"type": "object", "required": ["name"]},
                            "reference_p50_ms": {"type": "number", "exclusiveMinimum": 0},
                            "statistic": {"type": "string"}}}]},
+        "counted": {
+            "type": "object", "description": "work per inference counted under callgrind on a fixed simulated CPU "
+                                             "(`harness.measure.counted`), or why the job could not be counted",
+            "oneOf": [{"required": ["instructions", "l1_misses", "ll_misses", "cycles_estimated", "cycles_formula",
+                                    "valgrind", "simulated_cpu", "pins", "wander"],
+                       "properties": {"instructions": {"type": "integer", "minimum": 0},
+                                      "l1_misses": {"type": "integer"}, "ll_misses": {"type": "integer"},
+                                      "cycles_estimated": {"type": "integer", "minimum": 0},
+                                      "wander": {"type": "number", "minimum": 0},
+                                      "pins": {"type": "object"}, "valgrind": {"type": "string", "minLength": 1}}},
+                      {"required": ["missing"], "properties": {"missing": {"type": "string", "minLength": 1}}}]},
         "speedup": {"type": "object", "required": ["ratio", "ci_low", "ci_high", "pairs", "method"],
                     "description": "an int8 record timed in lockstep with its fp32 partner (`bench int8`): fp32/int8"},
     },
