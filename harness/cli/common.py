@@ -147,6 +147,14 @@ QUICK_ALIAS = typer.Option(False, "--quick", hidden=True)
 PRECISE_ALIAS = typer.Option(False, "--precise", hidden=True)
 
 
+class CompareSeries(str, Enum):
+    """`bench compare --series`: the figure a comparison decides on."""
+
+    auto = "auto"
+    ms = "ms"
+    counted = "counted"
+
+
 class Progress(str, Enum):
     """`bench run --progress`: what the sweep says as it goes, on stderr."""
 

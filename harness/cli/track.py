@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from harness.cli.common import (
     FORMAT_OPTION,
+    CompareSeries,
     PRESET_OPTION,
     QUICK_ALIAS,
     RESULTS,
@@ -46,8 +47,9 @@ OUTPUT_OPTION = typer.Option(None, "--output", help="Also write the report here,
 @user_errors
 def compare(
     runs: list[str] = typer.Argument(None, metavar="BASELINE CANDIDATE", help="Two stored runs (folders, ids, 'latest')."),
-    threshold: float = typer.Option(0.05, "--threshold", help="Slowdown that counts as a regression (0.05 = 5%)."),
+    threshold: float = typer.Option(None, "--threshold", help="Change that counts as a regression (default 0.05 = 5% timed, 0.005 = 0.5% counted)."),
     memory_threshold: float = typer.Option(0.10, "--memory-threshold", help="Growth of the memory a deployment holds or peaks at (above its process's baseline) that counts as a regression (0.10 = 10%)."),
+    series: CompareSeries = typer.Option(CompareSeries.auto, "--series", help="What decides: ms (timed), counted (instructions per inference, both runs made with bench run --counted), or auto (counted where both runs were counted, else ms)."),
     fmt: Fmt = FORMAT_OPTION,
     output: Path = OUTPUT_OPTION,
     interleave: bool = typer.Option(False, "--interleave", hidden=True),
@@ -68,7 +70,7 @@ def compare(
         raise HarnessError("bench compare takes two runs: BASELINE CANDIDATE (to measure both now: bench ab)")
     folders = [find_run(r, RESULTS, say=note) for r in runs]
     base, cand = (load_run(f) for f in folders)
-    _report(base, cand, threshold, stored_pairs(*folders), fmt, output, memory_threshold)
+    _report(base, cand, threshold, stored_pairs(*folders), fmt, output, memory_threshold, series.value)
 
 
 @app.command(rich_help_panel="Track over time")
@@ -82,9 +84,10 @@ def ab(
     candidate: list[str] = typer.Option(None, "--candidate", help="The candidate side, as --baseline."),
     pairs: int = typer.Option(20, "--pairs", help="Paired windows per job."),
     window_ms: float = typer.Option(100.0, "--window-ms", help="Length of one window."),
-    threshold: float = typer.Option(0.05, "--threshold", help="Slowdown that counts as a regression (0.05 = 5%)."),
+    threshold: float = typer.Option(None, "--threshold", help="Change that counts as a regression (default 0.05 = 5%; 0.005 = 0.5% with --counted)."),
     key_budget_s: float = KEY_BUDGET_OPTION,
     budget_s: float = BUDGET_OPTION,
+    counted: bool = typer.Option(False, "--counted", help="Also count each side's work per inference under callgrind and decide on the counts (default threshold 0.5%): a verdict a busy machine cannot move (docs/counted.md)."),
     fmt: Fmt = FORMAT_OPTION,
     output: Path = OUTPUT_OPTION,
 ) -> None:
@@ -96,9 +99,16 @@ def ab(
     from harness.measure.planner import protocol_from_options
     from harness.measure.selection import Selection
     from harness.store.runs import default_cache_dir, default_index, new_run_dir
+    from harness.track.compare import COUNTED_THRESHOLD, THRESHOLD
     from harness.track.lockstep import Pairing, parse_side, run_lockstep
 
     fmt, output = _report_target("ab", fmt, output)
+    if counted:
+        from harness.measure.counted import check_counter
+
+        check_counter(resolve_threads(threads), note)
+    if threshold is None:
+        threshold = COUNTED_THRESHOLD if counted else THRESHOLD
     pairing = Pairing(pairs, window_ms / 1e3, decisive_budget(threshold, key_budget_s, budget_s)).checked()
     jobs = planned(Selection(model, backend, precision, threads=resolve_threads(threads)))
     sides = (parse_side("baseline", baseline), parse_side("candidate", candidate))
@@ -107,12 +117,12 @@ def ab(
     folder = fresh.with_name("lockstep-" + fresh.name)
     with err.status("lockstep") as status:
         base, cand, paired = run_lockstep(
-            jobs, protocol_from_options(), sides, folder, Stores(default_cache_dir(), default_index(RESULTS)),
+            jobs, protocol_from_options(counted=counted), sides, folder, Stores(default_cache_dir(), default_index(RESULTS)),
             pairing,
             progress=lambda j, i, n: status.update(f"{j.model} · {j.backend}: pair {max(i + 1, 0)}/{n}"),
             say=lambda line: err.print(line, markup=False, highlight=False))
     out.print(f"lockstep runs: {folder}/baseline, {folder}/candidate", markup=False, highlight=False)
-    _report(base, cand, threshold, paired, fmt, output)
+    _report(base, cand, threshold, paired, fmt, output, series="counted" if counted else "ms")
 
 
 def _report_target(command: str, fmt: Fmt, output: Path | None, markdown: Path | None = None,
@@ -135,14 +145,14 @@ def _report_target(command: str, fmt: Fmt, output: Path | None, markdown: Path |
     return fmt, output
 
 
-def _report(base: list, cand: list, threshold: float, paired: list | None, fmt: Fmt, output: Path | None,
-            memory_threshold: float = 0.10) -> None:
+def _report(base: list, cand: list, threshold: float | None, paired: list | None, fmt: Fmt, output: Path | None,
+            memory_threshold: float = 0.10, series: str = "ms") -> None:
     """The comparison on stdout in `fmt` (and into `output`), then its exit code."""
     from harness.store.records import atomic_write_text
     from harness.store.runs import dumps
     from harness.track import compare as cmp
 
-    result = cmp.compare_runs(base, cand, threshold, paired, memory_threshold)
+    result = cmp.compare_runs(base, cand, threshold, paired, memory_threshold, series)
     text = {Fmt.md: lambda: cmp.to_markdown(result), Fmt.json: lambda: dumps(result.as_dict())}
     if output:
         atomic_write_text(output, text[fmt]())
@@ -189,8 +199,9 @@ def _print_comparison(result) -> None:
         colour = {"slower": "red", "faster": "green", "same": "", "noisy": "yellow"}
         header, rows = table(result)
         styles = ["bold red" if r.regression else colour[r.verdict] for r in result.rows]
+        worse = "more work" if result.series == "counted" else "slower"
         out.print(rich_table("baseline vs candidate (regression: CI above the floor and reaching "
-                             f"{result.threshold:.0%} slower)", header, rows, left=(0, len(header) - 1), styles=styles))
+                             f"{result.threshold:.1%} {worse})", header, rows, left=(0, len(header) - 1), styles=styles))
     else:  # a CI log or a narrow terminal: every number on a line of its own that fits
         for line in plain_lines(result):
             out.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -198,9 +209,9 @@ def _print_comparison(result) -> None:
                          ("not comparable", result.not_comparable)):
         for item in items:
             out.print(f"{label}: {item}", markup=False, highlight=False)
-    from harness.track.compare import COLUMNS_LEGEND
+    from harness.track.compare import legend
 
-    out.print(f"{COLUMNS_LEGEND}.", markup=False, highlight=False, style="dim")
+    out.print(f"{legend(result)}.", markup=False, highlight=False, style="dim")
     out.print(f"{result.headline()}. {result.method}.", markup=False, highlight=False, soft_wrap=True)
 
 

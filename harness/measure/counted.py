@@ -45,11 +45,12 @@ HOOKS_INSTALL = "pip install pytest-codspeed"
 # the simulated caches, fixed so the count is the same on every machine: 32 KiB 8-way L1s, an 8 MiB 16-way LL
 CACHES = {"I1": (32768, 8, 64), "D1": (32768, 8, 64), "LL": (8388608, 16, 64)}
 WARMUP = 1  # inferences before instrumentation starts: the first one allocates and initializes
+SETTLE = 1  # inferences after instrumentation starts, before the first window (not counted)
 WINDOWS = (1, 2, 1)  # inferences per counted window
 WANDER_LIMIT = 0.001  # the two 1-inference windows may differ by this share of their instructions
 EVENTS = ("Ir", "Dr", "Dw", "I1mr", "D1mr", "D1mw", "ILmr", "DLmr", "DLmw")
 CYCLES = "Ir + 10 x L1 misses + 100 x LL misses"  # KCachegrind's cycle estimate, without branch simulation
-PINNED_ENV = {"PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0", "OMP_WAIT_POLICY": "PASSIVE"}
+PINNED_ENV = {"PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0", "OMP_WAIT_POLICY": "PASSIVE"}  # and gc off while counting
 STARTUP_S = 900.0  # valgrind, the interpreter, torch and the runtime, on a busy 2-core machine
 PER_JOB_S = 1800.0  # one job's open, warm-up and 4 counted inferences (14 s an S0 inference here)
 TARGET = "harness.measure.counted:count_step"
@@ -102,8 +103,9 @@ def valgrind_command(python: str, out_dir: Path, plan: Path) -> list[str]:
 
 def pins(setarch: bool) -> dict[str, Any]:
     """What the counted process was pinned to, for the record: every setting a second count must share."""
-    return {"aslr": "off (setarch -R)" if setarch else "on (no setarch here)", **PINNED_ENV,
-            "instrumentation": f"off at start; on after {WARMUP} inference(s), around windows of {WINDOWS} inferences",
+    return {"aslr": "off (setarch -R)" if setarch else "on (no setarch here)", **PINNED_ENV, "python_gc": "off while counting",
+            "instrumentation": f"off at start; on after {WARMUP} inference(s), then {SETTLE} not counted, then windows "
+                               f"of {WINDOWS} inferences",
             "caches": {name: f"{size} B, {ways}-way, {line} B lines" for name, (size, ways, line) in CACHES.items()}}
 
 
@@ -137,18 +139,34 @@ def count_main(plan_path: str) -> None:
 
 
 def _count(session: Any, hooks: Any, index: int) -> dict[str, Any]:
+    """Warm-up, then the labelled windows. Everything a window runs besides the inferences is the same in every
+    window: the labels are made and ctypes' call paths warmed before instrumentation starts (ctypes' first call
+    of a function builds its converters: ~17 k instructions that landed in the first window only), and Python's
+    cyclic collector is off (it runs after every ~700 allocations, in some windows and not others), as timeit
+    does."""
+    import gc
+
+    zero, dump = hooks.callgrind_zero_stats, hooks.callgrind_dump_stats_at
+    labels = [f"onebench-job{index}-window{number}".encode() for number in range(len(WINDOWS))]
     try:
         for _ in range(WARMUP):
             session.run()
+        zero()
+        dump(b"onebench-warm-up")  # instrumentation is off: an empty dump, but ctypes' path is built
+        gc.collect()
+        gc.disable()
         hooks.callgrind_start_instrumentation()
-        for number, inferences in enumerate(WINDOWS):
-            hooks.callgrind_zero_stats()
+        for _ in range(SETTLE):  # the first instrumented inference runs code the later ones do not (lazy paths)
+            session.run()
+        for label, inferences in zip(labels, WINDOWS):
+            zero()
             for _ in range(inferences):
                 session.run()
-            hooks.callgrind_dump_stats_at(f"onebench-job{index}-window{number}".encode())
+            dump(label)
         hooks.callgrind_stop_instrumentation()
         return {"counted": True, "wait_policy": session.info.get("wait_policy")}
     finally:
+        gc.enable()
         session.close()
 
 
@@ -186,7 +204,8 @@ def per_inference(windows: dict[int, dict[str, int]]) -> dict[str, Any]:
     wander = abs(ones[0]["Ir"] - ones[1]["Ir"]) / max(ones[0]["Ir"], 1)
     if wander > WANDER_LIMIT:
         return {"missing": f"the count wanders: two windows of one inference differ by {wander:.3%} of their "
-                           f"instructions (limit {WANDER_LIMIT:.1%}); not published"}
+                           f"instructions (limit {WANDER_LIMIT:.1%}); not published",
+                "windows": [{"inferences": k, "Ir": windows[i]["Ir"]} for i, k in enumerate(WINDOWS)]}
     each = {e: two[e] - (ones[0][e] + ones[1][e]) / 2 for e in EVENTS if e in two}
     l1 = each.get("I1mr", 0) + each.get("D1mr", 0) + each.get("D1mw", 0)
     ll = each.get("ILmr", 0) + each.get("DLmr", 0) + each.get("DLmw", 0)
@@ -197,8 +216,9 @@ def per_inference(windows: dict[int, dict[str, int]]) -> dict[str, Any]:
 
 
 def count_step(payload: dict[str, Any]) -> dict[str, Any]:
-    """A launcher step: count `payload["jobs"]` (one backend's, on this node) under valgrind, in as few
-    processes as crashes allow. Returns {"counted": {job id: counted block or {"missing": why}}}."""
+    """A launcher step: count `payload["jobs"]` (one backend's, on this node; `ids` their job ids) under
+    valgrind, in as few processes as crashes allow, with `python` and `env` where given (a lockstep side's
+    interpreter and variables). Returns {"counted": {job id: counted block or {"missing": why}}}."""
     import tempfile
 
     version = valgrind_version()
@@ -211,9 +231,10 @@ def count_step(payload: dict[str, Any]) -> dict[str, Any]:
     try:
         plan, result = folder / "plan.json", folder / "result.json"
         plan.write_text(json.dumps({"jobs": payload["jobs"], "hooks": str(hooks), "result": str(result)}))
-        env = {**os.environ, **PINNED_ENV, "PYTHONPATH": os.pathsep.join(
-            p for p in (payload["project_root"], os.environ.get("PYTHONPATH", "")) if p)}
-        command = valgrind_command(sys.executable, folder, plan)
+        side = payload.get("env") or {}  # a lockstep side's own variables (`bench ab --counted`)
+        env = {**os.environ, **side, **PINNED_ENV, "PYTHONPATH": os.pathsep.join(
+            p for p in (payload["project_root"], side.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))) if p)}
+        command = valgrind_command(payload.get("python") or sys.executable, folder, plan)
         exits: list[str] = []
         started = time.monotonic()
         while True:

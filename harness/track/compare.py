@@ -39,6 +39,8 @@ from harness.store.record import Record, Status, records_of
 BOOTSTRAP = 1000
 EXIT_REGRESSION, EXIT_BROKEN, EXIT_UNDECIDED = 1, 3, 5
 MIN_FLOOR = 0.01
+THRESHOLD = 0.05  # the timed gate's default
+SERIES = ("auto", "ms", "counted")
 PROBE = "conv_ns"
 BUSY_PROBE = 0.10  # the machine probe moved this much between two stored runs: the machine changed, not only the job
 
@@ -58,6 +60,7 @@ class KeyResult:
     regression: bool
     why: str = ""
     unstable: bool = False  # a side was marked unstable (shown; the CI carries it)
+    unit: str = "ms"  # what baseline_p50_ms / candidate_p50_ms hold: "ms", or "M instr" in a counted comparison
 
     @property
     def label(self) -> str:
@@ -67,6 +70,7 @@ class KeyResult:
 @dataclass
 class Comparison:
     rows: list[KeyResult]
+    series: str = "ms"  # "ms" (timed) or "counted" (work per inference under callgrind): never both in one
     only_baseline: list[str] = field(default_factory=list)
     only_candidate: list[str] = field(default_factory=list)
     not_comparable: list[str] = field(default_factory=list)  # skipped on the baseline: nothing was expected
@@ -213,6 +217,47 @@ def paired_figures(paired) -> tuple[float, float, float, float]:
     return ratio, lo, hi, max(MIN_FLOOR, abs(float(np.median(aa)) - 1)) if aa.size else MIN_FLOOR
 
 
+COUNT_FLOOR = 0.001  # two counts of one deployment agree within 0.1% (docs/counted.md: measured 0.00-0.03%)
+COUNTED_THRESHOLD = 0.005  # the counted gate's default: 10x tighter than the timed 5%, 5x above its floor
+
+
+def counted_problem(base: Record, cand: Record) -> str | None:
+    """Why a key's counts cannot be compared (a side not counted, not countable, or counted on another
+    simulated CPU or valgrind), or None."""
+    for side, rec in (("baseline", base), ("candidate", cand)):
+        if rec.counted is None:
+            return f"the {side} was not counted (a counted comparison needs both runs made with bench run --counted)"
+        if rec.counted.missing or not rec.counted.instructions:
+            return f"the {side} could not be counted ({rec.counted.missing or 'no instructions'})"
+    if base.counted.identity != cand.counted.identity:
+        return (f"counted by {base.counted.valgrind} on {base.counted.simulated_cpu} against {cand.counted.valgrind} "
+                f"on {cand.counted.simulated_cpu}: counts compare only under one counter")
+    return None
+
+
+def compare_counted(base: Record, cand: Record, threshold: float) -> KeyResult:
+    """Two counted records of one key: the ratio of instructions per inference. A count repeats (no sampling
+    error to bootstrap), so its interval is the ratio widened by the floor: the larger of COUNT_FLOOR and the
+    two counts' own within-process wander."""
+    ratio = cand.counted.instructions / base.counted.instructions
+    floor = max(COUNT_FLOOR, base.counted.wander or 0.0, cand.counted.wander or 0.0)
+    verdict, why = gate_verdict(ratio * (1 - floor), ratio * (1 + floor), threshold, floor)
+    return KeyResult(key=dict(zip(KEY_FIELDS, base.key)), baseline_p50_ms=base.counted.instructions / 1e6,
+                     candidate_p50_ms=cand.counted.instructions / 1e6, ratio=ratio, ci_low=ratio * (1 - floor),
+                     ci_high=ratio * (1 + floor), ratio_p90=None, floor=floor, probe_ratio=None, verdict=verdict,
+                     regression=verdict == "slower", why=why, unit="M instr")
+
+
+def series_of(base: Sequence[Record], cand: Sequence[Record], asked: str) -> str:
+    """The series a comparison decides on: "counted" where asked, or where asked "auto" and every measured
+    record of both runs was counted; else "ms". A counted run is never compared with an uncounted one as if
+    the two were alike: with "auto" that pair is compared in milliseconds."""
+    if asked != "auto":
+        return asked
+    measured = [r for r in (*base, *cand) if r.ok]
+    return "counted" if measured and all(r.counted is not None and r.counted.instructions for r in measured) else "ms"
+
+
 def compare_paired(base: Record, cand: Record, paired, threshold: float) -> KeyResult:
     """A lockstep key: the median of paired window ratios, its CI over pairs, the in-run A/A floor. Its
     millisecond columns say the same thing in milliseconds: the baseline's median paired window, and the
@@ -265,10 +310,17 @@ def memory_regression(a: Record, b: Record, threshold: float) -> str | None:
     return f"{key_label(a.key)}: memory grew beyond {threshold:.0%}: {', '.join(grown)}" if grown else None
 
 
-def compare_runs(base: Sequence[Record | Mapping[str, Any]], cand: Sequence[Record | Mapping[str, Any]], threshold: float = 0.05,
-                 paired: list | None = None, memory_threshold: float = MEMORY_THRESHOLD) -> Comparison:
+def compare_runs(base: Sequence[Record | Mapping[str, Any]], cand: Sequence[Record | Mapping[str, Any]], threshold: float | None = None,
+                 paired: list | None = None, memory_threshold: float = MEMORY_THRESHOLD, series: str = "ms") -> Comparison:
     """Key by key; `paired` (lockstep data, `harness.track.lockstep.Paired`) replaces run-vs-run statistics.
-    Memory above baseline is compared too: growth beyond `memory_threshold` is a regression of its own."""
+    Memory above baseline is compared too: growth beyond `memory_threshold` is a regression of its own.
+    `series` "counted" decides on instructions per inference (`bench run --counted`), "auto" on them where
+    both runs were counted; `threshold` defaults to the series' own (5% timed, 0.5% counted)."""
+    if series not in SERIES:
+        raise HarnessError(f"unknown series {series!r}; use {', '.join(SERIES)}")
+    series = series_of(records_of(base), records_of(cand), series)
+    if threshold is None:
+        threshold = COUNTED_THRESHOLD if series == "counted" else THRESHOLD
     if not 0 < memory_threshold < math.inf:  # NaN and infinity too
         raise HarnessError(f"--memory-threshold must be a fraction above 0 (0.10 = 10%), not {memory_threshold}")
     if not 0 < threshold < 1:
@@ -279,7 +331,8 @@ def compare_runs(base: Sequence[Record | Mapping[str, Any]], cand: Sequence[Reco
     by_a, by_b = {r.key: r for r in base}, {r.key: r for r in cand}
     pairs = {p.key: p for p in paired or []}
     env, machines = environment_differences(base, cand)
-    result = Comparison(rows=[], environment=env, different_machines=machines, threshold=threshold,
+    result = Comparison(rows=[], series=series, environment=env, different_machines=machines and series != "counted",
+                        threshold=threshold,
                         only_baseline=[key_label(k) for k in by_a if k not in by_b],
                         only_candidate=[key_label(k) for k in by_b if k not in by_a])
     result.cannot_judge += [f"{label}: missing from the candidate (the baseline has it)" for label in result.only_baseline]
@@ -306,8 +359,15 @@ def compare_runs(base: Sequence[Record | Mapping[str, Any]], cand: Sequence[Reco
             result.cannot_judge.append(f"{key_label(key)}: the candidate has no parity result (its outputs were "
                                        "never checked against PyTorch fp32)")
             continue
-        row = (compare_paired(a, b, pairs[key], threshold) if key in pairs else compare_records(a, b, threshold))
-        busy = busy_side(a, b, row) if key not in pairs and row.verdict in ("slower", "faster") else None
+        if series == "counted":
+            problem = counted_problem(a, b)
+            if problem:
+                result.cannot_judge.append(f"{key_label(key)}: {problem}")
+                continue
+            row = compare_counted(a, b, threshold)
+        else:
+            row = compare_paired(a, b, pairs[key], threshold) if key in pairs else compare_records(a, b, threshold)
+        busy = busy_side(a, b, row) if series == "ms" and key not in pairs and row.verdict in ("slower", "faster") else None
         if busy:  # a change the machine may have made: fail closed rather than call it (#49)
             result.cannot_judge.append(f"{key_label(key)}: ratio {row.ratio:.3f} ({row.verdict}), but {busy}; measure "
                                        "again on a quiet machine, or time both now in lockstep (bench ab)")
@@ -322,12 +382,15 @@ def compare_runs(base: Sequence[Record | Mapping[str, Any]], cand: Sequence[Reco
             result.memory_regressions.append(grown)
     if not result.rows:
         result.cannot_judge.insert(0, "no job was compared: the two runs have no measured job in common")
-    how = ("lockstep: median of paired window ratios, 95% bootstrap CI over pairs, floor from the in-run A/A pairs"
+    how = ("counted: instructions per inference under callgrind on a fixed simulated CPU, candidate / baseline, "
+           f"widened by the counts' repeatability (floor at least {COUNT_FLOOR:.1%})" if series == "counted" else
+           "lockstep: median of paired window ratios, 95% bootstrap CI over pairs, floor from the in-run A/A pairs"
            if paired is not None else
            "quiet-window p50 ratio, 95% CI by hierarchical bootstrap (processes, then windows), floor from the "
            "machine probe's drift")
-    result.method = (f"{how}; regression = CI above 1 + floor (at least {MIN_FLOOR:.0%}) and reaching "
-                     f"1 + {threshold:.0%}")
+    least = COUNT_FLOOR if series == "counted" else MIN_FLOOR
+    result.method = (f"{how}; regression = CI above 1 + floor (at least {least:.1%}) and reaching "
+                     f"1 + {threshold:.1%}")
     return result
 
 
@@ -342,15 +405,28 @@ COLUMNS_LEGEND = ("ratio = candidate p50 / baseline p50 with its 95% CI; floor =
 TABLE_HEADER = ("job", "baseline ms", "candidate ms", "ratio [95% CI]", "floor", "p90 ratio", "machine", "verdict")
 
 
+COUNTED_LEGEND = ("counted comparison: M instr = millions of instructions per inference counted under callgrind on a "
+                  "fixed simulated CPU (work, not time: never compared with milliseconds); ratio = candidate / "
+                  "baseline, its interval the counts' repeatability; floor = that repeatability (at least "
+                  f"{COUNT_FLOOR:.1%}); more instructions beyond the threshold is a regression")
+COUNTED_HEADER = ("job", "baseline M instr", "candidate M instr", "ratio [repeatability]", "floor", "p90 ratio", "machine",
+                  "verdict")
+
+
+def legend(c: Comparison) -> str:
+    return COUNTED_LEGEND if c.series == "counted" else COLUMNS_LEGEND
+
+
 def table(c: Comparison) -> tuple[tuple[str, ...], list[list[str]]]:
     """The comparison's rows as text, for both renderers; a verdict carries its reason (why it is noisy)."""
     rows = []
+    digits = 4 if c.series == "counted" else 3  # a counted ratio is read to the 0.1%
     for r in c.rows:
         verdict = "REGRESSION" if r.regression else r.verdict + (f" ({r.why})" if r.why else "")
         rows.append([r.label, f"{r.baseline_p50_ms:.3f}", f"{r.candidate_p50_ms:.3f}",
-                     f"{r.ratio:.3f} [{r.ci_low:.3f}–{r.ci_high:.3f}]", f"±{r.floor:.1%}", _opt(r.ratio_p90),
+                     f"{r.ratio:.{digits}f} [{r.ci_low:.{digits}f}–{r.ci_high:.{digits}f}]", f"±{r.floor:.1%}", _opt(r.ratio_p90),
                      _opt(r.probe_ratio), verdict])
-    return TABLE_HEADER, rows
+    return (COUNTED_HEADER if c.series == "counted" else TABLE_HEADER), rows
 
 
 SHORT_ALWAYS = ("model", "backend", "precision")  # in every short label; other key fields only where rows differ
@@ -377,8 +453,9 @@ def plain_lines(c: Comparison) -> list[str]:
     for r, label in zip(c.rows, labels):
         verdict = "REGRESSION" if r.regression else r.verdict
         lines.append(f"{label}: {verdict}")
-        lines.append(f"    {r.baseline_p50_ms:.3f} -> {r.candidate_p50_ms:.3f} ms  ratio {r.ratio:.3f} "
-                     f"[{r.ci_low:.3f}-{r.ci_high:.3f}]  floor ±{r.floor:.1%}")
+        digits = 4 if c.series == "counted" else 3  # a counted ratio is read to the 0.1%
+        lines.append(f"    {r.baseline_p50_ms:.3f} -> {r.candidate_p50_ms:.3f} {r.unit}  ratio {r.ratio:.{digits}f} "
+                     f"[{r.ci_low:.{digits}f}-{r.ci_high:.{digits}f}]  floor ±{r.floor:.1%}")
         if r.why:
             lines.append(f"    {r.why}")
     return lines
@@ -403,6 +480,6 @@ def to_markdown(c: Comparison) -> str:
                          ("Not comparable", c.not_comparable)):
         if items:
             lines.append(f"\n{label}: " + "; ".join(items))
-    lines.append(f"\n{COLUMNS_LEGEND}.")
+    lines.append(f"\n{legend(c)}.")
     lines.append(f"\n{c.headline()}. Method: {c.method}.")
     return "\n".join(lines) + "\n"

@@ -105,6 +105,30 @@ def parse_side(name: str, items: list[str] | None) -> Side:
     return side
 
 
+def count_side(run: RunContext, side: Side, done: list[tuple[Job, dict]],
+               calibration: dict[str, dict[str, Any]] | None) -> list[dict]:
+    """`bench ab --counted`: each measured job of one side counted under callgrind in that side's interpreter,
+    environment and checkpoint, its block added to the side's record (rewritten). A count needs no turns: it
+    repeats whatever the other side does, so each side is counted on its own."""
+    from harness import PROJECT_ROOT
+    from harness.measure import counted
+
+    recs = [rec for _, rec in done]
+    measured = [(job, rec) for job, rec in done if rec["status"] == "ok"]
+    if not measured:
+        return recs
+    jobs = [job for job, _ in measured]
+    payload = {"jobs": [{"job": job.as_dict(), "protocol": run.cfg.as_dict(), "backend_ref": registry.ref(job.backend),
+                         "cache_dir": str(run.cache_dir), "weights": side.weights,
+                         "calibration": (calibration or {}).get(job.model) if job.precision == "int8" else None}
+                        for job in jobs],
+               "ids": [rec["job_id"] for _, rec in measured], "python": side.python, "env": side.env,
+               "timeout_s": counted.STARTUP_S + counted.PER_JOB_S * len(jobs), "project_root": str(PROJECT_ROOT)}
+    blocks = counted.count_step(payload)["counted"]
+    return [recording.rewrite(run, Record.of(rec).revised(counted=blocks[rec["job_id"]])).as_document()
+            if rec["job_id"] in blocks else rec for rec in recs]
+
+
 @dataclass
 class Paired:
     """One key's lockstep data: each side's window medians in pair order, the A/A pairs, and how many of
@@ -328,6 +352,9 @@ def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side],
                     recs.append(rec)
         for i, run in enumerate(runs):
             results[i].append(recording.write(run, recs[i]))
+    if cfg.counted:
+        for i, (run, side, side_jobs) in enumerate(zip(runs, sides, (jobs, partners or jobs))):
+            results[i][:] = count_side(run, side, list(zip(side_jobs, results[i])), calibration)
     for run, side_jobs in zip(runs, (jobs, partners or jobs)):
         records.write_run_json(run.out_dir, run.run_id, run.host, cfg.as_dict(), [j.as_dict() for j in side_jobs],
                                lockstep={"pairs": pairs, "window_s": window_s, **({
