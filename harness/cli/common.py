@@ -243,7 +243,7 @@ CHANNELS_LAST_OPTION = flag(False, "--channels-last", help="CUDA: run PyTorch ba
 
 
 def print_board(records: list, fmt: Fmt, figure: str = "ms") -> None:
-    from harness.publish import footprint, int8
+    from harness.publish import counted, footprint, int8
     from harness.publish.leaderboard import as_lists, ms_legend, relative_legend, to_csv, to_markdown
     from harness.store.accuracy_records import load_all
     from harness.store.record import records_of
@@ -252,7 +252,8 @@ def print_board(records: list, fmt: Fmt, figure: str = "ms") -> None:
     accuracy = load_all(RESULTS)
     quantized = int8.rows(records, accuracy)
     if fmt is Fmt.md:
-        out.print(to_markdown(records, accuracy, figure) + int8.markdown(quantized) + footprint.markdown(records),
+        out.print(to_markdown(records, accuracy, figure) + int8.markdown(quantized) + footprint.markdown(records)
+                  + counted.markdown(records),
                   markup=False, highlight=False, soft_wrap=True)
     elif fmt is Fmt.csv:
         sys.stdout.write(to_csv(records, accuracy))
@@ -267,3 +268,7 @@ def print_board(records: list, fmt: Fmt, figure: str = "ms") -> None:
         if rows:
             out.print(rich_table("size and memory", header, rows))
             out.print(footprint.LEGEND, highlight=False)
+        header, rows = counted.table(records)
+        if rows:
+            out.print(rich_table("counted work per inference (simulated CPU, not time)", header, rows))
+            out.print(counted.LEGEND, highlight=False)

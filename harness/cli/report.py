@@ -24,6 +24,7 @@ from harness.errors import HarnessError
 class Series(str, Enum):
     relative = "relative"
     ms = "ms"
+    counted = "counted"
     gate = "gate"
 
 
@@ -109,7 +110,7 @@ def history(
     precision: str = typer.Option(None, "--precision", "-p"),
     preset: str = typer.Option(None, "--preset", help="Only runs of this protocol preset (quick, default, precise)."),
     plot: Path = typer.Option(None, "--plot", help="Write a plot (.png or .svg)."),
-    series_of: Series = typer.Option(Series.relative, "--series", help="relative: each job's time over its pinned reference's (milliseconds where a job has none); ms: milliseconds; gate: the nightly gate's lockstep ratio against the pinned environment, per night."),
+    series_of: Series = typer.Option(Series.relative, "--series", help="relative: each job's time over its pinned reference's (milliseconds where a job has none); ms: milliseconds; counted: instructions per inference of counted runs (bench run --counted); gate: the nightly gate's lockstep ratio against the pinned environment, per night."),
     gate: bool = typer.Option(False, "--gate", hidden=True),
     ms: bool = typer.Option(False, "--ms", hidden=True),
 ) -> None:

@@ -219,7 +219,8 @@ def _print_comparison(result) -> None:
 @user_errors
 def nightly(
     preset: str = PRESET_OPTION,
-    threshold: float = typer.Option(0.05, "--threshold", help="Slowdown that counts as a regression."),
+    threshold: float = typer.Option(None, "--threshold", help="Change that counts as a regression (default 0.05; 0.005 with --counted)."),
+    counted: bool = typer.Option(False, "--counted", help="Count each job's work per inference under callgrind too and gate on the counts (docs/counted.md): what a shared runner cannot move."),
     model: list[str] = typer.Option(None, "--model", "-m", help="Models (default: the default sweep's)."),
     backend: list[str] = typer.Option(None, "--backend", "-b", help="Backends (default: every available CPU one)."),
     baseline_python: str = typer.Option(None, "--baseline-python", help="Gate in lockstep against this interpreter's environment (shared runners)."),
@@ -237,16 +238,20 @@ def nightly(
 
     if baseline_python and baseline_constraints:
         raise HarnessError("--baseline-python and --baseline-constraints both name the baseline side; pass one")
+    if counted:
+        from harness.measure.counted import check_counter
+
+        check_counter(resolve_threads(None), note)
     if baseline_constraints:
         from harness.host.baseline_env import ensure_env
         from harness.store.runs import default_cache_dir
 
         baseline_python = str(ensure_env(baseline_constraints, default_cache_dir(), say=lambda m: err.print(m, markup=False)))
-    cfg = protocol_from_options(preset_of(preset, quick))
+    cfg = protocol_from_options(preset_of(preset, quick), counted=counted)
     jobs = planned(Selection(model, backend, threads=resolve_threads(None)))
     with err.status("nightly") as status:
         result = run_nightly(jobs, cfg, RESULTS, threshold, baseline_python=baseline_python,
-                             decisive=decisive_budget(threshold, key_budget_s, budget_s),
+                             decisive=decisive_budget(threshold if threshold is not None else 0.05, key_budget_s, budget_s),
                              listener=StatusLine(status, "nightly"),
                              say=lambda line: err.print(line, markup=False, highlight=False))
     if result.comparison:

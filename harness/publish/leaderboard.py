@@ -19,7 +19,7 @@ from typing import Any
 import model_zoo
 from backends import registry
 from harness.measure.windows import MEANINGLESS_CI, STATISTIC, rel_halfwidth
-from harness.publish import footprint, tables
+from harness.publish import counted, footprint, tables
 from harness.publish.tables import md_cell
 from harness.store.accuracy_records import index as accuracy_index
 from harness.store.job_key import KEY_FIELDS
@@ -248,14 +248,15 @@ def to_csv(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dict[st
                      "p50_ms", "p90_ms", "ci_low_ms", "ci_high_ms", "p50_all_iterations_ms", "windows_set_aside",
                      "spread", "unstable", "parity_passed", "params", "gflops", "peak_share", "top1_measured",
                      "top1_reported", "relative", "relative_ci_low", "relative_ci_high", "reference",
-                     "reference_p50_ms", *footprint.CSV_HEADER, "message", "machine"])
+                     "reference_p50_ms", *footprint.CSV_HEADER, *counted.CSV_HEADER, "message", "machine"])
     joined = accuracy_index(accuracy or [])
     for rec in records_of(records):
         s, p = rec.stats, rec.parity
         writer.writerow([*rec.key, rec.status, *_stats_csv(s), int(rec.unstable), "" if p is None else int(p.passed),
                          rec.model_info.get("params", ""), _num(s and s.gflops, ""), _num(s and s.share_of_peak, ""),
                          _top1_csv(joined.get(rec.artifact_key)), _top1_csv(_spec_facts(rec.job.model)[2]),
-                         *_relative_csv(rec.relative), *footprint.csv_fields(rec), rec.message, machine_of(rec.host)])
+                         *_relative_csv(rec.relative), *footprint.csv_fields(rec), *counted.csv_fields(rec), rec.message,
+                         machine_of(rec.host)])
     return out.getvalue()
 
 

@@ -9,7 +9,7 @@ from backends.graph_rules import describe as describe_graph
 from harness.host.machine import peak_key
 from harness.measure.parity import describe as describe_parity
 from harness.measure.windows import MEANINGLESS_CI, rel_halfwidth
-from harness.publish import footprint
+from harness.publish import counted, footprint
 from harness.store.record import Record, Stats, records_of
 from harness.store.runs import reference_label
 
@@ -131,4 +131,5 @@ def _measured_lines(rec: Record, s: Stats) -> list[str]:
         lines.append(f"    wait policy: {', '.join(policies)}")
     cold = ", ".join(f"{k} {v:.2f}" for k, v in rec.cold_start.items() if v is not None)
     rss = "" if rec.peak_rss_mb is None else f" · peak RSS {rec.peak_rss_mb:.0f} MB"
-    return [*lines, f"    cold start: {cold}{rss}", f"    {footprint.line(rec)}"]
+    work = counted.line(rec)
+    return [*lines, f"    cold start: {cold}{rss}", f"    {footprint.line(rec)}", *([f"    {work}"] if work else [])]

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.publish import footprint, int8, profile
+from harness.publish import counted, footprint, int8, profile
 from harness.publish.leaderboard import LEGEND, Cell, Row, build, markdown, ms_legend, relative_legend
 from harness.publish.plots import draw_all, draw_int8, slug
 from harness.store.accuracy_records import record_path
@@ -116,6 +116,12 @@ def int8_html(rows: list[int8.Int8Row], plots: dict[str, list[str]], records: li
             + f"\n{figures}")
 
 
+def counted_html(records: list[Record]) -> str:
+    """The site's counted section: work per inference on a simulated CPU, where the runs were counted."""
+    header, body = counted.table(records)
+    return _table_html("Counted work per inference (simulated CPU, not time)", f"{counted.LEGEND}.", header, body) if body else ""
+
+
 def footprint_html(records: list[Record]) -> str:
     """The size-and-memory section beside the latency table (nothing without a measured job)."""
     header, body = footprint.table(records)
@@ -205,7 +211,7 @@ def write_site(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dic
         quantized = int8.rows(records, accuracy)
         int8_plots = draw_int8(quantized, _reported(rows), staging / "plots", _plot_machine(records))
         extra = int8_html(quantized, {b: [str(p.relative_to(staging)) for p in files] for b, files in int8_plots.items()},
-                          records) + footprint_html(records)
+                          records) + footprint_html(records) + counted_html(records)
         for rec in profiles or []:
             atomic_write_text(staging / "profiles" / f"{rec['job_id']}.html", profile.html_page(rec))
             atomic_write_text(staging / "profiles" / f"{rec['job_id']}.json", json.dumps(rec, indent=1))
@@ -230,5 +236,5 @@ def write_markdown(records: Sequence[Record | Mapping[str, Any]], accuracy: list
     table_columns, table_rows = build(records, accuracy, figure) if figure != "ms" else (columns, rows)
     atomic_write_text(path, markdown(table_columns, table_rows, embedded, legend) + int8.markdown(
         quantized, {b: str(files[0].relative_to(path.parent)) for b, files in int8_plots.items()}, records)
-        + footprint.markdown(records))
+        + footprint.markdown(records) + counted.markdown(records))
     return path

@@ -24,7 +24,7 @@ from harness.store.records import not_a_file, replacing_folder
 
 COLUMNS = ("run_id", "job_id", "created", *KEY_FIELDS, "status", "unstable", "parity_passed", "p50_ns", "p90_ns", "ci_low_ns", "ci_high_ns",
            "spread", "processes", "commit_sha", "cpu", "preset", "path", "relative", "relative_ci_low", "relative_ci_high",
-           "reference")
+           "reference", "instructions", "counted_by")
 _DDL = f"""CREATE TABLE IF NOT EXISTS records ({', '.join(COLUMNS)}, PRIMARY KEY (run_id, job_id));
 CREATE INDEX IF NOT EXISTS records_key ON records (model, backend, device, precision, batch, threads);"""
 
@@ -67,7 +67,8 @@ def _row(rec: Record, path: Path) -> tuple:
             *((s.p50, s.p90, s.ci_low, s.ci_high, s.spread, s.processes) if s else (None,) * 6),
             (rec.host.get("project") or {}).get("commit"), (rec.host.get("cpu") or {}).get("model"),
             rec.protocol.get("preset"), str(path),
-            *((rel.value, rel.ci_low, rel.ci_high, reference_label(rel.reference)) if rel else (None,) * 4))
+            *((rel.value, rel.ci_low, rel.ci_high, reference_label(rel.reference)) if rel else (None,) * 4),
+            rec.instructions, " on ".join(filter(None, rec.counted.identity)) if rec.instructions else None)
 
 
 def index_record(db: Path, rec: Record | Mapping[str, Any], path: Path) -> None:

@@ -62,21 +62,23 @@ class Series:
     preset: str | None = None  # quick and default runs of one key are separate series: they measure differently
     unit: str = "ms"  # "x" for the gate's lockstep ratio against the pinned environment, "rel" relative figures
     reference: str | None = None  # the pinned reference of a relative series
+    counter: str | None = None  # a counted series' valgrind and simulated CPU (counts compare only under one)
 
     @property
     def label(self) -> str:
         return (key_label(self.key) + (f" · {self.preset} preset" if self.preset else "")
-                + (f" · relative to {self.reference}" if self.reference else ""))
+                + (f" · relative to {self.reference}" if self.reference else "")
+                + (f" · counted by {self.counter}" if self.counter else ""))
 
 
-def change_points(values: list[float], min_size: int = 3) -> list[int]:
+def change_points(values: list[float], min_size: int = 3, min_sigma: float = MIN_SIGMA) -> list[int]:
     """Indices where a new segment starts (PELT, l2 cost on log values; see the module docstring)."""
     import ruptures
 
     if len(values) < 2 * min_size:
         return []
     signal = np.log(np.asarray(values, dtype=np.float64))
-    sigma = max(np.median(np.abs(np.diff(signal))) / 0.6745 / math.sqrt(2), MIN_SIGMA)
+    sigma = max(np.median(np.abs(np.diff(signal))) / 0.6745 / math.sqrt(2), min_sigma)
     penalty = PENALTY * sigma**2 * math.log(len(signal))
     ends = ruptures.Pelt(model="l2", min_size=min_size, jump=1).fit(signal).predict(pen=penalty)
     return refine(signal, [e for e in ends if e < len(signal)], min_size)
@@ -99,14 +101,18 @@ def refine(signal: np.ndarray, starts: list[int], min_size: int) -> list[int]:
     return out
 
 
-FIGURES = ("relative", "ms")
+FIGURES = ("relative", "ms", "counted")
+# a counted series repeats to ~0.01% (docs/counted.md): its noise floor and the smallest step worth a line
+COUNTED_MIN_SIGMA, COUNTED_MIN_STEP = 0.0005, 0.005
 
 
 def load_series(db: Path, figure: str = "relative", **where: Any) -> list[Series]:
     """Every key's series (per preset; relative ones per reference identity), oldest run first."""
     if figure not in FIGURES:
-        raise HarnessError(f"unknown figure {figure!r}; use relative or ms")
+        raise HarnessError(f"unknown figure {figure!r}; use relative, ms or counted")
     rows = [r for r in store.query(db, **where) if r["status"] == "ok" and r["p50_ns"]]
+    if figure == "counted":
+        return counted_series(rows)
     if not rows:
         raise HarnessError("no measured jobs in the index match; `bench reindex` if runs are missing")
     grouped: dict[tuple, list[dict]] = {}
@@ -135,11 +141,29 @@ def load_series(db: Path, figure: str = "relative", **where: Any) -> list[Series
     return sorted(series, key=lambda s: s.label)
 
 
-def with_steps(s: Series) -> Series:
+def counted_series(rows: list[dict]) -> list[Series]:
+    """Each key's instructions per inference over the counted runs (per counter: a count is comparable only
+    under one valgrind and simulated CPU), in millions."""
+    rows = [r for r in rows if r["instructions"]]
+    if not rows:
+        raise HarnessError("no counted jobs in the index match; count a sweep with `bench run --counted`")
+    grouped: dict[tuple, list[dict]] = {}
+    for r in rows:
+        grouped.setdefault((*(r[k] for k in KEY_FIELDS), r["counted_by"]), []).append(r)
+    series = [with_steps(Series(dict(zip(KEY_FIELDS, key)), [
+        Point(r["run_id"], r["created"], r["commit_sha"], r["instructions"] / 1e6, None, None, False)
+        for r in sorted(items, key=lambda r: r["created"])], unit="M instr", counter=key[-1]),
+        min_sigma=COUNTED_MIN_SIGMA, min_step=COUNTED_MIN_STEP) for key, items in grouped.items()]
+    if all(len(s.points) < 2 for s in series):
+        raise HarnessError("each matching job was counted in one run only; history needs at least two counted runs")
+    return sorted(series, key=lambda s: s.label)
+
+
+def with_steps(s: Series, min_sigma: float = MIN_SIGMA, min_step: float = MIN_STEP) -> Series:
     values = [p.value for p in s.points]
-    for i in change_points(values):
+    for i in change_points(values, min_sigma=min_sigma):
         before, after = np.median(values[:i]), np.median(values[i:])
-        if abs(after / before - 1) >= MIN_STEP:
+        if abs(after / before - 1) >= min_step:
             s.steps.append(Step(i, s.points[i].run_id, s.points[i].commit, float(after / before - 1)))
     return s
 
@@ -171,8 +195,9 @@ def gate_series(root: Path) -> list[Series]:
                    for key, points in grouped.items()), key=lambda s: s.label)
 
 
-UNITS = {"ms": "ms", "x": "x", "rel": "x ref"}
-AXIS_LABELS = {"ms": "p50 ms", "x": "ratio to the pinned baseline", "rel": "time / pinned reference's"}
+UNITS = {"ms": "ms", "x": "x", "rel": "x ref", "M instr": "M instr"}
+AXIS_LABELS = {"ms": "p50 ms", "x": "ratio to the pinned baseline", "rel": "time / pinned reference's",
+               "M instr": "M instructions / inference (counted, simulated CPU)"}
 
 
 def lines(s: Series) -> list[str]:

@@ -44,12 +44,17 @@ class NightlyResult:
         return 0 if self.measured else compare.EXIT_BROKEN
 
 
-def run_nightly(jobs: list[Job], cfg: ProtocolConfig, root: Path, threshold: float = 0.05,
+def run_nightly(jobs: list[Job], cfg: ProtocolConfig, root: Path, threshold: float | None = None,
                 listener=None, baseline_python: str | None = None, say=None, decisive=None) -> NightlyResult:
+    """The night: a sweep against the stored baseline, or lockstep against a pinned environment. A counted
+    protocol (`bench nightly --counted`) decides on instructions per inference (threshold 0.5% by default)."""
+    series = "counted" if cfg.counted else "ms"
+    if threshold is None:
+        threshold = compare.COUNTED_THRESHOLD if cfg.counted else compare.THRESHOLD
     fresh = store.new_run_dir(root)  # unique (time + random suffix): two nights never share a folder
     run_dir = fresh.with_name(f"nightly-{fresh.name}")
     if baseline_python:
-        return _lockstep_night(jobs, cfg, root, run_dir, threshold, baseline_python, decisive)
+        return _lockstep_night(jobs, cfg, root, run_dir, threshold, baseline_python, decisive, series)
     records = runner.run_sweep(jobs, cfg, run_dir, stores=Stores(index_db=store.default_index(root)), listener=listener,
                                say=say, neighbour_wait_s=60.0 if say else None)
     notes = shared_machine_note(records)
@@ -59,7 +64,7 @@ def run_nightly(jobs: list[Job], cfg: ProtocolConfig, root: Path, threshold: flo
     result = None
     baseline = root / "baseline"
     if (baseline / "records").is_dir():
-        result = compare.compare_runs(store.load_run(baseline), records, threshold)
+        result = compare.compare_runs(store.load_run(baseline), records, threshold, series=series)
         _write_gate(run_dir, result, records)
     else:
         notes.append(f"no baseline at {baseline}: nothing to gate on; `bench baseline set {run_dir}` and commit it")
@@ -81,7 +86,7 @@ def shared_machine_note(records: list[Record]) -> list[str]:
 
 
 def _lockstep_night(jobs: list[Job], cfg: ProtocolConfig, root: Path, run_dir: Path, threshold: float,
-                    baseline_python: str, decisive=None) -> NightlyResult:
+                    baseline_python: str, decisive=None, series: str = "ms") -> NightlyResult:
     """Baseline environment and current one resident together, taking turns; the current side's
     records are the night's run (indexed, on the leaderboard)."""
     import sys
@@ -93,7 +98,7 @@ def _lockstep_night(jobs: list[Job], cfg: ProtocolConfig, root: Path, run_dir: P
     warnings: list[str] = []
     base, current, paired = run_lockstep(jobs, cfg, sides, run_dir, Stores(store.default_cache_dir(), store.default_index(root)),
                                          Pairing(decisive=decisive), say=warnings.append)
-    result = compare.compare_runs(base, current, threshold, paired)
+    result = compare.compare_runs(base, current, threshold, paired, series=series)
     _write_gate(run_dir, result, current)
     measured = accuracy.load_all(root)
     write_markdown(current, measured, root / "leaderboard.md")
