@@ -56,7 +56,8 @@ def test_a_memory_growth_of_a_quarter_is_a_regression_and_an_aa_pair_is_not(tmp_
     assert aa.memory_regressions == []
     flagged = compare_runs([base], [grown], 0.05)
     assert len(flagged.memory_regressions) == 1 and "memory grew beyond 10%: held" in flagged.memory_regressions[0]
-    assert flagged.exit_code == 1 and "1 memory regression(s)" in flagged.headline()
+    # exit 1 for the memory regression; 3 where its time verdict also met a busy machine (the gate fails closed)
+    assert flagged.exit_code == (3 if flagged.cannot_judge else 1) and "1 memory regression(s)" in flagged.headline()
     assert compare_runs([base], [grown], 0.05, memory_threshold=0.5).memory_regressions == []  # a looser gate
 
 

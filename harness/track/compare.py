@@ -367,6 +367,9 @@ def compare_runs(base: Sequence[Record | Mapping[str, Any]], cand: Sequence[Reco
             row = compare_counted(a, b, threshold)
         else:
             row = compare_paired(a, b, pairs[key], threshold) if key in pairs else compare_records(a, b, threshold)
+        grown = memory_regression(a, b, memory_threshold)  # memory is judged whatever the time's verdict
+        if grown:
+            result.memory_regressions.append(grown)
         busy = busy_side(a, b, row) if series == "ms" and key not in pairs and row.verdict in ("slower", "faster") else None
         if busy:  # a change the machine may have made: fail closed rather than call it (#49)
             result.cannot_judge.append(f"{key_label(key)}: ratio {row.ratio:.3f} ({row.verdict}), but {busy}; measure "
@@ -377,9 +380,6 @@ def compare_runs(base: Sequence[Record | Mapping[str, Any]], cand: Sequence[Reco
                                        f"{row.ci_low}-{row.ci_high})")
             continue
         result.rows.append(row)
-        grown = memory_regression(a, b, memory_threshold)
-        if grown:
-            result.memory_regressions.append(grown)
     if not result.rows:
         result.cannot_judge.insert(0, "no job was compared: the two runs have no measured job in common")
     how = ("counted: instructions per inference under callgrind on a fixed simulated CPU, candidate / baseline, "
