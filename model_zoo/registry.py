@@ -14,9 +14,9 @@ from torch import nn
 
 from model_zoo import ablation, baselines, mobileformer, mobileone, probes
 from model_zoo.errors import CheckpointError, UnknownModelError
+from model_zoo.names import check_name
 from model_zoo.reparam import reparameterize
 from model_zoo.spec import FORMS, DeployedGraph, Form, ModelSpec, Preprocess, Reference
-from model_zoo.names import check_name
 from model_zoo.weights import is_fused_state, load_into, read_state_dict, rename
 
 TIMM_PREFIX = "timm:"

@@ -167,6 +167,25 @@ def test_a_second_worker_with_a_name_the_lab_has_is_refused_before_it_starts(lab
     assert not ray.is_initialized()  # the check's own connection is closed again
 
 
+@pytest.mark.timeout(900)
+def test_a_counted_sweep_counts_each_job_on_the_node_that_timed_it(lab, tmp_path: Path) -> None:
+    """#50: counted jobs go through the launcher like any step, so a lab counts them on its nodes."""
+    from harness.measure import counted
+
+    if counted.valgrind_version() is None or counted.hooks_library() is None:
+        pytest.skip(f"counting needs valgrind ({counted.INSTALL}) and the hooks ({counted.HOOKS_INSTALL})")
+    cluster, _, folder = lab
+    jobs = plan([TINY], ["torch"], ["fp32"], [1], threads=1, input_sizes={TINY: 64})
+    launcher = _launcher(cluster)
+    try:
+        (rec,) = run_sweep(jobs, preset("quick", counted=True, reference="none"), tmp_path / "run",
+                           stores=Stores(cache_dir=folder / "cache"), launcher=launcher)
+    finally:
+        launcher.close()
+    assert rec["status"] == "ok" and rec["host"]["machine"] in {"node-a", "node-b"}, rec["message"]
+    assert rec["counted"]["instructions"] > 100_000 and rec["counted"]["valgrind"].startswith("valgrind-"), rec["counted"]
+
+
 def test_a_node_that_does_not_answer_costs_its_job_an_error_naming_it_and_the_sweep_goes_on(lab, tmp_path: Path) -> None:
     """fake-hang-check hangs in the node's check, before the step's own (timed-out) process: only the
     driver's deadline can end it. The node is free again afterwards."""

@@ -12,8 +12,6 @@ import time
 from typing import Any
 
 from rich.console import Console
-
-from model_zoo.names import printable
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness.measure.jobs import Job
@@ -21,6 +19,7 @@ from harness.measure.runner import SweepListener, SweepPlan
 from harness.measure.windows import MEANINGLESS_CI, rel_halfwidth
 from harness.store.job_key import key_label
 from harness.store.record import Record
+from model_zoo.names import printable
 
 
 def duration(seconds: float) -> str:

@@ -9,11 +9,11 @@ from rich.markup import escape
 
 from harness.cli.common import (
     FORMAT_OPTION,
-    CompareSeries,
     PRESET_OPTION,
     QUICK_ALIAS,
     RESULTS,
     THREADS_OPTION,
+    CompareSeries,
     Fmt,
     app,
     err,

@@ -114,8 +114,8 @@ def pins(setarch: bool) -> dict[str, Any]:
 def count_main(plan_path: str) -> None:
     """Count every job of the plan in this process; after each job the result file says how far it got, so a
     crash under valgrind costs the job that was running (`started` names it) and the rest go on."""
-    from harness.measure.worker import open_job
     from backends.base import SkipJob
+    from harness.measure.worker import open_job
 
     plan = json.loads(Path(plan_path).read_text())
     hooks = ctypes.CDLL(plan["hooks"])
@@ -227,10 +227,13 @@ def count_step(payload: dict[str, Any]) -> dict[str, Any]:
     if version is None or hooks is None:
         why = f"valgrind is not installed here ({INSTALL})" if version is None else f"no instrument hooks ({HOOKS_INSTALL})"
         return {"counted": {i: {"missing": why} for i in ids}}
+    # where the step landed decides the artifact cache and the backend's implementation (a cluster node sets
+    # the step's own `cache_dir` and `backend_ref`; one step counts one backend's jobs)
+    jobs = [{**job, **{k: payload[k] for k in ("cache_dir", "backend_ref") if k in payload}} for job in payload["jobs"]]
     folder = Path(tempfile.mkdtemp(prefix="onebench-counted-"))
     try:
         plan, result = folder / "plan.json", folder / "result.json"
-        plan.write_text(json.dumps({"jobs": payload["jobs"], "hooks": str(hooks), "result": str(result)}))
+        plan.write_text(json.dumps({"jobs": jobs, "hooks": str(hooks), "result": str(result)}))
         side = payload.get("env") or {}  # a lockstep side's own variables (`bench ab --counted`)
         env = {**os.environ, **side, **PINNED_ENV, "PYTHONPATH": os.pathsep.join(
             p for p in (payload["project_root"], side.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))) if p)}

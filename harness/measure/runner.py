@@ -37,6 +37,7 @@ from harness.measure.launch import (
     Step,
 )
 from harness.measure.outcomes import Done, Failed, Lost, Skipped
+from harness.measure.peak import peaks
 from harness.measure.protocol import ProtocolConfig
 from harness.measure.recording import RunContext, calibration_of, ensure_writable, make_record
 from harness.measure.stats import pool_processes
@@ -44,7 +45,6 @@ from harness.store import records
 from harness.store import runs as store
 from harness.store.record import Record, Status, load_record, records_of
 from harness.store.records import machine_of
-from harness.measure.peak import peaks
 from harness.store.runs import default_cache_dir
 
 # cold-start fields that mean an artifact was built in that process, and what to call them
@@ -412,7 +412,8 @@ class Sweep:
             else:
                 groups.setdefault((st.node, st.job.backend), []).append(st)
         for (node, backend), members in groups.items():
-            payload = {"jobs": [_payload(self.run_ctx, st.job) for st in members], "ids": [st.job.id for st in members],
+            payload = {"job": members[0].job.as_dict(),  # the step's job, as every step names one (host block, labels)
+                       "jobs": [_payload(self.run_ctx, st.job) for st in members], "ids": [st.job.id for st in members],
                        "timeout_s": counted.STARTUP_S + counted.PER_JOB_S * len(members), "project_root": str(PROJECT_ROOT)}
             step = Step(members[0].job, counted.TARGET, payload, payload["timeout_s"], node)
             label = f"count under valgrind ({len(members)} {backend} job{'s' if len(members) != 1 else ''})"
