@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from harness.measure.counted import PHASE as COUNT_PHASE
 from harness.measure.jobs import Job
 from harness.measure.runner import SweepListener, SweepPlan
 from harness.measure.windows import MEANINGLESS_CI, rel_halfwidth
@@ -113,12 +114,20 @@ class ConsoleSweep(SweepListener):
         self.task = self.bar.add_task("starting", total=todo)
 
     def step_started(self, job: Job, phase: str) -> None:
+        if phase.startswith(COUNT_PHASE):  # valgrind is slow and silent: say what it is doing and why it takes long
+            self.line(f"  · {phase}: valgrind starts in about a minute, then ~15 s a full-size inference, 5 a job",
+                      "dim")
+            self.bar.update(self.task, description=f"{phase}: {job.backend}")
+            return
         what = {"prepare": "preparing (export / compile unless cached)",
                 "prepare+measure": "preparing and timing"}.get(phase, f"{phase}: timing")
         eta = f" · ETA {duration(self.eta.seconds())}" if self.eta else ""
         self.bar.update(self.task, description=f"{what} {job.model} · {job.backend} · {job.precision}{eta}")
 
     def step_done(self, job: Job, phase: str, seconds: float, p50_ns: float | None, notes: list[str]) -> None:
+        if phase.startswith(COUNT_PHASE):
+            self.line(f"  · {phase}: done in {duration(round(seconds))}", "dim")
+            return
         if self.eta:
             self.eta.done(phase, seconds)
         for note in notes:

@@ -54,6 +54,7 @@ PINNED_ENV = {"PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0", "OMP_WAIT_POLICY"
 STARTUP_S = 900.0  # valgrind, the interpreter, torch and the runtime, on a busy 2-core machine
 PER_JOB_S = 1800.0  # one job's open, warm-up and 4 counted inferences (14 s an S0 inference here)
 TARGET = "harness.measure.counted:count_step"
+PHASE = "count under valgrind"  # how a sweep names a counted step to its listener
 SIMULATED_CPU = "valgrind's VEX amd64 guest (CPUID: AVX2, no AVX-512)"
 
 

@@ -416,7 +416,7 @@ class Sweep:
                        "jobs": [_payload(self.run_ctx, st.job) for st in members], "ids": [st.job.id for st in members],
                        "timeout_s": counted.STARTUP_S + counted.PER_JOB_S * len(members), "project_root": str(PROJECT_ROOT)}
             step = Step(members[0].job, counted.TARGET, payload, payload["timeout_s"], node)
-            label = f"count under valgrind ({len(members)} {backend} job{'s' if len(members) != 1 else ''})"
+            label = f"{counted.PHASE} ({len(members)} {backend} job{'s' if len(members) != 1 else ''})"
             self.listener.step_started(members[0].job, label)
             start = time.perf_counter()
             try:
