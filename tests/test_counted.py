@@ -174,3 +174,37 @@ def test_history_has_a_counted_series_and_finds_a_half_percent_step(tmp_path: Pa
     assert series.unit == "M instr" and len(series.points) == 8 and "counted by valgrind-3.19.0" in series.label
     assert [round(s.size, 3) for s in series.steps] == [0.01] and series.steps[0].run_id == "n4"
     assert "68.000 M instr" in "\n".join(lines(series))
+
+
+FAKE_CHILD = '''
+import json, os, sys
+from pathlib import Path
+plan = json.loads(Path(sys.argv[1]).read_text())
+result, folder = Path(plan["result"]), Path(sys.argv[1]).parent
+done = json.loads(result.read_text()) if result.exists() else {}
+for index, job in enumerate(plan["jobs"]):
+    if str(index) in done:
+        continue
+    done[str(index)] = {"started": True}
+    result.write_text(json.dumps(done))
+    if job["job"]["model"] == "crashes":
+        os._exit(139)  # a native crash under valgrind: nothing more is written
+    for window, n in enumerate((1, 2, 1)):
+        ir = 1000 * n + 7
+        (folder / f"callgrind.{os.getpid()}.{index}{window}").write_text(
+            f"desc: Trigger: Client Request: onebench-job{index}-window{window}\\nevents: Ir\\ntotals: {ir}\\n")
+    done[str(index)] = {"counted": True, "wait_policy": "passive"}
+    result.write_text(json.dumps(done))
+'''
+
+
+def test_a_crash_under_valgrind_costs_the_running_job_and_the_others_are_counted(tmp_path: Path, monkeypatch) -> None:
+    child = tmp_path / "child.py"
+    child.write_text(FAKE_CHILD)
+    monkeypatch.setattr(counted, "valgrind_version", lambda: "valgrind-3.19.0")
+    monkeypatch.setattr(counted, "hooks_library", lambda: Path("/hooks.so"))
+    monkeypatch.setattr(counted, "valgrind_command", lambda python, folder, plan: [python, str(child), str(plan)])
+    jobs = [{"job": {"model": m}} for m in ("a", "crashes", "b")]
+    blocks = counted.count_step({"jobs": jobs, "ids": ["a", "crashes", "b"], "timeout_s": 120, "project_root": "."})["counted"]
+    assert blocks["a"]["instructions"] == 1000 and blocks["b"]["instructions"] == 1000
+    assert "died under valgrind (exit 139)" in blocks["crashes"]["missing"]
