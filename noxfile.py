@@ -13,8 +13,9 @@ nox.options.sessions = ["tests"]
 CONSTRAINTS = ("-c", "constraints.txt")
 # one worker per core (pytest-xdist): the tests are mostly processes waiting on other processes
 FAST = ("-m", "not slow", "-n", "auto")
-# the slow lane's module fixtures (a quick sweep, a site, a bundle, wheels) are built once: a module per worker
-SLOW = ("-m", "slow", "-n", "auto", "--dist", "loadscope")
+# the slow lane's module fixtures (a quick sweep, a site, a bundle, wheels) are built once: a module per worker;
+# its 15 slowest tests are listed in every CI log, so where the lane spends its time is always on record
+SLOW = ("-m", "slow", "-n", "auto", "--dist", "loadscope", "--durations=15")
 
 
 def _install(session: nox.Session) -> None:
