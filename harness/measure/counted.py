@@ -45,14 +45,19 @@ HOOKS_INSTALL = "pip install pytest-codspeed"
 # the simulated caches, fixed so the count is the same on every machine: 32 KiB 8-way L1s, an 8 MiB 16-way LL
 CACHES = {"I1": (32768, 8, 64), "D1": (32768, 8, 64), "LL": (8388608, 16, 64)}
 WARMUP = 1  # inferences before instrumentation starts: the first one allocates and initializes
-SETTLE = 1  # inferences after instrumentation starts, before the first window (not counted)
+SETTLE = 2  # inferences after instrumentation starts, before the first window (not counted): lazy paths, caches
 WINDOWS = (1, 2, 1)  # inferences per counted window
 WANDER_LIMIT = 0.001  # the two 1-inference windows may differ by this share of their instructions
 EVENTS = ("Ir", "Dr", "Dw", "I1mr", "D1mr", "D1mw", "ILmr", "DLmr", "DLmw")
 CYCLES = "Ir + 10 x L1 misses + 100 x LL misses"  # KCachegrind's cycle estimate, without branch simulation
-PINNED_ENV = {"PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0", "OMP_WAIT_POLICY": "PASSIVE"}  # and gc off while counting
+# glibc's malloc moves its mmap and trim thresholds as a process frees large blocks, so the first inferences
+# after a session opens took other allocator paths than later ones (MobileNetV2 on ONNX Runtime: windows of one
+# inference 0.5% apart); fixed thresholds keep every inference on one path. Python's gc is off while counting.
+MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072"
+PINNED_ENV = {"PYTHONMALLOC": "malloc", "PYTHONHASHSEED": "0", "OMP_WAIT_POLICY": "PASSIVE",
+              "GLIBC_TUNABLES": MALLOC_TUNABLES}
 STARTUP_S = 900.0  # valgrind, the interpreter, torch and the runtime, on a busy 2-core machine
-PER_JOB_S = 1800.0  # one job's open, warm-up and 4 counted inferences (14 s an S0 inference here)
+PER_JOB_S = 1800.0  # one job's open, warm-up, settling and 4 counted inferences (14 s an S0 inference here)
 TARGET = "harness.measure.counted:count_step"
 PHASE = "count under valgrind"  # how a sweep names a counted step to its listener
 SIMULATED_CPU = "valgrind's VEX amd64 guest (CPUID: AVX2, no AVX-512)"
