@@ -120,9 +120,12 @@ def pins(setarch: bool) -> dict[str, Any]:
 def count_main(plan_path: str) -> None:
     """Count every job of the plan in this process; after each job the result file says how far it got, so a
     crash under valgrind costs the job that was running (`started` names it) and the rest go on."""
+    from backends import registry
     from backends.base import SkipJob
     from harness.measure.worker import open_job
+    from harness.plugins import load_plugins
 
+    load_plugins()  # this process's own plugins (a lockstep side's), which may wrap a backend
     plan = json.loads(Path(plan_path).read_text())
     hooks = ctypes.CDLL(plan["hooks"])
     result_path = Path(plan["result"])
@@ -134,7 +137,9 @@ def count_main(plan_path: str) -> None:
         done[key] = {"started": True}
         _write(result_path, done)
         try:
-            _, _, _, session, _ = open_job({**payload, "passive_wait": True}, parity=False)
+            name = payload["job"]["backend"]
+            own = {"backend_ref": registry.ref(name)} if name in registry.names() else {}  # as this side registers it
+            _, _, _, session, _ = open_job({**payload, **own, "passive_wait": True}, parity=False)
             if isinstance(session, SkipJob):
                 done[key] = {"skipped": str(session)}
             else:
