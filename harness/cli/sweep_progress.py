@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from harness.measure.counted import INFERENCES as COUNTED_INFERENCES
 from harness.measure.counted import PHASE as COUNT_PHASE
 from harness.measure.jobs import Job
 from harness.measure.runner import SweepListener, SweepPlan
@@ -115,8 +116,8 @@ class ConsoleSweep(SweepListener):
 
     def step_started(self, job: Job, phase: str) -> None:
         if phase.startswith(COUNT_PHASE):  # valgrind is slow and silent: say what it is doing and why it takes long
-            self.line(f"  · {phase}: valgrind starts in about a minute, then ~15 s a full-size inference, 5 a job",
-                      "dim")
+            self.line(f"  · {phase}: valgrind starts in about a minute, then ~15 s a full-size inference, "
+                      f"{COUNTED_INFERENCES} a job", "dim")
             self.bar.update(self.task, description=f"{phase}: {job.backend}")
             return
         what = {"prepare": "preparing (export / compile unless cached)",

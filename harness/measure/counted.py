@@ -47,6 +47,7 @@ CACHES = {"I1": (32768, 8, 64), "D1": (32768, 8, 64), "LL": (8388608, 16, 64)}
 WARMUP = 1  # inferences before instrumentation starts: the first one allocates and initializes
 SETTLE = 2  # inferences after instrumentation starts, before the first window (not counted): lazy paths, caches
 WINDOWS = (1, 2, 1)  # inferences per counted window
+INFERENCES = WARMUP + SETTLE + sum(WINDOWS)  # what one counted job runs under valgrind
 WANDER_LIMIT = 0.001  # the two 1-inference windows may differ by this share of their instructions
 EVENTS = ("Ir", "Dr", "Dw", "I1mr", "D1mr", "D1mw", "ILmr", "DLmr", "DLmw")
 CYCLES = "Ir + 10 x L1 misses + 100 x LL misses"  # KCachegrind's cycle estimate, without branch simulation
