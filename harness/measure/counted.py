@@ -13,10 +13,9 @@ with ASLR off, Python's allocator pinned to malloc and a fixed hash seed. Instru
 of 1, 2 and 1 inferences, each dumped under its own label (the client requests come from CodSpeed's
 maintained `pytest-codspeed` instrument-hooks library, loaded with ctypes: valgrind's `callgrind.h` macros,
 compiled and kept working by the people who run this in CI every day, with no extension of our own to build).
-Per inference = the 2-inference window minus the mean of the two 1-inference windows, which cancels the
-window's fixed edge (the switch, the loop's first pass: ~0.7 M instructions for ONNX Runtime's MobileOne-S0).
-The two 1-inference windows must agree within WANDER_LIMIT, or the job is skipped with that reason: a count
-that wanders is never published.
+Per inference = the 2-inference window minus the last 1-inference window, which cancels the window's fixed
+edge (the switch, the loop's first pass); the first 1-inference window must agree with the last within
+WANDER_LIMIT, or the job is skipped with that reason: a count that does not settle is never published.
 
 Many jobs of one backend share one process under valgrind (its start-up, `import torch` included, costs
 tens of seconds to minutes); a crash under valgrind costs the job that was running, and the rest go on in a
@@ -48,7 +47,10 @@ WARMUP = 1  # inferences before instrumentation starts: the first one allocates 
 SETTLE = 2  # inferences after instrumentation starts, before the first window (not counted): lazy paths, caches
 WINDOWS = (1, 2, 1)  # inferences per counted window
 INFERENCES = WARMUP + SETTLE + sum(WINDOWS)  # what one counted job runs under valgrind
-WANDER_LIMIT = 0.001  # the two 1-inference windows may differ by this share of their instructions
+# The two 1-inference windows may differ by this share of their instructions. The first counted window of an
+# ONNX Runtime int8 session ran 40-80 k instructions (0.05-0.13%) above the later ones in every process, so the
+# figure is the 2-window minus the *last* 1-window, and the first one only says whether the count settled.
+WANDER_LIMIT = 0.002
 EVENTS = ("Ir", "Dr", "Dw", "I1mr", "D1mr", "D1mw", "ILmr", "DLmr", "DLmw")
 CYCLES = "Ir + 10 x L1 misses + 100 x LL misses"  # KCachegrind's cycle estimate, without branch simulation
 # glibc's malloc moves its mmap and trim thresholds as a process frees large blocks, so the first inferences
@@ -234,12 +236,12 @@ def per_inference(windows: dict[int, dict[str, int]]) -> dict[str, Any]:
         return {"missing": f"callgrind wrote {len(windows)} of the {len(WINDOWS)} windows"}
     ones = [windows[i] for i, k in enumerate(WINDOWS) if k == 1]
     two = next(windows[i] for i, k in enumerate(WINDOWS) if k == 2)
-    wander = abs(ones[0]["Ir"] - ones[1]["Ir"]) / max(ones[0]["Ir"], 1)
+    wander = abs(ones[0]["Ir"] - ones[1]["Ir"]) / max(ones[1]["Ir"], 1)
     if wander > WANDER_LIMIT:
         return {"missing": f"the count wanders: two windows of one inference differ by {wander:.3%} of their "
                            f"instructions (limit {WANDER_LIMIT:.1%}); not published",
                 "windows": [{"inferences": k, "Ir": windows[i]["Ir"]} for i, k in enumerate(WINDOWS)]}
-    each = {e: two[e] - (ones[0][e] + ones[1][e]) / 2 for e in EVENTS if e in two}
+    each = {e: two[e] - ones[1][e] for e in EVENTS if e in two}  # the edge cancels; the first window only checks
     l1 = each.get("I1mr", 0) + each.get("D1mr", 0) + each.get("D1mw", 0)
     ll = each.get("ILmr", 0) + each.get("DLmr", 0) + each.get("DLmw", 0)
     return {"instructions": round(each["Ir"]), "l1_misses": round(l1), "ll_misses": round(ll),
