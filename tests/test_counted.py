@@ -203,6 +203,9 @@ for index, job in enumerate(plan["jobs"]):
     result.write_text(json.dumps(done))
     if job["job"]["model"] == "crashes":
         os._exit(139)  # a native crash under valgrind: nothing more is written
+    if job["job"]["model"] == "avx512":
+        sys.stderr.write("vex amd64->IR: unhandled instruction bytes: 0x62 0xF1\\n")
+        os._exit(132)  # SIGILL: valgrind's CPU has no AVX-512
     for window, n in enumerate((1, 2, 1)):
         ir = 1000 * n + 7
         (folder / f"callgrind.{os.getpid()}.{index}{window}").write_text(
@@ -218,7 +221,9 @@ def test_a_crash_under_valgrind_costs_the_running_job_and_the_others_are_counted
     monkeypatch.setattr(counted, "valgrind_version", lambda: "valgrind-3.19.0")
     monkeypatch.setattr(counted, "hooks_library", lambda: Path("/hooks.so"))
     monkeypatch.setattr(counted, "valgrind_command", lambda python, folder, plan: [python, str(child), str(plan)])
-    jobs = [{"job": {"model": m}} for m in ("a", "crashes", "b")]
-    blocks = counted.count_step({"jobs": jobs, "ids": ["a", "crashes", "b"], "timeout_s": 120, "project_root": "."})["counted"]
+    jobs = [{"job": {"model": m}} for m in ("a", "crashes", "b", "avx512")]
+    blocks = counted.count_step({"jobs": jobs, "ids": ["a", "crashes", "b", "avx512"], "timeout_s": 120,
+                                 "project_root": "."})["counted"]
     assert blocks["a"]["instructions"] == 1000 and blocks["b"]["instructions"] == 1000
     assert "died under valgrind (exit 139)" in blocks["crashes"]["missing"]
+    assert "valgrind cannot decode an instruction" in blocks["avx512"]["missing"]

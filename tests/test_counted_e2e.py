@@ -45,7 +45,6 @@ def test_every_cpu_backend_is_counted_in_fp32_and_int8_or_says_why(tmp_path: Pat
         assert block["instructions"] > 100_000 and block["wander"] <= counted.WANDER_LIMIT, (key, block)
         assert block["cycles_estimated"] >= block["instructions"] and block["pins"]["aslr"].startswith("off")
     assert "instructions" in measured[("onnxruntime", "fp32")]["counted"]  # measured here: two windows 2 instr apart
-    assert "instructions" in measured[("torch", "fp32")]["counted"]
     shown = bench("show", "run", cwd=tmp_path, env=PLUGIN)
     assert "M instructions an inference" in shown.stdout
 

@@ -310,7 +310,15 @@ def count_step(payload: dict[str, Any]) -> dict[str, Any]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+UNDECODABLE = "vex amd64->IR: unhandled instruction"  # what valgrind says before a SIGILL on code it cannot run
+
+
 def _last_line(text: str) -> str:
+    """Why the counted process died, in one line: an instruction valgrind cannot decode is said as such (an
+    AVX-512 kernel compiled for this host, as Inductor's packages are, where valgrind simulates an AVX2 CPU)."""
+    if UNDECODABLE in (text or ""):
+        return ("valgrind cannot decode an instruction of this job's code (a kernel compiled for this host's ISA, "
+                "e.g. AVX-512, where valgrind's simulated CPU has AVX2): not countable")
     lines = [line for line in (text or "").splitlines() if line.strip() and not line.startswith(("==", "--"))]
     return (lines[-1] if lines else "no output")[:200]
 
