@@ -175,7 +175,8 @@ def test_a_counted_sweep_counts_each_job_on_the_node_that_timed_it(lab, tmp_path
     if counted.valgrind_version() is None or counted.hooks_library() is None:
         pytest.skip(f"counting needs valgrind ({counted.INSTALL}) and the hooks ({counted.HOOKS_INSTALL})")
     cluster, _, folder = lab
-    jobs = plan([TINY], ["torch"], ["fp32"], [1], threads=1, input_sizes={TINY: 64})
+    # ONNX Runtime: its counts settle at once (a tiny network's two 1-inference windows 2 instructions apart)
+    jobs = plan([TINY], ["onnxruntime"], ["fp32"], [1], threads=1, input_sizes={TINY: 64})
     launcher = _launcher(cluster)
     try:
         (rec,) = run_sweep(jobs, preset("quick", counted=True, reference="none"), tmp_path / "run",
@@ -183,7 +184,8 @@ def test_a_counted_sweep_counts_each_job_on_the_node_that_timed_it(lab, tmp_path
     finally:
         launcher.close()
     assert rec["status"] == "ok" and rec["host"]["machine"] in {"node-a", "node-b"}, rec["message"]
-    assert rec["counted"]["instructions"] > 100_000 and rec["counted"]["valgrind"].startswith("valgrind-"), rec["counted"]
+    block = rec["counted"]
+    assert block.get("instructions", 0) > 100_000 and block["valgrind"].startswith("valgrind-"), block
 
 
 def test_a_node_that_does_not_answer_costs_its_job_an_error_naming_it_and_the_sweep_goes_on(lab, tmp_path: Path) -> None:
