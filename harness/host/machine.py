@@ -84,7 +84,8 @@ def between(before: Snapshot, after: Snapshot) -> dict[str, float | None]:
     }
 
 
-def _times_ns(fn, reps: int) -> list[int]:
+def times_ns(fn, reps: int) -> list[int]:
+    """Each of `reps` calls of `fn`, timed (ns): the probes' one timing loop."""
     times = []
     for _ in range(reps):
         t0 = time.perf_counter_ns()
@@ -94,7 +95,7 @@ def _times_ns(fn, reps: int) -> list[int]:
 
 
 def _median_ns(fn, reps: int) -> float:
-    return float(np.median(_times_ns(fn, reps)[2:]))
+    return float(np.median(times_ns(fn, reps)[2:]))
 
 
 PEAK_PRECISIONS = ("fp32", "bf16", "fp16")
@@ -120,7 +121,7 @@ def peak_gflops(threads: int, precision: str) -> float:
     torch.set_num_threads(threads)
     try:
         with torch.inference_mode():
-            best = min(_times_ns(lambda: torch.mm(a, a), 8))
+            best = min(times_ns(lambda: torch.mm(a, a), 8))
     finally:
         torch.set_num_threads(prev)
     return 2 * PEAK_N**3 / best

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.store.records import atomic_write_text
 
 INSTALL = "apt-get install valgrind"
 HOOKS_INSTALL = "pip install pytest-codspeed"
@@ -138,7 +139,7 @@ def count_main(plan_path: str) -> None:
         if key in done:
             continue
         done[key] = {"started": True}
-        _write(result_path, done)
+        atomic_write_text(result_path, json.dumps(done))
         try:
             name = payload["job"]["backend"]
             own = {"backend_ref": registry.ref(name)} if name in registry.names() else {}  # as this side registers it
@@ -149,7 +150,7 @@ def count_main(plan_path: str) -> None:
                 done[key] = _count(session, hooks, index)
         except Exception as exc:  # noqa: BLE001 - a job's failure is its own, never the other jobs'
             done[key] = {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:300]}
-        _write(result_path, done)
+        atomic_write_text(result_path, json.dumps(done))
 
 
 def _count(session: Any, hooks: Any, index: int) -> dict[str, Any]:
@@ -182,12 +183,6 @@ def _count(session: Any, hooks: Any, index: int) -> dict[str, Any]:
     finally:
         gc.enable()
         session.close()
-
-
-def _write(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
 
 
 # ---- in the step that starts it (a forked measuring process, or a cluster node) ----
@@ -286,7 +281,7 @@ def count_step(payload: dict[str, Any]) -> dict[str, Any]:
                 states[key] = {"error": f"the process died under valgrind (exit {done.returncode}): "
                                         f"{_last_line(done.stderr)}"}
             exits.append(str(done.returncode))
-            _write(result, states)
+            atomic_write_text(result, json.dumps(states))
             if len(states) >= len(ids):
                 break
         states = json.loads(result.read_text()) if result.exists() else {}

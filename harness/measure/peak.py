@@ -10,14 +10,13 @@ after 3 warm-up inferences. Which one set the peak is kept beside it (`host.peak
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from backends import registry
-from harness.host.machine import PEAK_PRECISIONS, peak_gflops, peak_key
+from harness.host.machine import PEAK_PRECISIONS, peak_gflops, peak_key, times_ns
 
 PROBE_TIMEOUT_S = 300.0  # an export and a compile of a one-layer network on a busy 2-core machine
 TARGET = "harness.measure.peak:runtime_probe"
@@ -54,16 +53,10 @@ def runtime_probe(payload: dict[str, Any]) -> dict[str, float]:
     try:
         for _ in range(WARMUP):
             session.run()
-        best = min(_timed(session.run) for _ in range(REPS))
+        best = min(times_ns(session.run, REPS))
     finally:
         session.close()
     return {"gflops": 2 * probes.macs() / best}
-
-
-def _timed(fn: Any) -> int:
-    start = time.perf_counter_ns()
-    fn()
-    return time.perf_counter_ns() - start
 
 
 def peaks(jobs: list[Any], cache_dir: Path, ctx: Any = None) -> tuple[dict[str, float], dict[str, str]]:
