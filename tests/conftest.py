@@ -22,6 +22,15 @@ if "ONEBENCH_TEST_CACHE" not in os.environ:
     os.environ["ONEBENCH_TEST_CACHE"] = tempfile.mkdtemp(prefix="onebench-test-cache-")
 
 
+def pytest_configure(config) -> None:
+    """The slow lane's own torch work (training the digits network, the fusion checks) gets one thread per xdist
+    worker: there two workers' OpenMP threads share two cores with valgrind counts, Ray nodes and spinning ONNX
+    Runtime pools, and a fusion check that takes 0.3 s alone took 163 s in CI. The fast lane keeps torch's
+    default (measured: 194 s with it, 212 s with one thread). Measured processes set their own threads."""
+    if config.getoption("markexpr", "") == "slow":
+        torch.set_num_threads(1)
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """`gpu`-marked tests (run them alone with `pytest -m gpu`) are skipped with the reason where no CUDA
     GPU is visible, so the CPU suite and benchmarks/gpu_check.sh select them the same way."""

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats as sps
 
 from harness.measure import windows
 
@@ -28,6 +27,8 @@ def median_ci(samples: Sequence[float] | np.ndarray, confidence: float = CONFIDE
     x = np.asarray(samples, dtype=np.float64)
     if x.size < 2 or (confidence == CONFIDENCE and x.size < MIN_CI_SAMPLES):
         return math.nan, math.nan
+    from scipy import stats as sps  # here, not at the top: it costs every `bench` command half a second to import
+
     ci = sps.quantile_test(x, q=float(np.median(x)), p=0.5).confidence_interval(confidence)
     return float(ci.low), float(ci.high)
 
