@@ -12,14 +12,13 @@ import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 from torch import nn
 
 from backends import int8_recipe
 from backends.calibration import Calibration
-from backends.config import BackendConfig, config_of
+from backends.config import BackendConfig
 from backends.profiling import Profiled
 
 
@@ -57,9 +56,9 @@ class JobSpec:
     layout: str = "nchw"  # or "nhwc" (channels-last), where the backend supports it
     options: str = ""  # the backend's non-default configuration, canonical (`backends.config`)
 
-    def config(self, backend: object) -> BackendConfig:
+    def config(self, backend: Backend) -> BackendConfig:
         """This job's typed configuration of `backend` (its `config` class, filled from `options`)."""
-        return config_of(backend).parse(int8_recipe.split(self.options)[0], self.backend)
+        return backend.config.parse(int8_recipe.split(self.options)[0], self.backend)
 
     def recipe(self) -> int8_recipe.Int8Recipe:
         """What is done to the network before its quantizer sees it (`-o int8.FIELD=VALUE`; defaults for
@@ -104,28 +103,69 @@ class Session:
     layer_errors: Callable[[list[np.ndarray]], list[dict]] | None = None
 
 
-class Backend(Protocol):
-    """A runtime. Optional class attributes: `packages` (the distributions, beyond torch, whose versions a
-    run records and a resume compares), `preload` (modules the sweep's fork server imports once, so
-    each measurement process does not), `layouts` (default nchw only), `own_devices` (True when its
-    devices are its own, like Core ML's compute units, so the sweep's --device does not apply and the
-    first one is the default), `profiler` (what its sessions' `profile` uses, for `bench profile`),
-    `default_precision` (default fp32), `prepare` (convert and check
-    for a device bundle, see `backends.coreml`), and `build_env(cores)` (environment that sizes its
-    compiler pool when `bench prepare` runs builds side by side, see `backends.torch_compile`), and
-    `peak_probe` (True when its own GEMM belongs in the machine's GFLOP/s ceiling, `harness.measure.peak`)."""
+class Backend:
+    """A runtime: every backend subclasses this and overrides what it has. The class attributes below are its
+    declared capabilities, with the defaults a plain runtime has, so the harness asks for them and never guesses:
 
-    name: str
-    description: str
-    devices: tuple[str, ...]
-    precisions: tuple[str, ...]
+    - `packages`: the distributions, beyond torch, whose versions a run records and a resume compares;
+    - `preload`: modules the sweep's fork server imports once, so each measurement process does not;
+    - `layouts`: the input layouts it runs (nchw only by default);
+    - `own_devices`: True when its devices are its own (Core ML's compute units), so the sweep's --device does
+      not apply and the first one is the default;
+    - `profiler`: what its sessions' `profile` uses, for `bench profile` ("" where it has none);
+    - `layer_errors_by`: how its sessions read int8 layer errors (`bench accuracy --layers`; "" where they do not);
+    - `default_precision`; `config` (its typed `-o` options);
+    - `peak_probe`: True when its own GEMM belongs in the machine's GFLOP/s ceiling (`harness.measure.peak`);
+    - `build_env(cores)`: environment that sizes its compiler pool when `bench prepare` runs builds side by side;
+    - `prepare(...)`: convert and check a model for a device bundle (`backends.coreml`); None where it cannot;
+    - `device_slot`: the lab's slot its jobs take when its devices are its own (Core ML: "coreml", a Mac's compute
+      units; offered by a node where the backend can time); "": the job's device (cpu, cuda);
+    - `on_device`: True when it times jobs on an attached phone (`--device iphone`, `bench export` bundles);
+    - `ranks_layers`: True when its layer diagnosis (`layer_errors`) ranks the candidate layers of every runtime's
+      `bench int8 --budget` search (ONNX Runtime's: graph nodes named by the modules they came from);
+    - `int8_search`: "module:function" of its own accuracy-budget search, `function(onnx, shape, config,
+      calibration, validation, budget_pt) -> (node names kept float, detail)` (OpenVINO: NNCF's accuracy
+      control, `backends.openvino_accuracy:reverted_layers`); "": the harness's bisection. A reference, imported
+      when searched (`int8_searcher`), because such a module imports its backend's.
+    """
 
-    def availability(self) -> Availability: ...
+    name: str = ""
+    description: str = ""
+    devices: tuple[str, ...] = ("cpu",)
+    precisions: tuple[str, ...] = ("fp32",)
+    packages: tuple[str, ...] = ()
+    preload: tuple[str, ...] = ()
+    layouts: tuple[str, ...] = ("nchw",)
+    own_devices: bool = False
+    profiler: str = ""
+    layer_errors_by: str = ""
+    default_precision: str = "fp32"
+    peak_probe: bool = False
+    config: type[BackendConfig] = BackendConfig
+    prepare: Callable | None = None
+    device_slot: str = ""
+    on_device: bool = False
+    ranks_layers: bool = False
+    int8_search: str = ""
+
+    def build_env(self, cores: int) -> dict[str, str]:
+        """Environment for its builds when `cores` cores are theirs (none by default)."""
+        return {}
+
+    def int8_searcher(self) -> Callable | None:
+        """Its own int8 accuracy-budget search (`int8_search`, imported now), or None."""
+        module, _, function = self.int8_search.partition(":")
+        return getattr(importlib.import_module(module), function) if module else None
+
+    def availability(self) -> Availability:
+        raise NotImplementedError
 
     def unsupported(self, job: JobSpec) -> str | None:
         """Why this backend cannot run `job` here (a `skipped` record), or None."""
+        return common_unsupported(self, job)
 
-    def open(self, model: nn.Module, job: JobSpec, ctx: OpenContext) -> Session: ...
+    def open(self, model: nn.Module, job: JobSpec, ctx: OpenContext) -> Session:
+        raise NotImplementedError
 
 
 def module_availability(module: str, install: str, dist: str | None = None) -> Availability:
@@ -151,8 +191,7 @@ def common_unsupported(backend: Backend, job: JobSpec) -> str | None:
         if job.precision == "int8":
             return f"{backend.name} {NO_INT8}"  # `registry.unsupported` adds where int8 runs
         return f"{backend.name} does not run {job.precision} here (it runs {', '.join(backend.precisions)})"
-    layouts = getattr(backend, "layouts", ("nchw",))
-    if job.layout not in layouts:
-        return f"{backend.name} runs the {', '.join(layouts)} layout, not {job.layout}"
+    if job.layout not in backend.layouts:
+        return f"{backend.name} runs the {', '.join(backend.layouts)} layout, not {job.layout}"
     return None
 

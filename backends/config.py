@@ -123,8 +123,3 @@ def _convert(where: str, field: dataclasses.Field, text: str) -> Any:
         raise ConfigError(f"{where} takes a finite number, not {quoted(text)}")
     grammar = field.metadata.get("grammar")
     return grammar(where, value) if grammar else value
-
-
-def config_of(backend: Any) -> type[BackendConfig]:
-    """A backend's configuration class (the option-less base where it declares none)."""
-    return getattr(backend, "config", BackendConfig)

@@ -36,7 +36,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from backends.base import Availability, JobSpec, OpenContext, Session, SkipJob, common_unsupported, module_availability
+from backends.base import (
+    Availability,
+    Backend,
+    JobSpec,
+    OpenContext,
+    Session,
+    SkipJob,
+    common_unsupported,
+    module_availability,
+)
 from backends.calibration import Calibration, require
 from backends.config import BackendConfig, choices
 from backends.graph_rules import check_graph, deployed_rule, describe
@@ -236,13 +245,15 @@ def plan_profile(compiled: str, units: Any, run: Callable[[], None], n: int) -> 
                     estimated=True, notes=["Core ML reports an estimated share of the work per op, not a measured time"])
 
 
-class CoreML:
+class CoreML(Backend):
     name = "coreml"
     profiler = "MLComputePlan (per-op compute unit and estimated cost; macOS 14.4+)"
     packages = ("coremltools",)  # the versions a record of this backend states
     description = "Core ML (ML Program; times on macOS, converts anywhere)"
     devices = tuple(COMPUTE_UNITS)  # its own: the compute units, "all" first (the default)
     own_devices = True
+    device_slot = "coreml"  # a lab node with Core ML (macOS) offers its compute units as one slot
+    on_device = True  # `--device iphone`: the jobs of a device bundle, timed by the Swift runner
     precisions = (*PRECISIONS, "int8")
     config = CoreMLConfig
     default_precision = "fp16"  # Core ML's own default, and the paper's iPhone figures

@@ -15,7 +15,7 @@ import numpy as np
 from torch import nn
 
 from backends.artifact_cache import recorded_sha256
-from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
+from backends.base import Availability, Backend, JobSpec, OpenContext, Session
 from backends.calibration import require
 from backends.config import choices
 from backends.onnx_diagnosis import layer_errors
@@ -36,11 +36,12 @@ class OnnxRuntimeConfig(QdqSettings):
     graph_optimization: str = choices("all", "extended", "basic", "disabled", help="SessionOptions.graph_optimization_level")
 
 
-class OnnxRuntimeCPU:
+class OnnxRuntimeCPU(Backend):
     name = "onnxruntime"
     peak_probe = True  # its own GEMM is part of the machine's ceiling (harness.measure.peak)
     profiler = "session profiling (node kernel times)"
     layer_errors_by = "onnxruntime.quantization.qdq_loss_debug"
+    ranks_layers = True  # its diagnosis names graph nodes by module: the candidates of every runtime's int8 search
     packages = ("onnx", "onnxscript", "onnxruntime")  # the versions a record of this backend states
     description = "ONNX Runtime (CPU EP)"
     devices = ("cpu",)
@@ -53,9 +54,6 @@ class OnnxRuntimeCPU:
 
         broken = conflict()
         return Availability(False, broken) if broken else export_availability("onnxruntime", INSTALL)
-
-    def unsupported(self, job: JobSpec) -> str | None:
-        return common_unsupported(self, job)
 
     def open(self, model: nn.Module, job: JobSpec, ctx: OpenContext) -> Session:
         import onnxruntime as ort

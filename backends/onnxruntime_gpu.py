@@ -19,7 +19,7 @@ import numpy as np
 from torch import nn
 
 from backends.artifact_cache import recorded_sha256
-from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
+from backends.base import Availability, Backend, JobSpec, OpenContext, Session
 from backends.calibration import require
 from backends.onnx_export import INPUT_NAME, OUTPUT_NAME, export_availability, export_onnx
 from backends.onnx_layers import LayerNames, layer_table
@@ -68,7 +68,7 @@ def provider_options(provider: str, job: JobSpec, stream_handle: int, cache_dir:
     return options
 
 
-class OnnxRuntimeGPU:
+class OnnxRuntimeGPU(Backend):
     """One ONNX Runtime GPU execution provider (subclasses pick it)."""
 
     provider = "CUDAExecutionProvider"
@@ -97,9 +97,6 @@ class OnnxRuntimeGPU:
 
         cuda = cuda_availability()
         return cuda if not cuda.ok else Availability(True, version=ort.__version__)
-
-    def unsupported(self, job: JobSpec) -> str | None:
-        return common_unsupported(self, job)
 
     def open(self, model: nn.Module, job: JobSpec, ctx: OpenContext) -> Session:
         import onnxruntime as ort

@@ -23,7 +23,7 @@ import numpy as np
 from torch import nn
 
 from backends.artifact_cache import cached, recorded_sha256
-from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported, module_availability
+from backends.base import Availability, Backend, JobSpec, OpenContext, Session, common_unsupported, module_availability
 from backends.calibration import Calibration, require
 from backends.config import BackendConfig, choices, option
 from backends.onnx_export import checked_graph, export_availability, export_onnx
@@ -76,7 +76,7 @@ def converted_ir(ov, core, onnx: Path, shape: list[int]):
     return core.read_model(str(ir))
 
 
-class OpenVinoCPU:
+class OpenVinoCPU(Backend):
     name = "openvino"
     peak_probe = True  # its own GEMM is part of the machine's ceiling (harness.measure.peak)
     profiler = "performance counters (per-layer real time and kernel)"
@@ -86,6 +86,7 @@ class OpenVinoCPU:
     precisions = ("fp32", "bf16", "fp16", "int8")
     layer_errors_by = "OpenVINO intermediate outputs (Model.add_outputs) of NNCF's int8 model against the fp32 model"
     config = OpenVinoConfig
+    int8_search = "backends.openvino_accuracy:reverted_layers"  # NNCF's accuracy control (`bench int8 --budget`)
     # Not preloaded by the sweep's fork server: `import openvino` starts its telemetry sender on a thread
     # (openvino_telemetry, pulled in by openvino.tools.ovc), and a process forked while that thread holds the
     # sender's lock deadlocks the next time it converts or quantizes (ovc and NNCF send telemetry too). Seen

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backends.config import ConfigError, config_of, quoted
+from backends.config import ConfigError, quoted
 from backends.int8_recipe import SECTION as RECIPE
 from backends.int8_recipe import Int8Recipe
 
@@ -30,4 +30,4 @@ def parse_cli_options(items: list[str], backends: list[str], lookup: Any) -> dic
             raise ConfigError(f"--option {quoted(target)} is given twice ({quoted(given[name])} and {quoted(value)}); "
                               "give each field once")
         given[name] = value
-    return {b: (Int8Recipe if b == RECIPE else config_of(lookup(b))).from_pairs(p, b).canonical() for b, p in pairs.items()}
+    return {b: (Int8Recipe if b == RECIPE else lookup(b).config).from_pairs(p, b).canonical() for b, p in pairs.items()}

@@ -68,8 +68,13 @@ def wrapper_of(name: str, reference: str) -> str | None:
 
 
 def load(reference: str) -> Backend:
+    """An instance of the backend class `module:Class`; a class that is not a `Backend` is refused, since the
+    harness reads every capability from the declarations `Backend` gives defaults for."""
     module, _, cls = reference.partition(":")
-    return getattr(importlib.import_module(module), cls)()
+    backend = getattr(importlib.import_module(module), cls)()
+    if not isinstance(backend, Backend):
+        raise TypeError(f"{reference} is not a backend: a backend class subclasses backends.base.Backend")
+    return backend
 
 
 def get(name: str) -> Backend:

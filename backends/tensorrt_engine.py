@@ -18,7 +18,7 @@ import numpy as np
 from torch import nn
 
 from backends.artifact_cache import cached, recorded_sha256
-from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported, module_availability
+from backends.base import Availability, Backend, JobSpec, OpenContext, Session, module_availability
 from backends.calibration import require
 from backends.onnx_export import export_onnx
 from backends.onnx_layers import LayerNames, layer_table
@@ -74,7 +74,7 @@ def build_engine(onnx_file: Path, precision: str, logger) -> bytes:
     return bytes(serialized)
 
 
-class TensorRT:
+class TensorRT(Backend):
     name = "tensorrt"
     profiler = "IProfiler (per-layer times of the built engine)"
     packages = ("onnx", "onnxscript", "tensorrt")  # the versions a record of this backend states
@@ -91,9 +91,6 @@ class TensorRT:
 
         cuda = cuda_availability()
         return avail if cuda.ok else cuda
-
-    def unsupported(self, job: JobSpec) -> str | None:
-        return common_unsupported(self, job)
 
     def open(self, model: nn.Module, job: JobSpec, ctx: OpenContext) -> Session:
         import tensorrt as trt

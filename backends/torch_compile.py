@@ -75,8 +75,7 @@ class TorchCompile(TorchEager):
     config = TorchCompileConfig
     preload = ("torch._inductor",)  # imported once by the sweep's fork server, not in every process
 
-    @staticmethod
-    def build_env(cores: int) -> dict[str, str]:
+    def build_env(self, cores: int) -> dict[str, str]:
         """`bench prepare` runs builds side by side: each Inductor compile pool gets its share of the cores."""
         return {"TORCHINDUCTOR_COMPILE_THREADS": str(cores)}
 

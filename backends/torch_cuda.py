@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
+from backends.base import Availability, Backend, JobSpec, OpenContext, Session, common_unsupported
 from backends.profiling import torch_profile
 
 CUDA_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -125,7 +125,7 @@ def torch_cuda_session(module: nn.Module | Callable, job: JobSpec, ctx: OpenCont
                    memory=peak_memory)
 
 
-class TorchCudaGraph:
+class TorchCudaGraph(Backend):
     """Eager PyTorch captured once into a CUDA graph and replayed."""
 
     name = "torch-cudagraph"

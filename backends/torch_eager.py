@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported, module_availability
+from backends.base import Availability, Backend, JobSpec, OpenContext, Session, common_unsupported, module_availability
 from backends.profiling import torch_profile
 from backends.torch_cuda import CUDA_DTYPES, cuda_unsupported, torch_cuda_session
 
@@ -52,7 +52,7 @@ def device_unsupported(job: JobSpec) -> str | None:
     return None
 
 
-class TorchEager:
+class TorchEager(Backend):
     name = "torch"
     peak_probe = True  # its own GEMM is part of the machine's ceiling (harness.measure.peak)
     profiler = "torch.profiler (aten ops in their modules)"

@@ -19,18 +19,22 @@ import os
 import time
 
 from backends import registry
-from backends.base import Session
+from backends.base import Backend, Session
 
 
-class Slowed:
+class Slowed(Backend):
     """A backend whose every inference takes (1 + ONEBENCH_SLOWDOWN) times as long."""
 
     inner_ref = ""
+    # what the wrapped runtime declares, the wrapper declares too
+    DECLARED = ("devices", "precisions", "packages", "preload", "layouts", "own_devices", "profiler",
+                "layer_errors_by", "default_precision", "peak_probe", "config")
 
     def __init__(self) -> None:
         self.inner = registry.load(self.inner_ref)
         self.name, self.description = self.inner.name, self.inner.description + " (planted slowdown)"
-        self.devices, self.precisions = self.inner.devices, self.inner.precisions
+        for declared in self.DECLARED:
+            setattr(self, declared, getattr(self.inner, declared))
 
     def availability(self):
         return self.inner.availability()

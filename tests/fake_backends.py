@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backends.base import Availability, JobSpec, OpenContext, Session, common_unsupported
+from backends.base import Availability, Backend, JobSpec, OpenContext, Session
 from backends.calibration import require
 from backends.config import BackendConfig, option
 
 
-class _Fake:
+class _Fake(Backend):
     description = "test double"
     devices = ("cpu",)
     precisions = ("fp32",)
@@ -22,9 +22,6 @@ class _Fake:
 
     def availability(self) -> Availability:
         return Availability(True, version="0")
-
-    def unsupported(self, job: JobSpec) -> str | None:
-        return common_unsupported(self, job)
 
     def open(self, model, job: JobSpec, ctx: OpenContext) -> Session:
         import torch

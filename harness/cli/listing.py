@@ -57,7 +57,6 @@ def list_backends(
 ) -> None:
     """Every backend: whether it runs here, and if not, why and the command that fixes it."""
     from backends import registry
-    from backends.config import config_of
     from harness.listing.backends import backend_rows
 
     table = Table(title="onebench backends")
@@ -68,12 +67,12 @@ def list_backends(
         table.add_row(r.name, "yes" if r.ok else "converts only" if r.prepares else "no",
                       ", ".join(registry.get(r.name).precisions), r.version, escape(why))
     out.print(table)
-    profilers = {r.name: getattr(registry.get(r.name), "profiler", "") for r in backend_rows()}
+    profilers = {r.name: registry.get(r.name).profiler for r in backend_rows()}
     out.print("per-op profilers (bench profile): " + "; ".join(f"{n}: {p.split(' (')[0]}" for n, p in profilers.items() if p)
               + "; none: " + (", ".join(n for n, p in profilers.items() if not p) or "–"), markup=False, highlight=False)
     if options:
         for r in backend_rows():
-            lines = config_of(registry.get(r.name)).describe()
+            lines = registry.get(r.name).config.describe()
             out.print(f"{r.name}: " + ("no options" if not lines else ""), markup=False, highlight=False)
             for line in lines:
                 out.print(f"  -o {r.name}.{line}", markup=False, highlight=False)

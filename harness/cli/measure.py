@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -284,7 +283,7 @@ def int8_study(
     from harness.store import accuracy_records
     from harness.store.records import atomic_write_text
     from harness.store.runs import check_output, default_cache_dir, default_index, dumps, new_run_dir
-    from harness.track.int8_budget import check_budget
+    from harness.track.int8_budget import budget_search, check_budget
     from harness.track.int8_study import run_study
     from harness.track.lockstep import Pairing
 
@@ -308,7 +307,7 @@ def int8_study(
     check_output(folder, "--out")
     if budget is not None:
         with err.status("bench int8 --budget: searching the fewest float layers"):
-            jobs, searches = budgeted(jobs, budget, chosen, num_classes)
+            jobs, searches = budget_search(jobs, budget, chosen, num_classes, note)
         # written now: how far each search got is the finding, also when none meets the budget
         atomic_write_text(folder / "budget.json", dumps({k: v.as_dict() for k, v in searches.items()}))
         if not jobs:
@@ -336,41 +335,6 @@ def int8_study(
     print_outcome(study.fp32 + study.int8, folder)
     out.print(f"report: {report}; leaderboard: bench leaderboard {folder / 'fp32'} {folder / 'int8'}",
               markup=False, highlight=False)
-
-
-def budgeted(jobs: list, budget: float, chosen, num_classes: int | None) -> tuple[list, dict]:
-    """`bench int8 --budget`: the candidates (ONNX Runtime's diagnosis, worst first, else weight spread), then per
-    job the fewest of them float that meet the budget on the calibration images (on OpenVINO: NNCF's own search)."""
-    import model_zoo
-    from backends import registry
-    from backends.int8_recipe import join, split
-    from harness.evaluate import accuracy as acc
-    from harness.measure.selection import of_job
-    from harness.publish.int8 import worst_layers
-    from harness.store.runs import default_cache_dir
-    from harness.track.int8_budget import by_spread, openvino_reverted, searched_jobs, tool_search
-
-    on_calibration = acc.EvalData(Path(chosen.calibration), num_classes=num_classes)
-
-    def score(job, layers: bool = False, limit: int | None = None) -> dict:
-        return acc.evaluate(of_job(job, chosen), dataclasses.replace(on_calibration, limit=limit),
-                            cache_dir=default_cache_dir(), layers=layers)
-
-    first = jobs[0]
-    if registry.get("onnxruntime").availability().ok:  # its own options are the first job's backend's: not carried
-        ort = dataclasses.replace(first, backend="onnxruntime", options=join("", split(first.options)[1]))
-        diagnosis = score(ort, layers=True, limit=1)["layers"]
-        candidates, how = worst_layers(diagnosis, len(diagnosis["weight_spread"])), "ONNX Runtime's diagnosis"
-    else:
-        candidates, how = by_spread(model_zoo.create(first.model, weights=chosen.weights, num_classes=num_classes)), "weight spread"
-    note(f"--budget {budget:g}: {len(candidates)} candidate layers, worst first by {how}; OpenVINO: NNCF's accuracy control")
-
-    def nncf(job, budget_pt: float, evaluate) -> object:
-        layers, detail = openvino_reverted(job, budget_pt, of_job(job, chosen), num_classes, default_cache_dir())
-        return tool_search(layers, detail, budget_pt, evaluate)
-
-    return searched_jobs(jobs, budget, candidates, lambda job: 100 * score(job)["paired"]["delta_top1"], note,
-                         own={"openvino": nncf})
 
 
 @app.command(rich_help_panel="Measure")

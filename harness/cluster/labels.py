@@ -93,17 +93,18 @@ def describe_node(name: str | None = None, extra: dict[str, str] | None = None,
     if accelerator:
         labels["gpu"] = accelerator["name"]
         devices.append("cuda")
-    offered = [row.name for row in backend_rows() if row.ok or row.prepares]
-    if sys.platform == "darwin" and "coreml" in offered:
-        labels["coreml"] = "true"
-        devices.append("coreml")
+    rows = [row for row in backend_rows() if row.ok or row.prepares]
+    offered = {row.name: registry.get(row.name) for row in rows}
+    for slot_name in sorted({offered[row.name].device_slot for row in rows if row.ok} - {""}):
+        labels[slot_name] = "true"  # a backend's own devices, where it can time them (Core ML on macOS)
+        devices.append(slot_name)
     phone = iphone if iphone is not None else attached_iphone()
-    if phone and "coreml" in offered:
+    if phone and any(backend.on_device for backend in offered.values()):
         labels[IPHONE] = phone
         devices.append(IPHONE)
-    for backend in offered:
-        if any(device in devices for device in registry.get(backend).devices) or backend == "coreml":
-            labels[f"backend.{backend}"] = "true"
+    for name, backend in offered.items():
+        if any(device in devices for device in backend.devices) or backend.own_devices:
+            labels[f"backend.{name}"] = "true"
     for library, version in environment.library_versions().items():
         labels[f"lib.{library}"] = release(version)
     labels.update(extra or {})
@@ -112,13 +113,13 @@ def describe_node(name: str | None = None, extra: dict[str, str] | None = None,
 
 
 def device_of(job_device: str, backend: str, boundary: str) -> str:
-    """The device slot a job needs: an iPhone job the phone's, a Core ML job (compute units) the Mac's, else
-    the job's device ("cpu", "cuda")."""
+    """The device slot a job needs: an iPhone job the phone's, a job on a backend's own devices (Core ML's
+    compute units) that backend's slot, else the job's device ("cpu", "cuda")."""
+    from backends import registry
+
     if boundary == "on-device":
         return IPHONE
-    if backend == "coreml":
-        return "coreml"
-    return job_device
+    return registry.get(backend).device_slot or job_device
 
 
 def label(node: dict[str, Any], key: str) -> str | None:

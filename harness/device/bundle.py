@@ -49,10 +49,10 @@ def export_bundle(backend_name: str, models: list[str], precisions: list[str] | 
     is written. Precisions and devices default to the backend's own defaults."""
     check_choice("backend", backend_name, registry.names())
     backend = registry.get(backend_name)
-    if not hasattr(backend, "prepare"):
+    if backend.prepare is None:
         raise HarnessError(f"{backend_name} has no device bundle; `bench export` is for backends that prepare "
                            "artifacts for a device (coreml)")
-    precisions = precisions or [getattr(backend, "default_precision", "fp32")]
+    precisions = precisions or [backend.default_precision]
     devices = devices or [backend.devices[0]]
     for m in models:
         model_zoo.get_spec(m)

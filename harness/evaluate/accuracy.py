@@ -92,8 +92,8 @@ def check_layers(backend: Any, name: str, precision: str) -> None:
     """`--layers` needs an int8 job and a backend that can read a layer's int8 output (one line otherwise)."""
     if precision != "int8":
         raise HarnessError("--layers compares each layer's int8 output with fp32's: add -p int8")
-    if not getattr(backend, "layer_errors_by", None):
-        able = sorted(b for b in registry.names() if getattr(registry.get(b), "layer_errors_by", None))
+    if not backend.layer_errors_by:
+        able = sorted(b for b in registry.names() if registry.get(b).layer_errors_by)
         raise HarnessError(f"--layers: {name} gives onebench no way to read its layers' int8 outputs yet; "
                            f"use -b {' or -b '.join(able) or '(none here)'} for the diagnosis")
 

@@ -57,7 +57,7 @@ def libraries() -> tuple[str, ...]:
     """The distributions a run records: the core ones and every registered backend's runtime packages."""
     from backends import registry
 
-    extra = {pkg for name in registry.names() for pkg in getattr(registry.get(name), "packages", ())}
+    extra = {pkg for name in registry.names() for pkg in registry.get(name).packages}
     return CORE_LIBRARIES + tuple(sorted(extra - set(CORE_LIBRARIES)))
 
 

@@ -81,7 +81,7 @@ def mp_context(backends: list[str] | tuple[str, ...] = ()) -> mp.context.BaseCon
     it, 63 and 58 s with). The preload list counts only before the interpreter's first fork server starts."""
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        runtimes = {m for name in backends if name in registry.names() for m in getattr(registry.get(name), "preload", ())}
+        runtimes = {m for name in backends if name in registry.names() for m in registry.get(name).preload}
         ctx.set_forkserver_preload(["harness.measure.worker", "timm", *sorted(runtimes)])
         return ctx
     return mp.get_context("spawn")

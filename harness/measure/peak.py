@@ -29,7 +29,7 @@ def probing_backends(jobs: list[Any]) -> list[str]:
     found = []
     for name in names:
         backend = registry.load(registry.BUILTIN[name])  # the built-in, never a plugin's wrapper of it
-        if getattr(backend, "peak_probe", False) and backend.availability().ok:
+        if backend.peak_probe and backend.availability().ok:
             found.append(name)
     return found
 

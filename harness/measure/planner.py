@@ -142,7 +142,7 @@ def jobs(selection: Selection, offered: list[str] | None = None) -> list[Job]:
         raise HarnessError("no backend is available; `bench list backends` says what to install")
     if backends_named and "int8" in (precisions or []) and not any("int8" in registry.get(b).precisions for b in backends):
         raise HarnessError(f"none of {', '.join(backends)} has an int8 path; int8 runs on {', '.join(registry.int8_backends())}")
-    own = {b: registry.get(b).devices for b in backends if getattr(registry.get(b), "own_devices", False)}
+    own = {b: registry.get(b).devices for b in backends if registry.get(b).own_devices}
     if compute_units and not own:
         raise HarnessError("--compute-units applies to backends with compute units (coreml); add one or drop the option")
     for unit in compute_units or []:
@@ -159,7 +159,7 @@ def jobs(selection: Selection, offered: list[str] | None = None) -> list[Job]:
         backend = registry.get(b)
         devices = (compute_units or [own[b][0]]) if b in own else [device]
         for dev in devices:
-            planned += plan(models, [b], precisions or [getattr(backend, "default_precision", "fp32")], batches or [1],
+            planned += plan(models, [b], precisions or [backend.default_precision], batches or [1],
                          threads, dev, form, sizes, layout, configured)
     return sorted(planned, key=lambda j: models.index(j.model))  # model-major: a model's backends run back to back
 
@@ -186,18 +186,22 @@ def check_recipe(recipe: str, models: list[str], form: str, precisions: list[str
 
 def iphone_jobs(models: list[str], backends: list[str] | None, precisions: list[str] | None,
                 compute_units: list[str] | None, sizes: dict[str, int]) -> list[Job]:
-    """`--device iphone`: Core ML jobs timed on the phone (batch 1, one thread, the `on-device` boundary), the
-    very jobs a device bundle holds, so their records join those `bench ingest` stores."""
-    if backends and backends != ["coreml"]:
-        raise HarnessError("--device iphone runs Core ML on the phone: pass -b coreml or no -b")
-    coreml = registry.get("coreml")
+    """`--device iphone`: jobs of a backend that times on a phone (`on_device`: Core ML) timed there (batch 1, one
+    thread, the `on-device` boundary), the very jobs a device bundle holds, so their records join those
+    `bench ingest` stores."""
+    phone = [name for name in registry.names() if registry.get(name).on_device]
+    if not phone or (backends and (len(backends) > 1 or backends[0] not in phone)):
+        raise HarnessError(f"--device iphone runs {' or '.join(phone) or 'no backend here'} on the phone: pass "
+                           f"-b {phone[0] if phone else 'coreml'} or no -b")
+    name = backends[0] if backends else phone[0]
+    backend = registry.get(name)
     for p in precisions or []:
-        check_choice("coreml precision", p, coreml.precisions)
+        check_choice(f"{name} precision", p, backend.precisions)
     for unit in compute_units or []:
-        check_choice("compute unit", unit, coreml.devices)
+        check_choice("compute unit", unit, backend.devices)
     jobs = [dataclasses.replace(job, boundary="on-device")
-            for unit in compute_units or [coreml.devices[0]]
-            for job in plan(models, ["coreml"], precisions or [getattr(coreml, "default_precision", "fp32")], [1], 1, unit, "fused", sizes)]
+            for unit in compute_units or [backend.devices[0]]
+            for job in plan(models, [name], precisions or [backend.default_precision], [1], 1, unit, "fused", sizes)]
     return sorted(jobs, key=lambda j: models.index(j.model))
 
 

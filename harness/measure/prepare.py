@@ -63,7 +63,7 @@ def prepare_artifacts(jobs: list[Job], cache_dir: Path, workers: int, weights: s
     unique = artifact_jobs(jobs)
     cores = max(1, (os.cpu_count() or 1) // workers)
     for name in sorted({j.backend for j in unique}):
-        for key, value in getattr(registry.get(name), "build_env", lambda _: {})(cores).items():
+        for key, value in registry.get(name).build_env(cores).items():
             os.environ.setdefault(key, value)  # before the fork server starts: every build inherits it
     mpctx = mp_context(sorted({j.backend for j in unique}))
     calibrations = calibration if calibration is not None else for_jobs(unique, None, None)

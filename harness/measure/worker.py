@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
 # before the memory baseline: `stats` imports it lazily, and its ~60 MB inside a timed process were the model's peak
 import scipy.stats  # noqa: F401
 import torch
@@ -131,7 +132,7 @@ def open_job(payload: dict[str, Any], parity: bool,
                       input_tensor(job, TIMING_SEED), passive_wait=bool(payload.get("passive_wait")), calibration=calib)
     backend = registry.load(payload["backend_ref"])
     if usage is not None:  # the runtime imported first: its code is the process's, not the deployment's
-        imported(getattr(backend, "preload", ()) + tuple(p.replace("-", "_") for p in getattr(backend, "packages", ())))
+        imported(backend.preload + tuple(p.replace("-", "_") for p in backend.packages))
         usage.baseline, usage.model = memory.baseline_bytes(), memory.model_bytes(model)
     try:
         session = backend.open(model, job.spec(), ctx)

@@ -46,8 +46,8 @@ class Request:
 
 def check_profiler(name: str) -> None:
     """A backend without a profiler is said so, with the backends that have one."""
-    if not getattr(registry.get(name), "profiler", None):
-        having = [n for n in registry.names() if getattr(registry.get(n), "profiler", None)]
+    if not registry.get(name).profiler:
+        having = [n for n in registry.names() if registry.get(n).profiler]
         raise HarnessError(f"{name} has no per-op profiler (a replayed CUDA graph, or a backend that does not offer "
                            f"one); profiles run on {', '.join(having)}")
 

@@ -128,18 +128,58 @@ def tool_search(layers: list[str], detail: dict, budget_pt: float, score: Evalua
     return found
 
 
-def openvino_reverted(job: Job, budget_pt: float, selection: Selection, num_classes: int | None,
-                      cache_dir: Path) -> tuple[list[str], dict]:
-    """The layers NNCF's accuracy control keeps float for `job` (`backends.openvino_accuracy`), on the same
-    ONNX export, calibration inputs and labelled calibration images the budget's scoring uses (the selection's
-    weights and calibration folder)."""
+def budget_search(jobs: list[Job], budget: float, selection: Selection, num_classes: int | None,
+                  say: Callable[[str], None]) -> tuple[list[Job], dict[str, Search]]:
+    """`bench int8 --budget`: the candidates (worst first by the diagnosis of a backend that `ranks_layers`,
+    ONNX Runtime's, else by weight spread), then per job the fewest of them float that meet the budget on the
+    calibration images, by the runtime's own search where it has one (`int8_search`: OpenVINO's NNCF)."""
+    import model_zoo
+    from backends import registry
+    from backends.int8_recipe import join, split
+    from harness.evaluate import accuracy as acc
+    from harness.measure.selection import of_job
+    from harness.publish.int8 import worst_layers
+    from harness.store.runs import default_cache_dir
+
+    on_calibration = acc.EvalData(Path(selection.calibration), num_classes=num_classes)
+
+    def score(job: Job, layers: bool = False, limit: int | None = None) -> dict:
+        return acc.evaluate(of_job(job, selection), dataclasses.replace(on_calibration, limit=limit),
+                            cache_dir=default_cache_dir(), layers=layers)
+
+    first = jobs[0]
+    ranker = next((registry.get(name) for name in registry.names()
+                   if registry.get(name).ranks_layers and registry.get(name).availability().ok), None)
+    if ranker:  # its own options are the first job's backend's: not carried
+        diagnosed = dataclasses.replace(first, backend=ranker.name, options=join("", split(first.options)[1]))
+        diagnosis = score(diagnosed, layers=True, limit=1)["layers"]
+        candidates, how = worst_layers(diagnosis, len(diagnosis["weight_spread"])), f"{ranker.name}'s layer diagnosis"
+    else:
+        model = model_zoo.create(first.model, weights=selection.weights, num_classes=num_classes)
+        candidates, how = by_spread(model), "weight spread"
+    own = {job.backend: registry.get(job.backend) for job in jobs if registry.get(job.backend).int8_search}
+    searched_by = "".join(f"; {name}: its own search" for name in own)
+    say(f"--budget {budget:g}: {len(candidates)} candidate layers, worst first by {how}{searched_by}")
+
+    def own_search(job: Job, budget_pt: float, evaluate: Evaluate) -> Search:
+        layers, detail = own_search_reverted(job, budget_pt, of_job(job, selection), num_classes, default_cache_dir())
+        return tool_search(layers, detail, budget_pt, evaluate)
+
+    return searched_jobs(jobs, budget, candidates, lambda job: 100 * score(job)["paired"]["delta_top1"], say,
+                         own=dict.fromkeys(own, own_search))
+
+
+def own_search_reverted(job: Job, budget_pt: float, selection: Selection, num_classes: int | None,
+                        cache_dir: Path) -> tuple[list[str], dict]:
+    """The layers the job's runtime's own search keeps float (its `int8_search`: OpenVINO's NNCF accuracy
+    control), on the same ONNX export, calibration inputs and labelled calibration images the budget's scoring
+    uses (the selection's weights and calibration folder)."""
     import numpy as np
     import torch
 
     import model_zoo
     from backends import registry
     from backends.onnx_export import export_onnx
-    from backends.openvino_accuracy import reverted_layers
     from harness.evaluate.datasets import ImageDataset, scan
     from harness.measure import calibration as calib
     from harness.measure import recipe
@@ -154,8 +194,9 @@ def openvino_reverted(job: Job, budget_pt: float, selection: Selection, num_clas
     calibration = calib.build(calib.describe(str(folder), selection.calibration_size, pre), pre)
     loader = torch.utils.data.DataLoader(ImageDataset(scan(folder, classes), pre), batch_size=job.batch, drop_last=True)
     validation = [(np.ascontiguousarray(x.numpy()), y.numpy()) for x, y, _ in loader]
-    layers, detail = reverted_layers(onnx, [job.batch, 3, pre.input_size, pre.input_size],
-                                     job.config(registry.get("openvino")), calibration, validation, budget_pt)
+    backend = registry.get(job.backend)
+    layers, detail = backend.int8_searcher()(onnx, [job.batch, 3, pre.input_size, pre.input_size], job.config(backend),
+                                         calibration, validation, budget_pt)
     return [compute_module(model, name) for name in layers], detail
 
 
