@@ -28,7 +28,7 @@ def colour_data(tmp_path_factory) -> tuple[Path, Path, int, int]:
 
 def evaluate(data: Path, weights: Path, tmp_path: Path, backend: str = "torch", batch: int = 1, limit: int | None = None,
              class_map: Path | None = None):
-    chosen = Selection((cm.NAME,), (backend,), batches=(batch,), weights=str(weights))
+    chosen = Selection(models=(cm.NAME,), backends=(backend,), batches=(batch,), weights=str(weights))
     return accuracy.evaluate(chosen, accuracy.EvalData(data, limit, class_map=class_map), cache_dir=tmp_path / "cache")
 
 

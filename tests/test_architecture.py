@@ -123,3 +123,34 @@ def test_no_two_modules_import_each_other_even_inside_a_function() -> None:
 
     graph = {m: {t for t in imports(p) if edge(m, t)} for m, p in modules.items()}
     assert not _cycles(graph)
+
+
+MAX_PARAMETERS = 10  # #51: beyond this a function wants a typed object (a Selection, a Stores, a config)
+
+
+def _long_signatures(source: str, where: str) -> list[str]:
+    """Functions of `source` taking more than MAX_PARAMETERS parameters, but typer commands (their options are
+    their signature)."""
+    long = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            count = len(node.args.posonlyargs) + len(node.args.args) + len(node.args.kwonlyargs)
+            command = any("command" in ast.unparse(d) for d in node.decorator_list)
+            if count > MAX_PARAMETERS and not command:
+                long.append(f"{where}: {node.name} takes {count}")
+    return long
+
+
+def test_no_function_but_a_command_takes_more_than_ten_parameters_and_selections_are_built_by_keyword() -> None:
+    import dataclasses
+
+    import pytest
+
+    from harness.measure.selection import Selection
+
+    long = [f for p in sorted((ROOT / "harness").rglob("*.py")) for f in _long_signatures(p.read_text(), str(p.relative_to(ROOT)))]
+    assert not long, long
+    assert _long_signatures("def f(" + ", ".join(f"a{i}" for i in range(11)) + "): pass", "x") == ["x: f takes 11"]
+    assert all(f.kw_only for f in dataclasses.fields(Selection))
+    with pytest.raises(TypeError):
+        Selection(("mobileone_s0",))  # by position: refused

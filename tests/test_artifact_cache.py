@@ -48,7 +48,7 @@ def test_a_damaged_or_foreign_onnx_export_is_rebuilt_before_a_run(tmp_path: Path
     pytest.importorskip("onnxruntime")
     model = "timm:test_byobnet"
     jobs = {size: plan([model], ["onnxruntime"], ["fp32"], [1], 1, input_sizes={model: size}) for size in (64, 96)}
-    cfg = preset("quick", probe=False)
+    cfg = preset("quick", probe=False, min_s=0.05, max_s=0.1, warmup_s=0.01)
 
     def run(size: int, name: str) -> dict:
         return run_sweep(jobs[size], cfg, tmp_path / name, stores=Stores(cache_dir=tmp_path / "cache"))[0]

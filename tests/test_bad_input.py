@@ -506,7 +506,7 @@ def test_an_unwritable_index_does_not_stop_a_sweep(here: Path, monkeypatch) -> N
     (here / "results" / "index.sqlite").mkdir()  # a folder where the index file should be: not writable as one
     said: list[str] = []
     jobs = plan([MODEL], ["torch"], ["fp32"], [1, 2], 1, input_sizes={MODEL: 64})
-    recs = run_sweep(jobs, preset("quick", probe=False), here / "run", stores=Stores(cache_dir=here / "cache", index_db=store.default_index(here / "results")), say=said.append)
+    recs = run_sweep(jobs, preset("quick", probe=False, min_s=0.05, max_s=0.1, warmup_s=0.01), here / "run", stores=Stores(cache_dir=here / "cache", index_db=store.default_index(here / "results")), say=said.append)
     assert [r["status"] for r in recs] == ["ok", "ok"] and len(list((here / "run" / "records").glob("*.json"))) == 2
     assert len(said) == 1 and "going on without it" in said[0]
 

@@ -90,7 +90,7 @@ def test_boundary_timer_is_the_device_timer_or_an_error() -> None:
 def test_device_boundary_jobs_are_timed_by_the_device_timer(tmp_path: Path) -> None:
     registry.register("fake-device-timer", ALL["fake-device-timer"])
     try:
-        cfg = preset("quick", probe=False)
+        cfg = preset("quick", probe=False, min_s=0.05, max_s=0.1, warmup_s=0.01)
         jobs = [Job(model="timm:test_byobnet", backend="fake-device-timer", input_size=64, boundary=b)
                 for b in ("device", "end-to-end")]
         recs = {r["job"]["boundary"]: r for r in run_sweep(jobs, cfg, tmp_path / "run", stores=Stores(cache_dir=tmp_path / "c"))}

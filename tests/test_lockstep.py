@@ -170,7 +170,9 @@ def test_over_several_pairs_of_processes_the_ci_resamples_them_first() -> None:
     assert Paired.from_dict(p.as_dict()) == p and Paired(("k",), [1.0] * 4, [1.1] * 4, []).rounds == [4]
 
 
-def test_a_key_found_slower_is_measured_again_by_a_fresh_pair_of_processes(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("verdict, confirm, rounds", [("slower", True, [3, 3]), ("same", True, [3]), ("slower", False, [3])])
+def test_a_key_found_slower_is_measured_again_by_a_fresh_pair_of_processes(verdict: str, confirm: bool, rounds: list[int],
+                                                                           tmp_path: Path, monkeypatch) -> None:
     """The verdict of the first pair of processes is faked (no wall clock here): "slower" brings a second pair
     of processes whose pairs join the first's; each side's record holds both processes; "same" does not, nor
     does a comparison told not to confirm."""
@@ -178,18 +180,17 @@ def test_a_key_found_slower_is_measured_again_by_a_fresh_pair_of_processes(tmp_p
 
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
     said: list[str] = []
-    for verdict, confirm, rounds in (("slower", True, [3, 3]), ("same", True, [3]), ("slower", False, [3])):
-        monkeypatch.setattr(Decisive, "verdict", lambda self, paired, v=verdict: v)
-        decisive = Decisive(0.05, confirm=confirm)
-        base, cand, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate")), tmp_path / f"ls-{verdict}-{confirm}",
-                                          Stores(cache_dir=tmp_path / "cache"), Pairing(pairs=3, window_s=0.01, decisive=decisive),
-                                          say=said.append)
-        assert paired[0].rounds == rounds and len(paired[0].base) == sum(rounds)
-        assert len(base[0].processes) == len(rounds) == len(cand[0].processes)
-        assert [len(p.windows) for p in cand[0].processes] == [3] * len(rounds)
-        why = compare_runs(base, cand, 0.05, paired).rows[0].why
-        assert ("2 pairs of processes" in why) == (rounds == [3, 3])
-    assert len(said) == 1 and "measured again by a fresh pair" in said[0]
+    monkeypatch.setattr(Decisive, "verdict", lambda self, paired: verdict)
+    decisive = Decisive(0.05, confirm=confirm)
+    base, cand, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate")), tmp_path / "ls",
+                                      Stores(cache_dir=tmp_path / "cache"), Pairing(pairs=3, window_s=0.01, decisive=decisive),
+                                      say=said.append)
+    assert paired[0].rounds == rounds and len(paired[0].base) == sum(rounds)
+    assert len(base[0].processes) == len(rounds) == len(cand[0].processes)
+    assert [len(p.windows) for p in cand[0].processes] == [3] * len(rounds)
+    why = compare_runs(base, cand, 0.05, paired).rows[0].why
+    assert ("2 pairs of processes" in why) == (rounds == [3, 3])
+    assert len(said) == (rounds == [3, 3]) and all("measured again by a fresh pair" in s for s in said)
 
 
 def test_an_interrupted_ab_does_not_promise_a_resume(tmp_path: Path, monkeypatch) -> None:

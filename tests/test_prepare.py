@@ -50,7 +50,7 @@ def test_a_sweep_after_prepare_loads_the_prepared_export(tmp_path: Path) -> None
     (built,) = prepare_artifacts(jobs, tmp_path / "cache", 1)
     assert built.status == "built" and Path(built.artifact).is_file() and built.cold["export_s"] > 0
     stamp = Path(built.artifact).stat().st_mtime_ns
-    (rec,) = run_sweep(jobs, preset("quick", probe=False), tmp_path / "run", stores=Stores(cache_dir=tmp_path / "cache"))
+    (rec,) = run_sweep(jobs, preset("quick", probe=False, min_s=0.05, max_s=0.1, warmup_s=0.01), tmp_path / "run", stores=Stores(cache_dir=tmp_path / "cache"))
     assert rec["status"] == "ok" and rec["artifact"]["path"] == built.artifact
     assert Path(built.artifact).stat().st_mtime_ns == stamp and not rec["cold_start"].get("export_s")
 

@@ -111,8 +111,10 @@ def run(
         check_counter(resolve_threads(threads), note)
     launcher = lab(cluster, machine) if cluster else None
     try:
-        chosen = Selection(model, backend, precision, batch, resolve_threads(threads), device, form, channels_last, options,
-                           weights, compute_units, input_size, calibration, calibration_size)
+        chosen = Selection(models=model, backends=backend, precisions=precision, batches=batch, threads=resolve_threads(threads),
+                           device=device, form=form, channels_last=channels_last, options=options, weights=weights,
+                           compute_units=compute_units, input_size=input_size, calibration=calibration,
+                           calibration_size=calibration_size)
         jobs = planned(chosen, offered=launcher.offered() if launcher else None)
         calibrations = calibration_from_options(jobs, chosen, note)
         folder = out_dir or new_run_dir(RESULTS)
@@ -160,8 +162,9 @@ def prepare(
     from harness.measure.selection import Selection
     from harness.store.runs import default_cache_dir
 
-    chosen = Selection(model, backend, precision, batch, resolve_threads(threads), device, form, channels_last, options,
-                       weights, compute_units, None, calibration, calibration_size)
+    chosen = Selection(models=model, backends=backend, precisions=precision, batches=batch, threads=resolve_threads(threads),
+                       device=device, form=form, channels_last=channels_last, options=options, weights=weights,
+                       compute_units=compute_units, calibration=calibration, calibration_size=calibration_size)
     jobs = planned(chosen)
     calibrations = calibration_from_options(jobs, chosen, note)
     results = prepare_artifacts(jobs, default_cache_dir(), default_workers() if workers is None else workers, weights,
@@ -218,8 +221,8 @@ def accuracy(
         bar.update(task, completed=done, total=total)
 
     try:
-        chosen = Selection((model,), (backend,), (precision,), (batch,), resolve_threads(threads), device,
-                           options=options, weights=str(weights), input_size=input_size, calibration=calibration,
+        chosen = Selection(models=(model,), backends=(backend,), precisions=(precision,), batches=(batch,),
+                           threads=resolve_threads(threads), device=device, options=options, weights=str(weights), input_size=input_size, calibration=calibration,
                            calibration_size=calibration_size)
         rec = acc.evaluate(chosen, acc.EvalData(data, limit, labels, class_map, num_classes, workers),
                            cache_dir=default_cache_dir(), progress=progress, layers=layers)
@@ -284,7 +287,7 @@ def int8_study(
     from harness.store.records import atomic_write_text
     from harness.store.runs import check_output, default_cache_dir, default_index, dumps, new_run_dir
     from harness.track.int8_budget import budget_search, check_budget
-    from harness.track.int8_study import run_study
+    from harness.track.int8_study import STUDY_MODELS, run_study
     from harness.track.lockstep import Pairing
 
     pairing = Pairing(pairs, window_ms / 1e3).checked()  # before a search or a build, not after
@@ -295,8 +298,8 @@ def int8_study(
         if not weights or not calibration:
             raise HarnessError("--budget searches on the accuracy of trained weights on labelled calibration images: "
                                "add --weights and --calibration (class folders)")
-    chosen = Selection(model or ("mobileone_s0", "mobilenetv2_100", "efficientnet_b0"), backend or int8_cpu_backends(),
-                       ("int8",), threads=resolve_threads(threads), options=options, weights=weights,
+    chosen = Selection(models=model or STUDY_MODELS, backends=backend or int8_cpu_backends(), precisions=("int8",),
+                       threads=resolve_threads(threads), options=options, weights=weights,
                        input_size=input_size, calibration=calibration, calibration_size=calibration_size)
     jobs = planned(chosen)
     labelled = [p for p in (data, calibration if budget is not None else None) if p is not None]
@@ -392,7 +395,7 @@ def ablation(
     fmt.check("ablation", Fmt.rich, Fmt.md)
     models = abl.models(kind)
     cfg = protocol_from_options(preset_of(preset, quick, precise))
-    jobs = planned(Selection(models, backend, threads=resolve_threads(threads)))
+    jobs = planned(Selection(models=models, backends=backend, threads=resolve_threads(threads)))
     folder = out_dir or new_run_dir(RESULTS, prefix=f"ablation-{kind}-")
     check_output(folder, "--out")
     with err.status(f"ablation {kind}") as status:

@@ -84,8 +84,10 @@ def profile(
         check_output_file(output, "--output")
         if not output.parent.is_dir():
             raise HarnessError(f"--output {output}: the folder {output.parent} does not exist")
-    chosen = Selection((model,), (backend,), (precision,) if precision else (), (batch,), resolve_threads(threads), device,
-                       form, channels_last, options, weights, compute_units, None, calibration, calibration_size)
+    chosen = Selection(models=(model,), backends=(backend,), precisions=(precision,) if precision else (), batches=(batch,),
+                       threads=resolve_threads(threads), device=device, form=form, channels_last=channels_last,
+                       options=options, weights=weights, compute_units=compute_units, calibration=calibration,
+                       calibration_size=calibration_size)
     request = runner.plan(chosen, iterations)
     other = runner.compared(compare, request, chosen) if compare else None
     sides = [request] + ([other] if isinstance(other, runner.Request) else [])

@@ -110,7 +110,7 @@ def ab(
     if threshold is None:
         threshold = COUNTED_THRESHOLD if counted else THRESHOLD
     pairing = Pairing(pairs, window_ms / 1e3, decisive_budget(threshold, key_budget_s, budget_s)).checked()
-    jobs = planned(Selection(model, backend, precision, threads=resolve_threads(threads)))
+    jobs = planned(Selection(models=model, backends=backend, precisions=precision, threads=resolve_threads(threads)))
     sides = (parse_side("baseline", baseline), parse_side("candidate", candidate))
     check_side_weights(jobs, {f"--{s.name} weights=": s.weights for s in sides})
     fresh = new_run_dir(RESULTS)
@@ -248,7 +248,7 @@ def nightly(
 
         baseline_python = str(ensure_env(baseline_constraints, default_cache_dir(), say=lambda m: err.print(m, markup=False)))
     cfg = protocol_from_options(preset_of(preset, quick), counted=counted)
-    jobs = planned(Selection(model, backend, threads=resolve_threads(None)))
+    jobs = planned(Selection(models=model, backends=backend, threads=resolve_threads(None)))
     with err.status("nightly") as status:
         result = run_nightly(jobs, cfg, RESULTS, threshold, baseline_python=baseline_python,
                              decisive=decisive_budget(threshold if threshold is not None else 0.05, key_budget_s, budget_s),

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from backends.base import JobSpec
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Selection:
-    """A command's selection of jobs; empty tuples mean the command's defaults (the mission's models, every
+    """A command's selection of jobs, built by keyword (fourteen fields by position were one slip from a swapped
+    pair); empty tuples mean the command's defaults (the mission's models, every
     available CPU backend, each backend's default precision, batch 1)."""
 
     models: tuple[str, ...] = ()

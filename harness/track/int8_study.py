@@ -28,6 +28,9 @@ from harness.store import records
 from harness.store import runs as store
 from harness.store.record import Record
 from harness.track.compare import paired_figures
+
+# what `bench int8` studies without -m: the mission's MobileOne beside the two baselines int8 is usually asked of
+STUDY_MODELS = ("mobileone_s0", "mobilenetv2_100", "efficientnet_b0")
 from harness.track.lockstep import Paired, Pairing, Side, run_lockstep
 
 
