@@ -67,12 +67,6 @@ def of(options: str) -> Int8Recipe:
     return Int8Recipe.parse(split(options)[1], SECTION)
 
 
-def cli_items(backend: str, options: str) -> list[str]:
-    """A job's options as the `-o` items that plan it again (`BACKEND.FIELD=VALUE`, `int8.FIELD=VALUE`)."""
-    own, recipe = split(options)
-    return [f"{backend}.{p}" for p in own.split(",") if p] + [PREFIX + p for p in recipe.split(",") if p]
-
-
 def with_float_layers(options: str, layers: list[str]) -> str:
     """A job's options with its recipe's float layers replaced by `layers` (the rest of the recipe kept)."""
     own, _ = split(options)

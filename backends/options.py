@@ -7,9 +7,9 @@ from typing import Any
 
 from backends.config import ConfigError, quoted
 from backends.int8_recipe import SECTION as RECIPE
-from backends.int8_recipe import Int8Recipe
+from backends.int8_recipe import Int8Recipe, join, split
 
-__all__ = ["RECIPE", "ConfigError", "parse_cli_options"]
+__all__ = ["RECIPE", "ConfigError", "canonical", "parse_cli_options"]
 
 
 def parse_cli_options(items: list[str], backends: list[str], lookup: Any) -> dict[str, str]:
@@ -31,3 +31,10 @@ def parse_cli_options(items: list[str], backends: list[str], lookup: Any) -> dic
                               "give each field once")
         given[name] = value
     return {b: (Int8Recipe if b == RECIPE else lookup(b).config).from_pairs(p, b).canonical() for b, p in pairs.items()}
+
+
+def canonical(backend: Any, options: str) -> str:
+    """A job's options string (`FIELD=VALUE,...,int8.FIELD=VALUE`, as records and `bench profile --compare
+    options=...` give it) checked by the backend's configuration class and the recipe's, canonical."""
+    own, recipe = split(options)
+    return join(backend.config.parse(own, backend.name).canonical(), Int8Recipe.parse(recipe, RECIPE).canonical())

@@ -11,13 +11,13 @@ import torch
 from torch import nn
 
 import model_zoo
-from backends import int8_recipe
 from backends.base import JobSpec
 from backends.onnxruntime_cpu import OnnxRuntimeCPU
+from backends.options import ConfigError, canonical
 from harness.errors import HarnessError
 from harness.measure import recipe
 from harness.measure.planner import jobs as planned
-from harness.measure.selection import Selection
+from harness.measure.selection import Selection, of_job
 from model_zoo.equalize import channel_spread, equalize, pairs
 from tests.digits import DigitsCNN
 from tests.tiny_mobileone import NAME as TINY
@@ -101,7 +101,11 @@ def test_the_recipe_rides_on_int8_jobs_only_and_stays_out_of_the_backends_config
     spec = int8.spec()
     assert spec.config(OnnxRuntimeCPU()).per_channel is False and spec.recipe().equalize
     assert not fp32.spec().recipe().active
-    assert int8_recipe.cli_items("onnxruntime", int8.options) == ["onnxruntime.per_channel=false", "int8.equalize=true"]
+    again = planned(of_job(int8, Selection()).but(precisions=("fp32", "int8")))  # a planned job again, no -o round trip
+    assert {j.precision: j.options for j in again} == {"fp32": "per_channel=false", "int8": int8.options}
+    assert canonical(OnnxRuntimeCPU(), "int8.equalize=true,per_channel=false") == int8.options
+    with pytest.raises(ConfigError, match="per_channel"):
+        canonical(OnnxRuntimeCPU(), "per_channel=maybe")
 
 
 def test_the_recipe_equalizes_the_model_an_int8_job_opens_and_nothing_else() -> None:

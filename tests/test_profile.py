@@ -254,6 +254,8 @@ def test_onnxruntime_and_torch_profiles_name_their_ops_by_module(tmp_path: Path)
     (["-b", "onnxruntime", "--compare", "onnxruntime"], "names the same job"),
     (["-b", "onnxruntime", "--compare", "threads=two"], "threads must be a whole number"),
     (["-b", "onnxruntime", "--compare", "missing.json"], "missing.json does not exist"),
+    (["-b", "onnxruntime", "--compare", "options=per_channel=maybe"], "--compare options=per_channel=maybe: "),
+    (["-b", "onnxruntime", "--compare", "backend=onnxrt,options=per_channel=false"], "unknown backend 'onnxrt'"),
     (["-b", "onnxruntime", "--output", "p.md"], "--output writes md or json"),
     (["-b", "onnxruntime", "--calibration", "."], "apply to int8"),
     (["-b", "onnxrt"], "unknown backend 'onnxrt'"),
@@ -263,3 +265,18 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, monkeypatch, a
     code, _, stderr = _cli("profile", "-m", MODEL, *args, "--out", str(tmp_path / "run"))
     assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_compare_keeps_the_jobs_own_options_or_takes_the_given_ones_as_records_write_them() -> None:
+    """#51: the other side of `--compare` is planned from the job's canonical options, never via -o items."""
+    from harness.measure.selection import Selection
+    from harness.profile import runner
+
+    chosen = Selection(models=(MODEL,), backends=("onnxruntime",), precisions=("int8",),
+                       options=("onnxruntime.per_channel=false", "int8.equalize=true"))
+    base = runner.plan(chosen, 3)
+    assert base.job.options == "per_channel=false,int8.equalize=true"
+    assert runner.compared("threads=2", base, chosen).job.options == base.job.options
+    assert runner.compared("precision=fp32", base, chosen).job.options == "per_channel=false"  # the recipe is int8's
+    assert runner.compared("options=calibration_method=entropy", base, chosen).job.options == "calibration_method=entropy"
+    assert runner.compared("torch-compile", base, chosen).job.options == ""

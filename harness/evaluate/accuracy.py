@@ -181,8 +181,11 @@ def evaluate(selection: Selection, data: EvalData, *, cache_dir: Path, progress:
         raise HarnessError(f"--weights {weights} is not a file; accuracy needs trained weights")
     check_choice("backend", backend_name, registry.names())
     try:
-        parsed = parse_cli_options(options or [], [backend_name], registry.get)
-        configured = int8_recipe.join(parsed.get(backend_name, ""), parsed.get(RECIPE, "") if precision == "int8" else "")
+        if selection.job_options is not None:  # a planned job's (`of_job`): canonical already, taken as it is
+            configured = selection.job_options
+        else:
+            parsed = parse_cli_options(options or [], [backend_name], registry.get)
+            configured = int8_recipe.join(parsed.get(backend_name, ""), parsed.get(RECIPE, "") if precision == "int8" else "")
     except ConfigError as exc:
         raise HarnessError(str(exc)) from None
     job = JobSpec(model=model_name, backend=backend_name, device=device, precision=precision, batch=batch,

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 
 import model_zoo
-from backends import registry
+from backends import int8_recipe, registry
 from backends.options import RECIPE, ConfigError, parse_cli_options
 from harness.errors import HarnessError
 from harness.listing.backends import available_cpu_backends
@@ -161,6 +161,10 @@ def jobs(selection: Selection, offered: list[str] | None = None) -> list[Job]:
         for dev in devices:
             planned += plan(models, [b], precisions or [backend.default_precision], batches or [1],
                          threads, dev, form, sizes, layout, configured)
+    if selection.job_options is not None:  # one planned job again (`of_job`): its own options, as they are
+        own, recipe = int8_recipe.split(selection.job_options)  # the recipe rides on int8 jobs only, as in `plan`
+        planned = [dataclasses.replace(job, options=int8_recipe.join(own, recipe if job.precision == "int8" else ""))
+                   for job in planned]
     return sorted(planned, key=lambda j: models.index(j.model))  # model-major: a model's backends run back to back
 
 

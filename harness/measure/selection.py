@@ -29,6 +29,8 @@ class Selection:
     input_size: int | None = None  # every model at N x N instead of its own resolution
     calibration: str | None = None  # int8: a folder of images, or None for seeded random input
     calibration_size: int | None = None
+    # one planned job's options, canonical (`of_job`): planned as they are, never turned back into -o items
+    job_options: str | None = None
 
     def __post_init__(self) -> None:  # lists from typer become tuples: the selection stays hashable and frozen
         for name in ("models", "backends", "precisions", "batches", "options", "compute_units"):
@@ -42,8 +44,6 @@ class Selection:
 def of_job(job: JobSpec, base: Selection) -> Selection:
     """The selection of exactly `job` (its model, backend, precision, batch, threads, options), keeping `base`'s
     weights, calibration and resolution: how a command hands one planned job to accuracy or a search."""
-    from backends.int8_recipe import cli_items
-
     return base.but(models=(job.model,), backends=(job.backend,), precisions=(job.precision,), batches=(job.batch,),
                     threads=job.threads, device=job.device, form=job.form, channels_last=job.layout == "nhwc",
-                    options=tuple(cli_items(job.backend, job.options)), compute_units=())
+                    options=(), job_options=job.options, compute_units=())

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from backends import registry
-from backends.int8_recipe import cli_items
+from backends.options import ConfigError, canonical
 from harness.errors import HarnessError
 from harness.host import environment
 from harness.measure.calibration import for_jobs
 from harness.measure.jobs import Job
 from harness.measure.launch import cannot_prepare, mp_context, run_in_process
 from harness.measure.outcomes import Failed, Skipped
-from harness.measure.planner import jobs
+from harness.measure.planner import check_choice, jobs
 from harness.measure.selection import Selection, of_job
 from harness.store import profile_records
 from harness.store.job_key import job_id
@@ -84,12 +84,18 @@ def compared(arg: str, base: Request, selection: Selection) -> Request | dict[st
             raise HarnessError(f"--compare {arg}: {number} must be a whole number, not {changes[number]!r}")
     job = base.job
     backend = changes.get("backend", job.backend)
-    options = changes.get("options", job.options if backend == job.backend else "")
+    options = job.options if backend == job.backend else ""
+    if "options" in changes:  # the user's, in the records' form: checked by the backend's fields and the recipe's
+        check_choice("backend", backend, registry.names())
+        try:
+            options = canonical(registry.get(backend), changes["options"])
+        except ConfigError as exc:
+            raise HarnessError(f"--compare {arg}: {exc}") from None
     other = plan(of_job(job, selection).but(
         backends=(backend,), precisions=(changes.get("precision", job.precision),),
         batches=(int(changes.get("batch", job.batch)),), threads=int(changes.get("threads", job.threads)),
         form=changes.get("form", job.form), channels_last=changes.get("layout", job.layout) == "nhwc",
-        options=tuple(cli_items(backend, options))), base.iterations)
+        job_options=options), base.iterations)
     if other.job.key == job.key:
         raise HarnessError(f"--compare {arg} names the same job; change its backend, form, precision or another field")
     return other
