@@ -191,6 +191,27 @@ def test_a_counted_sweep_counts_each_job_on_the_node_that_timed_it(lab, tmp_path
     assert block.get("windows") or block.get("instructions"), block
 
 
+def test_a_profile_is_launched_on_a_lab_node_and_names_the_host_it_ran_on(lab, tmp_path: Path) -> None:
+    """#51: `bench profile` launches its process through the launcher like every step, so `--cluster` profiles
+    on a lab's node (fake-profiled: a double whose profiler reports known times)."""
+    from harness.measure.selection import Selection
+    from harness.profile import runner
+
+    cluster, _, folder = lab
+    request = runner.plan(Selection(models=(MODEL,), backends=("fake-profiled",)), 3)
+    launcher = _launcher(cluster, ["machine=node-b"])
+    try:
+        rec = runner.profile(request, folder / "cache", launcher)
+    finally:
+        launcher.close()
+    assert rec["host"]["machine"] == "node-b" and rec["rows"] and rec["job"]["backend"] == "fake-profiled"
+    done = CliRunner().invoke(app, ["profile", "-m", MODEL, "-b", "fake-profiled", "--iterations", "3", "--cluster",
+                                    cluster.address, "--machine", "machine=node-a", "--format", "json", "--out",
+                                    str(tmp_path / "run")])
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout)["host"]["machine"] == "node-a" and list((tmp_path / "run" / "profiles").glob("*.json"))
+
+
 def test_a_node_that_does_not_answer_costs_its_job_an_error_naming_it_and_the_sweep_goes_on(lab, tmp_path: Path) -> None:
     """fake-hang-check hangs in the node's check, before the step's own (timed-out) process: only the
     driver's deadline can end it. The node is free again afterwards."""

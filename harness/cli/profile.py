@@ -12,6 +12,7 @@ from harness.cli.common import (
     CALIBRATION_OPTION,
     CALIBRATION_SIZE_OPTION,
     CHANNELS_LAST_OPTION,
+    CLUSTER_OPTION,
     COMPUTE_UNITS_OPTION,
     DEVICE_OPTION,
     EXIT_NOTHING_MEASURED,
@@ -22,6 +23,7 @@ from harness.cli.common import (
     WEIGHTS_OPTION,
     Fmt,
     app,
+    checked_cluster,
     err,
     note,
     out,
@@ -63,10 +65,13 @@ def profile(
     output: Path = typer.Option(None, "--output", help="Write the md or json output to this file too."),
     out_dir: Path = typer.Option(None, "--out", help="Run folder the profile record goes to (profiles/); default: "
                                  "the latest run folder, else a new one."),
+    cluster: str = CLUSTER_OPTION,
+    machine: list[str] = typer.Option(None, "--machine", help="With --cluster: only nodes whose labels match KEY=VALUE (repeatable, all hold)."),
 ) -> None:
     """Where the time goes: the artifact `bench run` times, under the runtime's own profiler (ONNX Runtime
     session profiling, OpenVINO performance counters, torch.profiler, TensorRT IProfiler, Core ML
     MLComputePlan), each op named by the PyTorch module it came from, summarized by op kind."""
+    from harness.cli.measure import lab
     from harness.measure.selection import Selection
     from harness.profile import runner
     from harness.publish.profile import to_json, to_markdown, totals_line, views
@@ -75,6 +80,9 @@ def profile(
     from harness.store.runs import check_output, check_output_file, default_cache_dir, latest_folder, new_run_dir
 
     fmt.check("profile", Fmt.rich, Fmt.md, Fmt.json)
+    cluster = checked_cluster(cluster)
+    if machine and not cluster:
+        raise HarnessError("--machine chooses among a cluster's nodes: add --cluster HEAD")
     for option, value in (("--top", top), ("--depth", depth)):
         if value is not None and value < 1:
             raise HarnessError(f"{option} must be at least 1, not {value}")
@@ -96,15 +104,20 @@ def profile(
     folder = out_dir or latest_folder(RESULTS) or new_run_dir(RESULTS)
     check_output(folder / profile_records.PROFILES_DIR, "--out")
     records = []
-    for side in sides:
-        err.print(f"profiling {side.job.model} on {side.job.backend} ({side.iterations} inferences) …", markup=False,
-                  highlight=False)
-        try:
-            rec = runner.profile(side, default_cache_dir())
-        except runner.CannotProfile as exc:
-            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(EXIT_NOTHING_MEASURED) from None
-        records.append(rec)
+    launcher = lab(cluster, machine) if cluster else None
+    try:
+        for side in sides:
+            err.print(f"profiling {side.job.model} on {side.job.backend} ({side.iterations} inferences) …", markup=False,
+                      highlight=False)
+            try:
+                rec = runner.profile(side, default_cache_dir(), launcher)
+            except runner.CannotProfile as exc:
+                err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+                raise typer.Exit(EXIT_NOTHING_MEASURED) from None
+            records.append(rec)
+    finally:
+        if launcher is not None:
+            launcher.close()
     for rec in records:
         note(f"profile record: {profile_records.save(folder, rec)}")
     first, second = records[0], (records[1] if len(records) > 1 else other if isinstance(other, dict) else None)

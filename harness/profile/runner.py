@@ -19,7 +19,7 @@ from harness.errors import HarnessError
 from harness.host import environment
 from harness.measure.calibration import for_jobs
 from harness.measure.jobs import Job
-from harness.measure.launch import cannot_prepare, mp_context, run_in_process
+from harness.measure.launch import Launcher, LocalLauncher, Step
 from harness.measure.outcomes import Failed, Skipped
 from harness.measure.planner import check_choice, jobs
 from harness.measure.selection import Selection, of_job
@@ -27,6 +27,7 @@ from harness.store import profile_records
 from harness.store.job_key import job_id
 
 TIMEOUT_S = 900.0  # a profile builds the artifact when it is not cached (a compile can take minutes)
+PROFILE_TARGET = "harness.profile.capture:profile_process"
 CHANGEABLE = ("backend", "form", "precision", "batch", "threads", "layout", "options")
 
 
@@ -101,16 +102,19 @@ def compared(arg: str, base: Request, selection: Selection) -> Request | dict[st
     return other
 
 
-def profile(request: Request, cache_dir: Path) -> dict[str, Any]:
-    """Profile the job in a fresh process and return its record (not yet saved). CannotProfile when its
-    runtime cannot run it here; HarnessError when its process failed."""
+def profile(request: Request, cache_dir: Path, launcher: Launcher | None = None) -> dict[str, Any]:
+    """Profile the job in a fresh process, launched as every step is (this machine's fork server, or a lab's
+    node: `--cluster`), and return its record (not yet saved) with the host it ran on. CannotProfile when no
+    place the launcher reaches can run it; HarnessError when its process failed."""
     job = request.job
-    reason = cannot_prepare(job)
+    launcher = launcher or LocalLauncher([job.backend])
+    reason = launcher.cannot_run(job)
     if reason:
         raise CannotProfile(f"{job.backend} cannot run {job.model} here: {reason}")
     payload = {"job": job.as_dict(), "backend_ref": registry.ref(job.backend), "cache_dir": str(cache_dir),
                "weights": request.weights, "calibration": request.calibration, "iterations": request.iterations}
-    outcome = run_in_process(mp_context([job.backend]), payload, TIMEOUT_S, target="harness.profile.capture:profile_process")
+    placed = launcher.submit(Step(job, PROFILE_TARGET, payload, TIMEOUT_S)).result()
+    outcome = placed.outcome
     if isinstance(outcome, Failed):
         raise HarnessError(f"profiling {job.model} on {job.backend} failed: {outcome.message}")
     if isinstance(outcome, Skipped):
@@ -121,4 +125,4 @@ def profile(request: Request, cache_dir: Path) -> dict[str, Any]:
     return {"schema_version": profile_records.SCHEMA_VERSION, "kind": "profile",
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "job_id": job_id(job.as_dict()), "job": job.as_dict(), **body,
-            "calibration": request.calibration, "host": environment.capture()}
+            "calibration": request.calibration, "host": placed.host or environment.capture()}
