@@ -206,10 +206,10 @@ def test_a_profile_is_launched_on_a_lab_node_and_names_the_host_it_ran_on(lab, t
         launcher.close()
     assert rec["host"]["machine"] == "node-b" and rec["rows"] and rec["job"]["backend"] == "fake-profiled"
     done = CliRunner().invoke(app, ["profile", "-m", MODEL, "-b", "fake-profiled", "--iterations", "3", "--cluster",
-                                    cluster.address, "--machine", "machine=node-a", "--format", "json", "--out",
-                                    str(tmp_path / "run")])
+                                    cluster.address, "--format", "json", "--out", str(tmp_path / "run")])
     assert done.exit_code == 0, done.stderr
-    assert json.loads(done.stdout)["host"]["machine"] == "node-a" and list((tmp_path / "run" / "profiles").glob("*.json"))
+    assert json.loads(done.stdout)["host"]["machine"] in {"node-a", "node-b"}  # the lab placed it, on a node
+    assert list((tmp_path / "run" / "profiles").glob("*.json"))
 
 
 def test_a_node_that_does_not_answer_costs_its_job_an_error_naming_it_and_the_sweep_goes_on(lab, tmp_path: Path) -> None:

@@ -66,7 +66,6 @@ def profile(
     out_dir: Path = typer.Option(None, "--out", help="Run folder the profile record goes to (profiles/); default: "
                                  "the latest run folder, else a new one."),
     cluster: str = CLUSTER_OPTION,
-    machine: list[str] = typer.Option(None, "--machine", help="With --cluster: only nodes whose labels match KEY=VALUE (repeatable, all hold)."),
 ) -> None:
     """Where the time goes: the artifact `bench run` times, under the runtime's own profiler (ONNX Runtime
     session profiling, OpenVINO performance counters, torch.profiler, TensorRT IProfiler, Core ML
@@ -81,8 +80,6 @@ def profile(
 
     fmt.check("profile", Fmt.rich, Fmt.md, Fmt.json)
     cluster = checked_cluster(cluster)
-    if machine and not cluster:
-        raise HarnessError("--machine chooses among a cluster's nodes: add --cluster HEAD")
     for option, value in (("--top", top), ("--depth", depth)):
         if value is not None and value < 1:
             raise HarnessError(f"{option} must be at least 1, not {value}")
@@ -104,7 +101,7 @@ def profile(
     folder = out_dir or latest_folder(RESULTS) or new_run_dir(RESULTS)
     check_output(folder / profile_records.PROFILES_DIR, "--out")
     records = []
-    launcher = lab(cluster, machine) if cluster else None
+    launcher = lab(cluster, None) if cluster else None  # the lab places it: any node with its backend
     try:
         for side in sides:
             err.print(f"profiling {side.job.model} on {side.job.backend} ({side.iterations} inferences) …", markup=False,
