@@ -233,6 +233,14 @@ def checked_cluster(value: str | None) -> str | None:
     return check_address(value, "the ONEBENCH_CLUSTER variable" if _FROM_ENVIRONMENT.get("cluster") else "--cluster")
 
 
+def lab(address: str, machine: list[str] | None):
+    """The lab's launcher for `--cluster` (`bench run`, `bench profile`); its refusals said on stderr as it connects."""
+    from harness.cluster.launcher import RayLauncher
+    from harness.cluster.selectors import parse_all
+
+    return RayLauncher(address, parse_all(machine), say=note)
+
+
 CLUSTER_OPTION = typer.Option(None, "--cluster", envvar="ONEBENCH_CLUSTER", callback=_note_source, help="The lab's head, HOST:PORT (docs/device-lab.md). Needs the cluster extra: pip install 'onebench\\[cluster]'.")
 ADDRESS_ALIAS = typer.Option(None, "--address", hidden=True)
 WEIGHTS_OPTION = typer.Option(None, "--weights", help="Checkpoint to load (one model only); default: seeded random weights.")

@@ -37,6 +37,7 @@ from harness.cli.common import (
     checked_cluster,
     err,
     flag,
+    lab,
     note,
     out,
     preset_of,
@@ -222,7 +223,8 @@ def accuracy(
 
     try:
         chosen = Selection(models=(model,), backends=(backend,), precisions=(precision,), batches=(batch,),
-                           threads=resolve_threads(threads), device=device, options=options, weights=str(weights), input_size=input_size, calibration=calibration,
+                           threads=resolve_threads(threads), device=device, options=options, weights=str(weights),
+                           input_size=input_size, calibration=calibration,
                            calibration_size=calibration_size)
         rec = acc.evaluate(chosen, acc.EvalData(data, limit, labels, class_map, num_classes, workers),
                            cache_dir=default_cache_dir(), progress=progress, layers=layers)
@@ -406,14 +408,6 @@ def ablation(
     else:
         out.print(rich_table(f"ablation: {kind} (p50 ms ± CI, × vs {abl.study(kind)[1]})", *abl.table(kind, records)))
     print_outcome(records, folder)
-
-
-def lab(address: str, machine: list[str] | None):
-    """The cluster's launcher for `bench run --cluster` (its refusals said on stderr as it connects)."""
-    from harness.cluster.launcher import RayLauncher
-    from harness.cluster.selectors import parse_all
-
-    return RayLauncher(address, parse_all(machine), say=note)
 
 
 def print_outcome(records: list[Record], folder: Path) -> None:

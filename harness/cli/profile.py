@@ -25,6 +25,7 @@ from harness.cli.common import (
     app,
     checked_cluster,
     err,
+    lab,
     note,
     out,
     resolve_threads,
@@ -70,7 +71,6 @@ def profile(
     """Where the time goes: the artifact `bench run` times, under the runtime's own profiler (ONNX Runtime
     session profiling, OpenVINO performance counters, torch.profiler, TensorRT IProfiler, Core ML
     MLComputePlan), each op named by the PyTorch module it came from, summarized by op kind."""
-    from harness.cli.measure import lab
     from harness.measure.selection import Selection
     from harness.profile import runner
     from harness.publish.profile import to_json, to_markdown, totals_line, views
