@@ -17,6 +17,32 @@ RANDOM = "random"
 
 
 @dataclass(frozen=True)
+class CalibrationSpec:
+    """A calibration set as it travels to a process and as records name it: described (and checked) once by
+    the harness, rebuilt into inputs only where a backend quantizes."""
+
+    source: str  # the folder's path, or "random"
+    size: int  # images the quantizer sees
+    sha256: str  # the inputs' content (files, preprocessing, size), for artifact keys
+
+    @property
+    def meaningful(self) -> bool:
+        """False for random calibration: the artifact's accuracy then says nothing about real data."""
+        return self.source != RANDOM
+
+    def as_dict(self) -> dict[str, object]:
+        """What a record names (and a process boundary carries): the fields and `meaningful`."""
+        return {"source": self.source, "size": self.size, "sha256": self.sha256, "meaningful": self.meaningful}
+
+    @classmethod
+    def of(cls, data: dict[str, object] | CalibrationSpec | None) -> CalibrationSpec | None:
+        """The spec of a record's or a payload's block (None stays None)."""
+        if data is None or isinstance(data, CalibrationSpec):
+            return data
+        return cls(str(data["source"]), int(data["size"]), str(data["sha256"]))
+
+
+@dataclass(frozen=True)
 class Calibration:
     source: str  # the folder's path, or "random"
     size: int  # images the quantizer sees
@@ -26,8 +52,7 @@ class Calibration:
 
     @property
     def meaningful(self) -> bool:
-        """False for random calibration: the artifact's accuracy then says nothing about real data."""
-        return self.source != RANDOM
+        return self.spec.meaningful
 
     def batches(self, batch: int, limit: int | None = None) -> Iterator[np.ndarray]:
         """The inputs (the first `limit`) in the artifact's fixed batch (a short last batch is dropped; at
@@ -39,9 +64,13 @@ class Calibration:
         for start in range(0, usable, batch):
             yield np.ascontiguousarray(arrays[start:start + batch], dtype=np.float32)
 
+    @property
+    def spec(self) -> CalibrationSpec:
+        return CalibrationSpec(self.source, self.size, self.digest)
+
     def describe(self) -> dict[str, object]:
         """What a record names: where the inputs came from, how many, their hash, whether accuracy means anything."""
-        return {"source": self.source, "size": self.size, "sha256": self.digest, "meaningful": self.meaningful}
+        return self.spec.as_dict()
 
 
 def require(calibration: Calibration | None, backend: str) -> Calibration:

@@ -154,3 +154,43 @@ def test_no_function_but_a_command_takes_more_than_ten_parameters_and_selections
     assert all(f.kw_only for f in dataclasses.fields(Selection))
     with pytest.raises(TypeError):
         Selection(("mobileone_s0",))  # by position: refused
+
+
+# the payload's own JSON form; the selfcheck's reference loop, which takes a payload of its own by design
+HAND_BUILT_OK = {"harness/measure/payload.py", "harness/track/reference_tools.py"}
+
+
+def _payload_dicts(source: str) -> list[int]:
+    """Lines of `source` that build a job payload by hand (a dict literal keyed "backend_ref") or read one by
+    key (`payload["..."]`, `payload.get(...)`)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Dict) and any(isinstance(k, ast.Constant) and k.value == "backend_ref" for k in node.keys):
+            found.append(node.lineno)
+        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "payload":
+            found.append(node.lineno)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+              and isinstance(node.func.value, ast.Name) and node.func.value.id == "payload"):
+            found.append(node.lineno)
+    return found
+
+
+def test_what_a_process_receives_is_a_typed_payload_never_a_hand_built_dict() -> None:
+    """#51: six places built a worker's payload dict by hand and seven rebuilt the job from it."""
+    from backends.calibration import CalibrationSpec
+    from harness.measure.jobs import Job
+    from harness.measure.payload import JobPayload
+    from harness.measure.protocol import preset
+
+    hand = [f"{p.relative_to(ROOT)}:{line}" for p in sorted((ROOT / "harness").rglob("*.py"))
+            if str(p.relative_to(ROOT)) not in HAND_BUILT_OK for line in _payload_dicts(p.read_text())]
+    assert not hand, hand
+    assert _payload_dicts('x = {"backend_ref": 1}\ny = payload["job"]\nz = payload.get("w")') == [1, 2, 3]
+    int8 = Job("mobileone_s0", "onnxruntime", precision="int8", options="int8.equalize=true")
+    spec = CalibrationSpec("random", 8, "ab" * 32)
+    sent = JobPayload.of_job(int8, "/cache", protocol=preset("quick"), weights="w.pth", calibration=spec, parity=True)
+    assert JobPayload.of(sent.as_dict()) == sent and sent.calibration == spec and sent.backend_ref
+    assert sent.as_dict()["calibration"] == {"source": "random", "size": 8, "sha256": "ab" * 32, "meaningful": False}
+    fp32 = JobPayload.of_job(Job("mobileone_s0", "onnxruntime"), "/cache", calibration=spec)
+    assert fp32.calibration is None and JobPayload.of(fp32.as_dict()) == fp32  # an fp32 artifact never depends on it
+    assert sent.here(cache_dir="/node").cache_dir == "/node" and sent.here(passive_wait=True).passive_wait

@@ -463,7 +463,7 @@ def test_a_calibration_folder_says_what_it_left_out(here: Path) -> None:
     (here / "cal" / "-rf" / "notes.txt").write_text("not an image")
     said: list[str] = []
     described = describe("cal", 3, Preprocess(input_size=8), said.append)
-    assert described["size"] == 3
+    assert described.size == 3
     assert said == [f"--calibration {Path('cal')}: left out 1 hidden entry (..hidden): a name starting with '.' is hidden "
                     "by rule; 1 file that is not an image (images end in .bmp, .jpeg, .jpg, .png, .ppm, .tif, .tiff, "
                     ".webp)"]

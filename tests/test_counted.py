@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 from harness.cli import app
 from harness.errors import HarnessError
 from harness.measure import counted
+from harness.measure.jobs import Job
+from harness.measure.payload import CountPayload, JobPayload
 from harness.store.record import load_record
 from harness.store.records import validate, write_record
 from harness.track.compare import compare_runs
@@ -221,9 +223,10 @@ def test_a_crash_under_valgrind_costs_the_running_job_and_the_others_are_counted
     monkeypatch.setattr(counted, "valgrind_version", lambda: "valgrind-3.19.0")
     monkeypatch.setattr(counted, "hooks_library", lambda: Path("/hooks.so"))
     monkeypatch.setattr(counted, "valgrind_command", lambda python, folder, plan: [python, str(child), str(plan)])
-    jobs = [{"job": {"model": m}} for m in ("a", "crashes", "b", "avx512")]
-    blocks = counted.count_step({"jobs": jobs, "ids": ["a", "crashes", "b", "avx512"], "timeout_s": 120,
-                                 "project_root": "."})["counted"]
+    names = ("a", "crashes", "b", "avx512")
+    jobs = tuple(JobPayload(job=Job(m, "fake-sleep"), backend_ref="tests.fake_backends:Sleeps", cache_dir=str(tmp_path))
+                 for m in names)
+    blocks = counted.count_step(CountPayload(jobs=jobs, ids=names, timeout_s=120, project_root="."))["counted"]
     assert blocks["a"]["instructions"] == 1000 and blocks["b"]["instructions"] == 1000
     assert "died under valgrind (exit 139)" in blocks["crashes"]["missing"]
     assert "valgrind cannot decode an instruction" in blocks["avx512"]["missing"]

@@ -96,9 +96,9 @@ def test_int8_records_name_their_calibration_and_random_input_says_its_accuracy_
     images = _sweep(tmp_path, "images", "int8", calibration=calibration_from_options(jobs, Selection(calibration=str(folder), calibration_size=4)))
     assert images["calibration"]["meaningful"] is True and images["calibration"]["size"] == 4
     assert images["artifact"]["path"] != random["artifact"]["path"]  # the calibration set keys the artifact
-    first = describe(str(folder), 4, Preprocess(input_size=64))["sha256"]
+    first = describe(str(folder), 4, Preprocess(input_size=64)).sha256
     _images(folder, 6, size=20)  # same names, other content
-    assert describe(str(folder), 4, Preprocess(input_size=64))["sha256"] != first
+    assert describe(str(folder), 4, Preprocess(input_size=64)).sha256 != first
 
 
 def test_an_int8_model_that_collapsed_is_a_failed_parity_record_not_a_number(tmp_path: Path) -> None:

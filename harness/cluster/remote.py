@@ -24,6 +24,7 @@ from harness.measure.launch import (
     run_in_process,
 )
 from harness.measure.outcomes import Outcome, Skipped
+from harness.measure.payload import CountPayload, JobPayload
 
 
 @functools.lru_cache(maxsize=1)
@@ -53,11 +54,10 @@ def host_block(machine: str, job: Job, cache_dir: str, ctx: Any) -> dict[str, An
     return host
 
 
-def run_step(target: str, payload: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+def run_step(target: str, payload: JobPayload | CountPayload, timeout_s: float) -> dict[str, Any]:
     """The Ray task's body: {"outcome", "node", "host", "span"} (`span`: when the step held the node, wall clock)."""
     import ray
 
-    from backends import registry
     from harness.plugins import load_plugins
     from harness.store.runs import default_cache_dir
 
@@ -67,13 +67,10 @@ def run_step(target: str, payload: dict[str, Any], timeout_s: float) -> dict[str
     node = context.get_node_id()
     me = next((n for n in ray.nodes() if n["NodeID"] == node), {})
     labels = me.get("Labels") or {}
-    job = Job(**payload["job"])
+    job = payload.job
     fork_server = _context(tuple(node_backends(me)))
     host = host_block(labels.get(PREFIX + "machine") or token(platform.node()), job, str(default_cache_dir()), fork_server)
-    name = job.backend
-    payload = {**payload, "cache_dir": str(default_cache_dir())}
-    if name in registry.names():  # this node's own registration of the backend (a plugin's path may differ)
-        payload["backend_ref"] = registry.ref(name)
+    payload = payload.here(cache_dir=str(default_cache_dir()))  # this node's cache and registration of the backend
     reason = None if target == MEASURE or job.boundary == ON_DEVICE_BOUNDARY else cannot_prepare(job)
     if reason:
         outcome: Outcome = Skipped(f"{reason} (on {host['machine']})")

@@ -18,8 +18,7 @@ from harness import PROJECT_ROOT
 from harness.device.bundle import export_bundle
 from harness.device.ingest import host_of, read_results, result_prepared, result_processes
 from harness.errors import HarnessError
-from harness.measure.jobs import Job
-from harness.measure.protocol import ProtocolConfig
+from harness.measure.payload import JobPayload
 from harness.plugins import load_plugins
 
 RUNNER_ENV = "ONEBENCH_IPHONE_RUNNER"
@@ -30,14 +29,14 @@ def runner_path() -> Path:
     return Path(os.environ.get(RUNNER_ENV) or RUNNER)
 
 
-def measure_on_device(payload: dict[str, Any]) -> dict[str, Any]:
+def measure_on_device(payload: JobPayload) -> dict[str, Any]:
     """Export, run on the phone, read back: {"prepared", "processes", "host"} (a measurement worker target)."""
     load_plugins()  # a plugin's model, as every measurement process loads them
-    job, cfg = Job(**payload["job"]), ProtocolConfig.from_dict(payload["protocol"])
+    job, cfg = payload.job, payload.protocol
     with tempfile.TemporaryDirectory(prefix="onebench-iphone-") as tmp:
         bundle, out = Path(tmp) / "bundle", Path(tmp) / "results.json"
         export_bundle(job.backend, [job.model], [job.precision], [job.device], bundle, cfg,
-                      Path(payload["cache_dir"]), payload.get("weights"))
+                      Path(payload.cache_dir), payload.weights)
         done = subprocess.run(["bash", str(runner_path()), str(bundle), str(out)], capture_output=True, text=True)
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [f"exit code {done.returncode}"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.calibration import RANDOM, Calibration
+from backends.calibration import RANDOM, Calibration, CalibrationSpec
 from harness.errors import HarnessError
 from model_zoo.preprocess import IMAGE_SUFFIXES, at_size, is_image, load_image, open_image, transform
 from model_zoo.spec import Preprocess
@@ -79,14 +79,14 @@ def check_size(size: int | None) -> int:
 
 
 def describe(folder: str | None, size: int | None, pre: Preprocess,
-             say: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """The calibration a sweep's int8 jobs use, checked now (folder readable, enough images), as the
-    JSON-able form the worker rebuilds it from and the record keeps (`Calibration.describe`'s fields).
+             say: Callable[[str], None] | None = None) -> CalibrationSpec:
+    """The calibration a sweep's int8 jobs use, checked now (folder readable, enough images): the spec a
+    process rebuilds it from and the record keeps.
     `say` hears what the folder holds that is left out (hidden entries, files that are not images)."""
     size = check_size(size)
     if folder is None:
         digest = hashlib.sha256(f"{RANDOM}|{RANDOM_SEED}|{size}|{pre.input_size}".encode()).hexdigest()
-        return {"source": RANDOM, "size": size, "sha256": digest, "meaningful": False}
+        return CalibrationSpec(RANDOM, size, digest)
     root = Path(folder)
     if not root.is_dir():
         raise HarnessError(f"--calibration {folder} is not a folder; give a folder of images (flat or in class folders)")
@@ -102,12 +102,12 @@ def describe(folder: str | None, size: int | None, pre: Preprocess,
     h = hashlib.sha256(repr(sorted(asdict(pre).items())).encode())
     for path in chosen:
         h.update(_readable(path))
-    return {"source": str(root.resolve()), "size": len(chosen), "sha256": h.hexdigest(), "meaningful": True}
+    return CalibrationSpec(str(root.resolve()), len(chosen), h.hexdigest())
 
 
-def build(described: dict[str, Any], pre: Preprocess) -> Calibration:
+def build(spec: CalibrationSpec, pre: Preprocess) -> Calibration:
     """The backend's view of a described calibration set; images are decoded only if it quantizes."""
-    source, size = described["source"], described["size"]
+    source, size = spec.source, spec.size
 
     def load(limit: int | None = None) -> np.ndarray:
         count = size if limit is None else min(size, limit)
@@ -123,11 +123,11 @@ def build(described: dict[str, Any], pre: Preprocess) -> Calibration:
                 raise HarnessError(f"cannot read calibration image {path} ({exc}); remove or replace it") from None
         return np.stack(arrays).astype(np.float32)
 
-    return Calibration(source, size, described["sha256"], load)
+    return Calibration(source, size, spec.sha256, load)
 
 
 def for_jobs(jobs: list[Any], folder: str | None, size: int | None,
-             say: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
+             say: Callable[[str], None] | None = None) -> dict[str, CalibrationSpec]:
     """The calibration set of every model with an int8 job, described (checked) before any work; what the
     folder leaves out is said once, not once per model."""
     import model_zoo

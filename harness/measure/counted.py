@@ -35,9 +35,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.measure.payload import CountPayload
 from harness.store.records import atomic_write_text
 
 INSTALL = "apt-get install valgrind"
@@ -124,8 +127,8 @@ def pins(setarch: bool) -> dict[str, Any]:
 def count_main(plan_path: str) -> None:
     """Count every job of the plan in this process; after each job the result file says how far it got, so a
     crash under valgrind costs the job that was running (`started` names it) and the rest go on."""
-    from backends import registry
     from backends.base import SkipJob
+    from harness.measure.payload import JobPayload
     from harness.measure.worker import open_job
     from harness.plugins import load_plugins
 
@@ -134,16 +137,15 @@ def count_main(plan_path: str) -> None:
     hooks = ctypes.CDLL(plan["hooks"])
     result_path = Path(plan["result"])
     done: dict[str, Any] = json.loads(result_path.read_text()) if result_path.exists() else {}
-    for index, payload in enumerate(plan["jobs"]):
+    for index, sent in enumerate(plan["jobs"]):
         key = str(index)
         if key in done:
             continue
         done[key] = {"started": True}
         atomic_write_text(result_path, json.dumps(done))
         try:
-            name = payload["job"]["backend"]
-            own = {"backend_ref": registry.ref(name)} if name in registry.names() else {}  # as this side registers it
-            _, _, _, session, _ = open_job({**payload, **own, "passive_wait": True}, parity=False)
+            payload = JobPayload.of(sent).here(passive_wait=True)  # the backend as this side registers it
+            _, _, _, session, _ = open_job(payload, parity=False)
             if isinstance(session, SkipJob):
                 done[key] = {"skipped": str(session)}
             else:
@@ -245,34 +247,31 @@ def per_inference(windows: dict[int, dict[str, int]]) -> dict[str, Any]:
             "windows": [{"inferences": k, "Ir": windows[i]["Ir"]} for i, k in enumerate(WINDOWS)]}
 
 
-def count_step(payload: dict[str, Any]) -> dict[str, Any]:
-    """A launcher step: count `payload["jobs"]` (one backend's, on this node; `ids` their job ids) under
-    valgrind, in as few processes as crashes allow, with `python` and `env` where given (a lockstep side's
-    interpreter and variables). Returns {"counted": {job id: counted block or {"missing": why}}}."""
+def count_step(payload: CountPayload) -> dict[str, Any]:
+    """A launcher step: count the payload's jobs (one backend's, on this node) under valgrind, in as few
+    processes as crashes allow. Returns {"counted": {job id: counted block or {"missing": why}}}."""
     import tempfile
 
     version = valgrind_version()
     hooks = hooks_library()
-    ids = payload["ids"]
+    ids = payload.ids
     if version is None or hooks is None:
         why = f"valgrind is not installed here ({INSTALL})" if version is None else f"no instrument hooks ({HOOKS_INSTALL})"
         return {"counted": {i: {"missing": why} for i in ids}}
-    # where the step landed decides the artifact cache and the backend's implementation (a cluster node sets
-    # the step's own `cache_dir` and `backend_ref`; one step counts one backend's jobs)
-    jobs = [{**job, **{k: payload[k] for k in ("cache_dir", "backend_ref") if k in payload}} for job in payload["jobs"]]
     folder = Path(tempfile.mkdtemp(prefix="onebench-counted-"))
     try:
         plan, result = folder / "plan.json", folder / "result.json"
-        plan.write_text(json.dumps({"jobs": jobs, "hooks": str(hooks), "result": str(result)}))
-        side = payload.get("env") or {}  # a lockstep side's own variables (`bench ab --counted`)
+        plan.write_text(json.dumps({"jobs": [p.as_dict() for p in payload.jobs], "hooks": str(hooks),
+                                    "result": str(result)}))
+        side = payload.env  # a lockstep side's own variables (`bench ab --counted`)
         env = {**os.environ, **side, **PINNED_ENV, "PYTHONPATH": os.pathsep.join(
-            p for p in (payload["project_root"], side.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))) if p)}
-        command = valgrind_command(payload.get("python") or sys.executable, folder, plan)
+            p for p in (payload.project_root, side.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))) if p)}
+        command = valgrind_command(payload.python or sys.executable, folder, plan)
         exits: list[str] = []
         started = time.monotonic()
         while True:
             done = subprocess.run(command, env=env, capture_output=True, text=True,
-                                  timeout=max(60.0, payload["timeout_s"] - (time.monotonic() - started)))
+                                  timeout=max(60.0, payload.timeout_s - (time.monotonic() - started)))
             states = json.loads(result.read_text()) if result.exists() else {}
             crashed = [k for k, v in states.items() if v == {"started": True}]
             if done.returncode == 0 or not crashed:
@@ -293,7 +292,7 @@ def count_step(payload: dict[str, Any]) -> dict[str, Any]:
             state = states.get(str(index)) or {"error": f"never reached (valgrind exited {done.returncode}: "
                                                         f"{_last_line(done.stderr)})"}
             if "counted" in state:
-                windows, which = of_threads(dumps.get(index, {}), payload["jobs"][index]["job"].get("threads", 1))
+                windows, which = of_threads(dumps.get(index, {}), payload.jobs[index].job.threads)
                 block = per_inference(windows)
                 if "missing" not in block:
                     block = {**block, **common, "threads_counted": which, "wait_policy": state.get("wait_policy")}

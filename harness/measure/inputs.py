@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from backends.calibration import CalibrationSpec
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,7 @@ class Inputs:
     (`harness.measure.calibration.for_jobs`; None: seeded random input)."""
 
     weights: str | None = None
-    calibration: dict[str, dict[str, Any]] | None = None
+    calibration: dict[str, CalibrationSpec] | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ after 3 warm-up inferences. Which one set the peak is kept beside it (`host.peak
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from backends import registry
 from harness.host.machine import PEAK_PRECISIONS, peak_gflops, peak_key, times_ns
 
 PROBE_TIMEOUT_S = 300.0  # an export and a compile of a one-layer network on a busy 2-core machine
+if TYPE_CHECKING:
+    from harness.measure.payload import JobPayload
+
 TARGET = "harness.measure.peak:runtime_probe"
 WARMUP, REPS = 3, 8
 
@@ -34,22 +37,21 @@ def probing_backends(jobs: list[Any]) -> list[str]:
     return found
 
 
-def runtime_probe(payload: dict[str, Any]) -> dict[str, float]:
-    """In a measurement process: one runtime's GFLOP/s on the GEMM probe at `threads` (best of REPS)."""
+def runtime_probe(payload: JobPayload) -> dict[str, float]:
+    """In a measurement process: one runtime's GFLOP/s on the GEMM probe (the payload's job) at its threads,
+    best of REPS."""
     import torch
 
     import model_zoo
     from backends.base import OpenContext
-    from harness.measure.jobs import Job
     from model_zoo import probes
     from model_zoo.weights import state_sha256
 
-    name, threads = payload["backend"], payload["threads"]
-    torch.set_num_threads(threads)
+    torch.set_num_threads(payload.job.threads)
     model = model_zoo.create(probes.NAME)
     x = np.random.default_rng(probes.SEED).standard_normal((1, 3, probes.SIZE, probes.SIZE), dtype=np.float32)
-    job = Job(probes.NAME, name, threads=threads, input_size=probes.SIZE).spec()
-    session = registry.load(registry.BUILTIN[name]).open(model, job, OpenContext(Path(payload["cache_dir"]), state_sha256(model), x))
+    session = registry.load(payload.backend_ref).open(model, payload.job.spec(),
+                                                      OpenContext(Path(payload.cache_dir), state_sha256(model), x))
     try:
         for _ in range(WARMUP):
             session.run()
@@ -62,8 +64,11 @@ def runtime_probe(payload: dict[str, Any]) -> dict[str, float]:
 def peaks(jobs: list[Any], cache_dir: Path, ctx: Any = None) -> tuple[dict[str, float], dict[str, str]]:
     """For each CPU precision and thread count of `jobs` ("fp32/1t"): the best GFLOP/s of torch's `mm` and of
     the sweep's probing runtimes (fp32), and which one it was. A probe that fails leaves the others."""
+    from harness.measure.jobs import Job
     from harness.measure.launch import mp_context, run_in_process
     from harness.measure.outcomes import Done
+    from harness.measure.payload import JobPayload
+    from model_zoo import probes
 
     wanted = sorted({(j.precision, j.threads) for j in jobs if j.device == "cpu" and j.precision in PEAK_PRECISIONS})
     runtimes = probing_backends(jobs) if any(p == "fp32" for p, _ in wanted) else []
@@ -75,8 +80,9 @@ def peaks(jobs: list[Any], cache_dir: Path, ctx: Any = None) -> tuple[dict[str, 
         key = peak_key(precision, threads)
         best[key], source[key] = round(peak_gflops(threads, precision), 2), "torch.mm"
         for name in runtimes if precision == "fp32" else []:
-            outcome = run_in_process(ctx, {"backend": name, "threads": threads, "cache_dir": str(cache_dir)},
-                                     PROBE_TIMEOUT_S, target=TARGET)
+            probe = Job(probes.NAME, name, threads=threads, input_size=probes.SIZE)  # the runtime's own, never a plugin's wrapper
+            payload = JobPayload(job=probe, backend_ref=registry.BUILTIN[name], cache_dir=str(cache_dir))
+            outcome = run_in_process(ctx, payload, PROBE_TIMEOUT_S, target=TARGET)
             if isinstance(outcome, Done) and outcome.result["gflops"] > best[key]:
                 best[key], source[key] = round(outcome.result["gflops"], 2), f"{name} 1x1 conv"
     return best, source

@@ -16,14 +16,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from backends import registry
+from backends.calibration import CalibrationSpec
 from harness.errors import HarnessError
 from harness.measure.calibration import for_jobs
 from harness.measure.jobs import Job
 from harness.measure.launch import cannot_prepare, mp_context, run_in_process
 from harness.measure.outcomes import Failed, Skipped
+from harness.measure.payload import JobPayload
 
 BUILD_TIMEOUT_S = 1800.0  # one artifact; a hang is killed and reported, the others go on
 
@@ -54,7 +55,7 @@ def default_workers() -> int:
 def prepare_artifacts(jobs: list[Job], cache_dir: Path, workers: int, weights: str | None = None,
                       done: Callable[[Prepared], None] | None = None,
                       timeout_s: float = BUILD_TIMEOUT_S,
-                      calibration: dict[str, dict[str, Any]] | None = None) -> list[Prepared]:
+                      calibration: dict[str, CalibrationSpec] | None = None) -> list[Prepared]:
     """Build every distinct artifact of `jobs` into `cache_dir`, `workers` at a time, each in its own
     process (a crash or hang costs that artifact only). A backend whose builds start their own compiler
     pool says how to size it (`build_env(cores)`), so `workers` builds share the machine's cores."""
@@ -73,9 +74,7 @@ def prepare_artifacts(jobs: list[Job], cache_dir: Path, workers: int, weights: s
         if reason:
             result = Prepared(job, "skipped", 0.0, reason)
         else:
-            payload: dict[str, Any] = {"job": job.as_dict(), "backend_ref": registry.ref(job.backend),
-                                       "cache_dir": str(cache_dir), "weights": weights,
-                                       "calibration": calibrations.get(job.model) if job.precision == "int8" else None}
+            payload = JobPayload.of_job(job, cache_dir, weights=weights, calibration=calibrations.get(job.model))
             start = time.perf_counter()
             outcome = run_in_process(mpctx, payload, timeout_s, target="harness.measure.worker:build_artifact")
             seconds = time.perf_counter() - start

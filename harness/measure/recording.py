@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from backends import registry
+from backends.calibration import CalibrationSpec
 from harness.errors import HarnessError
 from harness.host.machine import peak_key
 from harness.measure import footprint, relative, trust
@@ -66,7 +67,7 @@ class RunContext:
     cache_dir: Path
     weights: str | None = None
     index_db: Path | None = None
-    calibration: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> its int8 calibration set
+    calibration: dict[str, CalibrationSpec] = field(default_factory=dict)  # model -> its int8 calibration set
     records: list[Record] = field(default_factory=list)
     say: Callable[[str], None] = lambda _line: None
     weights_id: dict[str, str] | None = field(init=False, default=None)  # the checkpoint by content, hashed once
@@ -101,8 +102,8 @@ def backend_config(job: Job) -> dict[str, Any]:
         return {}
 
 
-def calibration_of(run: RunContext, job: Job) -> dict[str, Any] | None:
-    """An int8 job's calibration set as its record names it (None for float jobs)."""
+def calibration_of(run: RunContext, job: Job) -> CalibrationSpec | None:
+    """An int8 job's calibration set (None for float jobs)."""
     return run.calibration.get(job.model) if job.precision == "int8" else None
 
 
@@ -134,7 +135,7 @@ def make_record(run: RunContext, job: Job, status: str, message: str, processes:
         "artifact": first.get("artifact", {}),
         "backend_info": first.get("backend_info", {}),
         "backend_config": backend_config(job),
-        "calibration": calibration_of(run, job),
+        "calibration": spec.as_dict() if (spec := calibration_of(run, job)) else None,
         "peak_rss_mb": max((p["peak_rss_mb"] for p in processes if p.get("peak_rss_mb") is not None), default=None),
         "memory": footprint.memory_of(processes),
         "energy": footprint.energy_of(processes),

@@ -37,6 +37,7 @@ from harness.measure.launch import (
     Step,
 )
 from harness.measure.outcomes import Done, Failed, Lost, Skipped
+from harness.measure.payload import CountPayload, JobPayload
 from harness.measure.peak import peaks
 from harness.measure.protocol import ProtocolConfig
 from harness.measure.recording import RunContext, calibration_of, ensure_writable, make_record
@@ -120,12 +121,9 @@ class JobState:
         self.restarts += 1
 
 
-def _payload(run: RunContext, job: Job) -> dict[str, Any]:
-    from backends import registry
-
-    return {"job": job.as_dict(), "protocol": run.cfg.as_dict(), "backend_ref": registry.ref(job.backend),
-            "cache_dir": str(run.cache_dir), "weights": run.weights,
-            "calibration": calibration_of(run, job)}
+def _payload(run: RunContext, job: Job) -> JobPayload:
+    return JobPayload.of_job(job, run.cache_dir, protocol=run.cfg, weights=run.weights,
+                             calibration=calibration_of(run, job))
 
 
 def apply_outcome(run: RunContext, st: JobState, target: str, placed: Placed) -> None:
@@ -212,7 +210,7 @@ def _settings(run: RunContext, job: Job) -> dict[str, Any]:
     release: `environment.library_differences`)."""
     return {"protocol": run.cfg.as_dict(), "weights": run.weights_id,
             "libraries": run.host.get("libraries"), "python": run.host.get("python"),
-            "calibration": (calibration_of(run, job) or {}).get("sha256")}
+            "calibration": getattr(calibration_of(run, job), "sha256", None)}
 
 
 def _stored_settings(rec: dict[str, Any]) -> dict[str, Any]:
@@ -412,10 +410,10 @@ class Sweep:
             else:
                 groups.setdefault((st.node, st.job.backend), []).append(st)
         for (node, backend), members in groups.items():
-            payload = {"job": members[0].job.as_dict(),  # the step's job, as every step names one (host block, labels)
-                       "jobs": [_payload(self.run_ctx, st.job) for st in members], "ids": [st.job.id for st in members],
-                       "timeout_s": counted.STARTUP_S + counted.PER_JOB_S * len(members), "project_root": str(PROJECT_ROOT)}
-            step = Step(members[0].job, counted.TARGET, payload, payload["timeout_s"], node)
+            payload = CountPayload(jobs=tuple(_payload(self.run_ctx, st.job) for st in members),
+                                   ids=tuple(st.job.id for st in members), project_root=str(PROJECT_ROOT),
+                                   timeout_s=counted.STARTUP_S + counted.PER_JOB_S * len(members))
+            step = Step(members[0].job, counted.TARGET, payload, payload.timeout_s, node)
             label = f"{counted.PHASE} ({len(members)} {backend} job{'s' if len(members) != 1 else ''})"
             self.listener.step_started(members[0].job, label)
             start = time.perf_counter()

@@ -34,6 +34,7 @@ from harness.host.environment import library_versions
 from harness.measure import calibration, paired, recipe, windows
 from harness.measure.jobs import Job
 from harness.measure.parity import compare
+from harness.measure.payload import JobPayload
 from harness.measure.protocol import (
     PARITY_SEED,
     TIMING_SEED,
@@ -104,23 +105,22 @@ def boundary_timer(session: Session, job: Job) -> Callable[[], int] | None:
     return None
 
 
-def open_job(payload: dict[str, Any], parity: bool,
+def open_job(payload: JobPayload, parity: bool,
              usage: memory.Usage | None = None) -> tuple[Job, dict, np.ndarray | None, Any, float]:
     """Build the model and open the backend's session (cached artifact); the PyTorch fp32 reference
     output when `parity`; into `usage` the resident memory just before the backend opens (its baseline).
     Returns (job, model info, reference, session or SkipJob, build seconds)."""
     load_plugins()
-    job = Job(**payload["job"])
+    job = payload.job
     torch.set_num_threads(job.threads)
     start = time.perf_counter()
     torch.manual_seed(WEIGHTS_SEED)
-    model = model_zoo.create(job.model, form=job.form, weights=payload.get("weights"))
+    model = model_zoo.create(job.model, form=job.form, weights=payload.weights)
     build_s = time.perf_counter() - start
     weights_sha = state_sha256(model)
     info = {"params": model_zoo.count_params(model), "weights_sha256": weights_sha}
-    described = payload.get("calibration")
     pre = at_size(model_zoo.get_spec(job.model).preprocess, job.input_size)
-    calib = calibration.build(described, pre) if described else None
+    calib = calibration.build(payload.calibration, pre) if payload.calibration else None
     reference = None
     if parity:  # round 0: the reference output, and the work one inference does (for GFLOP/s)
         inputs = parity_inputs(job, calib)
@@ -128,9 +128,9 @@ def open_job(payload: dict[str, Any], parity: bool,
             reference = Reference(inputs, np.concatenate([model(torch.from_numpy(x)).float().numpy() for x in inputs]))
         info["macs"] = macs_or_none(model, job.input_size)
     model, prepared = recipe.apply(model, job.spec())
-    ctx = OpenContext(Path(payload["cache_dir"]), state_sha256(model) if prepared else weights_sha,
-                      input_tensor(job, TIMING_SEED), passive_wait=bool(payload.get("passive_wait")), calibration=calib)
-    backend = registry.load(payload["backend_ref"])
+    ctx = OpenContext(Path(payload.cache_dir), state_sha256(model) if prepared else weights_sha,
+                      input_tensor(job, TIMING_SEED), passive_wait=payload.passive_wait, calibration=calib)
+    backend = registry.load(payload.backend_ref)
     if usage is not None:  # the runtime imported first: its code is the process's, not the deployment's
         imported(backend.preload + tuple(p.replace("-", "_") for p in backend.packages))
         usage.baseline, usage.model = memory.baseline_bytes(), memory.model_bytes(model)
@@ -140,13 +140,13 @@ def open_job(payload: dict[str, Any], parity: bool,
         return job, info, reference, skip, build_s
     if prepared:
         session.info = {**session.info, "int8_recipe": prepared}
-    wrapper = registry.wrapper_of(job.backend, payload["backend_ref"])
+    wrapper = registry.wrapper_of(job.backend, payload.backend_ref)
     if wrapper:
         session.info = {**session.info, "wrapped_by": wrapper}
     return job, info, reference, session, build_s
 
 
-def prepare_process(payload: dict[str, Any], usage: memory.Usage | None = None) -> dict[str, Any]:
+def prepare_process(payload: JobPayload, usage: memory.Usage | None = None) -> dict[str, Any]:
     """Round 0 of a sweep: build or load the artifact, time the first inference, check parity.
 
     Every job is prepared before any is timed, so exports and compiles never share a round with
@@ -182,7 +182,7 @@ def sized(artifact: dict[str, Any]) -> dict[str, Any]:
     return {**artifact, "bytes": memory.artifact_bytes(artifact.get("path"))} if artifact else artifact
 
 
-def build_artifact(payload: dict[str, Any]) -> dict[str, Any]:
+def build_artifact(payload: JobPayload) -> dict[str, Any]:
     """`bench prepare`: open the session once so the backend builds and caches its artifact; time nothing."""
     _, _, _, session, build_s = open_job(payload, parity=False)
     if isinstance(session, SkipJob):
@@ -197,12 +197,11 @@ def peak_rss_mb() -> float:
     return rss / 2**20 if sys.platform == "darwin" else rss / 1024
 
 
-def measure_process(payload: dict[str, Any], opened: memory.Usage | None = None) -> dict[str, Any]:
+def measure_process(payload: JobPayload, opened: memory.Usage | None = None) -> dict[str, Any]:
     """One timed process of a round: open the prepared artifact, warm up, measure in windows. `opened`: the
     memory its first open in this process held (a one-process job prepares first: a second open would reuse
     what the first freed, and read less than the deployment holds)."""
-    job = Job(**payload["job"])
-    cfg = ProtocolConfig.from_dict(payload["protocol"])
+    job, cfg = payload.job, payload.protocol
     before = machine.snapshot()
     probe = machine.probe(job.threads) if cfg.probe else {}
     usage = opened or memory.Usage(0)
@@ -218,7 +217,7 @@ def measure_process(payload: dict[str, Any], opened: memory.Usage | None = None)
                                    "apart (--reference none measures energy)" if beside else None)
     if beside:  # the pinned reference takes turns with the job, window by window
         step = boundary_timer(session, job) or paired.host_timed(session.run)
-        pinned = build_reference(beside, job.threads, Path(payload["cache_dir"]))
+        pinned = build_reference(beside, job.threads, Path(payload.cache_dir))
         usage.timing()
         result, alt = measure_beside(step, pinned, cfg)
         timed = {**timed_fields(result, cfg), "windows": windows.of_windows(alt.samples[0]),
@@ -260,7 +259,7 @@ def timed_fields(result: Measurement, cfg: ProtocolConfig) -> dict[str, Any]:
     }
 
 
-def prepare_and_measure(payload: dict[str, Any]) -> dict[str, Any]:
+def prepare_and_measure(payload: JobPayload) -> dict[str, Any]:
     """A one-process job (`--quick`): no rounds to keep builds out of, so one process prepares and
     measures (the prepared state rides along under "prepared")."""
     usage = memory.Usage(0)
@@ -270,7 +269,7 @@ def prepare_and_measure(payload: dict[str, Any]) -> dict[str, Any]:
     return {**measure_process(payload, usage), "prepared": prepared}
 
 
-def child_main(target: str, payload: dict[str, Any], conn) -> None:
+def child_main(target: str, payload: Any, conn) -> None:
     """Entry point of the forked process: send ("ok", target(payload)) or ("error", message, traceback).
     A native crash cannot send anything: faulthandler writes its Python stack to stderr instead. Ctrl-C
     is the parent's to handle (it stops the sweep, which resumes later): the child ignores it rather than
@@ -299,20 +298,16 @@ def serve(commands: IO[str], replies: IO[str]) -> None:
     it does not spin while the other side has the turn."""
     state: dict[str, Any] = {}
 
-    def open_side(payload: dict[str, Any]) -> tuple[paired.Step | None, dict[str, Any]]:
-        load_plugins()
-        name = payload["job"]["backend"]
-        if name in registry.names():  # this side's own registry: a plugin may wrap a backend on one side only
-            payload = {**payload, "backend_ref": registry.ref(name)}
+    def open_side(sent: dict[str, Any]) -> tuple[paired.Step | None, dict[str, Any]]:
+        load_plugins()  # this side's own registry: a plugin may wrap a backend on one side only
+        payload = JobPayload.of(sent).here(passive_wait=True)
         state["before"], state["memory"] = machine.snapshot(), memory.Usage(0)
-        job, info, reference, session, build_s = open_job({**payload, "passive_wait": True}, parity=payload["parity"],
-                                                          usage=state["memory"])
+        job, info, reference, session, build_s = open_job(payload, parity=payload.parity, usage=state["memory"])
         if isinstance(session, SkipJob):
             return None, {"skipped": session.reason}
         state["session"] = session
-        cfg = ProtocolConfig.from_dict(payload["protocol"])
         step = boundary_timer(session, job) or paired.host_timed(session.run)
-        warm_up(step, cfg)
+        warm_up(step, payload.protocol)
         state["memory"].opened()
         parity = reference.check(session, job.precision) if reference is not None else None
         state["memory"].timing()  # the windows to come: their peak

@@ -17,6 +17,7 @@ import torch
 import model_zoo
 from backends.base import SkipJob
 from harness.measure.jobs import Job
+from harness.measure.payload import JobPayload
 from harness.measure.protocol import WEIGHTS_SEED, measure, preset
 from harness.measure.worker import boundary_timer, open_job
 from harness.profile.attribution import by_order, conv_order
@@ -35,8 +36,8 @@ def _plain_ms(session, job: Job) -> list[float]:
     return [ns / 1e6 for ns in measure(session.run, PLAIN, timed_run=boundary_timer(session, job)).samples_ns]
 
 
-def profile_process(payload: dict[str, Any]) -> dict[str, Any]:
-    """A profile record's body for `payload` (a measurement payload plus `iterations`): plain and profiled
+def profile_process(payload: JobPayload) -> dict[str, Any]:
+    """A profile record's body for `payload` (its `iterations`): plain and profiled
     inferences of the same session in alternating rounds, the profiled ones named and classified; or
     {"skipped": why} where the job cannot run here, {"no_profiler": why} where its session has none."""
     job, info, _, session, build_s = open_job(payload, parity=False)
@@ -45,7 +46,7 @@ def profile_process(payload: dict[str, Any]) -> dict[str, Any]:
     if session.profile is None:
         session.close()
         return {"no_profiler": f"{job.backend} has no per-op profiler for this job"}
-    iterations = int(payload.get("iterations", DEFAULT_ITERATIONS))
+    iterations = payload.iterations or DEFAULT_ITERATIONS
     per_round = math.ceil(iterations / min(ROUNDS, iterations))
     try:
         plain, parts = [_plain_ms(session, job)], []
@@ -57,7 +58,7 @@ def profile_process(payload: dict[str, Any]) -> dict[str, Any]:
     profiled = dataclasses.replace(parts[0], inferences=[i for p in parts for i in p.inferences],
                                    wall_ms=[w for p in parts for w in p.wall_ms])
     torch.manual_seed(WEIGHTS_SEED)  # a fresh copy to name ops by: the backend may have cast or moved its own
-    model = model_zoo.create(job.model, form=job.form, weights=payload.get("weights")).eval()
+    model = model_zoo.create(job.model, form=job.form, weights=payload.weights).eval()
     classifier = Classifier(model)
     example = torch.zeros(job.batch, 3, job.input_size, job.input_size)
     flops = flops_by_module(model, example)

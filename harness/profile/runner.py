@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from backends import registry
+from backends.calibration import CalibrationSpec
 from backends.options import ConfigError, canonical
 from harness.errors import HarnessError
 from harness.host import environment
@@ -21,6 +22,7 @@ from harness.measure.calibration import for_jobs
 from harness.measure.jobs import Job
 from harness.measure.launch import Launcher, LocalLauncher, Step
 from harness.measure.outcomes import Failed, Skipped
+from harness.measure.payload import JobPayload
 from harness.measure.planner import check_choice, jobs
 from harness.measure.selection import Selection, of_job
 from harness.store import profile_records
@@ -41,7 +43,7 @@ class Request:
 
     job: Job
     weights: str | None
-    calibration: dict[str, Any] | None
+    calibration: CalibrationSpec | None
     iterations: int
 
 
@@ -111,8 +113,8 @@ def profile(request: Request, cache_dir: Path, launcher: Launcher | None = None)
     reason = launcher.cannot_run(job)
     if reason:
         raise CannotProfile(f"{job.backend} cannot run {job.model} here: {reason}")
-    payload = {"job": job.as_dict(), "backend_ref": registry.ref(job.backend), "cache_dir": str(cache_dir),
-               "weights": request.weights, "calibration": request.calibration, "iterations": request.iterations}
+    payload = JobPayload.of_job(job, cache_dir, weights=request.weights, calibration=request.calibration,
+                                iterations=request.iterations)
     placed = launcher.submit(Step(job, PROFILE_TARGET, payload, TIMEOUT_S)).result()
     outcome = placed.outcome
     if isinstance(outcome, Failed):
@@ -125,4 +127,4 @@ def profile(request: Request, cache_dir: Path, launcher: Launcher | None = None)
     return {"schema_version": profile_records.SCHEMA_VERSION, "kind": "profile",
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "job_id": job_id(job.as_dict()), "job": job.as_dict(), **body,
-            "calibration": request.calibration, "host": placed.host or environment.capture()}
+            "calibration": request.calibration.as_dict() if request.calibration else None, "host": placed.host or environment.capture()}

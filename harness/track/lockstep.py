@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from backends import registry
+from backends.calibration import CalibrationSpec
 from backends.config import quoted
 from harness.errors import HarnessError
 from harness.host import environment
@@ -38,6 +39,7 @@ from harness.measure import recording, windows
 from harness.measure.inputs import Stores
 from harness.measure.jobs import Job
 from harness.measure.paired import Alternation, Resident, SideFailed, alternate, check_interpreter
+from harness.measure.payload import CountPayload, JobPayload
 from harness.measure.protocol import ProtocolConfig
 from harness.measure.recording import RunContext, ensure_writable, judged, make_record
 from harness.measure.stats import summarize
@@ -106,7 +108,7 @@ def parse_side(name: str, items: list[str] | None) -> Side:
 
 
 def count_side(run: RunContext, side: Side, done: list[tuple[Job, dict]],
-               calibration: dict[str, dict[str, Any]] | None) -> list[dict]:
+               calibration: dict[str, CalibrationSpec] | None) -> list[dict]:
     """`bench ab --counted`: each measured job of one side counted under callgrind in that side's interpreter,
     environment and checkpoint, its block added to the side's record (rewritten). A count needs no turns: it
     repeats whatever the other side does, so each side is counted on its own."""
@@ -118,12 +120,10 @@ def count_side(run: RunContext, side: Side, done: list[tuple[Job, dict]],
     if not measured:
         return recs
     jobs = [job for job, _ in measured]
-    payload = {"jobs": [{"job": job.as_dict(), "protocol": run.cfg.as_dict(), "backend_ref": registry.ref(job.backend),
-                         "cache_dir": str(run.cache_dir), "weights": side.weights,
-                         "calibration": (calibration or {}).get(job.model) if job.precision == "int8" else None}
-                        for job in jobs],
-               "ids": [rec["job_id"] for _, rec in measured], "python": side.python, "env": side.env,
-               "timeout_s": counted.STARTUP_S + counted.PER_JOB_S * len(jobs), "project_root": str(PROJECT_ROOT)}
+    payload = CountPayload(jobs=tuple(JobPayload.of_job(job, run.cache_dir, protocol=run.cfg, weights=side.weights,
+                                                        calibration=(calibration or {}).get(job.model)) for job in jobs),
+                           ids=tuple(rec["job_id"] for _, rec in measured), python=side.python, env=side.env,
+                           timeout_s=counted.STARTUP_S + counted.PER_JOB_S * len(jobs), project_root=str(PROJECT_ROOT))
     blocks = counted.count_step(payload)["counted"]
     return [recording.rewrite(run, Record.of(rec).revised(counted=blocks[rec["job_id"]])).as_document()
             if rec["job_id"] in blocks else rec for rec in recs]
@@ -199,15 +199,14 @@ class Decisive:
 
 def lockstep_pair(jobs: tuple[Job, Job], cfg: ProtocolConfig, sides: tuple[Side, Side], cache_dir: Path, pairs: int,
                   window_s: float, progress, decisive: Decisive | None = None,
-                  calibration: dict[str, dict[str, Any]] | None = None) -> tuple[list[list[dict]], list[dict[str, Any]], Paired]:
+                  calibration: dict[str, CalibrationSpec] | None = None) -> tuple[list[list[dict]], list[dict[str, Any]], Paired]:
     """Each side opens its own job (the same job in two environments for `bench compare`; fp32 and int8
     of one model for `bench int8`) and they take turns; the pairs are keyed by the second side's job. A key
     the first pair of processes finds slower is taken again by a fresh pair (`Decisive.confirm`): each
     side's processes, one per pair of processes, and the pairs of all of them."""
     job = jobs[1]
-    payloads = [{"job": side_job.as_dict(), "protocol": cfg.as_dict(), "backend_ref": registry.ref(side_job.backend),
-                 "cache_dir": str(cache_dir), "parity": True, "weights": side.weights,
-                 "calibration": (calibration or {}).get(side_job.model) if side_job.precision == "int8" else None}
+    payloads = [JobPayload.of_job(side_job, cache_dir, protocol=cfg, weights=side.weights, parity=True,
+                                  calibration=(calibration or {}).get(side_job.model))
                 for side, side_job in zip(sides, jobs)]
     more = _ExtraPairs(decisive, job.key, pairs) if decisive is not None else None
     shown = (lambda i, total: progress(job, i, total)) if progress else None
@@ -266,7 +265,7 @@ class Round(NamedTuple):
     ready: list[dict[str, Any]]
 
 
-def _one_round(sides: tuple[Side, Side], payloads: list[dict[str, Any]], cfg: ProtocolConfig, pairs: int,
+def _one_round(sides: tuple[Side, Side], payloads: list[JobPayload], cfg: ProtocolConfig, pairs: int,
                window_s: float, more, progress) -> Round:
     """One pair of resident processes, opened, alternated and closed."""
     residents: list[Resident] = []
@@ -274,7 +273,7 @@ def _one_round(sides: tuple[Side, Side], payloads: list[dict[str, Any]], cfg: Pr
         residents = [Resident(side.name, SIDE_MODULE, cfg.timeout_s, side.python, side.env)
                      for side in sides]  # both interpreters start at once
         for r, payload in zip(residents, payloads):
-            r.open(payload)
+            r.open(payload.as_dict())
         alt = alternate((residents[0], residents[1]), pairs, window_s, warm=WARM_PAIRS, more=more, progress=progress)
         if more is not None:
             more.round_ended()
@@ -311,7 +310,7 @@ class Pairing:
 
 def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side], out_dir: Path, stores: Stores,
                  pairing: Pairing = Pairing(), *, progress=None, say=None, partners: list[Job] | None = None,
-                 calibration: dict[str, dict[str, Any]] | None = None) -> tuple[list[Record], list[Record], list[Paired]]:
+                 calibration: dict[str, CalibrationSpec] | None = None) -> tuple[list[Record], list[Record], list[Paired]]:
     """Measure every job in lockstep; write each side's records as an ordinary run (indexed into the stores'
     index as they are written, as a rebuild of the index would find them), and the pairs. `partners` gives
     the second side its own job for each (default: the same job); `calibration` the int8 jobs' calibration

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -31,6 +30,7 @@ from harness.measure.jobs import Job
 from harness.measure.launch import MEASURE, mp_context, run_in_process
 from harness.measure.outcomes import Done
 from harness.measure.paired import Resident, Side, SideFailed, alternate, paired_ci
+from harness.measure.payload import JobPayload
 from harness.measure.protocol import measure, preset
 from harness.track.reference_tools import REFERENCES, benchmark_app_ms, loop_once
 
@@ -99,9 +99,9 @@ class SweepProcess:
     the prepared session, warms up and measures by the protocol, and exits (the turn's length is the
     protocol's, not the window's)."""
 
-    def __init__(self, payload: dict[str, Any], timeout_s: float) -> None:
+    def __init__(self, payload: JobPayload, timeout_s: float) -> None:
         self.payload, self.timeout_s = payload, timeout_s
-        self.ctx = mp_context([payload["job"]["backend"]])
+        self.ctx = mp_context([payload.job.backend])
 
     def window(self, window_s: float) -> list[int]:
         outcome = run_in_process(self.ctx, self.payload, self.timeout_s, MEASURE)
@@ -126,12 +126,11 @@ def _ort_checks(job: Job, cache: str, rounds: int, seconds: float, say) -> list[
     if not avail.ok:
         return [Comparison(n, skipped=f"{avail.reason}; install: {avail.install}") for n in names]
     cfg = preset("default")
-    payload = {"job": job.as_dict(), "protocol": cfg.as_dict(), "backend_ref": registry.ref("onnxruntime"),
-               "cache_dir": cache}
+    payload = JobPayload.of_job(job, cache, protocol=cfg)
     harness = Resident("harness", "harness.measure.worker", cfg.timeout_s)
     loop = Resident("reference", "harness.track.reference_tools", cfg.timeout_s)
     try:
-        onnx = harness.open({**payload, "parity": False})["artifact"]["path"]
+        onnx = harness.open(payload.as_dict())["artifact"]["path"]
         shape = [job.batch, 3, job.input_size, job.input_size]
         loop.open({"onnx": onnx, "threads": job.threads, "shape": shape})
         resident = _compare(names[0], harness, loop, rounds, seconds, say)
@@ -157,8 +156,7 @@ def _openvino_check(job: Job, cache: str, rounds: int, seconds: float, say) -> C
     cfg = preset("default")
     harness = Resident("harness", "harness.measure.worker", cfg.timeout_s)
     try:
-        ready = harness.open({"job": job.as_dict(), "protocol": cfg.as_dict(), "backend_ref": registry.ref("openvino"),
-                              "cache_dir": cache, "parity": False})
+        ready = harness.open(JobPayload.of_job(job, cache, protocol=cfg).as_dict())
         estimate_ms = float(np.median(harness.window(seconds))) / 1e6
         app = BenchmarkApp(ready["artifact"]["path"], [job.batch, 3, job.input_size, job.input_size], job.threads,
                            estimate_ms)
