@@ -53,7 +53,7 @@ def test_record_joins_the_latency_record_of_the_same_artifact(colour_data, tmp_p
     data, weights, _, _ = colour_data
     rec = evaluate(data, weights, tmp_path, backend="onnxruntime")
     path = accuracy_records.save(tmp_path, rec)
-    assert accuracy_records.load_all(tmp_path) == [json.loads(path.read_text())]
+    assert [r.document for r in accuracy_records.load_all(tmp_path)] == [json.loads(path.read_text())]
     latency = {"job": {"model": cm.NAME, "backend": "onnxruntime", "device": "cpu", "precision": "fp32"},
                "artifact": dict(rec["artifact"]), "model_info": {"weights_sha256": rec["weights"]["state_sha256"]}}
     assert accuracy_records.record_key(latency) == accuracy_records.record_key(rec)

@@ -194,3 +194,16 @@ def test_what_a_process_receives_is_a_typed_payload_never_a_hand_built_dict() ->
     fp32 = JobPayload.of_job(Job("mobileone_s0", "onnxruntime"), "/cache", calibration=spec)
     assert fp32.calibration is None and JobPayload.of(fp32.as_dict()) == fp32  # an fp32 artifact never depends on it
     assert sent.here(cache_dir="/node").cache_dir == "/node" and sent.here(passive_wait=True).passive_wait
+
+
+RECORD_LOOKUPS_MAX = 15  # #51: 35 `rec["` lookups read records as dicts; the typed views read them now
+
+
+def test_records_are_read_through_typed_views_not_by_key() -> None:
+    """Job, accuracy and profile records have typed views (`Record`, `AccuracyRecord`, `ProfileRecord`); what
+    still reads a record by key is the loaders and the schema checks that make those views."""
+    import re
+
+    lookups = [f"{p.relative_to(ROOT)}:{n}" for p in sorted((ROOT / "harness").rglob("*.py"))
+               for n, line in enumerate(p.read_text().splitlines(), 1) if re.search(r'\brec\["', line)]
+    assert len(lookups) < RECORD_LOOKUPS_MAX, lookups

@@ -202,7 +202,7 @@ def test_bench_profile_records_shows_compares_and_publishes(tmp_path: Path, fake
     assert code == 0, stderr
     rec = json.loads(stdout)
     saved = profile_records.read(next((run / "profiles").glob("*.json")))
-    assert saved["rows"] == rec["rows"] and saved["profiler"]["iterations"] == 3
+    assert list(saved.rows) == rec["rows"] and saved.profiler.iterations == 3 and saved.document == rec
     convs = [r for r in rec["rows"] if r["op"] == "Conv"]
     assert convs[0]["layer"] == "stem.conv" and convs[0]["kind"] == CONV_DENSE and convs[0]["flops"]
     assert any(r["kind"] == SE for r in rec["rows"])  # the SEModule's convolutions

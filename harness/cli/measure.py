@@ -232,27 +232,26 @@ def accuracy(
         if bar.live.is_started:
             bar.stop()
     path = accuracy_records.save(root, rec)
-    ref = rec["reference"]
-    out.print(f"{model} · {backend} {precision}: top-1 {rec['top1']:.2%}, top-{rec['k']} {rec['top5']:.2%} on "
-              f"{rec['data']['images']} images; PyTorch fp32 {ref['top1']:.2%} / {ref['top5']:.2%} "
-              f"(Δ top-1 {rec['delta_top1'] * 100:+.2f} pt, same top-1 prediction on {rec['agreement']:.2%})",
-              markup=False, highlight=False)
-    paired = rec["paired"]
+    said = accuracy_records.AccuracyRecord.of(rec)
+    out.print(f"{model} · {backend} {precision}: top-1 {said.top1:.2%}, top-{said.k} {said.top5:.2%} on {said.images} "
+              f"images; PyTorch fp32 {said.reference_top1:.2%} / {said.reference_top5:.2%} (Δ top-1 "
+              f"{said.delta_top1 * 100:+.2f} pt, same top-1 prediction on {said.agreement:.2%})", markup=False, highlight=False)
+    paired = said.paired
     out.print(f"paired with fp32 on the same images: {describe_paired(paired)}, McNemar p {paired['mcnemar_p']:.2g}; "
               f"{paired['changed_predictions']} of {paired['images']} top-1 predictions changed", markup=False,
               highlight=False)
-    if rec["calibration"] and not rec["calibration"]["meaningful"]:
+    if said.calibrated_on_random_input:
         err.print("note: calibrated on random input (no --calibration): this int8 accuracy means nothing about a "
                   "calibrated deployment; its latency is still valid", markup=False, highlight=False)
-    if rec.get("layers"):
+    if said.layers:
         from harness.publish.int8 import layer_table
         from harness.publish.plots import draw_layers
 
-        out.print(rich_table(f"the layers that lose the signal (of {len(rec['layers']['activations'])}, on "
-                             f"{rec['layers']['inputs']} calibration images)", *layer_table(rec["layers"])))
-        plot = draw_layers(rec["layers"], f"{model} · {backend} int8: SQNR along depth", path.with_suffix(".layers.png"))
+        out.print(rich_table(f"the layers that lose the signal (of {len(said.layers['activations'])}, on "
+                             f"{said.layers['inputs']} calibration images)", *layer_table(said.layers)))
+        plot = draw_layers(said.layers, f"{model} · {backend} int8: SQNR along depth", path.with_suffix(".layers.png"))
         out.print(f"along depth: {plot}", markup=False, highlight=False)
-    out.print(f"artifact: {rec['artifact'].get('path', 'PyTorch module (no file)')}; record: {path}",
+    out.print(f"artifact: {said.artifact.get('path', 'PyTorch module (no file)')}; record: {path}",
               markup=False, highlight=False)
 
 

@@ -117,7 +117,9 @@ def profile(
             launcher.close()
     for rec in records:
         note(f"profile record: {profile_records.save(folder, rec)}")
-    first, second = records[0], (records[1] if len(records) > 1 else other if isinstance(other, dict) else None)
+    typed = [profile_records.ProfileRecord.of(rec) for rec in records]
+    stored = other if isinstance(other, profile_records.ProfileRecord) else None
+    first, second = typed[0], (typed[1] if len(typed) > 1 else stored)
     by_key = by.value
     if fmt is Fmt.json:
         text = to_json(first, second)

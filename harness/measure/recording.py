@@ -113,6 +113,7 @@ def make_record(run: RunContext, job: Job, status: str, message: str, processes:
     """The job's record; `host` is the machine that timed it where that is not the run's own (a cluster node)."""
     processes = processes or []
     first = prepared or {}
+    stats = pool_processes(processes, job.batch, run.cfg.window_s).as_dict() if processes else None
     rec: dict[str, Any] = {
         "schema_version": records.SCHEMA_VERSION,
         "run_id": run.run_id,
@@ -129,32 +130,31 @@ def make_record(run: RunContext, job: Job, status: str, message: str, processes:
         "model_info": first.get("model_info"),
         "cold_start": first.get("cold_start", {}),
         "processes": [{k: v for k, v in p.items() if k != "boundary"} for p in processes],
-        "stats": pool_processes(processes, job.batch, run.cfg.window_s).as_dict() if processes else None,
+        "stats": stats,
         "relative": relative.figure(processes),
         "parity": first.get("parity"),
         "artifact": first.get("artifact", {}),
-        "backend_info": first.get("backend_info", {}),
+        "backend_info": {**first.get("backend_info", {}), **({"traceback": detail} if detail else {})},
         "backend_config": backend_config(job),
         "calibration": spec.as_dict() if (spec := calibration_of(run, job)) else None,
         "peak_rss_mb": max((p["peak_rss_mb"] for p in processes if p.get("peak_rss_mb") is not None), default=None),
         "memory": footprint.memory_of(processes),
         "energy": footprint.energy_of(processes),
     }
-    if detail:
-        rec["backend_info"] = {**rec["backend_info"], "traceback": detail}
-    if rec["stats"]:
-        rec["stats"].update(efficiency(Record.of(rec)))
+    if stats:
+        stats.update(efficiency(Record.of(rec)))
     return rec
 
 
 def judged(rec: dict[str, Any], cfg: ProtocolConfig) -> dict[str, Any]:
     """Apply the `unstable` rule and the parity verdict to a measured record."""
-    cores = ((rec.get("host") or {}).get("cpu") or {}).get("logical_cores")  # the machine that timed it
-    reasons = trust.unstable_reasons(rec["processes"], rec["stats"], cfg, cores)
-    rec["unstable"], rec["unstable_reasons"] = bool(reasons), reasons
-    parity = rec["parity"]
-    if parity is not None and not parity["passed"]:
-        rec["message"] = f"parity failed: {describe_parity(parity)}"
+    view = Record.of(rec)
+    cores = (view.host.get("cpu") or {}).get("logical_cores")  # the machine that timed it
+    reasons = trust.unstable_reasons(view.document["processes"], view.document["stats"], cfg, cores)
+    verdict: dict[str, Any] = {"unstable": bool(reasons), "unstable_reasons": reasons}
+    if view.parity_failed:
+        verdict["message"] = f"parity failed: {describe_parity(view.document['parity'])}"
+    rec.update(verdict)
     return rec
 
 
@@ -171,15 +171,15 @@ def index(run: RunContext, rec: Record | Mapping[str, Any], path: Path) -> None:
 def write(run: RunContext, rec: dict[str, Any], keep: Callable[[], None] | None = None) -> dict[str, Any]:
     """Write and index `rec`; return what was written. An invalid record is onebench's bug: the job gets an
     `error` record saying so instead, after `keep` saved what it had (a resume goes on from it once fixed)."""
-    path = run.record_path(rec["job_id"])
+    view = Record.of(rec)
+    path = run.record_path(view.job_id)
     try:
         records.write_record(path, rec)
     except HarnessError as exc:
         if keep:
             with contextlib.suppress(ValueError):  # kept where storable
                 keep()
-        job = Job(**rec["job"])
-        rec = make_record(run, job, "error", f"{BUG_PREFIX}{exc}", host=rec.get("host"))
+        rec = make_record(run, Job(**view.job.as_dict()), "error", f"{BUG_PREFIX}{exc}", host=dict(view.host))
         records.write_record(path, rec)
     index(run, rec, path)
     return rec

@@ -69,7 +69,7 @@ def plan(selection: Selection, iterations: int) -> Request:
     return Request(job, selection.weights, calibrations.get(job.model), iterations)
 
 
-def compared(arg: str, base: Request, selection: Selection) -> Request | dict[str, Any]:
+def compared(arg: str, base: Request, selection: Selection) -> Request | profile_records.ProfileRecord:
     """What `--compare ARG` names: a stored profile (a .json file), a backend, or FIELD=VALUE[,FIELD=VALUE]
     changing the job's key fields (an int8 side calibrates on the selection's calibration)."""
     path = Path(arg)

@@ -18,6 +18,7 @@ from typing import Any
 
 from harness.publish import tables
 from harness.publish.tables import md_cell
+from harness.store.accuracy_records import AccuracyRecord
 from harness.store.accuracy_records import index as accuracy_index
 from harness.store.record import Record, Stats, records_of
 
@@ -77,7 +78,7 @@ def _quantized(rec: Record) -> str:
     return f"{counts['quantized_ops']}/{total}"
 
 
-def rows(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dict[str, Any]] | None = None) -> list[Int8Row]:
+def rows(records: Sequence[Record | Mapping[str, Any]], accuracy: list[AccuracyRecord] | None = None) -> list[Int8Row]:
     """One row per int8 record that has an fp32 partner among `records`."""
     records = records_of(records)
     fp32 = {tuple(getattr(r.job, f) for f in PAIR_FIELDS): r for r in records
@@ -100,8 +101,8 @@ def rows(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dict[str,
             _p50_ms(base), _p50_ms(rec))
         out.append(Int8Row(
             job.model, job.backend, job.options, fp32_ms, int8_ms, speedup, ci, method, rec.status, rec.parity_failed,
-            bool((rec.calibration or {}).get("meaningful")), (acc or {}).get("paired"),
-            100 * acc["reference"]["top1"] if acc else None, 100 * acc["top1"] if acc else None,
+            bool((rec.calibration or {}).get("meaningful")), acc.paired if acc else None,
+            100 * acc.reference_top1 if acc else None, 100 * acc.top1 if acc else None,
             _quantized(rec) if rec.ok else "", rec.message, _ratio(rec, base, lambda r: r.artifact.get("bytes")),
             _ratio(rec, base, lambda r: r.memory and r.memory.held_mb)))
     return sorted(out, key=lambda r: (r.model, r.backend, r.options))

@@ -21,6 +21,7 @@ from backends import registry
 from harness.measure.windows import MEANINGLESS_CI, STATISTIC, rel_halfwidth
 from harness.publish import counted, footprint, tables
 from harness.publish.tables import md_cell
+from harness.store.accuracy_records import AccuracyRecord
 from harness.store.accuracy_records import index as accuracy_index
 from harness.store.job_key import KEY_FIELDS
 from harness.store.record import JobKey, Record, Relative, Stats, records_of
@@ -84,7 +85,7 @@ class Cell:
     parity_failed: bool = False
     message: str = ""
     record: Record | None = None
-    accuracy: dict[str, Any] | None = None  # the accuracy record joined to this cell's artifact
+    accuracy: AccuracyRecord | None = None  # the accuracy record joined to this cell's artifact
     relative: bool = False  # the figure is a relative one (a relative table), not milliseconds
 
     @property
@@ -137,16 +138,14 @@ def column_label(job: JobKey, vary: set[str], machine: str = "") -> str:
     return " ".join(parts + ([f"@{machine}"] if machine else []))
 
 
-def _measured(acc: dict[str, Any] | None, reference: bool = False) -> Top1 | None:
+def _measured(acc: AccuracyRecord | None, reference: bool = False) -> Top1 | None:
     if acc is None:
         return None
-    data = acc["data"]
-    what = "PyTorch fp32 on the same images" if reference else f"{acc['job']['backend']} {acc['job']['precision']}"
-    return Top1(100 * (acc["reference"]["top1"] if reference else acc["top1"]), True,
-                f"{what}: {data['images']} images of {data['path']}")
+    what = "PyTorch fp32 on the same images" if reference else f"{acc.job['backend']} {acc.job['precision']}"
+    return Top1(100 * (acc.reference_top1 if reference else acc.top1), True, f"{what}: {acc.images} images of {acc.data_path}")
 
 
-def _cell(rec: Record, acc: dict[str, Any] | None, figure: str = "ms") -> Cell:
+def _cell(rec: Record, acc: AccuracyRecord | None, figure: str = "ms") -> Cell:
     s, rel = rec.stats, rec.relative
     if not rec.ok or s is None:
         return Cell(rec.status, message=rec.message, record=rec)
@@ -168,7 +167,7 @@ def _spec_facts(model: str) -> tuple[float | None, str, Top1 | None, bool]:
     return ref.macs_m, spec.family, top1, spec.reparameterizable
 
 
-def build(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dict[str, Any]] | None = None,
+def build(records: Sequence[Record | Mapping[str, Any]], accuracy: list[AccuracyRecord] | None = None,
           figure: str = "ms") -> tuple[list[str], list[Row]]:
     """Columns (one per backend/device/precision/batch/threads seen) and rows sorted by best p50 (or best
     relative figure: `figure="relative"`).
@@ -211,7 +210,7 @@ def table(columns: list[str], rows: list[Row]) -> tuple[list[str], list[list[str
     return header, body
 
 
-def as_lists(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dict[str, Any]] | None = None,
+def as_lists(records: Sequence[Record | Mapping[str, Any]], accuracy: list[AccuracyRecord] | None = None,
              figure: str = "ms") -> tuple[list[str], list[list[str]]]:
     return table(*build(records, accuracy, figure))
 
@@ -233,14 +232,14 @@ def markdown(columns: list[str], rows: list[Row], plots: dict[str, str] | None =
     return text
 
 
-def to_markdown(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dict[str, Any]] | None = None,
+def to_markdown(records: Sequence[Record | Mapping[str, Any]], accuracy: list[AccuracyRecord] | None = None,
                 figure: str = "ms") -> str:
     records = records_of(records)
     legend = relative_legend(records) if figure == "relative" else ms_legend(records)
     return markdown(*build(records, accuracy, figure), legend=legend)
 
 
-def to_csv(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dict[str, Any]] | None = None) -> str:
+def to_csv(records: Sequence[Record | Mapping[str, Any]], accuracy: list[AccuracyRecord] | None = None) -> str:
     """One line per job (tidy data), for spreadsheets and plots."""
     out = io.StringIO()
     writer = csv.writer(out)

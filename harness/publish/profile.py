@@ -10,6 +10,7 @@ from typing import Any
 
 from harness.publish.tables import markdown
 from harness.store.job_key import key_label
+from harness.store.profile_records import ProfileRecord
 
 DEFAULT_TOP = 15
 
@@ -51,23 +52,23 @@ def label(row: dict[str, Any]) -> str:
     return f"{row['layer']} · {row['op']}" if row["layer"] and row["layer"] != row["name"] else row["name"]
 
 
-def title(rec: dict[str, Any]) -> str:
-    return f"{key_label(rec['job'])} — {rec['profiler']['tool']}"
+def title(rec: ProfileRecord) -> str:
+    return f"{key_label(rec.job)} — {rec.profiler.tool}"
 
 
-def totals_line(rec: dict[str, Any]) -> str:
+def totals_line(rec: ProfileRecord) -> str:
     """The profiled inference beside the plain p50 of the same artifact, and what the ops account for."""
-    t, p = rec["totals"], rec["profiler"]
-    what = "estimated shares of the measured time" if p["estimated"] else f"median of {p['iterations']} profiled inferences"
-    line = (f"profiled {_ms(t['profiled_wall_ms'])} ms per inference ({what}) vs plain p50 {_ms(t['plain_p50_ms'])} ms "
-            f"({t['overhead']:+.1%} profiler overhead); ops add up to {_ms(t['ops_ms'])} ms")
-    if t.get("coverage") is not None and not p["estimated"]:
-        line += f" ({t['coverage']:.0%} of the profiled time; the rest is the runtime between ops)"
-    return line + (f". Past ±15%: {t['why']}" if t.get("why") else "")
+    t, p = rec.totals, rec.profiler
+    what = "estimated shares of the measured time" if p.estimated else f"median of {p.iterations} profiled inferences"
+    line = (f"profiled {_ms(t.profiled_wall_ms)} ms per inference ({what}) vs plain p50 {_ms(t.plain_p50_ms)} ms "
+            f"({t.overhead:+.1%} profiler overhead); ops add up to {_ms(t.ops_ms)} ms")
+    if t.coverage is not None and not p.estimated:
+        line += f" ({t.coverage:.0%} of the profiled time; the rest is the runtime between ops)"
+    return line + (f". Past ±15%: {t.why}" if t.why else "")
 
 
-def layer_view(rec: dict[str, Any], top: int, depth: int | None) -> tuple[list[str], list[list[str]]]:
-    rows = grouped(rec["rows"], depth)
+def layer_view(rec: ProfileRecord, top: int, depth: int | None) -> tuple[list[str], list[list[str]]]:
+    rows = grouped(list(rec.rows), depth)
     total = sum(r["ms"] for r in rows) or 1.0
     ranked = sorted(rows, key=lambda r: -r["ms"])[:top]
     return (["layer · op", "kind", "kernel / unit", "ms", "share", "GFLOP/s"],
@@ -75,24 +76,24 @@ def layer_view(rec: dict[str, Any], top: int, depth: int | None) -> tuple[list[s
              for r in ranked])
 
 
-def kind_view(rec: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def kind_view(rec: ProfileRecord) -> tuple[list[str], list[list[str]]]:
     """Op kinds by time; for an int8 job, how many ops of each kind ran integer kernels (the rest stayed float)."""
-    quantized = rec["job"]["precision"] == "int8"
+    quantized = rec.quantized
     return (["op kind", "ops", *(["int8 kernels"] if quantized else []), "ms", "share", "GFLOP/s"],
             [[k["kind"], str(k["count"]), *([f"{k.get('int8', 0)}/{k['count']}"] if quantized else []), _ms(k["ms"]),
-              f"{k['share']:.1%}", _gflops(k.get("flops"), k["ms"])] for k in rec["kinds"]])
+              f"{k['share']:.1%}", _gflops(k.get("flops"), k["ms"])] for k in rec.kinds])
 
 
-def _by(rec: dict[str, Any], by: str, depth: int | None) -> dict[str, float]:
+def _by(rec: ProfileRecord, by: str, depth: int | None) -> dict[str, float]:
     if by == "op":
-        return {k["kind"]: k["ms"] for k in rec["kinds"]}
+        return {k["kind"]: k["ms"] for k in rec.kinds}
     out: dict[str, float] = collections.defaultdict(float)
-    for row in grouped(rec["rows"], depth):
+    for row in grouped(list(rec.rows), depth):
         out[label(row)] += row["ms"]
     return out
 
 
-def compare_view(a: dict[str, Any], b: dict[str, Any], by: str, top: int,
+def compare_view(a: ProfileRecord, b: ProfileRecord, by: str, top: int,
                  depth: int | None) -> tuple[list[str], list[list[str]]]:
     """Op kinds (or layers) of two profiles side by side, what moved most first (by |Δms|)."""
     left, right = _by(a, by, depth), _by(b, by, depth)
@@ -106,8 +107,8 @@ def compare_view(a: dict[str, Any], b: dict[str, Any], by: str, top: int,
     return header, rows
 
 
-def views(rec: dict[str, Any], by: str, top: int, depth: int | None,
-          other: dict[str, Any] | None = None) -> list[tuple[str, list[str], list[list[str]]]]:
+def views(rec: ProfileRecord, by: str, top: int, depth: int | None,
+          other: ProfileRecord | None = None) -> list[tuple[str, list[str], list[list[str]]]]:
     """The tables `bench profile` prints: (title, header, rows), in order."""
     if other is not None:
         return [(f"{kind}: A = {title(rec)}; B = {title(other)}", *compare_view(rec, other, key, top, depth))
@@ -119,7 +120,7 @@ def views(rec: dict[str, Any], by: str, top: int, depth: int | None,
     return tables
 
 
-def to_markdown(rec: dict[str, Any], by: str, top: int, depth: int | None, other: dict[str, Any] | None = None) -> str:
+def to_markdown(rec: ProfileRecord, by: str, top: int, depth: int | None, other: ProfileRecord | None = None) -> str:
     parts = []
     for name, header, rows in views(rec, by, top, depth, other):
         parts.append(f"**{html.escape(name, quote=False)}**\n\n{markdown(header, rows)}")
@@ -127,22 +128,23 @@ def to_markdown(rec: dict[str, Any], by: str, top: int, depth: int | None, other
     return "\n".join(parts) + "\n" + "\n\n".join(f"_{html.escape(line, quote=False)}_" for line in lines) + "\n"
 
 
-def to_json(rec: dict[str, Any], other: dict[str, Any] | None = None) -> str:
-    return json.dumps(rec if other is None else {"a": rec, "b": other}, indent=1, allow_nan=False)
+def to_json(rec: ProfileRecord, other: ProfileRecord | None = None) -> str:
+    doc = rec.document if other is None else {"a": rec.document, "b": other.document}
+    return json.dumps(doc, indent=1, allow_nan=False)
 
 
-def kinds_brief(rec: dict[str, Any], n: int) -> str:
+def kinds_brief(rec: ProfileRecord, n: int) -> str:
     """The `n` op kinds with most of the time and their shares, in a line."""
-    return ", ".join(f"{k['kind']} {k['share']:.0%}" for k in rec["kinds"][:n])
+    return ", ".join(f"{k['kind']} {k['share']:.0%}" for k in rec.kinds[:n])
 
 
-def show_lines(rec: dict[str, Any]) -> list[str]:
+def show_lines(rec: ProfileRecord) -> list[str]:
     """`bench show`'s lines for one profile: what it is, its totals, the op kinds with most of the time."""
-    return [f"profile {key_label(rec['job'])} ({rec['profiler']['tool']})", f"  {totals_line(rec)}",
+    return [f"profile {key_label(rec.job)} ({rec.profiler.tool})", f"  {totals_line(rec)}",
             f"  time by op kind: {kinds_brief(rec, 5)}"]
 
 
-def html_page(rec: dict[str, Any], top: int = 30) -> str:
+def html_page(rec: ProfileRecord, top: int = 30) -> str:
     """A profile's own page on the site (every text escaped)."""
     esc = html.escape
     sections = []

@@ -18,7 +18,8 @@ from typing import Any
 from harness.publish import counted, footprint, int8, profile
 from harness.publish.leaderboard import LEGEND, Cell, Row, build, markdown, ms_legend, relative_legend
 from harness.publish.plots import draw_all, draw_int8, slug
-from harness.store.accuracy_records import record_path
+from harness.store.accuracy_records import AccuracyRecord, record_path
+from harness.store.profile_records import ProfileRecord
 from harness.store.record import Record, records_of
 from harness.store.records import atomic_write_text, replacing_folder
 
@@ -66,7 +67,7 @@ def _record_href(rec: Record) -> str:
     return f"records/{slug(rec.run_id)}/{slug(rec.job_id)}.json"
 
 
-def joined_accuracy(rows: list[Row]) -> list[dict[str, Any]]:
+def joined_accuracy(rows: list[Row]) -> list[AccuracyRecord]:
     """The accuracy records the page's cells are joined to (the page links them)."""
     found = {id(c.accuracy): c.accuracy for r in rows for c in r.cells.values() if c.accuracy is not None}
     return list(found.values())
@@ -183,19 +184,19 @@ def _reported(rows: list[Row]) -> dict[str, float]:
 MARKER = ".onebench-site"
 
 
-def profiles_html(profiles: list[dict[str, Any]]) -> str:
+def profiles_html(profiles: list[ProfileRecord]) -> str:
     """The "where the time goes" section: a link to each profile's page, with its op kinds' shares."""
     if not profiles:
         return ""
     items = "\n".join(
-        f'<li><a href="profiles/{esc(rec["job_id"])}.html">{esc(profile.title(rec))}</a>: '
+        f'<li><a href="profiles/{esc(rec.job_id)}.html">{esc(profile.title(rec))}</a>: '
         f'{esc(profile.kinds_brief(rec, 4))} '
-        f'(<a href="profiles/{esc(rec["job_id"])}.json">record</a>)</li>' for rec in profiles)
+        f'(<a href="profiles/{esc(rec.job_id)}.json">record</a>)</li>' for rec in profiles)
     return f"<h2>Where the time goes (profiles)</h2>\n<ul>\n{items}\n</ul>"
 
 
-def write_site(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dict[str, Any]], folder: Path,
-               profiles: list[dict[str, Any]] | None = None) -> Path:
+def write_site(records: Sequence[Record | Mapping[str, Any]], accuracy: list[AccuracyRecord], folder: Path,
+               profiles: list[ProfileRecord] | None = None) -> Path:
     """Build the site into `folder` (replacing an earlier site there) and return its index.html; each
     profile gets its own page, linked from the index."""
     records = records_of(records)
@@ -207,14 +208,14 @@ def write_site(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dic
         for rec in records:
             atomic_write_text(staging / _record_href(rec), json.dumps(rec.as_document(), indent=1))
         for rec in joined_accuracy(rows):
-            atomic_write_text(staging / "records" / record_path(Path(), rec), json.dumps(rec, indent=1))
+            atomic_write_text(staging / "records" / record_path(Path(), rec), json.dumps(rec.document, indent=1))
         quantized = int8.rows(records, accuracy)
         int8_plots = draw_int8(quantized, _reported(rows), staging / "plots", _plot_machine(records))
         extra = int8_html(quantized, {b: [str(p.relative_to(staging)) for p in files] for b, files in int8_plots.items()},
                           records) + footprint_html(records) + counted_html(records)
         for rec in profiles or []:
-            atomic_write_text(staging / "profiles" / f"{rec['job_id']}.html", profile.html_page(rec))
-            atomic_write_text(staging / "profiles" / f"{rec['job_id']}.json", json.dumps(rec, indent=1))
+            atomic_write_text(staging / "profiles" / f"{rec.job_id}.html", profile.html_page(rec))
+            atomic_write_text(staging / "profiles" / f"{rec.job_id}.json", json.dumps(rec.document, indent=1))
         runs = sorted({r.run_id for r in records})
         atomic_write_text(staging / "index.html", render(columns, rows, relative, hosts, runs,
                                                          extra + profiles_html(profiles or []), ms_legend(records)))
@@ -222,7 +223,7 @@ def write_site(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dic
     return folder / "index.html"
 
 
-def write_markdown(records: Sequence[Record | Mapping[str, Any]], accuracy: list[dict[str, Any]], path: Path,
+def write_markdown(records: Sequence[Record | Mapping[str, Any]], accuracy: list[AccuracyRecord], path: Path,
                    figure: str = "ms") -> Path:
     """The Markdown table (milliseconds, or relative figures) with its plots (latency, PNG embedded, SVG
     beside it) in `plots/` next to `path`."""

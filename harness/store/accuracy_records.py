@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +50,53 @@ SCHEMA: dict[str, Any] = {
 _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 
-def record_key(rec: Mapping[str, Any] | Record) -> tuple | None:
+@dataclass(frozen=True)
+class AccuracyRecord:
+    """An accuracy record as reports and the CLI read it, typed; `document` is the file as written (its
+    `paired` block, `layers` diagnosis and `data` stay as written)."""
+
+    job: Mapping[str, Any]
+    top1: float
+    top5: float
+    k: int
+    reference_top1: float  # PyTorch fp32 on the same images
+    reference_top5: float
+    delta_top1: float
+    agreement: float  # the share of images whose top-1 prediction is PyTorch fp32's
+    images: int
+    data_path: str
+    artifact: Mapping[str, Any]
+    weights_state: str  # the weights' state hash: the join with latency records
+    paired: Mapping[str, Any] | None = None
+    calibration: Mapping[str, Any] | None = None
+    layers: Mapping[str, Any] | None = None
+    document: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def key(self) -> tuple | None:
+        return join_key(self.job, self.artifact, self.weights_state)
+
+    @property
+    def calibrated_on_random_input(self) -> bool:
+        return bool(self.calibration) and not self.calibration.get("meaningful")
+
+    @classmethod
+    def of(cls, doc: Mapping[str, Any]) -> AccuracyRecord:
+        """The typed view of an accuracy record (schema-checked where it was read or made)."""
+        ref, data = doc["reference"], doc["data"]
+        return cls(job=doc["job"], top1=doc["top1"], top5=doc["top5"], k=doc["k"], reference_top1=ref["top1"],
+                   reference_top5=ref["top5"], delta_top1=doc["delta_top1"], agreement=doc["agreement"],
+                   images=data["images"], data_path=data["path"], artifact=doc["artifact"],
+                   weights_state=doc["weights"]["state_sha256"], paired=doc.get("paired"),
+                   calibration=doc.get("calibration"), layers=doc.get("layers"), document=doc)
+
+
+def record_key(rec: Mapping[str, Any] | Record | AccuracyRecord) -> tuple | None:
     """`join_key` of a latency or an accuracy record."""
-    if isinstance(rec, Record):
-        return rec.artifact_key
+    if isinstance(rec, (Record, AccuracyRecord)):
+        return rec.artifact_key if isinstance(rec, Record) else rec.key
     if rec.get("kind") == "accuracy":
-        return join_key(rec["job"], rec["artifact"], rec["weights"]["state_sha256"])
+        return AccuracyRecord.of(rec).key
     return join_key(rec["job"], rec.get("artifact") or {}, (rec.get("model_info") or {}).get("weights_sha256"))
 
 
@@ -62,9 +104,9 @@ def validate(rec: dict[str, Any], source: str) -> None:
     check_schema(_VALIDATOR, rec, f"{source} is not a valid onebench accuracy record")
 
 
-def record_path(root: Path, rec: dict[str, Any]) -> Path:
+def record_path(root: Path, rec: Mapping[str, Any] | AccuracyRecord) -> Path:
     """One file per (job, artifact): evaluating the same file again replaces its record."""
-    j = rec["job"]
+    j = rec.job if isinstance(rec, AccuracyRecord) else rec["job"]
     key = record_key(rec)
     digest = hashlib.sha256(repr(key).encode()).hexdigest()[:12]
     safe = f"{j['model']}.{j['backend']}.{j['device']}.{j['precision']}.b{j['batch']}".replace(":", "_").replace("/", "_")
@@ -78,21 +120,21 @@ def save(root: Path, rec: dict[str, Any]) -> Path:
     return path
 
 
-def load_all(root: Path) -> list[dict[str, Any]]:
+def load_all(root: Path) -> list[AccuracyRecord]:
     """Every accuracy record under `root/accuracy` (none is fine: leaderboards then say "reported")."""
     out = []
     for path in sorted((Path(root) / ACCURACY_DIR).glob("*.json")):
-        rec = read_json(path)
-        validate(rec, str(path))
-        out.append(rec)
+        doc = read_json(path)
+        validate(doc, str(path))
+        out.append(AccuracyRecord.of(doc))
     return out
 
 
-def index(accuracy: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
+def index(accuracy: list[AccuracyRecord]) -> dict[tuple, AccuracyRecord]:
     """Accuracy records by join key; of several for one artifact, the one over the most images wins."""
-    best: dict[tuple, dict[str, Any]] = {}
+    best: dict[tuple, AccuracyRecord] = {}
     for rec in accuracy:
-        key = record_key(rec)
-        if key is not None and (key not in best or rec["data"]["images"] >= best[key]["data"]["images"]):
+        key = rec.key
+        if key is not None and (key not in best or rec.images >= best[key].images):
             best[key] = rec
     return best

@@ -5,6 +5,8 @@ the runtimes) so `bench show` and the site read them without importing either.""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,58 @@ SCHEMA: dict[str, Any] = {
 _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 
+@dataclass(frozen=True)
+class Profiler:
+    """Which profiler saw the job and how: its tool, the profiled inferences, whether op times are estimated
+    shares of the measured time (a profiler that sees kernels but not their times)."""
+
+    tool: str
+    iterations: int
+    estimated: bool
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The profiled inference against the plain p50 of the same session, and what the ops add up to."""
+
+    plain_p50_ms: float
+    profiled_wall_ms: float
+    ops_ms: float
+    overhead: float
+    within_tolerance: bool
+    why: str | None = None
+    coverage: float | None = None  # the ops' share of the profiled time
+
+
+@dataclass(frozen=True)
+class ProfileRecord:
+    """A profile record as reports read it, typed; `document` is the file as written (its rows and kinds stay
+    tables of columns: `layer`, `op`, `kind`, `ms`, ...)."""
+
+    job_id: str
+    job: Mapping[str, Any]
+    profiler: Profiler
+    totals: Totals
+    rows: tuple[Mapping[str, Any], ...]
+    kinds: tuple[Mapping[str, Any], ...]
+    document: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def quantized(self) -> bool:
+        return self.job.get("precision") == "int8"
+
+    @classmethod
+    def of(cls, doc: Mapping[str, Any]) -> ProfileRecord:
+        """The typed view of a profile record (schema-checked where it was read or made)."""
+        p, t = doc["profiler"], doc["totals"]
+        return cls(job_id=doc["job_id"], job=doc["job"], document=doc,
+                   profiler=Profiler(p["tool"], p["iterations"], p["estimated"], tuple(p.get("notes") or ())),
+                   totals=Totals(t["plain_p50_ms"], t["profiled_wall_ms"], t["ops_ms"], t["overhead"],
+                                 t["within_tolerance"], t.get("why"), t.get("coverage")),
+                   rows=tuple(doc["rows"]), kinds=tuple(doc["kinds"]))
+
+
 def validate(rec: dict[str, Any], source: str) -> None:
     check_schema(_VALIDATOR, rec, f"{source} is not a valid onebench profile record")
 
@@ -67,14 +121,14 @@ def save(run_dir: Path, rec: dict[str, Any]) -> Path:
     return path
 
 
-def read(path: Path) -> dict[str, Any]:
-    rec = read_json(path)
-    if not isinstance(rec, dict) or rec.get("kind") != "profile":
+def read(path: Path) -> ProfileRecord:
+    doc = read_json(path)
+    if not isinstance(doc, dict) or doc.get("kind") != "profile":
         raise HarnessError(f"{path} is not an onebench profile record (expected a JSON object of kind 'profile')")
-    validate(rec, str(path))
-    return rec
+    validate(doc, str(path))
+    return ProfileRecord.of(doc)
 
 
-def load_all(run_dir: Path) -> list[dict[str, Any]]:
+def load_all(run_dir: Path) -> list[ProfileRecord]:
     """Every profile of a run folder (none is fine)."""
     return [read(p) for p in sorted((Path(run_dir) / PROFILES_DIR).glob("*.json"))]

@@ -116,17 +116,18 @@ def count_side(run: RunContext, side: Side, done: list[tuple[Job, dict]],
     from harness.measure import counted
 
     recs = [rec for _, rec in done]
-    measured = [(job, rec) for job, rec in done if rec["status"] == "ok"]
+    measured = [(job, view) for job, view in ((job, Record.of(rec)) for job, rec in done) if view.ok]
     if not measured:
         return recs
     jobs = [job for job, _ in measured]
     payload = CountPayload(jobs=tuple(JobPayload.of_job(job, run.cache_dir, protocol=run.cfg, weights=side.weights,
                                                         calibration=(calibration or {}).get(job.model)) for job in jobs),
-                           ids=tuple(rec["job_id"] for _, rec in measured), python=side.python, env=side.env,
+                           ids=tuple(view.job_id for _, view in measured), python=side.python, env=side.env,
                            timeout_s=counted.STARTUP_S + counted.PER_JOB_S * len(jobs), project_root=str(PROJECT_ROOT))
     blocks = counted.count_step(payload)["counted"]
-    return [recording.rewrite(run, Record.of(rec).revised(counted=blocks[rec["job_id"]])).as_document()
-            if rec["job_id"] in blocks else rec for rec in recs]
+    views = [Record.of(rec) for rec in recs]
+    return [recording.rewrite(run, view.revised(counted=blocks[view.job_id])).as_document()
+            if view.job_id in blocks else rec for rec, view in zip(recs, views)]
 
 
 @dataclass
@@ -346,9 +347,8 @@ def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side],
                         "the verdict stands on both")
                 for i, (run, job) in enumerate(zip(runs, both)):
                     run.host = {**host, "libraries": ready[i]["libraries"]}
-                    rec = judged(make_record(run, job, "ok", "", processes[i], ready[i]), cfg)
-                    rec["backend_info"] = {**rec["backend_info"], "wait_policy": ready[i].get("wait_policy")}
-                    recs.append(rec)
+                    opened = {**ready[i], "backend_info": {**ready[i]["backend_info"], "wait_policy": ready[i].get("wait_policy")}}
+                    recs.append(judged(make_record(run, job, "ok", "", processes[i], opened), cfg))
         for i, run in enumerate(runs):
             results[i].append(recording.write(run, recs[i]))
     if cfg.counted:
