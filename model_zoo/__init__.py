@@ -13,21 +13,21 @@ from typing import TYPE_CHECKING, Any
 _WHERE = {
     "count_macs": "counting", "count_params": "counting",
     "CheckpointError": "errors", "UnknownModelError": "errors", "ZooError": "errors",
-    "create": "registry", "get_spec": "registry", "list_specs": "registry", "macs_convention": "registry",
+    "create": "registry", "get_spec": "registry", "is_registered": "registry", "list_specs": "registry", "macs_convention": "registry",
     "mission_models": "registry",
     "is_fused": "reparam", "reparameterize": "reparam",
     "FORMS": "spec", "ModelSpec": "spec", "Preprocess": "spec", "Reference": "spec",
 }
 __all__ = [
     "FORMS", "CheckpointError", "ModelSpec", "Preprocess", "Reference", "UnknownModelError", "ZooError",
-    "count_macs", "count_params", "create", "get_spec", "is_fused", "list_specs", "macs_convention",
+    "count_macs", "count_params", "create", "get_spec", "is_fused", "is_registered", "list_specs", "macs_convention",
     "mission_models", "reparameterize",
 ]
 
 if TYPE_CHECKING:
     from model_zoo.counting import count_macs, count_params
     from model_zoo.errors import CheckpointError, UnknownModelError, ZooError
-    from model_zoo.registry import create, get_spec, list_specs, macs_convention, mission_models
+    from model_zoo.registry import create, get_spec, is_registered, list_specs, macs_convention, mission_models
     from model_zoo.reparam import is_fused, reparameterize
     from model_zoo.spec import FORMS, ModelSpec, Preprocess, Reference
 

@@ -40,6 +40,11 @@ def mission_models() -> list[str]:
     return [s.name for s in _REGISTRY.values() if s.in_mission]
 
 
+def is_registered(name: str) -> bool:
+    """Whether `name` is a registered model (a `timm:` name never is: it is built on demand)."""
+    return name in _REGISTRY
+
+
 def get_spec(name: str) -> ModelSpec:
     """Look a name up; `timm:<name>` builds any timm architecture; unknown names suggest close ones."""
     if name in _REGISTRY:

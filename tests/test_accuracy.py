@@ -206,3 +206,27 @@ def test_a_16_bit_image_is_scaled_by_its_range_not_clipped(tmp_path) -> None:
     Image.fromarray(ramp.astype(np.float32)).save(tmp_path / "float.tiff")
     with open_image(tmp_path / "float.tiff") as img, pytest.raises(ValueError, match="floating-point image"):
         as_rgb(img)
+
+
+def test_an_evaluation_is_the_planners_job_launched_as_a_step_that_reports_its_images(colour_data, tmp_path: Path) -> None:
+    """#51: `bench accuracy` planned its own job and opened the backend in the CLI's process; now the one planner
+    plans it and the launcher runs it in a fresh process (a lab's node with `evaluate(..., launcher=...)`), which
+    reports each batch's images as it goes."""
+    from harness.measure.launch import LocalLauncher
+    from harness.measure.planner import jobs
+
+    data, weights, hits1, _ = colour_data
+    steps, heard = [], []
+
+    class Recording(LocalLauncher):
+        def submit(self, step):
+            steps.append(step)
+            return super().submit(step)
+
+    chosen = Selection(models=(cm.NAME,), backends=("onnxruntime",), batches=(4,), weights=str(weights))
+    rec = accuracy.evaluate(chosen, accuracy.EvalData(data, workers=1), cache_dir=tmp_path / "cache",
+                            progress=lambda done, of: heard.append((done, of)), launcher=Recording(["onnxruntime"]))
+    (step,) = steps
+    assert step.target == accuracy.TARGET and step.payload.job.job == jobs(chosen.but(form="fused"))[0]
+    assert heard == [(4, 18), (8, 18), (12, 18), (16, 18), (18, 18)]  # from the step's process, batch by batch
+    assert rec["top1"] == pytest.approx(hits1 / 18) and rec["host"]["cpu"]  # decoded by a worker of its own

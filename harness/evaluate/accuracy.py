@@ -12,7 +12,6 @@ import copy
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,23 +20,24 @@ import numpy as np
 import torch
 
 import model_zoo
-from backends import int8_recipe, registry
+from backends import registry
 from backends.artifact_cache import file_sha256
-from backends.base import JobSpec, OpenContext
-from backends.options import RECIPE, ConfigError, parse_cli_options
+from backends.base import OpenContext
 from harness.errors import HarnessError
 from harness.evaluate.datasets import ImageDataset, Samples, scan
 from harness.evaluate.paired import paired_delta
 from harness.host import environment
 from harness.measure import calibration as calib
 from harness.measure import recipe
-from harness.measure.planner import PRECISIONS, check_choice, check_input_size
+from harness.measure.launch import Launcher, LocalLauncher, Progress, Step
+from harness.measure.outcomes import Failed, Lost, Skipped
+from harness.measure.payload import JobPayload
+from harness.measure.planner import DEVICES, PRECISIONS, check_choice, check_input_size, jobs
 from harness.measure.selection import Selection
+from harness.plugins import load_plugins
 from harness.store.accuracy_records import SCHEMA_VERSION
 from model_zoo.preprocess import at_size
 from model_zoo.weights import state_sha256
-
-Progress = Callable[[int, int], None]  # (images done, images in all)
 
 
 def _subset(samples: Samples, limit: int | None) -> Samples:
@@ -71,18 +71,6 @@ class _Tally:
 
     def rates(self) -> tuple[float, float]:
         return self.top1 / self.n, self.topk / self.n
-
-
-def _backend(name: str, job: JobSpec):
-    """The backend, or a one-line error when it cannot run `job` here."""
-    backend = registry.get(name)
-    avail = backend.availability()
-    if not avail.ok:
-        raise HarnessError(f"backend {name} cannot run here: {avail.reason}" + (f"; to fix: {avail.install}" if avail.install else ""))
-    reason = registry.unsupported(backend, job)
-    if reason:
-        raise HarnessError(f"backend {name} cannot run this job: {reason}")
-    return backend
 
 
 DIAGNOSIS_INPUTS = 32  # calibration images the per-layer diagnosis runs (enough for a stable SQNR per tensor)
@@ -155,67 +143,114 @@ def _one(values: tuple, what: str, default: object = None) -> object:
     return values[0] if values else default
 
 
-def evaluate(selection: Selection, data: EvalData, *, cache_dir: Path, progress: Progress | None = None,
-             layers: bool = False) -> dict[str, Any]:
-    """Evaluate the selection's one model with its weights on `data` through its one backend; return the record.
+TARGET = "harness.evaluate.accuracy:evaluate_process"
+TIMEOUT_S = 4 * 3600.0  # a whole ImageNet validation set (50 000 images) through a slow runtime, on one thread
 
-    For int8 the artifact is the one `bench run -p int8` times with the same calibration and options;
-    `layers` adds, per layer, its int8 output against fp32 on calibration inputs (`diagnose`); the selection's
-    `input_size` replaces the model's own resolution (its pipeline otherwise unchanged)."""
+
+@dataclass(frozen=True, kw_only=True)
+class AccuracyPayload:
+    """One evaluation's process: its job as a measuring process opens it (weights, calibration), the images
+    already read from `data` (`samples`), the head's outputs, and whether to diagnose the layers."""
+
+    job: JobPayload
+    data: EvalData
+    samples: Samples
+    num_classes: int
+    layers: bool = False
+
+
+def plan(selection: Selection, data: EvalData, *, cache_dir: Path, layers: bool = False) -> AccuracyPayload:
+    """The selection's one job, planned by the one planner (`planner.jobs`: the artifact a latency job of the
+    same options times) and checked before any work, with the images it is evaluated on."""
     model_name, backend_name = _one(selection.models, "model"), _one(selection.backends, "backend")
     precision, batch = _one(selection.precisions, "precision", "fp32"), _one(selection.batches, "batch size", 1)
-    device, threads, weights, input_size = selection.device, selection.threads, selection.weights, selection.input_size
-    calibration, calibration_size, options = selection.calibration, selection.calibration_size, list(selection.options)
-    limit, labels, class_map, num_classes, workers = data.limit, data.labels, data.class_map, data.num_classes, data.workers
-    if not weights:
+    if not selection.weights:
         raise HarnessError("accuracy needs trained weights: pass --weights FILE")
-    check_choice("precision", precision, PRECISIONS)
-    spec = model_zoo.get_spec(model_name)
-    pre = at_size(spec.preprocess, None if input_size is None else check_input_size(input_size))
-    for option, value, least in (("--batch", batch, 1), ("--threads", threads, 1), ("--num-classes", num_classes, 1),
-                                 ("--workers", workers, 0), ("--limit", limit, 1)):
+    for option, value, least in (("--batch", batch, 1), ("--threads", selection.threads, 1),
+                                 ("--num-classes", data.num_classes, 1), ("--workers", data.workers, 0),
+                                 ("--limit", data.limit, 1)):
         if value is not None and value < least:
             raise HarnessError(f"{option} must be at least {least}, not {value}")
-    num_classes = num_classes or spec.num_classes
-    if not Path(weights).is_file():
-        raise HarnessError(f"--weights {weights} is not a file; accuracy needs trained weights")
+    if not Path(selection.weights).is_file():
+        raise HarnessError(f"--weights {selection.weights} is not a file; accuracy needs trained weights")
     check_choice("backend", backend_name, registry.names())
-    try:
-        if selection.job_options is not None:  # a planned job's (`of_job`): canonical already, taken as it is
-            configured = selection.job_options
-        else:
-            parsed = parse_cli_options(options or [], [backend_name], registry.get)
-            configured = int8_recipe.join(parsed.get(backend_name, ""), parsed.get(RECIPE, "") if precision == "int8" else "")
-    except ConfigError as exc:
-        raise HarnessError(str(exc)) from None
-    job = JobSpec(model=model_name, backend=backend_name, device=device, precision=precision, batch=batch,
-                  threads=threads, form="fused", input_size=pre.input_size, options=configured)
+    check_choice("precision", precision, PRECISIONS)
     if layers:
         check_layers(registry.get(backend_name), backend_name, precision)
-    backend = _backend(backend_name, job)
-    if precision != "int8" and (calibration is not None or calibration_size is not None):
+    if precision != "int8" and (selection.calibration is not None or selection.calibration_size is not None):
         raise HarnessError("--calibration and --calibration-size apply to -p int8; drop them or add -p int8")
-    described = calib.describe(calibration, calibration_size, pre) if precision == "int8" else None
-    samples = _subset(scan(data.path, num_classes, labels, class_map), limit)
+    units = registry.get(backend_name).own_devices and selection.device not in DEVICES
+    chosen = selection.but(models=(model_name,), backends=(backend_name,), precisions=(precision,), batches=(batch,),
+                           form="fused", device="cpu" if units else selection.device,
+                           compute_units=(selection.device,) if units else ())
+    if selection.input_size is not None:
+        check_input_size(selection.input_size)
+    num_classes = data.num_classes or model_zoo.get_spec(model_name).num_classes
+    samples = _subset(scan(data.path, num_classes, data.labels, data.class_map), data.limit)
+    (job,) = jobs(chosen)  # a Core ML compute unit is the job's device, as a latency job's
+    pre = at_size(model_zoo.get_spec(model_name).preprocess, job.input_size)
+    spec = calib.describe(selection.calibration, selection.calibration_size, pre) if precision == "int8" else None
+    return AccuracyPayload(job=JobPayload.of_job(job, cache_dir, weights=selection.weights, calibration=spec),
+                           data=data, samples=samples, num_classes=num_classes, layers=layers)
 
-    torch.set_num_threads(threads)
-    model = model_zoo.create(model_name, form="fused", weights=weights, num_classes=num_classes)
+
+def evaluate(selection: Selection, data: EvalData, *, cache_dir: Path, progress: Progress | None = None,
+             layers: bool = False, launcher: Launcher | None = None) -> dict[str, Any]:
+    """Evaluate the selection's one model with its weights on `data` through its one backend; return the record.
+
+    Planned (`plan`), then run in a fresh process launched as every step is (this machine's fork server, or a
+    lab's node: `--cluster`), which reports its images as it goes (`progress`). For int8 the artifact is the one
+    `bench run -p int8` times with the same calibration and options; `layers` adds, per layer, its int8 output
+    against fp32 on calibration inputs (`diagnose`)."""
+    payload = plan(selection, data, cache_dir=cache_dir, layers=layers)
+    job = payload.job.job
+    launcher = launcher or LocalLauncher([job.backend])
+    reason = launcher.cannot_run(job)
+    if reason:
+        raise HarnessError(f"backend {job.backend} cannot run this job here: {reason}")
+    placed = launcher.submit(Step(job, TARGET, payload, TIMEOUT_S, progress=progress)).result()
+    outcome = placed.outcome
+    if isinstance(outcome, Skipped):
+        raise HarnessError(f"backend {job.backend} cannot run this job here: {outcome.reason}")
+    if isinstance(outcome, (Failed, Lost)):
+        said = outcome.message.removeprefix(f"{HarnessError.__name__}: ")
+        raise HarnessError(said if said != outcome.message else f"evaluating {job.model} on {job.backend} failed: {said}")
+    return {**outcome.result, "host": placed.host or outcome.result["host"]}
+
+
+def evaluate_process(payload: AccuracyPayload) -> dict[str, Any]:
+    """In the step's process: open the job's artifact as a measuring process does, run every image through it
+    and through PyTorch fp32, and build the record (`report`s the images done as it goes)."""
+    import multiprocessing as mp
+
+    from harness.measure.worker import report
+
+    load_plugins()
+    sent, data, samples, num_classes = payload.job, payload.data, payload.samples, payload.num_classes
+    sent.bring_model()
+    job = sent.job.spec()
+    backend = registry.load(sent.backend_ref)
+    pre = at_size(model_zoo.get_spec(job.model).preprocess, job.input_size)
+    if data.workers:  # a step's process is a daemon, which may not start processes: its image decoders are its own
+        mp.current_process().daemon = False
+    torch.set_num_threads(job.threads)
+    model = model_zoo.create(job.model, form="fused", weights=sent.weights, num_classes=num_classes)
     weights_state = state_sha256(model)
     reference_model = copy.deepcopy(model)  # backends may move or cast the model they open
     model, prepared = recipe.apply(model, job)
-    example = np.zeros((batch, 3, pre.input_size, pre.input_size), dtype=np.float32)
+    example = np.zeros((job.batch, 3, pre.input_size, pre.input_size), dtype=np.float32)
     start = time.perf_counter()
-    calibration_set = calib.build(described, pre) if described else None
+    calibration_set = calib.build(sent.calibration, pre) if sent.calibration else None
     try:
-        session = backend.open(model, job, OpenContext(Path(cache_dir), state_sha256(model) if prepared else weights_state,
+        session = backend.open(model, job, OpenContext(Path(sent.cache_dir), state_sha256(model) if prepared else weights_state,
                                                        example, calibration=calibration_set))
         if prepared:
             session.info = {**session.info, "int8_recipe": prepared}
     except HarnessError:
         raise
     except Exception as exc:  # noqa: BLE001 - a runtime refusing this model is the user's one-line answer
-        what = "quantize" if precision == "int8" else "open"
-        raise HarnessError(f"{backend_name} could not {what} {model_name} ({type(exc).__name__}: "
+        what = "quantize" if job.precision == "int8" else "open"
+        raise HarnessError(f"{job.backend} could not {what} {job.model} ({type(exc).__name__}: "
                            f"{str(exc).strip().splitlines()[0][:300] if str(exc).strip() else 'no message'}); "
                            "no accuracy was recorded") from None
     open_s = time.perf_counter() - start
@@ -224,8 +259,8 @@ def evaluate(selection: Selection, data: EvalData, *, cache_dir: Path, progress:
     measured, reference = _Tally(k), _Tally(k)
     agree = 0
     changed = 0
-    loader = torch.utils.data.DataLoader(ImageDataset(samples, pre), batch_size=batch,
-                                         num_workers=workers, shuffle=False)
+    loader = torch.utils.data.DataLoader(ImageDataset(samples, pre), batch_size=job.batch,
+                                         num_workers=data.workers, shuffle=False)
     start = time.perf_counter()
     try:
         for images, targets, errors in loader:
@@ -234,11 +269,11 @@ def evaluate(selection: Selection, data: EvalData, *, cache_dir: Path, progress:
                 raise HarnessError(f"{problem}; remove or replace the file")
             n = len(targets)
             x = images.numpy()
-            if n < batch:  # the artifact has a fixed batch: pad, then drop the padding's outputs
-                x = np.concatenate([x, np.zeros((batch - n, *x.shape[1:]), dtype=x.dtype)])
+            if n < job.batch:  # the artifact has a fixed batch: pad, then drop the padding's outputs
+                x = np.concatenate([x, np.zeros((job.batch - n, *x.shape[1:]), dtype=x.dtype)])
             logits = np.asarray(session.infer(np.ascontiguousarray(x)), dtype=np.float32)[:n]
             if not np.isfinite(logits).all():  # argmax of NaN picks index 0: a top-1 that means nothing
-                raise HarnessError(f"{backend_name} returned NaN/inf outputs for {model_name} on images of {data.path}; "
+                raise HarnessError(f"{job.backend} returned NaN/inf outputs for {job.model} on images of {data.path}; "
                                    "the weights or the artifact are broken, so no top-1 is recorded")
             y = targets.numpy()
             top1 = measured.add(logits, y)
@@ -246,21 +281,20 @@ def evaluate(selection: Selection, data: EvalData, *, cache_dir: Path, progress:
                 ref_top1 = reference.add(reference_model(images).float().numpy(), y)
             agree += int((top1 == ref_top1).sum())
             changed += int((top1 != ref_top1).sum())
-            if progress:
-                progress(measured.n, len(samples))
+            report(measured.n, len(samples))
     finally:
         session.close()
     (top1, top5), (ref1, ref5) = measured.rates(), reference.rates()
-    diagnosis = diagnose(session, model, calibration_set, batch, backend.layer_errors_by) if layers else None
+    diagnosis = diagnose(session, model, calibration_set, job.batch, backend.layer_errors_by) if payload.layers else None
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "accuracy",
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "job": dataclasses.asdict(job),
-        "weights": {"path": str(weights), "sha256": file_sha256(Path(weights)), "state_sha256": weights_state},
+        "weights": {"path": str(sent.weights), "sha256": file_sha256(Path(sent.weights)), "state_sha256": weights_state},
         "artifact": session.artifact,
         "data": {"path": str(data.path), "layout": samples.layout, "images": measured.n, "classes": samples.classes,
-                 "limit": limit, "num_classes": num_classes},
+                 "limit": data.limit, "num_classes": num_classes},
         "preprocess": dataclasses.asdict(pre),
         "top1": top1, "top5": top5, "k": k,
         "reference": {"backend": "torch", "precision": "fp32", "device": "cpu", "top1": ref1, "top5": ref5},

@@ -14,9 +14,10 @@ import multiprocessing as mp
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from backends import registry
@@ -32,16 +33,21 @@ ON_DEVICE = "harness.device.on_device:measure_on_device"
 ON_DEVICE_BOUNDARY = "on-device"
 
 
+Progress = Callable[[int, int], None]  # (done, of): what a step's process reports while it works
+
+
 @dataclass(frozen=True)
 class Step:
     """One process of one job: `target` (a worker entry point) on `payload`, where the launcher puts it.
-    `node` pins the step to the node that ran the job's earlier steps (None: any that fits)."""
+    `node` pins the step to the node that ran the job's earlier steps (None: any that fits); `progress` hears
+    what the process reports while it works (`worker.report`; on this machine only)."""
 
     job: Job
     target: str
-    payload: dict[str, Any]
+    payload: Any  # a `harness.measure.payload` type
     timeout_s: float
     node: str | None = None
+    progress: Progress | None = field(default=None, compare=False)
 
 
 class Launcher(Protocol):
@@ -107,9 +113,10 @@ def _main_not_rerun() -> Iterator[None]:
         main.__spec__ = spec
 
 
-def run_in_process(ctx: mp.context.BaseContext, payload: dict[str, Any], timeout_s: float,
-                   target: str = MEASURE) -> Outcome:
-    """Run `target(payload)` in a fresh process: its outcome, typed (`outcomes.from_child`).
+def run_in_process(ctx: mp.context.BaseContext, payload: Any, timeout_s: float, target: str = MEASURE,
+                   progress: Progress | None = None) -> Outcome:
+    """Run `target(payload)` in a fresh process: its outcome, typed (`outcomes.from_child`); what it reports
+    on the way (`worker.report`) goes to `progress`.
 
     Never raises for what happens in the child: a crash or a hang is an outcome like any other.
     """
@@ -121,16 +128,21 @@ def run_in_process(ctx: mp.context.BaseContext, payload: dict[str, Any], timeout
         proc.start()
     sender.close()
     message = None
+    deadline = time.monotonic() + timeout_s
     try:
-        if receiver.poll(timeout_s):
+        while message is None:
+            if not receiver.poll(max(0.0, deadline - time.monotonic())):
+                proc.kill()
+                proc.join(10)
+                return Failed(f"timed out after {timeout_s:g} s (hung or too slow); the process was killed")
             try:
                 message = receiver.recv()
             except EOFError:
-                pass
-        else:
-            proc.kill()
-            proc.join(10)
-            return Failed(f"timed out after {timeout_s:g} s (hung or too slow); the process was killed")
+                break
+            if message[0] == "progress":
+                if progress:
+                    progress(*message[1:])
+                message = None
     finally:
         receiver.close()
     proc.join(30)
@@ -172,7 +184,7 @@ class LocalLauncher:
 
     def submit(self, step: Step) -> Future:
         done: Future = Future()
-        done.set_result(Placed(run_in_process(self.ctx, step.payload, step.timeout_s, step.target)))
+        done.set_result(Placed(run_in_process(self.ctx, step.payload, step.timeout_s, step.target, step.progress)))
         return done
 
     def lost(self, node: str) -> bool:

@@ -9,14 +9,28 @@ as JSON, through `as_dict` and `of`, which are each other's inverse.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import model_zoo
 from backends import registry
 from backends.calibration import CalibrationSpec
 from harness.measure.jobs import Job
 from harness.measure.protocol import ProtocolConfig
+
+
+def model_module(name: str) -> str | None:
+    """The module whose import registered model `name` here, where that is neither the zoo nor timm."""
+    if not model_zoo.is_registered(name):
+        return None
+    build = model_zoo.get_spec(name).build
+    while isinstance(build, functools.partial):
+        build = build.func
+    module = getattr(build, "__module__", None) or ""
+    return None if not module or module.split(".")[0] == "model_zoo" else module
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +49,7 @@ class JobPayload:
     parity: bool = False
     passive_wait: bool = False
     iterations: int | None = None
+    model_module: str | None = None  # where the sender's registry got a model no plugin registers
 
     @classmethod
     def of_job(cls, job: Job, cache_dir: Path | str, *, protocol: ProtocolConfig | None = None,
@@ -44,7 +59,13 @@ class JobPayload:
         an int8 job (an fp32 job's artifact never depends on it)."""
         return cls(job=job, backend_ref=registry.ref(job.backend), cache_dir=str(cache_dir), protocol=protocol,
                    weights=weights, calibration=calibration if job.precision == "int8" else None, parity=parity,
-                   iterations=iterations)
+                   iterations=iterations, model_module=model_module(job.model))
+
+    def bring_model(self) -> None:
+        """In the receiving process, after its plugins: register the job's model as the sender had it, where the
+        sender registered it by importing a module (a library caller's own model) rather than as a plugin."""
+        if self.model_module and not model_zoo.is_registered(self.job.model):
+            importlib.import_module(self.model_module)
 
     def here(self, cache_dir: str | None = None, passive_wait: bool | None = None) -> JobPayload:
         """As this process opens it: its own registration of the backend (a node's, or a side whose plugin
@@ -63,7 +84,7 @@ class JobPayload:
         return {"job": self.job.as_dict(), "backend_ref": self.backend_ref, "cache_dir": self.cache_dir,
                 "protocol": self.protocol.as_dict() if self.protocol else None, "weights": self.weights,
                 "calibration": self.calibration.as_dict() if self.calibration else None, "parity": self.parity,
-                "passive_wait": self.passive_wait, "iterations": self.iterations}
+                "passive_wait": self.passive_wait, "iterations": self.iterations, "model_module": self.model_module}
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> JobPayload:
@@ -72,7 +93,8 @@ class JobPayload:
         return cls(job=Job(**data["job"]), backend_ref=data["backend_ref"], cache_dir=data["cache_dir"],
                    protocol=ProtocolConfig.from_dict(protocol) if protocol else None, weights=data.get("weights"),
                    calibration=CalibrationSpec.of(data.get("calibration")), parity=bool(data.get("parity")),
-                   passive_wait=bool(data.get("passive_wait")), iterations=data.get("iterations"))
+                   passive_wait=bool(data.get("passive_wait")), iterations=data.get("iterations"),
+                   model_module=data.get("model_module"))
 
 
 @dataclass(frozen=True, kw_only=True)

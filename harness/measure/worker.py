@@ -7,6 +7,7 @@ it only measures and reports.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import importlib
 import resource
@@ -111,6 +112,7 @@ def open_job(payload: JobPayload, parity: bool,
     output when `parity`; into `usage` the resident memory just before the backend opens (its baseline).
     Returns (job, model info, reference, session or SkipJob, build seconds)."""
     load_plugins()
+    payload.bring_model()
     job = payload.job
     torch.set_num_threads(job.threads)
     start = time.perf_counter()
@@ -269,6 +271,16 @@ def prepare_and_measure(payload: JobPayload) -> dict[str, Any]:
     return {**measure_process(payload, usage), "prepared": prepared}
 
 
+_PARENT: list[Any] = []  # the pipe to the parent, in a step's process (`child_main`)
+
+
+def report(done: int, of: int) -> None:
+    """Tell the parent how far this step's process got (a `Step.progress` hears it); nothing outside a step."""
+    if _PARENT:
+        with contextlib.suppress(OSError):
+            _PARENT[0].send(("progress", done, of))
+
+
 def child_main(target: str, payload: Any, conn) -> None:
     """Entry point of the forked process: send ("ok", target(payload)) or ("error", message, traceback).
     A native crash cannot send anything: faulthandler writes its Python stack to stderr instead. Ctrl-C
@@ -276,6 +288,7 @@ def child_main(target: str, payload: Any, conn) -> None:
     print a traceback of its own, and a result it can no longer send (the parent stopped) is dropped quietly."""
     faulthandler.enable()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _PARENT[:] = [conn]
     try:
         module, _, name = target.partition(":")
         result: tuple = ("ok", getattr(importlib.import_module(module), name)(payload))
