@@ -62,3 +62,35 @@ def randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
 def max_rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     """max |a - b| relative to the largest magnitude of the reference `b`."""
     return ((a - b).abs().max() / b.abs().max()).item()
+
+
+class InProcessLauncher:
+    """A launcher double that runs each step in this process, so a test's monkeypatches reach what the step
+    decides (its isolation is what the other tests, on the real launchers, prove)."""
+
+    concurrency, remote = 1, False
+
+    def cannot_run(self, job) -> str | None:
+        return None
+
+    def submit(self, step):
+        import importlib
+        from concurrent.futures import Future
+
+        from harness.measure.launch import Placed
+        from harness.measure.outcomes import from_child
+
+        module, _, name = step.target.partition(":")
+        try:
+            message: tuple = ("ok", getattr(importlib.import_module(module), name)(step.payload))
+        except Exception as exc:  # noqa: BLE001 - as a step's process reports it
+            message = ("error", f"{type(exc).__name__}: {exc}", "")
+        done: Future = Future()
+        done.set_result(Placed(from_child(message)))
+        return done
+
+    def lost(self, node: str) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass

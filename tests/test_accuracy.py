@@ -227,6 +227,6 @@ def test_an_evaluation_is_the_planners_job_launched_as_a_step_that_reports_its_i
     rec = accuracy.evaluate(chosen, accuracy.EvalData(data, workers=1), cache_dir=tmp_path / "cache",
                             progress=lambda done, of: heard.append((done, of)), launcher=Recording(["onnxruntime"]))
     (step,) = steps
-    assert step.target == accuracy.TARGET and step.payload.job.job == jobs(chosen.but(form="fused"))[0]
+    assert step.target == accuracy.TARGET and step.payload.job == jobs(chosen.but(form="fused"))[0]
     assert heard == [(4, 18), (8, 18), (12, 18), (16, 18), (18, 18)]  # from the step's process, batch by batch
     assert rec["top1"] == pytest.approx(hits1 / 18) and rec["host"]["cpu"]  # decoded by a worker of its own

@@ -329,3 +329,39 @@ def test_a_killed_driver_resumes_from_the_run_folder(lab, tmp_path: Path, monkey
     assert len(recs) == 4 and all(r["status"] == "ok" for r in recs.values()), [r["message"] for r in recs.values()]
     assert all(len(r["processes"]) >= 2 for r in recs.values())  # 2, or more where they disagreed (adaptive)
     assert all(recs[job]["host"]["machine"] == p["host"]["machine"] for job, p in partial.items())  # stayed on its node
+
+
+def test_ab_int8_and_accuracy_run_their_steps_on_a_lab_node(lab, tmp_path: Path, monkeypatch) -> None:
+    """#51: a pair of lockstep sides and an evaluation are launcher steps, so `bench ab`, `bench int8` and
+    `bench accuracy` run them on a lab's node with --cluster (the one node that has the backend here)."""
+    import torch
+    from PIL import Image
+
+    import model_zoo
+
+    cluster, _, folder = lab
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ONEBENCH_CACHE", str(folder / "cache"))
+    ab = CliRunner().invoke(app, ["ab", "-m", MODEL, "-b", "fake-sleep-slow", "--pairs", "3", "--window-ms", "10",
+                                  "--key-budget-s", "0", "--budget-s", "0", "--cluster", cluster.address])
+    assert ab.exit_code in (0, 1), ab.stderr[-2000:]  # a verdict, whichever
+    (sides,) = (tmp_path / "results" / "runs").glob("lockstep-*")
+    for side in ("baseline", "candidate"):
+        (rec,) = [json.loads(p.read_text()) for p in (sides / side / "records").glob("*.json")]
+        assert rec["status"] == "ok" and rec["host"]["machine"] == "node-a", rec["message"]  # both sides on one node
+    weights = tmp_path / "tiny.pth"
+    torch.save(model_zoo.create(TINY).state_dict(), weights)
+    int8 = CliRunner().invoke(app, ["int8", "-m", TINY, "-b", "onnxruntime", "--weights", str(weights), "--pairs", "3",
+                                    "--window-ms", "10", "--out", "study", "--cluster", cluster.address])
+    assert int8.exit_code == 0, int8.stderr[-2000:]
+    (rec,) = [json.loads(p.read_text()) for p in (tmp_path / "study" / "int8" / "records").glob("*.json")]
+    assert rec["status"] == "ok" and rec["host"]["machine"] == "node-b", rec["message"]  # ONNX Runtime: node-b
+    for name in ("c0", "c1"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        Image.new("RGB", (40, 40), (200, 10, 10) if name == "c0" else (10, 200, 10)).save(tmp_path / "data" / name / "a.png")
+    (tmp_path / "classes.txt").write_text("\n".join(f"c{i}" for i in range(10)) + "\n")
+    acc = CliRunner().invoke(app, ["accuracy", "-m", TINY, "-b", "onnxruntime", "--weights", str(weights), "--data", "data",
+                                   "--class-map", "classes.txt", "--workers", "0", "--cluster", cluster.address])
+    assert acc.exit_code == 0, acc.stderr[-2000:]
+    (rec,) = [json.loads(p.read_text()) for p in (tmp_path / "results" / "accuracy").glob("*.json")]
+    assert rec["host"]["machine"] == "node-b" and rec["data"]["images"] == 2

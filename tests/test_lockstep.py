@@ -20,6 +20,7 @@ from harness.store import runs as store
 from harness.track.compare import compare_runs
 from harness.track.lockstep import Paired, Pairing, Side, parse_side, run_lockstep, stored_pairs
 from tests.fake_backends import ALL
+from tests.helpers import InProcessLauncher
 
 CFG = preset("default", warmup_s=0.02, warmup_max_s=0.2, timeout_s=120.0)
 MODEL = "timm:test_byobnet"
@@ -119,7 +120,8 @@ def test_an_undecided_key_gets_more_pairs_until_it_decides_or_its_budget_is_spen
     monkeypatch.setattr(Decisive, "undecided", lambda self, paired: next(calls))
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
     decisive = Decisive(0.05, key_s=60, total_s=60, batch=4)
-    base, cand, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate")), tmp_path / "ls", Stores(cache_dir=tmp_path / "cache"), Pairing(pairs=3, window_s=0.01, decisive=decisive))
+    base, cand, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate")), tmp_path / "ls", Stores(cache_dir=tmp_path / "cache"), Pairing(pairs=3, window_s=0.01, decisive=decisive),
+                                      launcher=InProcessLauncher())  # the patched verdicts decide in this process
     assert len(paired[0].base) == 3 + 2 * 4 and cand[0]["processes"][0]["lockstep"]["pairs"] == 11
     assert decisive.spent_s > 0
 
@@ -131,7 +133,8 @@ def test_a_key_that_never_decides_stops_at_its_budget(tmp_path: Path, monkeypatc
     monkeypatch.setattr(Decisive, "undecided", lambda self, paired: True)
     jobs = plan([MODEL], ["fake-sleep"], ["fp32"], [1], threads=1, input_sizes={MODEL: 64})
     spent = Decisive(0.05, key_s=0.3, total_s=60, batch=2)
-    _, _, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate")), tmp_path / "ls", Stores(cache_dir=tmp_path / "cache"), Pairing(pairs=3, window_s=0.01, decisive=spent))
+    _, _, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate")), tmp_path / "ls", Stores(cache_dir=tmp_path / "cache"), Pairing(pairs=3, window_s=0.01, decisive=spent),
+                                launcher=InProcessLauncher())
     assert len(paired[0].base) > 3 and spent.spent_s >= spent.key_s  # it ran until its budget ended it
 
 
@@ -184,7 +187,7 @@ def test_a_key_found_slower_is_measured_again_by_a_fresh_pair_of_processes(verdi
     decisive = Decisive(0.05, confirm=confirm)
     base, cand, paired = run_lockstep(jobs, CFG, (Side("baseline"), Side("candidate")), tmp_path / "ls",
                                       Stores(cache_dir=tmp_path / "cache"), Pairing(pairs=3, window_s=0.01, decisive=decisive),
-                                      say=said.append)
+                                      say=said.append, launcher=InProcessLauncher())  # the patched verdict decides here
     assert paired[0].rounds == rounds and len(paired[0].base) == sum(rounds)
     assert len(base[0].processes) == len(rounds) == len(cand[0].processes)
     assert [len(p.windows) for p in cand[0].processes] == [3] * len(rounds)

@@ -151,9 +151,9 @@ def test_rounds_shuffle_jobs_prepare_first_and_add_processes_where_they_disagree
     calls: list[tuple[str, str]] = []
     real = launch.run_in_process
 
-    def spy(ctx, payload, timeout_s, target=launch.MEASURE):
-        calls.append((payload["job"]["batch"], target.rsplit(":", 1)[1]))
-        return real(ctx, payload, timeout_s, target)
+    def spy(ctx, payload, timeout_s, target=launch.MEASURE, progress=None):
+        calls.append((payload.job.batch, target.rsplit(":", 1)[1]))
+        return real(ctx, payload, timeout_s, target, progress)
 
     monkeypatch.setattr(launch, "run_in_process", spy)
     # the batch-9 job is made to look uncertain: it gets extra rounds until max_repeats
@@ -180,19 +180,19 @@ def test_a_killed_sweep_resumes_mid_round_from_its_partial_state(tmp_path: Path,
                  min_iters=10, probe=False)
     real, done = launch.run_in_process, []
 
-    def dies_after_three(ctx, payload, timeout_s, target=launch.MEASURE):
+    def dies_after_three(ctx, payload, timeout_s, target=launch.MEASURE, progress=None):
         if target == launch.MEASURE:
             if len(done) == 3:
                 raise KeyboardInterrupt
-            done.append(payload["job"]["batch"])
-        return real(ctx, payload, timeout_s, target)
+            done.append(payload.job.batch)
+        return real(ctx, payload, timeout_s, target, progress)
 
     monkeypatch.setattr(launch, "run_in_process", dies_after_three)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(jobs, cfg, tmp_path / "run", stores=Stores(cache_dir=tmp_path / "cache"))
     assert len(list((tmp_path / "run" / "partial").iterdir())) == 2 and not (tmp_path / "run" / "records").exists()
-    monkeypatch.setattr(launch, "run_in_process", lambda ctx, payload, timeout_s, target=launch.MEASURE: (
-        done.append(payload["job"]["batch"]) if target == launch.MEASURE else None, real(ctx, payload, timeout_s, target))[1])
+    monkeypatch.setattr(launch, "run_in_process", lambda ctx, payload, timeout_s, target=launch.MEASURE, progress=None: (
+        done.append(payload.job.batch) if target == launch.MEASURE else None, real(ctx, payload, timeout_s, target, progress))[1])
     recs = run_sweep(jobs, cfg, tmp_path / "run", stores=Stores(cache_dir=tmp_path / "cache"))
     assert len(done) == 4 and all(len(r["processes"]) == 2 for r in recs)  # only the missing process ran
     changed = preset("quick", min_s=0.05, max_s=0.1, warmup_s=0.01, probe=False)

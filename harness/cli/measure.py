@@ -201,8 +201,10 @@ def accuracy(
     layers: bool = flag(False, "--layers", help="int8: each layer's int8 output against fp32 on calibration inputs "
                         "(SQNR in dB, the module's name), the worst first; kept in the record."),
     input_size: int = INPUT_SIZE_OPTION,
+    cluster: str = CLUSTER_OPTION,
 ) -> None:
-    """Top-1/top-5 through the backend's own artifact, beside PyTorch fp32 on the same images."""
+    """Top-1/top-5 through the backend's own artifact, beside PyTorch fp32 on the same images (with --cluster,
+    on a lab's node that has the backend: the images' path must be there too)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from harness.evaluate import accuracy as acc
@@ -212,6 +214,7 @@ def accuracy(
     from harness.store.runs import check_output, default_cache_dir
 
     check_output(root / accuracy_records.ACCURACY_DIR, "--results")
+    cluster = checked_cluster(cluster)
     bar = Progress(TextColumn(f"{model} · {backend} · {precision}"), BarColumn(), MofNCompleteColumn(),
                    TimeRemainingColumn(), console=err, transient=True)
     task = bar.add_task("images", total=None, start=False)
@@ -221,16 +224,20 @@ def accuracy(
             bar.start()
         bar.update(task, completed=done, total=total)
 
+    launcher = None
     try:
         chosen = Selection(models=(model,), backends=(backend,), precisions=(precision,), batches=(batch,),
                            threads=resolve_threads(threads), device=device, options=options, weights=str(weights),
                            input_size=input_size, calibration=calibration,
                            calibration_size=calibration_size)
+        launcher = lab(cluster, None) if cluster else None  # the lab places it: any node with its backend
         rec = acc.evaluate(chosen, acc.EvalData(data, limit, labels, class_map, num_classes, workers),
-                           cache_dir=default_cache_dir(), progress=progress, layers=layers)
+                           cache_dir=default_cache_dir(), progress=progress, layers=layers, launcher=launcher)
     finally:
         if bar.live.is_started:
             bar.stop()
+        if launcher is not None:
+            launcher.close()
     path = accuracy_records.save(root, rec)
     said = accuracy_records.AccuracyRecord.of(rec)
     out.print(f"{model} · {backend} {precision}: top-1 {said.top1:.2%}, top-{said.k} {said.top5:.2%} on {said.images} "
@@ -273,9 +280,11 @@ def int8_study(
     window_ms: float = typer.Option(100.0, "--window-ms", help="Milliseconds per window."),
     out_dir: Path = typer.Option(None, "--out", help="Study folder; default: results/runs/int8-<new id>."),
     budget: float = typer.Option(None, "--budget", help="Top-1 points int8 may lose: per backend, find the fewest layers kept float that meet it on the labelled --calibration images (worst first), then time that int8 (needs --weights)."),
+    cluster: str = CLUSTER_OPTION,
 ) -> None:
     """int8 against fp32 for every model x CPU backend: the speed-up in lockstep with its CI and, with --data,
-    the accuracy int8 costs (Δtop-1 with a paired CI); writes the study's table and plots to int8.md."""
+    the accuracy int8 costs (Δtop-1 with a paired CI); writes the study's table and plots to int8.md. With
+    --cluster each fp32/int8 pair, and each evaluation, runs on a lab's node that has the backend."""
     from harness.evaluate import accuracy as acc
     from harness.listing.backends import int8_cpu_backends
     from harness.measure.inputs import Inputs, Stores
@@ -292,6 +301,7 @@ def int8_study(
     from harness.track.lockstep import Pairing
 
     pairing = Pairing(pairs, window_ms / 1e3).checked()  # before a search or a build, not after
+    cluster = checked_cluster(cluster)
     if data is not None and not weights:
         raise HarnessError("--data measures the accuracy of trained weights: add --weights (one model)")
     if budget is not None:
@@ -319,17 +329,23 @@ def int8_study(
                  f"(each search's trail: {folder / 'budget.json'})")
             raise typer.Exit(EXIT_NOTHING_MEASURED)
 
+    launcher = lab(cluster, None) if cluster else None  # the lab places each pair, and each evaluation, on a node
+
     def evaluate(job) -> dict:
         rec = acc.evaluate(of_job(job, chosen), acc.EvalData(data, limit, num_classes=num_classes),
-                           cache_dir=default_cache_dir())
+                           cache_dir=default_cache_dir(), launcher=launcher)
         accuracy_records.save(RESULTS, rec)
         return rec
 
-    with err.status("bench int8") as status:
-        study = run_study(jobs, protocol_from_options(), folder, Stores(default_cache_dir(), default_index(RESULTS)),
-                          inputs=Inputs(weights, calibrations), pairing=pairing, say=note,
-                          evaluate=evaluate if data else None,
-                          progress=lambda j, i, n: status.update(f"{j.model} · {j.backend}: pair {max(i + 1, 0)}/{n}"))
+    try:
+        with err.status("bench int8") as status:
+            study = run_study(jobs, protocol_from_options(), folder, Stores(default_cache_dir(), default_index(RESULTS)),
+                              inputs=Inputs(weights, calibrations), pairing=pairing, say=note,
+                              evaluate=evaluate if data else None, launcher=launcher,
+                              progress=lambda j, i, n: status.update(f"{j.model} · {j.backend}: pair {max(i + 1, 0)}/{n}"))
+    finally:
+        if launcher is not None:
+            launcher.close()
     measured = accuracy_records.load_all(RESULTS)
     report = write_markdown(study.fp32 + study.int8, measured, folder / "int8.md")
     out.print(rich_table("int8 beside fp32", *int8.table(int8.rows(study.fp32 + study.int8, measured))))

@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 
 from harness.cli.common import (
+    CLUSTER_OPTION,
     FORMAT_OPTION,
     PRESET_OPTION,
     QUICK_ALIAS,
@@ -16,7 +17,9 @@ from harness.cli.common import (
     CompareSeries,
     Fmt,
     app,
+    checked_cluster,
     err,
+    lab,
     note,
     out,
     preset_of,
@@ -90,10 +93,12 @@ def ab(
     counted: bool = typer.Option(False, "--counted", help="Also count each side's work per inference under callgrind and decide on the counts (default threshold 0.5%): a verdict a busy machine cannot move (docs/counted.md)."),
     fmt: Fmt = FORMAT_OPTION,
     output: Path = OUTPUT_OPTION,
+    cluster: str = CLUSTER_OPTION,
 ) -> None:
     """A against B now, in lockstep: both sides resident (each its own interpreter, environment and
     checkpoint), taking turns window by window; the verdict and exit codes of `bench compare`, and both
-    sides stored as runs (`bench compare` reads them again later)."""
+    sides stored as runs (`bench compare` reads them again later). With --cluster each pair of sides runs on
+    a lab's node that has the backend (both sides on one node)."""
     from harness.measure.inputs import Stores
     from harness.measure.planner import jobs as planned
     from harness.measure.planner import protocol_from_options
@@ -103,6 +108,7 @@ def ab(
     from harness.track.lockstep import Pairing, parse_side, run_lockstep
 
     fmt, output = _report_target("ab", fmt, output)
+    cluster = checked_cluster(cluster)
     if counted:
         from harness.measure.counted import check_counter
 
@@ -115,12 +121,17 @@ def ab(
     check_side_weights(jobs, {f"--{s.name} weights=": s.weights for s in sides})
     fresh = new_run_dir(RESULTS)
     folder = fresh.with_name("lockstep-" + fresh.name)
-    with err.status("lockstep") as status:
-        base, cand, paired = run_lockstep(
-            jobs, protocol_from_options(counted=counted), sides, folder, Stores(default_cache_dir(), default_index(RESULTS)),
-            pairing,
-            progress=lambda j, i, n: status.update(f"{j.model} · {j.backend}: pair {max(i + 1, 0)}/{n}"),
-            say=lambda line: err.print(line, markup=False, highlight=False))
+    launcher = lab(cluster, None) if cluster else None  # the lab places each pair of sides on a node
+    try:
+        with err.status("lockstep") as status:
+            base, cand, paired = run_lockstep(
+                jobs, protocol_from_options(counted=counted), sides, folder, Stores(default_cache_dir(), default_index(RESULTS)),
+                pairing,
+                progress=lambda j, i, n: status.update(f"{j.model} · {j.backend}: pair {max(i + 1, 0)}/{n}"),
+                say=lambda line: err.print(line, markup=False, highlight=False), launcher=launcher)
+    finally:
+        if launcher is not None:
+            launcher.close()
     out.print(f"lockstep runs: {folder}/baseline, {folder}/candidate", markup=False, highlight=False)
     _report(base, cand, threshold, paired, fmt, output, series="counted" if counted else "ms")
 

@@ -22,13 +22,14 @@ import torch
 import model_zoo
 from backends import registry
 from backends.artifact_cache import file_sha256
-from backends.base import OpenContext
+from backends.base import JobSpec, OpenContext
 from harness.errors import HarnessError
 from harness.evaluate.datasets import ImageDataset, Samples, scan
 from harness.evaluate.paired import paired_delta
 from harness.host import environment
 from harness.measure import calibration as calib
 from harness.measure import recipe
+from harness.measure.jobs import Job
 from harness.measure.launch import Launcher, LocalLauncher, Progress, Step
 from harness.measure.outcomes import Failed, Lost, Skipped
 from harness.measure.payload import JobPayload
@@ -152,11 +153,19 @@ class AccuracyPayload:
     """One evaluation's process: its job as a measuring process opens it (weights, calibration), the images
     already read from `data` (`samples`), the head's outputs, and whether to diagnose the layers."""
 
-    job: JobPayload
+    opened: JobPayload
     data: EvalData
     samples: Samples
     num_classes: int
     layers: bool = False
+
+    @property
+    def job(self) -> Job:
+        return self.opened.job
+
+    def here(self, cache_dir: str | None = None) -> AccuracyPayload:
+        """As a node opens it: its registration of the backend, its artifact cache."""
+        return dataclasses.replace(self, opened=self.opened.here(cache_dir))
 
 
 def plan(selection: Selection, data: EvalData, *, cache_dir: Path, layers: bool = False) -> AccuracyPayload:
@@ -185,12 +194,17 @@ def plan(selection: Selection, data: EvalData, *, cache_dir: Path, layers: bool 
                            compute_units=(selection.device,) if units else ())
     if selection.input_size is not None:
         check_input_size(selection.input_size)
+    backend = registry.get(backend_name)  # a precision the backend has no path for is said before the images are read
+    unsupported = registry.unsupported(backend, JobSpec(model=model_name, backend=backend_name, device=selection.device,
+                                                        precision=precision))
+    if unsupported:
+        raise HarnessError(f"backend {backend_name} cannot run this job: {unsupported}")
     num_classes = data.num_classes or model_zoo.get_spec(model_name).num_classes
     samples = _subset(scan(data.path, num_classes, data.labels, data.class_map), data.limit)
     (job,) = jobs(chosen)  # a Core ML compute unit is the job's device, as a latency job's
     pre = at_size(model_zoo.get_spec(model_name).preprocess, job.input_size)
     spec = calib.describe(selection.calibration, selection.calibration_size, pre) if precision == "int8" else None
-    return AccuracyPayload(job=JobPayload.of_job(job, cache_dir, weights=selection.weights, calibration=spec),
+    return AccuracyPayload(opened=JobPayload.of_job(job, cache_dir, weights=selection.weights, calibration=spec),
                            data=data, samples=samples, num_classes=num_classes, layers=layers)
 
 
@@ -203,7 +217,7 @@ def evaluate(selection: Selection, data: EvalData, *, cache_dir: Path, progress:
     `bench run -p int8` times with the same calibration and options; `layers` adds, per layer, its int8 output
     against fp32 on calibration inputs (`diagnose`)."""
     payload = plan(selection, data, cache_dir=cache_dir, layers=layers)
-    job = payload.job.job
+    job = payload.job
     launcher = launcher or LocalLauncher([job.backend])
     reason = launcher.cannot_run(job)
     if reason:
@@ -226,7 +240,7 @@ def evaluate_process(payload: AccuracyPayload) -> dict[str, Any]:
     from harness.measure.worker import report
 
     load_plugins()
-    sent, data, samples, num_classes = payload.job, payload.data, payload.samples, payload.num_classes
+    sent, data, samples, num_classes = payload.opened, payload.data, payload.samples, payload.num_classes
     sent.bring_model()
     job = sent.job.spec()
     backend = registry.load(sent.backend_ref)

@@ -278,7 +278,7 @@ def _relative_csv(rel: Relative | None) -> list[str]:
             f"{rel.reference_p50_ms:.4f}"]
 
 
-def _top1_csv(value: dict[str, Any] | Top1 | None) -> str:
+def _top1_csv(value: AccuracyRecord | Top1 | None) -> str:
     if value is None:
         return ""
-    return f"{value.value:.3f}" if isinstance(value, Top1) else f"{100 * value['top1']:.3f}"
+    return f"{value.value:.3f}" if isinstance(value, Top1) else f"{100 * value.top1:.3f}"

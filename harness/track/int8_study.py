@@ -23,6 +23,7 @@ import numpy as np
 from harness.errors import HarnessError
 from harness.measure.inputs import Inputs, Stores
 from harness.measure.jobs import Job
+from harness.measure.launch import Launcher
 from harness.measure.protocol import ProtocolConfig
 from harness.store import records
 from harness.store import runs as store
@@ -60,15 +61,17 @@ def partners(int8_jobs: list[Job]) -> list[Job]:
 
 def run_study(int8_jobs: list[Job], cfg: ProtocolConfig, folder: Path, stores: Stores, *, inputs: Inputs,
               pairing: Pairing = Pairing(20, 0.1), progress: Callable | None = None,
-              say: Callable[[str], None] | None = None, evaluate: Callable[[Job], dict[str, Any]] | None = None) -> Study:
-    """Time every int8 job against its fp32 partner in lockstep; then `evaluate(job)` (the accuracy record
-    of its int8 artifact) for each one measured, when given."""
+              say: Callable[[str], None] | None = None, evaluate: Callable[[Job], dict[str, Any]] | None = None,
+              launcher: Launcher | None = None) -> Study:
+    """Time every int8 job against its fp32 partner in lockstep (each pair where `launcher` puts it: this
+    machine, or a lab's node); then `evaluate(job)` (the accuracy record of its int8 artifact) for each one
+    measured, when given."""
     if any(job.precision != "int8" for job in int8_jobs):
         raise HarnessError("bench int8 plans its own jobs: every job it is given is int8")
     index_db = stores.index_db
     sides = (Side("fp32", weights=inputs.weights), Side("int8", weights=inputs.weights))
-    base, cand, paired = run_lockstep(partners(int8_jobs), cfg, sides, folder, stores, pairing, progress=progress,
-                                      say=say, partners=int8_jobs, calibration=inputs.calibration)
+    base, cand, paired = run_lockstep(list(zip(partners(int8_jobs), int8_jobs)), cfg, sides, folder, stores, pairing,
+                                      progress=progress, say=say, calibration=inputs.calibration, launcher=launcher)
     by_key = {p.key: p for p in paired}
     for i, (job, rec) in enumerate(zip(int8_jobs, cand)):
         if rec.ok and job.key in by_key:

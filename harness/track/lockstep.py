@@ -20,7 +20,9 @@ distance from 1 says how far a pair can move with nothing changed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import re
 import sys
 import time
@@ -38,6 +40,8 @@ from harness.host import environment
 from harness.measure import recording, windows
 from harness.measure.inputs import Stores
 from harness.measure.jobs import Job
+from harness.measure.launch import Launcher, LocalLauncher, Step
+from harness.measure.outcomes import Done, Failed, Lost, Skipped
 from harness.measure.paired import Alternation, Resident, SideFailed, alternate, check_interpreter
 from harness.measure.payload import CountPayload, JobPayload
 from harness.measure.protocol import ProtocolConfig
@@ -108,10 +112,11 @@ def parse_side(name: str, items: list[str] | None) -> Side:
 
 
 def count_side(run: RunContext, side: Side, done: list[tuple[Job, dict]],
-               calibration: dict[str, CalibrationSpec] | None) -> list[dict]:
+               calibration: dict[str, CalibrationSpec] | None, launcher: Launcher) -> list[dict]:
     """`bench ab --counted`: each measured job of one side counted under callgrind in that side's interpreter,
-    environment and checkpoint, its block added to the side's record (rewritten). A count needs no turns: it
-    repeats whatever the other side does, so each side is counted on its own."""
+    environment and checkpoint (one launcher step, as a sweep's count), its block added to the side's record
+    (rewritten). A count needs no turns: it repeats whatever the other side does, so each side is counted on
+    its own."""
     from harness import PROJECT_ROOT
     from harness.measure import counted
 
@@ -124,7 +129,12 @@ def count_side(run: RunContext, side: Side, done: list[tuple[Job, dict]],
                                                         calibration=(calibration or {}).get(job.model)) for job in jobs),
                            ids=tuple(view.job_id for _, view in measured), python=side.python, env=side.env,
                            timeout_s=counted.STARTUP_S + counted.PER_JOB_S * len(jobs), project_root=str(PROJECT_ROOT))
-    blocks = counted.count_step(payload)["counted"]
+    outcome = launcher.submit(Step(payload.job, counted.TARGET, payload, payload.timeout_s)).result().outcome
+    if isinstance(outcome, Done):
+        blocks = outcome.result["counted"]
+    else:  # the count failed as a whole: every job says why, its timed record stands
+        why = outcome.reason if isinstance(outcome, Skipped) else outcome.message
+        blocks = {view.job_id: {"missing": f"the count failed: {why}"} for _, view in measured}
     views = [Record.of(rec) for rec in recs]
     return [recording.rewrite(run, view.revised(counted=blocks[view.job_id])).as_document()
             if view.job_id in blocks else rec for rec, view in zip(recs, views)]
@@ -198,24 +208,29 @@ class Decisive:
         return self.verdict(paired) == "noisy"
 
 
-def lockstep_pair(jobs: tuple[Job, Job], cfg: ProtocolConfig, sides: tuple[Side, Side], cache_dir: Path, pairs: int,
-                  window_s: float, progress, decisive: Decisive | None = None,
-                  calibration: dict[str, CalibrationSpec] | None = None) -> tuple[list[list[dict]], list[dict[str, Any]], Paired]:
+def lockstep_pair(jobs: tuple[Job, Job], cfg: ProtocolConfig, sides: tuple[Side, Side], cache_dir: Path,
+                  pairing: Pairing, progress, launcher: Launcher,
+                  calibration: dict[str, CalibrationSpec] | None = None) -> tuple[list[list[dict]], Round, Paired]:
     """Each side opens its own job (the same job in two environments for `bench compare`; fp32 and int8
-    of one model for `bench int8`) and they take turns; the pairs are keyed by the second side's job. A key
-    the first pair of processes finds slower is taken again by a fresh pair (`Decisive.confirm`): each
-    side's processes, one per pair of processes, and the pairs of all of them."""
-    job = jobs[1]
-    payloads = [JobPayload.of_job(side_job, cache_dir, protocol=cfg, weights=side.weights, parity=True,
-                                  calibration=(calibration or {}).get(side_job.model))
-                for side, side_job in zip(sides, jobs)]
-    more = _ExtraPairs(decisive, job.key, pairs) if decisive is not None else None
+    of one model for `bench int8`) and they take turns, each pair of resident processes one launcher step
+    (`ROUND_TARGET`); the pairs are keyed by the second side's job. A key the first pair of processes finds
+    slower is taken again by a fresh pair (`Decisive.confirm`): each side's processes, one per pair of
+    processes, the first pair's `Round` (its sides' ready messages, the host that ran it), and the pairs of
+    all of them."""
+    job, decisive = jobs[1], pairing.decisive
+    payloads = tuple(JobPayload.of_job(side_job, cache_dir, protocol=cfg, weights=side.weights, parity=True,
+                                       calibration=(calibration or {}).get(side_job.model))
+                     for side, side_job in zip(sides, jobs))
+    more = _ExtraPairs(decisive, job.key, pairing.pairs) if decisive is not None else None
     shown = (lambda i, total: progress(job, i, total)) if progress else None
-    rounds = [_one_round(sides, payloads, cfg, pairs, window_s, more, shown)]
+    sent = RoundPayload(payloads=payloads, sides=sides, pairs=pairing.pairs, window_s=pairing.window_s,
+                        timeout_s=cfg.timeout_s, more=more, environ=None if launcher.remote else dict(os.environ))
+    rounds = [_launch_round(launcher, sent, shown)]
     if decisive is not None and decisive.confirm and decisive.verdict(Paired.of(job.key, [rounds[0].alt])) == "slower":
-        rounds.append(_one_round(sides, payloads, cfg, pairs, window_s, more, shown))
+        rounds.append(_launch_round(launcher, sent, shown))  # a fresh pair of processes, the same budget
     if more is not None:
         decisive.spent_s += more.spent_s
+    window_s = pairing.window_s
     processes: list[list[dict]] = [[], []]
     for r in rounds:
         for s in (0, 1):
@@ -227,7 +242,7 @@ def lockstep_pair(jobs: tuple[Job, Job], cfg: ProtocolConfig, sides: tuple[Side,
                 "windows": windows.of_windows(r.alt.samples[s]), "wait_policy": r.ready[s].get("wait_policy"),
                 "lockstep": {"pairs": len(r.alt.samples[s]), "window_s": window_s},
             })
-    return processes, rounds[0].ready, Paired.of(job.key, [r.alt for r in rounds])
+    return processes, rounds[0], Paired.of(job.key, [r.alt for r in rounds])
 
 
 @dataclass
@@ -259,33 +274,88 @@ class _ExtraPairs:
 
 class Round(NamedTuple):
     """What one pair of resident processes gave: the alternation, each side's closing report and its ready
-    message."""
+    message, and the host block of the lab node that ran it (None: this machine)."""
 
     alt: Alternation
     ends: list[dict[str, Any]]
     ready: list[dict[str, Any]]
+    host: dict[str, Any] | None = None
 
 
-def _one_round(sides: tuple[Side, Side], payloads: list[JobPayload], cfg: ProtocolConfig, pairs: int,
-               window_s: float, more, progress) -> Round:
-    """One pair of resident processes, opened, alternated and closed."""
+ROUND_TARGET = "harness.track.lockstep:round_step"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoundPayload:
+    """One pair of resident processes, a launcher step: each side's job and interpreter, the turns, the
+    extra pairs' budget of a decisive comparison (`more`, its seconds spent coming back), and the sender's
+    environment where the step runs on its machine (a lab's node uses its own)."""
+
+    payloads: tuple[JobPayload, JobPayload]
+    sides: tuple[Side, Side]
+    pairs: int
+    window_s: float
+    timeout_s: float  # each side's, per command (open includes an export or a compile)
+    more: _ExtraPairs | None = None
+    environ: dict[str, str] | None = None
+
+    @property
+    def job(self) -> Job:
+        return self.payloads[1].job
+
+    def here(self, cache_dir: str | None = None) -> RoundPayload:
+        """As a node runs it: its registration of the backends, its artifact cache."""
+        return dataclasses.replace(self, payloads=tuple(p.here(cache_dir) for p in self.payloads))
+
+    @property
+    def step_timeout_s(self) -> float:
+        """The whole step's: both sides opening, the turns, the extra pairs' budget, both closing."""
+        extra = self.more.decisive.key_s if self.more else 0.0
+        return 3 * self.timeout_s + 2 * (self.pairs + WARM_PAIRS) * (self.window_s + 1.0) + 2 * extra
+
+
+def round_step(payload: RoundPayload) -> dict[str, Any]:
+    """In the step's process: one pair of resident processes, opened, alternated and closed; the turns
+    reported as they go (`worker.report`). Returns {"round": Round, "more_spent_s": seconds of extra pairs}."""
+    from harness.measure.worker import report
+
+    if payload.environ is not None:  # the sender's, not the fork server's (started earlier, maybe otherwise)
+        os.environ.clear()
+        os.environ.update(payload.environ)
+    more = payload.more
     residents: list[Resident] = []
     try:
-        residents = [Resident(side.name, SIDE_MODULE, cfg.timeout_s, side.python, side.env)
-                     for side in sides]  # both interpreters start at once
-        for r, payload in zip(residents, payloads):
-            r.open(payload.as_dict())
-        alt = alternate((residents[0], residents[1]), pairs, window_s, warm=WARM_PAIRS, more=more, progress=progress)
+        residents = [Resident(side.name, SIDE_MODULE, payload.timeout_s, side.python, side.env)
+                     for side in payload.sides]  # both interpreters start at once
+        for r, sent in zip(residents, payload.payloads):
+            r.open(sent.as_dict())
+        alt = alternate((residents[0], residents[1]), payload.pairs, payload.window_s, warm=WARM_PAIRS, more=more,
+                        progress=report)
         if more is not None:
             more.round_ended()
-        return Round(alt, [r.close() for r in residents], [r.ready for r in residents])
+        return {"round": Round(alt, [r.close() for r in residents], [r.ready for r in residents]),
+                "more_spent_s": more.spent_s if more is not None else 0.0}
     finally:
         for r in residents:
             r.kill()
 
 
+def _launch_round(launcher: Launcher, payload: RoundPayload, progress) -> Round:
+    """One pair of resident processes through the launcher; a side that failed is `SideFailed`, naming it."""
+    placed = launcher.submit(Step(payload.job, ROUND_TARGET, payload, payload.step_timeout_s, progress=progress)).result()
+    outcome = placed.outcome
+    if isinstance(outcome, Skipped):
+        raise SideFailed(outcome.reason)
+    if isinstance(outcome, (Failed, Lost)):
+        raise SideFailed(outcome.message.removeprefix(f"{SideFailed.__name__}: "))
+    if payload.more is not None:
+        payload.more.spent_s = outcome.result["more_spent_s"]
+    return outcome.result["round"]._replace(host=placed.host)
+
+
 def cannot_time(job: Job) -> str | None:
-    """Why `job` cannot be timed here (lockstep has no prepare-only path), or None."""
+    """Why `job` cannot be timed on this machine (lockstep has no prepare-only path), or None; on a lab, the
+    launcher says whether a node can."""
     backend = registry.get(job.backend)
     avail = backend.availability()
     return avail.reason if not avail.ok else registry.unsupported(backend, job.spec())
@@ -309,14 +379,19 @@ class Pairing:
         return self
 
 
-def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side], out_dir: Path, stores: Stores,
-                 pairing: Pairing = Pairing(), *, progress=None, say=None, partners: list[Job] | None = None,
-                 calibration: dict[str, CalibrationSpec] | None = None) -> tuple[list[Record], list[Record], list[Paired]]:
+def run_lockstep(jobs: list[Job] | list[tuple[Job, Job]], cfg: ProtocolConfig, sides: tuple[Side, Side], out_dir: Path,
+                 stores: Stores, pairing: Pairing = Pairing(), *, progress=None, say=None,
+                 calibration: dict[str, CalibrationSpec] | None = None,
+                 launcher: Launcher | None = None) -> tuple[list[Record], list[Record], list[Paired]]:
     """Measure every job in lockstep; write each side's records as an ordinary run (indexed into the stores'
-    index as they are written, as a rebuild of the index would find them), and the pairs. `partners` gives
-    the second side its own job for each (default: the same job); `calibration` the int8 jobs' calibration
-    sets."""
+    index as they are written, as a rebuild of the index would find them), and the pairs. A job is the same
+    on both sides, or a (first side's, second side's) pair of jobs (`bench int8`: fp32 against int8);
+    `calibration` the int8 jobs' calibration sets; `launcher` where each pair of resident processes runs
+    (default: this machine; a lab's node takes both sides of a pair, so they take turns on one machine)."""
+    both_sides = [job if isinstance(job, tuple) else (job, job) for job in jobs]
+    side_jobs = ([first for first, _ in both_sides], [second for _, second in both_sides])
     pairs, window_s, decisive = pairing.checked().pairs, pairing.window_s, pairing.decisive
+    launcher = launcher or LocalLauncher()
     cache_dir, index_db = stores.cache_dir or default_cache_dir(), stores.index_db
     host = environment.capture()
     runs = []
@@ -329,15 +404,15 @@ def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side],
         run.calibration = calibration or {}
     results: tuple[list[dict], list[dict]] = ([], [])
     paired: list[Paired] = []
-    for both in zip(jobs, partners or jobs):
-        reason = next(filter(None, (cannot_time(job) for job in both)), None)
+    for both in both_sides:
+        reason = next(filter(None, (launcher.cannot_run(job) if launcher.remote else cannot_time(job) for job in both)), None)
         recs: list[dict] = []
         if reason:
             recs = [make_record(run, job, "skipped", reason) for run, job in zip(runs, both)]
         else:
             try:
-                processes, ready, pair = lockstep_pair(both, cfg, sides, cache_dir, pairs, window_s, progress,
-                                                       decisive, calibration)
+                processes, first, pair = lockstep_pair(both, cfg, sides, cache_dir, pairing, progress, launcher,
+                                                       calibration)
             except SideFailed as exc:
                 recs = [make_record(run, job, "error", str(exc)) for run, job in zip(runs, both)]
             else:
@@ -346,16 +421,17 @@ def run_lockstep(jobs: list[Job], cfg: ProtocolConfig, sides: tuple[Side, Side],
                     say(f"{key_label(both[1].as_dict())}: slower in its first pair of processes; measured again by a fresh pair, "
                         "the verdict stands on both")
                 for i, (run, job) in enumerate(zip(runs, both)):
-                    run.host = {**host, "libraries": ready[i]["libraries"]}
+                    ready = first.ready  # the host that ran the pair: a lab's node, or this machine
+                    run.host = {**(first.host or host), "libraries": ready[i]["libraries"]}
                     opened = {**ready[i], "backend_info": {**ready[i]["backend_info"], "wait_policy": ready[i].get("wait_policy")}}
                     recs.append(judged(make_record(run, job, "ok", "", processes[i], opened), cfg))
         for i, run in enumerate(runs):
             results[i].append(recording.write(run, recs[i]))
     if cfg.counted:
-        for i, (run, side, side_jobs) in enumerate(zip(runs, sides, (jobs, partners or jobs))):
-            results[i][:] = count_side(run, side, list(zip(side_jobs, results[i])), calibration)
-    for run, side_jobs in zip(runs, (jobs, partners or jobs)):
-        records.write_run_json(run.out_dir, run.run_id, run.host, cfg.as_dict(), [j.as_dict() for j in side_jobs],
+        for i, (run, side, mine) in enumerate(zip(runs, sides, side_jobs)):
+            results[i][:] = count_side(run, side, list(zip(mine, results[i])), calibration, launcher)
+    for run, mine in zip(runs, side_jobs):
+        records.write_run_json(run.out_dir, run.run_id, run.host, cfg.as_dict(), [j.as_dict() for j in mine],
                                lockstep={"pairs": pairs, "window_s": window_s, **({
                                    "threshold": decisive.threshold, "key_budget_s": decisive.key_s,
                                    "total_budget_s": decisive.total_s, "extra_pairs_s": round(decisive.spent_s, 1)}
