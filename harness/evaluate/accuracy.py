@@ -204,7 +204,10 @@ def plan(selection: Selection, data: EvalData, *, cache_dir: Path, layers: bool 
     (job,) = jobs(chosen)  # a Core ML compute unit is the job's device, as a latency job's
     pre = at_size(model_zoo.get_spec(model_name).preprocess, job.input_size)
     spec = calib.describe(selection.calibration, selection.calibration_size, pre) if precision == "int8" else None
-    return AccuracyPayload(opened=JobPayload.of_job(job, cache_dir, weights=selection.weights, calibration=spec),
+    # the step's process may run in another folder (a fork server started earlier, a lab's node): absolute paths
+    samples = Samples([Path(p).resolve() for p in samples.paths], samples.labels, samples.layout, samples.classes)
+    weights = str(Path(selection.weights).resolve())
+    return AccuracyPayload(opened=JobPayload.of_job(job, cache_dir, weights=weights, calibration=spec),
                            data=data, samples=samples, num_classes=num_classes, layers=layers)
 
 
